@@ -1,0 +1,26 @@
+/*
+ * Kernel command line (ABI 13.1): space-separated boolean options.
+ *
+ * The loader's string is untrusted: parse() never reads past maxlen or the
+ * first NUL, and unknown words are only reported, never acted upon.
+ */
+#pragma once
+
+#include "types.hpp"
+
+struct Cmdline
+{
+    bool iommu, keyb, serial, spinner, nopcid, novga, novpid, nodl, noxsave;
+
+    // Longest token quoted in full in a diagnostic; longer ones are cut.
+    static constexpr size_t MAX_QUOTE = 32;
+    // Unknown words reported at most this many times, so junk cannot flood the console.
+    static constexpr unsigned MAX_REPORTS = 16;
+
+    // Resets every option, then sets those present in s[0..maxlen).
+    void parse(const char *s, size_t maxlen);
+
+    // Writes the enabled options, e.g. "serial novga", NUL-terminated, whole words only.
+    // Returns the string length (excluding the NUL).
+    size_t describe(char *buf, size_t len) const;
+};

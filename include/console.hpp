@@ -1,0 +1,41 @@
+/*
+ * Kernel console: one formatter, several sinks (serial, VGA text). A line is
+ * formatted into a buffer first and then written under one lock, so lines of
+ * different CPUs never interleave.
+ *
+ *   trace("...")  one line, prefixed with "[%2d] " = the CPU number (ABI 13.2)
+ *   kprint("...") raw text, no prefix, no newline added
+ */
+#pragma once
+
+#include <stdarg.h>
+
+#include "types.hpp"
+
+struct Console_sink
+{
+    void (*write)(const char *s, size_t n);
+    Console_sink *next;
+};
+
+namespace Console {
+void add(Console_sink &sink);
+void vprint(bool prefix, const char *fmt, va_list ap);
+/* Used by panic: forget a lock held by a CPU that will never release it. */
+void break_lock();
+} // namespace Console
+
+void kprint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+[[noreturn]] void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#if CONFIG_DEBUG
+#define assert(x)                                                                                                \
+    do {                                                                                                         \
+        if (!(x))                                                                                                \
+            panic("Assertion \"%s\" failed at %s:%d:%s", #x, __FILE__, __LINE__, __func__);                      \
+    } while (0)
+#else
+#define assert(x) ((void)0)
+#endif

@@ -1,0 +1,82 @@
+/*
+ * Per-CPU state. Each CPU's GS base points at its own Cpu object from the
+ * first instruction of C++ code on, so "which CPU am I" is one memory access
+ * (%gs:0). In user mode the kernel GS base sits in IA32_KERNEL_GS_BASE and is
+ * swapped back on every kernel entry. CPUs are numbered in MADT order (ABI
+ * 8.3); there is no compile-time limit on their number.
+ */
+#pragma once
+
+#include "memory_asm.hpp"
+#include "types.hpp"
+
+struct Cpu_features
+{
+    u32 family, model, stepping, platform, ucode;
+    u32 package, core, thread;
+    u32 max_leaf, max_ext_leaf;
+    bool vmx, svm, ept, npt, vpid, asid, unrestricted;
+    bool pcid, invpcid, x2apic, xsave, tsc_deadline, pdpe1gb, nx, invariant_tsc, fsgsbase, smep;
+    u32 svm_asids;
+    char vendor[13];
+    char brand[49];
+};
+
+struct [[gnu::packed]] Tss
+{
+    u32 reserved0;
+    u64 rsp[3];
+    u64 reserved1;
+    u64 ist[7];
+    u64 reserved2;
+    u16 reserved3;
+    u16 iomap_base;
+};
+
+
+struct Cpu
+{
+    Cpu *self;            // %gs:0
+    u64 kstack_top;       // %gs:8   kernel stack for syscall/interrupt entry
+    u64 user_rsp;         // %gs:16  scratch during syscall entry
+    u32 id;               // logical CPU number (MADT order)
+    u32 apic_id;
+    u32 acpi_id;
+    bool online;
+    bool bsp;
+    Cpu_features feat;
+
+    u64 gdt[9] alignas(16);
+    Tss tss alignas(16);
+
+    u64 timer_ticks;      // timer interrupts taken
+    u64 irqs;             // device interrupts taken
+    u64 exceptions;       // user exceptions taken
+
+    /* LAPIC state as found at boot (ABI 8.3, reported in the HIP later). */
+    u32 lapic_version, lapic_svr, lvt_timer, lvt_lint0, lvt_lint1, lvt_error, lvt_perfm, lvt_therm;
+
+    static Cpu &current()
+    {
+        Cpu *c;
+        asm volatile("mov %%gs:0, %0" : "=r"(c));
+        return *c;
+    }
+
+    /* -1 until per-CPU set-up (ABI 13.2 prints "[-1]" then). */
+    static int current_id();
+
+    static Cpu boot_cpu;           // GS target before the CPU table exists
+    static Cpu **table;            // all CPUs, index = CPU number
+    static unsigned count;         // CPUs listed in the MADT (enabled ones)
+    static unsigned online_count;
+
+    void setup_descriptors();      // GDT, TSS, IDT, syscall MSRs for this CPU
+    void detect_features();
+    void print_core_line() const;
+    void enable_features(bool nopcid, bool noxsave);
+};
+
+namespace Gdt {
+constexpr u16 KCODE = 0x08, KDATA = 0x10, UCODE_IRET = 0x1b, UDATA = 0x23, UCODE = 0x2b, TSS = 0x30;
+}

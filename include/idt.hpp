@@ -1,0 +1,34 @@
+/*
+ * Interrupt descriptor table and the register frame every kernel entry
+ * (exception, interrupt, syscall) builds on the kernel stack.
+ */
+#pragma once
+
+#include "types.hpp"
+
+struct Exc_frame
+{
+    u64 r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    u64 vector, error;
+    u64 rip, cs, rflags, rsp, ss;
+
+    bool from_user() const { return cs & 3; }
+};
+
+namespace Vec {
+constexpr unsigned NMI = 2, DF = 8, PF = 14;
+constexpr unsigned GSI_BASE = 32;      // vector = 32 + GSI (ABI 11.1)
+constexpr unsigned NUM_GSI = 192;
+constexpr unsigned IPI_HALT = 0xf0;    // panic: stop this CPU
+constexpr unsigned TIMER = 0xfd;
+constexpr unsigned ERROR = 0xfe;
+constexpr unsigned SPURIOUS = 0xff;
+} // namespace Vec
+
+namespace Idt {
+void init();   // build the table once (BSP)
+void load();   // load it on the calling CPU
+} // namespace Idt
+
+/* IST slots of the TSS. */
+constexpr unsigned IST_DF = 1, IST_NMI = 2, IST_MC = 3;

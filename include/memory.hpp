@@ -1,0 +1,29 @@
+/*
+ * Virtual memory layout of the kernel (see docs/boot.md).
+ *
+ *   0x0000_0000_0000_0000 .. 0x0000_7fff_ffff_efff  user space (per PD)
+ *   0xffff_8000_0000_0000 .. +64 TiB                 direct map of all physical memory
+ *   0xffff_c000_0000_0000 ..                         device (MMIO) window, uncached
+ *   0xffff_ffff_8000_0000 ..                         kernel image (-mcmodel=kernel), phys 0 + this
+ */
+#pragma once
+
+#include "types.hpp"
+
+constexpr u64 USER_ADDR      = 0x00007ffffffff000ull;
+constexpr u64 DIRECT_MAP     = 0xffff800000000000ull;
+constexpr u64 DIRECT_MAP_MAX = u64{1} << 46;
+constexpr u64 MMIO_WINDOW    = 0xffffc00000000000ull;
+constexpr u64 KERNEL_VIRT    = 0xffffffff80000000ull;
+
+template <typename T = void>
+inline T *phys_to_virt(u64 phys) { return reinterpret_cast<T *>(phys + DIRECT_MAP); }
+
+inline u64 virt_to_phys(const void *v)
+{
+    auto a = reinterpret_cast<u64>(v);
+    return a >= KERNEL_VIRT ? a - KERNEL_VIRT : a - DIRECT_MAP;
+}
+
+/* Linker symbols: physical extent of the loaded image including .bss. */
+extern "C" char __image_start_phys[], __image_end_phys[];

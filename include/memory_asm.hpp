@@ -1,0 +1,8 @@
+/* Constants shared with assembly files (kept in sync by static_asserts in C++). */
+#pragma once
+#define KERNEL_VIRT_ASM 0xffffffff80000000
+
+/* Offsets in struct Cpu (include/cpu.hpp), used by src/entry.S. */
+#define CPU_SELF       0
+#define CPU_KSTACK     8
+#define CPU_USER_RSP   16

@@ -1,0 +1,202 @@
+/*
+ * Per-CPU descriptors (GDT, TSS, syscall MSRs), feature detection and the
+ * per-CPU boot line.
+ */
+#include "console.hpp"
+#include "cpu.hpp"
+#include "idt.hpp"
+#include "string.hpp"
+#include "x86.hpp"
+
+static_assert(__builtin_offsetof(Cpu, self) == CPU_SELF);
+static_assert(__builtin_offsetof(Cpu, kstack_top) == CPU_KSTACK);
+static_assert(__builtin_offsetof(Cpu, user_rsp) == CPU_USER_RSP);
+static_assert(sizeof(Tss) == 104);
+
+Cpu Cpu::boot_cpu;
+Cpu **Cpu::table;
+unsigned Cpu::count;
+unsigned Cpu::online_count;
+
+int Cpu::current_id()
+{
+    Cpu &c = current();
+    return &c == &boot_cpu ? -1 : static_cast<int>(c.id);
+}
+
+extern "C" void syscall_entry();
+
+void Cpu::setup_descriptors()
+{
+    // Flat segments; user code at 0x18 (iretq returns) and 0x28 (sysretq), both 64-bit.
+    gdt[0] = 0;
+    gdt[1] = 0x00af9a000000ffff;   // 0x08 kernel code, L
+    gdt[2] = 0x00cf92000000ffff;   // 0x10 kernel data
+    gdt[3] = 0x00affa000000ffff;   // 0x18 user code, DPL 3, L
+    gdt[4] = 0x00cff2000000ffff;   // 0x20 user data, DPL 3
+    gdt[5] = 0x00affa000000ffff;   // 0x28 user code, DPL 3, L
+    auto t = reinterpret_cast<u64>(&tss);
+    u64 lim = sizeof(Tss) - 1;
+    gdt[6] = (lim & 0xffff) | (t & 0xffffff) << 16 | u64{0x89} << 40 | ((lim >> 16) & 0xf) << 48 |
+             ((t >> 24) & 0xff) << 56;
+    gdt[7] = t >> 32;
+    gdt[8] = 0;
+
+    memset(&tss, 0, sizeof tss);
+    tss.rsp[0] = kstack_top;
+    tss.iomap_base = sizeof(Tss);   // no I/O bitmap yet: every port faults in user mode
+
+    struct [[gnu::packed]] { u16 limit; u64 base; } gdtr{sizeof gdt - 1, reinterpret_cast<u64>(gdt)};
+    asm volatile("lgdt %0\n"
+                 "mov %1, %%ss\n"
+                 "mov %1, %%ds\n"
+                 "mov %1, %%es\n"
+                 "pushq %2\n"
+                 "lea 1f(%%rip), %%rax\n"
+                 "pushq %%rax\n"
+                 "lretq\n"
+                 "1:\n"
+                 : : "m"(gdtr), "r"(u64{Gdt::KDATA}), "i"(Gdt::KCODE) : "rax", "memory");
+    asm volatile("ltr %w0" : : "r"(Gdt::TSS));
+
+    Idt::load();
+
+    // syscall: CS 0x08/SS 0x10 on entry; sysretq: CS 0x18+16|3 = 0x2b, SS 0x18+8|3 = 0x23 (ABI 1.2).
+    wrmsr(Msr::STAR, u64{0x18 | 3} << 48 | u64{Gdt::KCODE} << 32);
+    wrmsr(Msr::LSTAR, reinterpret_cast<u64>(syscall_entry));
+    wrmsr(Msr::FMASK, ~u64{0} & 0xffffffff);   // every RFLAGS bit cleared on entry (ABI 1.3)
+    wrmsr(Msr::EFER, rdmsr(Msr::EFER) | Efer::SCE);
+}
+
+void Cpu::detect_features()
+{
+    Cpu_features &f = feat;
+    auto v = cpuid(0);
+    f.max_leaf = v.eax;
+    memcpy(f.vendor + 0, &v.ebx, 4);
+    memcpy(f.vendor + 4, &v.edx, 4);
+    memcpy(f.vendor + 8, &v.ecx, 4);
+    f.vendor[12] = 0;
+
+    auto l1 = cpuid(1);
+    f.stepping = l1.eax & 0xf;
+    f.model = (l1.eax >> 4) & 0xf;
+    f.family = (l1.eax >> 8) & 0xf;
+    if (f.family == 0xf)
+        f.family += (l1.eax >> 20) & 0xff;
+    if (f.family >= 6)
+        f.model |= ((l1.eax >> 16) & 0xf) << 4;
+    f.vmx = l1.ecx & (1u << 5);
+    f.pcid = l1.ecx & (1u << 17);
+    f.x2apic = l1.ecx & (1u << 21);
+    f.tsc_deadline = l1.ecx & (1u << 24);
+    f.xsave = l1.ecx & (1u << 26);
+
+    if (f.max_leaf >= 7) {
+        auto l7 = cpuid(7);
+        f.fsgsbase = l7.ebx & 1;
+        f.smep = l7.ebx & (1u << 7);
+        f.invpcid = l7.ebx & (1u << 10);
+    }
+
+    f.max_ext_leaf = cpuid(0x80000000).eax;
+    if (f.max_ext_leaf >= 0x80000001) {
+        auto e1 = cpuid(0x80000001);
+        f.svm = e1.ecx & (1u << 2);
+        f.nx = e1.edx & (1u << 20);
+        f.pdpe1gb = e1.edx & (1u << 26);
+    }
+    if (f.max_ext_leaf >= 0x80000004) {
+        for (u32 i = 0; i < 3; i++) {
+            auto b = cpuid(0x80000002 + i);
+            memcpy(f.brand + 16 * i + 0, &b.eax, 4);
+            memcpy(f.brand + 16 * i + 4, &b.ebx, 4);
+            memcpy(f.brand + 16 * i + 8, &b.ecx, 4);
+            memcpy(f.brand + 16 * i + 12, &b.edx, 4);
+        }
+    }
+    f.brand[48] = 0;
+    if (f.max_ext_leaf >= 0x80000007)
+        f.invariant_tsc = cpuid(0x80000007).edx & (1u << 8);
+
+    if (f.svm && f.max_ext_leaf >= 0x8000000a) {
+        auto s = cpuid(0x8000000a);
+        f.npt = s.edx & 1;
+        f.svm_asids = s.ebx;
+        f.asid = s.ebx > 1;
+    }
+    if (f.vmx) {
+        // Secondary controls tell EPT/VPID/unrestricted guest; readable only if VMX is not locked off.
+        u64 fc = rdmsr(Msr::FEATURE_CTRL);
+        bool usable = !(fc & 1) || (fc & 4);
+        u64 proc = rdmsr(0x482);            // IA32_VMX_PROCBASED_CTLS
+        if (usable && (proc >> 63) & 1) {
+            u64 sec = rdmsr(0x48b);         // IA32_VMX_PROCBASED_CTLS2
+            f.ept = (sec >> 33) & 1;
+            f.vpid = (sec >> 37) & 1;
+            f.unrestricted = (sec >> 39) & 1;
+        }
+        f.vmx = usable;
+    }
+
+    // Topology: APIC id split by CPUID leaf 0xb where present, else leaf 1/4 widths.
+    u32 apic = f.max_leaf >= 0xb && cpuid(0xb).ebx ? cpuid(0xb).edx : l1.ebx >> 24;
+    u32 smt_bits = 0, core_bits = 0;
+    if (f.max_leaf >= 0xb && cpuid(0xb).ebx) {
+        for (u32 sub = 0; sub < 8; sub++) {
+            auto t = cpuid(0xb, sub);
+            u32 type = (t.ecx >> 8) & 0xff;
+            if (!type)
+                break;
+            if (type == 1)
+                smt_bits = t.eax & 0x1f;
+            else if (type == 2)
+                core_bits = t.eax & 0x1f;
+        }
+    } else {
+        u32 logical = (l1.edx & (1u << 28)) ? (l1.ebx >> 16) & 0xff : 1;
+        u32 cores = f.max_leaf >= 4 && f.vendor[0] == 'G' ? ((cpuid(4).eax >> 26) & 0x3f) + 1 : 1;
+        u32 threads = cores ? logical / cores : 1;
+        while ((1u << smt_bits) < threads)
+            smt_bits++;
+        core_bits = smt_bits;
+        while ((1u << core_bits) < logical)
+            core_bits++;
+    }
+    if (core_bits < smt_bits)
+        core_bits = smt_bits;
+    f.thread = apic & ((1u << smt_bits) - 1);
+    f.core = (apic >> smt_bits) & ((1u << (core_bits - smt_bits)) - 1);
+    f.package = apic >> core_bits;
+
+    f.platform = f.vendor[0] == 'G' && f.family == 6 ? (rdmsr(0x17) >> 50) & 7 : 0;
+    f.ucode = 0;   // reading IA32_BIOS_SIGN_ID needs a write+cpuid dance; reported as 0
+}
+
+void Cpu::print_core_line() const
+{
+    // ABI 13.3: "[c] CORE:pkg:core:thread family:model:stepping:platform [ucode] brand", then our extras.
+    const char *brand = feat.brand;
+    while (*brand == ' ')
+        brand++;
+    const Cpu_features &f = feat;
+    trace("CORE:%x:%x:%x %x:%x:%x:%x [%x] %s | apic %#x%s%s%s%s%s%s%s%s%s%s%s", f.package, f.core, f.thread,
+          f.family, f.model, f.stepping, f.platform, f.ucode, brand, apic_id, f.x2apic ? " x2apic" : "",
+          f.vmx ? " vmx" : "", f.ept ? " ept" : "", f.vpid ? " vpid" : "", f.svm ? " svm" : "",
+          f.npt ? " npt" : "", f.asid ? " asid" : "", f.pcid ? " pcid" : "", f.xsave ? " xsave" : "",
+          f.tsc_deadline ? " tscdl" : "", f.pdpe1gb ? " 1g" : "");
+}
+
+void Cpu::enable_features(bool nopcid, bool noxsave)
+{
+    u64 cr4 = get_cr4() | Cr4::PGE | Cr4::OSFXSR | Cr4::OSXMMEXCPT;
+    if (feat.pcid && !nopcid)
+        cr4 |= Cr4::PCIDE;
+    if (feat.xsave && !noxsave)
+        cr4 |= Cr4::OSXSAVE;
+    set_cr4(cr4);
+    if (feat.nx)
+        wrmsr(Msr::EFER, rdmsr(Msr::EFER) | Efer::NXE);
+    // x87/SSE usable in user mode; the kernel itself never touches them (-mgeneral-regs-only).
+    set_cr0((get_cr0() | Cr0::MP | Cr0::NE | Cr0::WP) & ~(Cr0::EM | Cr0::TS));
+}

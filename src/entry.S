@@ -1,0 +1,118 @@
+/*
+ * Kernel entry points: exception/interrupt stubs and the syscall entry.
+ * Every entry builds an Exc_frame (include/idt.hpp) on the kernel stack and
+ * calls C++ with a pointer to it. GS is swapped only when coming from user
+ * mode (CS RPL 3), so kernel-mode faults keep the kernel's GS base.
+ */
+#include "memory_asm.hpp"
+
+.macro SAVE_GPRS
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+.endm
+
+.macro RESTORE_GPRS
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+.endm
+
+/* One 16-byte stub per vector; vectors 8, 10-14, 17, 21, 29, 30 get a CPU-pushed error code. */
+.section .text
+.align 16
+.global idt_stubs
+idt_stubs:
+.set vec, 0
+.rept 256
+    .align 16
+    .if (vec == 8) || (vec >= 10 && vec <= 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+    .else
+    push $0
+    .endif
+    push $vec
+    jmp interrupt_common
+    .set vec, vec + 1
+.endr
+
+interrupt_common:
+    testb $3, 24(%rsp)              /* CS of the interrupted context */
+    jz 1f
+    swapgs
+1:  cld
+    SAVE_GPRS
+    mov %rsp, %rdi
+    call handle_interrupt
+.global interrupt_return
+interrupt_return:
+    RESTORE_GPRS
+    add $16, %rsp                   /* vector, error */
+    testb $3, 8(%rsp)
+    jz 2f
+    swapgs
+2:  iretq
+
+/*
+ * syscall: RCX = user RIP, R11 = user RFLAGS (discarded, ABI 1.3). Build an
+ * iret-shaped frame so exception and syscall paths share Exc_frame.
+ */
+.global syscall_entry
+syscall_entry:
+    swapgs
+    mov %rsp, %gs:CPU_USER_RSP
+    mov %gs:CPU_KSTACK, %rsp
+    push $0x23                      /* ss */
+    push %gs:CPU_USER_RSP           /* rsp */
+    push $0x202                     /* rflags */
+    push $0x2b                      /* cs */
+    push %rcx                       /* rip */
+    push $0                         /* error */
+    push $-1                        /* vector: syscall */
+    SAVE_GPRS
+    mov %rsp, %rdi
+    call handle_syscall
+.global syscall_return
+syscall_return:
+    /* Non-canonical RIP would make sysretq fault in kernel mode: use iretq then. */
+    mov 17*8(%rsp), %rcx
+    mov %rcx, %rax
+    sar $47, %rax
+    add $1, %rax
+    cmp $1, %rax
+    ja interrupt_return
+    RESTORE_GPRS
+    mov 2*8+0*8(%rsp), %rcx         /* rip */
+    mov $0x200, %r11
+    mov 2*8+3*8(%rsp), %rsp         /* user rsp */
+    swapgs
+    sysretq
+
+/* Enter user mode for the first time: rdi = Exc_frame* on the kernel stack. */
+.global enter_user
+enter_user:
+    mov %rdi, %rsp
+    jmp syscall_return

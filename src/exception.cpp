@@ -1,0 +1,118 @@
+/*
+ * Interrupt and exception dispatch. Kernel-mode exceptions are bugs: they
+ * print a full register dump and halt the machine. User-mode exceptions are
+ * events of the EC that raised them; until portals exist (object layer) an
+ * event has no handler, so the EC is killed with the ABI's message.
+ */
+#include "boot.hpp"
+#include "console.hpp"
+#include "cpu.hpp"
+#include "idt.hpp"
+#include "ioapic.hpp"
+#include "keyb.hpp"
+#include "lapic.hpp"
+#include "smp.hpp"
+#include "time.hpp"
+#include "vga.hpp"
+#include "x86.hpp"
+
+bool panic_in_progress();
+
+namespace {
+
+const char *const exc_name[32] = {
+    "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound range",
+    "#UD invalid opcode", "#NM device not available", "#DF double fault", "coprocessor overrun",
+    "#TS invalid TSS", "#NP segment not present", "#SS stack fault", "#GP general protection",
+    "#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check", "#MC machine check",
+    "#XM SIMD error", "#VE virtualization", "#CP control protection", "reserved 22", "reserved 23",
+    "reserved 24", "reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
+    "#VC VMM communication", "#SX security", "reserved 31",
+};
+
+[[noreturn]] void kernel_fault(const Exc_frame &f)
+{
+    u64 cr2 = get_cr2();
+    panic("kernel %s (vector %#lx) error %#lx on CPU %d\n"
+          "  RIP %#018lx  CS %#lx  RFLAGS %#lx  RSP %#018lx  SS %#lx\n"
+          "  CR2 %#018lx  CR3 %#018lx  CR0 %#lx  CR4 %#lx\n"
+          "  RAX %#018lx  RBX %#018lx  RCX %#018lx  RDX %#018lx\n"
+          "  RSI %#018lx  RDI %#018lx  RBP %#018lx\n"
+          "  R8  %#018lx  R9  %#018lx  R10 %#018lx  R11 %#018lx\n"
+          "  R12 %#018lx  R13 %#018lx  R14 %#018lx  R15 %#018lx",
+          exc_name[f.vector & 31], f.vector, f.error, Cpu::current_id(), f.rip, f.cs, f.rflags, f.rsp, f.ss, cr2,
+          get_cr3(), get_cr0(), get_cr4(), f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8, f.r9, f.r10,
+          f.r11, f.r12, f.r13, f.r14, f.r15);
+}
+
+void timer_tick(Cpu &c)
+{
+    c.timer_ticks++;
+    if (Boot::cmdline.spinner)
+        Vga::spin(c.id);
+    Lapic::timer_arm_tsc(rdtsc() + Time::ms_to_tsc(100));
+}
+
+} // namespace
+
+/* Kill the current EC: the ABI's message (13.3), then this CPU idles. */
+[[noreturn]] void kill_current(const Exc_frame &f, const char *reason)
+{
+    Cpu &c = Cpu::current();
+    trace("Killed EC:%#lx SC:%#lx V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", c.kstack_top, c.kstack_top,
+          f.vector, f.cs, f.rip, get_cr2(), f.error, reason);
+    idle();
+}
+
+extern "C" void handle_interrupt(Exc_frame *f)
+{
+    Cpu &c = Cpu::current();
+    unsigned v = static_cast<unsigned>(f->vector);
+
+    if (v == Vec::NMI || v == Vec::IPI_HALT) {
+        if (panic_in_progress())
+            halt_forever();
+        if (v == Vec::IPI_HALT)
+            Lapic::eoi();
+        return;
+    }
+    if (v < 32) {
+        if (!f->from_user())
+            kernel_fault(*f);
+        c.exceptions++;
+        // No portal can exist yet (the object layer is not built): ABI 10.5 "PT not found".
+        kill_current(*f, "PT not found");
+    }
+    if (v == Vec::TIMER) {
+        timer_tick(c);
+        Lapic::eoi();
+        return;
+    }
+    if (v == Vec::SPURIOUS)
+        return;
+    if (v == Vec::ERROR) {
+        Lapic::eoi();
+        return;
+    }
+    if (v >= Vec::GSI_BASE && v < Vec::GSI_BASE + Vec::NUM_GSI) {
+        c.irqs++;
+        if (Boot::cmdline.spinner)
+            Vga::spin(c.id);
+        Keyb::interrupt(v - Vec::GSI_BASE);
+        Lapic::eoi();
+        return;
+    }
+    Lapic::eoi();
+}
+
+[[noreturn]] void idle()
+{
+    Cpu &c = Cpu::current();
+    asm volatile("mov %0, %%rsp\n"
+                 "1: sti\n"
+                 "hlt\n"
+                 "cli\n"
+                 "jmp 1b\n"
+                 : : "r"(c.kstack_top) : "memory");
+    __builtin_unreachable();
+}

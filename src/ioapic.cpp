@@ -1,0 +1,118 @@
+/*
+ * I/O APIC driver and the legacy 8259 PIC shutdown.
+ */
+#include "console.hpp"
+#include "idt.hpp"
+#include "ioapic.hpp"
+#include "paging.hpp"
+#include "spinlock.hpp"
+#include "x86.hpp"
+
+namespace {
+
+struct Unit
+{
+    volatile u32 *regs;
+    u32 id, version, gsi_base, pins;
+};
+
+Unit units[Madt_info::MAX_IOAPIC];
+unsigned num_units;
+Spinlock lock;
+
+u32 read(Unit &u, u32 reg)
+{
+    u.regs[0] = reg;
+    return u.regs[4];
+}
+
+void write(Unit &u, u32 reg, u32 v)
+{
+    u.regs[0] = reg;
+    u.regs[4] = v;
+}
+
+Unit *find(u32 gsi)
+{
+    for (unsigned i = 0; i < num_units; i++)
+        if (gsi >= units[i].gsi_base && gsi < units[i].gsi_base + units[i].pins)
+            return &units[i];
+    return nullptr;
+}
+
+} // namespace
+
+void Ioapic::init(const Acpi_info &acpi)
+{
+    for (unsigned i = 0; i < acpi.madt.num_ioapic; i++) {
+        const Madt_ioapic &m = acpi.madt.ioapic[i];
+        auto regs = static_cast<volatile u32 *>(Mmio::map(m.address, 0x20));
+        if (!regs) {
+            trace("IOAPIC: cannot map %#x, skipped", m.address);
+            continue;
+        }
+        Unit &u = units[num_units];
+        u.regs = regs;
+        u.id = read(u, 0) >> 24 & 0xf;
+        u.version = read(u, 1);
+        u.gsi_base = m.gsi_base;
+        u.pins = ((u.version >> 16) & 0xff) + 1;
+        if (u.version == 0xffffffff) {
+            trace("IOAPIC: %#x does not respond, skipped", m.address);
+            continue;
+        }
+        for (u32 p = 0; p < u.pins; p++) {
+            write(u, 0x10 + 2 * p, 1u << 16);
+            write(u, 0x11 + 2 * p, 0);
+        }
+        num_units++;
+        trace("IOAPIC: id %u at %#x, GSI %u-%u, version %#x", u.id, m.address, u.gsi_base,
+              u.gsi_base + u.pins - 1, u.version & 0xff);
+    }
+}
+
+unsigned Ioapic::count() { return num_units; }
+
+bool Ioapic::present(u32 gsi) { return find(gsi) != nullptr; }
+
+bool Ioapic::route(u32 gsi, u32 apic_id, Irq_mode mode, bool masked)
+{
+    Unit *u = find(gsi);
+    if (!u || gsi >= Vec::NUM_GSI || apic_id > 0xff)
+        return false;
+    u32 pin = gsi - u->gsi_base;
+    u32 lo = (Vec::GSI_BASE + gsi) | (mode.polarity == Irq_mode::LOW ? 1u << 13 : 0) |
+             (mode.trigger == Irq_mode::LEVEL ? 1u << 15 : 0) | (masked ? 1u << 16 : 0);
+    Lock_guard g(lock);
+    write(*u, 0x10 + 2 * pin, 1u << 16);
+    write(*u, 0x11 + 2 * pin, apic_id << 24);
+    write(*u, 0x10 + 2 * pin, lo);
+    return true;
+}
+
+void Ioapic::mask(u32 gsi, bool masked)
+{
+    Unit *u = find(gsi);
+    if (!u)
+        return;
+    u32 pin = gsi - u->gsi_base;
+    Lock_guard g(lock);
+    u32 lo = read(*u, 0x10 + 2 * pin);
+    write(*u, 0x10 + 2 * pin, masked ? lo | 1u << 16 : lo & ~(1u << 16));
+}
+
+void Pic::disable()
+{
+    // Re-initialise both PICs onto vectors 0x20-0x2f (unused by us as PIC vectors since
+    // every line is masked), so a spurious PIC interrupt can never look like an exception.
+    outb(0x20, 0x11);
+    outb(0xa0, 0x11);
+    outb(0x21, 0x20);
+    outb(0xa1, 0x28);
+    outb(0x21, 0x04);
+    outb(0xa1, 0x02);
+    outb(0x21, 0x01);
+    outb(0xa1, 0x01);
+    outb(0x21, 0xff);
+    outb(0xa1, 0xff);
+}

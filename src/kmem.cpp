@@ -1,0 +1,20 @@
+/*
+ * Kmem: the kernel's page allocator front end over the buddy allocator.
+ */
+#include "buddy.hpp"
+#include "kmem.hpp"
+#include "memory.hpp"
+
+void Kmem::init() { Buddy::allocator.init(DIRECT_MAP); }
+
+void Kmem::add_free(u64 phys, u64 size) { Buddy::allocator.add_range(phys, size); }
+
+void *Kmem::alloc(unsigned order, bool zero)
+{
+    return Buddy::allocator.alloc(order, zero ? Buddy::FILL_0 : Buddy::NOFILL);
+}
+
+void Kmem::free(void *p, unsigned order) { Buddy::allocator.free(p, order); }
+
+u64 Kmem::free_pages() { return Buddy::allocator.stats().free_pages; }
+u64 Kmem::total_pages() { return Buddy::allocator.stats().managed_pages; }

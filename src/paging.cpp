@@ -1,0 +1,99 @@
+/*
+ * Page-table walker and the kernel's MMIO window.
+ */
+#include "kmem.hpp"
+#include "memory.hpp"
+#include "paging.hpp"
+#include "spinlock.hpp"
+#include "string.hpp"
+#include "x86.hpp"
+
+bool Paging::have_1g;
+
+namespace {
+
+u64 *master;
+Spinlock mmio_lock;
+u64 mmio_next = MMIO_WINDOW;
+
+unsigned index(u64 va, unsigned level) { return (va >> (12 + 9 * level)) & 0x1ff; }
+
+/* Entry at `level` (0 = 4 KiB PTE) for va, creating intermediate tables. */
+u64 *walk(u64 *pml4, u64 va, unsigned level, bool create)
+{
+    u64 *table = pml4;
+    for (unsigned l = 3; l > level; l--) {
+        u64 &e = table[index(va, l)];
+        if (!(e & Pte::P)) {
+            if (!create)
+                return nullptr;
+            auto t = static_cast<u64 *>(Kmem::alloc_page());
+            if (!t)
+                return nullptr;
+            // Intermediate entries grant everything; leaves decide.
+            e = virt_to_phys(t) | Pte::P | Pte::W | Pte::U;
+        } else if (e & Pte::PS)
+            return nullptr;   // a large page is in the way; callers do not split
+        table = phys_to_virt<u64>(e & Pte::ADDR);
+    }
+    return &table[index(va, level)];
+}
+
+} // namespace
+
+bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large)
+{
+    while (size) {
+        unsigned level = 0;
+        if (large) {
+            for (unsigned l = have_1g ? 2 : 1; l > 0; l--) {
+                u64 s = u64{1} << (12 + 9 * l);
+                if (!(virt & (s - 1)) && !(phys & (s - 1)) && size >= s) {
+                    level = l;
+                    break;
+                }
+            }
+        }
+        u64 *e = walk(pml4, virt, level, true);
+        if (!e)
+            return false;
+        u64 s = u64{1} << (12 + 9 * level);
+        *e = phys | flags | Pte::P | (level ? Pte::PS : 0);
+        virt += s;
+        phys += s;
+        size -= s;
+    }
+    return true;
+}
+
+u64 Paging::lookup(const u64 *pml4, u64 virt, u64 *flags)
+{
+    const u64 *table = pml4;
+    for (unsigned l = 3;; l--) {
+        u64 e = table[index(virt, l)];
+        if (!(e & Pte::P))
+            return ~u64{0};
+        if (l == 0 || (e & Pte::PS)) {
+            u64 s = u64{1} << (12 + 9 * l);
+            if (flags)
+                *flags = e & ~Pte::ADDR;
+            return (e & Pte::ADDR & ~(s - 1)) | (virt & (s - 1));
+        }
+        table = phys_to_virt<u64>(e & Pte::ADDR);
+    }
+}
+
+u64 *Paging::kernel_pml4() { return master; }
+void Paging::set_kernel_pml4(u64 *p) { master = p; }
+
+void *Mmio::map(u64 phys, u64 size)
+{
+    u64 base = align_down(phys, PAGE_SIZE);
+    u64 len = align_up(phys + size, PAGE_SIZE) - base;
+    Lock_guard g(mmio_lock);
+    u64 va = mmio_next;
+    if (!Paging::map(master, va, base, len, Pte::W | Pte::PCD | Pte::PWT | Pte::G, false))
+        return nullptr;
+    mmio_next += len + PAGE_SIZE;   // guard page between mappings
+    return reinterpret_cast<void *>(va + (phys - base));
+}

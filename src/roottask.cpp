@@ -1,0 +1,127 @@
+/*
+ * Root task hand-off (ABI 9): the first multiboot module is an ELF64
+ * executable. It is checked before anything is mapped; a bad image is a
+ * clear kill line, never a crash. Segments are mapped in place from the
+ * module (ABI 9.2), the UTCB and HIP pages at the top of user space.
+ */
+#include "boot.hpp"
+#include "console.hpp"
+#include "cpu.hpp"
+#include "elf.hpp"
+#include "idt.hpp"
+#include "kmem.hpp"
+#include "memory.hpp"
+#include "paging.hpp"
+#include "smp.hpp"
+#include "string.hpp"
+#include "time.hpp"
+#include "x86.hpp"
+
+extern "C" [[noreturn]] void enter_user(Exc_frame *f);
+
+namespace {
+
+constexpr u64 HIP_ADDR = 0x7fffffffe000ull;
+constexpr u64 UTCB_ADDR = 0x7fffffffd000ull;
+
+[[noreturn]] void refuse(const char *reason)
+{
+    // The root EC never ran in user mode: its frame's vector is the startup event 0x1e (ABI 13.3).
+    trace("Killed EC:%#lx SC:%#lx V:0x1e CS:0x0 EIP:0x0 CR2:0x0 ERR:0x0 (%s)",
+          reinterpret_cast<u64>(&Cpu::current()), reinterpret_cast<u64>(&Cpu::current()), reason);
+    idle();
+}
+
+bool range_free(const u64 *pml4, u64 va, u64 len)
+{
+    for (u64 a = va; a < va + len; a += PAGE_SIZE)
+        if (Paging::lookup(pml4, a) != ~u64{0})
+            return false;
+    return true;
+}
+
+} // namespace
+
+void start_root_task()
+{
+    const Boot_info &bi = Boot::info;
+    if (!bi.module_count)
+        refuse("No ELF");
+
+    const Boot_module &m = bi.modules[0];
+    u64 size = m.end - m.start;
+    const u8 *image = static_cast<const u8 *>(Boot::phys.map(m.start, size ? size : 1));
+    if (!image)
+        refuse("No ELF");
+
+    Elf_info elf;
+    Elf_status st = elf_check(image, size, elf);
+    if (st != Elf_status::OK) {
+        trace("ROOT: module 0 at %#lx (%lu bytes) rejected: %s", m.start, size, elf.reason);
+        refuse(st == Elf_status::NO_ELF ? "No ELF" : "Bad ELF");
+    }
+
+    // Mapping in place needs a page-aligned module; copy the rare unaligned one.
+    u64 phys = m.start;
+    if (phys & (PAGE_SIZE - 1)) {
+        unsigned order = 0;
+        while ((PAGE_SIZE << order) < size)
+            order++;
+        void *copy = Kmem::alloc(order, false);
+        if (!copy)
+            refuse("Bad ELF");
+        memcpy(copy, image, size);
+        phys = virt_to_phys(copy);
+        trace("ROOT: module not page aligned, copied to %#lx", phys);
+    }
+
+    auto pml4 = static_cast<u64 *>(Kmem::alloc_page());
+    if (!pml4)
+        panic("ROOT: out of memory for the root page table");
+    const u64 *kernel = Paging::kernel_pml4();
+    for (unsigned i = 256; i < 512; i++)
+        pml4[i] = kernel[i];
+
+    for (u32 i = 0; i < elf.count; i++) {
+        const Elf_segment &s = elf.segment[i];
+        u64 va = align_down(s.vaddr, PAGE_SIZE);
+        u64 pa = align_down(phys + s.offset, PAGE_SIZE);
+        u64 len = align_up(s.filesz, PAGE_SIZE);
+        u32 rights = s.flags & 7;
+        if (!rights || !len)
+            continue;
+        if (!range_free(pml4, va, len)) {
+            trace("ROOT: segment %u at %#lx overlaps an earlier one, skipped", i, va);
+            continue;
+        }
+        u64 flags = Pte::U | ((s.flags & ELF_PF_W) ? Pte::W : 0);
+        if (!Paging::map(pml4, va, pa, len, flags, false))
+            panic("ROOT: out of memory mapping the root task");
+    }
+
+    void *utcb = Kmem::alloc_page();
+    void *hip = Kmem::alloc_page();
+    if (!utcb || !hip || !Paging::map(pml4, UTCB_ADDR, virt_to_phys(utcb), PAGE_SIZE, Pte::U | Pte::W, false) ||
+        !Paging::map(pml4, HIP_ADDR, virt_to_phys(hip), PAGE_SIZE, Pte::U, false))
+        panic("ROOT: out of memory for UTCB/HIP");
+
+    Cpu &c = Cpu::current();
+    auto f = reinterpret_cast<Exc_frame *>(c.kstack_top - sizeof(Exc_frame));
+    memset(f, 0, sizeof *f);
+    f->rip = elf.entry;
+    f->rcx = elf.entry;
+    f->rsp = HIP_ADDR;
+    f->rdi = c.id;
+    f->cs = 0x2b;
+    f->ss = 0x23;
+    f->rflags = 0x202;
+    f->vector = 0x1e;
+
+    u64 ticks = rdtsc() - Boot::entry_tsc;
+    trace("ROOT: loaded %lu bytes, %u segments, entry %#lx", size, elf.count, elf.entry);
+    trace("BOOT: root task after %llu TSC ticks (%llu ms)", static_cast<unsigned long long>(ticks),
+          static_cast<unsigned long long>(Time::tsc_khz ? ticks / Time::tsc_khz : 0));
+
+    set_cr3(virt_to_phys(pml4));
+    enter_user(f);
+}

@@ -1,0 +1,210 @@
+/*
+ * CPU table, per-CPU set-up and AP start-up.
+ */
+#include "boot.hpp"
+#include "cmdline.hpp"
+#include "console.hpp"
+#include "cpu.hpp"
+#include "idt.hpp"
+#include "kmem.hpp"
+#include "lapic.hpp"
+#include "memory.hpp"
+#include "paging.hpp"
+#include "smp.hpp"
+#include "string.hpp"
+#include "time.hpp"
+#include "vga.hpp"
+#include "x86.hpp"
+
+extern "C" char trampoline_start[], trampoline_end[];
+extern "C" u32 tr_gdtr_base, tr_far32, tr_far64, tr_cr3;
+extern "C" char tr_gdt_off[], tr_pm32_off[], tr_pm64_off[];
+extern "C" u64 *ap_stacks;
+extern "C" u64 boot_pml4[];
+
+namespace {
+
+constexpr u64 IST_SIZE = PAGE_SIZE;
+
+bool alloc_stacks(Cpu &c)
+{
+    auto stack = static_cast<u8 *>(Kmem::alloc(Smp::STACK_ORDER, false));
+    auto ist = static_cast<u8 *>(Kmem::alloc(2, false));   // 4 pages: DF, NMI, MC + spare
+    if (!stack || !ist)
+        return false;
+    c.kstack_top = reinterpret_cast<u64>(stack) + (PAGE_SIZE << Smp::STACK_ORDER);
+    c.tss.ist[IST_DF - 1] = reinterpret_cast<u64>(ist) + 1 * IST_SIZE;
+    c.tss.ist[IST_NMI - 1] = reinterpret_cast<u64>(ist) + 2 * IST_SIZE;
+    c.tss.ist[IST_MC - 1] = reinterpret_cast<u64>(ist) + 3 * IST_SIZE;
+    return true;
+}
+
+u32 cpuid_apic_id()
+{
+    if (cpuid(0).eax >= 0xb && cpuid(0xb).ebx)
+        return cpuid(0xb).edx;
+    return cpuid(1).ebx >> 24;
+}
+
+Cpu *find_cpu(u32 apic_id)
+{
+    for (unsigned i = 0; i < Cpu::count; i++)
+        if (Cpu::table[i]->apic_id == apic_id)
+            return Cpu::table[i];
+    return nullptr;
+}
+
+volatile unsigned aps_arrived;
+
+} // namespace
+
+bool Smp::setup_cpus(const Phys_reader &r, const Acpi_info &acpi)
+{
+    unsigned n = 0;
+    Acpi::for_each_cpu(r, acpi, [&](const Madt_cpu &m) { n += m.enabled; });
+    u32 bsp_apic = cpuid_apic_id();
+    if (n == 0) {
+        trace("SMP: no usable CPU in the MADT, running on the boot CPU only");
+        n = 1;
+    }
+
+    unsigned pages_order = 0;
+    while ((PAGE_SIZE << pages_order) < n * sizeof(Cpu *))
+        pages_order++;
+    Cpu::table = static_cast<Cpu **>(Kmem::alloc(pages_order));
+    if (!Cpu::table)
+        panic("SMP: out of memory for the CPU table (%u CPUs)", n);
+
+    unsigned idx = 0;
+    bool bsp_listed = false;
+    auto add = [&](u32 apic_id, u32 acpi_id) {
+        unsigned order = 0;
+        while ((PAGE_SIZE << order) < sizeof(Cpu))
+            order++;
+        auto c = static_cast<Cpu *>(Kmem::alloc(order));
+        if (!c || !alloc_stacks(*c))
+            panic("SMP: out of memory for CPU %u", idx);
+        c->self = c;
+        c->id = idx;
+        c->apic_id = apic_id;
+        c->acpi_id = acpi_id;
+        c->bsp = apic_id == bsp_apic;
+        bsp_listed |= c->bsp;
+        Cpu::table[idx++] = c;
+    };
+    Acpi::for_each_cpu(r, acpi, [&](const Madt_cpu &m) {
+        if (m.enabled && idx < n)
+            add(m.apic_id, m.acpi_uid);
+    });
+    if (!bsp_listed) {
+        // Firmware that does not list the boot CPU: run on it anyway, as the last CPU.
+        if (idx == n)
+            idx--;
+        trace("SMP: boot CPU (APIC id %#x) is not in the MADT; adding it", bsp_apic);
+        add(bsp_apic, 0xff);
+    }
+    Cpu::count = idx;
+
+    for (unsigned i = 0; i < Cpu::count; i++)
+        if (Cpu::table[i]->bsp) {
+            wrmsr(Msr::GS_BASE, reinterpret_cast<u64>(Cpu::table[i]));
+            wrmsr(Msr::KERNEL_GS_BASE, 0);
+        }
+    return true;
+}
+
+void Smp::init_this_cpu()
+{
+    Cpu &c = Cpu::current();
+    c.setup_descriptors();
+    c.detect_features();
+    c.enable_features(Boot::cmdline.nopcid, Boot::cmdline.noxsave);
+    Lapic::init_cpu();
+    Lapic::timer_setup(c.feat.tsc_deadline && !Boot::cmdline.nodl);
+    if (Time::tsc_khz)
+        Lapic::timer_arm_tsc(rdtsc() + Time::ms_to_tsc(100));
+    c.print_core_line();
+    c.online = true;
+    __atomic_fetch_add(&Cpu::online_count, 1, __ATOMIC_SEQ_CST);
+}
+
+extern "C" [[noreturn]] void ap_main(unsigned ticket)
+{
+    (void)ticket;
+    Cpu *c = find_cpu(cpuid_apic_id());
+    if (!c) {
+        // Woken but not ours (should not happen: we only wake MADT CPUs). Park quietly.
+        halt_forever();
+    }
+    wrmsr(Msr::GS_BASE, reinterpret_cast<u64>(c));
+    wrmsr(Msr::KERNEL_GS_BASE, 0);
+    set_cr3(virt_to_phys(Paging::kernel_pml4()));
+    // The stack from the ticket becomes this CPU's stack for good.
+    u64 rsp;
+    asm volatile("mov %%rsp, %0" : "=r"(rsp));
+    c->kstack_top = align_up(rsp, PAGE_SIZE << Smp::STACK_ORDER);
+    Smp::init_this_cpu();
+    __atomic_fetch_add(&aps_arrived, 1, __ATOMIC_SEQ_CST);
+    idle();
+}
+
+void Smp::boot_aps(u64 page)
+{
+    unsigned aps = Cpu::count - 1;
+    if (!aps || !page) {
+        if (aps)
+            trace("SMP: no page below 1 MiB for the AP trampoline; %u CPUs stay off", aps);
+        trace("SMP: %u of %u CPUs online (0 ms)", Cpu::online_count, Cpu::count);
+        return;
+    }
+
+    // Stacks by ticket: the n-th AP to arrive takes the n-th stack.
+    ap_stacks = static_cast<u64 *>(Kmem::alloc(0));
+    unsigned order = 0;
+    while ((PAGE_SIZE << order) < aps * sizeof(u64))
+        order++;
+    if (order) {
+        Kmem::free(ap_stacks, 0);
+        ap_stacks = static_cast<u64 *>(Kmem::alloc(order));
+    }
+    if (!ap_stacks)
+        panic("SMP: out of memory for AP stacks");
+    unsigned k = 0;
+    for (unsigned i = 0; i < Cpu::count; i++)
+        if (!Cpu::table[i]->bsp)
+            ap_stacks[k++] = Cpu::table[i]->kstack_top;
+
+    auto tramp = phys_to_virt<u8>(page);
+    memcpy(tramp, trampoline_start, trampoline_end - trampoline_start);
+    auto patch = [&](u32 *sym, u32 v) {
+        *reinterpret_cast<u32 *>(tramp + (reinterpret_cast<char *>(sym) - trampoline_start)) = v;
+    };
+    patch(&tr_gdtr_base, static_cast<u32>(page + reinterpret_cast<u64>(tr_gdt_off)));
+    patch(&tr_far32, static_cast<u32>(page + reinterpret_cast<u64>(tr_pm32_off)));
+    patch(&tr_far64, static_cast<u32>(page + reinterpret_cast<u64>(tr_pm64_off)));
+    patch(&tr_cr3, static_cast<u32>(reinterpret_cast<u64>(boot_pml4)));   // linked at its physical address
+
+    u64 t0 = rdtsc();
+    for (unsigned i = 0; i < Cpu::count; i++)
+        if (!Cpu::table[i]->bsp)
+            Lapic::send_init(Cpu::table[i]->apic_id);
+    Time::udelay(10000);
+    for (unsigned round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < Cpu::count; i++)
+            if (!Cpu::table[i]->bsp && !Cpu::table[i]->online)
+                Lapic::send_sipi(Cpu::table[i]->apic_id, static_cast<u32>(page >> 12));
+        Time::udelay(200);
+    }
+
+    // Wait for check-in: generous for TCG with hundreds of CPUs on few host cores.
+    u64 limit = rdtsc() + Time::ms_to_tsc(5000 + 100 * u64{aps});
+    while (aps_arrived < aps && rdtsc() < limit)
+        pause();
+    u64 ms = (rdtsc() - t0) / (Time::tsc_khz ? Time::tsc_khz : 1);
+    if (aps_arrived < aps) {
+        for (unsigned i = 0; i < Cpu::count; i++)
+            if (!Cpu::table[i]->online)
+                trace("SMP: CPU %u (APIC id %#x) did not start", i, Cpu::table[i]->apic_id);
+    }
+    trace("SMP: %u of %u CPUs online (%llu ms)", Cpu::online_count, Cpu::count, static_cast<unsigned long long>(ms));
+}

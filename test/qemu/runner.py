@@ -1,0 +1,599 @@
+#!/usr/bin/env python3
+"""Boot the kernel under QEMU in the scenarios of scenarios.py and judge each by its serial log.
+
+Usage: test/qemu/runner.py [options] [NAME|GLOB|TAG ...]      (see --help and docs/testing.md)
+
+Each scenario runs in its own QEMU with a wall-clock limit, the serial port logged to
+build-default/test-logs/<name>.log, and a QMP socket for VGA-memory reads, screendumps and key
+presses. At most --jobs QEMUs run at once (scenarios with many CPUs take two slots). One line per
+scenario, then `N passed, N failed` as the last line; the exit status is 1 on any failure.
+"""
+
+import argparse
+import dataclasses
+import fnmatch
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scenarios as S  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+QEMU = 'qemu-system-x86_64'
+OVMF_CODE = Path('/usr/share/OVMF/OVMF_CODE.fd')
+OVMF_VARS = Path('/usr/share/OVMF/OVMF_VARS.fd')
+IPXE_ROM = 'efi-e1000.rom'          # QEMU's e1000 option ROM (BIOS PXE and UEFI network boot)
+IPXE_DIRS = [Path('/usr/share/qemu'), Path('/usr/lib/ipxe/qemu')]
+
+# Always fatal unless a scenario allows them by name.
+FORBIDDEN = {
+    'PANIC': r'PANIC',
+    'Assertion': r'\bAssertion\b.*\bfailed\b',
+    'Out of memory': r'\bOut of memory\b',
+    'I/O APICs': r'Could not add all I/O APICs',
+    'Killed EC': r'Killed EC',
+    'test failures': r'\b\d+ passed, [1-9]\d* failed\b',
+}
+SUMMARY_OK = re.compile(r'\b([1-9]\d*) passed, 0 failed\b')
+ANSI = re.compile(r'\x1b(\[[0-9;?=]*[ -/]*[@-~]|[@-Z\\-_])')
+CONTROL = re.compile(r'[\x00-\x08\x0b-\x1f\x7f]')
+
+print_lock = threading.Lock()
+active = set()          # runs with a QEMU that must be stopped if the runner is interrupted
+
+
+def say(*lines):
+    with print_lock:
+        for line in lines:
+            print(line, flush=True)
+
+
+def clean(line):
+    """A serial line without CR, form feeds, terminal escapes (GRUB, OVMF) and other controls."""
+    return CONTROL.sub('', ANSI.sub('', line))
+
+
+# ---------------------------------------------------------------------------------------------
+# Host capabilities
+
+def kvm_cpu():
+    """The -cpu value that works with KVM on this host, or None when KVM is unusable."""
+    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        return None
+    # Some nested setups refuse the host's IA32_ARCH_CAPABILITIES MSR; QEMU then aborts.
+    for cpu in ('host', 'host,-arch-capabilities'):
+        try:
+            r = subprocess.run([QEMU, '-accel', 'kvm', '-cpu', cpu, '-S', '-display', 'none',
+                                '-nodefaults', '-monitor', 'stdio'], input=b'quit\n',
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if r.returncode == 0:
+            return cpu
+    return None
+
+
+def find_ipxe_rom():
+    return next((d / IPXE_ROM for d in IPXE_DIRS if (d / IPXE_ROM).exists()), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# QMP
+
+class Qmp:
+    """Minimal QMP client: one command at a time, events skipped."""
+
+    def __init__(self, path, deadline):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        while True:
+            try:
+                self.sock.connect(str(path))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.sock.settimeout(30)
+        self.buf = b''
+        self._reply()                       # greeting
+        self.cmd('qmp_capabilities')
+
+    def _reply(self):
+        while True:
+            while b'\n' not in self.buf:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise OSError('QMP connection closed')
+                self.buf += data
+            line, self.buf = self.buf.split(b'\n', 1)
+            msg = json.loads(line)
+            if 'event' not in msg:
+                return msg
+
+    def cmd(self, name, **args):
+        self.sock.sendall(json.dumps({'execute': name, 'arguments': args}).encode() + b'\n')
+        msg = self._reply()
+        if 'error' in msg:
+            raise OSError(f"QMP {name}: {msg['error'].get('desc', msg['error'])}")
+        return msg.get('return')
+
+    def close(self):
+        self.sock.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# One scenario
+
+class Failure(Exception):
+    pass
+
+
+class Run:
+    def __init__(self, sc, opts):
+        self.sc = sc
+        self.opts = opts
+        self.build = opts.build
+        self.logdir = opts.build / 'test-logs'
+        self.log = self.logdir / f'{sc.name}.log'
+        self.work = self.logdir / sc.name          # generated modules, ISOs, TFTP trees
+        self.tmp = Path(tempfile.mkdtemp(prefix='nova-qemu-'))   # short path for the socket
+        self.qmp_path = self.tmp / 'qmp'
+        self.qmp = None
+        self.proc = None
+        self.lines = []
+        self.partial = ''
+        self.figures = []
+        self.seen = {}
+        self.timeout = sc.timeout * opts.timeout_scale
+
+    # -- preparation --------------------------------------------------------------------------
+
+    def need(self, path, what):
+        if not Path(path).exists():
+            raise Failure(f'{what} missing: {path}')
+        return Path(path)
+
+    def module(self):
+        """The file to pass as the first multiboot module, or None."""
+        m = self.sc.module
+        if m is None:
+            return None
+        if m == 'roottask':
+            return self.need(self.build / 'user/roottask/roottask', 'root task (run tools/build)')
+        if isinstance(m, str):
+            return self.need(self.build / m, 'module (run tools/build)')
+        kind = m[0]
+        if kind == 'build':
+            return self.need(self.build / m[1], 'module (run tools/build)')
+        out = self.work / 'module'
+        if kind == 'text':
+            out.write_text(m[1])
+            return out
+        data = self.need(self.build / 'user/roottask/roottask', 'root task (run tools/build)').read_bytes()
+        if kind == 'truncate':
+            data = data[:m[1]]
+        elif kind == 'patch':
+            off, new = m[1], m[2]
+            data = data[:off] + new + data[off + len(new):]
+        else:
+            raise Failure(f'unknown module kind {kind!r} in the scenario table')
+        out.write_bytes(data)
+        return out
+
+    def firmware(self):
+        code = self.need(OVMF_CODE, 'OVMF (package ovmf, run tools/setup)')
+        vars_copy = self.work / 'OVMF_VARS.fd'
+        shutil.copyfile(self.need(OVMF_VARS, 'OVMF (package ovmf, run tools/setup)'), vars_copy)
+        return ['-drive', f'if=pflash,format=raw,unit=0,readonly=on,file={code}',
+                '-drive', f'if=pflash,format=raw,unit=1,file={vars_copy}']
+
+    def grub_tool(self, tool, out, module):
+        kernel = self.need(self.build / 'hypervisor', 'kernel (run tools/build)')
+        env = dict(os.environ, MB=str(self.sc.mb))
+        cmd = [str(ROOT / 'tools' / tool), str(out), str(kernel), str(module or '-')]
+        cmd += self.sc.cmdline.split()
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Failure(f'tools/{tool} failed: {(r.stderr or r.stdout).strip()[-300:]}')
+
+    def command(self):
+        sc = self.sc
+        args = [QEMU, '-machine', sc.machine, '-smp', str(sc.smp), '-m', sc.mem,
+                '-display', 'none', '-no-reboot', '-serial', f'file:{self.log}',
+                '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
+                '-qmp', f'unix:{self.qmp_path},server=on,wait=off',
+                '-d', 'cpu_reset,guest_errors', '-D', str(self.log) + '.qemu']
+        cpu = sc.cpu
+        if sc.kvm:
+            host_cpu = self.opts.kvm_cpu
+            if host_cpu is None:
+                raise Failure('KVM not usable (/dev/kvm missing, not writable, or QEMU -accel kvm fails)')
+            args += ['-accel', 'kvm']
+            if cpu and cpu.startswith('host'):
+                cpu = host_cpu + cpu[4:]
+        else:
+            args += ['-accel', 'tcg']
+        if cpu:
+            args += ['-cpu', cpu]
+        if sc.boot.endswith('uefi') or sc.boot.startswith('pxe'):
+            if find_ipxe_rom() is None and sc.boot.startswith('pxe'):
+                raise Failure(f'iPXE ROM {IPXE_ROM} missing (package ipxe-qemu, run tools/setup)')
+        module = self.module()
+        if sc.boot == 'kernel':
+            kernel = self.need(self.build / 'hypervisor.elf32', 'kernel (run tools/build)')
+            args += ['-kernel', str(kernel), '-append', sc.cmdline]
+            if module:
+                if ',' in str(module):
+                    raise Failure(f'module path must not contain a comma: {module}')
+                args += ['-initrd', str(module)]
+        elif sc.boot.startswith('iso-'):
+            if sc.boot == 'iso-uefi':
+                args += self.firmware()
+            iso = self.work / 'boot.iso'
+            self.grub_tool('make-iso', iso, module)
+            args += ['-cdrom', str(iso), '-boot', 'd']
+        elif sc.boot.startswith('pxe-'):
+            tftp = self.work / 'tftp'
+            self.grub_tool('make-netdir', tftp, module)
+            if sc.boot == 'pxe-uefi':
+                args += self.firmware()
+                bootfile, nic, boot = '/boot/grub/x86_64-efi/core.efi', 'e1000,netdev=n0,bootindex=1', []
+            else:
+                bootfile, nic, boot = '/boot/grub/i386-pc/core.0', 'e1000,netdev=n0', ['-boot', 'n']
+            args += ['-netdev', f'user,id=n0,tftp={tftp},bootfile={bootfile}', '-device', nic] + boot
+        else:
+            raise Failure(f'unknown boot method {sc.boot!r} in the scenario table')
+        return args + list(sc.extra)
+
+    # -- observation --------------------------------------------------------------------------
+
+    def read_log(self, fh):
+        data = fh.read()
+        if not data:
+            return []
+        text = self.partial + data.decode('utf-8', 'replace')
+        parts = text.split('\n')
+        self.partial = parts.pop()
+        new = [clean(p) for p in parts]
+        self.lines += new
+        if self.opts.verbose:
+            say(*(f'  {self.sc.name}| {line}' for line in new))
+        return new
+
+    def check_forbidden(self, new, forbidden, banner):
+        for line in new:
+            for name, rx in forbidden:
+                if rx.search(line):
+                    raise Failure(f'forbidden {name!r}: {line.strip()}')
+            if self.sc.silent and line.strip():
+                raise Failure(f'serial output although `serial` is off: {line.strip()}')
+        if sum(1 for line in self.lines if banner.search(line)) > 1:
+            raise Failure('banner printed twice: unexpected reset')
+
+    def vga_text(self):
+        dump = self.tmp / 'vga.bin'
+        self.qmp_cmd('pmemsave', val=0xb8000, size=0x8000, filename=str(dump))
+        data = dump.read_bytes()
+        # Text mode: character/attribute pairs, 80 per row.
+        chars = data[0::2].decode('latin-1')
+        return '\n'.join(chars[i:i + 80] for i in range(0, len(chars), 80))
+
+    def screen_blank(self):
+        shot = self.work / 'screen.ppm'
+        self.qmp_cmd('screendump', filename=str(shot))
+        data = shot.read_bytes()
+        fields, pos = [], 0
+        while len(fields) < 4:                  # P6 width height maxval, whitespace separated
+            m = re.compile(rb'\s*(#[^\n]*\n\s*)*(\S+)').match(data, pos)
+            fields.append(m.group(2))
+            pos = m.end()
+        pixels = data[pos + 1:]
+        return len(set(pixels[i:i + 3] for i in range(0, len(pixels), 3))) <= 1
+
+    def qmp_cmd(self, name, **args):
+        if self.qmp is None:
+            self.qmp = Qmp(self.qmp_path, time.monotonic() + 10)
+        return self.qmp.cmd(name, **args)
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def missing(self, expects, counts):
+        out = [f'/{rx.pattern}/' for rx in expects]
+        out += [f'{n} lines /{rx.pattern}/ (saw {self.seen[rx]})'
+                for rx, n in counts.items() if self.seen[rx] != n]
+        return out
+
+    def run(self):
+        sc = self.sc
+        self.work.mkdir(parents=True, exist_ok=True)
+        for p in (self.log, Path(str(self.log) + '.qemu')):
+            p.unlink(missing_ok=True)
+        args = self.command()
+        self.log.touch()
+        (self.work / 'qemu-command').write_text(' '.join(args) + '\n')
+        stderr = open(self.work / 'qemu-stderr', 'w+')
+        start = time.monotonic()
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+        forbidden = [(n, re.compile(rx)) for n, rx in FORBIDDEN.items() if n not in sc.allow]
+        forbidden += [(rx, re.compile(rx)) for rx in sc.forbid]
+        banner = re.compile(S.BANNER)
+        expects = [re.compile(rx) for rx in sc.expect]
+        counts = {re.compile(rx): n for rx, n in sc.count.items()}
+        self.seen = {rx: 0 for rx in counts}
+        steps = list(sc.steps)
+        step_since = None
+        with open(self.log, 'rb') as fh:
+            while True:
+                status = self.proc.poll()
+                new = self.read_log(fh)
+                if status is not None and self.partial:
+                    new.append(clean(self.partial))
+                    self.lines.append(new[-1])
+                    self.partial = ''
+                self.check_forbidden(new, forbidden, banner)
+                expects = [rx for rx in expects if not any(rx.search(line) for line in new)]
+                for rx in self.seen:
+                    self.seen[rx] += sum(1 for line in new if rx.search(line))
+                now = time.monotonic()
+                if now - start > self.timeout:
+                    what = self.missing(expects, counts) or ([f'step {steps[0]}'] if steps else [])
+                    raise Failure(f'timeout after {self.timeout:.0f} s waiting for {", ".join(what)}')
+                if not expects and all(self.seen[rx] >= n for rx, n in counts.items()):
+                    for rx, n in counts.items():
+                        if self.seen[rx] != n:
+                            raise Failure(f'expected exactly {n} lines matching /{rx.pattern}/, '
+                                          f'saw {self.seen[rx]}')
+                    counts = {}
+                    # Work through the steps; each either completes now or is retried next round.
+                    while steps:
+                        if step_since is None:
+                            step_since = now
+                        if not self.step(steps[0], status, step_since, now):
+                            break
+                        steps.pop(0)
+                        step_since = None
+                    if not steps:
+                        return self.finish(start)
+                if status is not None:
+                    return self.exited(status, expects, counts, steps, start)
+                time.sleep(0.1)
+
+    def step(self, step, status, since, now):
+        kind, arg = step
+        if kind == 'exit':
+            if status is None:
+                return False
+            if status != arg:
+                raise Failure(f'QEMU exit status {status}, expected {arg}{self.exit_reason(status)}')
+            return True
+        if status is not None:
+            raise Failure(f'QEMU exited (status {status}{self.exit_reason(status)}) before step {step}')
+        if kind == 'sleep':
+            return now - since >= arg
+        if kind == 'key':
+            self.qmp_cmd('send-key', keys=[{'type': 'qcode', 'data': arg}])
+            return True
+        if kind == 'expect':
+            return any(re.search(arg, line) for line in self.lines)
+        if kind in ('vga', 'no-vga'):
+            found = re.search(arg, self.vga_text(), re.M) is not None
+            if kind == 'no-vga':
+                if found:
+                    raise Failure(f'VGA text memory holds /{arg}/')
+                return True
+            if not found:
+                time.sleep(0.4)             # pmemsave is not free; poll at about 2 Hz
+            return found
+        if kind == 'screen':
+            blank = self.screen_blank()
+            if blank != (arg == 'blank'):
+                raise Failure(f'screen is {"blank" if blank else "not blank"}, expected {arg}')
+            return True
+        raise Failure(f'unknown step {step!r} in the scenario table')
+
+    def exit_reason(self, status):
+        if status == S.EXIT_PASS:
+            return ': root task reported success'
+        if status == S.EXIT_FAIL:
+            return ': root task reported failure'
+        if status == 0:
+            qlog = Path(str(self.log) + '.qemu')
+            if qlog.exists() and 'Triple fault' in qlog.read_text(errors='replace'):
+                return ': triple fault'
+            return ': guest reset or shutdown'
+        if status & 1 and status > 1:
+            return f': isa-debug-exit code {status >> 1:#x}'
+        err = (self.work / 'qemu-stderr').read_text(errors='replace').strip().splitlines()
+        errs = [e for e in err if 'warning' not in e]
+        return f': {errs[-1]}' if errs else ''
+
+    def exited(self, status, expects, counts, steps, start):
+        """QEMU ended before the scenario was complete."""
+        summary = any(SUMMARY_OK.search(line) for line in self.lines)
+        if status == S.EXIT_PASS and summary and not expects and not counts \
+                and all(kind == 'exit' and arg == S.EXIT_PASS for kind, arg in steps):
+            return self.finish(start)
+        missing = self.missing(expects, counts) + [str(s) for s in steps]
+        raise Failure(f'QEMU exited (status {status}{self.exit_reason(status)}) '
+                      f'before the expectations were met: missing {", ".join(missing)}')
+
+    def finish(self, start):
+        for label, rx in self.sc.figures:
+            m = next((m for m in (re.search(rx, line) for line in self.lines) if m), None)
+            self.figures.append(f'{label}: {m.group(1) if m else "?"}')
+        return time.monotonic() - start
+
+    def stop(self):
+        if self.qmp:
+            try:
+                self.qmp.close()
+            except OSError:
+                pass
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run_one(sc, opts):
+    """Run a scenario; returns (passed, line(s) to print)."""
+    r = Run(sc, opts)
+    active.add(r)
+    start = time.monotonic()
+    try:
+        secs = r.run()
+        figures = ('  ' + '  '.join(r.figures)) if r.figures else ''
+        return True, [f'PASS {sc.name} ({secs:.1f} s){figures}']
+    except Failure as e:
+        reason = str(e)
+    except Exception as e:                              # a runner bug must not hide the others
+        reason = f'runner error: {type(e).__name__}: {e}'
+    finally:
+        r.stop()
+        active.discard(r)
+    tail = r.lines[-20:] + ([clean(r.partial)] if r.partial else [])
+    out = [f'FAIL {sc.name}: {reason} ({time.monotonic() - start:.1f} s)']
+    if tail:
+        out += [f'    | {line}' for line in tail[-20:]]
+    out.append(f'    log: {r.log}')
+    return False, out
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection and scheduling
+
+def select(patterns):
+    if not patterns:
+        return [sc for sc in S.SCENARIOS if not sc.optional]
+    chosen = [sc for sc in S.SCENARIOS
+              if any(fnmatch.fnmatchcase(sc.name, p) or p in sc.tags for p in patterns)]
+    unknown = [p for p in patterns
+               if not any(fnmatch.fnmatchcase(sc.name, p) or p in sc.tags for sc in S.SCENARIOS)]
+    if unknown:
+        sys.exit(f'runner: no scenario matches {", ".join(unknown)} (see --list)')
+    return chosen
+
+
+def override(sc, settings):
+    """A copy of the scenario with FIELD=VALUE settings applied (typed like the field)."""
+    changes = {}
+    for item in settings:
+        name, _, value = item.partition('=')
+        if name not in S.Scenario.__dataclass_fields__ or name == 'name':
+            sys.exit(f'runner: --set {item}: no such scenario field')
+        old = getattr(sc, name)
+        if isinstance(old, bool):
+            changes[name] = value.lower() in ('1', 'true', 'yes', 'on')
+        elif isinstance(old, (int, float)):
+            changes[name] = type(old)(value)
+        elif isinstance(old, list):
+            changes[name] = value.split()
+        else:
+            changes[name] = value if value else None
+    if 'smp' in changes:            # keep the CPU expectations consistent with the new count
+        online = min(changes['smp'], S.NUM_CPU)
+        changes.setdefault('count', {rx: (online if rx == S.CORE else n) for rx, n in sc.count.items()})
+        changes.setdefault('expect', [re.sub(r'SMP: \d+ of \d+', f'SMP: {online} of {changes["smp"]}', rx)
+                                      for rx in sc.expect])
+    return dataclasses.replace(sc, **changes)
+
+
+def weight(sc, jobs):
+    """Slots a scenario occupies: many vCPU threads on 2 host cores want the machine alone."""
+    return min(jobs, 2 if sc.smp >= 16 else 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description='Boot the kernel in QEMU scenarios (docs/testing.md).')
+    ap.add_argument('patterns', nargs='*', help='scenario names, globs or tags (default: all '
+                    'non-optional scenarios)')
+    ap.add_argument('-l', '--list', action='store_true', help='list the scenarios and exit')
+    ap.add_argument('-j', '--jobs', type=int, default=min(2, os.cpu_count() or 1),
+                    help='QEMUs at once (default: 2 or the number of host CPUs if fewer)')
+    ap.add_argument('-v', '--verbose', action='store_true', help='echo serial lines as they arrive')
+    ap.add_argument('--build', type=Path, default=ROOT / 'build-default', help='build directory')
+    ap.add_argument('--timeout-scale', type=float, default=float(os.environ.get('QEMU_TIMEOUT_SCALE', 1)),
+                    help='multiply every time limit (slow hosts); env QEMU_TIMEOUT_SCALE')
+    ap.add_argument('--command', action='store_true', help='print the QEMU command lines and exit')
+    ap.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
+                    help='override a scenario field for this run, e.g. --set cpu=max --set smp=1')
+    opts = ap.parse_args()
+    opts.build = opts.build.resolve()
+
+    chosen = [override(sc, opts.set) for sc in select(opts.patterns)]
+    if opts.list:
+        for sc in S.SCENARIOS:
+            flags = ' [optional]' if sc.optional else ''
+            print(f'{sc.name:28} {sc.timeout:4.0f}s  {sc.desc}{flags}')
+        return 0
+    if shutil.which(QEMU) is None:
+        sys.exit(f'runner: {QEMU} not found (run tools/setup)')
+    opts.kvm_cpu = kvm_cpu() if any(sc.kvm for sc in chosen) else None
+    (opts.build / 'test-logs').mkdir(parents=True, exist_ok=True)
+    if opts.command:
+        for sc in chosen:
+            r = Run(sc, opts)
+            r.work.mkdir(parents=True, exist_ok=True)
+            try:
+                print(sc.name + ': ' + ' '.join(r.command()))
+            except Failure as e:
+                print(f'{sc.name}: {e}')
+            r.stop()
+        return 0
+
+    jobs = max(1, opts.jobs)
+    free = [jobs]
+    cond = threading.Condition()
+    results = []
+    # Longest first keeps the two slots busy until the end.
+    queue = sorted(chosen, key=lambda sc: -sc.timeout * weight(sc, jobs))
+
+    def worker(sc, w):
+        ok, out = run_one(sc, opts)
+        say(*out)
+        with cond:
+            results.append(ok)
+            free[0] += w
+            cond.notify_all()
+
+    threads = []
+    try:
+        for sc in queue:
+            w = weight(sc, jobs)
+            with cond:
+                cond.wait_for(lambda: free[0] >= w)
+                free[0] -= w
+            t = threading.Thread(target=worker, args=(sc, w), daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+    except KeyboardInterrupt:
+        say('interrupted')
+        return 130
+    finally:
+        for r in list(active):
+            r.stop()
+    passed = sum(results)
+    failed = len(chosen) - passed
+    say(f'{passed} passed, {failed} failed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The QEMU boot scenarios: one declarative table, read by runner.py.
+
+A scenario boots the kernel once and watches its serial log (and, where asked, the VGA text
+memory). It passes when all `expect` patterns have been seen, every `count` pattern matched the
+exact number of lines, and the `steps` that follow have completed; or when the root task ends
+QEMU through isa-debug-exit with the pass code and the log holds "N passed, 0 failed" while all
+expectations were met. See docs/testing.md.
+
+Fields of Scenario (all but name optional):
+  boot      kernel (QEMU -kernel/-initrd, multiboot1), iso-bios, iso-uefi (GRUB rescue ISO),
+            pxe-bios, pxe-uefi (GRUB over QEMU's built-in TFTP)
+  mb        loader protocol GRUB uses: 2 = multiboot2 (default), 1 = multiboot1 (BIOS only)
+  machine   pc or q35;  smp  number of CPUs;  mem  -m value;  cpu  -cpu value (None: default)
+  cmdline   kernel command line (13.1);  extra  more QEMU arguments
+  module    first module: 'roottask', a build-relative path ('user/demo/demo'), None (no
+            module), ('text', s) a text file, ('truncate', n) the first n bytes of the root
+            task, ('patch', offset, bytes) the root task with bytes replaced at offset,
+            ('build', path) any file below the build directory
+  expect    regexes that must each match a line (any order)
+  count     {regex: n}: exactly n lines must match once the expectations are met
+  steps     run in order after expect/count are met:
+              ('vga', rx)        wait until the VGA text memory (0xb8000..0xbffff) matches rx
+              ('no-vga', rx)     the VGA text memory must not match rx
+              ('screen', 'blank'|'nonblank')   QMP screendump, check for a uniform picture
+              ('key', qcode)     press and release a key (QMP send-key), e.g. 'esc'
+              ('expect', rx)     wait for a further serial line matching rx
+              ('exit', status)   wait for QEMU to end with this exit status
+              ('sleep', s)       let the guest run on for s seconds
+  silent    the serial log must stay empty (no `serial` option)
+  allow     default forbidden patterns this scenario expects (e.g. 'Killed EC')
+  forbid    further forbidden regexes
+  figures   [(label, regex with one group)]: printed after PASS
+  timeout   wall-clock seconds (TCG on 2 host cores)
+  tags      names for selecting groups on the command line (runner.py iso)
+  optional  not part of the default run (only when named on the command line)
+  kvm       needs a usable /dev/kvm (runs with -accel kvm); fails when KVM is unusable
+"""
+
+from dataclasses import dataclass, field
+
+# Maximum CPUs the kernel brings up (size of the HIP CPU array, ABI NUM_CPU).
+NUM_CPU = 64
+
+# Lines the kernel prints (ABI 13.3 and the boot log).
+BANNER = r'NOVA Microhypervisor v7-[0-9a-f]{7} \(x86_64\)'
+CORE = r'^\[\s*\d+\] CORE:'
+ROOT_LOADED = r'ROOT: loaded'
+# The root task is running. Until the object layer exists the kernel reports the first
+# hypercall; once the root task is a test suite, scenarios switch to suite=True (summary + exit).
+ROOT_RUNNING = r'HYP: first hypercall'
+BOOT_TIME = ('boot', r'BOOT: root task after \d+ TSC ticks \((\d+ ms)\)')
+
+# Pass/fail exit codes the root task writes to isa-debug-exit; QEMU exits with (code << 1) | 1.
+EXIT_PASS = 0x10 * 2 + 1    # 33
+EXIT_FAIL = 0x11 * 2 + 1    # 35
+
+
+@dataclass
+class Scenario:
+    name: str
+    desc: str = ''
+    boot: str = 'kernel'
+    mb: int = 2
+    machine: str = 'pc'
+    smp: int = 2
+    mem: str = '256M'
+    cpu: str | None = None
+    cmdline: str = 'serial'
+    extra: list = field(default_factory=list)
+    module: object = 'roottask'
+    expect: list = field(default_factory=list)
+    count: dict = field(default_factory=dict)
+    steps: list = field(default_factory=list)
+    silent: bool = False
+    allow: list = field(default_factory=list)
+    forbid: list = field(default_factory=list)
+    figures: list = field(default_factory=list)
+    timeout: float = 60
+    tags: list = field(default_factory=list)
+    optional: bool = False
+    kvm: bool = False
+
+
+def boots(name, desc, smp=2, expect=(), suite=False, **kw):
+    """A scenario that boots to a running root task on all CPUs."""
+    online = min(smp, NUM_CPU)
+    exp = [BANNER, rf'SMP: {online} of {smp} CPUs online', ROOT_LOADED]
+    steps = list(kw.pop('steps', []))
+    if suite:
+        exp.append(r'\b[1-9]\d* passed, 0 failed\b')
+        steps.append(('exit', EXIT_PASS))
+    else:
+        exp.append(ROOT_RUNNING)
+    return Scenario(name, desc, smp=smp, expect=exp + list(expect), count={CORE: online},
+                    steps=steps, **kw)
+
+
+def option(opt, desc, **kw):
+    """A scenario for one command-line option: the kernel reports it and still boots."""
+    return boots(f'cmdline-{opt}', desc, cmdline=f'serial {opt}',
+                 expect=[rf'CMDLINE:.*\b{opt}\b'] + list(kw.pop('expect', [])),
+                 tags=['cmdline'] + list(kw.pop('tags', [])), **kw)
+
+
+def bad_module(name, desc, module, reason):
+    """The root task image is refused: the root EC is killed with `reason`."""
+    return Scenario(name, desc, smp=1, module=module, expect=[BANNER, rf'Killed EC:.*\({reason}\)'],
+                    allow=['Killed EC'], tags=['module'])
+
+
+SCENARIOS = [
+    # CPU counts (QEMU -kernel, multiboot1). Boot time printed for the larger ones.
+    boots('kernel-smp1', 'one CPU', smp=1, tags=['smp']),
+    boots('kernel-smp2', 'two CPUs (the default elsewhere)', smp=2, tags=['smp']),
+    boots('kernel-smp4', 'four CPUs', smp=4, figures=[BOOT_TIME], tags=['smp']),
+    boots('kernel-smp16', 'sixteen CPUs', smp=16, figures=[BOOT_TIME], timeout=120, tags=['smp']),
+    boots('kernel-smp64', 'NUM_CPU CPUs', smp=64, figures=[BOOT_TIME], timeout=240, tags=['smp']),
+    boots('kernel-smp255', 'more CPUs than NUM_CPU: the kernel brings up 64', smp=255,
+          mem='512M', figures=[BOOT_TIME], timeout=360, tags=['smp']),
+    boots('q35-smp4', 'q35 chipset (PCIe, MCFG)', smp=4, machine='q35', tags=['machine']),
+
+    # Memory sizes; 6G puts RAM above 4 GiB (pc: 3 GiB below, the rest from 4 GiB up).
+    boots('mem-128M', 'small machine', mem='128M', tags=['mem']),
+    boots('mem-2G', '2 GiB', mem='2G', tags=['mem']),
+    boots('mem-6G', 'memory above 4 GiB', mem='6G', tags=['mem']),
+
+    # Loaders: GRUB from an ISO (BIOS and UEFI), GRUB over the network (PXE / UEFI netboot).
+    boots('grub-iso-bios', 'GRUB ISO, BIOS, multiboot2', boot='iso-bios', timeout=90, tags=['grub']),
+    boots('grub-iso-bios-mb1', 'GRUB ISO, BIOS, multiboot1', boot='iso-bios', mb=1, timeout=90,
+          tags=['grub']),
+    boots('grub-iso-uefi', 'GRUB ISO, UEFI (OVMF), multiboot2', boot='iso-uefi', timeout=150,
+          tags=['grub', 'uefi']),
+    boots('pxe-bios', 'GRUB over PXE (iPXE ROM), BIOS', boot='pxe-bios', timeout=120,
+          tags=['grub', 'pxe']),
+    boots('pxe-uefi', 'GRUB over UEFI network boot (OVMF)', boot='pxe-uefi', timeout=180,
+          tags=['grub', 'pxe', 'uefi']),
+
+    # Command-line options (ABI 13.1).
+    boots('cmdline-unknown-tokens', 'unknown and wrongly cased tokens are ignored',
+          cmdline='serial Serial NOVGA iommu=1 novga-x --keyb', expect=[r'CMDLINE: serial\s*$'],
+          tags=['cmdline']),
+    option('iommu', 'IOMMU on with an Intel IOMMU (DMAR) present', machine='q35',
+           extra=['-device', 'intel-iommu']),
+    option('keyb', 'kernel drives the keyboard; Esc resets the machine',
+           steps=[('key', 'esc'), ('exit', 0)]),
+    option('spinner', 'event counters on the VGA console', steps=[('vga', BANNER)]),
+    option('nodl', 'LAPIC one-shot timer instead of TSC deadline'),
+    option('nopcid', 'no PCIDs', cpu='max'),
+    option('novpid', 'no VPIDs'),
+    option('noxsave', 'FXSAVE instead of XSAVE', cpu='max'),
+    option('novga', 'no VGA console: the banner is not in VGA memory',
+           steps=[('no-vga', r'NOVA Microhypervisor')]),
+    boots('vga-console', 'VGA console on by default: the banner is in VGA text memory',
+          steps=[('vga', BANNER), ('screen', 'nonblank')], tags=['cmdline']),
+    Scenario('cmdline-noserial', 'without `serial` the serial port stays silent; VGA has the log',
+             cmdline='', silent=True, steps=[('vga', BANNER), ('vga', ROOT_RUNNING), ('sleep', 1)],
+             tags=['cmdline']),
+
+    # Root task image checks (ABI 9.2).
+    bad_module('module-none', 'no multiboot module', None, 'No ELF'),
+    bad_module('module-text', 'a text file as root task', ('text', 'This is not an ELF file.\n' * 40),
+               'No ELF'),
+    bad_module('module-elf32', 'a 32-bit ELF as root task', ('build', 'hypervisor.elf32'), 'No ELF'),
+    bad_module('module-not-exec', 'e_type ET_DYN', ('patch', 16, b'\x03\x00'), 'No ELF'),
+    bad_module('module-wrong-machine', 'e_machine i386', ('patch', 18, b'\x03\x00'), 'No ELF'),
+    bad_module('module-truncated', 'the first 200 bytes of the root task', ('truncate', 200),
+               'Bad ELF'),
+
+    # CPU models. Note: QEMU 7.2 TCG emulates neither x2APIC nor PCID nor the TSC-deadline
+    # timer; requesting them only prints a warning (the kvm-* scenarios cover them).
+    boots('cpu-qemu64', 'QEMU default model: no x2APIC, PCID, XSAVE, SVM', cpu='qemu64', tags=['cpu']),
+    boots('cpu-max', 'all TCG features (SVM, XSAVE, 1G pages)', cpu='max', tags=['cpu']),
+    boots('cpu-epyc', 'AMD EPYC: SVM', cpu='EPYC', tags=['cpu']),
+    boots('cpu-westmere', 'Intel Westmere: no x2APIC, PCID, XSAVE', cpu='Westmere', tags=['cpu']),
+    boots('cpu-qemu64-x2apic-pcid', 'x2APIC and PCID requested (absent under TCG)',
+          cpu='qemu64,+x2apic,+pcid', tags=['cpu']),
+
+    # Hardware virtualization (only with a usable /dev/kvm; not in the default run).
+    boots('kvm-host', 'KVM with the host CPU model (x2APIC, PCID, TSC deadline)',
+          cpu='host,-arch-capabilities', kvm=True, optional=True, smp=2, figures=[BOOT_TIME],
+          tags=['kvm']),
+    boots('kvm-x2apic-smp4', 'KVM, x2APIC on 4 CPUs', cpu='qemu64,+x2apic', kvm=True, optional=True,
+          smp=4, tags=['kvm']),
+]
