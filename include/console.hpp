@@ -21,6 +21,8 @@ struct Console_sink
 namespace Console {
 void add(Console_sink &sink);
 void vprint(bool prefix, const char *fmt, va_list ap);
+/* A trace line on behalf of another CPU (e.g. the BSP reporting the APs in order). */
+void vprint_as(int cpu, const char *fmt, va_list ap);
 /* Used by panic: forget a lock held by a CPU that will never release it. */
 void break_lock();
 } // namespace Console

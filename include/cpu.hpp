@@ -73,7 +73,7 @@ struct Cpu
 
     void setup_descriptors();      // GDT, TSS, IDT, syscall MSRs for this CPU
     void detect_features();
-    void print_core_line() const;
+    void print_core_line() const;   // printed by any CPU, prefixed with this CPU's number
     void enable_features(bool nopcid, bool noxsave);
 };
 

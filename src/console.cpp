@@ -23,10 +23,18 @@ void Console::break_lock() { lock = Spinlock(); }
 
 void Console::vprint(bool prefix, const char *fmt, va_list ap)
 {
+    if (prefix)
+        return vprint_as(Cpu::current_id(), fmt, ap);
+    vprint_as(INT32_MIN, fmt, ap);
+}
+
+void Console::vprint_as(int cpu, const char *fmt, va_list ap)
+{
     char buf[256];
     size_t n = 0;
+    bool prefix = cpu != INT32_MIN;
     if (prefix)
-        n = format(buf, sizeof buf, "[%2d] ", Cpu::current_id());
+        n = format(buf, sizeof buf, "[%2d] ", cpu);
     n += vformat(buf + n, sizeof buf - n - 1, fmt, ap);
     if (prefix)
         buf[n++] = '\n';

@@ -173,6 +173,15 @@ void Cpu::detect_features()
     f.ucode = 0;   // reading IA32_BIOS_SIGN_ID needs a write+cpuid dance; reported as 0
 }
 
+static void trace_as(unsigned cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace_as(unsigned cpu, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    Console::vprint_as(static_cast<int>(cpu), fmt, ap);
+    va_end(ap);
+}
+
 void Cpu::print_core_line() const
 {
     // ABI 13.3: "[c] CORE:pkg:core:thread family:model:stepping:platform [ucode] brand", then our extras.
@@ -180,7 +189,7 @@ void Cpu::print_core_line() const
     while (*brand == ' ')
         brand++;
     const Cpu_features &f = feat;
-    trace("CORE:%x:%x:%x %x:%x:%x:%x [%x] %s | apic %#x%s%s%s%s%s%s%s%s%s%s%s", f.package, f.core, f.thread,
+    trace_as(id, "CORE:%x:%x:%x %x:%x:%x:%x [%x] %s | apic %#x%s%s%s%s%s%s%s%s%s%s%s", f.package, f.core, f.thread,
           f.family, f.model, f.stepping, f.platform, f.ucode, brand, apic_id, f.x2apic ? " x2apic" : "",
           f.vmx ? " vmx" : "", f.ept ? " ept" : "", f.vpid ? " vpid" : "", f.svm ? " svm" : "",
           f.npt ? " npt" : "", f.asid ? " asid" : "", f.pcid ? " pcid" : "", f.xsave ? " xsave" : "",

@@ -45,8 +45,10 @@ bool range_free(const u64 *pml4, u64 va, u64 len)
 void start_root_task()
 {
     const Boot_info &bi = Boot::info;
-    if (!bi.module_count)
+    if (!bi.module_count) {
+        trace("ROOT: no multiboot module, so there is no root task to start");
         refuse("No ELF");
+    }
 
     const Boot_module &m = bi.modules[0];
     u64 size = m.end - m.start;

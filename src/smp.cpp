@@ -123,7 +123,10 @@ void Smp::init_this_cpu()
     Lapic::timer_setup(c.feat.tsc_deadline && !Boot::cmdline.nodl);
     if (Time::tsc_khz)
         Lapic::timer_arm_tsc(rdtsc() + Time::ms_to_tsc(100));
-    c.print_core_line();
+    if (c.bsp)
+        c.print_core_line();
+    // APs do not print: with many CPUs on few host cores (TCG), contention on the console
+    // lock made bring-up crawl. The BSP prints their lines, in CPU order, when all are up.
     c.online = true;
     __atomic_fetch_add(&Cpu::online_count, 1, __ATOMIC_SEQ_CST);
 }
@@ -201,6 +204,9 @@ void Smp::boot_aps(u64 page)
     while (aps_arrived < aps && rdtsc() < limit)
         pause();
     u64 ms = (rdtsc() - t0) / (Time::tsc_khz ? Time::tsc_khz : 1);
+    for (unsigned i = 0; i < Cpu::count; i++)
+        if (Cpu::table[i]->online && !Cpu::table[i]->bsp)
+            Cpu::table[i]->print_core_line();
     if (aps_arrived < aps) {
         for (unsigned i = 0; i < Cpu::count; i++)
             if (!Cpu::table[i]->online)

@@ -16,7 +16,8 @@ const char *Time::source = "none";
 
 namespace {
 
-constexpr u64 WINDOW_US = 10000;
+constexpr u64 WINDOW_US = 5000;
+constexpr unsigned ROUNDS = 5;       // median of several windows: one preempted window must not skew it
 constexpr u64 SPIN_LIMIT = 200000000;   // iterations before a reference counts as dead
 
 struct Sample
@@ -27,7 +28,7 @@ struct Sample
 
 /* Runs `counter` until `ref_ticks` have passed; returns TSC ticks and LAPIC ticks in that window. */
 template <typename F>
-bool measure(F counter, u64 ref_ticks, u64 mask, Sample &out)
+bool measure_once(F counter, u64 ref_ticks, u64 mask, Sample &out)
 {
     u64 start = counter();
     // Align to a tick edge so the window starts cleanly.
@@ -41,8 +42,37 @@ bool measure(F counter, u64 ref_ticks, u64 mask, Sample &out)
     for (spins = 0; ((counter() - start) & mask) < ref_ticks; spins++)
         if (spins > SPIN_LIMIT)
             return false;
-    out.lapic = Lapic::timer_calibrate_end();
     out.tsc = rdtsc() - t0;
+    out.lapic = Lapic::timer_calibrate_end();
+    return true;
+}
+
+template <typename T>
+T median(T *v, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++)
+        for (unsigned j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            T t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return v[n / 2];
+}
+
+template <typename F>
+bool measure(F counter, u64 ref_ticks, u64 mask, Sample &out)
+{
+    u64 tsc[ROUNDS];
+    u32 lapic[ROUNDS];
+    for (unsigned i = 0; i < ROUNDS; i++) {
+        Sample s;
+        if (!measure_once(counter, ref_ticks, mask, s))
+            return false;
+        tsc[i] = s.tsc;
+        lapic[i] = s.lapic;
+    }
+    out.tsc = median(tsc, ROUNDS);
+    out.lapic = median(lapic, ROUNDS);
     return true;
 }
 
