@@ -194,6 +194,24 @@ u64 find_trampoline_page()
     return 0;
 }
 
+const Cpu_features &boot_cpu_features() { return Cpu::current().feat; }
+
+const char *use(bool have, bool off, const char *opt)
+{
+    return !have ? "unsupported" : off ? opt : "on";
+}
+
+/* What the kernel uses of the BSP's features, and which command-line option turned what off. */
+void report_features(const Cpu_features &f)
+{
+    const Cmdline &c = Boot::cmdline;
+    trace("FEATURES: %s, PCID %s, XSAVE %s, TSC-deadline %s, VPID %s, virtualization %s",
+          Lapic::x2apic() ? "x2APIC" : "xAPIC", use(f.pcid, c.nopcid, "off (nopcid)"),
+          use(f.xsave, c.noxsave, "off (noxsave)"), use(f.tsc_deadline, c.nodl, "off (nodl)"),
+          use(f.vmx && f.vpid, c.novpid, "off (novpid)"),
+          f.vmx ? "VMX (not implemented yet)" : f.svm ? "SVM (not implemented yet)" : "none");
+}
+
 } // namespace
 
 extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
@@ -242,6 +260,7 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000, boot.feat.x2apic);
     Pic::disable();
     Smp::init_this_cpu();
+    report_features(boot_cpu_features());
     Time::calibrate(Boot::acpi);
     trace("TIME: TSC %u kHz, LAPIC timer %u kHz (%s), %s timer", Time::tsc_khz, Lapic::bus_khz, Time::source,
           Lapic::timer_uses_deadline() ? "TSC-deadline" : "LAPIC one-shot");
