@@ -367,7 +367,9 @@ Irq_mode Acpi_info::gsi_mode(u32 gsi) const
                   : sci ? Irq_mode::LEVEL : Irq_mode::EDGE;
         return m;
     }
-    return gsi < 16 ? Irq_mode { Irq_mode::EDGE, Irq_mode::HIGH } : Irq_mode { Irq_mode::LEVEL, Irq_mode::LOW };
+    if (gsi < 16)
+        return { Irq_mode::EDGE, Irq_mode::HIGH };
+    return { Irq_mode::LEVEL, Irq_mode::LOW };
 }
 
 bool acpi_parse(Phys_reader const &r, u8 const *rsdp_copy, size_t rsdp_copy_len, bool allow_bios_scan,

@@ -30,8 +30,8 @@ void parse_scopes(Acpi_bytes s, u32 from, u32 base, u64 phys, Dmar_scopes &out)
     for (u32 off = from; off < s.len;) {
         u8 type = s.b(off), len = s.has(off, 2) ? s.b(off + 1) : 0;
         if (len < SCOPE_MIN || (len - SCOPE_MIN) % 2 || !s.has(off, len)) {
-            diag("ACPI: DMAR at %#lx device scope at offset %#x has bad length %u (structure ends at %#x)", phys,
-                 base + off, len, base + s.len);
+            diag("ACPI: DMAR at %#lx device scope at offset %#x has bad length %u (structure ends at %#x)",
+                 phys, base + off, len, base + s.len);
             out.incomplete = true;
             return;
         }
@@ -109,8 +109,8 @@ bool Acpi::parse_dmar(Acpi_bytes t, u64 phys, Dmar_info &d)
     for (u32 off = STRUCTS; off < t.len;) {
         u16 type = t.w(off), len = t.has(off, 4) ? t.w(off + 2) : 0;
         if (len < min_len(type) || !t.has(off, len)) {
-            diag("ACPI: DMAR at %#lx structure type %u at offset %#x has bad length %u, walk stopped", phys, type,
-                 off, len);
+            diag("ACPI: DMAR at %#lx structure type %u at offset %#x has bad length %u, walk stopped", phys,
+                 type, off, len);
             d.incomplete = true;
             break;
         }

@@ -164,7 +164,8 @@ u16 sane_inti(u16 flags, u64 phys, char const *what, u32 which)
 {
     u16 pol = flags & Madt_inti::POL_MASK, trg = (flags & Madt_inti::TRG_MASK) >> Madt_inti::TRG_SHIFT;
     if (pol == 2 || trg == 2) {
-        diag("ACPI: MADT at %#lx %s %u has reserved flags %#x, treated as conforming", phys, what, which, flags);
+        diag("ACPI: MADT at %#lx %s %u has reserved flags %#x, treated as conforming", phys, what, which,
+             flags);
         if (pol == 2)
             flags &= static_cast<u16>(~Madt_inti::POL_MASK);
         if (trg == 2)
@@ -240,7 +241,8 @@ void report_dropped(u64 phys, Dropped const &d)
     if (d.ioapic)
         diag("ACPI: MADT at %#lx: %u I/O APICs beyond %u ignored", phys, d.ioapic, Madt_info::MAX_IOAPIC);
     if (d.override_)
-        diag("ACPI: MADT at %#lx: %u overrides beyond %u ignored", phys, d.override_, Madt_info::MAX_OVERRIDE);
+        diag("ACPI: MADT at %#lx: %u overrides beyond %u ignored", phys, d.override_,
+             Madt_info::MAX_OVERRIDE);
     if (d.nmi_source)
         diag("ACPI: MADT at %#lx: %u NMI sources beyond %u ignored", phys, d.nmi_source,
              Madt_info::MAX_NMI_SOURCE);

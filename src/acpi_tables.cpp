@@ -30,7 +30,8 @@ void fadt_pm_timer(Acpi_bytes t, u64 phys, Fadt_info &f)
             return;
         }
         if (g.address)
-            diag("ACPI: FADT at %#lx X_PM_TMR_BLK %#lx in space %u unusable, ignored", phys, g.address, g.space);
+            diag("ACPI: FADT at %#lx X_PM_TMR_BLK %#lx in space %u unusable, ignored", phys, g.address,
+                 g.space);
     }
     u32 port = t.has(PM_TMR_BLK, 4) ? t.d(PM_TMR_BLK) : 0;
     if (!port)
@@ -56,7 +57,8 @@ void fadt_reset(Acpi_bytes t, u64 phys, Fadt_info &f)
     bool ok = g.address && g.space <= Acpi_gas::PCI_CONFIG &&
               (g.space != Acpi_gas::IO || io_port_ok(g.address, 1));
     if (!ok) {
-        diag("ACPI: FADT at %#lx reset register %#lx in space %u unusable, ignored", phys, g.address, g.space);
+        diag("ACPI: FADT at %#lx reset register %#lx in space %u unusable, ignored", phys, g.address,
+             g.space);
         return;
     }
     f.reset_reg = g;
@@ -138,7 +140,8 @@ bool mcfg_entry_ok(Mcfg_entry const &e, u64 phys, u32 i)
         return false;
     }
     // The base addresses bus 0 even if the range starts later, so bus end+1 must still fit.
-    if (!e.base || e.base % PAGE_SIZE || e.base >= MAX_PHYS || (e.end_bus + 1u) * BUS_SIZE > MAX_PHYS - e.base) {
+    bool fits = e.base < MAX_PHYS && (e.end_bus + 1u) * BUS_SIZE <= MAX_PHYS - e.base;
+    if (!e.base || e.base % PAGE_SIZE || !fits) {
         diag("ACPI: MCFG at %#lx entry %u: base %#lx unusable, skipped", phys, i, e.base);
         return false;
     }

@@ -475,10 +475,8 @@ void mb2_pick_mmap(const Mb2_maps &maps, Boot_info &bi)
         add_meminfo(bi, rd32(maps.meminfo + 8), rd32(maps.meminfo + 12));
         bi.mmap_source = Boot_info::MMAP_MB2_MEMINFO;
     }
-    if (!bi.mmap_count) {
-        bi.mmap_source = Boot_info::MMAP_NONE;
-        diag("multiboot2: no memory map");
-    }
+    if (!bi.mmap_count)
+        bi.mmap_source = Boot_info::MMAP_NONE;     // the memory map sanitiser reports it
 }
 
 bool parse_mb2(u64 mbi, const Phys_reader &r, Boot_info &bi)
@@ -538,20 +536,22 @@ u32 Boot_info::reserved_ranges(Mem_range *out, u32 cap) const
 {
     u32 n = 0;
     bool full = false;
-    auto add = [&](u64 base, u64 size) {
+    auto put = [&](u64 base, u64 size) {
         if (!size)
             return;
-        // MB2 strings live inside the info structure, which is reserved as a whole.
-        if (loader == 2 && base >= mbi_phys && base - mbi_phys < mbi_len && size <= mbi_len - (base - mbi_phys))
-            return;
-        if (n == cap) {
+        if (n == cap)
             full = true;
-            return;
-        }
-        out[n++] = Mem_range{base, size, MEM_RESERVED};
+        else
+            out[n++] = Mem_range{base, size, MEM_RESERVED};
+    };
+    // MB2 strings live inside the info structure, which is reserved as a whole.
+    auto add = [&](u64 base, u64 size) {
+        bool inside = base >= mbi_phys && base - mbi_phys < mbi_len && size <= mbi_len - (base - mbi_phys);
+        if (!inside)
+            put(base, size);
     };
 
-    add(mbi_phys, mbi_len);
+    put(mbi_phys, mbi_len);
     add(mb1_mmap_phys, mb1_mmap_len);
     add(mb1_mods_phys, mb1_mods_len);
     if (cmdline_phys)
