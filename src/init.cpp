@@ -276,5 +276,9 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     boot_pml4[0] = 0;       // identity map no longer needed
     set_cr3(get_cr3());
 
+    if (Boot::cmdline.kfault) {
+        trace("KFAULT: touching an unmapped kernel address on purpose (command-line option kfault)");
+        *reinterpret_cast<volatile u64 *>(0xdead000) = 1;
+    }
     start_root_task();
 }
