@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True         # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenarios as S  # noqa: E402
 
@@ -222,12 +223,11 @@ class Run:
             if cpu and cpu.startswith('host'):
                 cpu = host_cpu + cpu[4:]
         else:
-            args += ['-accel', 'tcg']
+            args += ['-accel', f'tcg,thread={tcg_thread(sc)}']
         if cpu:
             args += ['-cpu', cpu]
-        if sc.boot.endswith('uefi') or sc.boot.startswith('pxe'):
-            if find_ipxe_rom() is None and sc.boot.startswith('pxe'):
-                raise Failure(f'iPXE ROM {IPXE_ROM} missing (package ipxe-qemu, run tools/setup)')
+        if sc.boot.startswith('pxe') and find_ipxe_rom() is None:
+            raise Failure(f'iPXE ROM {IPXE_ROM} missing (package ipxe-qemu, run tools/setup)')
         module = self.module()
         if sc.boot == 'kernel':
             kernel = self.need(self.build / 'hypervisor.elf32', 'kernel (run tools/build)')
@@ -286,7 +286,9 @@ class Run:
         data = dump.read_bytes()
         # Text mode: character/attribute pairs, 80 per row.
         chars = data[0::2].decode('latin-1')
-        return '\n'.join(chars[i:i + 80] for i in range(0, len(chars), 80))
+        text = '\n'.join(chars[i:i + 80].rstrip('\0 ') for i in range(0, len(chars), 80))
+        (self.work / 'vga.txt').write_text(text + '\n')     # the last look, for the curious
+        return text
 
     def screen_blank(self):
         shot = self.work / 'screen.ppm'
@@ -347,6 +349,8 @@ class Run:
                 now = time.monotonic()
                 if now - start > self.timeout:
                     what = self.missing(expects, counts) or ([f'step {steps[0]}'] if steps else [])
+                    if steps and steps[0][0] == 'vga':
+                        what.append(f'(VGA text in {self.work / "vga.txt"})')
                     raise Failure(f'timeout after {self.timeout:.0f} s waiting for {", ".join(what)}')
                 if not expects and all(self.seen[rx] >= n for rx, n in counts.items()):
                     for rx, n in counts.items():
@@ -389,7 +393,7 @@ class Run:
             found = re.search(arg, self.vga_text(), re.M) is not None
             if kind == 'no-vga':
                 if found:
-                    raise Failure(f'VGA text memory holds /{arg}/')
+                    raise Failure(f'VGA text memory holds /{arg}/ (see {self.work / "vga.txt"})')
                 return True
             if not found:
                 time.sleep(0.4)             # pmemsave is not free; poll at about 2 Hz
@@ -512,9 +516,16 @@ def override(sc, settings):
     return dataclasses.replace(sc, **changes)
 
 
+def tcg_thread(sc):
+    if sc.tcg:
+        return sc.tcg
+    return 'multi' if sc.smp <= 2 * (os.cpu_count() or 1) else 'single'
+
+
 def weight(sc, jobs):
-    """Slots a scenario occupies: many vCPU threads on 2 host cores want the machine alone."""
-    return min(jobs, 2 if sc.smp >= 16 else 1)
+    """Slots a scenario occupies: more busy vCPU threads than host cores want the machine alone."""
+    threads = sc.smp if sc.kvm or tcg_thread(sc) == 'multi' else 1
+    return min(jobs, 2 if threads > (os.cpu_count() or 1) else 1)
 
 
 def main():
@@ -596,4 +607,5 @@ def main():
 
 if __name__ == '__main__':
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())

@@ -34,20 +34,27 @@ Fields of Scenario (all but name optional):
   tags      names for selecting groups on the command line (runner.py iso)
   optional  not part of the default run (only when named on the command line)
   kvm       needs a usable /dev/kvm (runs with -accel kvm); fails when KVM is unusable
+  tcg       TCG threading: 'multi' (one host thread per vCPU), 'single' (all vCPUs round robin in
+            one thread) or None: multi up to 2 vCPUs per host core, else single. Many vCPU
+            threads on 2 host cores starve each other (smp255: minutes instead of seconds).
 """
 
 from dataclasses import dataclass, field
 
-# Maximum CPUs the kernel brings up (size of the HIP CPU array, ABI NUM_CPU).
-NUM_CPU = 64
+# Maximum CPUs the kernel brings up (xAPIC IDs 0..254; lower this if the kernel caps the count).
+NUM_CPU = 255
 
 # Lines the kernel prints (ABI 13.3 and the boot log).
 BANNER = r'NOVA Microhypervisor v7-[0-9a-f]{7} \(x86_64\)'
 CORE = r'^\[\s*\d+\] CORE:'
 ROOT_LOADED = r'ROOT: loaded'
 # The root task is running. Until the object layer exists the kernel reports the first
-# hypercall; once the root task is a test suite, scenarios switch to suite=True (summary + exit).
+# hypercall; once the root task is the conformance suite, set SUITE = True: boots() then waits
+# for the suite's "N passed, 0 failed" and its pass exit instead.
 ROOT_RUNNING = r'HYP: first hypercall'
+SUITE = False
+# Kernel output on the VGA console. The screen scrolls, so VGA checks look for late lines.
+VGA_ANY = r'CORE:|ROOT: loaded|HYP: |NOVA Microhypervisor'
 BOOT_TIME = ('boot', r'BOOT: root task after \d+ TSC ticks \((\d+ ms)\)')
 
 # Pass/fail exit codes the root task writes to isa-debug-exit; QEMU exits with (code << 1) | 1.
@@ -79,16 +86,19 @@ class Scenario:
     tags: list = field(default_factory=list)
     optional: bool = False
     kvm: bool = False
+    tcg: str | None = None
 
 
-def boots(name, desc, smp=2, expect=(), suite=False, **kw):
+def boots(name, desc, smp=2, expect=(), suite=None, **kw):
     """A scenario that boots to a running root task on all CPUs."""
     online = min(smp, NUM_CPU)
     exp = [BANNER, rf'SMP: {online} of {smp} CPUs online', ROOT_LOADED]
     steps = list(kw.pop('steps', []))
-    if suite:
+    if SUITE if suite is None else suite:
         exp.append(r'\b[1-9]\d* passed, 0 failed\b')
         steps.append(('exit', EXIT_PASS))
+        # The suite kills ECs on purpose; a killed root EC never reports its summary.
+        kw['allow'] = list(kw.get('allow', [])) + ['Killed EC']
     else:
         exp.append(ROOT_RUNNING)
     return Scenario(name, desc, smp=smp, expect=exp + list(expect), count={CORE: online},
@@ -113,10 +123,10 @@ SCENARIOS = [
     boots('kernel-smp1', 'one CPU', smp=1, tags=['smp']),
     boots('kernel-smp2', 'two CPUs (the default elsewhere)', smp=2, tags=['smp']),
     boots('kernel-smp4', 'four CPUs', smp=4, figures=[BOOT_TIME], tags=['smp']),
-    boots('kernel-smp16', 'sixteen CPUs', smp=16, figures=[BOOT_TIME], timeout=120, tags=['smp']),
-    boots('kernel-smp64', 'NUM_CPU CPUs', smp=64, figures=[BOOT_TIME], timeout=240, tags=['smp']),
-    boots('kernel-smp255', 'more CPUs than NUM_CPU: the kernel brings up 64', smp=255,
-          mem='512M', figures=[BOOT_TIME], timeout=360, tags=['smp']),
+    boots('kernel-smp16', 'sixteen CPUs', smp=16, figures=[BOOT_TIME], timeout=90, tags=['smp']),
+    boots('kernel-smp64', '64 CPUs (ABI NUM_CPU)', smp=64, figures=[BOOT_TIME], timeout=120, tags=['smp']),
+    boots('kernel-smp255', 'the most CPUs with xAPIC IDs', smp=255, mem='512M', figures=[BOOT_TIME],
+          timeout=180, tags=['smp']),
     boots('q35-smp4', 'q35 chipset (PCIe, MCFG)', smp=4, machine='q35', tags=['machine']),
 
     # Memory sizes; 6G puts RAM above 4 GiB (pc: 3 GiB below, the rest from 4 GiB up).
@@ -143,18 +153,17 @@ SCENARIOS = [
            extra=['-device', 'intel-iommu']),
     option('keyb', 'kernel drives the keyboard; Esc resets the machine',
            steps=[('key', 'esc'), ('exit', 0)]),
-    option('spinner', 'event counters on the VGA console', steps=[('vga', BANNER)]),
+    option('spinner', 'event counters on the VGA console', steps=[('vga', ROOT_RUNNING)]),
     option('nodl', 'LAPIC one-shot timer instead of TSC deadline'),
     option('nopcid', 'no PCIDs', cpu='max'),
     option('novpid', 'no VPIDs'),
     option('noxsave', 'FXSAVE instead of XSAVE', cpu='max'),
-    option('novga', 'no VGA console: the banner is not in VGA memory',
-           steps=[('no-vga', r'NOVA Microhypervisor')]),
-    boots('vga-console', 'VGA console on by default: the banner is in VGA text memory',
-          steps=[('vga', BANNER), ('screen', 'nonblank')], tags=['cmdline']),
+    option('novga', 'no VGA console: no kernel output in VGA memory',
+           steps=[('no-vga', VGA_ANY)]),
+    boots('vga-console', 'VGA console on by default: the log is in VGA text memory',
+          steps=[('vga', ROOT_RUNNING), ('screen', 'nonblank')], tags=['cmdline']),
     Scenario('cmdline-noserial', 'without `serial` the serial port stays silent; VGA has the log',
-             cmdline='', silent=True, steps=[('vga', BANNER), ('vga', ROOT_RUNNING), ('sleep', 1)],
-             tags=['cmdline']),
+             cmdline='', silent=True, steps=[('vga', ROOT_RUNNING), ('sleep', 1)], tags=['cmdline']),
 
     # Root task image checks (ABI 9.2).
     bad_module('module-none', 'no multiboot module', None, 'No ELF'),
