@@ -10,7 +10,7 @@
 namespace Kmem {
 /* Hand the free RAM ranges (after the memory-map sanitiser) to the allocator. */
 void init();
-void add_free(u64 phys, u64 size);
+bool add_free(u64 phys, u64 size);
 void *alloc(unsigned order, bool zero = true);
 void free(void *p, unsigned order);
 inline void *alloc_page() { return alloc(0); }

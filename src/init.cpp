@@ -28,6 +28,7 @@ Acpi_info Boot::acpi;
 Phys_reader Boot::phys;
 u64 Boot::entry_tsc;
 u64 Boot::trampoline_page;
+u64 Boot::pool_base, Boot::pool_end, Boot::hyp_base, Boot::hyp_end;
 
 extern "C" u64 boot_pml4[512];
 extern "C" u64 boot_pdpt_low[512];
@@ -112,6 +113,48 @@ void parse_cmdline()
     Boot::cmdline.parse(s ? s : "", s ? bi.cmdline_len : 0);
 }
 
+/*
+ * The kernel's own memory is one pool of free RAM directly below the image, so that pool and
+ * image form the single hypervisor region of the HIP (ABI 8.5); all other RAM is left to the
+ * root task. Size: 1/8 of RAM, at least 4 MiB, at most what lies free below the image.
+ */
+void setup_pool()
+{
+    constexpr u64 MIN = 4ull << 20, MAX = 256ull << 20;
+    u64 img = reinterpret_cast<u64>(__image_start_phys);
+    u64 want = memmap.bytes_ram() / 8;
+    want = align_down(want < MIN ? MIN : want > MAX ? MAX : want, 2ull << 20);
+
+    const Mem_range *below = nullptr, *largest = nullptr;
+    for (u32 i = 0; i < memmap.free_count(); i++) {
+        const Mem_range &r = memmap.free_range(i);
+        if (r.base + r.size == img)
+            below = &r;
+        if (r.base + r.size <= direct_limit && (!largest || r.size > largest->size))
+            largest = &r;
+    }
+    Boot::hyp_end = reinterpret_cast<u64>(__image_end_phys);
+    if (below && below->size >= MIN) {
+        Boot::pool_end = img;
+        Boot::pool_base = below->size > want ? img - want : below->base;
+        Boot::hyp_base = Boot::pool_base;
+    } else if (largest && largest->size >= MIN) {
+        // Odd firmware map: pool elsewhere. The HIP region then covers only the pool; the image
+        // is still never handed out (it is not free memory).
+        Boot::pool_end = largest->base + largest->size;
+        Boot::pool_base = Boot::pool_end - (largest->size > want ? want : largest->size);
+        Boot::hyp_base = Boot::pool_base;
+        Boot::hyp_end = Boot::pool_end;
+        trace("MEM: no free RAM right below the kernel image; kernel pool placed at %#lx", Boot::pool_base);
+    } else
+        panic("MEM: not enough contiguous free memory for the kernel (need %llu MiB)",
+              static_cast<unsigned long long>(MIN >> 20));
+
+    Kmem::init();
+    if (!Kmem::add_free(Boot::pool_base, Boot::pool_end - Boot::pool_base))
+        panic("MEM: the kernel pool %#lx-%#lx was refused", Boot::pool_base, Boot::pool_end);
+}
+
 void setup_memory()
 {
     const Boot_info &bi = Boot::info;
@@ -142,18 +185,12 @@ void setup_memory()
     if (!memmap.build())
         panic("MEM: no usable memory in the loader's memory map");
 
-    Kmem::init();
-    for (u32 i = 0; i < memmap.free_count(); i++) {
-        const Mem_range &r = memmap.free_range(i);
-        if (r.base + r.size <= direct_limit)
-            Kmem::add_free(r.base, r.size);
-        else if (r.base < direct_limit)
-            Kmem::add_free(r.base, direct_limit - r.base);
-    }
-    trace("MEM: %llu MiB RAM, %llu MiB free for the kernel, %llu KiB reserved, direct map to %#lx",
+    setup_pool();
+    trace("MEM: %llu MiB RAM, kernel pool %llu MiB at %#lx-%#lx, %llu MiB left for user mode, direct map to %#lx",
           static_cast<unsigned long long>(memmap.bytes_ram() >> 20),
-          static_cast<unsigned long long>(Kmem::free_pages() >> 8),
-          static_cast<unsigned long long>(memmap.bytes_reserved() >> 10), direct_limit);
+          static_cast<unsigned long long>((Boot::pool_end - Boot::pool_base) >> 20), Boot::pool_base,
+          Boot::pool_end, static_cast<unsigned long long>((memmap.bytes_free() - (Boot::pool_end - Boot::pool_base)) >> 20),
+          direct_limit);
 
     // The MMIO window's PDPT must exist before the first address space copies the kernel half.
     u64 *master = reinterpret_cast<u64 *>(reinterpret_cast<u64>(boot_pml4) + KERNEL_VIRT);

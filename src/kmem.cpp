@@ -7,7 +7,7 @@
 
 void Kmem::init() { Buddy::allocator.init(DIRECT_MAP); }
 
-void Kmem::add_free(u64 phys, u64 size) { Buddy::allocator.add_range(phys, size); }
+bool Kmem::add_free(u64 phys, u64 size) { return Buddy::allocator.add_range(phys, size); }
 
 void *Kmem::alloc(unsigned order, bool zero)
 {
