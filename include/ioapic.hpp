@@ -13,6 +13,8 @@ unsigned count();
 bool route(u32 gsi, u32 apic_id, Irq_mode mode, bool masked);
 void mask(u32 gsi, bool masked);
 bool present(u32 gsi);
+/* Unit i as the HIP reports it (ABI 8.4); false past the last unit. */
+bool describe(unsigned i, u32 &id, u32 &version, u32 &gsi_base, u32 &base);
 } // namespace Ioapic
 
 namespace Pic {

@@ -13,7 +13,7 @@ namespace {
 struct Unit
 {
     volatile u32 *regs;
-    u32 id, version, gsi_base, pins;
+    u32 id, version, gsi_base, pins, phys;
 };
 
 Unit units[Madt_info::MAX_IOAPIC];
@@ -56,6 +56,7 @@ void Ioapic::init(const Acpi_info &acpi)
         u.id = read(u, 0) >> 24 & 0xf;
         u.version = read(u, 1);
         u.gsi_base = m.gsi_base;
+        u.phys = m.address;
         u.pins = ((u.version >> 16) & 0xff) + 1;
         if (u.version == 0xffffffff) {
             trace("IOAPIC: %#x does not respond, skipped", m.address);
@@ -74,6 +75,17 @@ void Ioapic::init(const Acpi_info &acpi)
 unsigned Ioapic::count() { return num_units; }
 
 bool Ioapic::present(u32 gsi) { return find(gsi) != nullptr; }
+
+bool Ioapic::describe(unsigned i, u32 &id, u32 &version, u32 &gsi_base, u32 &base)
+{
+    if (i >= num_units)
+        return false;
+    id = units[i].id;
+    version = units[i].version;
+    gsi_base = units[i].gsi_base;
+    base = units[i].phys;
+    return true;
+}
 
 bool Ioapic::route(u32 gsi, u32 apic_id, Irq_mode mode, bool masked)
 {

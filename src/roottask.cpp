@@ -7,7 +7,9 @@
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
+#include "abi/hip.hpp"
 #include "elf.hpp"
+#include "hip_builder.hpp"
 #include "idt.hpp"
 #include "kmem.hpp"
 #include "memory.hpp"
@@ -103,6 +105,12 @@ void start_root_task()
 
     void *utcb = Kmem::alloc_page();
     void *hip = Kmem::alloc_page();
+    if (hip) {
+        auto &h = *static_cast<Hip *>(hip);
+        Hip_builder::build(h);
+        trace("HIP: %u CPUs online, %u memory descriptors, length %#x, checksum %s", h.num_cpus_online(),
+              h.num_mem_desc(), h.length, h.checksum_ok() ? "ok" : "BAD");
+    }
     if (!utcb || !hip || !Paging::map(pml4, UTCB_ADDR, virt_to_phys(utcb), PAGE_SIZE, Pte::U | Pte::W, false) ||
         !Paging::map(pml4, HIP_ADDR, virt_to_phys(hip), PAGE_SIZE, Pte::U, false))
         panic("ROOT: out of memory for UTCB/HIP");

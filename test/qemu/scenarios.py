@@ -92,7 +92,9 @@ class Scenario:
 def boots(name, desc, smp=2, expect=(), suite=None, **kw):
     """A scenario that boots to a running root task on all CPUs."""
     online = min(smp, NUM_CPU)
-    exp = [BANNER, rf'SMP: {online} of {smp} CPUs online', ROOT_LOADED]
+    hip_cpus = min(online, 64)   # the HIP describes at most NUM_CPU CPUs (ABI 8.3)
+    exp = [BANNER, rf'SMP: {online} of {smp} CPUs online', ROOT_LOADED,
+           rf'HIP: {hip_cpus} CPUs online, \d+ memory descriptors, length 0x[0-9a-f]+, checksum ok']
     steps = list(kw.pop('steps', []))
     if SUITE if suite is None else suite:
         exp.append(r'\b[1-9]\d* passed, 0 failed\b')

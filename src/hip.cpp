@@ -1,0 +1,119 @@
+/*
+ * The Hypervisor Information Page (ABI 8): one page the root task reads to
+ * learn about CPUs, I/O APICs, memory and the kernel's features. Built once,
+ * after every CPU has come up, and checksummed last.
+ */
+#include "abi/hip.hpp"
+#include "boot.hpp"
+#include "console.hpp"
+#include "cpu.hpp"
+#include "hip_builder.hpp"
+#include "ioapic.hpp"
+#include "lapic.hpp"
+#include "string.hpp"
+#include "time.hpp"
+#include "x86.hpp"
+
+namespace {
+
+void fill_cpus(Hip &h)
+{
+    for (unsigned i = 0; i < Cpu::count && i < Abi::NUM_CPU; i++) {
+        const Cpu &c = *Cpu::table[i];
+        Hip_cpu &d = h.cpu_desc[i];
+        d.flags = c.online ? Hip_cpu::ONLINE : 0;
+        d.thread = static_cast<u8>(c.feat.thread);
+        d.core = static_cast<u8>(c.feat.core);
+        d.package = static_cast<u8>(c.feat.package);
+        d.acpi_id = static_cast<u8>(c.acpi_id);
+        d.lapic_id = Lapic::x2apic() ? c.apic_id : c.apic_id << 24;   // the ID register's value
+        d.lapic_version = c.lapic_version;
+        d.lapic_svr = c.lapic_svr;
+        d.lvt_timer = c.lvt_timer;
+        d.lvt_lint0 = c.lvt_lint0;
+        d.lvt_lint1 = c.lvt_lint1;
+        d.lvt_error = c.lvt_error;
+        d.lvt_perfm = c.lvt_perfm;
+        d.lvt_therm = c.lvt_therm;
+    }
+    if (Cpu::count > Abi::NUM_CPU)
+        trace("HIP: %u CPUs, the HIP describes the first %u (ABI NUM_CPU)", Cpu::count, Abi::NUM_CPU);
+}
+
+void fill_memory(Hip &h)
+{
+    const Boot_info &bi = Boot::info;
+    unsigned n = 0, cap = Hip::MAX_MEM;
+    // Loader map only when the loader gave one (ABI 8.5), room kept for modules and the kernel.
+    bool map = bi.mmap_source == Boot_info::MMAP_MB1 || bi.mmap_source == Boot_info::MMAP_MB2 ||
+               bi.mmap_source == Boot_info::MMAP_MB2_EFI;
+    unsigned reserve = bi.module_count + 1;
+    unsigned map_room = cap > reserve ? cap - reserve : 0;
+    if (map) {
+        if (bi.mmap_count > map_room)
+            trace("HIP: %u memory map entries, %u fit", bi.mmap_count, map_room);
+        for (u32 i = 0; i < bi.mmap_count && n < map_room; i++)
+            h.mem_desc[n++] = Hip_mem{bi.mmap[i].base, bi.mmap[i].size, bi.mmap[i].type, 0};
+    }
+    for (u32 i = 0; i < bi.module_count && n < cap - 1; i++) {
+        const Boot_module &m = bi.modules[i];
+        h.mem_desc[n++] = Hip_mem{m.start, m.end - m.start, Hip_mem::MODULE, static_cast<u32>(m.cmdline_phys)};
+    }
+    h.mem_desc[n++] = Hip_mem{Boot::hyp_base, Boot::hyp_end - Boot::hyp_base, Hip_mem::HYPERVISOR, 0};
+    h.length = static_cast<u16>(Hip::MEM_OFFS + n * sizeof(Hip_mem));
+}
+
+u64 platform_info()
+{
+    // MSR 0xce exists on Intel family 6 only; reading it elsewhere would fault.
+    const Cpu_features &f = Cpu::current().feat;
+    return f.vendor[0] == 'G' && f.family == 6 ? rdmsr(Msr::PLATFORM_INFO) : 0;
+}
+
+} // namespace
+
+void Hip_builder::build(Hip &h)
+{
+    memset(&h, 0, PAGE_SIZE);
+    h.signature = Hip::SIGNATURE;
+    h.cpu_offs = Hip::CPU_OFFS;
+    h.cpu_size = sizeof(Hip_cpu);
+    h.ioapic_offs = Hip::IOAPIC_OFFS;
+    h.ioapic_size = sizeof(Hip_ioapic);
+    h.mem_offs = Hip::MEM_OFFS;
+    h.mem_size = sizeof(Hip_mem);
+    // VMX/SVM/IOMMU are announced only once the kernel implements them (docs/abi-deviations.md).
+    h.api_flg = 0;
+    h.api_ver = Abi::API_VERSION;
+    h.sel_num = static_cast<u32>(Abi::SEL_NUM);
+    h.sel_exc = Abi::NUM_EXC;
+    h.sel_vmi = Abi::NUM_VMI;
+    h.sel_gsi = Abi::NUM_GSI;
+    h.cfg_page = PAGE_SIZE;
+    h.cfg_utcb = PAGE_SIZE;
+    h.freq_tsc = Time::tsc_khz;
+    h.freq_bus = Lapic::bus_khz;
+
+    const Acpi_info &a = Boot::acpi;
+    if (a.mcfg.has_seg0) {
+        h.pci_bus_start = a.mcfg.seg0_bus_start;
+        h.mcfg_base = a.mcfg.seg0_base;
+        h.mcfg_size = a.mcfg.seg0_size;
+    }
+    h.dmar_table = a.dmar.present ? a.dmar.phys : 0;
+    h.hpet_base = a.hpet.present ? a.hpet.base : 0;
+    h.initial_pat = rdmsr(Msr::PAT);
+    h.msr_platform_info = platform_info();
+    h.cap_vmx_sec_exec = 0;
+
+    fill_cpus(h);
+    for (unsigned i = 0; i < Abi::NUM_IOAPIC; i++) {
+        Hip_ioapic &d = h.ioapic_desc[i];
+        if (!Ioapic::describe(i, d.id, d.version, d.gsi_base, d.base))
+            break;
+    }
+    if (Ioapic::count() > Abi::NUM_IOAPIC)
+        trace("HIP: %u I/O APICs, the HIP describes %u", Ioapic::count(), Abi::NUM_IOAPIC);
+    fill_memory(h);
+    h.set_checksum();
+}
