@@ -1,0 +1,17 @@
+/*
+ * The whole SDK: ABI data layouts, hypercall bindings, console, runtime.
+ */
+#pragma once
+
+#include "abi/constants.hpp"
+#include "abi/crd.hpp"
+#include "abi/hip.hpp"
+#include "abi/hypercall.hpp"
+#include "abi/mtd.hpp"
+#include "abi/qpd.hpp"
+#include "abi/status.hpp"
+#include "abi/utcb.hpp"
+#include "nova/console.hpp"
+#include "nova/hypercalls.hpp"
+#include "nova/io.hpp"
+#include "nova/runtime.hpp"
