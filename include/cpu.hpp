@@ -46,8 +46,8 @@ struct Cpu
     bool bsp;
     Cpu_features feat;
 
-    u64 gdt[9] alignas(16);
-    Tss tss alignas(16);
+    alignas(16) u64 gdt[9];
+    alignas(16) Tss tss;
 
     u64 timer_ticks;      // timer interrupts taken
     u64 irqs;             // device interrupts taken

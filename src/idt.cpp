@@ -14,7 +14,7 @@ struct Gate
     u64 lo, hi;
 };
 
-Gate idt[256] alignas(16);
+alignas(16) Gate idt[256];
 
 } // namespace
 

@@ -37,10 +37,10 @@ namespace {
 
 /* Early page-table pages for the direct map above 4 GiB (2 MiB pages need one per GiB). */
 constexpr unsigned EARLY_PT_PAGES = 64;
-u64 early_pt[EARLY_PT_PAGES][512] alignas(4096);
+alignas(4096) u64 early_pt[EARLY_PT_PAGES][512];
 unsigned early_pt_used;
 u64 direct_limit = u64{4} << 30;
-u8 boot_ist[3][4096] alignas(16);
+alignas(16) u8 boot_ist[3][4096];
 Memmap memmap;
 
 const void *read_phys(void *, u64 phys, u64 len)
@@ -82,7 +82,8 @@ void banner()
 {
     const char *rev = GIT_REV[0] ? GIT_REV : "0000000";
 #if defined(__clang__)
-    kprint("\fNOVA Microhypervisor v7-%.7s (x86_64): %s %s [clang %s]\n\n", rev, __DATE__, __TIME__, __clang_version__);
+    kprint("\fNOVA Microhypervisor v7-%s (x86_64): %s %s [clang %d.%d.%d]\n\n", rev, __DATE__, __TIME__,
+           __clang_major__, __clang_minor__, __clang_patchlevel__);
 #else
     kprint("\fNOVA Microhypervisor v7-%s (x86_64): %s %s [gcc %d.%d.%d]\n\n", rev, __DATE__, __TIME__, __GNUC__,
            __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
