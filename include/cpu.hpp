@@ -10,6 +10,9 @@
 #include "memory_asm.hpp"
 #include "types.hpp"
 
+class Ec;
+class Pd;
+
 struct Cpu_features
 {
     u32 family, model, stepping, platform, ucode;
@@ -48,6 +51,11 @@ struct Cpu
 
     alignas(16) u64 gdt[9];
     alignas(16) Tss tss;
+    u8 iobm[8192 + 1];    // I/O permission bitmap, right behind the TSS (the CPU requires a final 0xff)
+
+    Ec *ec;               // the EC whose user state is at the top of this CPU's kernel stack
+    const Pd *io_pd;      // whose I/O bitmap iobm[] holds (nullptr: none, every port faults)
+    u64 io_version;
 
     u64 timer_ticks;      // timer interrupts taken
     u64 irqs;             // device interrupts taken

@@ -17,6 +17,10 @@ constexpr u64 ADDR = 0x000ffffffffff000ull;
 namespace Paging {
 /* Map [virt, virt+size) to [phys, ...); large: allow 2 MiB/1 GiB pages. */
 bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large);
+/* Remove the 4 KiB mapping at virt (no TLB shootdown: callers flush). */
+void unmap(u64 *pml4, u64 virt);
+/* True if nothing is mapped in [virt, virt + size) (size 2 MiB or 1 GiB, aligned). */
+bool range_empty(const u64 *pml4, u64 virt, u64 size);
 /* Physical address behind virt, or ~0 if unmapped. */
 u64 lookup(const u64 *pml4, u64 virt, u64 *flags = nullptr);
 

@@ -35,8 +35,9 @@ void Cpu::setup_descriptors()
     gdt[3] = 0x00affa000000ffff;   // 0x18 user code, DPL 3, L
     gdt[4] = 0x00cff2000000ffff;   // 0x20 user data, DPL 3
     gdt[5] = 0x00affa000000ffff;   // 0x28 user code, DPL 3, L
+    static_assert(__builtin_offsetof(Cpu, iobm) == __builtin_offsetof(Cpu, tss) + sizeof(Tss));
     auto t = reinterpret_cast<u64>(&tss);
-    u64 lim = sizeof(Tss) - 1;
+    u64 lim = sizeof(Tss) + sizeof iobm - 1;
     gdt[6] = (lim & 0xffff) | (t & 0xffffff) << 16 | u64{0x89} << 40 | ((lim >> 16) & 0xf) << 48 |
              ((t >> 24) & 0xff) << 56;
     gdt[7] = t >> 32;
@@ -44,7 +45,10 @@ void Cpu::setup_descriptors()
 
     memset(&tss, 0, sizeof tss);
     tss.rsp[0] = kstack_top;
-    tss.iomap_base = sizeof(Tss);   // no I/O bitmap yet: every port faults in user mode
+    tss.iomap_base = sizeof(Tss);
+    for (auto &b : iobm)
+        b = 0xff;                  // no port accessible until a PD with I/O rights runs here
+    io_pd = nullptr;
 
     struct [[gnu::packed]] { u16 limit; u64 base; } gdtr{sizeof gdt - 1, reinterpret_cast<u64>(gdt)};
     asm volatile("lgdt %0\n"

@@ -11,6 +11,7 @@
 #include "ioapic.hpp"
 #include "keyb.hpp"
 #include "lapic.hpp"
+#include "objects.hpp"
 #include "smp.hpp"
 #include "time.hpp"
 #include "vga.hpp"
@@ -59,12 +60,23 @@ void timer_tick(Cpu &c)
 [[noreturn]] void kill_current(const Exc_frame &f, const char *reason)
 {
     Cpu &c = Cpu::current();
-    trace("Killed EC:%#lx SC:%#lx V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", c.kstack_top, c.kstack_top,
-          f.vector, f.cs, f.rip, get_cr2(), f.error, reason);
+    if (c.ec)
+        c.ec->dead = true;
+    trace("Killed EC:%p SC:%p V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", static_cast<void *>(c.ec),
+          static_cast<void *>(c.ec), f.vector, f.cs, f.rip, get_cr2(), f.error, reason);
     idle();
 }
 
+static void dispatch(Exc_frame *f);
+
 extern "C" void handle_interrupt(Exc_frame *f)
+{
+    dispatch(f);
+    if (f->from_user())
+        sync_io_bitmap(Cpu::current());
+}
+
+static void dispatch(Exc_frame *f)
 {
     Cpu &c = Cpu::current();
     unsigned v = static_cast<unsigned>(f->vector);

@@ -28,7 +28,7 @@ Acpi_info Boot::acpi;
 Phys_reader Boot::phys;
 u64 Boot::entry_tsc;
 u64 Boot::trampoline_page;
-u64 Boot::pool_base, Boot::pool_end, Boot::hyp_base, Boot::hyp_end;
+u64 Boot::pool_base, Boot::pool_end, Boot::hyp_base, Boot::hyp_end, Boot::hip_phys;
 
 extern "C" u64 boot_pml4[512];
 extern "C" u64 boot_pdpt_low[512];

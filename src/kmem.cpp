@@ -4,8 +4,14 @@
 #include "buddy.hpp"
 #include "kmem.hpp"
 #include "memory.hpp"
+#include "space_obj.hpp"
 
-void Kmem::init() { Buddy::allocator.init(DIRECT_MAP); }
+void Kmem::init()
+{
+    Buddy::allocator.init(DIRECT_MAP);
+    Space_obj::alloc_page = [] { return Kmem::alloc(0, false); };
+    Space_obj::free_page = [](void *p) { Kmem::free(p, 0); };
+}
 
 bool Kmem::add_free(u64 phys, u64 size) { return Buddy::allocator.add_range(phys, size); }
 

@@ -66,6 +66,28 @@ bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large)
     return true;
 }
 
+void Paging::unmap(u64 *pml4, u64 virt)
+{
+    if (u64 *e = walk(pml4, virt, 0, false))
+        *e = 0;
+}
+
+bool Paging::range_empty(const u64 *pml4, u64 virt, u64 size)
+{
+    // The entry that would hold a page of this size must be absent (no table, no page below it).
+    unsigned level = size >= (u64{1} << 30) ? 2 : 1;
+    const u64 *table = pml4;
+    for (unsigned l = 3; l > level; l--) {
+        u64 e = table[index(virt, l)];
+        if (!(e & Pte::P))
+            return true;
+        if (e & Pte::PS)
+            return false;
+        table = phys_to_virt<u64>(e & Pte::ADDR);
+    }
+    return !(table[index(virt, level)] & Pte::P);
+}
+
 u64 Paging::lookup(const u64 *pml4, u64 virt, u64 *flags)
 {
     const u64 *table = pml4;

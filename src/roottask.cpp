@@ -13,6 +13,7 @@
 #include "idt.hpp"
 #include "kmem.hpp"
 #include "memory.hpp"
+#include "objects.hpp"
 #include "paging.hpp"
 #include "smp.hpp"
 #include "string.hpp"
@@ -79,12 +80,12 @@ void start_root_task()
         trace("ROOT: module not page aligned, copied to %#lx", phys);
     }
 
-    auto pml4 = static_cast<u64 *>(Kmem::alloc_page());
-    if (!pml4)
-        panic("ROOT: out of memory for the root page table");
-    const u64 *kernel = Paging::kernel_pml4();
-    for (unsigned i = 256; i < 512; i++)
-        pml4[i] = kernel[i];
+    Pd *pd = Pd::create();
+    if (!pd)
+        panic("ROOT: out of memory for the root PD");
+    pd->privileged = true;
+    Pd::root = pd;
+    u64 *pml4 = pd->pml4;
 
     for (u32 i = 0; i < elf.count; i++) {
         const Elf_segment &s = elf.segment[i];
@@ -103,7 +104,6 @@ void start_root_task()
             panic("ROOT: out of memory mapping the root task");
     }
 
-    void *utcb = Kmem::alloc_page();
     void *hip = Kmem::alloc_page();
     if (hip) {
         auto &h = *static_cast<Hip *>(hip);
@@ -111,11 +111,23 @@ void start_root_task()
         trace("HIP: %u CPUs online, %u memory descriptors, length %#x, checksum %s", h.num_cpus_online(),
               h.num_mem_desc(), h.length, h.checksum_ok() ? "ok" : "BAD");
     }
-    if (!utcb || !hip || !Paging::map(pml4, UTCB_ADDR, virt_to_phys(utcb), PAGE_SIZE, Pte::U | Pte::W, false) ||
-        !Paging::map(pml4, HIP_ADDR, virt_to_phys(hip), PAGE_SIZE, Pte::U, false))
-        panic("ROOT: out of memory for UTCB/HIP");
+    if (!hip || !Paging::map(pml4, HIP_ADDR, virt_to_phys(hip), PAGE_SIZE, Pte::U, false))
+        panic("ROOT: out of memory for the HIP");
+    Boot::hip_phys = virt_to_phys(hip);
 
+    // ABI 9.5: PD, EC (global, boot CPU) and SC (priority 1, 10 ms) at selectors 32, 33, 34.
     Cpu &c = Cpu::current();
+    Ec *ec = Ec::create(pd, c.id, UTCB_ADDR, HIP_ADDR, 0, true);
+    Sc *sc = ec ? Sc::create(ec, c.id, Abi::ROOT_SC_PRIO, Abi::ROOT_SC_QUANTUM_US) : nullptr;
+    if (!sc || pd->obj.insert(Abi::SEL_ROOT_PD, pd, 0x1f) != Space_obj::Result::OK ||
+        pd->obj.insert(Abi::SEL_ROOT_EC, ec, Perm_ec::CREATED) != Space_obj::Result::OK ||
+        pd->obj.insert(Abi::SEL_ROOT_SC, sc, Perm_sc::CREATED) != Space_obj::Result::OK)
+        panic("ROOT: out of memory for the root objects");
+    pd->get();
+    ec->get();
+    sc->get();
+    c.ec = ec;
+
     auto f = reinterpret_cast<Exc_frame *>(c.kstack_top - sizeof(Exc_frame));
     memset(f, 0, sizeof *f);
     f->rip = elf.entry;

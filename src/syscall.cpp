@@ -1,29 +1,329 @@
 /*
- * Hypercall dispatch. The object layer (PDs, ECs, portals, ...) is not built
- * yet: every hypercall but `reply` answers BAD_HYP, and `reply` without a
- * caller parks the EC as the ABI says (7.2). The first hypercall is logged so
- * the boot log shows that user mode reached the kernel.
+ * Hypercalls (ABI 7). Each handler first decodes: it reads its arguments and
+ * checks every capability, permission and parameter in the order the ABI
+ * lists them, changing nothing; the first failing check decides the status.
+ * Then it performs: allocation, and one atomic insert into the object space
+ * as the commit point. A perform step that fails (out of memory, a selector
+ * taken by a racing CPU) undoes what it did, so a failing hypercall leaves no
+ * trace (docs/objects.md).
+ *
+ * Not implemented yet, and answered with BAD_HYP (listed in README): call
+ * (IPC), revoke (needs the mapping database), assign_gsi and assign_pci
+ * beyond their argument checks.
  */
+#include "abi/constants.hpp"
+#include "abi/hypercall.hpp"
+#include "abi/status.hpp"
+#include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
-#include "idt.hpp"
+#include "delegate.hpp"
+#include "lapic.hpp"
+#include "memory.hpp"
+#include "objects.hpp"
+#include "paging.hpp"
 #include "smp.hpp"
+#include "string.hpp"
+#include "syscall.hpp"
+#include "time.hpp"
+#include "x86.hpp"
+
+[[noreturn]] void kill_current(const Exc_frame &f, const char *reason);
 
 namespace {
+
 bool logged;
 
-enum Hypercall : unsigned { CALL = 0, REPLY = 1 };
-enum Status : u64 { SUCCESS = 0, BAD_HYP = 3 };
+Capability cap(const Ec *self, u64 sel) { return self->pd->obj.lookup(sel); }
+
+bool cpu_online(unsigned cpu) { return cpu < Abi::NUM_CPU && cpu < Cpu::count && Cpu::table[cpu]->online; }
+
+/* The commit point of every create_*: claim the selector or undo the creation. */
+Status publish(Ec *self, u64 sel, Kobject *obj, unsigned perm)
+{
+    switch (self->pd->obj.insert(sel, obj, perm)) {
+    case Space_obj::Result::OK:
+        obj->get();
+        return Status::SUCCESS;
+    case Space_obj::Result::OCCUPIED:
+        obj->get();
+        release(obj);
+        return Status::BAD_CAP;
+    case Space_obj::Result::NO_MEMORY:
+        obj->get();
+        release(obj);
+        return Status::OOM;
+    }
+    return Status::BAD_CAP;
+}
+
+bool sel_free(Ec *self, u64 sel) { return self->pd->obj.lookup(sel).null(); }
+
+Status create_pd(Ec *self, const Sys_create_pd &a)
+{
+    Capability owner = cap(self, a.owner());
+    if (!owner.as<Pd>(Perm_pd::CREATE_PD))
+        return Status::BAD_CAP;
+    if (!sel_free(self, a.sel()))
+        return Status::BAD_CAP;
+
+    Pd *pd = Pd::create();
+    if (!pd)
+        return Status::OOM;
+    Status s = publish(self, a.sel(), pd, owner.perm);
+    if (s != Status::SUCCESS)
+        return s;
+    // ABI 7.3: the object CRD goes to the new PD at [0, 2^order), problems are not reported.
+    Crd c = a.crd();
+    if (c.type() == Crd::OBJ)
+        Delegate::item(self->pd, pd, c, Item_meta(Item_meta::DELEGATE, 0), Crd::whole(Crd::OBJ));
+    return Status::SUCCESS;
+}
+
+Status create_ec(Ec *self, const Sys_create_ec &a)
+{
+    if (!cpu_online(a.cpu()))
+        return Status::BAD_CPU;
+    // No vCPUs until the SVM/VMX work; a UTCB at 0 is for machines with virtualization only.
+    if (a.vcpu() || !a.utcb())
+        return Status::BAD_FTR;
+    Pd *pd = cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_EC);
+    if (!pd)
+        return Status::BAD_CAP;
+    if (a.utcb() >= USER_ADDR || Paging::lookup(pd->pml4, a.utcb()) != ~u64{0})
+        return Status::BAD_PAR;
+    if (!sel_free(self, a.sel()))
+        return Status::BAD_CAP;
+
+    Ec *ec = Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global());
+    if (!ec)
+        return Status::OOM;
+    return publish(self, a.sel(), ec, Perm_ec::CREATED);
+}
+
+Status create_sc(Ec *self, const Sys_create_sc &a)
+{
+    if (!cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_SC))
+        return Status::BAD_CAP;
+    Ec *ec = cap(self, a.ec()).as<Ec>(Perm_ec::BIND_SC);
+    if (!ec || !ec->global)
+        return Status::BAD_CAP;
+    if (!a.qpd().valid())
+        return Status::BAD_PAR;
+    if (!sel_free(self, a.sel()))
+        return Status::BAD_CAP;
+
+    Sc *sc = Sc::create(ec, ec->cpu, a.qpd().prio(), a.qpd().quantum());
+    if (!sc)
+        return Status::OOM;
+    return publish(self, a.sel(), sc, Perm_sc::CREATED);
+}
+
+Status create_pt(Ec *self, const Sys_create_pt &a)
+{
+    if (!cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_PT))
+        return Status::BAD_CAP;
+    Ec *ec = cap(self, a.ec()).as<Ec>(Perm_ec::BIND_PT);
+    if (!ec || ec->global)
+        return Status::BAD_CAP;
+    if (!sel_free(self, a.sel()))
+        return Status::BAD_CAP;
+
+    Pt *pt = Pt::create(ec, a.mtd(), a.ip());
+    if (!pt)
+        return Status::OOM;
+    return publish(self, a.sel(), pt, Perm_pt::CREATED);
+}
+
+Status create_sm(Ec *self, const Sys_create_sm &a)
+{
+    if (!cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_SM))
+        return Status::BAD_CAP;
+    Sm *chain = nullptr;
+    if (a.chain()) {
+        chain = cap(self, a.chain()).as<Sm>(Perm_sm::UP);
+        if (!chain || chain->is_signal())
+            return Status::BAD_CAP;
+    }
+    if (!sel_free(self, a.sel()))
+        return Status::BAD_CAP;
+
+    Sm *sm = Sm::create(a.count(), chain);
+    if (!sm)
+        return Status::OOM;
+    return publish(self, a.sel(), sm, Perm_sm::CREATED);
+}
+
+Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
+{
+    switch (a.op()) {
+    case 0:   // lookup
+        a.f.rsi = Delegate::lookup(self->pd, a.crd()).value();
+        return Status::SUCCESS;
+    case 2: { // delegate
+        Pd *src = cap(self, a.src_pd()).as<Pd>(0);
+        Pd *dst = cap(self, a.dst_pd()).as<Pd>(0);
+        if (!src || !dst)
+            return Status::BAD_CAP;
+        Item_meta m = a.meta();
+        auto r = Delegate::item(src, dst, a.send(), m, a.window());
+        a.f.rdx = r.crd.value();
+        a.f.rax = r.meta;
+        return Status::SUCCESS;
+    }
+    case 1:   // map_access_page: the APIC-access page exists for VMX guests only (not yet)
+        return a.crd().type() != Crd::MEM || a.crd().rights() != 3 || a.crd().order() ? Status::BAD_PAR
+                                                                                     : Status::BAD_FTR;
+    default:
+        return Status::BAD_PAR;
+    }
+}
+
+Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
+{
+    switch (a.op()) {
+    case 0: {   // recall: delivery needs event portals (IPC), see below
+        Ec *ec = cap(self, a.sel()).as<Ec>(Perm_ec::RECALL);
+        if (!ec)
+            return Status::BAD_CAP;
+        if (ec == self) {
+            // The recall is delivered before returning to user mode (ABI 7.10). Without IPC the
+            // only outcome we can give is the one for a missing portal: the kill of 10.5.
+            Capability pt = cap(self, self->evt + Abi::Evt::RECALL);
+            a.f.vector = Abi::Evt::RECALL;
+            kill_current(a.f, pt.as<Pt>(0) ? "IPC not implemented yet" : "PT not found");
+        }
+        return Status::SUCCESS;
+    }
+    case 2: {   // help
+        Capability c = cap(self, a.sel());
+        Ec *ec = c.as<Ec>(0);
+        if (!ec)
+            return Status::BAD_CAP;
+        if (ec->cpu != self->cpu)
+            return Status::BAD_CPU;
+        // Every other EC is blocked until the scheduler and IPC exist; the ABI's checks first.
+        if (!ec->utcb || ec->pd != self->pd || ec->utcb->tls != a.tls() || ec != self)
+            return Status::BAD_PAR;
+        return Status::SUCCESS;
+    }
+    default:    // yield, reschedule: only this EC is runnable on this CPU for now
+        return Status::SUCCESS;
+    }
+}
+
+Status sc_ctrl(Ec *self, Sys a)
+{
+    Sc *sc = cap(self, a.sel()).as<Sc>(Perm_sc::CTRL);
+    if (!sc)
+        return Status::BAD_CAP;
+    u64 us = Time::tsc_khz ? sc->consumed * 1000 / Time::tsc_khz : 0;
+    a.f.rsi = us >> 32;
+    a.f.rdx = us;
+    return Status::SUCCESS;
+}
+
+Status pt_ctrl(Ec *self, Sys a)
+{
+    Pt *pt = cap(self, a.sel()).as<Pt>(Perm_pt::CTRL);
+    if (!pt)
+        return Status::BAD_CAP;
+    __atomic_store_n(&pt->id, a.f.rsi, __ATOMIC_RELAXED);
+    return Status::SUCCESS;
+}
+
+/* Wait with interrupts on until pred() or the deadline; true if pred() became true. */
+template <typename P>
+bool wait_until(u64 deadline, P pred)
+{
+    for (;;) {
+        if (pred())
+            return true;
+        u64 now = rdtsc();
+        if (deadline && now >= deadline)
+            return false;
+        u64 tick = now + Time::ms_to_tsc(100);
+        Lapic::timer_arm_tsc(deadline && deadline < tick ? deadline : tick);
+        asm volatile("sti; hlt; cli" ::: "memory");
+    }
+}
+
+Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
+{
+    Sm *sm = cap(self, a.sel()).as<Sm>(a.down() ? Perm_sm::DOWN : Perm_sm::UP);
+    if (!sm)
+        return Status::BAD_CAP;
+    if (!a.down()) {
+        sm->up();
+        return Status::SUCCESS;
+    }
+    if (sm->is_signal())
+        return Status::BAD_CAP;
+    u64 value, count;
+    bool signal;
+    // Blocking: only this EC runs on this CPU until the scheduler exists, so waiting here with
+    // interrupts on is the whole semantics: an up from another CPU or the deadline ends it.
+    bool ok = wait_until(a.deadline(), [&] { return sm->try_down(a.zero(), value, count, signal); });
+    if (!ok)
+        return Status::COM_TIM;
+    if (signal) {
+        a.f.rsi = value;
+        a.f.rdx = count;
+    }
+    return Status::SUCCESS;
+}
+
+Status assign_gsi(Ec *self, const Sys_assign_gsi &a)
+{
+    if (!cpu_online(a.cpu()))
+        return Status::BAD_CPU;
+    Sm *sm = cap(self, a.sel()).as<Sm>(0);
+    if (!sm || sm->gsi < 0)
+        return Status::BAD_CAP;   // GSI semaphores are not created yet (interrupt work)
+    return Status::BAD_CAP;
+}
+
+Status assign_pci(Ec *self, Sys a)
+{
+    if (!cap(self, a.sel()).as<Pd>(0))
+        return Status::BAD_CAP;
+    return Status::BAD_DEV;       // no IOMMU support yet: no device can be assigned (ABI 7.14 step 3)
+}
+
 } // namespace
+
 
 extern "C" void handle_syscall(Exc_frame *f)
 {
-    unsigned nr = f->rdi & 0xf;
+    Ec *self = Cpu::current().ec;
+    Sys s{*f};
     if (!__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
-        trace("HYP: first hypercall from user mode: nr %u rdi %#lx rip %#lx", nr, f->rdi, f->rip);
+        trace("HYP: first hypercall from user mode: nr %u rdi %#lx rip %#lx", s.nr(), f->rdi, f->rip);
 
-    if (nr == REPLY)
-        idle();   // no reply target: the EC blocks for good (ABI 7.2 step 3)
-
-    f->rdi = BAD_HYP;
+    Status st;
+    switch (static_cast<Hypercall>(s.nr())) {
+    case Hypercall::REPLY:
+        idle();   // no reply target (no IPC yet): the EC waits for good (ABI 7.2 step 3)
+    case Hypercall::CREATE_PD: st = create_pd(self, Sys_create_pd{s}); break;
+    case Hypercall::CREATE_EC: st = create_ec(self, Sys_create_ec{s}); break;
+    case Hypercall::CREATE_SC: st = create_sc(self, Sys_create_sc{s}); break;
+    case Hypercall::CREATE_PT: st = create_pt(self, Sys_create_pt{s}); break;
+    case Hypercall::CREATE_SM: st = create_sm(self, Sys_create_sm{s}); break;
+    case Hypercall::PD_CTRL: st = pd_ctrl(self, Sys_pd_ctrl{s}); break;
+    case Hypercall::EC_CTRL: st = ec_ctrl(self, Sys_ec_ctrl{s}); break;
+    case Hypercall::SC_CTRL: st = sc_ctrl(self, s); break;
+    case Hypercall::PT_CTRL: st = pt_ctrl(self, s); break;
+    case Hypercall::SM_CTRL: st = sm_ctrl(self, Sys_sm_ctrl{s}); break;
+    case Hypercall::ASSIGN_PCI: st = assign_pci(self, s); break;
+    case Hypercall::ASSIGN_GSI: st = assign_gsi(self, Sys_assign_gsi{s}); break;
+    case Hypercall::CALL:
+        // ABI 7.1 step 1 holds already; the rest is IPC, not implemented yet.
+        st = cap(self, s.sel()).as<Pt>(0) ? Status::BAD_HYP : Status::BAD_CAP;
+        break;
+    default:       // revoke (mapping database pending) and number 15
+        st = Status::BAD_HYP;
+        break;
+    }
+    f->rdi = static_cast<u64>(st);
+    sync_io_bitmap(Cpu::current());
 }

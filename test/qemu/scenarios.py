@@ -175,6 +175,15 @@ SCENARIOS = [
     Scenario('cmdline-noserial', 'without `serial` the serial port stays silent; VGA has the log',
              cmdline='', silent=True, steps=[('vga', ROOT_RUNNING), ('sleep', 1)], tags=['cmdline']),
 
+    # The SDK example: ports by H-bit delegation, HIP, object lookups, semaphores; exits through
+    # isa-debug-exit with the pass code.
+    Scenario('sdk-example-smp1', 'SDK example root task on one CPU', smp=1, module='user/example/example',
+             expect=[BANNER, r'hello from the root task', r'ok  : HIP checksum', r'example: 0 checks failed'],
+             steps=[('exit', EXIT_PASS)], tags=['sdk']),
+    Scenario('sdk-example-smp4', 'SDK example root task on four CPUs', smp=4, module='user/example/example',
+             expect=[BANNER, r'HIP: 4 CPUs online', r'example: 0 checks failed'],
+             steps=[('exit', EXIT_PASS)], tags=['sdk']),
+
     # Root task image checks (ABI 9.2).
     bad_module('module-none', 'no multiboot module', None, 'No ELF'),
     bad_module('module-text', 'a text file as root task', ('text', 'This is not an ELF file.\n' * 40),

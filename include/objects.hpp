@@ -1,0 +1,132 @@
+/*
+ * The five kernel object types of the ABI (section 2). Each lives in its own
+ * slab cache; create() returns nullptr (never panics) when memory runs out,
+ * and the caller turns that into the OOM status (ABI 1.5).
+ *
+ * State that the scheduler and IPC (not yet implemented) will use is already
+ * here so that create_* records exactly what the ABI asks for.
+ */
+#pragma once
+
+#include "abi/utcb.hpp"
+#include "idt.hpp"
+#include "kobject.hpp"
+#include "space_obj.hpp"
+#include "spinlock.hpp"
+
+class Pd : public Kobject
+{
+  public:
+    static constexpr Obj_type TYPE = Obj_type::PD;
+    static constexpr u64 IO_BITMAP_BYTES = 8192;
+
+    Space_obj obj;
+    u64 *pml4 = nullptr;           // host page table; upper half shared with the kernel
+    u8 *io_bitmap = nullptr;       // 1 bit per port, set = no access; allocated on first grant
+    u64 io_version = 0;            // bumped on every change, so CPUs know to reload their copy
+    bool privileged = false;       // the root PD: H-bit items take the kernel as source (ABI 9.6)
+    Spinlock lock;                 // serialises changes to the memory and I/O spaces
+
+    static Pd *root;
+
+    static Pd *create();
+    void destroy();
+
+    bool grant_ports(u32 first, u32 count);   // false: out of memory
+    bool port_allowed(u32 port) const { return io_bitmap && !(io_bitmap[port / 8] & (1u << (port % 8))); }
+
+  private:
+    Pd() : Kobject(TYPE) {}
+};
+
+class Ec : public Kobject
+{
+  public:
+    static constexpr Obj_type TYPE = Obj_type::EC;
+
+    Pd *pd;
+    Utcb *utcb = nullptr;          // kernel view of the UTCB page (nullptr for vCPUs)
+    u64 utcb_addr = 0;             // where the PD sees it
+    Exc_frame regs{};              // user state while not running
+    unsigned cpu;
+    u64 evt;                       // event selector base (ABI 10.1)
+    bool global;                   // may have SCs, gets a startup message
+    bool dead = false;
+
+    static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global);
+    void destroy();
+
+  private:
+    Ec(Pd *p, unsigned c, u64 e, bool g) : Kobject(TYPE), pd(p), cpu(c), evt(e), global(g) {}
+};
+
+class Sc : public Kobject
+{
+  public:
+    static constexpr Obj_type TYPE = Obj_type::SC;
+
+    Ec *ec;                        // nullptr for the kernel's idle SCs
+    unsigned cpu;
+    unsigned prio;
+    u64 quantum_ticks;             // budget per turn (TSC ticks)
+    u64 consumed = 0;              // TSC ticks used so far (ABI 7.11 reports microseconds)
+
+    static Sc *create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us);
+    void destroy();
+
+  private:
+    Sc(Ec *e, unsigned c, unsigned p, u64 q) : Kobject(TYPE), ec(e), cpu(c), prio(p), quantum_ticks(q) {}
+};
+
+class Pt : public Kobject
+{
+  public:
+    static constexpr Obj_type TYPE = Obj_type::PT;
+
+    Ec *ec;
+    u64 mtd;
+    u64 ip;
+    u64 id = 0;                    // delivered in rdi; set by pt_ctrl (ABI 7.12)
+
+    static Pt *create(Ec *ec, u64 mtd, u64 ip);
+    void destroy();
+
+  private:
+    Pt(Ec *e, u64 m, u64 i) : Kobject(TYPE), ec(e), mtd(m), ip(i) {}
+};
+
+class Sm : public Kobject
+{
+  public:
+    static constexpr Obj_type TYPE = Obj_type::SM;
+
+    Spinlock lock;
+    u64 counter;
+    Sm *chain = nullptr;           // signal: the semaphore it triggers (ABI 12.3)
+    u64 value = 0;                 // signal: value delivered in rsi
+    u64 pending = 0;               // signal: triggers not yet consumed
+    Sm *queued_next = nullptr;     // signal: link in the chain target's queue
+    bool queued = false;
+    Sm *sig_head = nullptr, *sig_tail = nullptr;   // plain SM: queued signals, oldest first
+    int gsi = -1;                  // kernel GSI semaphore (ABI 11.1)
+
+    bool is_signal() const { return chain != nullptr; }
+
+    static Sm *create(u64 counter, Sm *chain);
+    void destroy();
+
+    /* up (ABI 12.1/12.3). */
+    void up();
+    /* Non-blocking down: true and the signal's value/count if the counter was > 0. */
+    bool try_down(bool zero, u64 &sig_value, u64 &sig_count, bool &got_signal);
+
+  private:
+    Sm(u64 c, Sm *ch) : Kobject(TYPE), counter(c), chain(ch) {}
+};
+
+struct Cpu;
+/* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */
+void sync_io_bitmap(Cpu &c);
+
+/* Drop a reference taken on obj; destroys it when it was the last. */
+void release(Kobject *obj);

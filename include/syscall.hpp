@@ -1,0 +1,88 @@
+/*
+ * Hypercall arguments (ABI 7.0), one accessor class per hypercall. They only
+ * slice registers; every check lives in src/syscall.cpp.
+ */
+#pragma once
+
+#include "abi/crd.hpp"
+#include "abi/qpd.hpp"
+#include "idt.hpp"
+
+struct Sys
+{
+    Exc_frame &f;
+
+    unsigned nr() const { return f.rdi & 0xf; }
+    unsigned flags() const { return (f.rdi >> 4) & 0xf; }
+    u64 sel() const { return f.rdi >> 8; }
+};
+
+struct Sys_create_pd : Sys
+{
+    u64 owner() const { return f.rsi; }
+    Crd crd() const { return Crd(f.rdx); }
+};
+
+struct Sys_create_ec : Sys
+{
+    bool global() const { return flags() & 1; }
+    bool vcpu() const { return flags() & 2; }
+    u64 pd() const { return f.rsi; }
+    unsigned cpu() const { return f.rdx & 0xfff; }
+    u64 utcb() const { return f.rdx & ~u64{0xfff}; }
+    u64 sp() const { return f.rax; }
+    u64 evt() const { return f.r8 & 0xffffffff; }
+};
+
+struct Sys_create_sc : Sys
+{
+    u64 pd() const { return f.rsi; }
+    u64 ec() const { return f.rdx; }
+    Qpd qpd() const { return Qpd(f.rax); }
+};
+
+struct Sys_create_pt : Sys
+{
+    u64 pd() const { return f.rsi; }
+    u64 ec() const { return f.rdx; }
+    u64 mtd() const { return f.rax; }
+    u64 ip() const { return f.r8; }
+};
+
+struct Sys_create_sm : Sys
+{
+    u64 pd() const { return f.rsi; }
+    u64 count() const { return f.rdx; }
+    u64 chain() const { return f.rax; }
+};
+
+struct Sys_pd_ctrl : Sys
+{
+    unsigned op() const { return flags() & 3; }
+    Crd crd() const { return Crd(f.rsi); }          // lookup
+    u64 src_pd() const { return sel(); }              // delegate
+    u64 dst_pd() const { return f.rsi; }
+    Crd send() const { return Crd(f.rdx); }
+    Item_meta meta() const { return Item_meta(f.rax); }
+    Crd window() const { return Crd(f.r8); }
+};
+
+struct Sys_ec_ctrl : Sys
+{
+    unsigned op() const { return flags() & 3; }
+    u64 tls() const { return f.rsi; }
+};
+
+struct Sys_sm_ctrl : Sys
+{
+    bool down() const { return flags() & 1; }
+    bool zero() const { return flags() & 2; }
+    u64 deadline() const { return (f.rsi << 32) | (f.rdx & 0xffffffff); }
+};
+
+struct Sys_assign_gsi : Sys
+{
+    u64 dev() const { return f.rsi; }
+    unsigned cpu() const { return static_cast<unsigned>(f.rdx); }
+    u64 chain() const { return f.rax; }
+};

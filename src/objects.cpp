@@ -1,0 +1,276 @@
+/*
+ * Creation and destruction of kernel objects, and the semaphore operations
+ * that need no scheduler (up, non-blocking down).
+ */
+#include "console.hpp"
+#include "cpu.hpp"
+#include "kmem.hpp"
+#include "memory.hpp"
+#include "objects.hpp"
+#include "paging.hpp"
+#include "placement_new.hpp"
+#include "slab.hpp"
+#include "string.hpp"
+#include "time.hpp"
+
+namespace {
+constinit Slab_cache pd_cache{"pd", sizeof(Pd), 64};
+constinit Slab_cache ec_cache{"ec", sizeof(Ec), 64};
+constinit Slab_cache sc_cache{"sc", sizeof(Sc), 64};
+constinit Slab_cache pt_cache{"pt", sizeof(Pt), 64};
+constinit Slab_cache sm_cache{"sm", sizeof(Sm), 64};
+
+/* Free the user half of a page table: the tables, never the frames they map. */
+void free_tables(u64 *table, unsigned level)
+{
+    unsigned n = level == 3 ? 256 : 512;      // PML4: user half only
+    for (unsigned i = 0; i < n; i++) {
+        u64 e = table[i];
+        if (!(e & Pte::P) || (e & Pte::PS) || level == 0)
+            continue;
+        free_tables(phys_to_virt<u64>(e & Pte::ADDR), level - 1);
+    }
+    Kmem::free(table, 0);
+}
+} // namespace
+
+Pd *Pd::root;
+
+Pd *Pd::create()
+{
+    void *mem = pd_cache.alloc();
+    auto pml4 = static_cast<u64 *>(Kmem::alloc_page());
+    if (!mem || !pml4) {
+        if (mem)
+            pd_cache.free(mem);
+        if (pml4)
+            Kmem::free(pml4, 0);
+        return nullptr;
+    }
+    const u64 *k = Paging::kernel_pml4();
+    for (unsigned i = 256; i < 512; i++)
+        pml4[i] = k[i];
+    Pd *pd = new (mem) Pd;
+    pd->pml4 = pml4;
+    return pd;
+}
+
+void Pd::destroy()
+{
+    for (u64 sel = obj.next_used(0, Space_obj::SELECTORS); sel < Space_obj::SELECTORS;
+         sel = obj.next_used(sel + 1, Space_obj::SELECTORS)) {
+        Capability c = obj.lookup(sel);
+        if (c.obj && obj.remove(sel, c.obj))
+            release(c.obj);
+    }
+    obj.release_tables();
+    free_tables(pml4, 3);
+    if (io_bitmap)
+        Kmem::free(io_bitmap, 1);
+    this->~Pd();
+    pd_cache.free(this);
+}
+
+bool Pd::grant_ports(u32 first, u32 count)
+{
+    Lock_guard g(lock);
+    if (!io_bitmap) {
+        io_bitmap = static_cast<u8 *>(Kmem::alloc(1, false));   // 8 KiB
+        if (!io_bitmap)
+            return false;
+        memset(io_bitmap, 0xff, IO_BITMAP_BYTES);
+    }
+    for (u32 p = first; p < first + count && p < 0x10000; p++)
+        io_bitmap[p / 8] &= static_cast<u8>(~(1u << (p % 8)));
+    __atomic_add_fetch(&io_version, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global)
+{
+    void *mem = ec_cache.alloc();
+    auto utcb = static_cast<Utcb *>(Kmem::alloc_page());
+    if (!mem || !utcb) {
+        if (mem)
+            ec_cache.free(mem);
+        if (utcb)
+            Kmem::free(utcb, 0);
+        return nullptr;
+    }
+    {
+        Lock_guard g(pd->lock);
+        if (!Paging::map(pd->pml4, utcb_addr, virt_to_phys(utcb), PAGE_SIZE, Pte::U | Pte::W, false)) {
+            ec_cache.free(mem);
+            Kmem::free(utcb, 0);
+            return nullptr;
+        }
+    }
+    Ec *ec = new (mem) Ec(pd, cpu, evt, global);
+    pd->get();
+    ec->utcb = utcb;
+    ec->utcb_addr = utcb_addr;
+    // ABI 7.4: global ECs start with cs 0x1b, ss 0x23, RFLAGS 0x200, rsp = sp, rip 0, GPRs 0.
+    ec->regs.cs = 0x1b;
+    ec->regs.ss = 0x23;
+    ec->regs.rflags = 0x200;
+    ec->regs.rsp = sp;
+    ec->regs.vector = 0x1e;
+    return ec;
+}
+
+void Ec::destroy()
+{
+    if (utcb) {
+        Lock_guard g(pd->lock);
+        if (Paging::lookup(pd->pml4, utcb_addr) == virt_to_phys(utcb))
+            Paging::unmap(pd->pml4, utcb_addr);
+        Kmem::free(utcb, 0);
+    }
+    Pd *p = pd;
+    this->~Ec();
+    ec_cache.free(this);
+    release(p);
+}
+
+Sc *Sc::create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us)
+{
+    void *mem = sc_cache.alloc();
+    if (!mem)
+        return nullptr;
+    if (ec)
+        ec->get();
+    return new (mem) Sc(ec, cpu, prio, quantum_us * Time::tsc_khz / 1000);
+}
+
+void Sc::destroy()
+{
+    Ec *e = ec;
+    this->~Sc();
+    sc_cache.free(this);
+    if (e)
+        release(e);
+}
+
+Pt *Pt::create(Ec *ec, u64 mtd, u64 ip)
+{
+    void *mem = pt_cache.alloc();
+    if (!mem)
+        return nullptr;
+    ec->get();
+    return new (mem) Pt(ec, mtd, ip);
+}
+
+void Pt::destroy()
+{
+    Ec *e = ec;
+    this->~Pt();
+    pt_cache.free(this);
+    release(e);
+}
+
+Sm *Sm::create(u64 counter, Sm *chain)
+{
+    void *mem = sm_cache.alloc();
+    if (!mem)
+        return nullptr;
+    if (chain)
+        chain->get();
+    Sm *sm = new (mem) Sm(chain ? 0 : counter, chain);
+    if (chain)
+        sm->value = counter;
+    return sm;
+}
+
+void Sm::destroy()
+{
+    Sm *c = chain;
+    if (c) {
+        // Unqueue this signal from its target before it goes.
+        Lock_guard g(c->lock);
+        for (Sm **p = &c->sig_head; *p; p = &(*p)->queued_next)
+            if (*p == this) {
+                *p = queued_next;
+                if (c->sig_tail == this) {
+                    c->sig_tail = nullptr;
+                    for (Sm *s = c->sig_head; s; s = s->queued_next)
+                        c->sig_tail = s;
+                }
+                break;
+            }
+    }
+    this->~Sm();
+    sm_cache.free(this);
+    if (c)
+        release(c);
+}
+
+void Sm::up()
+{
+    if (!chain) {
+        Lock_guard g(lock);
+        counter++;
+        return;
+    }
+    // Signal (ABI 12.3): count the trigger, then up the target "with" this signal.
+    Sm *t = chain;
+    Lock_guard g(t->lock);
+    pending++;
+    if (queued)
+        return;
+    queued = true;
+    queued_next = nullptr;
+    if (t->sig_tail)
+        t->sig_tail->queued_next = this;
+    else
+        t->sig_head = this;
+    t->sig_tail = this;
+    t->counter++;
+}
+
+bool Sm::try_down(bool zero, u64 &sig_value, u64 &sig_count, bool &got_signal)
+{
+    Lock_guard g(lock);
+    got_signal = false;
+    if (!counter)
+        return false;
+    counter = zero ? 0 : counter - 1;
+    if (Sm *s = sig_head) {
+        sig_head = s->queued_next;
+        if (!sig_head)
+            sig_tail = nullptr;
+        s->queued = false;
+        sig_value = s->value;
+        sig_count = s->pending;
+        s->pending = 0;
+        got_signal = true;
+    }
+    return true;
+}
+
+void release(Kobject *obj)
+{
+    if (!obj || !obj->put())
+        return;
+    switch (obj->otype) {
+    case Obj_type::PD: static_cast<Pd *>(obj)->destroy(); break;
+    case Obj_type::EC: static_cast<Ec *>(obj)->destroy(); break;
+    case Obj_type::SC: static_cast<Sc *>(obj)->destroy(); break;
+    case Obj_type::PT: static_cast<Pt *>(obj)->destroy(); break;
+    case Obj_type::SM: static_cast<Sm *>(obj)->destroy(); break;
+    }
+}
+
+void sync_io_bitmap(Cpu &c)
+{
+    const Pd *pd = c.ec ? c.ec->pd : nullptr;
+    u64 ver = pd ? __atomic_load_n(&pd->io_version, __ATOMIC_ACQUIRE) : 0;
+    if (c.io_pd == pd && c.io_version == ver)
+        return;
+    if (pd && pd->io_bitmap)
+        memcpy(c.iobm, pd->io_bitmap, Pd::IO_BITMAP_BYTES);
+    else
+        memset(c.iobm, 0xff, Pd::IO_BITMAP_BYTES);
+    c.iobm[Pd::IO_BITMAP_BYTES] = 0xff;
+    c.io_pd = pd;
+    c.io_version = ver;
+}

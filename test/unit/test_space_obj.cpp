@@ -1,0 +1,220 @@
+/*
+ * Object space radix table and the ABI 3.4 range arithmetic of typed items.
+ */
+#include <cstdlib>
+#include <gtest/gtest.h>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "delegate.hpp"
+#include "space_obj.hpp"
+
+namespace {
+
+struct alignas(64) Fake_obj : Kobject
+{
+    Fake_obj() : Kobject(Obj_type::SM) {}
+};
+
+int pages_live;
+int pages_budget = 1 << 30;
+
+void *test_alloc()
+{
+    if (pages_budget-- <= 0)
+        return nullptr;
+    pages_live++;
+    return aligned_alloc(4096, 4096);
+}
+
+void test_free(void *p)
+{
+    pages_live--;
+    free(p);
+}
+
+struct Space_test : testing::Test
+{
+    void SetUp() override
+    {
+        Space_obj::alloc_page = test_alloc;
+        Space_obj::free_page = test_free;
+        pages_live = 0;
+        pages_budget = 1 << 30;
+    }
+};
+
+} // namespace
+
+TEST_F(Space_test, AnEmptySpaceHasOnlyNullCapabilities)
+{
+    Space_obj s;
+    EXPECT_TRUE(s.lookup(0).null());
+    EXPECT_TRUE(s.lookup(12345).null());
+    EXPECT_EQ(pages_live, 0);   // lookups never allocate
+}
+
+TEST_F(Space_test, InsertThenLookupReturnsObjectAndPermissions)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> po(new Fake_obj);
+    Fake_obj &o = *po;
+    ASSERT_EQ(s.insert(0x100, &o, 0x3), Space_obj::Result::OK);
+    Capability c = s.lookup(0x100);
+    EXPECT_EQ(c.obj, &o);
+    EXPECT_EQ(c.perm, 0x3u);
+    EXPECT_TRUE(s.lookup(0x101).null());
+    s.release_tables();
+    EXPECT_EQ(pages_live, 0);
+}
+
+TEST_F(Space_test, ASecondInsertAtTheSameSelectorIsRefused)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> pa(new Fake_obj), pb(new Fake_obj);
+    Fake_obj &a = *pa, &b = *pb;
+    ASSERT_EQ(s.insert(7, &a, 0x1f), Space_obj::Result::OK);
+    EXPECT_EQ(s.insert(7, &b, 0x1f), Space_obj::Result::OCCUPIED);
+    EXPECT_EQ(s.lookup(7).obj, &a);
+    s.release_tables();
+}
+
+TEST_F(Space_test, SelectorsWrapModulo2To26)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> po(new Fake_obj);
+    Fake_obj &o = *po;
+    ASSERT_EQ(s.insert(5, &o, 1), Space_obj::Result::OK);
+    EXPECT_EQ(s.lookup(5 + Space_obj::SELECTORS).obj, &o);
+    EXPECT_EQ(s.insert(5 + 2 * Space_obj::SELECTORS, &o, 1), Space_obj::Result::OCCUPIED);
+    s.release_tables();
+}
+
+TEST_F(Space_test, OutOfMemoryLeavesTheSpaceUnchanged)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> po(new Fake_obj);
+    Fake_obj &o = *po;
+    pages_budget = 1;            // the middle table fits, the leaf does not
+    EXPECT_EQ(s.insert(0x200, &o, 3), Space_obj::Result::NO_MEMORY);
+    EXPECT_TRUE(s.lookup(0x200).null());
+    pages_budget = 10;
+    EXPECT_EQ(s.insert(0x200, &o, 3), Space_obj::Result::OK);
+    s.release_tables();
+    EXPECT_EQ(pages_live, 0);
+}
+
+TEST_F(Space_test, RemoveOnlyRemovesTheExpectedObject)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> pa(new Fake_obj), pb(new Fake_obj);
+    Fake_obj &a = *pa, &b = *pb;
+    ASSERT_EQ(s.insert(9, &a, 0x3), Space_obj::Result::OK);
+    EXPECT_EQ(s.remove(9, &b), 0u);
+    EXPECT_EQ(s.remove(9, &a), 0x3u);
+    EXPECT_TRUE(s.lookup(9).null());
+    s.release_tables();
+}
+
+TEST_F(Space_test, RestrictReducesRightsAndClearsAtZero)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> pa(new Fake_obj);
+    Fake_obj &a = *pa;
+    ASSERT_EQ(s.insert(9, &a, 0x3), Space_obj::Result::OK);
+    EXPECT_TRUE(s.restrict(9, &a, 0x1));
+    EXPECT_EQ(s.lookup(9).perm, 0x1u);
+    EXPECT_TRUE(s.restrict(9, &a, 0x2));
+    EXPECT_TRUE(s.lookup(9).null());
+    s.release_tables();
+}
+
+TEST_F(Space_test, NextUsedMatchesAModelOverRandomInserts)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> po(new Fake_obj);
+    Fake_obj &o = *po;
+    std::map<uint64_t, int> model;
+    std::mt19937_64 rng(42);
+    for (int i = 0; i < 2000; i++) {
+        uint64_t sel = rng() % (1u << 22);
+        if (s.insert(sel, &o, 1) == Space_obj::Result::OK)
+            model[sel] = 1;
+    }
+    uint64_t sel = s.next_used(0, Space_obj::SELECTORS);
+    for (auto const &[k, v] : model) {
+        ASSERT_EQ(sel, k);
+        sel = s.next_used(sel + 1, Space_obj::SELECTORS);
+    }
+    EXPECT_EQ(sel, Space_obj::SELECTORS);
+    s.release_tables();
+    EXPECT_EQ(pages_live, 0);
+}
+
+TEST(Delegate_plan, TypeMismatchOrNoCommonRightsGivesNothing)
+{
+    EXPECT_FALSE(Delegate::plan(Crd::obj(0x100, 0, 0x1f), Crd::mem(0x200, 0, 0x1f), 0).ok);
+    EXPECT_FALSE(Delegate::plan(Crd::obj(0x100, 0, 0x02), Crd::obj(0x200, 0, 0x01), 0).ok);
+    EXPECT_FALSE(Delegate::plan(Crd(), Crd(), 0).ok);
+}
+
+TEST(Delegate_plan, OneSelectorIntoOneSelectorWindow)
+{
+    auto p = Delegate::plan(Crd::obj(0x100, 0, 0x1f), Crd::obj(0x200, 0, 0x1f), 0);
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.src, 0x100u);
+    EXPECT_EQ(p.dst, 0x200u);
+    EXPECT_EQ(p.order, 0u);
+    EXPECT_EQ(p.rights, 0x1fu);
+}
+
+TEST(Delegate_plan, SmallRangeLandsAtTheHotspotInsideALargerWindow)
+{
+    // Checklist 88: order 2 into an order-4 window at 0x200 with hotspot 0x208 -> 0x208..0x20b.
+    auto p = Delegate::plan(Crd::obj(0x100, 2, 0x1f), Crd::obj(0x200, 4, 0x1f), 0x208);
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.src, 0x100u);
+    EXPECT_EQ(p.dst, 0x208u);
+    EXPECT_EQ(p.order, 2u);
+}
+
+TEST(Delegate_plan, LargeRangeIsCutToTheWindowAroundTheHotspot)
+{
+    // Send 16 pages at 0x1000, window of one page: the hotspot picks which page goes.
+    auto p = Delegate::plan(Crd::mem(0x1000, 4, 7), Crd::mem(0x5000, 0, 3), 0x1007);
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.src, 0x1007u);
+    EXPECT_EQ(p.dst, 0x5000u);
+    EXPECT_EQ(p.order, 0u);
+    EXPECT_EQ(p.rights, 3u);
+}
+
+TEST(Delegate_plan, CreatePdStyleDelegationPlacesTheRangeAtZero)
+{
+    // ABI 7.3: window = whole object space, hotspot 0: [b, b + 2^o) lands at [0, 2^o).
+    auto p = Delegate::plan(Crd::obj(0x40, 4, 0x1f), Crd::whole(Crd::OBJ), 0);
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.src, 0x40u);
+    EXPECT_EQ(p.dst, 0u);
+    EXPECT_EQ(p.order, 4u);
+}
+
+TEST(Delegate_plan, IoPortsAreIdentityMappedWithTheSmallerOrder)
+{
+    auto p = Delegate::plan(Crd::pio(0x3f8, 3, 7), Crd::pio(0, 16, 0x1f), 0);
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.src, 0x3f8u);
+    EXPECT_EQ(p.dst, 0x3f8u);
+    EXPECT_EQ(p.order, 3u);
+    auto q = Delegate::plan(Crd::pio(0, 16, 7), Crd::pio(0x80, 0, 1), 0);
+    ASSERT_TRUE(q.ok);
+    EXPECT_EQ(q.dst, 0x80u);
+    EXPECT_EQ(q.order, 0u);
+    EXPECT_EQ(q.rights, 1u);
+}
+
+TEST(Delegate_plan, DisjointIoRangesGiveNothing)
+{
+    EXPECT_FALSE(Delegate::plan(Crd::pio(0x3f8, 3, 7), Crd::pio(0x80, 3, 7), 0).ok);
+}
