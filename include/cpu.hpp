@@ -8,10 +8,12 @@
 #pragma once
 
 #include "memory_asm.hpp"
+#include "spinlock.hpp"
 #include "types.hpp"
 
 class Ec;
 class Pd;
+class Sc;
 
 struct Cpu_features
 {
@@ -56,6 +58,15 @@ struct Cpu
     Ec *ec;               // the EC whose user state is at the top of this CPU's kernel stack
     const Pd *io_pd;      // whose I/O bitmap iobm[] holds (nullptr: none, every port faults)
     u64 io_version;
+
+    /* Scheduler (src/sched.cpp). */
+    Sc *sc;               // running SC, nullptr when idle
+    u64 sc_since;         // TSC when sc started its current stint
+    Spinlock rq_lock;
+    Sc *rq_head[128];     // ready lists per priority, circular, head = next to run
+    u64 rq_bits[2];
+    Ec *timeouts;         // ECs blocked with a deadline on this CPU
+    bool resched;         // a remote CPU made an SC ready here
 
     u64 timer_ticks;      // timer interrupts taken
     u64 irqs;             // device interrupts taken

@@ -53,11 +53,34 @@ class Ec : public Kobject
     bool global;                   // may have SCs, gets a startup message
     bool dead = false;
 
+    /*
+     * Execution state. A local EC waits for portal calls; a caller is blocked while its
+     * callee runs on the caller's SC (donation); the SC runs the end of its EC's call chain.
+     */
+    enum State : u8 { RUNNABLE, WAIT_CALL, IN_CALL, BLOCKED, PARKED };
+    State state;
+    Ec *caller = nullptr;          // whom this EC's next reply goes to
+    Ec *callee = nullptr;          // whom this EC waits for
+    bool event_call = false;       // the pending call is an event message (state writeback)
+    bool started = false;          // startup message delivered (global ECs)
+    bool recall = false;           // ec_ctrl recall pending
+    unsigned help_rounds = 0;      // consecutive helping rounds without progress (ABI 7.1 step 4)
+    int pending_event = -1;        // event to deliver when next run (its handler was busy)
+    class Sc *blocked_sc = nullptr;// the SC to make ready again when a semaphore releases us
+    class Sm *waiting_on = nullptr;
+    Ec *wait_next = nullptr;       // semaphore FIFO
+    u64 deadline = 0;              // semaphore timeout (TSC), 0 = none
+    Ec *timeout_next = nullptr;    // per-CPU timeout list
+    u64 cr2 = 0;                   // CR2 at this EC's last exception (qual[1], reply window)
+    u64 error = 0;                 // error code of that exception (qual[0])
+    alignas(16) u8 fpu[512];       // FXSAVE image (x87/SSE), switched eagerly
+
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global);
     void destroy();
 
   private:
-    Ec(Pd *p, unsigned c, u64 e, bool g) : Kobject(TYPE), pd(p), cpu(c), evt(e), global(g) {}
+    Ec(Pd *p, unsigned c, u64 e, bool g)
+        : Kobject(TYPE), pd(p), cpu(c), evt(e), global(g), state(g ? RUNNABLE : WAIT_CALL) {}
 };
 
 class Sc : public Kobject
@@ -70,12 +93,24 @@ class Sc : public Kobject
     unsigned prio;
     u64 quantum_ticks;             // budget per turn (TSC ticks)
     u64 consumed = 0;              // TSC ticks used so far (ABI 7.11 reports microseconds)
+    u64 left;                      // budget left in this turn
+    Sc *next = nullptr, *prev = nullptr;   // ready queue links
+    bool queued = false;
+
+    /* The EC this SC runs: the end of its EC's call chain (donation). */
+    Ec *runner() const
+    {
+        Ec *e = ec;
+        while (e && e->callee)
+            e = e->callee;
+        return e;
+    }
 
     static Sc *create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us);
     void destroy();
 
   private:
-    Sc(Ec *e, unsigned c, unsigned p, u64 q) : Kobject(TYPE), ec(e), cpu(c), prio(p), quantum_ticks(q) {}
+    Sc(Ec *e, unsigned c, unsigned p, u64 q) : Kobject(TYPE), ec(e), cpu(c), prio(p), quantum_ticks(q), left(q) {}
 };
 
 class Pt : public Kobject
@@ -109,16 +144,24 @@ class Sm : public Kobject
     bool queued = false;
     Sm *sig_head = nullptr, *sig_tail = nullptr;   // plain SM: queued signals, oldest first
     int gsi = -1;                  // kernel GSI semaphore (ABI 11.1)
+    Ec *wait_head = nullptr, *wait_tail = nullptr;   // blocked ECs, oldest first
 
     bool is_signal() const { return chain != nullptr; }
 
     static Sm *create(u64 counter, Sm *chain);
     void destroy();
 
-    /* up (ABI 12.1/12.3). */
+    /* up (ABI 12.1/12.3): releases the oldest waiter or counts. */
     void up();
-    /* Non-blocking down: true and the signal's value/count if the counter was > 0. */
-    bool try_down(bool zero, u64 &sig_value, u64 &sig_count, bool &got_signal);
+    /*
+     * down: true if the counter was > 0 (signal value/count in rsi/rdx of `frame` if one was
+     * queued); otherwise, if waiter is given, it is queued (atomically with the check).
+     */
+    bool down(bool zero, Exc_frame &frame, Ec *waiter);
+    /* Remove ec from the waiters; false if an up (or a timeout) got it first. */
+    bool dequeue_waiter(Ec *ec);
+    /* Wake every waiter with status (semaphore destroyed: BAD_CAP). */
+    void wake_all(u64 status);
 
   private:
     Sm(u64 c, Sm *ch) : Kobject(TYPE), counter(c), chain(ch) {}

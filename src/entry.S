@@ -111,8 +111,13 @@ syscall_return:
     swapgs
     sysretq
 
-/* Enter user mode for the first time: rdi = Exc_frame* on the kernel stack. */
-.global enter_user
-enter_user:
+/*
+ * Return to user mode with the frame at rdi (the top of this CPU's kernel stack): a frame
+ * saved by a hypercall (vector ~0) leaves with sysretq, any other with iretq.
+ */
+.global ret_user
+ret_user:
     mov %rdi, %rsp
-    jmp syscall_return
+    cmpq $-1, 15*8(%rsp)
+    je syscall_return
+    jmp interrupt_return

@@ -12,6 +12,8 @@
 #include "keyb.hpp"
 #include "lapic.hpp"
 #include "objects.hpp"
+#include "ipc.hpp"
+#include "sched.hpp"
 #include "smp.hpp"
 #include "time.hpp"
 #include "vga.hpp"
@@ -46,26 +48,16 @@ const char *const exc_name[32] = {
           f.r11, f.r12, f.r13, f.r14, f.r15);
 }
 
-void timer_tick(Cpu &c)
+void timer_tick(Cpu &c, bool from_user)
 {
     c.timer_ticks++;
     if (Boot::cmdline.spinner)
         Vga::spin(c.id);
-    Lapic::timer_arm_tsc(rdtsc() + Time::ms_to_tsc(100));
+    Lapic::eoi();
+    Sched::tick(from_user);
 }
 
 } // namespace
-
-/* Kill the current EC: the ABI's message (13.3), then this CPU idles. */
-[[noreturn]] void kill_current(const Exc_frame &f, const char *reason)
-{
-    Cpu &c = Cpu::current();
-    if (c.ec)
-        c.ec->dead = true;
-    trace("Killed EC:%p SC:%p V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", static_cast<void *>(c.ec),
-          static_cast<void *>(c.ec), f.vector, f.cs, f.rip, get_cr2(), f.error, reason);
-    idle();
-}
 
 static void dispatch(Exc_frame *f);
 
@@ -81,6 +73,11 @@ static void dispatch(Exc_frame *f)
     Cpu &c = Cpu::current();
     unsigned v = static_cast<unsigned>(f->vector);
 
+    if (v == Vec::IPI_RESCHED) {
+        Lapic::eoi();
+        Sched::preempt_check(f->from_user());
+        return;
+    }
     if (v == Vec::NMI || v == Vec::IPI_HALT) {
         if (panic_in_progress())
             halt_forever();
@@ -92,12 +89,13 @@ static void dispatch(Exc_frame *f)
         if (!f->from_user())
             kernel_fault(*f);
         c.exceptions++;
-        // No portal can exist yet (the object layer is not built): ABI 10.5 "PT not found".
-        kill_current(*f, "PT not found");
+        if (!c.ec)
+            kill_current(*f, "EXC");
+        // ABI 10.2: an exception in user mode is an event message to the EC's portal.
+        Ipc::exception(c.ec, v, f->error, v == Vec::PF ? get_cr2() : c.ec->cr2);
     }
     if (v == Vec::TIMER) {
-        timer_tick(c);
-        Lapic::eoi();
+        timer_tick(c, f->from_user());
         return;
     }
     if (v == Vec::SPURIOUS)
@@ -117,14 +115,4 @@ static void dispatch(Exc_frame *f)
     Lapic::eoi();
 }
 
-[[noreturn]] void idle()
-{
-    Cpu &c = Cpu::current();
-    asm volatile("mov %0, %%rsp\n"
-                 "1: sti\n"
-                 "hlt\n"
-                 "cli\n"
-                 "jmp 1b\n"
-                 : : "r"(c.kstack_top) : "memory");
-    __builtin_unreachable();
-}
+[[noreturn]] void idle() { Sched::idle_loop(); }

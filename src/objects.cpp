@@ -11,6 +11,7 @@
 #include "placement_new.hpp"
 #include "slab.hpp"
 #include "string.hpp"
+#include "sched.hpp"
 #include "time.hpp"
 
 namespace {
@@ -183,6 +184,7 @@ Sm *Sm::create(u64 counter, Sm *chain)
 
 void Sm::destroy()
 {
+    wake_all(static_cast<u64>(4));   // BAD_CAP: the semaphore went away (ABI 7.8)
     Sm *c = chain;
     if (c) {
         // Unqueue this signal from its target before it goes.
@@ -204,17 +206,50 @@ void Sm::destroy()
         release(c);
 }
 
+namespace {
+/* Release the oldest waiter of t (t->lock held); false if none. */
+bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal)
+{
+    Ec *e = t->wait_head;
+    if (!e)
+        return false;
+    t->wait_head = e->wait_next;
+    if (!t->wait_head)
+        t->wait_tail = nullptr;
+    e->wait_next = nullptr;
+    e->waiting_on = nullptr;
+    if (e->deadline) {
+        Sched::remove_timeout(e);
+        e->deadline = 0;
+    }
+    e->regs.rdi = 0;                     // SUCCESS
+    if (signal) {
+        e->regs.rsi = rsi;
+        e->regs.rdx = rdx;
+    }
+    e->state = Ec::RUNNABLE;
+    if (e->blocked_sc)
+        Sched::ready(e->blocked_sc);
+    return true;
+}
+} // namespace
+
 void Sm::up()
 {
     if (!chain) {
         Lock_guard g(lock);
-        counter++;
+        if (!release_waiter(this, 0, 0, false))
+            counter++;
         return;
     }
     // Signal (ABI 12.3): count the trigger, then up the target "with" this signal.
     Sm *t = chain;
     Lock_guard g(t->lock);
     pending++;
+    if (release_waiter(t, value, pending, true)) {
+        pending = 0;
+        return;
+    }
     if (queued)
         return;
     queued = true;
@@ -227,24 +262,59 @@ void Sm::up()
     t->counter++;
 }
 
-bool Sm::try_down(bool zero, u64 &sig_value, u64 &sig_count, bool &got_signal)
+bool Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
 {
     Lock_guard g(lock);
-    got_signal = false;
-    if (!counter)
+    if (!counter) {
+        if (waiter) {
+            waiter->waiting_on = this;
+            waiter->wait_next = nullptr;
+            if (wait_tail)
+                wait_tail->wait_next = waiter;
+            else
+                wait_head = waiter;
+            wait_tail = waiter;
+        }
         return false;
+    }
     counter = zero ? 0 : counter - 1;
     if (Sm *s = sig_head) {
         sig_head = s->queued_next;
         if (!sig_head)
             sig_tail = nullptr;
         s->queued = false;
-        sig_value = s->value;
-        sig_count = s->pending;
+        frame.rsi = s->value;
+        frame.rdx = s->pending;
         s->pending = 0;
-        got_signal = true;
     }
     return true;
+}
+
+bool Sm::dequeue_waiter(Ec *ec)
+{
+    Lock_guard g(lock);
+    for (Ec **p = &wait_head; *p; p = &(*p)->wait_next)
+        if (*p == ec) {
+            *p = ec->wait_next;
+            if (wait_tail == ec) {
+                wait_tail = nullptr;
+                for (Ec *e = wait_head; e; e = e->wait_next)
+                    wait_tail = e;
+            }
+            ec->wait_next = nullptr;
+            ec->waiting_on = nullptr;
+            return true;
+        }
+    return false;
+}
+
+void Sm::wake_all(u64 status)
+{
+    Lock_guard g(lock);
+    while (Ec *e = wait_head) {
+        release_waiter(this, 0, 0, false);
+        e->regs.rdi = status;
+    }
 }
 
 void release(Kobject *obj)

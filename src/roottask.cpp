@@ -14,13 +14,12 @@
 #include "kmem.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
+#include "sched.hpp"
 #include "paging.hpp"
 #include "smp.hpp"
 #include "string.hpp"
 #include "time.hpp"
 #include "x86.hpp"
-
-extern "C" [[noreturn]] void enter_user(Exc_frame *f);
 
 namespace {
 
@@ -126,9 +125,9 @@ void start_root_task()
     pd->get();
     ec->get();
     sc->get();
-    c.ec = ec;
 
-    auto f = reinterpret_cast<Exc_frame *>(c.kstack_top - sizeof(Exc_frame));
+    // ABI 9.4: entered with sysretq at the ELF entry, rsp = HIP, rdi = boot CPU; no startup message.
+    Exc_frame *f = &ec->regs;
     memset(f, 0, sizeof *f);
     f->rip = elf.entry;
     f->rcx = elf.entry;
@@ -137,13 +136,15 @@ void start_root_task()
     f->cs = 0x2b;
     f->ss = 0x23;
     f->rflags = 0x202;
-    f->vector = 0x1e;
+    f->vector = ~u64{0};       // returns like a hypercall (sysretq)
+    ec->started = true;
 
     u64 ticks = rdtsc() - Boot::entry_tsc;
     trace("ROOT: loaded %lu bytes, %u segments, entry %#lx", size, elf.count, elf.entry);
     trace("BOOT: root task after %llu TSC ticks (%llu ms)", static_cast<unsigned long long>(ticks),
           static_cast<unsigned long long>(Time::tsc_khz ? ticks / Time::tsc_khz : 0));
 
-    set_cr3(virt_to_phys(pml4));
-    enter_user(f);
+    sc->get();                 // the scheduler's reference
+    c.ec = nullptr;
+    Sched::run(sc, ec);
 }

@@ -7,9 +7,9 @@
  * taken by a racing CPU) undoes what it did, so a failing hypercall leaves no
  * trace (docs/objects.md).
  *
- * Not implemented yet, and answered with BAD_HYP (listed in README): call
- * (IPC), revoke (needs the mapping database), assign_gsi and assign_pci
- * beyond their argument checks.
+ * Not implemented yet (listed in README): revoke (needs the mapping
+ * database; BAD_HYP), cross-CPU calls, GSI semaphores (assign_gsi), the IOMMU
+ * (assign_pci).
  */
 #include "abi/constants.hpp"
 #include "abi/hypercall.hpp"
@@ -18,6 +18,8 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
+#include "ipc.hpp"
+#include "sched.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
@@ -27,8 +29,6 @@
 #include "syscall.hpp"
 #include "time.hpp"
 #include "x86.hpp"
-
-[[noreturn]] void kill_current(const Exc_frame &f, const char *reason);
 
 namespace {
 
@@ -116,7 +116,12 @@ Status create_sc(Ec *self, const Sys_create_sc &a)
     Sc *sc = Sc::create(ec, ec->cpu, a.qpd().prio(), a.qpd().quantum());
     if (!sc)
         return Status::OOM;
-    return publish(self, a.sel(), sc, Perm_sc::CREATED);
+    Status s = publish(self, a.sel(), sc, Perm_sc::CREATED);
+    if (s == Status::SUCCESS) {
+        sc->get();                       // the scheduler's reference: SCs run until their EC dies
+        Sched::ready(sc);                // ready immediately (ABI 6.2)
+    }
+    return s;
 }
 
 Status create_pt(Ec *self, const Sys_create_pt &a)
@@ -182,33 +187,38 @@ Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
 Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
 {
     switch (a.op()) {
-    case 0: {   // recall: delivery needs event portals (IPC), see below
+    case 0: {   // recall: delivered before the EC next returns to user mode (ABI 7.10)
         Ec *ec = cap(self, a.sel()).as<Ec>(Perm_ec::RECALL);
         if (!ec)
             return Status::BAD_CAP;
-        if (ec == self) {
-            // The recall is delivered before returning to user mode (ABI 7.10). Without IPC the
-            // only outcome we can give is the one for a missing portal: the kill of 10.5.
-            Capability pt = cap(self, self->evt + Abi::Evt::RECALL);
-            a.f.vector = Abi::Evt::RECALL;
-            kill_current(a.f, pt.as<Pt>(0) ? "IPC not implemented yet" : "PT not found");
-        }
+        ec->recall = true;
+        if (ec->cpu != self->cpu && ec != self)
+            Sched::kick(ec->cpu);
         return Status::SUCCESS;
     }
+    case 1:     // yield: to the tail of our list, SUCCESS when we run again
+        a.f.rdi = static_cast<u64>(Status::SUCCESS);
+        Sched::yield();
     case 2: {   // help
-        Capability c = cap(self, a.sel());
-        Ec *ec = c.as<Ec>(0);
+        Ec *ec = cap(self, a.sel()).as<Ec>(0);
         if (!ec)
             return Status::BAD_CAP;
         if (ec->cpu != self->cpu)
             return Status::BAD_CPU;
-        // Every other EC is blocked until the scheduler and IPC exist; the ABI's checks first.
-        if (!ec->utcb || ec->pd != self->pd || ec->utcb->tls != a.tls() || ec != self)
+        if (!ec->utcb || ec->state != Ec::RUNNABLE || ec->callee || ec->pd != self->pd ||
+            ec->utcb->tls != a.tls() || ec->dead)
             return Status::BAD_PAR;
-        return Status::SUCCESS;
+        if (ec == self)
+            return Status::SUCCESS;
+        // Run the target on our SC now; we continue when our SC is scheduled again.
+        a.f.rdi = static_cast<u64>(Status::SUCCESS);
+        Sched::save_current();
+        Sched::ready(Sched::current());
+        Sched::run(Sched::current(), ec);
     }
-    default:    // yield, reschedule: only this EC is runnable on this CPU for now
-        return Status::SUCCESS;
+    default:    // reschedule: back into the queue, head if budget is left (ABI 7.10)
+        a.f.rdi = static_cast<u64>(Status::SUCCESS);
+        Sched::reschedule();
     }
 }
 
@@ -232,22 +242,6 @@ Status pt_ctrl(Ec *self, Sys a)
     return Status::SUCCESS;
 }
 
-/* Wait with interrupts on until pred() or the deadline; true if pred() became true. */
-template <typename P>
-bool wait_until(u64 deadline, P pred)
-{
-    for (;;) {
-        if (pred())
-            return true;
-        u64 now = rdtsc();
-        if (deadline && now >= deadline)
-            return false;
-        u64 tick = now + Time::ms_to_tsc(100);
-        Lapic::timer_arm_tsc(deadline && deadline < tick ? deadline : tick);
-        asm volatile("sti; hlt; cli" ::: "memory");
-    }
-}
-
 Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
 {
     Sm *sm = cap(self, a.sel()).as<Sm>(a.down() ? Perm_sm::DOWN : Perm_sm::UP);
@@ -259,18 +253,22 @@ Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
     }
     if (sm->is_signal())
         return Status::BAD_CAP;
-    u64 value, count;
-    bool signal;
-    // Blocking: only this EC runs on this CPU until the scheduler exists, so waiting here with
-    // interrupts on is the whole semantics: an up from another CPU or the deadline ends it.
-    bool ok = wait_until(a.deadline(), [&] { return sm->try_down(a.zero(), value, count, signal); });
-    if (!ok)
+    u64 deadline = a.deadline();
+    bool expired = deadline && deadline <= rdtsc();
+    if (sm->down(a.zero(), a.f, expired ? nullptr : self))
+        return Status::SUCCESS;
+    if (expired)
         return Status::COM_TIM;
-    if (signal) {
-        a.f.rsi = value;
-        a.f.rdx = count;
+    // Blocked: the up, the timeout or the semaphore's destruction writes our status.
+    self->state = Ec::BLOCKED;
+    self->blocked_sc = Sched::current();
+    if (deadline) {
+        self->deadline = deadline;
+        Sched::add_timeout(self);
     }
-    return Status::SUCCESS;
+    Sched::save_current();
+    Cpu::current().ec = nullptr;
+    Sched::run_next();
 }
 
 Status assign_gsi(Ec *self, const Sys_assign_gsi &a)
@@ -303,7 +301,7 @@ extern "C" void handle_syscall(Exc_frame *f)
     Status st;
     switch (static_cast<Hypercall>(s.nr())) {
     case Hypercall::REPLY:
-        idle();   // no reply target (no IPC yet): the EC waits for good (ABI 7.2 step 3)
+        Ipc::reply(self);
     case Hypercall::CREATE_PD: st = create_pd(self, Sys_create_pd{s}); break;
     case Hypercall::CREATE_EC: st = create_ec(self, Sys_create_ec{s}); break;
     case Hypercall::CREATE_SC: st = create_sc(self, Sys_create_sc{s}); break;
@@ -317,13 +315,14 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::ASSIGN_PCI: st = assign_pci(self, s); break;
     case Hypercall::ASSIGN_GSI: st = assign_gsi(self, Sys_assign_gsi{s}); break;
     case Hypercall::CALL:
-        // ABI 7.1 step 1 holds already; the rest is IPC, not implemented yet.
-        st = cap(self, s.sel()).as<Pt>(0) ? Status::BAD_HYP : Status::BAD_CAP;
+        st = Ipc::call(self, s.sel(), s.flags() & 1);
         break;
     default:       // revoke (mapping database pending) and number 15
         st = Status::BAD_HYP;
         break;
     }
     f->rdi = static_cast<u64>(st);
+    if (self->recall)
+        Sched::run(Sched::current(), self);   // delivers the recall first (ABI 1.4)
     sync_io_bitmap(Cpu::current());
 }

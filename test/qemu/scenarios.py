@@ -184,6 +184,14 @@ SCENARIOS = [
              expect=[BANNER, r'HIP: 4 CPUs online', r'example: 0 checks failed'],
              steps=[('exit', EXIT_PASS)], tags=['sdk']),
 
+    # IPC smoke test: call/reply, an exception handled through its portal, a semaphore timeout.
+    Scenario('ipc-smoke-smp1', 'portal call/reply, #UD handler, semaphore timeout', smp=1,
+             module='user/ipctest/ipctest', expect=[BANNER, r'PASS: resumed after ud2', r'\b12 passed, 0 failed'],
+             steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
+    Scenario('ipc-smoke-smp4', 'the same on four CPUs', smp=4,
+             module='user/ipctest/ipctest', expect=[BANNER, r'\b12 passed, 0 failed'],
+             steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
+
     # Root task image checks (ABI 9.2).
     bad_module('module-none', 'no multiboot module', None, 'No ELF'),
     bad_module('module-text', 'a text file as root task', ('text', 'This is not an ELF file.\n' * 40),

@@ -1,0 +1,24 @@
+/*
+ * IPC (ABI 7.1, 7.2, 10): call and reply between ECs on one CPU, event
+ * messages (exceptions, startup, recall) to an EC's event portals, and the
+ * kill of an EC with its effects on callers (ABI 10.5).
+ */
+#pragma once
+
+#include "abi/status.hpp"
+#include "types.hpp"
+
+class Ec;
+class Pt;
+struct Exc_frame;
+
+namespace Ipc {
+/* call: returns only on failure (the status); success leaves through the callee. */
+Status call(Ec *self, u64 sel, bool no_block);
+[[noreturn]] void reply(Ec *self);
+/* An exception of the current EC (frame at the top of the stack) becomes event n. */
+[[noreturn]] void exception(Ec *self, unsigned n, u64 error, u64 cr2);
+} // namespace Ipc
+
+/* Kill the current EC (ABI 10.5): print the line, release its caller, run something else. */
+[[noreturn]] void kill_current(const Exc_frame &f, const char *reason);

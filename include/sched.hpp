@@ -1,0 +1,45 @@
+/*
+ * Per-CPU scheduler (ABI 6.2): fixed priorities 1..127, round robin within a
+ * priority with each SC's quantum; an SC preempted by a higher priority keeps
+ * its budget and goes to the head of its list. An SC runs the end of its EC's
+ * call chain, so a caller's SC runs its callee (donation).
+ *
+ * The user state of the EC that runs on a CPU sits at the top of that CPU's
+ * kernel stack (where the entry code put it); switching ECs copies it out to
+ * the old EC and the new EC's state in, then leaves through resume().
+ */
+#pragma once
+
+#include "types.hpp"
+
+class Ec;
+class Sc;
+struct Cpu;
+
+namespace Sched {
+/* Make sc ready on its CPU (head: keeps its place after a preemption). */
+void ready(Sc *sc, bool head = false);
+/* The SC running on this CPU (nullptr when idle). */
+Sc *current();
+/* Leave the current EC/SC (already recorded as blocked, parked or requeued) and run the next. */
+[[noreturn]] void run_next();
+/* Put the current SC at the tail of its list and run the next (yield; fresh: quantum expiry). */
+[[noreturn]] void yield(bool fresh_budget = false);
+/* ec_ctrl reschedule: requeue at the head if budget is left, else at the tail. */
+[[noreturn]] void reschedule();
+/* Make `cpu` look at its queue and its current EC (IPI). */
+void kick(unsigned cpu);
+/* Timer interrupt on this CPU: budget accounting, timeouts, preemption. */
+void tick(bool from_user);
+/* Switch this CPU to ec on sc (both already accounted) and enter user mode. */
+[[noreturn]] void run(Sc *sc, Ec *ec);
+/* Save the state at the top of the stack into the current EC (before it stops running). */
+void save_current();
+/* Idle loop: waits for ready SCs. */
+[[noreturn]] void idle_loop();
+/* Re-evaluate after an interrupt woke something on this CPU (IPI or local wake-up). */
+void preempt_check(bool from_user);
+/* Timeouts (semaphore deadlines). */
+void add_timeout(Ec *ec);
+void remove_timeout(Ec *ec);
+} // namespace Sched

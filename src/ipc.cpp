@@ -1,0 +1,228 @@
+/*
+ * Call, reply and events (see include/ipc.hpp).
+ *
+ * Everything runs on the CPU of the ECs involved: a portal of another CPU
+ * answers BAD_CPU without PERM_XCPU; with it, cross-CPU calls are not
+ * implemented yet (BAD_CPU too, listed in README).
+ */
+#include "abi/constants.hpp"
+#include "abi/crd.hpp"
+#include "abi/mtd.hpp"
+#include "console.hpp"
+#include "cpu.hpp"
+#include "delegate.hpp"
+#include "ipc.hpp"
+#include "mtd_xfer.hpp"
+#include "objects.hpp"
+#include "sched.hpp"
+#include "string.hpp"
+#include "x86.hpp"
+
+namespace {
+
+constexpr u64 SYSCALL_VECTOR = ~u64{0};
+constexpr unsigned LIVELOCK_ROUNDS = 100;
+
+Exc_frame &top_frame() { return *reinterpret_cast<Exc_frame *>(Cpu::current().kstack_top - sizeof(Exc_frame)); }
+
+/* Untyped words and typed items from one UTCB to another (ABI 4.2, 3). */
+void transfer(Ec *from, Ec *to)
+{
+    Utcb &s = *from->utcb, &d = *to->utcb;
+    d.items = s.items;
+    unsigned u = s.untyped() < Utcb::DATA_WORDS ? s.untyped() : Utcb::DATA_WORDS;
+    memcpy(d.data, s.data, u * sizeof(u64));
+    unsigned t = s.typed() < Utcb::MAX_TYPED ? s.typed() : Utcb::MAX_TYPED;
+    for (unsigned i = 0; i < t; i++) {
+        const Typed_item &it = s.item(i);
+        Item_meta m(it.meta);
+        Crd window(m.kind() == Item_meta::TRANSLATE ? d.xlt : d.del);
+        auto r = Delegate::item(from->pd, to->pd, Crd(it.crd), m, window);
+        d.item(i).crd = r.crd.value();
+        d.item(i).meta = r.meta;
+    }
+}
+
+/* Typed items of an event reply go to the faulting EC's PD: window = fault page, order 31 (3.3). */
+void transfer_event_items(Ec *handler, Ec *target)
+{
+    const Utcb &s = *handler->utcb;
+    unsigned t = s.typed() < Utcb::MAX_TYPED ? s.typed() : Utcb::MAX_TYPED;
+    Crd window(Crd::MEM, target->cr2 >> 12, 0x1f, 0x1f);
+    for (unsigned i = 0; i < t; i++)
+        Delegate::item(handler->pd, target->pd, Crd(s.item(i).crd), Item_meta(s.item(i).meta), window);
+}
+
+/* Start `callee` at the portal: ABI 7.1 callee entry state. */
+[[noreturn]] void enter_portal(Ec *caller, Ec *callee, Pt *pt)
+{
+    caller->callee = callee;
+    callee->caller = caller;
+    caller->state = Ec::IN_CALL;
+    callee->state = Ec::RUNNABLE;
+    callee->help_rounds = 0;
+    Exc_frame &r = callee->regs;
+    r.rip = r.rcx = pt->ip;
+    r.rdi = __atomic_load_n(&pt->id, __ATOMIC_RELAXED);
+    r.r11 = 0x200;
+    r.rflags = 0x202;
+    r.cs = 0x2b;
+    r.ss = 0x23;
+    r.vector = SYSCALL_VECTOR;
+    Sched::run(Sched::current(), callee);
+}
+
+[[noreturn]] void kill(Ec *ec, const char *reason);
+
+/* Deliver event n of `ec` (its state is in ec->regs) to its portal at evt + n. */
+[[noreturn]] void deliver(Ec *ec, unsigned n)
+{
+    Capability c = ec->pd->obj.lookup(ec->evt + n);
+    Pt *pt = c.as<Pt>(0);
+    ec->regs.vector = n;
+    if (!pt)
+        kill(ec, "PT not found");
+    Ec *h = pt->ec;
+    if (h->cpu != ec->cpu)
+        kill(ec, "PT wrong CPU");
+    if (h->dead)
+        kill(ec, "IPC Timeout");
+    if (h->state != Ec::WAIT_CALL) {
+        // Busy handler: help it (it runs on our SC) and deliver again when we run next.
+        if (++ec->help_rounds > LIVELOCK_ROUNDS)
+            kill(ec, "Livelock");
+        ec->state = Ec::RUNNABLE;
+        ec->pending_event = static_cast<int>(n);
+        Sched::yield();
+    }
+    ec->pending_event = -1;
+    ec->event_call = true;
+    Mtd_xfer::to_utcb(ec->regs, pt->mtd, ec->error, ec->cr2, *h->utcb);
+    enter_portal(ec, h, pt);
+}
+
+[[noreturn]] void kill(Ec *ec, const char *reason)
+{
+    Cpu &cpu = Cpu::current();
+    const Exc_frame &f = ec->regs;
+    trace("Killed EC:%p SC:%p V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", static_cast<void *>(ec),
+          static_cast<void *>(cpu.sc), f.vector, f.cs, f.rip, ec->cr2, ec->error, reason);
+    ec->dead = true;
+    ec->state = Ec::PARKED;
+    if (cpu.ec == ec)
+        cpu.ec = nullptr;
+
+    // Whoever waits for this EC's reply learns of the death (ABI 10.5).
+    if (Ec *caller = ec->caller) {
+        ec->caller = nullptr;
+        caller->callee = nullptr;
+        caller->state = Ec::RUNNABLE;
+        if (caller->event_call) {
+            caller->event_call = false;
+            kill(caller, "IPC Abort");
+        }
+        caller->regs.rdi = static_cast<u64>(Status::COM_ABT);
+        Sched::run(Sched::current(), caller);
+    }
+    Sched::run_next();
+}
+
+} // namespace
+
+Status Ipc::call(Ec *self, u64 sel, bool no_block)
+{
+    Capability c = self->pd->obj.lookup(sel);
+    Pt *pt = c.as<Pt>(0);
+    if (!pt)
+        return Status::BAD_CAP;
+    Ec *callee = pt->ec;
+    if (callee->cpu != self->cpu)
+        return Status::BAD_CPU;          // with PERM_XCPU: cross-CPU calls are not implemented yet
+    if (callee->dead)
+        return Status::COM_TIM;
+    if (callee->state != Ec::WAIT_CALL) {
+        if (no_block)
+            return Status::COM_TIM;
+        // Help: the callee's chain gets our SC; the call is re-executed when we run again.
+        if (++self->help_rounds > LIVELOCK_ROUNDS)
+            kill_current(top_frame(), "Livelock");
+        top_frame().rip -= 2;            // back onto the syscall instruction
+        Sched::save_current();
+        self->state = Ec::RUNNABLE;
+        Sched::yield();
+    }
+    self->help_rounds = 0;
+    Sched::save_current();
+    transfer(self, callee);
+    enter_portal(self, callee, pt);
+}
+
+void Ipc::reply(Ec *self)
+{
+    Sched::save_current();               // rsp and GPRs for the next portal entry (ABI 7.1)
+    Ec *caller = self->caller;
+    self->caller = nullptr;
+    if (!caller) {
+        // No reply target: a local EC waits for calls; a global EC stops for good (ABI 7.2).
+        self->state = self->global ? Ec::PARKED : Ec::WAIT_CALL;
+        Sched::run_next();
+    }
+    self->state = Ec::WAIT_CALL;
+    caller->callee = nullptr;
+    caller->state = Ec::RUNNABLE;
+    if (caller->event_call) {
+        caller->event_call = false;
+        transfer_event_items(self, caller);
+        if (!Mtd_xfer::from_utcb(*self->utcb, caller->regs))
+            kill(caller, "EXC");         // would fault in the kernel's iretq (ABI 10.6)
+    } else
+        transfer(self, caller);
+    Sched::run(Sched::current(), caller);
+}
+
+void Ipc::exception(Ec *self, unsigned n, u64 error, u64 cr2)
+{
+    Sched::save_current();
+    self->error = error;
+    self->cr2 = cr2;
+    deliver(self, n);
+}
+
+[[noreturn]] void deliver_startup(Ec *ec)
+{
+    // ABI 10.2: rip 0, rsp = initial stack pointer, rflags 0x200, GPRs 0, qual 0.
+    ec->started = true;
+    ec->error = 0;
+    ec->cr2 = 0;
+    Cpu::current().ec = nullptr;         // its state lives in ec->regs from here on
+    deliver(ec, Abi::Evt::STARTUP);
+}
+
+[[noreturn]] void deliver_recall(Ec *ec)
+{
+    ec->recall = false;
+    Sched::save_current();
+    Cpu::current().ec = nullptr;
+    deliver(ec, Abi::Evt::RECALL);
+}
+
+[[noreturn]] void deliver_pending(Ec *ec)
+{
+    unsigned n = static_cast<unsigned>(ec->pending_event);
+    Cpu::current().ec = nullptr;
+    deliver(ec, n);
+}
+
+void kill_current(const Exc_frame &f, const char *reason)
+{
+    Cpu &c = Cpu::current();
+    Ec *ec = c.ec;
+    if (!ec) {
+        trace("Killed EC:0x0 SC:0x0 V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", f.vector, f.cs, f.rip,
+              get_cr2(), f.error, reason);
+        Sched::run_next();
+    }
+    Sched::save_current();
+    ec->regs.vector = f.vector;
+    kill(ec, reason);
+}

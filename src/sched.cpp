@@ -1,0 +1,305 @@
+/*
+ * Scheduler (see include/sched.hpp).
+ */
+#include "console.hpp"
+#include "cpu.hpp"
+#include "idt.hpp"
+#include "lapic.hpp"
+#include "memory.hpp"
+#include "objects.hpp"
+#include "sched.hpp"
+#include "string.hpp"
+#include "time.hpp"
+#include "x86.hpp"
+
+extern "C" [[noreturn]] void ret_user(Exc_frame *f);
+[[noreturn]] void deliver_startup(Ec *ec);
+[[noreturn]] void deliver_recall(Ec *ec);
+[[noreturn]] void deliver_pending(Ec *ec);
+
+namespace {
+
+constexpr u64 HOUSEKEEPING_MS = 100;
+
+Exc_frame *top_frame(Cpu &c) { return reinterpret_cast<Exc_frame *>(c.kstack_top - sizeof(Exc_frame)); }
+
+void fpu_save(Ec *ec) { asm volatile("fxsave64 %0" : "=m"(*reinterpret_cast<u8(*)[512]>(ec->fpu))); }
+void fpu_load(Ec *ec) { asm volatile("fxrstor64 %0" : : "m"(*reinterpret_cast<u8(*)[512]>(ec->fpu))); }
+
+Sc *pick(Cpu &c)
+{
+    Lock_guard g(c.rq_lock);
+    for (int w = 1; w >= 0; w--) {
+        if (!c.rq_bits[w])
+            continue;
+        unsigned prio = 63 - __builtin_clzll(c.rq_bits[w]) + 64 * w;
+        Sc *sc = c.rq_head[prio];
+        if (sc->next == sc) {
+            c.rq_head[prio] = nullptr;
+            c.rq_bits[w] &= ~(u64{1} << (prio % 64));
+        } else {
+            sc->prev->next = sc->next;
+            sc->next->prev = sc->prev;
+            c.rq_head[prio] = sc->next;
+        }
+        sc->queued = false;
+        return sc;
+    }
+    return nullptr;
+}
+
+unsigned highest_ready(Cpu &c)
+{
+    if (c.rq_bits[1])
+        return 127 - __builtin_clzll(c.rq_bits[1]);
+    if (c.rq_bits[0])
+        return 63 - __builtin_clzll(c.rq_bits[0]);
+    return 0;
+}
+
+/* Stop accounting the current SC's stint. */
+void account(Cpu &c)
+{
+    if (!c.sc)
+        return;
+    u64 now = rdtsc(), used = now - c.sc_since;
+    c.sc->consumed += used;
+    c.sc->left = used < c.sc->left ? c.sc->left - used : 0;
+    c.sc_since = now;
+}
+
+void arm(Cpu &c)
+{
+    u64 now = rdtsc();
+    u64 when = now + Time::ms_to_tsc(HOUSEKEEPING_MS);
+    if (c.sc && now + c.sc->left < when)
+        when = now + (c.sc->left ? c.sc->left : 1);
+    for (Ec *e = c.timeouts; e; e = e->timeout_next)
+        if (e->deadline < when)
+            when = e->deadline;
+    Lapic::timer_arm_tsc(when);
+}
+
+void expire_timeouts(Cpu &c)
+{
+    u64 now = rdtsc();
+    Ec *expired = nullptr;
+    {
+        Lock_guard g(c.rq_lock);
+        for (Ec **p = &c.timeouts; *p;) {
+            Ec *e = *p;
+            if (e->deadline > now) {
+                p = &e->timeout_next;
+                continue;
+            }
+            *p = e->timeout_next;
+            e->timeout_next = expired;
+            expired = e;
+        }
+    }
+    // Outside the queue lock: the semaphore decides whether the timeout or an up came first.
+    while (Ec *e = expired) {
+        expired = e->timeout_next;
+        e->timeout_next = nullptr;
+        Sm *sm = e->waiting_on;
+        if (sm && sm->dequeue_waiter(e)) {
+            e->deadline = 0;
+            e->regs.rdi = 1;                 // COM_TIM
+            e->state = Ec::RUNNABLE;
+            if (e->blocked_sc)
+                Sched::ready(e->blocked_sc);
+        }
+    }
+}
+
+} // namespace
+
+Sc *Sched::current() { return Cpu::current().sc; }
+
+void Sched::ready(Sc *sc, bool head)
+{
+    Cpu &c = *Cpu::table[sc->cpu];
+    {
+        Lock_guard g(c.rq_lock);
+        if (sc->queued)
+            return;
+        sc->queued = true;
+        Sc *&h = c.rq_head[sc->prio];
+        if (!h) {
+            h = sc->next = sc->prev = sc;
+            c.rq_bits[sc->prio / 64] |= u64{1} << (sc->prio % 64);
+        } else {
+            sc->next = h;
+            sc->prev = h->prev;
+            h->prev->next = sc;
+            h->prev = sc;
+            if (head)
+                h = sc;
+        }
+    }
+    if (&c != &Cpu::current()) {
+        c.resched = true;
+        Lapic::send_ipi(c.apic_id, Vec::IPI_RESCHED);
+    }
+}
+
+void Sched::save_current()
+{
+    Cpu &c = Cpu::current();
+    if (c.ec) {
+        memcpy(&c.ec->regs, top_frame(c), sizeof(Exc_frame));
+        fpu_save(c.ec);
+    }
+}
+
+void Sched::run(Sc *sc, Ec *ec)
+{
+    Cpu &c = Cpu::current();
+    if (c.ec != ec) {
+        memcpy(top_frame(c), &ec->regs, sizeof(Exc_frame));
+        fpu_load(ec);
+        if (!c.ec || c.ec->pd != ec->pd)
+            set_cr3(virt_to_phys(ec->pd->pml4));
+        c.ec = ec;
+    }
+    if (c.sc != sc) {
+        c.sc = sc;
+        c.sc_since = rdtsc();
+        if (!sc->left)
+            sc->left = sc->quantum_ticks;
+    }
+    arm(c);
+    sync_io_bitmap(c);
+    if (ec->global && !ec->started)
+        deliver_startup(ec);     // these three do not return
+    if (ec->pending_event >= 0)
+        deliver_pending(ec);
+    if (ec->recall)
+        deliver_recall(ec);
+    ret_user(top_frame(c));
+}
+
+void Sched::run_next()
+{
+    Cpu &c = Cpu::current();
+    account(c);
+    c.sc = nullptr;
+    for (;;) {
+        Sc *sc = pick(c);
+        if (!sc)
+            break;
+        Ec *ec = sc->runner();
+        if (ec && ec->state == Ec::RUNNABLE && !ec->dead)
+            run(sc, ec);
+        // Not runnable (killed, or blocked since it was queued): the SC waits to be woken.
+    }
+    idle_loop();
+}
+
+void Sched::yield(bool fresh)
+{
+    Cpu &c = Cpu::current();
+    account(c);
+    save_current();
+    if (c.sc) {
+        if (fresh || !c.sc->left)
+            c.sc->left = c.sc->quantum_ticks;
+        ready(c.sc);
+    }
+    c.ec = nullptr;
+    run_next();
+}
+
+void Sched::reschedule()
+{
+    Cpu &c = Cpu::current();
+    account(c);
+    save_current();
+    if (c.sc) {
+        bool head = c.sc->left > 0;
+        if (!head)
+            c.sc->left = c.sc->quantum_ticks;
+        ready(c.sc, head);
+    }
+    c.ec = nullptr;
+    run_next();
+}
+
+void Sched::kick(unsigned cpu)
+{
+    Cpu &c = *Cpu::table[cpu];
+    c.resched = true;
+    Lapic::send_ipi(c.apic_id, Vec::IPI_RESCHED);
+}
+
+extern "C" [[noreturn]] void idle_body()
+{
+    Cpu &c = Cpu::current();
+    for (;;) {
+        arm(c);
+        if (c.rq_bits[0] | c.rq_bits[1])
+            Sched::run_next();
+        asm volatile("sti; hlt; cli" ::: "memory");
+        expire_timeouts(c);
+    }
+}
+
+void Sched::idle_loop()
+{
+    Cpu &c = Cpu::current();
+    c.sc = nullptr;
+    c.ec = nullptr;
+    // A fresh stack below the frame area at the top (the caller's frames are abandoned).
+    asm volatile("mov %0, %%rsp; jmp idle_body" : : "r"(c.kstack_top - sizeof(Exc_frame) - 64) : "memory");
+    __builtin_unreachable();
+}
+
+void Sched::tick(bool from_user)
+{
+    Cpu &c = Cpu::current();
+    expire_timeouts(c);
+    account(c);
+    if (from_user && c.sc && !c.sc->left) {
+        // Quantum used up: to the tail of its list with a fresh budget (ABI 6.2).
+        yield(true);
+    }
+    preempt_check(from_user);
+    arm(c);
+}
+
+void Sched::preempt_check(bool from_user)
+{
+    Cpu &c = Cpu::current();
+    c.resched = false;
+    if (!from_user || !c.sc)
+        return;          // idle or in the kernel: the idle loop or the next exit looks again
+    if (c.ec && c.ec->recall)
+        run(c.sc, c.ec); // delivers the recall
+    if (highest_ready(c) > c.sc->prio) {
+        account(c);
+        save_current();
+        ready(c.sc, true);   // preempted: keeps its budget, head of its list
+        c.ec = nullptr;
+        run_next();
+    }
+}
+
+void Sched::add_timeout(Ec *ec)
+{
+    Cpu &c = *Cpu::table[ec->cpu];
+    Lock_guard g(c.rq_lock);
+    ec->timeout_next = c.timeouts;
+    c.timeouts = ec;
+}
+
+void Sched::remove_timeout(Ec *ec)
+{
+    Cpu &c = *Cpu::table[ec->cpu];
+    Lock_guard g(c.rq_lock);
+    for (Ec **p = &c.timeouts; *p; p = &(*p)->timeout_next)
+        if (*p == ec) {
+            *p = ec->timeout_next;
+            ec->timeout_next = nullptr;
+            return;
+        }
+}
