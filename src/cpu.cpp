@@ -45,9 +45,9 @@ void Cpu::setup_descriptors()
 
     memset(&tss, 0, sizeof tss);
     tss.rsp[0] = kstack_top;
-    tss.iomap_base = sizeof(Tss);
+    tss.iomap_base = 0xffff;       // beyond the limit: no port accessible until a PD with ports runs
     for (auto &b : iobm)
-        b = 0xff;                  // no port accessible until a PD with I/O rights runs here
+        b = 0xff;
     io_pd = nullptr;
 
     struct [[gnu::packed]] { u16 limit; u64 base; } gdtr{sizeof gdt - 1, reinterpret_cast<u64>(gdt)};

@@ -333,14 +333,17 @@ void release(Kobject *obj)
 void sync_io_bitmap(Cpu &c)
 {
     const Pd *pd = c.ec ? c.ec->pd : nullptr;
-    u64 ver = pd ? __atomic_load_n(&pd->io_version, __ATOMIC_ACQUIRE) : 0;
-    if (c.io_pd == pd && c.io_version == ver)
+    if (!pd || !pd->io_bitmap) {
+        // No ports: point the TSS past its limit (every port faults), keep the copy for later.
+        c.tss.iomap_base = 0xffff;
         return;
-    if (pd && pd->io_bitmap)
+    }
+    u64 ver = __atomic_load_n(&pd->io_version, __ATOMIC_ACQUIRE);
+    if (c.io_pd != pd || c.io_version != ver) {
         memcpy(c.iobm, pd->io_bitmap, Pd::IO_BITMAP_BYTES);
-    else
-        memset(c.iobm, 0xff, Pd::IO_BITMAP_BYTES);
-    c.iobm[Pd::IO_BITMAP_BYTES] = 0xff;
-    c.io_pd = pd;
-    c.io_version = ver;
+        c.iobm[Pd::IO_BITMAP_BYTES] = 0xff;
+        c.io_pd = pd;
+        c.io_version = ver;
+    }
+    c.tss.iomap_base = sizeof(Tss);
 }

@@ -163,12 +163,15 @@ void Sched::run(Sc *sc, Ec *ec)
         c.ec = ec;
     }
     if (c.sc != sc) {
+        // A new SC: start its stint and its quantum timer. IPC keeps the SC (donation) and
+        // so skips this.
+        account(c);
         c.sc = sc;
         c.sc_since = rdtsc();
         if (!sc->left)
             sc->left = sc->quantum_ticks;
+        arm(c);
     }
-    arm(c);
     sync_io_bitmap(c);
     if (ec->global && !ec->started)
         deliver_startup(ec);     // these three do not return

@@ -6,6 +6,7 @@
 #include "nova/runtime.hpp"
 
 extern "C" char _start[];   // crt0: first byte of the program image (linker script puts .text.start first)
+extern "C" char _image_end[];   // user/linker.ld: end of the last segment
 
 namespace nova {
 
@@ -38,7 +39,7 @@ void report_exception(u64 id, Utcb &u)
  * Delegate our memory nodes from `page` on to `pd` at the same addresses,
  * until `end` (exclusive) or, with stop_at_gap, the first page we do not own.
  */
-Status share_nodes(u64 pd, u64 page, u64 end, bool stop_at_gap)
+Status share_nodes(u64 pd, u64 page, u64 end, bool skip_gaps)
 {
     for (unsigned n = 0; page < end; n++) {
         if (n == 4096)
@@ -46,8 +47,12 @@ Status share_nodes(u64 pd, u64 page, u64 end, bool stop_at_gap)
         Lookup_result l = pd_lookup(Crd::mem(page));
         if (l.status != Status::SUCCESS)
             return l.status;
-        if (l.crd.type() != Crd::MEM || l.crd.base() > page)
-            return stop_at_gap ? Status::SUCCESS : Status::BAD_PAR;
+        if (l.crd.type() != Crd::MEM || l.crd.base() > page) {
+            if (!skip_gaps)
+                return Status::BAD_PAR;
+            page++;                     // a hole between segments: go on to the end
+            continue;
+        }
         Crd node = Crd::mem(l.crd.base(), l.crd.order(), l.crd.rights());
         Item_meta meta(Item_meta::DELEGATE, node.base());
         Delegate_result r = pd_delegate(self_pd(), pd, node, meta, node);
@@ -110,7 +115,8 @@ Status create_child(Child &out, unsigned cpu, Portal_handler handler, u64 mtd)
 
     Status s = create_pd(c.pd, self_pd());
     if (s == Status::SUCCESS)
-        s = share_nodes(c.pd, reinterpret_cast<u64>(_start) >> PAGE_BITS, USER_ADDR >> PAGE_BITS, true);
+        s = share_nodes(c.pd, reinterpret_cast<u64>(_start) >> PAGE_BITS,
+                        align_up(reinterpret_cast<u64>(_image_end), PAGE_SIZE) >> PAGE_BITS, true);
     Handler_ec h{};
     if (s == Status::SUCCESS)
         s = create_handler_ec(h, c.ec, c.pd, cpu, handler);
