@@ -271,6 +271,19 @@ Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
     Sched::run_next();
 }
 
+Status revoke(Ec *self, Sys a)
+{
+    // ABI 7.8: the remote PD is checked first; a null CRD does nothing; success zeroes rdx.
+    bool remote = a.flags() & 2;
+    if (remote && !cap(self, a.f.rdx).as<Pd>(0))
+        return Status::BAD_CAP;
+    if (Crd(a.f.rsi).is_null()) {
+        a.f.rdx = 0;
+        return Status::SUCCESS;
+    }
+    return Status::BAD_HYP;   // needs the mapping database (docs/objects.md)
+}
+
 Status assign_gsi(Ec *self, const Sys_assign_gsi &a)
 {
     if (!cpu_online(a.cpu()))
@@ -317,7 +330,8 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::CALL:
         st = Ipc::call(self, s.sel(), s.flags() & 1);
         break;
-    default:       // revoke (mapping database pending) and number 15
+    case Hypercall::REVOKE: st = revoke(self, s); break;
+    default:       // number 15
         st = Status::BAD_HYP;
         break;
     }
