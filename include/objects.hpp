@@ -144,6 +144,7 @@ class Sm : public Kobject
     bool queued = false;
     Sm *sig_head = nullptr, *sig_tail = nullptr;   // plain SM: queued signals, oldest first
     int gsi = -1;                  // kernel GSI semaphore (ABI 11.1)
+    Sm *gsi_chain = nullptr;       // GSI semaphore: interrupts up this one instead (11.3)
     Ec *wait_head = nullptr, *wait_tail = nullptr;   // blocked ECs, oldest first
 
     bool is_signal() const { return chain != nullptr; }

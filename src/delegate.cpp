@@ -4,6 +4,7 @@
 #include "abi/constants.hpp"
 #include "boot.hpp"
 #include "delegate.hpp"
+#include "gsi.hpp"
 #include "ioapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
@@ -121,6 +122,23 @@ void delegate_pio(Pd *src, Pd *dst, const Delegate::Plan &p, bool from_kernel)
     }
 }
 
+/* The kernel's object space (ABI 9.6): idle SC of CPU c at c, GSI semaphore g at 64 + g. */
+void delegate_kernel_obj(Pd *dst, const Delegate::Plan &p)
+{
+    u64 n = u64{1} << (p.order > 26 ? 26 : p.order);
+    for (u64 i = 0; i < n && p.src + i < Gsi::KSEL_BASE + Gsi::COUNT; i++) {
+        u64 sel = p.src + i;
+        Kobject *obj = sel < Gsi::KSEL_BASE ? static_cast<Kobject *>(Gsi::idle_sc(static_cast<unsigned>(sel)))
+                                             : static_cast<Kobject *>(Gsi::sm(static_cast<unsigned>(sel - Gsi::KSEL_BASE)));
+        unsigned perm = (sel < Gsi::KSEL_BASE ? 0x1u : 0x3u) & p.rights;
+        if (!obj || !perm)
+            continue;
+        obj->get();
+        if (dst->obj.insert(p.dst + i, obj, perm) != Space_obj::Result::OK)
+            release(obj);
+    }
+}
+
 void delegate_obj(Pd *src, Pd *dst, const Delegate::Plan &p)
 {
     u64 n = u64{1} << p.order;
@@ -163,8 +181,10 @@ Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd 
     case Crd::MEM: delegate_mem(src, dst, p, from_kernel); break;
     case Crd::PIO: delegate_pio(src, dst, p, from_kernel); break;
     case Crd::OBJ:
-        if (!from_kernel)
-            delegate_obj(src, dst, p);   // kernel objects (idle SCs, GSI semaphores): not created yet
+        if (from_kernel)
+            delegate_kernel_obj(dst, p);
+        else
+            delegate_obj(src, dst, p);
         break;
     default: break;
     }

@@ -9,6 +9,7 @@
 #include "cpu.hpp"
 #include "idt.hpp"
 #include "ioapic.hpp"
+#include "gsi.hpp"
 #include "keyb.hpp"
 #include "lapic.hpp"
 #include "objects.hpp"
@@ -108,8 +109,10 @@ static void dispatch(Exc_frame *f)
         c.irqs++;
         if (Boot::cmdline.spinner)
             Vga::spin(c.id);
-        Keyb::interrupt(v - Vec::GSI_BASE);
         Lapic::eoi();
+        Gsi::interrupt(v - Vec::GSI_BASE);
+        if (Cpu::current().resched || f->from_user())
+            Sched::preempt_check(f->from_user());
         return;
     }
     Lapic::eoi();

@@ -8,6 +8,7 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "idt.hpp"
+#include "gsi.hpp"
 #include "ioapic.hpp"
 #include "keyb.hpp"
 #include "kmem.hpp"
@@ -311,6 +312,7 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     Keyb::init();
 
     Smp::boot_aps(Boot::trampoline_page);
+    Gsi::init();            // needs the online CPUs (idle SCs)
     boot_pml4[0] = 0;       // identity map no longer needed
     set_cr3(get_cr3());
 

@@ -18,6 +18,8 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
+#include "gsi.hpp"
+#include "ioapic.hpp"
 #include "ipc.hpp"
 #include "sched.hpp"
 #include "lapic.hpp"
@@ -251,6 +253,12 @@ Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
         sm->up();
         return Status::SUCCESS;
     }
+    if (sm->gsi >= 0) {
+        // GSI semaphore: unmask the pin first; a chained GSI is only unmasked (ABI 7.13).
+        Gsi::unmask(static_cast<unsigned>(sm->gsi));
+        if (__atomic_load_n(&sm->gsi_chain, __ATOMIC_ACQUIRE))
+            return Status::SUCCESS;
+    }
     if (sm->is_signal())
         return Status::BAD_CAP;
     u64 deadline = a.deadline();
@@ -284,14 +292,56 @@ Status revoke(Ec *self, Sys a)
     return Status::BAD_HYP;   // needs the mapping database (docs/objects.md)
 }
 
-Status assign_gsi(Ec *self, const Sys_assign_gsi &a)
+Status assign_gsi(Ec *self, Sys_assign_gsi a)
 {
     if (!cpu_online(a.cpu()))
         return Status::BAD_CPU;
     Sm *sm = cap(self, a.sel()).as<Sm>(0);
     if (!sm || sm->gsi < 0)
-        return Status::BAD_CAP;   // GSI semaphores are not created yet (interrupt work)
-    return Status::BAD_CAP;
+        return Status::BAD_CAP;
+    unsigned gsi = static_cast<unsigned>(sm->gsi);
+    if (a.chain() != ~u64{0}) {
+        Sm *t = cap(self, a.chain()).as<Sm>(0);
+        if (!t)
+            return Status::BAD_CAP;
+        if (t == sm) {
+            __atomic_store_n(&sm->gsi_chain, nullptr, __ATOMIC_RELEASE);   // unchain, nothing else
+            return Status::SUCCESS;
+        }
+        if (t->gsi >= 0)
+            return Status::BAD_CAP;
+        t->get();
+        Sm *old = __atomic_exchange_n(&sm->gsi_chain, t, __ATOMIC_ACQ_REL);
+        if (old)
+            release(old);
+        // Pending interrupts go through the new chain (ABI 7.15 step 4).
+        Exc_frame scratch{};
+        while (sm->down(false, scratch, nullptr))
+            t->up();
+    }
+    const Cpu &target = *Cpu::table[a.cpu()];
+    if (Ioapic::present(gsi)) {
+        Irq_mode mode = Boot::acpi.valid ? Boot::acpi.gsi_mode(gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
+        if (!Ioapic::route(gsi, target.apic_id, mode, false))
+            return Status::BAD_CPU;        // the CPU cannot be addressed without interrupt remapping
+        a.f.rsi = 0;
+        a.f.rdx = 0;
+        return Status::SUCCESS;
+    }
+    // MSI: the device's config page (MMCONFIG) or the HPET page must be mapped in our PD.
+    u64 phys = a.dev() < USER_ADDR ? Paging::lookup(self->pd->pml4, a.dev()) : ~u64{0};
+    const Acpi_info &acpi = Boot::acpi;
+    bool pci = phys != ~u64{0} && acpi.mcfg.has_seg0 && phys >= acpi.mcfg.seg0_base &&
+               phys - acpi.mcfg.seg0_base < acpi.mcfg.seg0_size;
+    bool hpet = phys != ~u64{0} && acpi.hpet.present && (phys >> 12) == (acpi.hpet.base >> 12);
+    if (!pci && !hpet)
+        return Status::BAD_DEV;
+    if (target.apic_id > 0xff)
+        return Status::BAD_CPU;            // needs interrupt remapping (IOMMU work)
+    u64 addr = 0xfee00000ull | u64{target.apic_id} << 12;
+    a.f.rsi = addr;
+    a.f.rdx = addr << 32 | (Vec::GSI_BASE + gsi);
+    return Status::SUCCESS;
 }
 
 Status assign_pci(Ec *self, Sys a)

@@ -71,6 +71,24 @@ int main(const Hip *, unsigned cpu)
     check(r.status == Status::COM_TIM, "down with deadline times out");
     check(after >= now + hip()->freq_tsc * 20ull, "not before the deadline");
 
+    // Interrupts: the PIT (ISA IRQ 0, GSI 2 on PCs through the usual override) through its GSI
+    // semaphore, obtained from the kernel (selector 64 + GSI).
+    u64 gsm = alloc_sel(), user_sm = alloc_sel();
+    check(assign_gsi(gsm, 0, 64).status == Status::BAD_CPU, "assign_gsi to CPU 64: BAD_CPU");
+    check(request_kernel_cap(Abi::ksel_gsi_sm(2), gsm) == Status::SUCCESS, "GSI semaphore 2 from the kernel");
+    check(create_sm(user_sm, self_pd(), 0) == Status::SUCCESS &&
+              assign_gsi(user_sm, 0, cpu).status == Status::BAD_CAP, "assign_gsi on a user semaphore: BAD_CAP");
+    auto g = assign_gsi(gsm, 0, cpu);
+    check(g.status == Status::SUCCESS && g.msi_addr == 0 && g.msi_data == 0, "assign_gsi of an I/O APIC GSI");
+    check(request_ports(0x40, 2) == Status::SUCCESS, "PIT ports");
+    // Channel 0, mode 0 (interrupt on terminal count), ~10 ms.
+    asm volatile("outb %%al, $0x43" : : "a"(0x30));
+    asm volatile("outb %%al, $0x40" : : "a"(11932 & 0xff));
+    asm volatile("outb %%al, $0x40" : : "a"(11932 >> 8));
+    u64 t0 = __builtin_ia32_rdtsc();
+    auto d = sm_down(gsm, t0 + hip()->freq_tsc * 2000ull);   // 2 s at most
+    check(d.status == Status::SUCCESS, "the PIT interrupt releases the GSI semaphore");
+
     printf("%u passed, %u failed\n", passed, failed);
     exit_qemu(failed ? EXIT_FAIL : EXIT_PASS);
     return 0;

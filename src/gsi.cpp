@@ -1,0 +1,61 @@
+/*
+ * GSI semaphores and idle SCs: the kernel's own objects (see include/gsi.hpp).
+ */
+#include "boot.hpp"
+#include "console.hpp"
+#include "cpu.hpp"
+#include "gsi.hpp"
+#include "ioapic.hpp"
+#include "keyb.hpp"
+#include "objects.hpp"
+
+namespace {
+Sm *sms[Gsi::COUNT];
+Sc *idle[64];
+bool level[Gsi::COUNT];
+} // namespace
+
+void Gsi::init()
+{
+    unsigned made = 0;
+    for (unsigned g = 0; g < COUNT; g++) {
+        sms[g] = Sm::create(0, nullptr);
+        if (!sms[g])
+            break;
+        sms[g]->get();             // the kernel's reference: GSI semaphores never go away
+        sms[g]->gsi = static_cast<int>(g);
+        if (Boot::acpi.valid)
+            level[g] = Boot::acpi.gsi_mode(g).trigger == Irq_mode::LEVEL;
+        made++;
+    }
+    for (unsigned c = 0; c < Cpu::count && c < 64; c++)
+        if (Cpu::table[c]->online && (idle[c] = Sc::create(nullptr, c, 0, 0)))
+            idle[c]->get();
+    if (made < COUNT)
+        trace("GSI: out of memory after %u GSI semaphores", made);
+}
+
+Sm *Gsi::sm(unsigned gsi) { return gsi < COUNT ? sms[gsi] : nullptr; }
+
+Sc *Gsi::idle_sc(unsigned cpu) { return cpu < 64 ? idle[cpu] : nullptr; }
+
+void Gsi::interrupt(unsigned gsi)
+{
+    Keyb::interrupt(gsi);
+    if (gsi >= COUNT || !sms[gsi])
+        return;
+    // Level-triggered: mask until the driver's next down, or the interrupt storms (ABI 11.1).
+    if (level[gsi])
+        Ioapic::mask(gsi, true);
+    Sm *sm = sms[gsi];
+    if (Sm *t = __atomic_load_n(&sm->gsi_chain, __ATOMIC_ACQUIRE))
+        t->up();
+    else
+        sm->up();
+}
+
+void Gsi::unmask(unsigned gsi)
+{
+    if (gsi < COUNT && Ioapic::present(gsi))
+        Ioapic::mask(gsi, false);
+}
