@@ -73,7 +73,7 @@ class Ec : public Kobject
     Ec *timeout_next = nullptr;    // per-CPU timeout list
     u64 cr2 = 0;                   // CR2 at this EC's last exception (qual[1], reply window)
     u64 error = 0;                 // error code of that exception (qual[0])
-    alignas(16) u8 fpu[512];       // FXSAVE image (x87/SSE), switched eagerly
+    alignas(64) u8 fpu[1024];      // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
 
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global);
     void destroy();

@@ -3,6 +3,7 @@
  * that need no scheduler (up, non-blocking down).
  */
 #include "console.hpp"
+#include "fpu.hpp"
 #include "cpu.hpp"
 #include "kmem.hpp"
 #include "memory.hpp"
@@ -108,6 +109,7 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
     }
     Ec *ec = new (mem) Ec(pd, cpu, evt, global);
     pd->get();
+    Fpu::init_state(ec->fpu);
     ec->utcb = utcb;
     ec->utcb_addr = utcb_addr;
     // ABI 7.4: global ECs start with cs 0x1b, ss 0x23, RFLAGS 0x200, rsp = sp, rip 0, GPRs 0.

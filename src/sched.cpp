@@ -2,6 +2,7 @@
  * Scheduler (see include/sched.hpp).
  */
 #include "console.hpp"
+#include "fpu.hpp"
 #include "cpu.hpp"
 #include "idt.hpp"
 #include "lapic.hpp"
@@ -23,8 +24,8 @@ constexpr u64 HOUSEKEEPING_MS = 100;
 
 Exc_frame *top_frame(Cpu &c) { return reinterpret_cast<Exc_frame *>(c.kstack_top - sizeof(Exc_frame)); }
 
-void fpu_save(Ec *ec) { asm volatile("fxsave64 %0" : "=m"(*reinterpret_cast<u8(*)[512]>(ec->fpu))); }
-void fpu_load(Ec *ec) { asm volatile("fxrstor64 %0" : : "m"(*reinterpret_cast<u8(*)[512]>(ec->fpu))); }
+void fpu_save(Ec *ec) { Fpu::save(ec->fpu); }
+void fpu_load(Ec *ec) { Fpu::load(ec->fpu); }
 
 Sc *pick(Cpu &c)
 {

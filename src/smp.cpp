@@ -4,6 +4,7 @@
 #include "boot.hpp"
 #include "cmdline.hpp"
 #include "console.hpp"
+#include "fpu.hpp"
 #include "cpu.hpp"
 #include "idt.hpp"
 #include "kmem.hpp"
@@ -119,6 +120,7 @@ void Smp::init_this_cpu()
     c.setup_descriptors();
     c.detect_features();
     c.enable_features(Boot::cmdline.nopcid, Boot::cmdline.noxsave);
+    Fpu::init_cpu(c.feat.xsave && !Boot::cmdline.noxsave);
     Lapic::init_cpu();
     Lapic::timer_setup(c.feat.tsc_deadline && !Boot::cmdline.nodl);
     if (Time::tsc_khz)

@@ -186,10 +186,10 @@ SCENARIOS = [
 
     # IPC smoke test: call/reply, an exception handled through its portal, a semaphore timeout.
     Scenario('ipc-smoke-smp1', 'portal call/reply, #UD handler, semaphore timeout', smp=1,
-             module='user/ipctest/ipctest', expect=[BANNER, r'PASS: resumed after ud2', r'PASS: the PIT interrupt', r'\b18 passed, 0 failed'],
+             module='user/ipctest/ipctest', expect=[BANNER, r'PASS: resumed after ud2', r'PASS: the PIT interrupt', r'\b19 passed, 0 failed'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
     Scenario('ipc-smoke-smp4', 'the same on four CPUs', smp=4,
-             module='user/ipctest/ipctest', expect=[BANNER, r'\b18 passed, 0 failed'],
+             module='user/ipctest/ipctest', expect=[BANNER, r'\b19 passed, 0 failed'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
 
     # Root task image checks (ABI 9.2).

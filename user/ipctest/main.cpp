@@ -22,6 +22,7 @@ u64 last_id;
 void echo_handler(u64 id, Utcb &u)
 {
     last_id = id;
+    asm volatile("pxor %%xmm3, %%xmm3" ::: "memory");     // the caller's SSE state must survive this
     u.data[0] = u.data[0] + 1;
     u.set_items(1, 0);
 }
@@ -51,8 +52,12 @@ int main(const Hip *, unsigned cpu)
     check(u.data[0] == 42, "reply word arrives");
     check(last_id == 0x1234, "handler sees the portal id");
     u.data[0] = 1;
+    asm volatile("movq %0, %%xmm3" : : "r"(0x1122334455667788ull));
     s = call(pt_sel);
+    u64 xmm;
+    asm volatile("movq %%xmm3, %0" : "=r"(xmm));
     check(s == Status::SUCCESS && u.data[0] == 2, "second call reuses the handler");
+    check(xmm == 0x1122334455667788ull, "SSE register survives a call to an EC that clobbers it (A.9)");
 
     // #UD in the root EC: portal at event base 0 + 6.
     Handler_ec eh;
