@@ -192,6 +192,17 @@ SCENARIOS = [
              module='user/ipctest/ipctest', expect=[BANNER, r'\b19 passed, 0 failed'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
 
+    # The ABI conformance suite (user/conformance, docs/conformance.md). A ratchet: the exact
+    # number of passes and the known failures (revoke, translation: mapping database pending;
+    # cross-CPU calls) are expected, so a regression and a newly passing test both show up here
+    # and the expectation is updated with the change.
+    Scenario('conformance-smp1', 'ABI conformance suite, one CPU', smp=1, module='user/conformance/conformance',
+             expect=[BANNER, r'^151 passed, 12 failed$'], count={r'^FAIL ': 12},
+             steps=[('exit', EXIT_FAIL)], allow=['Killed EC', 'test failures'], timeout=120, tags=['conformance']),
+    Scenario('conformance-smp4', 'ABI conformance suite, four CPUs', smp=4, module='user/conformance/conformance',
+             expect=[BANNER, r'^154 passed, 13 failed$'], count={r'^FAIL ': 13},
+             steps=[('exit', EXIT_FAIL)], allow=['Killed EC', 'test failures'], timeout=120, tags=['conformance']),
+
     # Root task image checks (ABI 9.2).
     bad_module('module-none', 'no multiboot module', None, 'No ELF'),
     bad_module('module-text', 'a text file as root task', ('text', 'This is not an ELF file.\n' * 40),

@@ -61,6 +61,11 @@ Status from_kernel(Crd send, Crd window)
 
 } // namespace
 
+extern "C" Start_regs nova_start_regs;     // crt0.S
+static_assert(sizeof(Start_regs) == 17 * 8);
+
+const Start_regs &start_regs() { return nova_start_regs; }
+
 const Hip *hip() { return start_hip; }
 unsigned boot_cpu() { return start_cpu; }
 u64 self_pd() { return SEL_ROOT_PD; }

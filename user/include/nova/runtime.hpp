@@ -32,6 +32,14 @@ const Hip *hip();
 unsigned boot_cpu();
 u64 self_pd();      // selector of our own PD: Abi::SEL_ROOT_PD in a root task
 
+// Every register as the kernel started the program (ABI 9.4), recorded by crt0 first thing.
+struct Start_regs
+{
+    u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rflags;
+};
+
+const Start_regs &start_regs();
+
 // ---- per-EC block -----------------------------------------------------------
 
 /*
