@@ -1,0 +1,149 @@
+// host-testable
+/*
+ * Capability space index: an AVL tree of non-overlapping aligned ranges
+ * (see include/space.hpp). Insert and remove are iterative with an explicit
+ * path, so the stack use is bounded by the tree height.
+ */
+#include "space.hpp"
+
+namespace {
+
+unsigned height(const Mdb_node *n) { return n ? n->height : 0; }
+
+void update(Mdb_node *n)
+{
+    unsigned l = height(n->link[0]), r = height(n->link[1]);
+    n->height = static_cast<u8>(1 + (l > r ? l : r));
+}
+
+} // namespace
+
+/* dir 0: the right child comes up (left rotation); dir 1: the left child comes up. */
+Mdb_node *Space::rotate(Mdb_node *n, unsigned dir)
+{
+    Mdb_node *c = n->link[!dir];
+    n->link[!dir] = c->link[dir];
+    c->link[dir] = n;
+    update(n);
+    update(c);
+    return c;
+}
+
+Mdb_node *Space::balance(Mdb_node *n)
+{
+    update(n);
+    int diff = static_cast<int>(height(n->link[0])) - static_cast<int>(height(n->link[1]));
+    if (diff > 1) {
+        if (height(n->link[0]->link[0]) < height(n->link[0]->link[1]))
+            n->link[0] = rotate(n->link[0], 0);
+        return rotate(n, 1);
+    }
+    if (diff < -1) {
+        if (height(n->link[1]->link[1]) < height(n->link[1]->link[0]))
+            n->link[1] = rotate(n->link[1], 1);
+        return rotate(n, 0);
+    }
+    return n;
+}
+
+Mdb_node *Space::lookup(u64 sel) const
+{
+    if (kind == Crd::OBJ)
+        sel &= (u64{1} << OBJ_BITS) - 1;
+    Mdb_node *n = next(sel);
+    return n && n->contains(sel) ? n : nullptr;
+}
+
+Mdb_node *Space::next(u64 sel) const
+{
+    Mdb_node *best = nullptr;
+    for (Mdb_node *m = root; m;) {
+        if (m->end() > sel) {            // ends are ordered like bases: nodes do not overlap
+            if (m->base <= sel)
+                return m;
+            best = m;
+            m = m->link[0];
+        } else
+            m = m->link[1];
+    }
+    return best;
+}
+
+bool Space::free(u64 base, unsigned order) const
+{
+    Mdb_node *n = next(base);
+    return !n || (n->base >= base && n->base - base >= (u64{1} << order));
+}
+
+bool Space::clip(u64 &base, unsigned &order) const
+{
+    if (order > 63)
+        order = 63;
+    if (kind == Crd::OBJ && order < OBJ_BITS)
+        base &= (u64{1} << OBJ_BITS) - 1;      // wraps (ABI 1.7)
+    base &= ~((u64{1} << order) - 1);
+    if (order < sel_bits)
+        return base >> sel_bits == 0;
+    if (kind != Crd::OBJ && base)
+        return false;                          // a range beyond the space
+    base = 0;
+    order = sel_bits;
+    return true;
+}
+
+bool Space::insert(Mdb_node *x)
+{
+    Mdb_node **path[MAX_HEIGHT];
+    unsigned depth = 0;
+    Mdb_node **l = &root;
+    // The neighbours of x's base lie on the search path, so checking it finds any overlap.
+    while (Mdb_node *m = *l) {
+        if (x->base < m->end() && m->base < x->end())
+            return false;
+        path[depth++] = l;
+        l = &m->link[x->base > m->base];
+    }
+    x->link[0] = x->link[1] = nullptr;
+    x->height = 1;
+    *l = x;
+    while (depth--)
+        *path[depth] = balance(*path[depth]);
+    nodes++;
+    return true;
+}
+
+void Space::remove(Mdb_node *x)
+{
+    Mdb_node **path[MAX_HEIGHT];
+    unsigned depth = 0;
+    Mdb_node **l = &root;
+    while (*l != x) {
+        if (!*l)
+            return;                            // not in this space
+        path[depth++] = l;
+        l = &(*l)->link[x->base > (*l)->base];
+    }
+    if (!x->link[0] || !x->link[1])
+        *l = x->link[x->link[0] ? 0 : 1];
+    else {
+        // Put the successor s (leftmost of the right subtree) in x's place.
+        path[depth++] = l;
+        unsigned right = depth;
+        Mdb_node **sl = &x->link[1];
+        while ((*sl)->link[0]) {
+            path[depth++] = sl;
+            sl = &(*sl)->link[0];
+        }
+        Mdb_node *s = *sl;
+        *sl = s->link[1];
+        s->link[0] = x->link[0];
+        s->link[1] = x->link[1];
+        *l = s;
+        if (depth > right)
+            path[right] = &s->link[1];         // that slot moved from x into s
+    }
+    while (depth--)
+        *path[depth] = balance(*path[depth]);
+    x->link[0] = x->link[1] = nullptr;
+    nodes--;
+}
