@@ -11,6 +11,7 @@
 #include "abi/utcb.hpp"
 #include "idt.hpp"
 #include "kobject.hpp"
+#include "space.hpp"
 #include "space_obj.hpp"
 #include "spinlock.hpp"
 
@@ -20,7 +21,10 @@ class Pd : public Kobject
     static constexpr Obj_type TYPE = Obj_type::PD;
     static constexpr u64 IO_BITMAP_BYTES = 8192;
 
-    Space_obj obj;
+    Space_obj obj;                 // selector -> capability, the fast path of every hypercall
+    Space sp_obj{Crd::OBJ, this};  // mapping database: derivation of every capability range
+    Space sp_mem{Crd::MEM, this};
+    Space sp_pio{Crd::PIO, this};
     u64 *pml4 = nullptr;           // host page table; upper half shared with the kernel
     u8 *io_bitmap = nullptr;       // 1 bit per port, set = no access; allocated on first grant
     u64 io_version = 0;            // bumped on every change, so CPUs know to reload their copy
@@ -28,11 +32,15 @@ class Pd : public Kobject
     Spinlock lock;                 // serialises changes to the memory and I/O spaces
 
     static Pd *root;
+    static Pd *kernel;             // source of H-bit items (ABI 9.6); never runs
+
+    Space &space(Crd::Type t) { return t == Crd::MEM ? sp_mem : t == Crd::PIO ? sp_pio : sp_obj; }
 
     static Pd *create();
     void destroy();
 
     bool grant_ports(u32 first, u32 count);   // false: out of memory
+    void revoke_ports(u32 first, u32 count);
     bool port_allowed(u32 port) const { return io_bitmap && !(io_bitmap[port / 8] & (1u << (port % 8))); }
 
   private:
@@ -75,7 +83,8 @@ class Ec : public Kobject
     u64 error = 0;                 // error code of that exception (qual[0])
     alignas(64) u8 fpu[1024];      // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
 
-    static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global);
+    /* taken: the UTCB page turned out to be occupied (BAD_PAR rather than OOM). */
+    static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
     void destroy();
 
   private:

@@ -19,6 +19,10 @@ namespace Paging {
 bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large);
 /* Remove the 4 KiB mapping at virt (no TLB shootdown: callers flush). */
 void unmap(u64 *pml4, u64 virt);
+/* Remove every mapping in [virt, virt + size), large pages included (they never straddle it). */
+void unmap_range(u64 *pml4, u64 virt, u64 size);
+/* Set or clear write access in [virt, virt + size). */
+void protect(u64 *pml4, u64 virt, u64 size, bool writable);
 /* True if nothing is mapped in [virt, virt + size) (size 2 MiB or 1 GiB, aligned). */
 bool range_empty(const u64 *pml4, u64 virt, u64 size);
 /* Physical address behind virt, or ~0 if unmapped. */

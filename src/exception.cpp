@@ -21,6 +21,7 @@
 #include "x86.hpp"
 
 bool panic_in_progress();
+void tlb_ipi();
 
 namespace {
 
@@ -74,6 +75,11 @@ static void dispatch(Exc_frame *f)
     Cpu &c = Cpu::current();
     unsigned v = static_cast<unsigned>(f->vector);
 
+    if (v == Vec::IPI_TLB) {
+        tlb_ipi();
+        Lapic::eoi();
+        return;
+    }
     if (v == Vec::IPI_RESCHED) {
         Lapic::eoi();
         Sched::preempt_check(f->from_user());

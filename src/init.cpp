@@ -13,6 +13,7 @@
 #include "keyb.hpp"
 #include "kmem.hpp"
 #include "lapic.hpp"
+#include "mdb_glue.hpp"
 #include "memmap.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
@@ -295,6 +296,7 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     Boot::trampoline_page = find_trampoline_page();
     setup_memory();
 
+    Mdb_glue::init();
     Smp::setup_cpus(Boot::phys, Boot::acpi);
     Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000, boot.feat.x2apic);
     Pic::disable();

@@ -6,6 +6,7 @@
 #include "fpu.hpp"
 #include "cpu.hpp"
 #include "kmem.hpp"
+#include "mdb_glue.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
@@ -59,12 +60,7 @@ Pd *Pd::create()
 
 void Pd::destroy()
 {
-    for (u64 sel = obj.next_used(0, Space_obj::SELECTORS); sel < Space_obj::SELECTORS;
-         sel = obj.next_used(sel + 1, Space_obj::SELECTORS)) {
-        Capability c = obj.lookup(sel);
-        if (c.obj && obj.remove(sel, c.obj))
-            release(c.obj);
-    }
+    Mdb_glue::destroy(this);     // every capability range; object references are dropped
     obj.release_tables();
     free_tables(pml4, 3);
     if (io_bitmap)
@@ -88,8 +84,19 @@ bool Pd::grant_ports(u32 first, u32 count)
     return true;
 }
 
-Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global)
+void Pd::revoke_ports(u32 first, u32 count)
 {
+    Lock_guard g(lock);
+    if (!io_bitmap)
+        return;
+    for (u32 p = first; p < first + count && p < 0x10000; p++)
+        io_bitmap[p / 8] |= static_cast<u8>(1u << (p % 8));
+    __atomic_add_fetch(&io_version, 1, __ATOMIC_RELEASE);
+}
+
+Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken)
+{
+    taken = false;
     void *mem = ec_cache.alloc();
     auto utcb = static_cast<Utcb *>(Kmem::alloc_page());
     if (!mem || !utcb) {
@@ -99,13 +106,13 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
             Kmem::free(utcb, 0);
         return nullptr;
     }
-    {
-        Lock_guard g(pd->lock);
-        if (!Paging::map(pd->pml4, utcb_addr, virt_to_phys(utcb), PAGE_SIZE, Pte::U | Pte::W, false)) {
-            ec_cache.free(mem);
-            Kmem::free(utcb, 0);
-            return nullptr;
-        }
+    // The UTCB is a root node of the PD's memory space (ABI 7.4: lookup shows it, rights RW).
+    auto st = Mdb_glue::insert_root(pd, Crd::MEM, utcb_addr >> 12, 0, 3, virt_to_phys(utcb) >> 12);
+    if (st != Mdb::Status::OK) {
+        taken = st == Mdb::Status::OCCUPIED;
+        ec_cache.free(mem);
+        Kmem::free(utcb, 0);
+        return nullptr;
     }
     Ec *ec = new (mem) Ec(pd, cpu, evt, global);
     pd->get();
@@ -124,9 +131,8 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
 void Ec::destroy()
 {
     if (utcb) {
-        Lock_guard g(pd->lock);
-        if (Paging::lookup(pd->pml4, utcb_addr) == virt_to_phys(utcb))
-            Paging::unmap(pd->pml4, utcb_addr);
+        // Take the UTCB node (and anything derived from it) away before the page is reused.
+        Mdb_glue::revoke(pd, Crd(Crd::MEM, utcb_addr >> 12, 0, 0x1f), true);
         Kmem::free(utcb, 0);
     }
     Pd *p = pd;

@@ -72,6 +72,43 @@ void Paging::unmap(u64 *pml4, u64 virt)
         *e = 0;
 }
 
+/* Leaf entry for virt (any level) and its size; nullptr when nothing is mapped. */
+static u64 *leaf(u64 *pml4, u64 virt, u64 &size)
+{
+    u64 *table = pml4;
+    for (unsigned l = 3;; l--) {
+        u64 &e = table[index(virt, l)];
+        size = u64{1} << (12 + 9 * l);
+        if (!(e & Pte::P))
+            return nullptr;
+        if (l == 0 || (e & Pte::PS))
+            return &e;
+        table = phys_to_virt<u64>(e & Pte::ADDR);
+    }
+}
+
+void Paging::unmap_range(u64 *pml4, u64 virt, u64 size)
+{
+    for (u64 end = virt + size; virt < end;) {
+        u64 s;
+        u64 *e = leaf(pml4, virt, s);
+        if (e)
+            *e = 0;
+        virt = align_down(virt, s) + s;
+    }
+}
+
+void Paging::protect(u64 *pml4, u64 virt, u64 size, bool writable)
+{
+    for (u64 end = virt + size; virt < end;) {
+        u64 s;
+        u64 *e = leaf(pml4, virt, s);
+        if (e)
+            *e = writable ? *e | Pte::W : *e & ~Pte::W;
+        virt = align_down(virt, s) + s;
+    }
+}
+
 bool Paging::range_empty(const u64 *pml4, u64 virt, u64 size)
 {
     // The entry that would hold a page of this size must be absent (no table, no page below it).

@@ -13,6 +13,7 @@
 #include "idt.hpp"
 #include "kmem.hpp"
 #include "memory.hpp"
+#include "mdb_glue.hpp"
 #include "objects.hpp"
 #include "sched.hpp"
 #include "paging.hpp"
@@ -86,45 +87,48 @@ void start_root_task()
     Pd::root = pd;
     u64 *pml4 = pd->pml4;
 
+    void *hip = Kmem::alloc_page();
+    if (!hip)
+        panic("ROOT: out of memory for the HIP");
+    Boot::hip_phys = virt_to_phys(hip);
+    Mdb_glue::init_kernel_pd(Boot::hip_phys);
+
+    // ELF segments: root nodes of the root PD's memory space, rights from p_flags (ABI 9.2).
     for (u32 i = 0; i < elf.count; i++) {
         const Elf_segment &s = elf.segment[i];
         u64 va = align_down(s.vaddr, PAGE_SIZE);
         u64 pa = align_down(phys + s.offset, PAGE_SIZE);
         u64 len = align_up(s.filesz, PAGE_SIZE);
-        u32 rights = s.flags & 7;
+        unsigned rights = (s.flags & ELF_PF_R ? 1 : 0) | (s.flags & ELF_PF_W ? 2 : 0) | (s.flags & ELF_PF_X ? 4 : 0);
         if (!rights || !len)
             continue;
-        if (!range_free(pml4, va, len)) {
+        if (!Mdb_glue::free(pd, Crd::MEM, va >> 12, 0) || !range_free(pml4, va, len)) {
             trace("ROOT: segment %u at %#lx overlaps an earlier one, skipped", i, va);
             continue;
         }
-        u64 flags = Pte::U | ((s.flags & ELF_PF_W) ? Pte::W : 0);
-        if (!Paging::map(pml4, va, pa, len, flags, false))
+        if (Mdb_glue::insert_roots(pd, Crd::MEM, va >> 12, len >> 12, rights, pa >> 12) != Mdb::Status::OK)
             panic("ROOT: out of memory mapping the root task");
     }
 
-    void *hip = Kmem::alloc_page();
     if (hip) {
         auto &h = *static_cast<Hip *>(hip);
         Hip_builder::build(h);
         trace("HIP: %u CPUs online, %u memory descriptors, length %#x, checksum %s", h.num_cpus_online(),
               h.num_mem_desc(), h.length, h.checksum_ok() ? "ok" : "BAD");
     }
-    if (!hip || !Paging::map(pml4, HIP_ADDR, virt_to_phys(hip), PAGE_SIZE, Pte::U, false))
+    if (Mdb_glue::insert_root(pd, Crd::MEM, HIP_ADDR >> 12, 0, 1, Boot::hip_phys >> 12) != Mdb::Status::OK)
         panic("ROOT: out of memory for the HIP");
-    Boot::hip_phys = virt_to_phys(hip);
 
     // ABI 9.5: PD, EC (global, boot CPU) and SC (priority 1, 10 ms) at selectors 32, 33, 34.
     Cpu &c = Cpu::current();
-    Ec *ec = Ec::create(pd, c.id, UTCB_ADDR, HIP_ADDR, 0, true);
+    bool taken;
+    Ec *ec = Ec::create(pd, c.id, UTCB_ADDR, HIP_ADDR, 0, true, taken);
     Sc *sc = ec ? Sc::create(ec, c.id, Abi::ROOT_SC_PRIO, Abi::ROOT_SC_QUANTUM_US) : nullptr;
-    if (!sc || pd->obj.insert(Abi::SEL_ROOT_PD, pd, 0x1f) != Space_obj::Result::OK ||
-        pd->obj.insert(Abi::SEL_ROOT_EC, ec, Perm_ec::CREATED) != Space_obj::Result::OK ||
-        pd->obj.insert(Abi::SEL_ROOT_SC, sc, Perm_sc::CREATED) != Space_obj::Result::OK)
+    auto obj = [](Kobject *o) { return reinterpret_cast<u64>(o); };
+    if (!sc || Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_PD, 0, 0x1f, obj(pd)) != Mdb::Status::OK ||
+        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_EC, 0, Perm_ec::CREATED, obj(ec)) != Mdb::Status::OK ||
+        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_SC, 0, Perm_sc::CREATED, obj(sc)) != Mdb::Status::OK)
         panic("ROOT: out of memory for the root objects");
-    pd->get();
-    ec->get();
-    sc->get();
 
     // ABI 9.4: entered with sysretq at the ELF entry, rsp = HIP, rdi = boot CPU; no startup message.
     Exc_frame *f = &ec->regs;

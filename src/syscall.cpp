@@ -18,6 +18,7 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
+#include "mdb_glue.hpp"
 #include "gsi.hpp"
 #include "ioapic.hpp"
 #include "ipc.hpp"
@@ -40,23 +41,19 @@ Capability cap(const Ec *self, u64 sel) { return self->pd->obj.lookup(sel); }
 
 bool cpu_online(unsigned cpu) { return cpu < Abi::NUM_CPU && cpu < Cpu::count && Cpu::table[cpu]->online; }
 
-/* The commit point of every create_*: claim the selector or undo the creation. */
+/*
+ * The commit point of every create_*: the object's root capability goes into the mapping
+ * database (which also fills the object space); if the selector was taken meanwhile or memory
+ * ran out, the unpublished object is destroyed again.
+ */
 Status publish(Ec *self, u64 sel, Kobject *obj, unsigned perm)
 {
-    switch (self->pd->obj.insert(sel, obj, perm)) {
-    case Space_obj::Result::OK:
-        obj->get();
+    auto s = Mdb_glue::insert_root(self->pd, Crd::OBJ, sel % Space_obj::SELECTORS, 0, perm, reinterpret_cast<u64>(obj));
+    if (s == Mdb::Status::OK)
         return Status::SUCCESS;
-    case Space_obj::Result::OCCUPIED:
-        obj->get();
-        release(obj);
-        return Status::BAD_CAP;
-    case Space_obj::Result::NO_MEMORY:
-        obj->get();
-        release(obj);
-        return Status::OOM;
-    }
-    return Status::BAD_CAP;
+    obj->get();
+    release(obj);
+    return s == Mdb::Status::OOM ? Status::OOM : Status::BAD_CAP;
 }
 
 bool sel_free(Ec *self, u64 sel) { return self->pd->obj.lookup(sel).null(); }
@@ -92,14 +89,16 @@ Status create_ec(Ec *self, const Sys_create_ec &a)
     Pd *pd = cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_EC);
     if (!pd)
         return Status::BAD_CAP;
-    if (a.utcb() >= USER_ADDR || Paging::lookup(pd->pml4, a.utcb()) != ~u64{0})
+    if (a.utcb() >= USER_ADDR || !Mdb_glue::free(pd, Crd::MEM, a.utcb() >> 12, 0) ||
+        Paging::lookup(pd->pml4, a.utcb()) != ~u64{0})
         return Status::BAD_PAR;
     if (!sel_free(self, a.sel()))
         return Status::BAD_CAP;
 
-    Ec *ec = Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global());
+    bool taken = false;
+    Ec *ec = Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global(), taken);
     if (!ec)
-        return Status::OOM;
+        return taken ? Status::BAD_PAR : Status::OOM;
     return publish(self, a.sel(), ec, Perm_ec::CREATED);
 }
 
@@ -281,15 +280,16 @@ Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
 
 Status revoke(Ec *self, Sys a)
 {
-    // ABI 7.8: the remote PD is checked first; a null CRD does nothing; success zeroes rdx.
-    bool remote = a.flags() & 2;
-    if (remote && !cap(self, a.f.rdx).as<Pd>(0))
-        return Status::BAD_CAP;
-    if (Crd(a.f.rsi).is_null()) {
-        a.f.rdx = 0;
-        return Status::SUCCESS;
+    // ABI 7.8: only the remote PD can fail; the SM argument is ignored; success zeroes rdx.
+    Pd *pd = self->pd;
+    if (a.flags() & 2) {
+        pd = cap(self, a.f.rdx).as<Pd>(0);
+        if (!pd)
+            return Status::BAD_CAP;
     }
-    return Status::BAD_HYP;   // needs the mapping database (docs/objects.md)
+    Mdb_glue::revoke(pd, Crd(a.f.rsi), a.flags() & 1);
+    a.f.rdx = 0;
+    return Status::SUCCESS;
 }
 
 Status assign_gsi(Ec *self, Sys_assign_gsi a)

@@ -1,5 +1,5 @@
 /*
- * Object space radix table and the ABI 3.4 range arithmetic of typed items.
+ * Object space radix table (the fast selector lookup beside the mapping database).
  */
 #include <cstdlib>
 #include <gtest/gtest.h>
@@ -7,7 +7,6 @@
 #include <memory>
 #include <random>
 
-#include "delegate.hpp"
 #include "space_obj.hpp"
 
 namespace {
@@ -150,71 +149,4 @@ TEST_F(Space_test, NextUsedMatchesAModelOverRandomInserts)
     EXPECT_EQ(sel, Space_obj::SELECTORS);
     s.release_tables();
     EXPECT_EQ(pages_live, 0);
-}
-
-TEST(Delegate_plan, TypeMismatchOrNoCommonRightsGivesNothing)
-{
-    EXPECT_FALSE(Delegate::plan(Crd::obj(0x100, 0, 0x1f), Crd::mem(0x200, 0, 0x1f), 0).ok);
-    EXPECT_FALSE(Delegate::plan(Crd::obj(0x100, 0, 0x02), Crd::obj(0x200, 0, 0x01), 0).ok);
-    EXPECT_FALSE(Delegate::plan(Crd(), Crd(), 0).ok);
-}
-
-TEST(Delegate_plan, OneSelectorIntoOneSelectorWindow)
-{
-    auto p = Delegate::plan(Crd::obj(0x100, 0, 0x1f), Crd::obj(0x200, 0, 0x1f), 0);
-    ASSERT_TRUE(p.ok);
-    EXPECT_EQ(p.src, 0x100u);
-    EXPECT_EQ(p.dst, 0x200u);
-    EXPECT_EQ(p.order, 0u);
-    EXPECT_EQ(p.rights, 0x1fu);
-}
-
-TEST(Delegate_plan, SmallRangeLandsAtTheHotspotInsideALargerWindow)
-{
-    // Checklist 88: order 2 into an order-4 window at 0x200 with hotspot 0x208 -> 0x208..0x20b.
-    auto p = Delegate::plan(Crd::obj(0x100, 2, 0x1f), Crd::obj(0x200, 4, 0x1f), 0x208);
-    ASSERT_TRUE(p.ok);
-    EXPECT_EQ(p.src, 0x100u);
-    EXPECT_EQ(p.dst, 0x208u);
-    EXPECT_EQ(p.order, 2u);
-}
-
-TEST(Delegate_plan, LargeRangeIsCutToTheWindowAroundTheHotspot)
-{
-    // Send 16 pages at 0x1000, window of one page: the hotspot picks which page goes.
-    auto p = Delegate::plan(Crd::mem(0x1000, 4, 7), Crd::mem(0x5000, 0, 3), 0x1007);
-    ASSERT_TRUE(p.ok);
-    EXPECT_EQ(p.src, 0x1007u);
-    EXPECT_EQ(p.dst, 0x5000u);
-    EXPECT_EQ(p.order, 0u);
-    EXPECT_EQ(p.rights, 3u);
-}
-
-TEST(Delegate_plan, CreatePdStyleDelegationPlacesTheRangeAtZero)
-{
-    // ABI 7.3: window = whole object space, hotspot 0: [b, b + 2^o) lands at [0, 2^o).
-    auto p = Delegate::plan(Crd::obj(0x40, 4, 0x1f), Crd::whole(Crd::OBJ), 0);
-    ASSERT_TRUE(p.ok);
-    EXPECT_EQ(p.src, 0x40u);
-    EXPECT_EQ(p.dst, 0u);
-    EXPECT_EQ(p.order, 4u);
-}
-
-TEST(Delegate_plan, IoPortsAreIdentityMappedWithTheSmallerOrder)
-{
-    auto p = Delegate::plan(Crd::pio(0x3f8, 3, 7), Crd::pio(0, 16, 0x1f), 0);
-    ASSERT_TRUE(p.ok);
-    EXPECT_EQ(p.src, 0x3f8u);
-    EXPECT_EQ(p.dst, 0x3f8u);
-    EXPECT_EQ(p.order, 3u);
-    auto q = Delegate::plan(Crd::pio(0, 16, 7), Crd::pio(0x80, 0, 1), 0);
-    ASSERT_TRUE(q.ok);
-    EXPECT_EQ(q.dst, 0x80u);
-    EXPECT_EQ(q.order, 0u);
-    EXPECT_EQ(q.rights, 1u);
-}
-
-TEST(Delegate_plan, DisjointIoRangesGiveNothing)
-{
-    EXPECT_FALSE(Delegate::plan(Crd::pio(0x3f8, 3, 7), Crd::pio(0x80, 3, 7), 0).ok);
 }

@@ -1,0 +1,31 @@
+/*
+ * The kernel side of the mapping database: an observer that mirrors node
+ * changes into PD object spaces, host page tables and I/O bitmaps, deferred
+ * releases of objects (never destroyed under Mdb::lock), and TLB shootdown.
+ */
+#pragma once
+
+#include "abi/crd.hpp"
+#include "mdb.hpp"
+
+class Pd;
+class Kobject;
+
+namespace Mdb_glue {
+void init();
+/* Build the kernel PD's resources (ABI 9.6) once the HIP frame is known. */
+void init_kernel_pd(u64 hip_phys);
+
+/* Every Mdb operation of the kernel goes through one of these; they finish the deferred work. */
+Mdb::Status insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload);
+Mdb::Status insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, unsigned rights, u64 payload);
+Mdb::Result delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot);
+Crd translate(Pd *src, Crd item, Pd *dst, Crd window);
+Crd lookup(Pd *pd, Crd::Type t, u64 sel);
+void revoke(Pd *pd, Crd crd, bool self);
+void destroy(Pd *pd);
+bool free(Pd *pd, Crd::Type t, u64 base, unsigned order);
+
+/* Flush user TLB entries on every CPU (after rights were taken away). */
+void shootdown();
+} // namespace Mdb_glue
