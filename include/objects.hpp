@@ -79,12 +79,18 @@ class Ec : public Kobject
     Ec *wait_next = nullptr;       // semaphore FIFO
     u64 deadline = 0;              // semaphore timeout (TSC), 0 = none
     Ec *timeout_next = nullptr;    // per-CPU timeout list
+    /* Cross-CPU call (ABI 7.1.1): a clone runs the call on the callee's CPU for `xcpu_caller`. */
+    Ec *xcpu_caller = nullptr;
+    u64 xcpu_sel = 0;
+    bool xcpu_db = false, xcpu_started = false, is_clone = false;
     u64 cr2 = 0;                   // CR2 at this EC's last exception (qual[1], reply window)
     u64 error = 0;                 // error code of that exception (qual[0])
     alignas(64) u8 fpu[1024];      // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
 
     /* taken: the UTCB page turned out to be occupied (BAD_PAR rather than OOM). */
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
+    /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
+    static Ec *create_clone(Ec *of, unsigned cpu);
     void destroy();
 
   private:

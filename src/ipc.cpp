@@ -127,7 +127,63 @@ void transfer_event_items(Ec *handler, Ec *target)
     Sched::run_next();
 }
 
+/*
+ * ABI 7.1.1: the call runs on the callee's CPU in a clone of the caller (same PD and UTCB, an SC
+ * with the caller's priority and remaining budget); the caller blocks until the clone is done and
+ * then takes over the clone's registers.
+ */
+[[noreturn]] void cross_cpu(Ec *self, unsigned cpu, u64 sel, bool db)
+{
+    Sc *cur = Sched::current();
+    Ec *clone = Ec::create_clone(self, cpu);
+    Sc *sc = clone ? Sc::create(clone, cpu, cur ? cur->prio : 1, 0) : nullptr;
+    if (!sc) {
+        if (clone) {
+            clone->get();
+            release(clone);
+        }
+        top_frame().rdi = static_cast<u64>(Status::OOM);
+        Sched::run(cur, self);
+    }
+    sc->get();
+    sc->quantum_ticks = cur ? cur->quantum_ticks : 1;
+    sc->left = cur && cur->left ? cur->left : sc->quantum_ticks;
+    Sched::save_current();
+    clone->regs = self->regs;
+    clone->xcpu_caller = self;
+    clone->xcpu_sel = sel;
+    clone->xcpu_db = db;
+    self->state = Ec::BLOCKED;
+    self->blocked_sc = cur;
+    Cpu::current().ec = nullptr;
+    Sched::ready(sc);
+    Sched::run_next();
+}
+
 } // namespace
+
+/* Called when a clone is scheduled on the callee's CPU: make the call, or finish it. */
+void xcpu_step(Sc *sc, Ec *clone)
+{
+    if (!clone->xcpu_started) {
+        clone->xcpu_started = true;
+        Status s = Ipc::call(clone, clone->xcpu_sel, clone->xcpu_db);   // returns only on failure
+        top_frame().rdi = static_cast<u64>(s);
+    }
+    // Done (reply arrived, or the call failed): the caller takes the clone's registers.
+    Ec *caller = clone->xcpu_caller;
+    Sched::save_current();
+    caller->regs = clone->regs;
+    caller->state = Ec::RUNNABLE;
+    Cpu &c = Cpu::current();
+    c.ec = nullptr;
+    c.sc = nullptr;
+    clone->dead = true;
+    if (caller->blocked_sc)
+        Sched::ready(caller->blocked_sc);
+    release(sc);                         // the only reference: the SC goes, and with it the clone
+    Sched::run_next();
+}
 
 Status Ipc::call(Ec *self, u64 sel, bool no_block)
 {
@@ -136,13 +192,21 @@ Status Ipc::call(Ec *self, u64 sel, bool no_block)
     if (!pt)
         return Status::BAD_CAP;
     Ec *callee = pt->ec;
-    if (callee->cpu != self->cpu)
-        return Status::BAD_CPU;          // with PERM_XCPU: cross-CPU calls are not implemented yet
+    if (callee->cpu != self->cpu) {
+        if (!(c.perm & Perm_pt::XCPU))
+            return Status::BAD_CPU;
+        cross_cpu(self, callee->cpu, sel, no_block);
+    }
     if (callee->dead)
         return Status::COM_TIM;
     if (callee->state != Ec::WAIT_CALL) {
         if (no_block)
             return Status::COM_TIM;
+        if (self->xcpu_caller) {
+            // A clone helps by trying again when its SC comes round (it has no user code to rerun).
+            self->xcpu_started = false;
+            Sched::yield();
+        }
         // Help: the callee's chain gets our SC; the call is re-executed when we run again.
         if (++self->help_rounds > LIVELOCK_ROUNDS)
             kill_current(top_frame(), "Livelock");

@@ -128,9 +128,25 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
     return ec;
 }
 
+Ec *Ec::create_clone(Ec *of, unsigned cpu)
+{
+    void *mem = ec_cache.alloc();
+    if (!mem)
+        return nullptr;
+    Ec *ec = new (mem) Ec(of->pd, cpu, of->evt, false);
+    of->pd->get();
+    ec->is_clone = true;
+    ec->utcb = of->utcb;
+    ec->utcb_addr = of->utcb_addr;
+    ec->started = true;
+    ec->state = RUNNABLE;
+    memcpy(ec->fpu, of->fpu, sizeof ec->fpu);
+    return ec;
+}
+
 void Ec::destroy()
 {
-    if (utcb) {
+    if (utcb && !is_clone) {
         // Take the UTCB node (and anything derived from it) away before the page is reused.
         Mdb_glue::revoke(pd, Crd(Crd::MEM, utcb_addr >> 12, 0, 0x1f), true);
         Kmem::free(utcb, 0);

@@ -17,6 +17,7 @@ extern "C" [[noreturn]] void ret_user(Exc_frame *f);
 [[noreturn]] void deliver_startup(Ec *ec);
 [[noreturn]] void deliver_recall(Ec *ec);
 [[noreturn]] void deliver_pending(Ec *ec);
+[[noreturn]] void xcpu_step(Sc *sc, Ec *clone);
 
 namespace {
 
@@ -174,6 +175,8 @@ void Sched::run(Sc *sc, Ec *ec)
         arm(c);
     }
     sync_io_bitmap(c);
+    if (ec->xcpu_caller)
+        xcpu_step(sc, ec);       // a cross-CPU call clone never runs user code
     if (ec->global && !ec->started)
         deliver_startup(ec);     // these three do not return
     if (ec->pending_event >= 0)

@@ -118,6 +118,18 @@ int main(const Hip *, unsigned cpu)
             printf("bench: no buffer for the delegation benchmarks\n");
     }
 
+    // Cross-CPU portal call: the handler EC lives on another CPU (ABI 7.1.1).
+    if (hip()->num_cpus_online() > 1) {
+        unsigned other = cpu == 0 ? 1 : 0;
+        Handler_ec xh;
+        u64 xec = alloc_sel(), xpt = alloc_sel();
+        if (create_handler_ec(xh, xec, self_pd(), other, noop_handler) == Status::SUCCESS &&
+            create_portal(xpt, xec) == Status::SUCCESS && call(xpt) == Status::SUCCESS)
+            measure("cross-CPU portal call", [&] { call(xpt); });
+        else
+            printf("bench: cross-CPU call not possible\n");
+    }
+
     u64 s2 = alloc_sel();
     measure("create_sm (selector taken: fails after the checks)", [&] { create_sm(s2, self_pd(), 0); });
 
