@@ -72,8 +72,9 @@ class Ec : public Kobject
     bool event_call = false;       // the pending call is an event message (state writeback)
     bool started = false;          // startup message delivered (global ECs)
     bool recall = false;           // ec_ctrl recall pending
-    unsigned help_rounds = 0;      // consecutive helping rounds without progress (ABI 7.1 step 4)
     int pending_event = -1;        // event to deliver when next run (its handler was busy)
+    Ec *busy_waiters = nullptr;    // ECs whose call found this EC busy; woken when it is free
+    Ec *busy_next = nullptr;
     class Sc *blocked_sc = nullptr;// the SC to make ready again when a semaphore releases us
     class Sm *waiting_on = nullptr;
     Ec *wait_next = nullptr;       // semaphore FIFO

@@ -21,7 +21,6 @@
 namespace {
 
 constexpr u64 SYSCALL_VECTOR = ~u64{0};
-constexpr unsigned LIVELOCK_ROUNDS = 100;
 
 Exc_frame &top_frame() { return *reinterpret_cast<Exc_frame *>(Cpu::current().kstack_top - sizeof(Exc_frame)); }
 
@@ -60,7 +59,6 @@ void transfer_event_items(Ec *handler, Ec *target)
     callee->caller = caller;
     caller->state = Ec::IN_CALL;
     callee->state = Ec::RUNNABLE;
-    callee->help_rounds = 0;
     Exc_frame &r = callee->regs;
     r.rip = r.rcx = pt->ip;
     r.rdi = __atomic_load_n(&pt->id, __ATOMIC_RELAXED);
@@ -73,6 +71,35 @@ void transfer_event_items(Ec *handler, Ec *target)
 }
 
 [[noreturn]] void kill(Ec *ec, const char *reason);
+
+/*
+ * The callee is busy (handling another call, or blocked inside one): wait until it is free.
+ * The waiter's SC leaves the run queue; when the callee replies (or dies) the waiters become
+ * ready and repeat the call (or the event delivery). NOVA lets the caller's SC run the callee
+ * instead ("helping"); waiting gives the same order of service without a livelock.
+ */
+[[noreturn]] void wait_until_free(Ec *self, Ec *callee)
+{
+    Sc *sc = Sched::current();
+    self->state = Ec::BLOCKED;
+    self->blocked_sc = sc;
+    self->busy_next = callee->busy_waiters;
+    callee->busy_waiters = self;
+    Cpu::current().ec = nullptr;
+    Sched::run_next();
+}
+
+/* The EC became free (or died): its waiters try again. */
+void wake_busy_waiters(Ec *ec)
+{
+    while (Ec *w = ec->busy_waiters) {
+        ec->busy_waiters = w->busy_next;
+        w->busy_next = nullptr;
+        w->state = Ec::RUNNABLE;
+        if (w->blocked_sc)
+            Sched::ready(w->blocked_sc);
+    }
+}
 
 /* Deliver event n of `ec` (its state is in ec->regs) to its portal at evt + n. */
 [[noreturn]] void deliver(Ec *ec, unsigned n)
@@ -88,12 +115,9 @@ void transfer_event_items(Ec *handler, Ec *target)
     if (h->dead)
         kill(ec, "IPC Timeout");
     if (h->state != Ec::WAIT_CALL) {
-        // Busy handler: help it (it runs on our SC) and deliver again when we run next.
-        if (++ec->help_rounds > LIVELOCK_ROUNDS)
-            kill(ec, "Livelock");
-        ec->state = Ec::RUNNABLE;
+        // Busy handler: deliver again when it is free.
         ec->pending_event = static_cast<int>(n);
-        Sched::yield();
+        wait_until_free(ec, h);
     }
     ec->pending_event = -1;
     ec->event_call = true;
@@ -111,6 +135,7 @@ void transfer_event_items(Ec *handler, Ec *target)
     ec->state = Ec::PARKED;
     if (cpu.ec == ec)
         cpu.ec = nullptr;
+    wake_busy_waiters(ec);               // their repeated call finds it dead: COM_TIM
 
     // Whoever waits for this EC's reply learns of the death (ABI 10.5).
     if (Ec *caller = ec->caller) {
@@ -202,20 +227,15 @@ Status Ipc::call(Ec *self, u64 sel, bool no_block)
     if (callee->state != Ec::WAIT_CALL) {
         if (no_block)
             return Status::COM_TIM;
-        if (self->xcpu_caller) {
-            // A clone helps by trying again when its SC comes round (it has no user code to rerun).
+        // Repeat the call when the callee is free: a clone makes it again in the kernel, a user EC
+        // re-executes its syscall instruction.
+        if (self->xcpu_caller)
             self->xcpu_started = false;
-            Sched::yield();
-        }
-        // Help: the callee's chain gets our SC; the call is re-executed when we run again.
-        if (++self->help_rounds > LIVELOCK_ROUNDS)
-            kill_current(top_frame(), "Livelock");
-        top_frame().rip -= 2;            // back onto the syscall instruction
+        else
+            top_frame().rip -= 2;
         Sched::save_current();
-        self->state = Ec::RUNNABLE;
-        Sched::yield();
+        wait_until_free(self, callee);
     }
-    self->help_rounds = 0;
     Sched::save_current();
     transfer(self, callee);
     enter_portal(self, callee, pt);
@@ -229,9 +249,11 @@ void Ipc::reply(Ec *self)
     if (!caller) {
         // No reply target: a local EC waits for calls; a global EC stops for good (ABI 7.2).
         self->state = self->global ? Ec::PARKED : Ec::WAIT_CALL;
+        wake_busy_waiters(self);
         Sched::run_next();
     }
     self->state = Ec::WAIT_CALL;
+    wake_busy_waiters(self);
     caller->callee = nullptr;
     caller->state = Ec::RUNNABLE;
     if (caller->event_call) {

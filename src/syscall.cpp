@@ -211,11 +211,9 @@ Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
             return Status::BAD_PAR;
         if (ec == self)
             return Status::SUCCESS;
-        // Run the target on our SC now; we continue when our SC is scheduled again.
+        // The target runs on its own SC: we give up the rest of our turn (docs/objects.md).
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
-        Sched::save_current();
-        Sched::ready(Sched::current());
-        Sched::run(Sched::current(), ec);
+        Sched::yield();
     }
     default:    // reschedule: back into the queue, head if budget is left (ABI 7.10)
         a.f.rdi = static_cast<u64>(Status::SUCCESS);

@@ -192,6 +192,11 @@ SCENARIOS = [
              module='user/ipctest/ipctest', expect=[BANNER, r'\b19 passed, 0 failed'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
 
+    # The demo booted by tools/run: console and timer servers, clients on two CPUs.
+    Scenario('demo-smp2', 'the multi-server demo of tools/run', smp=2, module='user/demo/demo',
+             expect=[BANNER, r'^\[console\] client 0: tick 3', r'^\[console\] client 1: tick 3',
+                     r'demo: all clients done'], steps=[('exit', EXIT_PASS)], tags=['sdk', 'demo']),
+
     # The ABI conformance suite (user/conformance, docs/conformance.md): every test passes; the
     # counts are exact so that a test silently dropped from the suite shows up too.
     Scenario('conformance-smp1', 'ABI conformance suite, one CPU', smp=1, module='user/conformance/conformance',
