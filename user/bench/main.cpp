@@ -130,6 +130,27 @@ int main(const Hip *, unsigned cpu)
             printf("bench: cross-CPU call not possible\n");
     }
 
+    // Create + destroy (revoke of the only capability with self = 1) per object type.
+    u64 osel = alloc_sel();
+    auto destroy = [&] { revoke(Crd::obj(osel, 0, 0x1f), Revoke_flag::SELF); };
+    measure("create_sm + destroy", [&] {
+        create_sm(osel, self_pd(), 0);
+        destroy();
+    });
+    measure("create_pt + destroy", [&] {
+        create_pt(osel, self_pd(), ec, 0, 0);
+        destroy();
+    });
+    measure("create_pd + destroy", [&] {
+        create_pd(osel, self_pd());
+        destroy();
+    });
+    u64 ubase = alloc_virt(PAGE_SIZE);
+    measure("create_ec (local) + destroy", [&] {
+        create_ec_local(osel, self_pd(), cpu, ubase, 0, 0);
+        destroy();
+    });
+
     u64 s2 = alloc_sel();
     measure("create_sm (selector taken: fails after the checks)", [&] { create_sm(s2, self_pd(), 0); });
 
