@@ -16,13 +16,25 @@ constexpr u64 DIRECT_MAP_MAX = u64{1} << 46;
 constexpr u64 MMIO_WINDOW    = 0xffffc00000000000ull;
 constexpr u64 KERNEL_VIRT    = 0xffffffff80000000ull;
 
+#ifdef HOST_TEST
+/* Host unit tests put "physical memory" into a buffer: the direct map is that buffer's offset. */
+extern u64 host_direct_map;
+#define DIRECT_MAP_BASE host_direct_map
+#else
+#define DIRECT_MAP_BASE DIRECT_MAP
+#endif
+
 template <typename T = void>
-inline T *phys_to_virt(u64 phys) { return reinterpret_cast<T *>(phys + DIRECT_MAP); }
+inline T *phys_to_virt(u64 phys) { return reinterpret_cast<T *>(phys + DIRECT_MAP_BASE); }
 
 inline u64 virt_to_phys(const void *v)
 {
     auto a = reinterpret_cast<u64>(v);
-    return a >= KERNEL_VIRT ? a - KERNEL_VIRT : a - DIRECT_MAP;
+#ifdef HOST_TEST
+    return a - DIRECT_MAP_BASE;
+#else
+    return a >= KERNEL_VIRT ? a - KERNEL_VIRT : a - DIRECT_MAP_BASE;
+#endif
 }
 
 /* Linker symbols: physical extent of the loaded image including .bss. */

@@ -1,3 +1,4 @@
+// host-testable
 /*
  * Page-table walker and the kernel's MMIO window.
  */
