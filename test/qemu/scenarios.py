@@ -192,6 +192,12 @@ SCENARIOS = [
              module='user/ipctest/ipctest', expect=[BANNER, r'\b19 passed, 0 failed'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
 
+    # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
+    Scenario('msi-edu', 'edu raises an MSI that releases its GSI semaphore', smp=2, machine='q35',
+             extra=['-device', 'edu'], module='user/msitest/msitest',
+             expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore', r'^9 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], tags=['sdk', 'irq']),
+
     # The demo booted by tools/run: console and timer servers, clients on two CPUs.
     Scenario('demo-smp2', 'the multi-server demo of tools/run', smp=2, module='user/demo/demo',
              expect=[BANNER, r'^\[console\] client 0: tick 3', r'^\[console\] client 1: tick 3',
