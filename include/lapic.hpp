@@ -20,7 +20,6 @@ void send_ipi(u32 apic_id, u32 vector);
 void send_nmi(u32 apic_id);
 void send_init(u32 apic_id);
 void send_sipi(u32 apic_id, u32 page);
-bool ipi_pending();
 void stop_others();             // NMI to all other CPUs (panic)
 
 /* Timer: one-shot in TSC-deadline mode when available and allowed, else LAPIC one-shot. */

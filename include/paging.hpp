@@ -17,8 +17,6 @@ constexpr u64 ADDR = 0x000ffffffffff000ull;
 namespace Paging {
 /* Map [virt, virt+size) to [phys, ...); large: allow 2 MiB/1 GiB pages. */
 bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large);
-/* Remove the 4 KiB mapping at virt (no TLB shootdown: callers flush). */
-void unmap(u64 *pml4, u64 virt);
 /* Remove every mapping in [virt, virt + size), large pages included (they never straddle it). */
 void unmap_range(u64 *pml4, u64 virt, u64 size);
 /* Set or clear write access in [virt, virt + size). */

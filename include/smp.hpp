@@ -20,6 +20,3 @@ void boot_aps(u64 trampoline_page);
 /* Kernel stack size of every CPU. */
 constexpr u64 STACK_ORDER = 2;   // 16 KiB
 } // namespace Smp
-
-/* Idle this CPU forever (interrupts on), abandoning the current stack. */
-[[noreturn]] void idle();

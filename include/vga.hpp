@@ -5,7 +5,6 @@
 
 namespace Vga {
 void init(bool spinner);
-bool active();
 /* Advance CPU cpu's spinner (a rotating glyph in the bottom rows). */
 void spin(unsigned cpu);
 } // namespace Vga

@@ -49,5 +49,3 @@ void Serial::init(u16 port)
     outb(base + MCR, 0x03);  // DTR, RTS
     Console::add(sink);
 }
-
-u16 Serial::port() { return base; }

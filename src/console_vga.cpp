@@ -67,8 +67,6 @@ void Vga::init(bool spinner)
     Console::add(sink);
 }
 
-bool Vga::active() { return screen != nullptr; }
-
 void Vga::spin(unsigned cpu)
 {
     if (!screen || rows == ROWS || cpu >= SPIN_ROWS * COLS)

@@ -123,5 +123,3 @@ static void dispatch(Exc_frame *f)
     }
     Lapic::eoi();
 }
-
-[[noreturn]] void idle() { Sched::idle_loop(); }

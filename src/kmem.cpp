@@ -23,4 +23,3 @@ void *Kmem::alloc(unsigned order, bool zero)
 void Kmem::free(void *p, unsigned order) { Buddy::allocator.free(p, order); }
 
 u64 Kmem::free_pages() { return Buddy::allocator.stats().free_pages; }
-u64 Kmem::total_pages() { return Buddy::allocator.stats().managed_pages; }

@@ -108,7 +108,6 @@ void Lapic::send_nmi(u32 apic_id) { write_icr(apic_id, 0x4400); }
 void Lapic::send_init(u32 apic_id) { write_icr(apic_id, 0x4500); }
 void Lapic::send_sipi(u32 apic_id, u32 page) { write_icr(apic_id, 0x4600 | (page & 0xff)); }
 
-bool Lapic::ipi_pending() { return !x2 && (read(ICR_LO) & (1u << 12)); }
 
 void Lapic::stop_others()
 {

@@ -67,12 +67,6 @@ bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large)
     return true;
 }
 
-void Paging::unmap(u64 *pml4, u64 virt)
-{
-    if (u64 *e = walk(pml4, virt, 0, false))
-        *e = 0;
-}
-
 /* Leaf entry for virt (any level) and its size; nullptr when nothing is mapped. */
 static u64 *leaf(u64 *pml4, u64 virt, u64 &size)
 {

@@ -32,7 +32,7 @@ constexpr u64 UTCB_ADDR = 0x7fffffffd000ull;
     // The root EC never ran in user mode: its frame's vector is the startup event 0x1e (ABI 13.3).
     trace("Killed EC:%#lx SC:%#lx V:0x1e CS:0x0 EIP:0x0 CR2:0x0 ERR:0x0 (%s)",
           reinterpret_cast<u64>(&Cpu::current()), reinterpret_cast<u64>(&Cpu::current()), reason);
-    idle();
+    Sched::idle_loop();
 }
 
 bool range_free(const u64 *pml4, u64 va, u64 len)

@@ -11,6 +11,7 @@
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
+#include "sched.hpp"
 #include "smp.hpp"
 #include "string.hpp"
 #include "time.hpp"
@@ -150,7 +151,7 @@ extern "C" [[noreturn]] void ap_main(unsigned ticket)
     c->kstack_top = align_up(rsp, PAGE_SIZE << Smp::STACK_ORDER);
     Smp::init_this_cpu();
     __atomic_fetch_add(&aps_arrived, 1, __ATOMIC_SEQ_CST);
-    idle();
+    Sched::idle_loop();
 }
 
 void Smp::boot_aps(u64 page)

@@ -356,7 +356,8 @@ extern "C" void handle_syscall(Exc_frame *f)
 {
     Ec *self = Cpu::current().ec;
     Sys s{*f};
-    if (!__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+    // A plain load first: the locked exchange is paid once, not on every hypercall.
+    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) && !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
         trace("HYP: first hypercall from user mode: nr %u rdi %#lx rip %#lx", s.nr(), f->rdi, f->rip);
 
     Status st;
