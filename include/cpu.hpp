@@ -56,6 +56,7 @@ struct Cpu
     u8 iobm[8192 + 1];    // I/O permission bitmap, right behind the TSS (the CPU requires a final 0xff)
 
     Ec *ec;               // the EC whose user state is at the top of this CPU's kernel stack
+    const Pd *space;      // whose page table CR3 holds (nullptr: the kernel's)
     const Pd *io_pd;      // whose I/O bitmap iobm[] holds (nullptr: none, every port faults)
     u64 io_version;
 
@@ -67,6 +68,13 @@ struct Cpu
     u64 rq_bits[2];
     Ec *timeouts;         // ECs blocked with a deadline on this CPU
     bool resched;         // a remote CPU made an SC ready here
+    Sc *retired;          // SCs whose last reference went, to be finished here (under rq_lock)
+
+    /* Grace periods (src/rcu.cpp): a CPU is quiescent in user mode and while idle. */
+    u64 qs;               // entries from user mode (only this CPU writes it)
+    u64 qs_snap;          // qs when the current grace period started
+    bool idle;            // halted in the idle loop (holds no object pointers)
+    bool tlb_req;         // a shootdown asks this CPU to flush (src/mdb_glue.cpp)
 
     u64 timer_ticks;      // timer interrupts taken
     u64 irqs;             // device interrupts taken

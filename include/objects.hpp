@@ -29,6 +29,13 @@ class Pd : public Kobject
     u8 *io_bitmap = nullptr;       // 1 bit per port, set = no access; allocated on first grant
     u64 io_version = 0;            // bumped on every change, so CPUs know to reload their copy
     bool privileged = false;       // the root PD: H-bit items take the kernel as source (ABI 9.6)
+    /*
+     * Capabilities to this PD (under Mdb::lock). When the last one goes the PD is dying: its
+     * spaces are emptied at once (which breaks reference cycles through its own object space)
+     * and take no new nodes; the object itself goes when its ECs are gone too.
+     */
+    u64 caps = 0;
+    bool dying = false;
     Spinlock lock;                 // serialises changes to the memory and I/O spaces
 
     static Pd *root;
@@ -73,8 +80,10 @@ class Ec : public Kobject
     bool started = false;          // startup message delivered (global ECs)
     bool recall = false;           // ec_ctrl recall pending
     int pending_event = -1;        // event to deliver when next run (its handler was busy)
-    Ec *busy_waiters = nullptr;    // ECs whose call found this EC busy; woken when it is free
+    Ec *busy_waiters = nullptr;    // ECs whose call found this EC busy; each holds a reference
     Ec *busy_next = nullptr;
+    Ec *busy_on = nullptr;         // the EC whose busy list this one is on
+    unsigned sc_count = 0;         // SCs bound to this EC and not retired
     class Sc *blocked_sc = nullptr;// the SC to make ready again when a semaphore releases us
     class Sm *waiting_on = nullptr;
     Ec *wait_next = nullptr;       // semaphore FIFO
@@ -84,6 +93,7 @@ class Ec : public Kobject
     Ec *xcpu_caller = nullptr;
     u64 xcpu_sel = 0;
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
+    bool xcpu_wait = false;        // the caller waits for its clone (exchanged atomically)
     u64 cr2 = 0;                   // CR2 at this EC's last exception (qual[1], reply window)
     u64 error = 0;                 // error code of that exception (qual[0])
     alignas(64) u8 fpu[1024];      // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
@@ -92,7 +102,8 @@ class Ec : public Kobject
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
-    void destroy();
+    void retire();                 // the last reference went: off every wait list
+    void destroy();                // after the grace period
 
   private:
     Ec(Pd *p, unsigned c, u64 e, bool g)
@@ -112,6 +123,12 @@ class Sc : public Kobject
     u64 left;                      // budget left in this turn
     Sc *next = nullptr, *prev = nullptr;   // ready queue links
     bool queued = false;
+    /*
+     * Set (under its CPU's rq_lock) when the last reference went: the SC is never queued again,
+     * its CPU stops running it and finishes it (Sched::finish_retired), then the grace period.
+     */
+    bool retired = false;
+    Sc *retired_next = nullptr;
 
     /* The EC this SC runs: the end of its EC's call chain (donation). */
     Ec *runner() const
@@ -166,6 +183,7 @@ class Sm : public Kobject
     bool is_signal() const { return chain != nullptr; }
 
     static Sm *create(u64 counter, Sm *chain);
+    void retire();                 // the last reference went: waiters return BAD_CAP
     void destroy();
 
     /* up (ABI 12.1/12.3): releases the oldest waiter or counts. */
@@ -188,5 +206,10 @@ struct Cpu;
 /* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */
 void sync_io_bitmap(Cpu &c);
 
-/* Drop a reference taken on obj; destroys it when it was the last. */
+/*
+ * Drop a reference taken on obj. When it was the last, the object is retired (taken off every
+ * list that does not hold a reference) and destroyed after a grace period (include/rcu.hpp).
+ */
 void release(Kobject *obj);
+/* Free the object's memory and drop the references it holds (called by Rcu::poll). */
+void destroy_object(Kobject *obj);

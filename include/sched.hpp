@@ -39,6 +39,16 @@ void save_current();
 [[noreturn]] void idle_loop();
 /* Re-evaluate after an interrupt woke something on this CPU (IPI or local wake-up). */
 void preempt_check(bool from_user);
+/*
+ * The SC's last reference went (any CPU): it is taken off its run queue and never queued again;
+ * its own CPU stops running it and finishes it (finish_retired), then it waits for the grace
+ * period (include/rcu.hpp).
+ */
+void retire(Sc *sc);
+/* On the SC's CPU at a safe point: let go of retired SCs (their call chains) and defer them. */
+void finish_retired(Cpu &c);
+/* Before returning to user mode: stop if the current SC was retired meanwhile. */
+void stop_if_retired();
 /* Timeouts (semaphore deadlines). */
 void add_timeout(Ec *ec);
 void remove_timeout(Ec *ec);

@@ -65,9 +65,16 @@ static void dispatch(Exc_frame *f);
 
 extern "C" void handle_interrupt(Exc_frame *f)
 {
-    dispatch(f);
+    Cpu &c = Cpu::current();
     if (f->from_user())
-        sync_io_bitmap(Cpu::current());
+        __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);   // was quiescent (include/rcu.hpp)
+    else if (c.idle)
+        __atomic_store_n(&c.idle, false, __ATOMIC_SEQ_CST);    // woken from the idle loop's hlt
+    dispatch(f);
+    if (f->from_user()) {
+        Sched::stop_if_retired();
+        sync_io_bitmap(c);
+    }
 }
 
 static void dispatch(Exc_frame *f)

@@ -55,6 +55,7 @@ void transfer_event_items(Ec *handler, Ec *target)
 /* Start `callee` at the portal: ABI 7.1 callee entry state. */
 [[noreturn]] void enter_portal(Ec *caller, Ec *callee, Pt *pt)
 {
+    callee->get();                       // the call's reference: the portal may go meanwhile
     caller->callee = callee;
     callee->caller = caller;
     caller->state = Ec::IN_CALL;
@@ -83,6 +84,8 @@ void transfer_event_items(Ec *handler, Ec *target)
     Sc *sc = Sched::current();
     self->state = Ec::BLOCKED;
     self->blocked_sc = sc;
+    self->get();                         // the busy list's reference
+    self->busy_on = callee;
     self->busy_next = callee->busy_waiters;
     callee->busy_waiters = self;
     Cpu::current().ec = nullptr;
@@ -95,9 +98,13 @@ void wake_busy_waiters(Ec *ec)
     while (Ec *w = ec->busy_waiters) {
         ec->busy_waiters = w->busy_next;
         w->busy_next = nullptr;
-        w->state = Ec::RUNNABLE;
-        if (w->blocked_sc)
-            Sched::ready(w->blocked_sc);
+        w->busy_on = nullptr;
+        if (w->state == Ec::BLOCKED) {
+            w->state = Ec::RUNNABLE;
+            if (w->blocked_sc)
+                Sched::ready(w->blocked_sc);
+        }
+        release(w);
     }
 }
 
@@ -141,6 +148,7 @@ void wake_busy_waiters(Ec *ec)
     if (Ec *caller = ec->caller) {
         ec->caller = nullptr;
         caller->callee = nullptr;
+        release(ec);                     // the call's reference
         caller->state = Ec::RUNNABLE;
         if (caller->event_call) {
             caller->event_call = false;
@@ -170,7 +178,8 @@ void wake_busy_waiters(Ec *ec)
         top_frame().rdi = static_cast<u64>(Status::OOM);
         Sched::run(cur, self);
     }
-    sc->get();
+    sc->get();                           // this call's reference: dropped when the clone is done
+    self->get();                         // the clone's reference to its caller
     sc->quantum_ticks = cur ? cur->quantum_ticks : 1;
     sc->left = cur && cur->left ? cur->left : sc->quantum_ticks;
     Sched::save_current();
@@ -180,6 +189,7 @@ void wake_busy_waiters(Ec *ec)
     clone->xcpu_db = db;
     self->state = Ec::BLOCKED;
     self->blocked_sc = cur;
+    __atomic_store_n(&self->xcpu_wait, true, __ATOMIC_RELEASE);
     Cpu::current().ec = nullptr;
     Sched::ready(sc);
     Sched::run_next();
@@ -198,14 +208,17 @@ void xcpu_step(Sc *sc, Ec *clone)
     // Done (reply arrived, or the call failed): the caller takes the clone's registers.
     Ec *caller = clone->xcpu_caller;
     Sched::save_current();
-    caller->regs = clone->regs;
-    caller->state = Ec::RUNNABLE;
+    // The caller's own call chain may have been abandoned meanwhile (its SC went).
+    if (__atomic_exchange_n(&caller->xcpu_wait, false, __ATOMIC_ACQ_REL)) {
+        caller->regs = clone->regs;
+        caller->state = Ec::RUNNABLE;
+        if (Sc *b = __atomic_load_n(&caller->blocked_sc, __ATOMIC_ACQUIRE))
+            Sched::ready(b);
+    }
     Cpu &c = Cpu::current();
     c.ec = nullptr;
     c.sc = nullptr;
     clone->dead = true;
-    if (caller->blocked_sc)
-        Sched::ready(caller->blocked_sc);
     release(sc);                         // the only reference: the SC goes, and with it the clone
     Sched::run_next();
 }
@@ -255,6 +268,7 @@ void Ipc::reply(Ec *self)
     self->state = Ec::WAIT_CALL;
     wake_busy_waiters(self);
     caller->callee = nullptr;
+    release(self);                       // the call's reference (we only use it until run())
     caller->state = Ec::RUNNABLE;
     if (caller->event_call) {
         caller->event_call = false;
@@ -311,4 +325,70 @@ void kill_current(const Exc_frame &f, const char *reason)
     Sched::save_current();
     ec->regs.vector = f.vector;
     kill(ec, reason);
+}
+
+namespace {
+/* r stops waiting for whatever it waits for (its activation is being abandoned). */
+void unblock(Ec *r)
+{
+    if (Sm *sm = __atomic_load_n(&r->waiting_on, __ATOMIC_ACQUIRE))
+        sm->dequeue_waiter(r);
+    if (r->deadline) {
+        Sched::remove_timeout(r);
+        r->deadline = 0;
+    }
+    if (Ec *on = r->busy_on) {
+        for (Ec **p = &on->busy_waiters; *p; p = &(*p)->busy_next)
+            if (*p == r) {
+                *p = r->busy_next;
+                break;
+            }
+        r->busy_next = nullptr;
+        r->busy_on = nullptr;
+        release(r);                      // the busy list's reference (the call still holds one)
+    }
+    __atomic_store_n(&r->xcpu_wait, false, __ATOMIC_RELEASE);
+}
+} // namespace
+
+/*
+ * A retired SC's call chain (on the SC's CPU, Sched::finish_retired): whoever blocked on behalf
+ * of the SC forgets it; unless another SC runs the chain's EC, every local EC in the chain is
+ * made ready for its next call again (its activation is lost) and the chain's first EC gets
+ * COM_ABT (or, if it waited for an event reply, stays dead), like a callee's death (ABI 10.5).
+ */
+void abandon_chain(Sc *sc)
+{
+    Ec *e0 = sc->ec;
+    if (!e0)
+        return;
+    for (Ec *e = e0; e; e = e->callee)
+        if (e->blocked_sc == sc)
+            __atomic_store_n(&e->blocked_sc, nullptr, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&e0->sc_count, __ATOMIC_RELAXED))
+        return;
+    for (;;) {
+        Ec *r = e0;
+        while (r->callee)
+            r = r->callee;
+        if (r == e0)
+            break;
+        Ec *caller = r->caller;
+        unblock(r);
+        r->caller = nullptr;
+        caller->callee = nullptr;
+        r->state = Ec::WAIT_CALL;
+        r->pending_event = -1;
+        if (caller->event_call && caller == e0) {
+            caller->event_call = false;
+            caller->dead = true;
+            caller->state = Ec::PARKED;
+        } else {
+            caller->event_call = false;
+            caller->regs.rdi = static_cast<u64>(Status::COM_ABT);
+            caller->state = Ec::RUNNABLE;
+        }
+        wake_busy_waiters(r);
+        release(r);                      // the call's reference
+    }
 }

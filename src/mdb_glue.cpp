@@ -262,12 +262,34 @@ bool Mdb_glue::free(Pd *pd, Crd::Type t, u64 base, unsigned order)
     return pd->space(t).free(base, order);
 }
 
+namespace {
+/* Answer a flush request addressed to this CPU, if there is one. */
+void tlb_service(Cpu &c)
+{
+    if (!__atomic_exchange_n(&c.tlb_req, false, __ATOMIC_ACQ_REL))
+        return;
+    set_cr3(get_cr3());
+    __atomic_sub_fetch(&shootdown_pending, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * While waiting in a shootdown: answer other CPUs' flush requests by polling (an interrupt
+ * window alone is not enough: under QEMU's TCG a "sti; pause; cli" loop never takes the IPI),
+ * and open a short window for the other interrupts (they never switch ECs in kernel mode).
+ */
+void wait_step(Cpu &c)
+{
+    tlb_service(c);
+    asm volatile("sti; nop; cli; pause" ::: "memory");
+}
+} // namespace
+
 void Mdb_glue::shootdown()
 {
-    // One shootdown at a time. Waiting happens with interrupts on, so a CPU that waits here
-    // still answers another CPU's flush request (interrupts in kernel mode never switch ECs).
+    Cpu &self = Cpu::current();
+    // One shootdown at a time; a CPU that waits still answers the others' requests.
     while (__atomic_exchange_n(&shootdown_busy, true, __ATOMIC_ACQUIRE))
-        asm volatile("sti; pause; cli" ::: "memory");
+        wait_step(self);
     set_cr3(get_cr3());                              // this CPU: user entries are not global
     unsigned others = 0;
     for (unsigned i = 0; i < Cpu::count; i++)
@@ -279,15 +301,13 @@ void Mdb_glue::shootdown()
     }
     __atomic_store_n(&shootdown_pending, others, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < Cpu::count; i++)
-        if (Cpu::table[i]->online && Cpu::table[i] != &Cpu::current())
+        if (Cpu::table[i]->online && Cpu::table[i] != &self) {
+            __atomic_store_n(&Cpu::table[i]->tlb_req, true, __ATOMIC_RELEASE);
             Lapic::send_ipi(Cpu::table[i]->apic_id, Vec::IPI_TLB);
+        }
     while (__atomic_load_n(&shootdown_pending, __ATOMIC_ACQUIRE))
-        asm volatile("sti; pause; cli" ::: "memory");
+        wait_step(self);
     __atomic_store_n(&shootdown_busy, false, __ATOMIC_RELEASE);
 }
 
-void tlb_ipi()
-{
-    set_cr3(get_cr3());
-    __atomic_sub_fetch(&shootdown_pending, 1, __ATOMIC_RELEASE);
-}
+void tlb_ipi() { tlb_service(Cpu::current()); }

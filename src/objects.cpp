@@ -11,6 +11,7 @@
 #include "objects.hpp"
 #include "paging.hpp"
 #include "placement_new.hpp"
+#include "rcu.hpp"
 #include "slab.hpp"
 #include "string.hpp"
 #include "sched.hpp"
@@ -69,6 +70,16 @@ void Pd::destroy()
     pd_cache.free(this);
 }
 
+/*
+ * I/O bitmap versions are unique across all PDs: a CPU's cached copy is keyed by (PD, version),
+ * and a PD freed and re-created at the same address must not match a stale copy.
+ */
+static void new_io_version(Pd *pd)
+{
+    static u64 generation;
+    __atomic_store_n(&pd->io_version, __atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
+}
+
 bool Pd::grant_ports(u32 first, u32 count)
 {
     Lock_guard g(lock);
@@ -80,7 +91,7 @@ bool Pd::grant_ports(u32 first, u32 count)
     }
     for (u32 p = first; p < first + count && p < 0x10000; p++)
         io_bitmap[p / 8] &= static_cast<u8>(~(1u << (p % 8)));
-    __atomic_add_fetch(&io_version, 1, __ATOMIC_RELEASE);
+    new_io_version(this);
     return true;
 }
 
@@ -91,7 +102,7 @@ void Pd::revoke_ports(u32 first, u32 count)
         return;
     for (u32 p = first; p < first + count && p < 0x10000; p++)
         io_bitmap[p / 8] |= static_cast<u8>(1u << (p % 8));
-    __atomic_add_fetch(&io_version, 1, __ATOMIC_RELEASE);
+    new_io_version(this);
 }
 
 Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken)
@@ -144,8 +155,19 @@ Ec *Ec::create_clone(Ec *of, unsigned cpu)
     return ec;
 }
 
+void Ec::retire()
+{
+    dead = true;
+    if (Sm *sm = __atomic_load_n(&waiting_on, __ATOMIC_ACQUIRE))
+        sm->dequeue_waiter(this);
+    if (deadline)
+        Sched::remove_timeout(this);
+}
+
 void Ec::destroy()
 {
+    if (is_clone && xcpu_caller)
+        release(xcpu_caller);
     if (utcb && !is_clone) {
         // Take the UTCB node (and anything derived from it) away before the page is reused.
         Mdb_glue::revoke(pd, Crd(Crd::MEM, utcb_addr >> 12, 0, 0x1f), true);
@@ -162,8 +184,10 @@ Sc *Sc::create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us)
     void *mem = sc_cache.alloc();
     if (!mem)
         return nullptr;
-    if (ec)
+    if (ec) {
         ec->get();
+        __atomic_add_fetch(&ec->sc_count, 1, __ATOMIC_RELAXED);
+    }
     return new (mem) Sc(ec, cpu, prio, quantum_us * Time::tsc_khz / 1000);
 }
 
@@ -206,12 +230,13 @@ Sm *Sm::create(u64 counter, Sm *chain)
     return sm;
 }
 
-void Sm::destroy()
+void Sm::retire()
 {
     wake_all(static_cast<u64>(4));   // BAD_CAP: the semaphore went away (ABI 7.8)
     Sm *c = chain;
     if (c) {
-        // Unqueue this signal from its target before it goes.
+        // Unqueue this signal from its target (with the count it added) and never queue again:
+        // an up racing with the retirement must not link it in after it is gone.
         Lock_guard g(c->lock);
         for (Sm **p = &c->sig_head; *p; p = &(*p)->queued_next)
             if (*p == this) {
@@ -221,9 +246,17 @@ void Sm::destroy()
                     for (Sm *s = c->sig_head; s; s = s->queued_next)
                         c->sig_tail = s;
                 }
+                if (c->counter)
+                    c->counter--;
                 break;
             }
+        queued = true;
     }
+}
+
+void Sm::destroy()
+{
+    Sm *c = chain;
     this->~Sm();
     sm_cache.free(this);
     if (c)
@@ -345,6 +378,20 @@ void release(Kobject *obj)
 {
     if (!obj || !obj->put())
         return;
+    switch (obj->otype) {
+    case Obj_type::SC:
+        Sched::retire(static_cast<Sc *>(obj));   // its CPU defers it once it stopped using it
+        return;
+    case Obj_type::EC: static_cast<Ec *>(obj)->retire(); break;
+    case Obj_type::SM: static_cast<Sm *>(obj)->retire(); break;
+    case Obj_type::PD:
+    case Obj_type::PT: break;
+    }
+    Rcu::defer(obj);
+}
+
+void destroy_object(Kobject *obj)
+{
     switch (obj->otype) {
     case Obj_type::PD: static_cast<Pd *>(obj)->destroy(); break;
     case Obj_type::EC: static_cast<Ec *>(obj)->destroy(); break;

@@ -148,7 +148,6 @@ void start_root_task()
     trace("BOOT: root task after %llu TSC ticks (%llu ms)", static_cast<unsigned long long>(ticks),
           static_cast<unsigned long long>(Time::tsc_khz ? ticks / Time::tsc_khz : 0));
 
-    sc->get();                 // the scheduler's reference
     c.ec = nullptr;
     Sched::run(sc, ec);
 }

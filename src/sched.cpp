@@ -8,6 +8,8 @@
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
+#include "paging.hpp"
+#include "rcu.hpp"
 #include "sched.hpp"
 #include "string.hpp"
 #include "time.hpp"
@@ -18,6 +20,7 @@ extern "C" [[noreturn]] void ret_user(Exc_frame *f);
 [[noreturn]] void deliver_recall(Ec *ec);
 [[noreturn]] void deliver_pending(Ec *ec);
 [[noreturn]] void xcpu_step(Sc *sc, Ec *clone);
+void abandon_chain(Sc *sc);
 
 namespace {
 
@@ -28,6 +31,22 @@ Exc_frame *top_frame(Cpu &c) { return reinterpret_cast<Exc_frame *>(c.kstack_top
 void fpu_save(Ec *ec) { Fpu::save(ec->fpu); }
 void fpu_load(Ec *ec) { Fpu::load(ec->fpu); }
 
+/* Take sc off its ready list (rq_lock held). */
+void unqueue(Cpu &c, Sc *sc)
+{
+    unsigned prio = sc->prio;
+    if (sc->next == sc) {
+        c.rq_head[prio] = nullptr;
+        c.rq_bits[prio / 64] &= ~(u64{1} << (prio % 64));
+    } else {
+        sc->prev->next = sc->next;
+        sc->next->prev = sc->prev;
+        if (c.rq_head[prio] == sc)
+            c.rq_head[prio] = sc->next;
+    }
+    sc->queued = false;
+}
+
 Sc *pick(Cpu &c)
 {
     Lock_guard g(c.rq_lock);
@@ -36,18 +55,19 @@ Sc *pick(Cpu &c)
             continue;
         unsigned prio = 63 - __builtin_clzll(c.rq_bits[w]) + 64 * w;
         Sc *sc = c.rq_head[prio];
-        if (sc->next == sc) {
-            c.rq_head[prio] = nullptr;
-            c.rq_bits[w] &= ~(u64{1} << (prio % 64));
-        } else {
-            sc->prev->next = sc->next;
-            sc->next->prev = sc->prev;
-            c.rq_head[prio] = sc->next;
-        }
-        sc->queued = false;
+        unqueue(c, sc);
         return sc;
     }
     return nullptr;
+}
+
+/* Load the kernel's page table: the last PD's may go away while this CPU holds no EC. */
+void drop_space(Cpu &c)
+{
+    if (c.space) {
+        set_cr3(virt_to_phys(Paging::kernel_pml4()));
+        c.space = nullptr;
+    }
 }
 
 unsigned highest_ready(Cpu &c)
@@ -123,7 +143,7 @@ void Sched::ready(Sc *sc, bool head)
     Cpu &c = *Cpu::table[sc->cpu];
     {
         Lock_guard g(c.rq_lock);
-        if (sc->queued)
+        if (sc->queued || sc->retired)
             return;
         sc->queued = true;
         Sc *&h = c.rq_head[sc->prio];
@@ -157,11 +177,19 @@ void Sched::save_current()
 void Sched::run(Sc *sc, Ec *ec)
 {
     Cpu &c = Cpu::current();
+    if (sc->retired) {
+        // Its last capability went while the kernel worked for it: stop here.
+        if (c.ec == ec)
+            save_current();
+        run_next();
+    }
     if (c.ec != ec) {
         memcpy(top_frame(c), &ec->regs, sizeof(Exc_frame));
         fpu_load(ec);
-        if (!c.ec || c.ec->pd != ec->pd)
+        if (c.space != ec->pd) {
             set_cr3(virt_to_phys(ec->pd->pml4));
+            c.space = ec->pd;
+        }
         c.ec = ec;
     }
     if (c.sc != sc) {
@@ -191,6 +219,9 @@ void Sched::run_next()
     Cpu &c = Cpu::current();
     account(c);
     c.sc = nullptr;
+    c.ec = nullptr;                  // its state was saved by whoever decided to leave it
+    finish_retired(c);
+    Rcu::poll();
     for (;;) {
         Sc *sc = pick(c);
         if (!sc)
@@ -243,10 +274,16 @@ extern "C" [[noreturn]] void idle_body()
 {
     Cpu &c = Cpu::current();
     for (;;) {
+        Sched::finish_retired(c);
+        Rcu::poll();
         arm(c);
         if (c.rq_bits[0] | c.rq_bits[1])
             Sched::run_next();
+        drop_space(c);
+        // Quiescent while halted (include/rcu.hpp); an interrupt clears the flag on entry.
+        __atomic_store_n(&c.idle, true, __ATOMIC_SEQ_CST);
         asm volatile("sti; hlt; cli" ::: "memory");
+        __atomic_store_n(&c.idle, false, __ATOMIC_SEQ_CST);
         expire_timeouts(c);
     }
 }
@@ -265,6 +302,8 @@ void Sched::tick(bool from_user)
 {
     Cpu &c = Cpu::current();
     expire_timeouts(c);
+    if (from_user)
+        Rcu::poll();
     account(c);
     if (from_user && c.sc && !c.sc->left) {
         // Quantum used up: to the tail of its list with a fresh budget (ABI 6.2).
@@ -280,6 +319,9 @@ void Sched::preempt_check(bool from_user)
     c.resched = false;
     if (!from_user || !c.sc)
         return;          // idle or in the kernel: the idle loop or the next exit looks again
+    stop_if_retired();
+    if (c.retired)
+        finish_retired(c);
     if (c.ec && c.ec->recall)
         run(c.sc, c.ec); // delivers the recall
     if (highest_ready(c) > c.sc->prio) {
@@ -309,4 +351,48 @@ void Sched::remove_timeout(Ec *ec)
             ec->timeout_next = nullptr;
             return;
         }
+}
+
+void Sched::retire(Sc *sc)
+{
+    if (sc->ec)
+        __atomic_sub_fetch(&sc->ec->sc_count, 1, __ATOMIC_RELAXED);
+    Cpu &c = *Cpu::table[sc->cpu];
+    {
+        Lock_guard g(c.rq_lock);
+        sc->retired = true;
+        if (sc->queued)
+            unqueue(c, sc);
+        sc->retired_next = c.retired;
+        c.retired = sc;
+    }
+    if (&c != &Cpu::current())
+        kick(sc->cpu);
+}
+
+void Sched::finish_retired(Cpu &c)
+{
+    if (!__atomic_load_n(&c.retired, __ATOMIC_ACQUIRE))
+        return;
+    Sc *list;
+    {
+        Lock_guard g(c.rq_lock);
+        list = c.retired;
+        c.retired = nullptr;
+    }
+    while (Sc *sc = list) {
+        list = sc->retired_next;
+        sc->retired_next = nullptr;
+        abandon_chain(sc);
+        Rcu::defer(sc);
+    }
+}
+
+void Sched::stop_if_retired()
+{
+    Cpu &c = Cpu::current();
+    if (c.sc && c.sc->retired) {
+        save_current();
+        run_next();
+    }
 }

@@ -118,10 +118,8 @@ Status create_sc(Ec *self, const Sys_create_sc &a)
     if (!sc)
         return Status::OOM;
     Status s = publish(self, a.sel(), sc, Perm_sc::CREATED);
-    if (s == Status::SUCCESS) {
-        sc->get();                       // the scheduler's reference: SCs run until their EC dies
-        Sched::ready(sc);                // ready immediately (ABI 6.2)
-    }
+    if (s == Status::SUCCESS)
+        Sched::ready(sc);                // ready immediately (ABI 6.2); runs until its capabilities go
     return s;
 }
 
@@ -354,7 +352,9 @@ Status assign_pci(Ec *self, Sys a)
 
 extern "C" void handle_syscall(Exc_frame *f)
 {
-    Ec *self = Cpu::current().ec;
+    Cpu &c = Cpu::current();
+    __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);       // was quiescent (include/rcu.hpp)
+    Ec *self = c.ec;
     Sys s{*f};
     // A plain load first: the locked exchange is paid once, not on every hypercall.
     if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) && !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
@@ -385,7 +385,7 @@ extern "C" void handle_syscall(Exc_frame *f)
         break;
     }
     f->rdi = static_cast<u64>(st);
-    if (self->recall)
-        Sched::run(Sched::current(), self);   // delivers the recall first (ABI 1.4)
-    sync_io_bitmap(Cpu::current());
+    if (self->recall || c.sc->retired)
+        Sched::run(c.sc, self);  // delivers the recall first (ABI 1.4), or stops a retired SC
+    sync_io_bitmap(c);
 }

@@ -1,0 +1,90 @@
+/*
+ * Grace periods for object destruction (see include/rcu.hpp).
+ *
+ * Two batches: `waiting` collects deferred objects; when no grace period runs,
+ * it becomes the `current` batch and every CPU's quiescent counter is
+ * recorded. The batch is due once every online CPU has entered from user mode
+ * since (its counter moved), is idle, or is the CPU doing the poll (it is at a
+ * safe point).
+ */
+#include "cpu.hpp"
+#include "kobject.hpp"
+#include "memory.hpp"
+#include "objects.hpp"
+#include "paging.hpp"
+#include "rcu.hpp"
+#include "spinlock.hpp"
+#include "x86.hpp"
+
+namespace {
+
+Spinlock lock;
+Kobject *waiting;                // deferred, no grace period started for them yet
+Kobject *current;                // their grace period is running
+bool running;
+u64 count;                       // objects in both batches
+
+bool grace_period_over(const Cpu &self)
+{
+    for (unsigned i = 0; i < Cpu::count; i++) {
+        const Cpu &c = *Cpu::table[i];
+        if (!c.online || &c == &self)
+            continue;
+        if (__atomic_load_n(&c.idle, __ATOMIC_ACQUIRE))
+            continue;
+        if (__atomic_load_n(&c.qs, __ATOMIC_ACQUIRE) != c.qs_snap)
+            continue;
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+void Rcu::defer(Kobject *obj)
+{
+    Lock_guard g(lock);
+    obj->release_next = waiting;
+    waiting = obj;
+    count++;
+}
+
+u64 Rcu::pending() { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
+
+void Rcu::poll()
+{
+    if (!__atomic_load_n(&waiting, __ATOMIC_RELAXED) && !__atomic_load_n(&current, __ATOMIC_RELAXED))
+        return;
+    Cpu &self = Cpu::current();
+    Kobject *due = nullptr;
+    {
+        Lock_guard g(lock);
+        if (running && grace_period_over(self)) {
+            due = current;
+            current = nullptr;
+            running = false;
+        }
+        if (!running && waiting) {
+            current = waiting;
+            waiting = nullptr;
+            running = true;
+            for (unsigned i = 0; i < Cpu::count; i++) {
+                Cpu &c = *Cpu::table[i];
+                c.qs_snap = __atomic_load_n(&c.qs, __ATOMIC_ACQUIRE);
+            }
+        }
+    }
+    if (!due)
+        return;
+    // A PD about to go may still be this CPU's address space if no EC runs here.
+    if (!self.ec && self.space) {
+        set_cr3(virt_to_phys(Paging::kernel_pml4()));
+        self.space = nullptr;
+    }
+    while (Kobject *o = due) {
+        due = o->release_next;
+        o->release_next = nullptr;
+        __atomic_sub_fetch(&count, 1, __ATOMIC_RELAXED);
+        destroy_object(o);
+    }
+}
