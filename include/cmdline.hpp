@@ -13,6 +13,8 @@ struct Cmdline
     bool iommu, keyb, serial, spinner, nopcid, novga, novpid, nodl, noxsave;
     // Our addition for tests: raise a kernel page fault at the end of boot to show the panic dump.
     bool kfault;
+    // Our extension for leak tests: hypercall 15 with flag 0 reports kernel memory statistics.
+    bool kstat;
 
     // Longest token quoted in full in a diagnostic; longer ones are cut.
     static constexpr size_t MAX_QUOTE = 32;

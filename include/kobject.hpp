@@ -14,7 +14,7 @@ class Kobject
 
   public:
     const Obj_type otype;
-    Kobject *release_next = nullptr;   // deferred release list (src/mdb_glue.cpp)
+    Kobject *release_next = nullptr;   // waiting for its grace period (src/rcu.cpp)
 
     explicit Kobject(Obj_type t) : otype(t) {}
     Kobject(const Kobject &) = delete;

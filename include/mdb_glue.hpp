@@ -26,6 +26,9 @@ void revoke(Pd *pd, Crd crd, bool self);
 void destroy(Pd *pd);
 bool free(Pd *pd, Crd::Type t, u64 base, unsigned order);
 
+/* Mapping-database nodes allocated (kernel statistics). */
+u64 nodes_in_use();
+
 /* Flush user TLB entries on every CPU (after rights were taken away). */
 void shootdown();
 } // namespace Mdb_glue

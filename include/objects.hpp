@@ -36,6 +36,7 @@ class Pd : public Kobject
      */
     u64 caps = 0;
     bool dying = false;
+    Pd *dying_next = nullptr;
     Spinlock lock;                 // serialises changes to the memory and I/O spaces
 
     static Pd *root;
@@ -213,3 +214,5 @@ void sync_io_bitmap(Cpu &c);
 void release(Kobject *obj);
 /* Free the object's memory and drop the references it holds (called by Rcu::poll). */
 void destroy_object(Kobject *obj);
+/* PDs, ECs, SCs, portals and semaphores allocated (kernel statistics). */
+u64 objects_in_use();

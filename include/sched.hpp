@@ -47,6 +47,8 @@ void preempt_check(bool from_user);
 void retire(Sc *sc);
 /* On the SC's CPU at a safe point: let go of retired SCs (their call chains) and defer them. */
 void finish_retired(Cpu &c);
+/* Retired SCs their CPUs have not finished yet (kernel statistics). */
+u64 retiring();
 /* Before returning to user mode: stop if the current SC was retired meanwhile. */
 void stop_if_retired();
 /* Timeouts (semaphore deadlines). */

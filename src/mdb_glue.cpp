@@ -58,8 +58,30 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     return true;
 }
 
-Kobject *deferred;               // objects to release once Mdb::lock is free
+Pd *dying;                       // PDs whose last capability went: spaces to empty
 bool tlb_dirty;
+
+/* A capability to o appeared or went (Mdb::lock held): PDs count theirs. */
+void cap_added(Kobject *o)
+{
+    if (o->otype == Obj_type::PD)
+        static_cast<Pd *>(o)->caps++;
+}
+
+void cap_removed(Kobject *o)
+{
+    if (o->otype != Obj_type::PD)
+        return;
+    Pd *pd = static_cast<Pd *>(o);
+    if (--pd->caps || pd == Pd::root)
+        return;
+    // Nobody can name the PD any more: empty its spaces (after this operation), so that what
+    // it holds, including capabilities to its own ECs, lets go; it takes no new nodes.
+    pd->dying = true;
+    pd->get();                   // held until its spaces are empty
+    pd->dying_next = dying;
+    dying = pd;
+}
 
 struct Observer final : Mdb_observer
 {
@@ -68,15 +90,17 @@ struct Observer final : Mdb_observer
         Pd *pd = owner(n);
         if (pd == Pd::kernel)
             return true;                 // the kernel's resources are not mapped anywhere
+        if (pd->dying)
+            return false;                // being emptied: reported like a lack of memory
         switch (n.space->type()) {
         case Crd::OBJ: {
             Kobject *o = n.object();
             o->get();
             if (pd->obj.insert(n.base, o, n.rights) != Space_obj::Result::OK) {
-                o->release_next = deferred;
-                deferred = o;
+                release(o);
                 return false;
             }
+            cap_added(o);
             return true;
         }
         case Crd::MEM:
@@ -105,8 +129,8 @@ struct Observer final : Mdb_observer
                 return;
             }
             if (pd->obj.remove(n.base, o)) {
-                o->release_next = deferred;
-                deferred = o;
+                cap_removed(o);
+                release(o);              // safe under Mdb::lock: destruction waits (rcu.hpp)
             }
             return;
         }
@@ -136,25 +160,34 @@ struct Observer final : Mdb_observer
     }
 } observer;
 
-/* After an Mdb operation: release objects and flush TLBs, with no lock held. */
+/*
+ * After an Mdb operation: flush TLBs and empty the spaces of PDs that lost their last capability
+ * (which may make more PDs lose theirs), with no lock held.
+ */
 void finish()
 {
-    Kobject *list;
-    bool flush;
-    {
-        Lock_guard g(Mdb::lock);
-        list = deferred;
-        deferred = nullptr;
-        flush = tlb_dirty;
-        tlb_dirty = false;
-    }
-    if (flush)
-        Mdb_glue::shootdown();
-    while (list) {
-        Kobject *o = list;
-        list = o->release_next;
-        o->release_next = nullptr;
-        release(o);
+    for (;;) {
+        Pd *pds;
+        bool flush;
+        {
+            Lock_guard g(Mdb::lock);
+            pds = dying;
+            dying = nullptr;
+            flush = tlb_dirty;
+            tlb_dirty = false;
+        }
+        if (!pds && !flush)
+            return;
+        if (flush)
+            Mdb_glue::shootdown();
+        while (Pd *pd = pds) {
+            pds = pd->dying_next;
+            pd->dying_next = nullptr;
+            Mdb::destroy(pd->sp_obj, &observer);
+            Mdb::destroy(pd->sp_mem, &observer);
+            Mdb::destroy(pd->sp_pio, &observer);
+            release(pd);             // the reference cap_removed() took
+        }
     }
 }
 
@@ -283,6 +316,8 @@ void wait_step(Cpu &c)
     asm volatile("sti; nop; cli; pause" ::: "memory");
 }
 } // namespace
+
+u64 Mdb_glue::nodes_in_use() { return node_cache.stats().in_use; }
 
 void Mdb_glue::shootdown()
 {

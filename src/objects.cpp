@@ -401,6 +401,15 @@ void destroy_object(Kobject *obj)
     }
 }
 
+u64 objects_in_use()
+{
+    const Slab_cache *caches[] = {&pd_cache, &ec_cache, &sc_cache, &pt_cache, &sm_cache};
+    u64 n = 0;
+    for (const Slab_cache *c : caches)
+        n += c->stats().in_use;
+    return n;
+}
+
 void sync_io_bitmap(Cpu &c)
 {
     const Pd *pd = c.ec ? c.ec->pd : nullptr;

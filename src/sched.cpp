@@ -214,13 +214,24 @@ void Sched::run(Sc *sc, Ec *ec)
     ret_user(top_frame(c));
 }
 
+/*
+ * Whoever calls run_next() abandons its kernel stack: start again just below the frame area, so
+ * that chains of decisions (an EC killed at its startup, the next one too, ...) cannot grow it.
+ */
 void Sched::run_next()
+{
+    Cpu &c = Cpu::current();
+    asm volatile("mov %0, %%rsp; jmp run_next_body" : : "r"(c.kstack_top - sizeof(Exc_frame) - 72) : "memory");
+    __builtin_unreachable();
+}
+
+extern "C" [[noreturn]] void run_next_body()
 {
     Cpu &c = Cpu::current();
     account(c);
     c.sc = nullptr;
     c.ec = nullptr;                  // its state was saved by whoever decided to leave it
-    finish_retired(c);
+    Sched::finish_retired(c);
     Rcu::poll();
     for (;;) {
         Sc *sc = pick(c);
@@ -228,10 +239,10 @@ void Sched::run_next()
             break;
         Ec *ec = sc->runner();
         if (ec && ec->state == Ec::RUNNABLE && !ec->dead)
-            run(sc, ec);
+            Sched::run(sc, ec);
         // Not runnable (killed, or blocked since it was queued): the SC waits to be woken.
     }
-    idle_loop();
+    Sched::idle_loop();
 }
 
 void Sched::yield(bool fresh)
@@ -293,8 +304,9 @@ void Sched::idle_loop()
     Cpu &c = Cpu::current();
     c.sc = nullptr;
     c.ec = nullptr;
-    // A fresh stack below the frame area at the top (the caller's frames are abandoned).
-    asm volatile("mov %0, %%rsp; jmp idle_body" : : "r"(c.kstack_top - sizeof(Exc_frame) - 64) : "memory");
+    // A fresh stack below the frame area at the top (the caller's frames are abandoned), aligned
+    // as after a call.
+    asm volatile("mov %0, %%rsp; jmp idle_body" : : "r"(c.kstack_top - sizeof(Exc_frame) - 72) : "memory");
     __builtin_unreachable();
 }
 
@@ -353,8 +365,15 @@ void Sched::remove_timeout(Ec *ec)
         }
 }
 
+namespace {
+u64 retiring_count;
+}
+
+u64 Sched::retiring() { return __atomic_load_n(&retiring_count, __ATOMIC_RELAXED); }
+
 void Sched::retire(Sc *sc)
 {
+    __atomic_add_fetch(&retiring_count, 1, __ATOMIC_RELAXED);
     if (sc->ec)
         __atomic_sub_fetch(&sc->ec->sc_count, 1, __ATOMIC_RELAXED);
     Cpu &c = *Cpu::table[sc->cpu];
@@ -385,6 +404,7 @@ void Sched::finish_retired(Cpu &c)
         sc->retired_next = nullptr;
         abandon_chain(sc);
         Rcu::defer(sc);
+        __atomic_sub_fetch(&retiring_count, 1, __ATOMIC_RELAXED);
     }
 }
 
