@@ -212,6 +212,16 @@ SCENARIOS = [
              expect=[BANNER, r'^167 passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              timeout=120, tags=['conformance']),
 
+    # Leak test (user/leaktest): 100 000 objects created and destroyed, an exhaustion of kernel
+    # memory; free pages and objects of the kstat hypercall back at the baseline each time. The
+    # rounds' global ECs have no startup portal; should one ever run it is killed, which is allowed.
+    Scenario('leak-kstat-smp1', 'kernel memory back at its baseline after 100 000 objects, one CPU', smp=1,
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^12 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
+    Scenario('leak-kstat-smp4', 'the same on four CPUs (ECs on a second CPU, TLB shootdowns)', smp=4,
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^12 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
+
     # Root task image checks (ABI 9.2).
     bad_module('module-none', 'no multiboot module', None, 'No ELF'),
     bad_module('module-text', 'a text file as root task', ('text', 'This is not an ELF file.\n' * 40),

@@ -271,4 +271,30 @@ inline Gsi_result assign_gsi(u64 sm, u64 dev_page, unsigned cpu, u64 chain = GSI
     return {s, rsi, static_cast<u32>(rdx)};
 }
 
+/*
+ * Kernel statistics: this project's debugging extension (docs/objects.md),
+ * hypercall number 15 with flag 0 (rdi = 0x1f). Only a kernel booted with
+ * `kstat` answers it; otherwise number 15 is BAD_HYP as the ABI says (1.6).
+ */
+struct Kstat
+{
+    u64 free_pages;     // rsi: free pages of the kernel memory pool
+    u64 objects;        // rdx: kernel objects in use (PD, EC, SC, PT, SM, mapping-database nodes)
+    u64 pending;        // rax: objects waiting for deferred reclamation (freed after a grace period)
+};
+
+constexpr unsigned KSTAT_FLAG = 1u << 0;
+
+// kstat: `out` is written only on SUCCESS.
+inline Status kstat(Kstat &out)
+{
+    u64 rdi = Hypercall_id(static_cast<Hypercall>(0xf), KSTAT_FLAG, 0).value();
+    u64 rsi = 0, rdx = 0, rax = 0;
+    asm volatile("syscall" : "+D"(rdi), "+S"(rsi), "+d"(rdx), "+a"(rax) : : "rcx", "r11", "memory");
+    Status s = status_of(rdi);
+    if (s == Status::SUCCESS)
+        out = {rsi, rdx, rax};
+    return s;
+}
+
 } // namespace nova
