@@ -113,6 +113,10 @@ class Mdb
     /* Free every node of s and everything derived from them (the PD dies). */
     static void destroy(Space &s, Mdb_observer *obs = nullptr);
 
+    /* Remove the order-0 root node at base with this payload, and what was derived from it;
+       false if there is no such node (it was revoked or replaced meanwhile). */
+    static bool remove_root(Space &s, u64 base, u64 payload, Mdb_observer *obs = nullptr);
+
   private:
     static Status insert_root_locked(Space &s, u64 base, unsigned order, unsigned rights, u64 payload,
                                      Mdb_observer *obs);

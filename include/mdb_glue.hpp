@@ -10,6 +10,7 @@
 
 class Pd;
 class Kobject;
+class Ec;
 
 namespace Mdb_glue {
 void init();
@@ -25,6 +26,14 @@ Crd lookup(Pd *pd, Crd::Type t, u64 sel);
 void revoke(Pd *pd, Crd crd, bool self);
 void destroy(Pd *pd);
 bool free(Pd *pd, Crd::Type t, u64 base, unsigned order);
+
+/*
+ * A retired EC's UTCB leaves its PD's memory space (with anything derived from it). Callable
+ * with Mdb::lock held: the work happens in the next settle(), which every Mdb operation and
+ * every Rcu::poll() runs, so always before the EC is destroyed.
+ */
+void unmap_utcb(Ec *ec);
+void settle();
 
 /* Mapping-database nodes allocated (kernel statistics). */
 u64 nodes_in_use();

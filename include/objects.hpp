@@ -95,6 +95,7 @@ class Ec : public Kobject
     u64 xcpu_sel = 0;
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
     bool xcpu_wait = false;        // the caller waits for its clone (exchanged atomically)
+    Ec *utcb_next = nullptr;       // retired, its UTCB still to be unmapped (src/mdb_glue.cpp)
     u64 cr2 = 0;                   // CR2 at this EC's last exception (qual[1], reply window)
     u64 error = 0;                 // error code of that exception (qual[0])
     alignas(64) u8 fpu[1024];      // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)

@@ -376,6 +376,16 @@ void Mdb::revoke(Space &s, u64 base, unsigned order, unsigned rights, bool self,
     }
 }
 
+bool Mdb::remove_root(Space &s, u64 base, u64 payload, Mdb_observer *obs)
+{
+    Lock_guard g(lock);
+    Mdb_node *n = s.next(base);
+    if (!n || n->base != base || n->order || n->parent || n->payload != payload)
+        return false;
+    demote(n, ALL_RIGHTS, obs);
+    return true;
+}
+
 void Mdb::destroy(Space &s, Mdb_observer *obs)
 {
     Lock_guard g(lock);

@@ -60,6 +60,8 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
 
 Pd *dying;                       // PDs whose last capability went: spaces to empty
 bool tlb_dirty;
+Spinlock utcb_lock;              // not Mdb::lock: unmap_utcb() may run under it
+Ec *utcbs;                       // retired ECs whose UTCB is still mapped
 
 /* A capability to o appeared or went (Mdb::lock held): PDs count theirs. */
 void cap_added(Kobject *o)
@@ -167,6 +169,17 @@ struct Observer final : Mdb_observer
 void finish()
 {
     for (;;) {
+        Ec *ecs;
+        {
+            Lock_guard g(utcb_lock);
+            ecs = utcbs;
+            utcbs = nullptr;
+        }
+        while (Ec *ec = ecs) {
+            ecs = ec->utcb_next;
+            ec->utcb_next = nullptr;
+            Mdb::remove_root(ec->pd->sp_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12, &observer);
+        }
         Pd *pds;
         bool flush;
         {
@@ -176,7 +189,7 @@ void finish()
             flush = tlb_dirty;
             tlb_dirty = false;
         }
-        if (!pds && !flush)
+        if (!pds && !flush && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
             return;
         if (flush)
             Mdb_glue::shootdown();
@@ -316,6 +329,19 @@ void wait_step(Cpu &c)
     asm volatile("sti; nop; cli; pause" ::: "memory");
 }
 } // namespace
+
+void Mdb_glue::unmap_utcb(Ec *ec)
+{
+    Lock_guard g(utcb_lock);
+    ec->utcb_next = utcbs;
+    utcbs = ec;
+}
+
+void Mdb_glue::settle()
+{
+    if (__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
+        finish();
+}
 
 u64 Mdb_glue::nodes_in_use() { return node_cache.stats().in_use; }
 

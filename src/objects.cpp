@@ -158,6 +158,8 @@ Ec *Ec::create_clone(Ec *of, unsigned cpu)
 void Ec::retire()
 {
     dead = true;
+    if (utcb && !is_clone)
+        Mdb_glue::unmap_utcb(this);      // its address is free again before the grace period
     if (Sm *sm = __atomic_load_n(&waiting_on, __ATOMIC_ACQUIRE))
         sm->dequeue_waiter(this);
     if (deadline)
@@ -168,11 +170,8 @@ void Ec::destroy()
 {
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
-    if (utcb && !is_clone) {
-        // Take the UTCB node (and anything derived from it) away before the page is reused.
-        Mdb_glue::revoke(pd, Crd(Crd::MEM, utcb_addr >> 12, 0, 0x1f), true);
-        Kmem::free(utcb, 0);
-    }
+    if (utcb && !is_clone)
+        Kmem::free(utcb, 0);             // unmapped at retirement (Mdb_glue::unmap_utcb)
     Pd *p = pd;
     this->~Ec();
     ec_cache.free(this);

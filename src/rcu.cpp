@@ -9,6 +9,7 @@
  */
 #include "cpu.hpp"
 #include "kobject.hpp"
+#include "mdb_glue.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
@@ -46,13 +47,14 @@ void Rcu::defer(Kobject *obj)
     Lock_guard g(lock);
     obj->release_next = waiting;
     waiting = obj;
-    count++;
+    __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);   // decremented outside the lock
 }
 
 u64 Rcu::pending() { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 
 void Rcu::poll()
 {
+    Mdb_glue::settle();              // retired ECs' UTCBs go before anything is destroyed
     if (!__atomic_load_n(&waiting, __ATOMIC_RELAXED) && !__atomic_load_n(&current, __ATOMIC_RELAXED))
         return;
     Cpu &self = Cpu::current();

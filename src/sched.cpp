@@ -94,8 +94,13 @@ void arm(Cpu &c)
 {
     u64 now = rdtsc();
     u64 when = now + Time::ms_to_tsc(HOUSEKEEPING_MS);
-    if (c.sc && now + c.sc->left < when)
-        when = now + (c.sc->left ? c.sc->left : 1);
+    // A budget used up inside the kernel ends at the next tick from user mode; until then the
+    // timer must not fire back to back, or a CPU waiting with interrupts open (a shootdown)
+    // would do nothing but take timer interrupts.
+    u64 min_gap = Time::tsc_khz / 50;    // 20 us
+    u64 left = c.sc ? (c.sc->left > min_gap ? c.sc->left : min_gap) : ~u64{0};
+    if (left < when - now)
+        when = now + left;
     for (Ec *e = c.timeouts; e; e = e->timeout_next)
         if (e->deadline < when)
             when = e->deadline;
