@@ -44,6 +44,7 @@ struct Cpu
     Cpu *self;            // %gs:0
     u64 kstack_top;       // %gs:8   kernel stack for syscall/interrupt entry
     u64 user_rsp;         // %gs:16  scratch during syscall entry
+    u64 frame_top;        // %gs:24  end of the running EC's register frame (= TSS.rsp0)
     u32 id;               // logical CPU number (MADT order)
     u32 apic_id;
     u32 acpi_id;

@@ -6,3 +6,4 @@
 #define CPU_SELF       0
 #define CPU_KSTACK     8
 #define CPU_USER_RSP   16
+#define CPU_FRAME      24

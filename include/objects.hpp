@@ -63,7 +63,9 @@ class Ec : public Kobject
     Pd *pd;
     Utcb *utcb = nullptr;          // kernel view of the UTCB page (nullptr for vCPUs)
     u64 utcb_addr = 0;             // where the PD sees it
-    Exc_frame regs{};              // user state while not running
+    /* User state. While the EC runs, entries from user mode save into it directly (TSS.rsp0 and
+       Cpu::frame_top point at its end; the CPU aligns that to 16 bytes). */
+    alignas(16) Exc_frame regs{};
     unsigned cpu;
     u64 evt;                       // event selector base (ABI 10.1)
     bool global;                   // may have SCs, gets a startup message

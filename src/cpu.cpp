@@ -10,6 +10,7 @@
 
 static_assert(__builtin_offsetof(Cpu, self) == CPU_SELF);
 static_assert(__builtin_offsetof(Cpu, kstack_top) == CPU_KSTACK);
+static_assert(__builtin_offsetof(Cpu, frame_top) == CPU_FRAME);
 static_assert(__builtin_offsetof(Cpu, user_rsp) == CPU_USER_RSP);
 static_assert(sizeof(Tss) == 104);
 
@@ -44,7 +45,7 @@ void Cpu::setup_descriptors()
     gdt[8] = 0;
 
     memset(&tss, 0, sizeof tss);
-    tss.rsp[0] = kstack_top;
+    tss.rsp[0] = frame_top = kstack_top;    // until an EC runs: see Sched::run
     tss.iomap_base = 0xffff;       // beyond the limit: no port accessible until a PD with ports runs
     for (auto &b : iobm)
         b = 0xff;

@@ -1,8 +1,11 @@
 /*
  * Kernel entry points: exception/interrupt stubs and the syscall entry.
- * Every entry builds an Exc_frame (include/idt.hpp) on the kernel stack and
- * calls C++ with a pointer to it. GS is swapped only when coming from user
- * mode (CS RPL 3), so kernel-mode faults keep the kernel's GS base.
+ * Every entry builds an Exc_frame (include/idt.hpp) and calls C++ with a
+ * pointer to it. An entry from user mode builds it in the running EC itself
+ * (Ec::regs: TSS.rsp0 and %gs:CPU_FRAME point at its end), then moves to the
+ * CPU's kernel stack; so switching ECs never copies registers. An entry from
+ * kernel mode stays on the kernel stack. GS is swapped only when coming from
+ * user mode (CS RPL 3), so kernel-mode faults keep the kernel's GS base.
  */
 #include "memory_asm.hpp"
 
@@ -66,7 +69,12 @@ interrupt_common:
 1:  cld
     SAVE_GPRS
     mov %rsp, %rdi
-    call handle_interrupt
+    mov %rsp, %rbx                  /* callee-saved: the frame after the call */
+    testb $3, 18*8(%rsp)            /* from user mode: the frame is the EC's, leave it */
+    jz 2f
+    mov %gs:CPU_KSTACK, %rsp
+2:  call handle_interrupt
+    mov %rbx, %rsp
 .global interrupt_return
 interrupt_return:
     RESTORE_GPRS
@@ -84,7 +92,7 @@ interrupt_return:
 syscall_entry:
     swapgs
     mov %rsp, %gs:CPU_USER_RSP
-    mov %gs:CPU_KSTACK, %rsp
+    mov %gs:CPU_FRAME, %rsp         /* the running EC's frame (Ec::regs) */
     push $0x23                      /* ss */
     push %gs:CPU_USER_RSP           /* rsp */
     push $0x202                     /* rflags */
@@ -94,7 +102,10 @@ syscall_entry:
     push $-1                        /* vector: syscall */
     SAVE_GPRS
     mov %rsp, %rdi
+    mov %rsp, %rbx
+    mov %gs:CPU_KSTACK, %rsp
     call handle_syscall
+    mov %rbx, %rsp
 .global syscall_return
 syscall_return:
     /* Non-canonical RIP would make sysretq fault in kernel mode: use iretq then. */

@@ -22,7 +22,6 @@ namespace {
 
 constexpr u64 SYSCALL_VECTOR = ~u64{0};
 
-Exc_frame &top_frame() { return *reinterpret_cast<Exc_frame *>(Cpu::current().kstack_top - sizeof(Exc_frame)); }
 
 /* Untyped words and typed items from one UTCB to another (ABI 4.2, 3). */
 void transfer(Ec *from, Ec *to)
@@ -175,7 +174,7 @@ void wake_busy_waiters(Ec *ec)
             clone->get();
             release(clone);
         }
-        top_frame().rdi = static_cast<u64>(Status::OOM);
+        self->regs.rdi = static_cast<u64>(Status::OOM);
         Sched::run(cur, self);
     }
     sc->get();                           // this call's reference: dropped when the clone is done
@@ -203,7 +202,7 @@ void xcpu_step(Sc *sc, Ec *clone)
     if (!clone->xcpu_started) {
         clone->xcpu_started = true;
         Status s = Ipc::call(clone, clone->xcpu_sel, clone->xcpu_db);   // returns only on failure
-        top_frame().rdi = static_cast<u64>(s);
+        clone->regs.rdi = static_cast<u64>(s);
     }
     // Done (reply arrived, or the call failed): the caller takes the clone's registers.
     Ec *caller = clone->xcpu_caller;
@@ -245,7 +244,7 @@ Status Ipc::call(Ec *self, u64 sel, bool no_block)
         if (self->xcpu_caller)
             self->xcpu_started = false;
         else
-            top_frame().rip -= 2;
+            self->regs.rip -= 2;
         Sched::save_current();
         wait_until_free(self, callee);
     }

@@ -26,8 +26,6 @@ namespace {
 
 constexpr u64 HOUSEKEEPING_MS = 100;
 
-Exc_frame *top_frame(Cpu &c) { return reinterpret_cast<Exc_frame *>(c.kstack_top - sizeof(Exc_frame)); }
-
 void fpu_save(Ec *ec) { Fpu::save(ec->fpu); }
 void fpu_load(Ec *ec) { Fpu::load(ec->fpu); }
 
@@ -173,10 +171,8 @@ void Sched::ready(Sc *sc, bool head)
 void Sched::save_current()
 {
     Cpu &c = Cpu::current();
-    if (c.ec) {
-        memcpy(&c.ec->regs, top_frame(c), sizeof(Exc_frame));
-        fpu_save(c.ec);
-    }
+    if (c.ec)
+        fpu_save(c.ec);          // its registers are in c.ec->regs already
 }
 
 void Sched::run(Sc *sc, Ec *ec)
@@ -189,13 +185,13 @@ void Sched::run(Sc *sc, Ec *ec)
         run_next();
     }
     if (c.ec != ec) {
-        memcpy(top_frame(c), &ec->regs, sizeof(Exc_frame));
         fpu_load(ec);
         if (c.space != ec->pd) {
             set_cr3(virt_to_phys(ec->pd->pml4));
             c.space = ec->pd;
         }
         c.ec = ec;
+        c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&ec->regs + 1);
     }
     if (c.sc != sc) {
         // A new SC: start its stint and its quantum timer. IPC keeps the SC (donation) and
@@ -216,7 +212,7 @@ void Sched::run(Sc *sc, Ec *ec)
         deliver_pending(ec);
     if (ec->recall)
         deliver_recall(ec);
-    ret_user(top_frame(c));
+    ret_user(&ec->regs);
 }
 
 /*
