@@ -13,6 +13,14 @@ class Pt;
 struct Exc_frame;
 
 namespace Ipc {
+/*
+ * Fast paths (issue: call and reply without typed items between ECs of one CPU): no locks, no
+ * allocation, no loops over items, no scheduler. They return when anything is unusual (a
+ * typed item, a busy or dead callee, an event reply, a recall, a retired SC, ...), and the
+ * hypercall continues on the general path, which gives the same result.
+ */
+void call_fast(Ec *self, u64 sel);
+void reply_fast(Ec *self);
 /* call: returns only on failure (the status); success leaves through the callee. */
 Status call(Ec *self, u64 sel, bool no_block);
 [[noreturn]] void reply(Ec *self);

@@ -11,6 +11,8 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
+#include "fpu.hpp"
+#include "memory.hpp"
 #include "ipc.hpp"
 #include "mtd_xfer.hpp"
 #include "objects.hpp"
@@ -18,18 +20,27 @@
 #include "string.hpp"
 #include "x86.hpp"
 
+extern "C" [[noreturn]] void ret_user(Exc_frame *f);
+
 namespace {
 
 constexpr u64 SYSCALL_VECTOR = ~u64{0};
 
 
+/* The items word and the untyped words (ABI 4.2): the part of a message both paths share. */
+inline void copy_untyped(const Utcb &s, Utcb &d)
+{
+    d.items = s.items;
+    unsigned u = s.untyped() < Utcb::DATA_WORDS ? s.untyped() : Utcb::DATA_WORDS;
+    for (unsigned i = 0; i < u; i++)
+        d.data[i] = s.data[i];
+}
+
 /* Untyped words and typed items from one UTCB to another (ABI 4.2, 3). */
 void transfer(Ec *from, Ec *to)
 {
     Utcb &s = *from->utcb, &d = *to->utcb;
-    d.items = s.items;
-    unsigned u = s.untyped() < Utcb::DATA_WORDS ? s.untyped() : Utcb::DATA_WORDS;
-    memcpy(d.data, s.data, u * sizeof(u64));
+    copy_untyped(s, d);
     unsigned t = s.typed() < Utcb::MAX_TYPED ? s.typed() : Utcb::MAX_TYPED;
     for (unsigned i = 0; i < t; i++) {
         const Typed_item &it = s.item(i);
@@ -51,8 +62,8 @@ void transfer_event_items(Ec *handler, Ec *target)
         Delegate::item(handler->pd, target->pd, Crd(s.item(i).crd), Item_meta(s.item(i).meta), window);
 }
 
-/* Start `callee` at the portal: ABI 7.1 callee entry state. */
-[[noreturn]] void enter_portal(Ec *caller, Ec *callee, Pt *pt)
+/* Link caller and callee and set the callee's portal entry state (ABI 7.1). */
+inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 {
     callee->get();                       // the call's reference: the portal may go meanwhile
     caller->callee = callee;
@@ -67,7 +78,31 @@ void transfer_event_items(Ec *handler, Ec *target)
     r.cs = 0x2b;
     r.ss = 0x23;
     r.vector = SYSCALL_VECTOR;
+}
+
+/* Start `callee` at the portal: ABI 7.1 callee entry state. */
+[[noreturn]] void enter_portal(Ec *caller, Ec *callee, Pt *pt)
+{
+    link_call(caller, callee, pt);
     Sched::run(Sched::current(), callee);
+}
+
+/*
+ * The fast paths' exit: the CPU continues with `to` on the same SC. What Sched::run() checks
+ * besides (startup, pending events, recall, clones, a retired SC) the callers ruled out.
+ */
+[[noreturn]] inline void switch_to(Cpu &c, Ec *from, Ec *to)
+{
+    Fpu::save(from->fpu);
+    Fpu::load(to->fpu);
+    c.ec = to;
+    c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&to->regs + 1);
+    if (c.space != to->pd) {
+        set_cr3(virt_to_phys(to->pd->pml4));
+        c.space = to->pd;
+        sync_io_bitmap(c);
+    }
+    ret_user(&to->regs);
 }
 
 [[noreturn]] void kill(Ec *ec, const char *reason);
@@ -220,6 +255,37 @@ void xcpu_step(Sc *sc, Ec *clone)
     clone->dead = true;
     release(sc);                         // the only reference: the SC goes, and with it the clone
     Sched::run_next();
+}
+
+void Ipc::call_fast(Ec *self, u64 sel)
+{
+    Pt *pt = self->pd->obj.lookup(sel).as<Pt>(0);
+    if (!pt)
+        return;
+    Ec *callee = pt->ec;
+    Cpu &c = Cpu::current();
+    if (callee->state != Ec::WAIT_CALL || callee->cpu != self->cpu || callee->dead || callee->recall ||
+        callee->pending_event >= 0 || self->utcb->typed() || c.sc->retired)
+        return;
+    copy_untyped(*self->utcb, *callee->utcb);
+    link_call(self, callee, pt);
+    switch_to(c, self, callee);
+}
+
+void Ipc::reply_fast(Ec *self)
+{
+    Ec *caller = self->caller;
+    Cpu &c = Cpu::current();
+    if (!caller || caller->event_call || caller->recall || caller->pending_event >= 0 || caller->xcpu_caller ||
+        self->busy_waiters || self->utcb->typed() || c.sc->retired)
+        return;
+    self->caller = nullptr;
+    self->state = Ec::WAIT_CALL;
+    caller->callee = nullptr;
+    caller->state = Ec::RUNNABLE;
+    copy_untyped(*self->utcb, *caller->utcb);
+    release(self);                       // the call's reference (self stays ours until the switch)
+    switch_to(c, self, caller);
 }
 
 Status Ipc::call(Ec *self, u64 sel, bool no_block)

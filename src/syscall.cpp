@@ -382,6 +382,7 @@ extern "C" void handle_syscall(Exc_frame *f)
     Status st;
     switch (static_cast<Hypercall>(s.nr())) {
     case Hypercall::REPLY:
+        Ipc::reply_fast(self);           // returns if the general path is needed
         Ipc::reply(self);
     case Hypercall::CREATE_PD: st = create_pd(self, Sys_create_pd{s}); break;
     case Hypercall::CREATE_EC: st = create_ec(self, Sys_create_ec{s}); break;
@@ -396,6 +397,7 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::ASSIGN_PCI: st = assign_pci(self, s); break;
     case Hypercall::ASSIGN_GSI: st = assign_gsi(self, Sys_assign_gsi{s}); break;
     case Hypercall::CALL:
+        Ipc::call_fast(self, s.sel());   // returns if the general path is needed
         st = Ipc::call(self, s.sel(), s.flags() & 1);
         break;
     case Hypercall::REVOKE: st = revoke(self, s); break;
