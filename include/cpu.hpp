@@ -60,6 +60,7 @@ struct Cpu
     const Pd *space;      // whose page table CR3 holds (nullptr: the kernel's)
     const Pd *io_pd;      // whose I/O bitmap iobm[] holds (nullptr: none, every port faults)
     u64 io_version;
+    u64 io_gen;           // io_generation when iobm/iomap_base were last synced
 
     /* Scheduler (src/sched.cpp). */
     Sc *sc;               // running SC, nullptr when idle

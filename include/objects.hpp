@@ -209,6 +209,8 @@ class Sm : public Kobject
 struct Cpu;
 /* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */
 void sync_io_bitmap(Cpu &c);
+/* Bumped by every change of any PD's I/O ports; a CPU whose copy is older syncs again. */
+extern u64 io_generation;
 
 /*
  * Drop a reference taken on obj. When it was the last, the object is retired (taken off every

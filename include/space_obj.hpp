@@ -23,7 +23,19 @@ class Space_obj
     static void *(*alloc_page)();
     static void (*free_page)(void *);
 
-    Capability lookup(u64 sel) const;
+    /* Lock-free: every hypercall starts here, so it is inline and never allocates. */
+    Capability lookup(u64 sel) const
+    {
+        sel %= SELECTORS;
+        u64 **m = __atomic_load_n(&top[sel >> (LEAF_BITS + MID_BITS)], __ATOMIC_ACQUIRE);
+        if (!m)
+            return {};
+        u64 *l = __atomic_load_n(&m[(sel >> LEAF_BITS) & ((1u << MID_BITS) - 1)], __ATOMIC_ACQUIRE);
+        if (!l)
+            return {};
+        u64 v = __atomic_load_n(&l[sel & ((1u << LEAF_BITS) - 1)], __ATOMIC_ACQUIRE);
+        return Capability{reinterpret_cast<Kobject *>(v & ~PERM_MASK), static_cast<unsigned>(v & PERM_MASK)};
+    }
     Result insert(u64 sel, Kobject *obj, unsigned perm);
     /* Clear the slot if it still holds obj; returns the permissions it had (0 if not). */
     unsigned remove(u64 sel, const Kobject *obj);

@@ -101,10 +101,14 @@ syscall_entry:
     push $0                         /* error */
     push $-1                        /* vector: syscall */
     SAVE_GPRS
+    mov %rsp, %rbx                  /* callee-saved: the frame after the calls */
+    test $0xe, %dil                 /* number 0 (call) or 1 (reply): try the fast paths */
     mov %rsp, %rdi
-    mov %rsp, %rbx
     mov %gs:CPU_KSTACK, %rsp
-    call handle_syscall
+    jnz 1f
+    call syscall_fast               /* returns when the general path is needed */
+    mov %rbx, %rdi
+1:  call handle_syscall
     mov %rbx, %rsp
 .global syscall_return
 syscall_return:
@@ -126,6 +130,12 @@ syscall_return:
  * Return to user mode with the frame at rdi (the top of this CPU's kernel stack): a frame
  * saved by a hypercall (vector ~0) leaves with sysretq, any other with iretq.
  */
+/* Return to user mode with the hypercall frame at rdi (the IPC fast paths). */
+.global ret_syscall
+ret_syscall:
+    mov %rdi, %rsp
+    jmp syscall_return
+
 .global ret_user
 ret_user:
     mov %rdi, %rsp

@@ -73,7 +73,8 @@ extern "C" void handle_interrupt(Exc_frame *f)
     dispatch(f);
     if (f->from_user()) {
         Sched::stop_if_retired();
-        sync_io_bitmap(c);
+        if (c.io_gen != __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE))
+            sync_io_bitmap(c);   // some PD's ports changed (the shootdown IPI brings us here)
     }
 }
 

@@ -21,6 +21,7 @@
 #include "x86.hpp"
 
 extern "C" [[noreturn]] void ret_user(Exc_frame *f);
+extern "C" [[noreturn]] void ret_syscall(Exc_frame *f);
 
 namespace {
 
@@ -102,7 +103,7 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
         c.space = to->pd;
         sync_io_bitmap(c);
     }
-    ret_user(&to->regs);
+    ret_syscall(&to->regs);          // both entered with a hypercall: sysretq
 }
 
 [[noreturn]] void kill(Ec *ec, const char *reason);

@@ -74,10 +74,11 @@ void Pd::destroy()
  * I/O bitmap versions are unique across all PDs: a CPU's cached copy is keyed by (PD, version),
  * and a PD freed and re-created at the same address must not match a stale copy.
  */
+u64 io_generation;
+
 static void new_io_version(Pd *pd)
 {
-    static u64 generation;
-    __atomic_store_n(&pd->io_version, __atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
+    __atomic_store_n(&pd->io_version, __atomic_add_fetch(&io_generation, 1, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
 }
 
 bool Pd::grant_ports(u32 first, u32 count)
@@ -411,6 +412,7 @@ u64 objects_in_use()
 
 void sync_io_bitmap(Cpu &c)
 {
+    c.io_gen = __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE);
     const Pd *pd = c.ec ? c.ec->pd : nullptr;
     if (!pd || !pd->io_bitmap) {
         // No ports: point the TSS past its limit (every port faults), keep the copy for later.

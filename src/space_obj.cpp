@@ -53,13 +53,6 @@ u64 *Space_obj::slot(u64 sel, bool create)
     return &l[sel & (ENTRIES - 1)];
 }
 
-Capability Space_obj::lookup(u64 sel) const
-{
-    u64 *s = const_cast<Space_obj *>(this)->slot(sel, false);
-    u64 v = s ? __atomic_load_n(s, __ATOMIC_ACQUIRE) : 0;
-    return Capability{reinterpret_cast<Kobject *>(v & ~PERM_MASK), static_cast<unsigned>(v & PERM_MASK)};
-}
-
 Space_obj::Result Space_obj::insert(u64 sel, Kobject *obj, unsigned perm)
 {
     perm &= PERM_MASK;

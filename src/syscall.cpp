@@ -369,6 +369,23 @@ Status kstat(Sys a)
 } // namespace
 
 
+/*
+ * Entry for hypercalls 0 (call) and 1 (reply), straight from syscall_entry: the fast paths
+ * (src/ipc.cpp). Returns when the general path (handle_syscall) has to do the work; so does
+ * the very first hypercall, which handle_syscall logs.
+ */
+extern "C" void syscall_fast(Exc_frame *f)
+{
+    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED))
+        return;
+    Cpu &c = Cpu::current();
+    __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);       // was quiescent (include/rcu.hpp)
+    if (f->rdi & 1)
+        Ipc::reply_fast(c.ec);
+    else
+        Ipc::call_fast(c.ec, f->rdi >> 8);
+}
+
 extern "C" void handle_syscall(Exc_frame *f)
 {
     Cpu &c = Cpu::current();
@@ -382,7 +399,6 @@ extern "C" void handle_syscall(Exc_frame *f)
     Status st;
     switch (static_cast<Hypercall>(s.nr())) {
     case Hypercall::REPLY:
-        Ipc::reply_fast(self);           // returns if the general path is needed
         Ipc::reply(self);
     case Hypercall::CREATE_PD: st = create_pd(self, Sys_create_pd{s}); break;
     case Hypercall::CREATE_EC: st = create_ec(self, Sys_create_ec{s}); break;
@@ -397,7 +413,6 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::ASSIGN_PCI: st = assign_pci(self, s); break;
     case Hypercall::ASSIGN_GSI: st = assign_gsi(self, Sys_assign_gsi{s}); break;
     case Hypercall::CALL:
-        Ipc::call_fast(self, s.sel());   // returns if the general path is needed
         st = Ipc::call(self, s.sel(), s.flags() & 1);
         break;
     case Hypercall::REVOKE: st = revoke(self, s); break;
@@ -408,5 +423,6 @@ extern "C" void handle_syscall(Exc_frame *f)
     f->rdi = static_cast<u64>(st);
     if (self->recall || c.sc->retired)
         Sched::run(c.sc, self);  // delivers the recall first (ABI 1.4), or stops a retired SC
-    sync_io_bitmap(c);
+    if (c.io_gen != __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE))
+        sync_io_bitmap(c);       // this hypercall (or another CPU) changed some PD's ports
 }
