@@ -192,6 +192,24 @@ class Sm : public Kobject
 
     /* up (ABI 12.1/12.3): releases the oldest waiter or counts. */
     void up();
+    /* The fast path's cases: an up that only counts, a down that only takes a count (no
+       signal queued); false if the general path must decide. */
+    bool up_count()
+    {
+        Lock_guard g(lock);
+        if (wait_head)
+            return false;
+        counter++;
+        return true;
+    }
+    bool down_count(bool zero)
+    {
+        Lock_guard g(lock);
+        if (!counter || sig_head)
+            return false;
+        counter = zero ? 0 : counter - 1;
+        return true;
+    }
     /*
      * down: true if the counter was > 0 (signal value/count in rsi/rdx of `frame` if one was
      * queued); otherwise, if waiter is given, it is queued (atomically with the check).

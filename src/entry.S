@@ -102,12 +102,18 @@ syscall_entry:
     push $-1                        /* vector: syscall */
     SAVE_GPRS
     mov %rsp, %rbx                  /* callee-saved: the frame after the calls */
-    test $0xe, %dil                 /* number 0 (call) or 1 (reply): try the fast paths */
+    mov %edi, %eax
     mov %rsp, %rdi
     mov %gs:CPU_KSTACK, %rsp
-    jnz 1f
-    call syscall_fast               /* returns when the general path is needed */
-    mov %rbx, %rdi
+    and $0xf, %eax
+    cmp $1, %eax                    /* call or reply: the IPC fast paths */
+    ja 2f
+    call ipc_fast                   /* returns when the general path is needed */
+    jmp 3f
+2:  cmp $0xc, %eax                  /* sm_ctrl: the semaphore fast path */
+    jne 1f
+    call sm_fast
+3:  mov %rbx, %rdi
 1:  call handle_syscall
     mov %rbx, %rsp
 .global syscall_return

@@ -35,6 +35,8 @@
 #include "time.hpp"
 #include "x86.hpp"
 
+extern "C" [[noreturn]] void ret_syscall(Exc_frame *f);
+
 namespace {
 
 bool logged;
@@ -370,11 +372,11 @@ Status kstat(Sys a)
 
 
 /*
- * Entry for hypercalls 0 (call) and 1 (reply), straight from syscall_entry: the fast paths
- * (src/ipc.cpp). Returns when the general path (handle_syscall) has to do the work; so does
- * the very first hypercall, which handle_syscall logs.
+ * Entries for hypercalls 0 (call), 1 (reply) and 12 (sm_ctrl) straight from syscall_entry: the
+ * fast paths (src/ipc.cpp and below). They return when the general path (handle_syscall) has to
+ * do the work; so does the very first hypercall, which handle_syscall logs.
  */
-extern "C" void syscall_fast(Exc_frame *f)
+extern "C" void ipc_fast(Exc_frame *f)
 {
     if (!__atomic_load_n(&logged, __ATOMIC_RELAXED))
         return;
@@ -384,6 +386,26 @@ extern "C" void syscall_fast(Exc_frame *f)
         Ipc::reply_fast(c.ec);
     else
         Ipc::call_fast(c.ec, f->rdi >> 8);
+}
+
+extern "C" void sm_fast(Exc_frame *f)
+{
+    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED))
+        return;
+    Cpu &c = Cpu::current();
+    __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);
+    Ec *self = c.ec;
+    // sm_ctrl (ABI 7.13) on a plain semaphore that needs no decision: count up or down. A signal,
+    // a GSI semaphore, a waiter to wake, a down that would block or deliver a signal, a pending
+    // recall: the general path.
+    bool down = f->rdi & 0x10;
+    Sm *sm = self->pd->obj.lookup(f->rdi >> 8).as<Sm>(down ? Perm_sm::DOWN : Perm_sm::UP);
+    if (!sm || sm->chain || sm->gsi >= 0 || self->recall)
+        return;
+    if (!(down ? sm->down_count(f->rdi & 0x20) : sm->up_count()))
+        return;
+    f->rdi = static_cast<u64>(Status::SUCCESS);
+    ret_syscall(f);
 }
 
 extern "C" void handle_syscall(Exc_frame *f)
