@@ -9,6 +9,7 @@
 #pragma once
 
 #include "abi/utcb.hpp"
+#include "cpu.hpp"
 #include "idt.hpp"
 #include "kobject.hpp"
 #include "space.hpp"
@@ -224,11 +225,25 @@ class Sm : public Kobject
     Sm(u64 c, Sm *ch) : Kobject(TYPE), counter(c), chain(ch) {}
 };
 
-struct Cpu;
-/* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */
-void sync_io_bitmap(Cpu &c);
 /* Bumped by every change of any PD's I/O ports; a CPU whose copy is older syncs again. */
 extern u64 io_generation;
+/* Copy pd's I/O bitmap into this CPU's TSS (a different PD or a newer version). */
+void load_io_bitmap(Cpu &c, const Pd *pd);
+
+/* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */
+inline void sync_io_bitmap(Cpu &c)
+{
+    c.io_gen = __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE);
+    const Pd *pd = c.ec ? c.ec->pd : nullptr;
+    if (!pd || !pd->io_bitmap) {
+        // No ports: point the TSS past its limit (every port faults), keep the copy for later.
+        c.tss.iomap_base = 0xffff;
+        return;
+    }
+    if (c.io_pd != pd || c.io_version != __atomic_load_n(&pd->io_version, __ATOMIC_ACQUIRE))
+        load_io_bitmap(c, pd);
+    c.tss.iomap_base = sizeof(Tss);
+}
 
 /*
  * Drop a reference taken on obj. When it was the last, the object is retired (taken off every

@@ -410,21 +410,11 @@ u64 objects_in_use()
     return n;
 }
 
-void sync_io_bitmap(Cpu &c)
+void load_io_bitmap(Cpu &c, const Pd *pd)
 {
-    c.io_gen = __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE);
-    const Pd *pd = c.ec ? c.ec->pd : nullptr;
-    if (!pd || !pd->io_bitmap) {
-        // No ports: point the TSS past its limit (every port faults), keep the copy for later.
-        c.tss.iomap_base = 0xffff;
-        return;
-    }
     u64 ver = __atomic_load_n(&pd->io_version, __ATOMIC_ACQUIRE);
-    if (c.io_pd != pd || c.io_version != ver) {
-        memcpy(c.iobm, pd->io_bitmap, Pd::IO_BITMAP_BYTES);
-        c.iobm[Pd::IO_BITMAP_BYTES] = 0xff;
-        c.io_pd = pd;
-        c.io_version = ver;
-    }
-    c.tss.iomap_base = sizeof(Tss);
+    memcpy(c.iobm, pd->io_bitmap, Pd::IO_BITMAP_BYTES);
+    c.iobm[Pd::IO_BITMAP_BYTES] = 0xff;
+    c.io_pd = pd;
+    c.io_version = ver;
 }
