@@ -15,6 +15,8 @@ struct Cmdline
     bool kfault;
     // Our extension for leak tests: hypercall 15 with flag 0 reports kernel memory statistics.
     bool kstat;
+    // Our extension: every hypercall takes the general path (to compare with the fast paths).
+    bool nofast;
 
     // Longest token quoted in full in a diagnostic; longer ones are cut.
     static constexpr size_t MAX_QUOTE = 32;

@@ -18,7 +18,7 @@ constexpr Option options[] = {
     {"iommu", &Cmdline::iommu},   {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
     {"spinner", &Cmdline::spinner}, {"nodl", &Cmdline::nodl},   {"nopcid", &Cmdline::nopcid},
     {"novga", &Cmdline::novga},   {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
-    {"kfault", &Cmdline::kfault}, {"kstat", &Cmdline::kstat},
+    {"kfault", &Cmdline::kfault}, {"kstat", &Cmdline::kstat}, {"nofast", &Cmdline::nofast},
 };
 
 bool is_separator(char c)

@@ -40,6 +40,7 @@ extern "C" [[noreturn]] void ret_syscall(Exc_frame *f);
 namespace {
 
 bool logged;
+bool fast;          // fast paths on: after the first hypercall (logged), unless `nofast`
 
 Capability cap(const Ec *self, u64 sel) { return self->pd->obj.lookup(sel); }
 
@@ -374,11 +375,12 @@ Status kstat(Sys a)
 /*
  * Entries for hypercalls 0 (call), 1 (reply) and 12 (sm_ctrl) straight from syscall_entry: the
  * fast paths (src/ipc.cpp and below). They return when the general path (handle_syscall) has to
- * do the work; so does the very first hypercall, which handle_syscall logs.
+ * do the work; so does the very first hypercall, which handle_syscall logs, and every hypercall
+ * with the command-line option `nofast`.
  */
 extern "C" void ipc_fast(Exc_frame *f)
 {
-    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&fast, __ATOMIC_RELAXED))
         return;
     Cpu &c = Cpu::current();
     __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);       // was quiescent (include/rcu.hpp)
@@ -390,7 +392,7 @@ extern "C" void ipc_fast(Exc_frame *f)
 
 extern "C" void sm_fast(Exc_frame *f)
 {
-    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&fast, __ATOMIC_RELAXED))
         return;
     Cpu &c = Cpu::current();
     __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);
@@ -415,8 +417,10 @@ extern "C" void handle_syscall(Exc_frame *f)
     Ec *self = c.ec;
     Sys s{*f};
     // A plain load first: the locked exchange is paid once, not on every hypercall.
-    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) && !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) && !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED)) {
         trace("HYP: first hypercall from user mode: nr %u rdi %#lx rip %#lx", s.nr(), f->rdi, f->rip);
+        __atomic_store_n(&fast, !Boot::cmdline.nofast, __ATOMIC_RELAXED);
+    }
 
     Status st;
     switch (static_cast<Hypercall>(s.nr())) {
