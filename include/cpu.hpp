@@ -8,6 +8,7 @@
 #pragma once
 
 #include "memory_asm.hpp"
+#include "pcid.hpp"
 #include "spinlock.hpp"
 #include "types.hpp"
 
@@ -58,6 +59,8 @@ struct Cpu
 
     Ec *ec;               // the EC whose user state is at the top of this CPU's kernel stack
     const Pd *space;      // whose page table CR3 holds (nullptr: the kernel's)
+    bool pcid_on;         // CR4.PCIDE set: address spaces get PCIDs (include/pcid.hpp)
+    Pcid_cache pcids;
     const Pd *io_pd;      // whose I/O bitmap iobm[] holds (nullptr: none, every port faults)
     u64 io_version;
     u64 io_gen;           // io_generation when iobm/iomap_base were last synced

@@ -27,6 +27,9 @@ class Pd : public Kobject
     Space sp_mem{Crd::MEM, this};
     Space sp_pio{Crd::PIO, this};
     u64 *pml4 = nullptr;           // host page table; upper half shared with the kernel
+    u64 pml4_phys = 0;
+    u64 id = 0;                    // never reused: names the PD in per-CPU PCID caches
+    u64 tlb_gen = 0;               // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
     u8 *io_bitmap = nullptr;       // 1 bit per port, set = no access; allocated on first grant
     u64 io_version = 0;            // bumped on every change, so CPUs know to reload their copy
     bool privileged = false;       // the root PD: H-bit items take the kernel as source (ABI 9.6)
@@ -229,6 +232,16 @@ class Sm : public Kobject
 extern u64 io_generation;
 /* Copy pd's I/O bitmap into this CPU's TSS (a different PD or a newer version). */
 void load_io_bitmap(Cpu &c, const Pd *pd);
+
+/* Make pd's page table this CPU's address space (with a PCID where enabled, include/pcid.hpp). */
+inline void load_space(Cpu &c, const Pd *pd)
+{
+    u64 cr3 = pd->pml4_phys;
+    if (c.pcid_on)
+        cr3 = c.pcids.cr3(cr3, pd->id, __atomic_load_n(&pd->tlb_gen, __ATOMIC_ACQUIRE));
+    asm volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
+    c.space = pd;
+}
 
 /* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */
 inline void sync_io_bitmap(Cpu &c)

@@ -204,7 +204,8 @@ void Cpu::print_core_line() const
 void Cpu::enable_features(bool nopcid, bool noxsave)
 {
     u64 cr4 = get_cr4() | Cr4::PGE | Cr4::OSFXSR | Cr4::OSXMMEXCPT;
-    if (feat.pcid && !nopcid)
+    pcid_on = feat.pcid && !nopcid;
+    if (pcid_on)
         cr4 |= Cr4::PCIDE;
     if (feat.xsave && !noxsave)
         cr4 |= Cr4::OSXSAVE;

@@ -99,8 +99,7 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
     c.ec = to;
     c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&to->regs + 1);
     if (c.space != to->pd) {
-        set_cr3(virt_to_phys(to->pd->pml4));
-        c.space = to->pd;
+        load_space(c, to->pd);
         sync_io_bitmap(c);
     }
     ret_syscall(&to->regs);          // both entered with a hypercall: sysretq

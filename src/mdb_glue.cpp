@@ -147,6 +147,8 @@ struct Observer final : Mdb_observer
                 Paging::unmap_range(pd->pml4, page << 12, pages << 12);
             else if (!(n.rights & 2))
                 Paging::protect(pd->pml4, page << 12, pages << 12, false);
+            // Before the shootdown: CPUs that switch to the PD from now on flush its PCID.
+            __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_RELEASE);
             tlb_dirty = true;
             return;
         }

@@ -55,7 +55,10 @@ Pd *Pd::create()
     for (unsigned i = 256; i < 512; i++)
         pml4[i] = k[i];
     Pd *pd = new (mem) Pd;
+    static u64 ids;
+    pd->id = __atomic_add_fetch(&ids, 1, __ATOMIC_RELAXED);
     pd->pml4 = pml4;
+    pd->pml4_phys = virt_to_phys(pml4);
     return pd;
 }
 

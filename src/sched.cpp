@@ -186,10 +186,8 @@ void Sched::run(Sc *sc, Ec *ec)
     }
     if (c.ec != ec) {
         fpu_load(ec);
-        if (c.space != ec->pd) {
-            set_cr3(virt_to_phys(ec->pd->pml4));
-            c.space = ec->pd;
-        }
+        if (c.space != ec->pd)
+            load_space(c, ec->pd);
         c.ec = ec;
         c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&ec->regs + 1);
     }
