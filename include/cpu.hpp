@@ -9,6 +9,7 @@
 
 #include "memory_asm.hpp"
 #include "pcid.hpp"
+#include "runqueue.hpp"
 #include "spinlock.hpp"
 #include "types.hpp"
 
@@ -69,8 +70,7 @@ struct Cpu
     Sc *sc;               // running SC, nullptr when idle
     u64 sc_since;         // TSC when sc started its current stint
     Spinlock rq_lock;
-    Sc *rq_head[128];     // ready lists per priority, circular, head = next to run
-    u64 rq_bits[2];
+    Run_queue<Sc> rq;     // ready SCs (include/runqueue.hpp), under rq_lock
     Ec *timeouts;         // ECs blocked with a deadline on this CPU
     bool resched;         // a remote CPU made an SC ready here
     Sc *retired;          // SCs whose last reference went, to be finished here (under rq_lock)

@@ -29,34 +29,10 @@ constexpr u64 HOUSEKEEPING_MS = 100;
 void fpu_save(Ec *ec) { Fpu::save(ec->fpu); }
 void fpu_load(Ec *ec) { Fpu::load(ec->fpu); }
 
-/* Take sc off its ready list (rq_lock held). */
-void unqueue(Cpu &c, Sc *sc)
-{
-    unsigned prio = sc->prio;
-    if (sc->next == sc) {
-        c.rq_head[prio] = nullptr;
-        c.rq_bits[prio / 64] &= ~(u64{1} << (prio % 64));
-    } else {
-        sc->prev->next = sc->next;
-        sc->next->prev = sc->prev;
-        if (c.rq_head[prio] == sc)
-            c.rq_head[prio] = sc->next;
-    }
-    sc->queued = false;
-}
-
 Sc *pick(Cpu &c)
 {
     Lock_guard g(c.rq_lock);
-    for (int w = 1; w >= 0; w--) {
-        if (!c.rq_bits[w])
-            continue;
-        unsigned prio = 63 - __builtin_clzll(c.rq_bits[w]) + 64 * w;
-        Sc *sc = c.rq_head[prio];
-        unqueue(c, sc);
-        return sc;
-    }
-    return nullptr;
+    return c.rq.pick();
 }
 
 /* Load the kernel's page table: the last PD's may go away while this CPU holds no EC. */
@@ -68,14 +44,7 @@ void drop_space(Cpu &c)
     }
 }
 
-unsigned highest_ready(Cpu &c)
-{
-    if (c.rq_bits[1])
-        return 127 - __builtin_clzll(c.rq_bits[1]);
-    if (c.rq_bits[0])
-        return 63 - __builtin_clzll(c.rq_bits[0]);
-    return 0;
-}
+unsigned highest_ready(Cpu &c) { return c.rq.highest(); }
 
 /* Stop accounting the current SC's stint. */
 void account(Cpu &c)
@@ -148,19 +117,7 @@ void Sched::ready(Sc *sc, bool head)
         Lock_guard g(c.rq_lock);
         if (sc->queued || sc->retired)
             return;
-        sc->queued = true;
-        Sc *&h = c.rq_head[sc->prio];
-        if (!h) {
-            h = sc->next = sc->prev = sc;
-            c.rq_bits[sc->prio / 64] |= u64{1} << (sc->prio % 64);
-        } else {
-            sc->next = h;
-            sc->prev = h->prev;
-            h->prev->next = sc;
-            h->prev = sc;
-            if (head)
-                h = sc;
-        }
+        c.rq.enqueue(sc, head);
     }
     if (&c != &Cpu::current()) {
         c.resched = true;
@@ -287,7 +244,7 @@ extern "C" [[noreturn]] void idle_body()
         Sched::finish_retired(c);
         Rcu::poll();
         arm(c);
-        if (c.rq_bits[0] | c.rq_bits[1])
+        if (!c.rq.empty())
             Sched::run_next();
         drop_space(c);
         // Quiescent while halted (include/rcu.hpp); an interrupt clears the flag on entry.
@@ -380,7 +337,7 @@ void Sched::retire(Sc *sc)
         Lock_guard g(c.rq_lock);
         sc->retired = true;
         if (sc->queued)
-            unqueue(c, sc);
+            c.rq.remove(sc);
         sc->retired_next = c.retired;
         c.retired = sc;
     }

@@ -1,0 +1,78 @@
+/*
+ * Run_queue: one CPU's ready SCs (ABI 6.2), pure logic.
+ *
+ * One circular doubly linked list per priority (0..127), head = next to run,
+ * and a 128-bit bitmap of non-empty lists, so enqueue, removal and picking
+ * the highest priority are O(1). The element type provides `next`, `prev`,
+ * `prio` and `queued`; the caller holds the CPU's queue lock. Host unit tests
+ * in test/unit/test_runqueue.cpp.
+ */
+#pragma once
+
+#include "types.hpp"
+
+template <typename T>
+class Run_queue
+{
+  public:
+    static constexpr unsigned PRIOS = 128;
+
+    bool empty() const { return !(bits[0] | bits[1]); }
+
+    /* Highest priority with a ready element, 0 when empty (0 is never a user priority). */
+    unsigned highest() const
+    {
+        if (bits[1])
+            return 127 - static_cast<unsigned>(__builtin_clzll(bits[1]));
+        if (bits[0])
+            return 63 - static_cast<unsigned>(__builtin_clzll(bits[0]));
+        return 0;
+    }
+
+    /* Append t to its priority's list; at the head if `front` (keeps its turn). */
+    void enqueue(T *t, bool front)
+    {
+        T *&h = head[t->prio];
+        t->queued = true;
+        if (!h) {
+            h = t->next = t->prev = t;
+            bits[t->prio / 64] |= u64{1} << (t->prio % 64);
+            return;
+        }
+        t->next = h;
+        t->prev = h->prev;
+        h->prev->next = t;
+        h->prev = t;
+        if (front)
+            h = t;
+    }
+
+    void remove(T *t)
+    {
+        unsigned p = t->prio;
+        if (t->next == t) {
+            head[p] = nullptr;
+            bits[p / 64] &= ~(u64{1} << (p % 64));
+        } else {
+            t->prev->next = t->next;
+            t->next->prev = t->prev;
+            if (head[p] == t)
+                head[p] = t->next;
+        }
+        t->queued = false;
+    }
+
+    /* Take the next element to run: the head of the highest non-empty list. */
+    T *pick()
+    {
+        if (empty())
+            return nullptr;
+        T *t = head[highest()];
+        remove(t);
+        return t;
+    }
+
+  private:
+    T *head[PRIOS] = {};
+    u64 bits[2] = {};
+};
