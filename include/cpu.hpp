@@ -80,6 +80,7 @@ struct Cpu
     u64 qs_snap;          // qs when the current grace period started
     bool idle;            // halted in the idle loop (holds no object pointers)
     bool tlb_req;         // a shootdown asks this CPU to flush (src/mdb_glue.cpp)
+    bool shootdown_mark;  // chosen as a target of the running shootdown (its owner only)
 
     u64 timer_ticks;      // timer interrupts taken
     u64 irqs;             // device interrupts taken

@@ -38,6 +38,15 @@ void settle();
 /* Mapping-database nodes allocated (kernel statistics). */
 u64 nodes_in_use();
 
-/* Flush user TLB entries on every CPU (after rights were taken away). */
-void shootdown();
+/* The PDs whose mappings or I/O ports lost rights in one operation. */
+struct Flush
+{
+    static constexpr unsigned MAX = 4;
+    const Pd *pd[MAX] = {};
+    unsigned n = 0;
+    bool all = false;            // more PDs than fit: every CPU flushes
+};
+
+/* Flush user TLB entries (and I/O bitmaps) of the CPUs that run one of f's PDs right now. */
+void shootdown(const Flush &f);
 } // namespace Mdb_glue

@@ -236,11 +236,12 @@ void load_io_bitmap(Cpu &c, const Pd *pd);
 /* Make pd's page table this CPU's address space (with a PCID where enabled, include/pcid.hpp). */
 inline void load_space(Cpu &c, const Pd *pd)
 {
+    // Published before tlb_gen is read (a full barrier): see Mdb_glue::shootdown().
+    __atomic_store_n(&c.space, pd, __ATOMIC_SEQ_CST);
     u64 cr3 = pd->pml4_phys;
     if (c.pcid_on)
         cr3 = c.pcids.cr3(cr3, pd->id, __atomic_load_n(&pd->tlb_gen, __ATOMIC_ACQUIRE));
     asm volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
-    c.space = pd;
 }
 
 /* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */

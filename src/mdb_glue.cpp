@@ -59,7 +59,24 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
 }
 
 Pd *dying;                       // PDs whose last capability went: spaces to empty
-bool tlb_dirty;
+/*
+ * PDs whose mappings or ports lost rights in this operation (under Mdb::lock): only CPUs that
+ * run one of them right now need the shootdown's flush; the others flush when they switch to
+ * such a PD (CR3 load without PCID, or Pd::tlb_gen with PCID; I/O bitmap version).
+ */
+Mdb_glue::Flush pending_flush;
+
+void must_flush(Pd *pd)
+{
+    Mdb_glue::Flush &f = pending_flush;
+    for (unsigned i = 0; i < f.n; i++)
+        if (f.pd[i] == pd)
+            return;
+    if (f.n < Mdb_glue::Flush::MAX)
+        f.pd[f.n++] = pd;
+    else
+        f.all = true;
+}
 Spinlock utcb_lock;              // not Mdb::lock: unmap_utcb() may run under it
 Ec *utcbs;                       // retired ECs whose UTCB is still mapped
 
@@ -148,14 +165,14 @@ struct Observer final : Mdb_observer
             else if (!(n.rights & 2))
                 Paging::protect(pd->pml4, page << 12, pages << 12, false);
             // Before the shootdown: CPUs that switch to the PD from now on flush its PCID.
-            __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_RELEASE);
-            tlb_dirty = true;
+            __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
+            must_flush(pd);
             return;
         }
         case Crd::PIO:
             if (!n.rights) {
                 pd->revoke_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
-                tlb_dirty = true;        // the IPI makes running ECs reload their I/O bitmap
+                must_flush(pd);          // the IPI makes running ECs reload their I/O bitmap
             }
             return;
         default:
@@ -183,18 +200,19 @@ void finish()
             Mdb::remove_root(ec->pd->sp_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12, &observer);
         }
         Pd *pds;
-        bool flush;
+        Mdb_glue::Flush flush;
         {
             Lock_guard g(Mdb::lock);
             pds = dying;
             dying = nullptr;
-            flush = tlb_dirty;
-            tlb_dirty = false;
+            flush = pending_flush;
+            pending_flush = {};
         }
-        if (!pds && !flush && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
+        bool any = flush.n || flush.all;
+        if (!pds && !any && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
             return;
-        if (flush)
-            Mdb_glue::shootdown();
+        if (any)
+            Mdb_glue::shootdown(flush);
         while (Pd *pd = pds) {
             pds = pd->dying_next;
             pd->dying_next = nullptr;
@@ -347,26 +365,44 @@ void Mdb_glue::settle()
 
 u64 Mdb_glue::nodes_in_use() { return node_cache.stats().in_use; }
 
-void Mdb_glue::shootdown()
+void Mdb_glue::shootdown(const Flush &f)
 {
     Cpu &self = Cpu::current();
     // One shootdown at a time; a CPU that waits still answers the others' requests.
     while (__atomic_exchange_n(&shootdown_busy, true, __ATOMIC_ACQUIRE))
         wait_step(self);
     set_cr3(get_cr3());                              // this CPU: user entries are not global
+    // The PDs' tlb_gen went up before (locked adds); Sched's load_space() publishes a CPU's
+    // space before it reads tlb_gen. So either we see the CPU in the PD, or it sees the new
+    // generation (and a CPU without PCIDs flushes on every CR3 load anyway).
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    auto target = [&](const Cpu &c) {
+        if (!c.online || &c == &self)
+            return false;
+        if (f.all)
+            return true;
+        const Pd *s = __atomic_load_n(&c.space, __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; i < f.n; i++)
+            if (f.pd[i] == s)
+                return true;
+        return false;
+    };
     unsigned others = 0;
     for (unsigned i = 0; i < Cpu::count; i++)
-        if (Cpu::table[i]->online && Cpu::table[i] != &Cpu::current())
+        if (target(*Cpu::table[i])) {
+            Cpu::table[i]->shootdown_mark = true;
             others++;
+        }
     if (!others) {
         __atomic_store_n(&shootdown_busy, false, __ATOMIC_RELEASE);
         return;
     }
     __atomic_store_n(&shootdown_pending, others, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < Cpu::count; i++)
-        if (Cpu::table[i]->online && Cpu::table[i] != &self) {
-            __atomic_store_n(&Cpu::table[i]->tlb_req, true, __ATOMIC_RELEASE);
-            Lapic::send_ipi(Cpu::table[i]->apic_id, Vec::IPI_TLB);
+        if (Cpu *c = Cpu::table[i]; c->shootdown_mark) {
+            c->shootdown_mark = false;
+            __atomic_store_n(&c->tlb_req, true, __ATOMIC_RELEASE);
+            Lapic::send_ipi(c->apic_id, Vec::IPI_TLB);
         }
     while (__atomic_load_n(&shootdown_pending, __ATOMIC_ACQUIRE))
         wait_step(self);
