@@ -41,6 +41,15 @@ struct [[gnu::packed]] Tss
 };
 
 
+/* The PDs whose mappings or I/O ports lost rights in one Mdb operation (src/mdb_glue.cpp). */
+struct Tlb_flush
+{
+    static constexpr unsigned MAX = 4;
+    const Pd *pd[MAX] = {};
+    unsigned n = 0;
+    bool all = false;            // more PDs than fit: every CPU flushes
+};
+
 struct Cpu
 {
     Cpu *self;            // %gs:0
@@ -81,6 +90,8 @@ struct Cpu
     bool idle;            // halted in the idle loop (holds no object pointers)
     bool tlb_req;         // a shootdown asks this CPU to flush (src/mdb_glue.cpp)
     bool shootdown_mark;  // chosen as a target of the running shootdown (its owner only)
+    Tlb_flush flush;      // left by this CPU's current Mdb operation to its finish()
+    Pd *dying;            // likewise: PDs whose last capability went
 
     u64 timer_ticks;      // timer interrupts taken
     u64 irqs;             // device interrupts taken

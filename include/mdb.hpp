@@ -120,6 +120,8 @@ class Mdb
   private:
     static Status insert_root_locked(Space &s, u64 base, unsigned order, unsigned rights, u64 payload,
                                      Mdb_observer *obs);
+    static Status transfer_one(Mdb_node *n, u64 sb, unsigned so, Space &dst, u64 db, unsigned a,
+                               Mdb_observer *obs);
     static Status transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order, unsigned rights,
                            Mdb_observer *obs);
     static void demote(Mdb_node *top, unsigned rights, Mdb_observer *obs);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "abi/crd.hpp"
+#include "cpu.hpp"
 #include "mdb.hpp"
 
 class Pd;
@@ -38,14 +39,7 @@ void settle();
 /* Mapping-database nodes allocated (kernel statistics). */
 u64 nodes_in_use();
 
-/* The PDs whose mappings or I/O ports lost rights in one operation. */
-struct Flush
-{
-    static constexpr unsigned MAX = 4;
-    const Pd *pd[MAX] = {};
-    unsigned n = 0;
-    bool all = false;            // more PDs than fit: every CPU flushes
-};
+using Flush = Tlb_flush;
 
 /* Flush user TLB entries (and I/O bitmaps) of the CPUs that run one of f's PDs right now. */
 void shootdown(const Flush &f);

@@ -59,5 +59,6 @@ class Space
     u64 nodes = 0;
 
     static Mdb_node *balance(Mdb_node *n);
+    static void rebalance(Mdb_node **path[], unsigned depth);
     static Mdb_node *rotate(Mdb_node *n, unsigned dir);
 };

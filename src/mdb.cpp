@@ -190,6 +190,50 @@ Mdb::Result Mdb::delegate(Space &src, Crd send, Space &dst, Crd win, u64 hotspot
  * out of memory changes nothing; the second links them in. An observer refusing a
  * node makes the second pass withdraw what it did.
  */
+Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Space &dst, u64 db, unsigned a,
+                              Mdb_observer *obs)
+{
+    auto overmap = [&] {
+        Mdb_node *e = dst.lookup(db);
+        if (!e || e->parent != n)                // a repeated delegation is not worth a line
+            diag("overmap attempt %s - tree - PD:%p->%p SB:%#lx RB:%#lx O:%#lx A:%#lx", type_name(dst.type()),
+                 n->space->owner(), dst.owner(), sb, db, static_cast<u64>(so), static_cast<u64>(a));
+        if (obs)
+            obs->skipped(dst, db, so, Mdb_observer::Skip::OVERMAP);
+        return Status::OK;
+    };
+    if (!(n->rights & a)) {
+        if (!dst.free(db, so))                   // an overmap is reported first, as below
+            return overmap();
+        if (obs)
+            obs->skipped(dst, db, so, Mdb_observer::Skip::NO_RIGHTS);
+        return Status::OK;
+    }
+    // The insert finds an overlap itself: no separate search for a free range. A range that is
+    // taken costs a node allocation, which must then succeed to report the overmap, as a free
+    // range needs one anyway.
+    auto *x = static_cast<Mdb_node *>(alloc_node ? alloc_node() : nullptr);
+    if (!x)
+        return dst.free(db, so) ? Status::OOM : overmap();
+    *x = Mdb_node{};
+    x->space = &dst;
+    x->base = db;
+    x->order = static_cast<u8>(so);
+    x->rights = static_cast<u8>(n->rights & a);
+    x->payload = payload_at(n, sb);
+    if (!dst.insert(x)) {
+        free_node(x);
+        return overmap();
+    }
+    adopt(n, x);
+    if (obs && !obs->mapped(*x)) {
+        unlink(x);
+        free_node(x);
+        return Status::OOM;
+    }
+    return Status::OK;
+}
+
 Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order, unsigned a,
                           Mdb_observer *obs)
 {
@@ -197,6 +241,12 @@ Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order
     if (!src.clip(sb, so) || !dst.clip(rb, ro) || so != ro)
         return Status::OK;                       // the range is beyond the space
     u64 end = sb + (u64{1} << so), delta = rb - sb;
+
+    // The common case: one source node covers the whole range (a page, a capability). One
+    // search per space instead of the general two passes below; the same checks in the same
+    // order, so the same result.
+    if (Mdb_node *n = src.next(sb); n && n->base <= sb && n->end() >= end)
+        return transfer_one(n, sb, so, dst, sb + delta, a, obs);
 
     Mdb_node *spare = nullptr;                   // linked through next
     auto release = [&spare] {

@@ -58,17 +58,17 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     return true;
 }
 
-Pd *dying;                       // PDs whose last capability went: spaces to empty
 /*
- * PDs whose mappings or ports lost rights in this operation (under Mdb::lock): only CPUs that
- * run one of them right now need the shootdown's flush; the others flush when they switch to
- * such a PD (CR3 load without PCID, or Pd::tlb_gen with PCID; I/O bitmap version).
+ * What an Mdb operation leaves to its finish(), per CPU (an operation starts and ends on one
+ * CPU, so another CPU's finish() never takes it over and returns before it is done): the PDs
+ * whose last capability went (their spaces to empty), and the PDs whose mappings or ports lost
+ * rights. Only CPUs that run one of those right now need the shootdown's flush; the others
+ * flush when they switch to such a PD (CR3 load without PCID, or Pd::tlb_gen with PCID; I/O
+ * bitmap version).
  */
-Mdb_glue::Flush pending_flush;
-
 void must_flush(Pd *pd)
 {
-    Mdb_glue::Flush &f = pending_flush;
+    Mdb_glue::Flush &f = Cpu::current().flush;
     for (unsigned i = 0; i < f.n; i++)
         if (f.pd[i] == pd)
             return;
@@ -98,8 +98,9 @@ void cap_removed(Kobject *o)
     // it holds, including capabilities to its own ECs, lets go; it takes no new nodes.
     pd->dying = true;
     pd->get();                   // held until its spaces are empty
-    pd->dying_next = dying;
-    dying = pd;
+    Cpu &c = Cpu::current();
+    pd->dying_next = c.dying;
+    c.dying = pd;
 }
 
 struct Observer final : Mdb_observer
@@ -187,6 +188,10 @@ struct Observer final : Mdb_observer
  */
 void finish()
 {
+    // Nothing pending, the usual case: no locks.
+    Cpu &c = Cpu::current();
+    if (!__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE) && !c.dying && !c.flush.n && !c.flush.all)
+        return;
     for (;;) {
         Ec *ecs;
         {
@@ -199,15 +204,10 @@ void finish()
             ec->utcb_next = nullptr;
             Mdb::remove_root(ec->pd->sp_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12, &observer);
         }
-        Pd *pds;
-        Mdb_glue::Flush flush;
-        {
-            Lock_guard g(Mdb::lock);
-            pds = dying;
-            dying = nullptr;
-            flush = pending_flush;
-            pending_flush = {};
-        }
+        Pd *pds = c.dying;
+        Mdb_glue::Flush flush = c.flush;
+        c.dying = nullptr;
+        c.flush = {};
         bool any = flush.n || flush.all;
         if (!pds && !any && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
             return;

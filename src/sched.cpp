@@ -122,7 +122,8 @@ void Sched::ready(Sc *sc, bool head)
     if (&c != &Cpu::current()) {
         c.resched = true;
         Lapic::send_ipi(c.apic_id, Vec::IPI_RESCHED);
-    }
+    } else if (c.sc && sc->prio > c.sc->prio)
+        c.resched = true;        // strict priorities (ABI 6.2): the kernel exit switches to it
 }
 
 void Sched::save_current()
@@ -167,6 +168,8 @@ void Sched::run(Sc *sc, Ec *ec)
         deliver_pending(ec);
     if (ec->recall)
         deliver_recall(ec);
+    if (c.resched)
+        preempt_check(true);     // something of a higher priority became ready meanwhile
     ret_user(&ec->regs);
 }
 

@@ -46,6 +46,19 @@ Mdb_node *Space::balance(Mdb_node *n)
     return n;
 }
 
+/* Up the path after a change below: once a subtree's height is as before, nothing above changes. */
+void Space::rebalance(Mdb_node **path[], unsigned depth)
+{
+    while (depth--) {
+        Mdb_node *n = *path[depth];
+        unsigned before = n->height;
+        Mdb_node *b = balance(n);
+        *path[depth] = b;
+        if (b->height == before)
+            break;
+    }
+}
+
 Mdb_node *Space::lookup(u64 sel) const
 {
     if (kind == Crd::OBJ)
@@ -96,18 +109,19 @@ bool Space::insert(Mdb_node *x)
     Mdb_node **path[MAX_HEIGHT];
     unsigned depth = 0;
     Mdb_node **l = &root;
+    const u64 xb = x->base, xe = x->end();
     // The neighbours of x's base lie on the search path, so checking it finds any overlap.
     while (Mdb_node *m = *l) {
-        if (x->base < m->end() && m->base < x->end())
+        u64 mb = m->base;
+        if (xb < mb + (u64{1} << m->order) && mb < xe)
             return false;
         path[depth++] = l;
-        l = &m->link[x->base > m->base];
+        l = &m->link[xb > mb];
     }
     x->link[0] = x->link[1] = nullptr;
     x->height = 1;
     *l = x;
-    while (depth--)
-        *path[depth] = balance(*path[depth]);
+    rebalance(path, depth);
     nodes++;
     return true;
 }
@@ -138,12 +152,12 @@ void Space::remove(Mdb_node *x)
         *sl = s->link[1];
         s->link[0] = x->link[0];
         s->link[1] = x->link[1];
+        s->height = x->height;                 // s stands where x stood: its height is x's for now
         *l = s;
         if (depth > right)
             path[right] = &s->link[1];         // that slot moved from x into s
     }
-    while (depth--)
-        *path[depth] = balance(*path[depth]);
+    rebalance(path, depth);
     x->link[0] = x->link[1] = nullptr;
     nodes--;
 }

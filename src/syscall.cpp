@@ -447,8 +447,9 @@ extern "C" void handle_syscall(Exc_frame *f)
         break;
     }
     f->rdi = static_cast<u64>(st);
-    if (self->recall || c.sc->retired)
-        Sched::run(c.sc, self);  // delivers the recall first (ABI 1.4), or stops a retired SC
+    if (self->recall || c.sc->retired || c.resched)
+        Sched::run(c.sc, self);  // delivers the recall first (ABI 1.4), stops a retired SC, or
+                                 // lets an SC of a higher priority that this hypercall woke run
     if (c.io_gen != __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE))
         sync_io_bitmap(c);       // this hypercall (or another CPU) changed some PD's ports
 }
