@@ -2,8 +2,9 @@
  * Register-level pieces of the conformance suite: the raw hypercall and
  * exception harness (every register set before, stored right after), a
  * portal entry that records the callee's entry registers, single-access
- * probes with fix-up addresses for the exception portals, and x87/SSE
- * load/store. Layouts match Raw_regs and Fpu_image in suite.hpp.
+ * probes with fix-up addresses for the exception portals, stackless ECs for
+ * the every-CPU test, and x87/SSE load/store. Layouts match Raw_regs,
+ * Cpu_probe and Fpu_image in suite.hpp.
  */
 
 #define R_RAX    0x00
@@ -32,7 +33,7 @@
  * register, rsp and RFLAGS into `out`. Only mov/lea run between the
  * instruction and pushfq, so RFLAGS is what the instruction left.
  */
-.macro RAW name, insn
+.macro RAW name, insn:vararg
 .global raw_\name, raw_\name\()_insn, raw_\name\()_ret
 .type raw_\name, @function
 raw_\name:
@@ -102,6 +103,8 @@ raw_\name\()_ret:
 RAW syscall, syscall
 RAW int3, int3
 RAW ud2, ud2
+RAW div, divq %r10                      /* #DE with r10 = 0 (3 bytes) */
+RAW hlt, hlt                            /* #GP(0) in user mode (1 byte) */
 
 /*
  * Where a kernel that wrongly applied a handler's scribbled UTCB would send
@@ -155,6 +158,56 @@ pe_entry:
     mov     $1, %edi                    /* reply (7.2), no semaphore */
     syscall
     ud2
+
+/*
+ * Stackless ECs for the every-CPU test (H.every-cpu). cpu_probe_start is the
+ * startup portal's entry in a local EC whose stack pointer is its own UTCB:
+ * it replies rip = cpu_probe_entry (mtd RIP_LEN) and leaves rsp alone.
+ * cpu_probe_entry runs in the global EC with rsp = its Cpu_probe record
+ * (suite.hpp; never used as a stack): it stores CPUID leaves 0, 1 and 0xb,
+ * marks the record, ups the record's semaphore and parks.
+ */
+#define P_SM     0x00
+#define P_LEAF0  0x08
+#define P_LEAF1  0x10
+#define P_X2APIC 0x18
+#define P_RAN    0x20
+
+.global cpu_probe_start
+.type cpu_probe_start, @function
+cpu_probe_start:
+    lea     cpu_probe_entry(%rip), %rax
+    mov     %rax, 0x30(%rsp)            /* UTCB rip */
+    movq    $8, 0x20(%rsp)              /* UTCB mtd = RIP_LEN */
+    mov     $1, %edi                    /* reply */
+    syscall
+    ud2
+
+.global cpu_probe_entry
+.type cpu_probe_entry, @function
+cpu_probe_entry:
+    xor     %eax, %eax
+    xor     %ecx, %ecx
+    cpuid
+    mov     %rax, P_LEAF0(%rsp)
+    mov     $1, %eax
+    xor     %ecx, %ecx
+    cpuid
+    mov     %rbx, P_LEAF1(%rsp)
+    cmpq    $0xb, P_LEAF0(%rsp)
+    jb      1f
+    mov     $0xb, %eax
+    xor     %ecx, %ecx
+    cpuid
+    mov     %rdx, P_X2APIC(%rsp)
+1:  movq    $1, P_RAN(%rsp)
+    mov     P_SM(%rsp), %rdi
+    shl     $8, %rdi
+    or      $0xc, %rdi                  /* sm_ctrl up */
+    syscall
+2:  mov     $1, %edi                    /* reply without a caller: park */
+    syscall
+    jmp     2b
 
 /* Reply for good: a local EC answers its caller, a global EC parks (7.2). */
 .global abort_stub

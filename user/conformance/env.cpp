@@ -619,7 +619,7 @@ extern "C" void thread_main()
     park();
 }
 
-bool spawn(Test *t, Thread &th, unsigned cpu, unsigned prio, Thread_fn fn, u64 evt)
+bool spawn(Test *t, Thread &th, unsigned cpu, unsigned prio, Thread_fn fn, u64 evt, u32 quantum_us)
 {
     if (evt == NO_EVT && (evt = service_evt(cpu)) == NO_EVT) {
         if (t)
@@ -648,7 +648,7 @@ bool spawn(Test *t, Thread &th, unsigned cpu, unsigned prio, Thread_fn fn, u64 e
     if (s == Status::SUCCESS)
         s = create_ec_global(th.ec, SEL_ROOT_PD, cpu, utcb, reinterpret_cast<u64>(tls), evt);
     if (s == Status::SUCCESS)
-        s = create_sc(th.sc, SEL_ROOT_PD, th.ec, Qpd(prio, 10000));
+        s = create_sc(th.sc, SEL_ROOT_PD, th.ec, Qpd(prio, quantum_us));
     if (s != Status::SUCCESS) {
         if (t)
             t->fail("starting a thread on CPU %u (create_sm/create_ec/create_sc): %s", cpu, status_name(s));

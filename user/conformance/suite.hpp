@@ -194,7 +194,10 @@ extern "C" {
 void raw_syscall(const Raw_regs *in, Raw_regs *out);
 void raw_int3(const Raw_regs *in, Raw_regs *out);
 void raw_ud2(const Raw_regs *in, Raw_regs *out);
+void raw_div(const Raw_regs *in, Raw_regs *out); // divq %r10: #DE when in->r10 = 0
+void raw_hlt(const Raw_regs *in, Raw_regs *out); // hlt: #GP(0) in user mode
 extern char raw_syscall_ret[], raw_int3_ret[], raw_ud2_insn[], raw_ud2_ret[], raw_bad_landing[];
+extern char raw_div_insn[], raw_div_ret[], raw_hlt_insn[], raw_hlt_ret[];
 extern u64 raw_bad_landing_hit;
 extern u64 raw_saved_rsp; // rsp at the instruction of the last raw_* call
 
@@ -207,11 +210,26 @@ extern u64 pe_count;
 // Reply forever: where an EC that faulted unexpectedly is sent (local: answers its caller).
 void abort_stub();
 
+// Stackless ECs (H.every-cpu): cpu_probe_start is a startup portal entry for a local EC whose
+// stack pointer is its UTCB (replies rip = cpu_probe_entry); cpu_probe_entry runs in a global EC
+// whose stack pointer is a Cpu_probe: it stores CPUID leaves, sets `ran`, ups `sm` and parks.
+void cpu_probe_start();
+void cpu_probe_entry();
+
 // x87/SSE state: xmm0-15, MXCSR, x87 control word and one x87 register.
 struct Fpu_image;
 void fpu_load(const Fpu_image *in);
 void fpu_store(Fpu_image *out);
 }
+
+struct Cpu_probe {
+    u64 sm;     // semaphore the EC ups
+    u64 leaf0;  // CPUID leaf 0 eax (highest leaf)
+    u64 leaf1;  // CPUID leaf 1 ebx (initial APIC ID in bits 31:24)
+    u64 x2apic; // CPUID leaf 0xb edx (x2APIC ID), untouched without leaf 0xb
+    u64 ran;    // set to 1 by the EC
+};
+static_assert(sizeof(Cpu_probe) == 5 * 8);
 
 struct Fpu_image
 {
@@ -292,8 +310,10 @@ struct Thread
     u64 utcb;
 };
 
-// t = nullptr: a permanent thread (stack and selectors are never returned).
-bool spawn(Test *t, Thread &th, unsigned cpu, unsigned prio, Thread_fn fn, u64 evt = NO_EVT);
+// t = nullptr: a permanent thread (stack and selectors are never returned). `quantum_us`: the SC's
+// time quantum (6.1).
+bool spawn(Test *t, Thread &th, unsigned cpu, unsigned prio, Thread_fn fn, u64 evt = NO_EVT,
+           u32 quantum_us = 10000);
 bool join(Thread &th, u64 ms);
 
 extern "C" [[noreturn]] void thread_main();

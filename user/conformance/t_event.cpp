@@ -1,8 +1,10 @@
 /*
  * Checklist G: event messages (ABI 10): exceptions of the root EC (its
  * portals at selectors 0..31 go to the service EC; tests hook in to shape
- * the reply), startup of global ECs, recall, kills without a portal, and
- * what an exception reply may change.
+ * the reply), exceptions of threads under portals with chosen MTDs (#DE,
+ * #GP, #BP: what the message holds, which UTCB fields stay untouched),
+ * startup of global ECs, recall, kills without a portal, and what an
+ * exception reply may change.
  */
 #include "suite.hpp"
 
@@ -134,6 +136,384 @@ void g106(Test &t)
     CHECK(last_exc.qual0 == (Pf_err::USER | Pf_err::WRITE), "error code %#lx, expected 6 (user, write)",
           last_exc.qual0);
     CHECK(last_exc.qual1 == addr, "cr2 %#lx, expected %#lx", last_exc.qual1, addr);
+}
+
+// ---- G.de, G.gp, G.bp: exceptions with MTD-selected state (ABI 4.2, 5, 10.2) --------------------
+
+/*
+ * The faulting EC is a thread with its own event block: every event goes to
+ * the service EC (startup, unexpected faults) except `vector`, whose portal
+ * (with the MTD under test) leads to a worker that records its whole UTCB
+ * state area at entry. The worker's UTCB is filled with a pattern before, so
+ * the fields the MTD does not select must still hold it.
+ */
+constexpr u64 KEEP_MTD = ~u64{0};
+
+struct Exc_run
+{
+    // Set by the test.
+    void (*raw)(const Raw_regs *, Raw_regs *);
+    Raw_regs in, out;
+    u64 reply_rip;  // 0: leave the UTCB rip as delivered
+    u64 reply_mtd;  // KEEP_MTD: reply with the mtd as delivered
+    bool flip_gprs; // invert every GPR in the UTCB before the reply
+    // Recorded by the worker.
+    u64 calls, id, items;
+    u64 state[Utcb::STATE_WORDS]; // UTCB 0x20..0x287 at entry
+};
+
+u64 fill_word(unsigned i)
+{
+    return 0xa5a5f11100000000ull | static_cast<u64>(i) << 8 | i;
+}
+
+constexpr unsigned word_of(size_t offset)
+{
+    return static_cast<unsigned>((offset - offsetof(Utcb, mtd)) / 8);
+}
+
+const char *field_name(unsigned w)
+{
+    static const struct
+    {
+        size_t off;
+        const char *name;
+    } f[] = {
+        {offsetof(Utcb, mtd), "mtd"},
+        {offsetof(Utcb, inst_len), "inst_len"},
+        {offsetof(Utcb, rip), "rip"},
+        {offsetof(Utcb, rflags), "rflags"},
+        {offsetof(Utcb, intr_state), "intr_state/actv_state"},
+        {offsetof(Utcb, inj), "inj"},
+        {offsetof(Utcb, vect_info), "vect_info/vect_error"},
+        {offsetof(Utcb, rax), "rax"},
+        {offsetof(Utcb, rcx), "rcx"},
+        {offsetof(Utcb, rdx), "rdx"},
+        {offsetof(Utcb, rbx), "rbx"},
+        {offsetof(Utcb, rsp), "rsp"},
+        {offsetof(Utcb, rbp), "rbp"},
+        {offsetof(Utcb, rsi), "rsi"},
+        {offsetof(Utcb, rdi), "rdi"},
+        {offsetof(Utcb, r8), "r8"},
+        {offsetof(Utcb, r9), "r9"},
+        {offsetof(Utcb, r10), "r10"},
+        {offsetof(Utcb, r11), "r11"},
+        {offsetof(Utcb, r12), "r12"},
+        {offsetof(Utcb, r13), "r13"},
+        {offsetof(Utcb, r14), "r14"},
+        {offsetof(Utcb, r15), "r15"},
+        {offsetof(Utcb, qual), "qual[0]"},
+        {offsetof(Utcb, qual) + 8, "qual[1]"},
+        {offsetof(Utcb, ctrl), "ctrl"},
+        {offsetof(Utcb, xcr0), "xcr0"},
+        {offsetof(Utcb, cr0), "cr0"},
+        {offsetof(Utcb, cr2), "cr2"},
+        {offsetof(Utcb, cr3), "cr3"},
+        {offsetof(Utcb, cr4), "cr4"},
+    };
+    for (const auto &e : f)
+        if (word_of(e.off) == w)
+            return e.name;
+    return "a VM-only field";
+}
+
+// The state words an exception message with portal MTD `mtd` writes (4.2, 5 note 3): mtd itself,
+// and per bit GPRs, rsp, rip (not inst_len), rflags, qual[0..1].
+void selected_words(u64 mtd, bool sel[Utcb::STATE_WORDS])
+{
+    for (unsigned i = 0; i < Utcb::STATE_WORDS; i++)
+        sel[i] = false;
+    sel[word_of(offsetof(Utcb, mtd))] = true;
+    auto mark = [&](size_t off, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+            sel[word_of(off) + i] = true;
+    };
+    if (mtd & Mtd::GPR_ACDB)
+        mark(offsetof(Utcb, rax), 4); // rax rcx rdx rbx
+    if (mtd & Mtd::GPR_BSD)
+        mark(offsetof(Utcb, rbp), 3); // rbp rsi rdi
+    if (mtd & Mtd::GPR_R8_R15)
+        mark(offsetof(Utcb, r8), 8);
+    if (mtd & Mtd::RSP)
+        mark(offsetof(Utcb, rsp), 1);
+    if (mtd & Mtd::RIP_LEN)
+        mark(offsetof(Utcb, rip), 1);
+    if (mtd & Mtd::RFLAGS)
+        mark(offsetof(Utcb, rflags), 1);
+    if (mtd & Mtd::QUAL)
+        mark(offsetof(Utcb, qual), 2);
+}
+
+void exc_catcher(u64 id, Utcb &u)
+{
+    Exc_run &r = *static_cast<Exc_run *>(ec_tls()->arg);
+    if (++r.calls > 1) { // the EC faulted again: stop it (it parks in abort_stub)
+        u.rip = reinterpret_cast<u64>(abort_stub);
+        u.mtd = Mtd::RIP_LEN;
+        return;
+    }
+    r.id = id;
+    r.items = u.items;
+    for (unsigned i = 0; i < Utcb::STATE_WORDS; i++)
+        r.state[i] = u.data[i];
+    if (r.flip_gprs) {
+        u64 *gpr = &u.rax;
+        for (unsigned i = 0; i < 16; i++)
+            gpr[i] = ~gpr[i];
+    }
+    if (r.reply_rip)
+        u.rip = r.reply_rip;
+    if (r.reply_mtd != KEEP_MTD)
+        u.mtd = r.reply_mtd;
+}
+
+void exc_thread(Thread &th)
+{
+    Exc_run &r = *reinterpret_cast<Exc_run *>(th.arg[0]);
+    r.raw(&r.in, &r.out);
+    th.result[0] = 1;
+}
+
+// The message's value of a state field.
+u64 msg(const Exc_run &r, size_t offset)
+{
+    return r.state[word_of(offset)];
+}
+
+/*
+ * Let a thread run r.raw with r.in under a portal at evt + vector with MTD
+ * `mtd`. True when exactly one message arrived there and the thread finished.
+ */
+bool run_exc(Test &t, Exc_run &r, unsigned vector, u64 mtd)
+{
+    u64 evt = t.sel(NUM_EXC), svc = service_evt(boot_cpu());
+    if (!evt)
+        return false;
+    if (svc == NO_EVT) {
+        t.fail("suite: no service EC on the boot CPU");
+        return false;
+    }
+    Delegate_result d = pd_delegate(SEL_ROOT_PD, SEL_ROOT_PD, Crd::obj(svc, 5, OBJ_ALL),
+                                    Item_meta(Item_meta::DELEGATE, evt), Crd::obj(evt, 5, OBJ_ALL));
+    if (d.status != Status::SUCCESS || Crd(lookup_obj(evt + Evt::STARTUP)).type() != Crd::OBJ) {
+        t.fail("copying the service event block: %s", status_name(d.status));
+        return false;
+    }
+    revoke(Crd::obj(evt + vector, 0, OBJ_ALL), Revoke_flag::SELF); // our portal goes there
+    Worker w;
+    if (!make_worker(t, w, SEL_ROOT_PD, boot_cpu(), exc_catcher, svc, &r))
+        return false;
+    Utcb &wu = *reinterpret_cast<Utcb *>(w.utcb);
+    for (unsigned i = 0; i < Utcb::STATE_WORDS; i++)
+        wu.data[i] = fill_word(i);
+    Status s = create_pt(evt + vector, SEL_ROOT_PD, w.ec, mtd, reinterpret_cast<u64>(nova_portal_entry));
+    if (s == Status::SUCCESS)
+        s = pt_ctrl(evt + vector, 0xe000 + vector);
+    if (s != Status::SUCCESS) {
+        t.fail("create_pt/pt_ctrl at evt + %u: %s", vector, status_name(s));
+        return false;
+    }
+    r.calls = 0;
+    r.out = {};
+    static Thread th;
+    th.arg[0] = reinterpret_cast<u64>(&r);
+    th.result[0] = 0;
+    if (!spawn(&t, th, boot_cpu(), 2, exc_thread, evt))
+        return false;
+    bool done = join(th, 2000);
+    if (r.calls == 0) {
+        t.fail("no message at evt + %u (the faulting EC %s)", vector, done ? "went on" : "did not finish");
+        return false;
+    }
+    if (r.calls > 1 || !done) {
+        t.fail("%lu messages at evt + %u; the EC %s", r.calls, vector,
+               done ? "finished" : "did not resume after the instruction");
+        return false;
+    }
+    if (r.id != 0xe000 + vector) {
+        t.fail("the message came with portal id %#lx, expected %#x", r.id, 0xe000 + vector);
+        return false;
+    }
+    if (r.items != Utcb::EVENT_ITEMS) {
+        t.fail("items %#lx in the message, expected 77", r.items);
+        return false;
+    }
+    if (msg(r, offsetof(Utcb, mtd)) != mtd) {
+        t.fail("UTCB mtd %#lx in the message, expected the portal's %#lx", msg(r, offsetof(Utcb, mtd)), mtd);
+        return false;
+    }
+    return true;
+}
+
+// Fields the portal MTD does not select still hold the pattern.
+void check_unselected(Test &t, const Exc_run &r, u64 mtd)
+{
+    bool sel[Utcb::STATE_WORDS];
+    selected_words(mtd, sel);
+    for (unsigned i = 0; i < Utcb::STATE_WORDS; i++)
+        CHECK(sel[i] || r.state[i] == fill_word(i),
+              "UTCB offset %#x (%s) was written (%#lx) although the portal MTD %#lx does not select it",
+              0x20 + 8 * i, field_name(i), r.state[i], mtd);
+}
+
+// The message's GPRs (indices of Raw_regs, rsp excluded) in `mask` equal the ones set before.
+void check_msg_gprs(Test &t, const Exc_run &r, u32 mask)
+{
+    static const size_t off[16] = {
+        offsetof(Utcb, rax), offsetof(Utcb, rbx), offsetof(Utcb, rcx), offsetof(Utcb, rdx),
+        offsetof(Utcb, rsi), offsetof(Utcb, rdi), offsetof(Utcb, rbp), offsetof(Utcb, rsp),
+        offsetof(Utcb, r8),  offsetof(Utcb, r9),  offsetof(Utcb, r10), offsetof(Utcb, r11),
+        offsetof(Utcb, r12), offsetof(Utcb, r13), offsetof(Utcb, r14), offsetof(Utcb, r15)};
+    const u64 *want = reinterpret_cast<const u64 *>(&r.in);
+    for (unsigned i = 0; i < 16; i++)
+        if (i != 7 && mask >> i & 1)
+            CHECK(msg(r, off[i]) == want[i], "message %s = %#lx, expected %#lx", names[i], msg(r, off[i]),
+                  want[i]);
+}
+
+// After the EC resumed: every GPR (but rsp) and RFLAGS (but RF) as set before the fault.
+void check_resumed(Test &t, const Exc_run &r)
+{
+    const u64 *got = reinterpret_cast<const u64 *>(&r.out), *want = reinterpret_cast<const u64 *>(&r.in);
+    for (unsigned i = 0; i < 16; i++)
+        if (i != 7)
+            CHECK(got[i] == want[i], "after the reply %s = %#lx, expected %#lx", names[i], got[i], want[i]);
+    CHECK((r.out.rflags & ~RF) == r.in.rflags, "after the reply rflags %#lx, expected %#lx", r.out.rflags,
+          r.in.rflags);
+    CHECK(r.out.rsp == raw_saved_rsp, "after the reply rsp %#lx, expected %#lx", r.out.rsp, raw_saved_rsp);
+}
+
+// Full exception state (MTD_EXC): rip, GPRs, rsp, rflags, error code 0; unselected fields untouched.
+void check_full(Test &t, const Exc_run &r, u64 rip, const char *what)
+{
+    CHECK(msg(r, offsetof(Utcb, rip)) == rip, "message rip %#lx, expected %#lx (%s)",
+          msg(r, offsetof(Utcb, rip)), rip, what);
+    check_msg_gprs(t, r, 0xffff);
+    if (t.failed)
+        return;
+    CHECK(msg(r, offsetof(Utcb, rsp)) == raw_saved_rsp, "message rsp %#lx, expected %#lx",
+          msg(r, offsetof(Utcb, rsp)), raw_saved_rsp);
+    CHECK((msg(r, offsetof(Utcb, rflags)) & ~RF) == r.in.rflags, "message rflags %#lx, expected %#lx",
+          msg(r, offsetof(Utcb, rflags)), r.in.rflags);
+    CHECK(msg(r, offsetof(Utcb, qual)) == 0, "message error code (qual[0]) %#lx, expected 0",
+          msg(r, offsetof(Utcb, qual)));
+    check_unselected(t, r, MTD_EXC);
+}
+
+Exc_run exc;
+
+void g_de(Test &t)
+{
+    exc = {};
+    exc.raw = raw_div;
+    exc.in = pattern();
+    exc.in.r10 = 0; // the divisor
+    exc.reply_rip = reinterpret_cast<u64>(raw_div_ret);
+    exc.reply_mtd = KEEP_MTD;
+    REQUIRE(run_exc(t, exc, Evt::DE, MTD_EXC));
+    check_full(t, exc, reinterpret_cast<u64>(raw_div_insn), "the div");
+    REQUIRE(!t.failed);
+    check_resumed(t, exc);
+}
+
+// Portal MTD RIP_LEN | GPR_ACDB; the reply changes the GPRs in the UTCB but its mtd is RIP_LEN.
+void g_de_mtd(Test &t)
+{
+    constexpr u64 mtd = Mtd::RIP_LEN | Mtd::GPR_ACDB;
+    exc = {};
+    exc.raw = raw_div;
+    exc.in = pattern();
+    exc.in.r10 = 0;
+    exc.reply_rip = reinterpret_cast<u64>(raw_div_ret);
+    exc.reply_mtd = Mtd::RIP_LEN;
+    exc.flip_gprs = true;
+    REQUIRE(run_exc(t, exc, Evt::DE, mtd));
+    CHECK(msg(exc, offsetof(Utcb, rip)) == reinterpret_cast<u64>(raw_div_insn),
+          "message rip %#lx, expected the div at %p", msg(exc, offsetof(Utcb, rip)), raw_div_insn);
+    check_msg_gprs(t, exc, 0xf); // rax rbx rcx rdx
+    REQUIRE(!t.failed);
+    check_unselected(t, exc, mtd);
+    REQUIRE(!t.failed);
+    check_resumed(t, exc); // the inverted GPRs were not written back
+}
+
+void g_gp(Test &t)
+{
+    exc = {};
+    exc.raw = raw_hlt;
+    exc.in = pattern();
+    exc.reply_rip = reinterpret_cast<u64>(raw_hlt_ret);
+    exc.reply_mtd = KEEP_MTD;
+    REQUIRE(run_exc(t, exc, Evt::GP, MTD_EXC));
+    check_full(t, exc, reinterpret_cast<u64>(raw_hlt_insn), "the hlt");
+    REQUIRE(!t.failed);
+    check_resumed(t, exc);
+}
+
+// Portal MTD QUAL | GPR_R8_R15 plus bits that mean nothing for exceptions (5, note 3); the
+// message has no rip, the reply sets it with mtd RIP_LEN.
+void g_gp_mtd(Test &t)
+{
+    constexpr u64 mtd = Mtd::QUAL | Mtd::GPR_R8_R15 | Mtd::DS_ES | Mtd::CS_SS | Mtd::CR | Mtd::STA;
+    exc = {};
+    exc.raw = raw_hlt;
+    exc.in = pattern();
+    exc.reply_rip = reinterpret_cast<u64>(raw_hlt_ret);
+    exc.reply_mtd = Mtd::RIP_LEN;
+    REQUIRE(run_exc(t, exc, Evt::GP, mtd));
+    CHECK(msg(exc, offsetof(Utcb, qual)) == 0, "message error code (qual[0]) %#lx, expected 0",
+          msg(exc, offsetof(Utcb, qual)));
+    check_msg_gprs(t, exc, 0xff00); // r8..r15
+    REQUIRE(!t.failed);
+    check_unselected(t, exc, mtd);
+    REQUIRE(!t.failed);
+    check_resumed(t, exc);
+}
+
+// A non-canonical address: #GP(0) at the root EC's selector 13 (the probe's fix-up resumes it).
+void g_gp_noncanonical(Test &t)
+{
+    REQUIRE(need_root_portals(t));
+    u64 before = last_exc.count, v;
+    const void *addr = reinterpret_cast<const void *>(0x8000000000001000ull);
+    CHECK(!probe_read64(addr, &v), "reading non-canonical %p worked", addr);
+    CHECK(last_exc.count == before + 1 && last_exc.id == Evt::GP,
+          "expected one message for event 13, got %lu (event %lu)", last_exc.count - before, last_exc.id);
+    u64 fix;
+    CHECK(is_probe_fault(last_exc.rip, &fix), "message rip %#lx is not the faulting load", last_exc.rip);
+    CHECK(last_exc.qual0 == 0, "error code %#lx, expected 0", last_exc.qual0);
+}
+
+void g_bp(Test &t)
+{
+    exc = {};
+    exc.raw = raw_int3;
+    exc.in = pattern();
+    exc.reply_mtd = KEEP_MTD; // unchanged reply
+    REQUIRE(run_exc(t, exc, Evt::BP, MTD_EXC));
+    check_full(t, exc, reinterpret_cast<u64>(raw_int3_ret), "the instruction after int3");
+    REQUIRE(!t.failed);
+    check_resumed(t, exc);
+}
+
+// Portal MTD RSP | RFLAGS | GPR_BSD (no rip); the unchanged reply writes rsp and rflags back.
+void g_bp_mtd(Test &t)
+{
+    constexpr u64 mtd = Mtd::RSP | Mtd::RFLAGS | Mtd::GPR_BSD;
+    exc = {};
+    exc.raw = raw_int3;
+    exc.in = pattern();
+    exc.reply_mtd = KEEP_MTD;
+    REQUIRE(run_exc(t, exc, Evt::BP, mtd));
+    CHECK(msg(exc, offsetof(Utcb, rsp)) == raw_saved_rsp, "message rsp %#lx, expected %#lx",
+          msg(exc, offsetof(Utcb, rsp)), raw_saved_rsp);
+    CHECK((msg(exc, offsetof(Utcb, rflags)) & ~RF) == exc.in.rflags, "message rflags %#lx, expected %#lx",
+          msg(exc, offsetof(Utcb, rflags)), exc.in.rflags);
+    check_msg_gprs(t, exc, 0x70); // rsi rdi rbp
+    REQUIRE(!t.failed);
+    check_unselected(t, exc, mtd);
+    REQUIRE(!t.failed);
+    check_resumed(t, exc);
 }
 
 // ---- G.107: no portal ------------------------------------------------------------------------
@@ -343,6 +723,18 @@ const Test_case list[] = {
     {"G.exc-state", "the message carries GPRs, rsp, rflags, error code 0; an unchanged reply keeps them",
      g_exc_state, 0},
     {"G.106", "a user write page fault delivers error code 6 and cr2 = the address", g106, 0},
+    {"G.de", "#DE: evt + 0 gets rip = the div, GPRs, rsp, rflags, error code 0; rip past it resumes", g_de,
+     0},
+    {"G.de-mtd", "#DE with MTD RIP_LEN|GPR_ACDB: only those written; reply mtd RIP_LEN keeps the GPRs",
+     g_de_mtd, 0},
+    {"G.gp", "#GP (hlt in user mode): evt + 13 gets rip = the hlt, GPRs, error code 0", g_gp, 0},
+    {"G.gp-mtd", "#GP with MTD QUAL|GPR_R8_R15 and VM-only bits: nothing else written", g_gp_mtd, 0},
+    {"G.gp-noncanonical", "a non-canonical load raises #GP with error code 0 at the faulting load",
+     g_gp_noncanonical, 0},
+    {"G.bp", "#BP: evt + 3 gets rip after the int3 and the GPRs; an unchanged reply goes on after it", g_bp,
+     0},
+    {"G.bp-mtd", "#BP with MTD RSP|RFLAGS|GPR_BSD: only those written; the unchanged reply resumes", g_bp_mtd,
+     0},
     {"G.107", "a page fault without a portal at evt + 14 kills the EC", g107, 0},
     {"G.108", "startup: portal evt + 30 sees rip 0 and the create_ec stack; the reply's rip starts the EC",
      g108, 0},

@@ -2,7 +2,8 @@
  * Checklist H: scheduling, semaphores and signals (ABI 6, 7.10, 7.11, 7.13,
  * 12). Blocking is always bounded: downs that should not block carry a past
  * deadline, waiters are threads the root EC releases and joins with a
- * deadline.
+ * deadline. Threads that spin stop at a fixed TSC deadline of their own.
+ * Scheduling order (6.2) and an EC on every online CPU (7.4, 7.5, 8.3).
  */
 #include "suite.hpp"
 
@@ -351,6 +352,306 @@ void h126(Test &t)
           status_name(static_cast<Status>(th.result[1] - 1)));
 }
 
+// ---- H.prio-order, H.round-robin, H.preempt: scheduling (ABI 6.2) ------------------------------------
+
+volatile u64 order_n;
+volatile u64 order_seq[4];
+
+void note_order(u64 tag)
+{
+    u64 i = __atomic_fetch_add(&order_n, 1, __ATOMIC_SEQ_CST);
+    if (i < 4)
+        order_seq[i] = tag;
+}
+
+// Blocks on arg[0] until arg[1], then notes arg[2].
+void order_waiter(Thread &th)
+{
+    th.result[0] = 1;
+    Sm_result r = sm_down(th.arg[0], th.arg[1]);
+    th.result[1] = 1 + static_cast<u64>(r.status);
+    note_order(th.arg[2]);
+}
+
+// Ups arg[0] (the lower waiter) first, then arg[1]; notes 'R' before it ends.
+void order_releaser(Thread &th)
+{
+    th.result[0] = 1 + static_cast<u64>(sm_up(th.arg[0]));
+    th.result[1] = 1 + static_cast<u64>(sm_up(th.arg[1]));
+    note_order('R');
+}
+
+bool order_thread(Test &t, Thread &th, unsigned prio, u64 sm, u64 dl, u64 tag)
+{
+    th.arg[0] = sm, th.arg[1] = dl, th.arg[2] = tag;
+    th.result[0] = 0;
+    th.result[1] = 0;
+    if (!spawn(&t, th, boot_cpu(), prio, order_waiter))
+        return false;
+    if (!wait_for(th.result[0], 1, 1000)) {
+        t.fail("waiter '%c' (priority %u) did not start", static_cast<char>(tag), prio);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Two waiters (priorities 3 and 5, above the root SC) blocked on their own
+ * semaphores; a releaser at priority 8 ups the lower one first, then the
+ * higher one, and ends. Both are ready at once: the releaser finishes first,
+ * then the higher one runs, then the lower one.
+ */
+void h_prio_order(Test &t)
+{
+    u64 s = t.sel(2);
+    REQUIRE(s && new_sm(t, s) && new_sm(t, s + 1));
+    static Thread lo, hi, rel;
+    u64 dl = deadline_ms(3000);
+    order_n = 0;
+    REQUIRE(order_thread(t, lo, 3, s, dl, 'L'));
+    REQUIRE(order_thread(t, hi, 5, s + 1, dl, 'H'));
+    sleep_ms(3); // both run above us: blocked now
+    CHECK(!lo.result[1] && !hi.result[1] && order_n == 0, "a waiter's down returned before the up");
+    rel.arg[0] = s, rel.arg[1] = s + 1;
+    rel.result[0] = 0;
+    rel.result[1] = 0;
+    REQUIRE(spawn(&t, rel, boot_cpu(), 8, order_releaser));
+    bool done = join(rel, 2000) && join(hi, 2000) && join(lo, 2000);
+    CHECK(done, "not every thread finished (%lu noted)", order_n);
+    CHECK(rel.result[0] == 1 && rel.result[1] == 1, "the ups failed");
+    CHECK(lo.result[1] == 1 && hi.result[1] == 1, "the downs returned %s (priority 3) and %s (priority 5)",
+          status_name(static_cast<Status>(lo.result[1] - 1)),
+          status_name(static_cast<Status>(hi.result[1] - 1)));
+    CHECK(order_n == 3 && order_seq[0] == 'R' && order_seq[1] == 'H' && order_seq[2] == 'L',
+          "order %c%c%c, expected R (releaser, priority 8) H (priority 5) L (priority 3)",
+          static_cast<char>(order_seq[0]), static_cast<char>(order_seq[1]), static_cast<char>(order_seq[2]));
+}
+
+// Sleeps until arg[1] (a down on arg[0] nobody ups), then spins until arg[2]. result[2]: loop
+// iterations; result[3]: slices (runs separated by a gap longer than arg[3] ticks).
+void rr_spinner(Thread &th)
+{
+    th.result[0] = 1;
+    Sm_result r = sm_down(th.arg[0], th.arg[1]);
+    th.result[1] = 1 + static_cast<u64>(r.status);
+    u64 end = th.arg[2], gap = th.arg[3], prev = 0, n = 0, slices = 0;
+    for (;;) {
+        u64 now = rdtsc();
+        if (now >= end)
+            break;
+        if (!prev || now - prev > gap)
+            slices++;
+        prev = now;
+        n++;
+    }
+    th.result[2] = n;
+    th.result[3] = slices;
+}
+
+/*
+ * Two spinners of equal priority (3, above the root SC) with 2 ms quanta
+ * sleep until the same moment, then spin for 100 ms without ever blocking or
+ * yielding. Round robin: both run, and each is switched away from and back
+ * to (several runs separated by gaps of more than 0.5 ms).
+ */
+void h_round_robin(Test &t)
+{
+    u64 s = t.sel();
+    REQUIRE(s && new_sm(t, s));
+    static Thread a, b;
+    u64 start = deadline_ms(100), end = start + ms_ticks(100);
+    Thread *th[2] = {&a, &b};
+    for (Thread *x : th) {
+        x->arg[0] = s, x->arg[1] = start, x->arg[2] = end, x->arg[3] = ms_ticks(1) / 2;
+        for (volatile u64 &r : x->result)
+            r = 0;
+        REQUIRE(spawn(&t, *x, boot_cpu(), 3, rr_spinner, NO_EVT, 2000));
+        wait_for(x->result[0], 1, 50); // it runs above us: it sleeps now
+    }
+    bool in_time = rdtsc() < start && a.result[0] && b.result[0];
+    bool done = join(a, 3000) && join(b, 3000);
+    CHECK(in_time, "suite: the spinners were not both waiting before the start (setup too slow)");
+    CHECK(done, "the spinners did not finish");
+    CHECK(a.result[1] == 1 + static_cast<u64>(Status::COM_TIM) && b.result[1] == a.result[1],
+          "the spinners' sleeps returned %s and %s, expected COM_TIM",
+          status_name(static_cast<Status>(a.result[1] - 1)),
+          status_name(static_cast<Status>(b.result[1] - 1)));
+    CHECK(a.result[2] && b.result[2], "a spinner starved: %lu and %lu iterations", a.result[2], b.result[2]);
+    CHECK(a.result[3] >= 3 && b.result[3] >= 3,
+          "no round robin with 2 ms quanta: %lu and %lu runs in 100 ms (%lu and %lu iterations)", a.result[3],
+          b.result[3], a.result[2], b.result[2]);
+    t.note("%lu and %lu runs, %lu and %lu iterations", a.result[3], b.result[3], a.result[2], b.result[2]);
+}
+
+volatile u64 spin_stop;
+
+// Priority 3, never blocks or yields: spins until spin_stop or arg[0]. result[0]: start time,
+// result[1]: 1 stopped, 2 ran out; progress: iterations.
+void pre_spinner(Thread &th)
+{
+    th.result[0] = rdtsc();
+    u64 end = th.arg[0], n = 0;
+    while (!spin_stop && rdtsc() < end)
+        th.progress = ++n;
+    th.result[1] = spin_stop ? 1 : 2;
+}
+
+// Priority 5: a down on arg[0] until arg[1]; then notes the time and the spinner's progress
+// (arg[2] points to it) and stops the spinner.
+void pre_sleeper(Thread &th)
+{
+    th.result[0] = 1;
+    Sm_result r = sm_down(th.arg[0], th.arg[1]);
+    th.result[2] = rdtsc();
+    th.result[3] = *reinterpret_cast<volatile u64 *>(th.arg[2]);
+    th.result[1] = 1 + static_cast<u64>(r.status);
+    spin_stop = 1;
+}
+
+/*
+ * A spinner at priority 3 with a 1 s quantum runs from before until 300 ms
+ * after the moment a sleeper at priority 5 times out. The sleeper must run
+ * while the spinner still spins (and stop it): the timeout preempts the
+ * lower SC, which never yields and whose quantum does not run out.
+ */
+void h_preempt(Test &t)
+{
+    u64 s = t.sel();
+    REQUIRE(s && new_sm(t, s));
+    static Thread lo, hi;
+    u64 wake = deadline_ms(50), end = wake + ms_ticks(300);
+    spin_stop = 0;
+    hi.arg[0] = s, hi.arg[1] = wake, hi.arg[2] = reinterpret_cast<u64>(&lo.progress);
+    for (volatile u64 &r : hi.result)
+        r = 0;
+    lo.arg[0] = end;
+    lo.result[0] = 0;
+    lo.result[1] = 0;
+    REQUIRE(spawn(&t, hi, boot_cpu(), 5, pre_sleeper));
+    CHECK(wait_for(hi.result[0], 1, 40), "the priority 5 thread did not start");
+    REQUIRE(spawn(&t, lo, boot_cpu(), 3, pre_spinner, NO_EVT, 1000000));
+    bool done = join(hi, 2000) && join(lo, 2000);
+    spin_stop = 1;
+    CHECK(done, "the threads did not finish");
+    CHECK(lo.result[0] && lo.result[0] < wake,
+          "suite: the spinner started only after the sleeper's deadline");
+    CHECK(hi.result[1] == 1 + static_cast<u64>(Status::COM_TIM),
+          "the sleeper's down returned %s, expected COM_TIM",
+          status_name(static_cast<Status>(hi.result[1] - 1)));
+    CHECK(lo.result[1] == 1 && hi.result[3] > 0,
+          "the priority 5 SC did not run while the priority 3 one spun (woke %lu ms after its deadline, "
+          "spinner at %lu iterations)",
+          (hi.result[2] - wake) / tsc_khz, hi.result[3]);
+    t.note("ran %lu us after its deadline", (hi.result[2] - wake) * 1000 / tsc_khz);
+}
+
+// ---- H.create-preempts, H.up-preempts: a wake-up above the caller's priority --------------------------
+
+void mark_started(Thread &th)
+{
+    th.result[0] = 1;
+}
+
+// Spin (never blocking) until `flag` is set, at most 100 ms: how long that took, in microseconds
+// (~0 when it never was).
+u64 spin_until_set(volatile u64 &flag)
+{
+    u64 t0 = rdtsc(), now = t0;
+    while (!flag && (now = rdtsc()) - t0 < ms_ticks(100))
+        pause();
+    return flag ? (now - t0) * 1000 / tsc_khz : ~u64{0};
+}
+
+/*
+ * 6.2: strict fixed-priority preemptive scheduling; an SC is ready as soon as
+ * create_sc made it. A new SC of priority 2 on our CPU (we run at 1) has run
+ * (startup message, its function) before create_sc returns to us.
+ */
+void h_create_preempts(Test &t)
+{
+    static Thread th;
+    th.result[0] = 0;
+    REQUIRE(spawn(&t, th, boot_cpu(), 2, mark_started));
+    u64 ran = th.result[0], late_us = ran ? 0 : spin_until_set(th.result[0]);
+    bool done = join(th, 2000);
+    CHECK(done, "the new thread did not run at all");
+    CHECK(ran == 1,
+          "create_sc of a priority 2 SC returned to our priority 1 SC before the new SC ran; it ran %s%lu us "
+          "later while we spun",
+          late_us == ~u64{0} ? "not within " : "", late_us == ~u64{0} ? 100000 : late_us);
+}
+
+/*
+ * An up that releases a waiter of priority 2 (we run at 1): the waiter runs
+ * before the up returns to us.
+ */
+void h_up_preempts(Test &t)
+{
+    u64 s = t.sel();
+    REQUIRE(s && new_sm(t, s));
+    static Thread th;
+    REQUIRE(blocked_waiter(t, th, s, boot_cpu(), deadline_ms(3000)));
+    CHECK_ST(sm_up(s), Status::SUCCESS, "up");
+    u64 ran = th.result[1], late_us = ran ? 0 : spin_until_set(th.result[1]);
+    bool done = join(th, 2000);
+    CHECK(done && th.result[1] == 1, "the waiter was not released with SUCCESS");
+    CHECK(ran,
+          "the up returned to our priority 1 SC before the released priority 2 waiter ran; it ran %s%lu us "
+          "later while we spun",
+          late_us == ~u64{0} ? "not within " : "", late_us == ~u64{0} ? 100000 : late_us);
+}
+
+// ---- H.every-cpu: a global EC with an SC on every online CPU (7.4, 7.5, 8.3) --------------------------
+
+Cpu_probe probes[NUM_CPU];
+
+/*
+ * Per online CPU: a stackless local EC for the startup message (portal at
+ * evt + 30 of a block of its own) and a global EC with an SC of priority 2.
+ * Each global EC stores its APIC ID (CPUID) and ups one semaphore; it must
+ * have run on the CPU whose HIP descriptor has that APIC ID.
+ */
+void h_every_cpu(Test &t)
+{
+    unsigned cpus[NUM_CPU], n = 0;
+    for (unsigned i = 0; i < NUM_CPU; i++)
+        if (cpu_online(i))
+            cpus[n++] = i;
+    u64 sm = t.sel(), base = t.sel(64 * n);
+    REQUIRE(sm && base && new_sm(t, sm));
+    for (unsigned i = 0; i < n; i++) {
+        unsigned c = cpus[i];
+        u64 evt = base + 64 * i, starter = evt + 32, ec = evt + 33, sc = evt + 34;
+        u64 u1 = alloc_virt(PAGE_SIZE), u2 = alloc_virt(PAGE_SIZE);
+        CHECK(u1 && u2, "suite: virtual addresses exhausted");
+        probes[i] = {sm, 0, 0, ~u64{0}, 0};
+        Status s = create_ec_local(starter, SEL_ROOT_PD, c, u1, u1, evt);
+        CHECK(s == Status::SUCCESS, "create_ec (local, CPU %u): %s", c, status_name(s));
+        s = create_pt(evt + Evt::STARTUP, SEL_ROOT_PD, starter, Mtd::RIP_LEN,
+                      reinterpret_cast<u64>(cpu_probe_start));
+        CHECK(s == Status::SUCCESS, "create_pt (startup, CPU %u): %s", c, status_name(s));
+        s = create_ec_global(ec, SEL_ROOT_PD, c, u2, reinterpret_cast<u64>(&probes[i]), evt);
+        CHECK(s == Status::SUCCESS, "create_ec (global, CPU %u): %s", c, status_name(s));
+        s = create_sc(sc, SEL_ROOT_PD, ec, Qpd(2, 10000));
+        CHECK(s == Status::SUCCESS, "create_sc (CPU %u): %s", c, status_name(s));
+    }
+    u64 dl = deadline_ms(3000);
+    unsigned ups = 0;
+    while (ups < n && sm_down(sm, dl).status == Status::SUCCESS)
+        ups++;
+    for (unsigned i = 0; i < n; i++) {
+        const Cpu_probe &p = probes[i];
+        CHECK(p.ran == 1, "the EC on CPU %u did not run (%u of %u ups)", cpus[i], ups, n);
+        u32 reg = hip()->cpu(cpus[i])->lapic_id, apic = static_cast<u32>(p.leaf1 >> 24);
+        CHECK(
+            reg >> 24 == apic || (p.leaf0 >= 0xb && reg == static_cast<u32>(p.x2apic)),
+            "the EC of CPU %u ran on APIC ID %u (x2APIC ID %#lx); the HIP gives CPU %u LAPIC ID register %#x",
+            cpus[i], apic, p.x2apic, cpus[i], reg);
+    }
+    CHECK(ups == n, "%u ups for %u CPUs", ups, n);
+    t.note("%u CPU%s", n, n == 1 ? "" : "s");
+}
+
 const Test_case list[] = {
     {"H.113", "ec_ctrl yield and reschedule give SUCCESS", h113, 0},
     {"H.114", "ec_ctrl help with a wrong TLS value gives BAD_PAR; with the right one SUCCESS", h114, 0},
@@ -374,6 +675,16 @@ const Test_case list[] = {
     {"H.124", "down on a signal gives BAD_CAP", h124, 0},
     {"H.125", "create_sm chained to a signal or an empty selector gives BAD_CAP", h125, 0},
     {"H.126", "a waiter without timeout gets BAD_CAP when its semaphore is destroyed", h126, 0},
+    {"H.prio-order", "of two SCs made ready together, the higher priority runs first; an up does not preempt",
+     h_prio_order, 0},
+    {"H.create-preempts", "a new SC above the creator's priority runs before create_sc returns",
+     h_create_preempts, 0},
+    {"H.up-preempts", "an up that releases a waiter above the caller's priority switches to it at once",
+     h_up_preempts, 0},
+    {"H.round-robin", "two spinning SCs of equal priority with 2 ms quanta both run, in turns", h_round_robin,
+     0},
+    {"H.preempt", "a higher-priority SC whose timeout expires preempts a spinning lower one", h_preempt, 0},
+    {"H.every-cpu", "a global EC with an SC on every online CPU runs there (its APIC ID)", h_every_cpu, 0},
 };
 
 } // namespace
