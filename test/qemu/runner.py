@@ -7,6 +7,10 @@ Each scenario runs in its own QEMU with a wall-clock limit, the serial port logg
 build-default/test-logs/<name>.log, and a QMP socket for VGA-memory reads, screendumps and key
 presses. At most --jobs QEMUs run at once (scenarios with many CPUs take two slots). One line per
 scenario, then `N passed, N failed` as the last line; the exit status is 1 on any failure.
+
+A scenario with `same_as` also compares the `DIGEST ` lines of its serial log with those of the
+named scenario once both have run (the partner is added to the run when it was not selected); a
+difference, a partner that failed, or no DIGEST lines at all make it fail.
 """
 
 import argparse
@@ -453,15 +457,30 @@ class Run:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class Outcome:
+    """What run_one found: the verdict, the lines to print, the serial log and the time taken."""
+
+    def __init__(self, ok, out, log, secs, figures=''):
+        self.ok, self.out, self.log, self.secs, self.figures = ok, out, log, secs, figures
+
+    def digests(self):
+        """The serial log's lines that start with `DIGEST ` (read once QEMU has stopped)."""
+        try:
+            text = self.log.read_text(errors='replace')
+        except OSError:
+            return []
+        return [line for line in (clean(part) for part in text.split('\n')) if line.startswith('DIGEST ')]
+
+
 def run_one(sc, opts):
-    """Run a scenario; returns (passed, line(s) to print)."""
+    """Run a scenario; returns an Outcome."""
     r = Run(sc, opts)
     active.add(r)
     start = time.monotonic()
     try:
         secs = r.run()
         figures = ('  ' + '  '.join(r.figures)) if r.figures else ''
-        return True, [f'PASS {sc.name} ({secs:.1f} s){figures}']
+        return Outcome(True, [f'PASS {sc.name} ({secs:.1f} s){figures}'], r.log, secs, figures)
     except Failure as e:
         reason = str(e)
     except Exception as e:                              # a runner bug must not hide the others
@@ -470,11 +489,87 @@ def run_one(sc, opts):
         r.stop()
         active.discard(r)
     tail = r.lines[-20:] + ([clean(r.partial)] if r.partial else [])
-    out = [f'FAIL {sc.name}: {reason} ({time.monotonic() - start:.1f} s)']
+    secs = time.monotonic() - start
+    out = [f'FAIL {sc.name}: {reason} ({secs:.1f} s)']
     if tail:
         out += [f'    | {line}' for line in tail[-20:]]
     out.append(f'    log: {r.log}')
-    return False, out
+    return Outcome(False, out, r.log, secs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing two boots (field same_as)
+
+def digest_diff(a, b):
+    """Values of two `DIGEST name: key=value ...` lines that differ, as 'key x vs y' strings."""
+    def fields(line):
+        head, _, rest = line.partition(': ')
+        return head, dict(tok.partition('=')[::2] for tok in rest.split() if '=' in tok)
+    (ha, fa), (hb, fb) = fields(a), fields(b)
+    if ha != hb or not fa or not fb:
+        return []
+    return [f'{k} {fa.get(k, "-")} vs {fb.get(k, "-")}' for k in list(fa) + [k for k in fb if k not in fa]
+            if fa.get(k) != fb.get(k)]
+
+
+def digest_differences(sc, own, partner):
+    """Compare the DIGEST lines of two boots: (problem or None, lines describing it)."""
+    ref = sc.same_as
+    mine, theirs = own.digests(), partner.digests()
+    for name, lines, log in ((sc.name, mine, own.log), (ref, theirs, partner.log)):
+        if not lines:
+            return f'no DIGEST lines in the log of {name}', [f'    log: {log}']
+    differ = [i for i in range(max(len(mine), len(theirs)))
+              if i >= len(mine) or i >= len(theirs) or mine[i] != theirs[i]]
+    if not differ:
+        return None, [f'{len(mine)} DIGEST lines same as {ref}']
+    counts = f'{len(mine)} here, {len(theirs)} in {ref}; ' if len(mine) != len(theirs) else ''
+    problem = (f'DIGEST lines differ from {ref} ({counts}{len(differ)} of {max(len(mine), len(theirs))} '
+               f'lines differ)')
+    def line(lines, i):
+        return lines[i] if i < len(lines) else '(no line)'
+    width = max(len(sc.name), len(ref))
+    first = differ[0]
+    out = [f'    first difference, DIGEST line {first + 1}:',
+           f'    {ref:{width}} | {line(theirs, first)}',
+           f'    {sc.name:{width}} | {line(mine, first)}',
+           f'    differing lines (values in {ref} vs in {sc.name}):']
+    for i in differ[:10]:
+        a, b = line(theirs, i), line(mine, i)
+        diffs = digest_diff(a, b)
+        if diffs:
+            more = f' (+{len(diffs) - 6} more)' if len(diffs) > 6 else ''
+            out.append(f'      {a.partition(":")[0][len("DIGEST "):]}: {", ".join(diffs[:6])}{more}')
+        else:
+            out += [f'      {ref}: {a}', f'      {sc.name}: {b}']
+    if len(differ) > 10:
+        out.append(f'      ... {len(differ) - 10} more differing lines')
+    out += [f'    log: {partner.log}', f'    log: {own.log}']
+    return problem, out
+
+
+def compare(sc, own, partner):
+    """
+    The verdict of scenario `sc`, which has a same_as partner, once both have run (partner None:
+    it did not run): (ok, lines to print). When either boot failed the DIGEST lines are still
+    compared, for information; the scenario fails anyway.
+    """
+    ref = sc.same_as
+    if partner is None:
+        out = own.out if not own.ok else [f'FAIL {sc.name}: cannot compare DIGEST lines: {ref} did not run '
+                                          f'({own.secs:.1f} s)']
+        return False, out
+    problem, detail = digest_differences(sc, own, partner)
+    if not own.ok:
+        extra = [f'    and {problem[0].lower() + problem[1:]}:'] + detail if problem else []
+        return False, own.out + extra
+    if not partner.ok:
+        note = f'{problem}' if problem else 'its DIGEST lines are the same'
+        return False, [f'FAIL {sc.name}: cannot compare DIGEST lines: {ref} failed; {note} ({own.secs:.1f} s)'] \
+            + (detail if problem else [f'    log: {own.log}'])
+    if problem:
+        return False, [f'FAIL {sc.name}: {problem} ({own.secs:.1f} s)'] + detail
+    return True, [f'PASS {sc.name} ({own.secs:.1f} s){own.figures}  {detail[0]}']
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,6 +585,36 @@ def select(patterns):
     if unknown:
         sys.exit(f'runner: no scenario matches {", ".join(unknown)} (see --list)')
     return chosen
+
+
+def with_partners(chosen, adapt):
+    """
+    Add the same_as partners (and theirs) of the chosen scenarios, passed through adapt (the --set
+    overrides): a comparison needs both boots.
+    """
+    by_name = {sc.name: sc for sc in S.SCENARIOS}
+    names = {sc.name for sc in chosen}
+    todo = list(chosen)
+    while todo:
+        ref = todo.pop().same_as
+        if ref and ref not in names and ref in by_name:
+            partner = adapt(by_name[ref])
+            chosen.append(partner)
+            names.add(ref)
+            todo.append(partner)
+            say(f'runner: running {ref} as well (the DIGEST comparison of a selected scenario needs it)')
+    return chosen
+
+
+def check_table():
+    """The scenario table's cross references."""
+    names = [sc.name for sc in S.SCENARIOS]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        sys.exit(f'runner: scenario names used twice: {", ".join(sorted(dup))}')
+    for sc in S.SCENARIOS:
+        if sc.same_as is not None and (sc.same_as not in names or sc.same_as == sc.name):
+            sys.exit(f'runner: scenario {sc.name}: same_as {sc.same_as!r} names no other scenario')
 
 
 def override(sc, settings):
@@ -545,12 +670,15 @@ def main():
     opts = ap.parse_args()
     opts.build = opts.build.resolve()
 
+    check_table()
     chosen = [override(sc, opts.set) for sc in select(opts.patterns)]
     if opts.list:
         for sc in S.SCENARIOS:
             flags = ' [optional]' if sc.optional else ''
+            flags += f' [DIGEST same as {sc.same_as}]' if sc.same_as else ''
             print(f'{sc.name:28} {sc.timeout:4.0f}s  {sc.desc}{flags}')
         return 0
+    chosen = with_partners(chosen, lambda sc: override(sc, opts.set))
     if shutil.which(QEMU) is None:
         sys.exit(f'runner: {QEMU} not found (run tools/setup)')
     opts.kvm_cpu = kvm_cpu() if any(sc.kvm for sc in chosen) else None
@@ -570,14 +698,31 @@ def main():
     free = [jobs]
     cond = threading.Condition()
     results = []
+    outcomes = {}           # name -> Outcome of every finished scenario
+    waiting = {}            # name -> Outcome of a scenario with same_as whose verdict is not out yet
     # Longest first keeps the two slots busy until the end.
     queue = sorted(chosen, key=lambda sc: -sc.timeout * weight(sc, jobs))
+    by_name = {sc.name: sc for sc in chosen}
+
+    def judge(final=False):
+        """Scenarios waiting for a comparison whose partner is done (all of them when final)."""
+        for name in list(waiting):
+            ref = by_name[name].same_as
+            if ref in outcomes or final:
+                ok, out = compare(by_name[name], waiting.pop(name), outcomes.get(ref))
+                say(*out)
+                results.append(ok)
 
     def worker(sc, w):
-        ok, out = run_one(sc, opts)
-        say(*out)
+        o = run_one(sc, opts)
         with cond:
-            results.append(ok)
+            outcomes[sc.name] = o
+            if sc.same_as:
+                waiting[sc.name] = o        # its verdict needs the partner's log too
+            else:
+                say(*o.out)
+                results.append(o.ok)
+            judge()
             free[0] += w
             cond.notify_all()
 
@@ -593,6 +738,7 @@ def main():
             threads.append(t)
         for t in threads:
             t.join()
+        judge(final=True)
     except KeyboardInterrupt:
         say('interrupted')
         return 130

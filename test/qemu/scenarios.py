@@ -37,6 +37,11 @@ Fields of Scenario (all but name optional):
   tcg       TCG threading: 'multi' (one host thread per vCPU), 'single' (all vCPUs round robin in
             one thread) or None: multi up to 2 vCPUs per host core, else single. Many vCPU
             threads on 2 host cores starve each other (smp255: minutes instead of seconds).
+  same_as   name of another scenario: once both have run, the lines of this scenario's serial log
+            that start with `DIGEST ` must equal those of the other one, in number and order;
+            a difference, a failed partner or no DIGEST lines at all fail this scenario (only
+            this one: the partner keeps its own verdict). Selecting this scenario runs the
+            partner too. Both should end with an exit step so that the logs are complete.
 """
 
 from dataclasses import dataclass, field
@@ -87,6 +92,7 @@ class Scenario:
     optional: bool = False
     kvm: bool = False
     tcg: str | None = None
+    same_as: str | None = None
 
 
 def boots(name, desc, smp=2, expect=(), suite=None, **kw):
@@ -198,6 +204,26 @@ SCENARIOS = [
              expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore', r'^9 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'irq']),
 
+    # Fast paths (user/fastpath, docs/testing.md): the same exchanges (call/reply with 0..508
+    # untyped words, flags, selector wrap-around, nested and cross-CPU calls, typed items, an
+    # exception reply; sm_ctrl up/down/ZC, deadlines, rights, signals) with the fast paths on and
+    # with `nofast`; every register, the FPU state and the UTCBs are printed as DIGEST lines, which
+    # must be the same in both boots (same_as).
+    Scenario('fastpath-smp1', 'fast paths on: exchanges digested, ABI values checked', smp=1,
+             module='user/fastpath/fastpath', expect=[BANNER, r'^190 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc', 'fastpath']),
+    Scenario('fastpath-nofast-smp1', 'nofast: the general path gives the same DIGEST lines', smp=1,
+             cmdline='serial nofast', module='user/fastpath/fastpath',
+             expect=[BANNER, r'CMDLINE:.*\bnofast\b', r'^190 passed, 0 failed$'], steps=[('exit', EXIT_PASS)],
+             same_as='fastpath-smp1', tags=['sdk', 'ipc', 'fastpath']),
+    Scenario('fastpath-smp2', 'the same on two CPUs, with cross-CPU calls', smp=2,
+             module='user/fastpath/fastpath', expect=[BANNER, r'^212 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc', 'fastpath']),
+    Scenario('fastpath-nofast-smp2', 'nofast on two CPUs: the same DIGEST lines as fastpath-smp2', smp=2,
+             cmdline='serial nofast', module='user/fastpath/fastpath',
+             expect=[BANNER, r'CMDLINE:.*\bnofast\b', r'^212 passed, 0 failed$'], steps=[('exit', EXIT_PASS)],
+             same_as='fastpath-smp2', tags=['sdk', 'ipc', 'fastpath']),
+
     # The demo booted by tools/run: console and timer servers, clients on two CPUs.
     Scenario('demo-smp2', 'the multi-server demo of tools/run', smp=2, module='user/demo/demo',
              expect=[BANNER, r'^\[console\] client 0: tick 3', r'^\[console\] client 1: tick 3',
@@ -206,10 +232,10 @@ SCENARIOS = [
     # The ABI conformance suite (user/conformance, docs/conformance.md): every test passes; the
     # counts are exact so that a test silently dropped from the suite shows up too.
     Scenario('conformance-smp1', 'ABI conformance suite, one CPU', smp=1, module='user/conformance/conformance',
-             expect=[BANNER, r'^163 passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
+             expect=[BANNER, r'^176 passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              timeout=120, tags=['conformance']),
     Scenario('conformance-smp4', 'ABI conformance suite, four CPUs', smp=4, module='user/conformance/conformance',
-             expect=[BANNER, r'^167 passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
+             expect=[BANNER, r'^180 passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              timeout=120, tags=['conformance']),
 
     # Leak test (user/leaktest): 100 000 objects created and destroyed, an exhaustion of kernel
