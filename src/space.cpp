@@ -110,14 +110,17 @@ bool Space::insert(Mdb_node *x)
     unsigned depth = 0;
     Mdb_node **l = &root;
     const u64 xb = x->base, xe = x->end();
-    // The neighbours of x's base lie on the search path, so checking it finds any overlap.
+    // The nodes next to x's place are the last ones the search passed on either side: only they
+    // can overlap x (nodes do not overlap each other), so the loop itself compares bases only.
+    Mdb_node *pred = nullptr, *succ = nullptr;
     while (Mdb_node *m = *l) {
-        u64 mb = m->base;
-        if (xb < mb + (u64{1} << m->order) && mb < xe)
-            return false;
         path[depth++] = l;
-        l = &m->link[xb > mb];
+        bool right = xb > m->base;
+        (right ? pred : succ) = m;
+        l = &m->link[right];
     }
+    if ((pred && pred->end() > xb) || (succ && succ->base < xe))
+        return false;
     x->link[0] = x->link[1] = nullptr;
     x->height = 1;
     *l = x;
