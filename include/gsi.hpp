@@ -21,7 +21,7 @@ void init();
 Sm *sm(unsigned gsi);
 /* Idle SC of a CPU (kernel object selector = CPU number), nullptr for offline CPUs. */
 Sc *idle_sc(unsigned cpu);
-/* Interrupt for GSI g arrived on this CPU. */
+/* Interrupt for GSI g arrived on this CPU: mask a level pin, send EOI, up the semaphore. */
 void interrupt(unsigned gsi);
 /* sm_ctrl down on a GSI semaphore: unmask its pin first (ABI 11.1). */
 void unmask(unsigned gsi);

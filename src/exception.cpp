@@ -123,8 +123,7 @@ static void dispatch(Exc_frame *f)
         c.irqs++;
         if (Boot::cmdline.spinner)
             Vga::spin(c.id);
-        Lapic::eoi();
-        Gsi::interrupt(v - Vec::GSI_BASE);
+        Gsi::interrupt(v - Vec::GSI_BASE);   // masks a level pin, sends EOI, ups
         if (Cpu::current().resched || f->from_user())
             Sched::preempt_check(f->from_user());
         return;

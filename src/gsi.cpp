@@ -7,6 +7,7 @@
 #include "gsi.hpp"
 #include "ioapic.hpp"
 #include "keyb.hpp"
+#include "lapic.hpp"
 #include "objects.hpp"
 
 namespace {
@@ -42,11 +43,14 @@ Sc *Gsi::idle_sc(unsigned cpu) { return cpu < 64 ? idle[cpu] : nullptr; }
 void Gsi::interrupt(unsigned gsi)
 {
     Keyb::interrupt(gsi);
-    if (gsi >= COUNT || !sms[gsi])
-        return;
-    // Level-triggered: mask until the driver's next down, or the interrupt storms (ABI 11.1).
-    if (level[gsi])
+    bool known = gsi < COUNT && sms[gsi];
+    // Level-triggered: mask until the driver's next down, or the interrupt storms; masked
+    // before the EOI, or the I/O APIC sends the still-asserted line once more (ABI 11.1).
+    if (known && level[gsi])
         Ioapic::mask(gsi, true);
+    Lapic::eoi();
+    if (!known)
+        return;
     Sm *sm = sms[gsi];
     if (Sm *t = __atomic_load_n(&sm->gsi_chain, __ATOMIC_ACQUIRE))
         t->up();
