@@ -199,7 +199,7 @@ SCENARIOS = [
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
 
     # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
-    Scenario('msi-edu', 'edu raises an MSI that releases its GSI semaphore', smp=2, machine='q35',
+    Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores', smp=2, machine='q35',
              extra=['-device', 'edu'], module='user/msitest/msitest',
              expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore', r'^23 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'irq']),
