@@ -56,6 +56,7 @@ struct Cpu
     u64 kstack_top;       // %gs:8   kernel stack for syscall/interrupt entry
     u64 user_rsp;         // %gs:16  scratch during syscall entry
     u64 frame_top;        // %gs:24  end of the running EC's register frame (= TSS.rsp0)
+    u64 qs;               // %gs:32  entries from user mode, counted by the entry code (rcu.hpp)
     u32 id;               // logical CPU number (MADT order)
     u32 apic_id;
     u32 acpi_id;
@@ -85,7 +86,6 @@ struct Cpu
     Sc *retired;          // SCs whose last reference went, to be finished here (under rq_lock)
 
     /* Grace periods (src/rcu.cpp): a CPU is quiescent in user mode and while idle. */
-    u64 qs;               // entries from user mode (only this CPU writes it)
     u64 qs_snap;          // qs when the current grace period started
     bool idle;            // halted in the idle loop (holds no object pointers)
     bool tlb_req;         // a shootdown asks this CPU to flush (src/mdb_glue.cpp)

@@ -7,3 +7,4 @@
 #define CPU_KSTACK     8
 #define CPU_USER_RSP   16
 #define CPU_FRAME      24
+#define CPU_QS         32

@@ -10,6 +10,9 @@
 
 #include "abi/utcb.hpp"
 #include "cpu.hpp"
+#include "fpu.hpp"
+#include "memory.hpp"
+#include "paging.hpp"
 #include "idt.hpp"
 #include "kobject.hpp"
 #include "space.hpp"
@@ -111,6 +114,7 @@ class Ec : public Kobject
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
     void retire();                 // the last reference went: off every wait list
+    void leave_waits();            // off its semaphore queue and timeout list, if on them
     void destroy();                // after the grace period
 
   private:
@@ -233,6 +237,15 @@ extern u64 io_generation;
 /* Copy pd's I/O bitmap into this CPU's TSS (a different PD or a newer version). */
 void load_io_bitmap(Cpu &c, const Pd *pd);
 
+/* Back to the kernel's page table (no EC runs here; the last PD may go away). */
+inline void unload_space(Cpu &c)
+{
+    if (c.space) {
+        asm volatile("mov %0, %%cr3" : : "r"(virt_to_phys(Paging::kernel_pml4())) : "memory");
+        c.space = nullptr;
+    }
+}
+
 /* Make pd's page table this CPU's address space (with a PCID where enabled, include/pcid.hpp). */
 inline void load_space(Cpu &c, const Pd *pd)
 {
@@ -259,6 +272,13 @@ inline void sync_io_bitmap(Cpu &c)
     c.tss.iomap_base = sizeof(Tss);
 }
 
+/* At a kernel exit with the same EC: sync only if some PD's ports changed since the last sync. */
+inline void resync_io_bitmap(Cpu &c)
+{
+    if (c.io_gen != __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE))
+        sync_io_bitmap(c);
+}
+
 /*
  * Drop a reference taken on obj. When it was the last, the object is retired (taken off every
  * list that does not hold a reference) and destroyed after a grace period (include/rcu.hpp).
@@ -268,3 +288,19 @@ void release(Kobject *obj);
 void destroy_object(Kobject *obj);
 /* PDs, ECs, SCs, portals and semaphores allocated (kernel statistics). */
 u64 objects_in_use();
+
+/*
+ * Make ec the EC this CPU runs: its FPU state (the previous EC's is saved already), its PD's
+ * address space, its register frame as the target of entries from user mode. True if the PD
+ * changed (the caller syncs the I/O bitmap).
+ */
+inline bool activate(Cpu &c, Ec *ec)
+{
+    Fpu::load(ec->fpu);
+    c.ec = ec;
+    c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&ec->regs + 1);
+    if (c.space == ec->pd)
+        return false;
+    load_space(c, ec->pd);
+    return true;
+}

@@ -11,6 +11,7 @@
 static_assert(__builtin_offsetof(Cpu, self) == CPU_SELF);
 static_assert(__builtin_offsetof(Cpu, kstack_top) == CPU_KSTACK);
 static_assert(__builtin_offsetof(Cpu, frame_top) == CPU_FRAME);
+static_assert(__builtin_offsetof(Cpu, qs) == CPU_QS);
 static_assert(__builtin_offsetof(Cpu, user_rsp) == CPU_USER_RSP);
 static_assert(sizeof(Tss) == 104);
 

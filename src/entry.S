@@ -66,6 +66,7 @@ interrupt_common:
     testb $3, 24(%rsp)              /* CS of the interrupted context */
     jz 1f
     swapgs
+    addq $1, %gs:CPU_QS             /* was in user mode: quiescent (include/rcu.hpp) */
 1:  cld
     SAVE_GPRS
     mov %rsp, %rdi
@@ -93,6 +94,7 @@ syscall_entry:
     swapgs
     mov %rsp, %gs:CPU_USER_RSP
     mov %gs:CPU_FRAME, %rsp         /* the running EC's frame (Ec::regs) */
+    addq $1, %gs:CPU_QS             /* was in user mode: quiescent (include/rcu.hpp) */
     push $0x23                      /* ss */
     push %gs:CPU_USER_RSP           /* rsp */
     push $0x202                     /* rflags */

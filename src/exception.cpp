@@ -66,15 +66,12 @@ static void dispatch(Exc_frame *f);
 extern "C" void handle_interrupt(Exc_frame *f)
 {
     Cpu &c = Cpu::current();
-    if (f->from_user())
-        __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);   // was quiescent (include/rcu.hpp)
-    else if (c.idle)
+    if (!f->from_user() && c.idle)
         __atomic_store_n(&c.idle, false, __ATOMIC_SEQ_CST);    // woken from the idle loop's hlt
     dispatch(f);
     if (f->from_user()) {
         Sched::stop_if_retired();
-        if (c.io_gen != __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE))
-            sync_io_bitmap(c);   // some PD's ports changed (the shootdown IPI brings us here)
+        resync_io_bitmap(c);     // some PD's ports changed (the shootdown IPI brings us here)
     }
 }
 

@@ -12,7 +12,6 @@
 #include "cpu.hpp"
 #include "delegate.hpp"
 #include "fpu.hpp"
-#include "memory.hpp"
 #include "ipc.hpp"
 #include "mtd_xfer.hpp"
 #include "objects.hpp"
@@ -95,13 +94,8 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 [[noreturn]] inline void switch_to(Cpu &c, Ec *from, Ec *to)
 {
     Fpu::save(from->fpu);
-    Fpu::load(to->fpu);
-    c.ec = to;
-    c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&to->regs + 1);
-    if (c.space != to->pd) {
-        load_space(c, to->pd);
+    if (activate(c, to))
         sync_io_bitmap(c);
-    }
     ret_syscall(&to->regs);          // both entered with a hypercall: sysretq
 }
 
@@ -396,12 +390,7 @@ namespace {
 /* r stops waiting for whatever it waits for (its activation is being abandoned). */
 void unblock(Ec *r)
 {
-    if (Sm *sm = __atomic_load_n(&r->waiting_on, __ATOMIC_ACQUIRE))
-        sm->dequeue_waiter(r);
-    if (r->deadline) {
-        Sched::remove_timeout(r);
-        r->deadline = 0;
-    }
+    r->leave_waits();
     if (Ec *on = r->busy_on) {
         for (Ec **p = &on->busy_waiters; *p; p = &(*p)->busy_next)
             if (*p == r) {

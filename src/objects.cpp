@@ -159,15 +159,22 @@ Ec *Ec::create_clone(Ec *of, unsigned cpu)
     return ec;
 }
 
+void Ec::leave_waits()
+{
+    if (Sm *sm = __atomic_load_n(&waiting_on, __ATOMIC_ACQUIRE))
+        sm->dequeue_waiter(this);
+    if (deadline) {
+        Sched::remove_timeout(this);
+        deadline = 0;
+    }
+}
+
 void Ec::retire()
 {
     dead = true;
     if (utcb && !is_clone)
         Mdb_glue::unmap_utcb(this);      // its address is free again before the grace period
-    if (Sm *sm = __atomic_load_n(&waiting_on, __ATOMIC_ACQUIRE))
-        sm->dequeue_waiter(this);
-    if (deadline)
-        Sched::remove_timeout(this);
+    leave_waits();
 }
 
 void Ec::destroy()

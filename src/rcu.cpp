@@ -10,12 +10,9 @@
 #include "cpu.hpp"
 #include "kobject.hpp"
 #include "mdb_glue.hpp"
-#include "memory.hpp"
 #include "objects.hpp"
-#include "paging.hpp"
 #include "rcu.hpp"
 #include "spinlock.hpp"
-#include "x86.hpp"
 
 namespace {
 
@@ -79,10 +76,8 @@ void Rcu::poll()
     if (!due)
         return;
     // A PD about to go may still be this CPU's address space if no EC runs here.
-    if (!self.ec && self.space) {
-        set_cr3(virt_to_phys(Paging::kernel_pml4()));
-        self.space = nullptr;
-    }
+    if (!self.ec)
+        unload_space(self);
     while (Kobject *o = due) {
         due = o->release_next;
         o->release_next = nullptr;

@@ -8,7 +8,6 @@
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
-#include "paging.hpp"
 #include "rcu.hpp"
 #include "sched.hpp"
 #include "string.hpp"
@@ -26,22 +25,11 @@ namespace {
 
 constexpr u64 HOUSEKEEPING_MS = 100;
 
-void fpu_save(Ec *ec) { Fpu::save(ec->fpu); }
-void fpu_load(Ec *ec) { Fpu::load(ec->fpu); }
 
 Sc *pick(Cpu &c)
 {
     Lock_guard g(c.rq_lock);
     return c.rq.pick();
-}
-
-/* Load the kernel's page table: the last PD's may go away while this CPU holds no EC. */
-void drop_space(Cpu &c)
-{
-    if (c.space) {
-        set_cr3(virt_to_phys(Paging::kernel_pml4()));
-        c.space = nullptr;
-    }
 }
 
 unsigned highest_ready(Cpu &c) { return c.rq.highest(); }
@@ -130,7 +118,7 @@ void Sched::save_current()
 {
     Cpu &c = Cpu::current();
     if (c.ec)
-        fpu_save(c.ec);          // its registers are in c.ec->regs already
+        Fpu::save(c.ec->fpu);    // its registers are in c.ec->regs already
 }
 
 void Sched::run(Sc *sc, Ec *ec)
@@ -142,13 +130,8 @@ void Sched::run(Sc *sc, Ec *ec)
             save_current();
         run_next();
     }
-    if (c.ec != ec) {
-        fpu_load(ec);
-        if (c.space != ec->pd)
-            load_space(c, ec->pd);
-        c.ec = ec;
-        c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&ec->regs + 1);
-    }
+    if (c.ec != ec)
+        activate(c, ec);
     if (c.sc != sc) {
         // A new SC: start its stint and its quantum timer. IPC keeps the SC (donation) and
         // so skips this.
@@ -249,7 +232,7 @@ extern "C" [[noreturn]] void idle_body()
         arm(c);
         if (!c.rq.empty())
             Sched::run_next();
-        drop_space(c);
+        unload_space(c);
         // Quiescent while halted (include/rcu.hpp); an interrupt clears the flag on entry.
         __atomic_store_n(&c.idle, true, __ATOMIC_SEQ_CST);
         asm volatile("sti; hlt; cli" ::: "memory");

@@ -382,29 +382,27 @@ extern "C" void ipc_fast(Exc_frame *f)
 {
     if (!__atomic_load_n(&fast, __ATOMIC_RELAXED))
         return;
-    Cpu &c = Cpu::current();
-    __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);       // was quiescent (include/rcu.hpp)
-    if (f->rdi & 1)
-        Ipc::reply_fast(c.ec);
+    Sys s{*f};
+    Ec *self = Cpu::current().ec;
+    if (s.nr() == static_cast<unsigned>(Hypercall::REPLY))
+        Ipc::reply_fast(self);
     else
-        Ipc::call_fast(c.ec, f->rdi >> 8);
+        Ipc::call_fast(self, s.sel());
 }
 
 extern "C" void sm_fast(Exc_frame *f)
 {
     if (!__atomic_load_n(&fast, __ATOMIC_RELAXED))
         return;
-    Cpu &c = Cpu::current();
-    __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);
-    Ec *self = c.ec;
+    Ec *self = Cpu::current().ec;
     // sm_ctrl (ABI 7.13) on a plain semaphore that needs no decision: count up or down. A signal,
     // a GSI semaphore, a waiter to wake, a down that would block or deliver a signal, a pending
     // recall: the general path.
-    bool down = f->rdi & 0x10;
-    Sm *sm = self->pd->obj.lookup(f->rdi >> 8).as<Sm>(down ? Perm_sm::DOWN : Perm_sm::UP);
+    Sys_sm_ctrl a{Sys{*f}};
+    Sm *sm = cap(self, a.sel()).as<Sm>(a.down() ? Perm_sm::DOWN : Perm_sm::UP);
     if (!sm || sm->chain || sm->gsi >= 0 || self->recall)
         return;
-    if (!(down ? sm->down_count(f->rdi & 0x20) : sm->up_count()))
+    if (!(a.down() ? sm->down_count(a.zero()) : sm->up_count()))
         return;
     f->rdi = static_cast<u64>(Status::SUCCESS);
     ret_syscall(f);
@@ -413,7 +411,6 @@ extern "C" void sm_fast(Exc_frame *f)
 extern "C" void handle_syscall(Exc_frame *f)
 {
     Cpu &c = Cpu::current();
-    __atomic_store_n(&c.qs, c.qs + 1, __ATOMIC_RELEASE);       // was quiescent (include/rcu.hpp)
     Ec *self = c.ec;
     Sys s{*f};
     // A plain load first: the locked exchange is paid once, not on every hypercall.
@@ -450,6 +447,5 @@ extern "C" void handle_syscall(Exc_frame *f)
     if (self->recall || c.sc->retired || c.resched)
         Sched::run(c.sc, self);  // delivers the recall first (ABI 1.4), stops a retired SC, or
                                  // lets an SC of a higher priority that this hypercall woke run
-    if (c.io_gen != __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE))
-        sync_io_bitmap(c);       // this hypercall (or another CPU) changed some PD's ports
+    resync_io_bitmap(c);         // this hypercall (or another CPU) changed some PD's ports
 }
