@@ -52,18 +52,18 @@ struct Acpi_gas
 /* Root System Description Pointer: where the root table is. */
 struct Acpi_rsdp
 {
-    u64 phys;               // where it was found; 0 for the loader's copy
+    u64 phys;  // where it was found; 0 for the loader's copy
     u8 revision;
     char oem_id[7];
-    u32 rsdt;               // 0 if none
-    u64 xsdt;               // 0 unless revision >= 2 and the extended checksum holds
+    u32 rsdt;  // 0 if none
+    u64 xsdt;  // 0 unless revision >= 2 and the extended checksum holds
     bool from_loader;
 };
 
 /* One line of the boot log's table list. */
 struct Acpi_table_record
 {
-    char signature[5];      // printable copy, NUL-terminated
+    char signature[5];  // printable copy, NUL-terminated
     char oem_id[7];
     u8 revision;
     u32 length;
@@ -74,10 +74,10 @@ struct Acpi_table_record
 struct Madt_cpu
 {
     u32 apic_id;
-    u32 acpi_uid;           // ACPI processor id (type 0) or UID (type 9)
-    bool enabled;           // flags bit 0: may be started at boot
-    bool online_capable;    // flags bit 1: hot-pluggable later
-    bool x2apic;            // came from a type 9 entry
+    u32 acpi_uid;         // ACPI processor id (type 0) or UID (type 9)
+    bool enabled;         // flags bit 0: may be started at boot
+    bool online_capable;  // flags bit 1: hot-pluggable later
+    bool x2apic;          // came from a type 9 entry
 };
 
 using Madt_cpu_fn = void (*)(void *ctx, Madt_cpu const &cpu);
@@ -99,8 +99,8 @@ struct Madt_inti
 struct Madt_override
 {
     u8 bus;
-    u8 source;              // ISA IRQ
-    u16 flags;              // Madt_inti
+    u8 source;  // ISA IRQ
+    u16 flags;  // Madt_inti
     u32 gsi;
 };
 
@@ -114,9 +114,9 @@ struct Madt_lapic_nmi
 {
     static constexpr u32 ALL_XAPIC = 0xff, ALL_X2APIC = 0xffffffff;
 
-    u32 acpi_uid;           // ALL_XAPIC (type 4) or ALL_X2APIC (type 0xa) means every processor
+    u32 acpi_uid;  // ALL_XAPIC (type 4) or ALL_X2APIC (type 0xa) means every processor
     u16 flags;
-    u8 lint;                // 0 or 1
+    u8 lint;  // 0 or 1
     bool x2apic;
 
     bool all() const { return acpi_uid == (x2apic ? ALL_X2APIC : ALL_XAPIC); }
@@ -130,11 +130,11 @@ struct Madt_info
     bool present;
     u64 phys;
     u32 length;
-    u32 walk_len;           // entries before this offset passed validation; the CPU walk stops here
-    u64 lapic_address;      // from the header, or a type 5 override
+    u32 walk_len;       // entries before this offset passed validation; the CPU walk stops here
+    u64 lapic_address;  // from the header, or a type 5 override
     u32 flags;
-    u32 num_cpus;           // unique usable processors (what Acpi::for_each_cpu reports)
-    u32 num_cpus_enabled;   // of those, the ones enabled at boot
+    u32 num_cpus;          // unique usable processors (what Acpi::for_each_cpu reports)
+    u32 num_cpus_enabled;  // of those, the ones enabled at boot
 
     u32 num_ioapic;
     u32 num_override;
@@ -157,19 +157,19 @@ struct Fadt_info
     u64 phys;
     u32 length;
     u8 revision;
-    u16 sci_int;            // ISA IRQ of the SCI (a GSI if >= 16)
-    u32 flags;              // 0 if the table is too short to hold them
-    u64 dsdt;               // X_DSDT if set, else DSDT
+    u16 sci_int;  // ISA IRQ of the SCI (a GSI if >= 16)
+    u32 flags;    // 0 if the table is too short to hold them
+    u64 dsdt;     // X_DSDT if set, else DSDT
 
     bool pm_timer_present;
-    bool pm_timer_32bit;    // TMR_VAL_EXT, else the counter has 24 bits
-    Acpi_gas pm_timer;      // X_PM_TMR_BLK if usable, else PM_TMR_BLK as an I/O port
+    bool pm_timer_32bit;  // TMR_VAL_EXT, else the counter has 24 bits
+    Acpi_gas pm_timer;    // X_PM_TMR_BLK if usable, else PM_TMR_BLK as an I/O port
 
     bool reset_valid;
     Acpi_gas reset_reg;
     u8 reset_value;
 
-    bool boot_arch_valid;   // IAPC_BOOT_ARCH is defined from FADT revision 2 on
+    bool boot_arch_valid;  // IAPC_BOOT_ARCH is defined from FADT revision 2 on
     u16 boot_arch;
 
     bool legacy_devices() const { return !boot_arch_valid || (boot_arch & BOOT_LEGACY_DEVICES); }
@@ -181,8 +181,8 @@ struct Hpet_info
 {
     bool present;
     u64 phys;
-    u64 base;               // MMIO base of the event timer block
-    u32 block_id;           // event timer block id (hardware revision, vendor, counts)
+    u64 base;      // MMIO base of the event timer block
+    u32 block_id;  // event timer block id (hardware revision, vendor, counts)
     u8 number;
     u16 min_tick;
     u8 page_protection;
@@ -190,7 +190,7 @@ struct Hpet_info
 
 struct Mcfg_entry
 {
-    u64 base;               // ECAM address of bus 0 of this segment
+    u64 base;  // ECAM address of bus 0 of this segment
     u16 segment;
     u8 start_bus;
     u8 end_bus;
@@ -209,8 +209,8 @@ struct Mcfg_info
     bool has_seg0;
     u8 seg0_bus_start;
     u8 seg0_bus_end;
-    u64 seg0_base;          // entry base + start bus * 1 MiB
-    u64 seg0_size;          // (end - start + 1) * 256 * 4096
+    u64 seg0_base;  // entry base + start bus * 1 MiB
+    u64 seg0_size;  // (end - start + 1) * 256 * 4096
 };
 
 struct Dmar_scope
@@ -221,7 +221,7 @@ struct Dmar_scope
     u8 type;
     u8 enum_id;
     u8 start_bus;
-    u8 path_len;            // number of (device, function) pairs
+    u8 path_len;  // number of (device, function) pairs
     u8 path[MAX_PATH][2];
 };
 
@@ -251,7 +251,7 @@ struct Dmar_rmrr
 {
     u16 segment;
     u64 base;
-    u64 limit;              // inclusive
+    u64 limit;  // inclusive
     Dmar_scopes scopes;
 };
 
@@ -261,11 +261,11 @@ struct Dmar_info
     static constexpr u8 FLAG_INTR_REMAP = 1, FLAG_X2APIC_OPT_OUT = 2;
 
     bool present;
-    u64 phys;               // HIP dmar_table
+    u64 phys;  // HIP dmar_table
     u32 length;
     u8 host_address_width;  // bits of DMA address (the table's field + 1)
     u8 flags;
-    bool incomplete;        // a structure was malformed or did not fit: do not claim full coverage
+    bool incomplete;  // a structure was malformed or did not fit: do not claim full coverage
     u32 num_drhd;
     u32 num_rmrr;
     u32 num_atsr;
@@ -281,11 +281,11 @@ struct Acpi_info
 {
     static constexpr unsigned MAX_TABLES = 32;
 
-    bool valid;             // an RSDP and a usable root table were found
+    bool valid;  // an RSDP and a usable root table were found
     Acpi_rsdp rsdp;
     u64 root_phys;
     bool root_is_xsdt;
-    u32 num_tables;         // recorded in tables[]; more are logged but not recorded
+    u32 num_tables;  // recorded in tables[]; more are logged but not recorded
     Acpi_table_record tables[MAX_TABLES];
 
     Madt_info madt;
@@ -306,11 +306,11 @@ struct Acpi_info
 
 class Acpi
 {
-public:
+  public:
     static constexpr u32 HEADER_LEN = 36;
-    static constexpr u32 MAX_TABLE_LEN = 1u << 20;      // tables this file parses
-    static constexpr u32 MAX_MADT_LEN = 256u << 10;     // bounds the duplicate-CPU search
-    static constexpr u32 MAX_ANY_LEN = 16u << 20;       // DSDT-sized tables we only list
+    static constexpr u32 MAX_TABLE_LEN = 1u << 20;   // tables this file parses
+    static constexpr u32 MAX_MADT_LEN = 256u << 10;  // bounds the duplicate-CPU search
+    static constexpr u32 MAX_ANY_LEN = 16u << 20;    // DSDT-sized tables we only list
     static constexpr u32 MAX_ROOT_ENTRIES = 1024;
     static constexpr u32 RSDP_V1_LEN = 20, RSDP_V2_LEN = 36, RSDP_MAX_LEN = 1024;
 
@@ -351,11 +351,11 @@ public:
     static u32 for_each_cpu(Acpi_bytes madt, Madt_cpu_fn fn, void *ctx);
     static u32 for_each_cpu(Phys_reader const &r, Acpi_info const &info, Madt_cpu_fn fn, void *ctx);
 
-    template <typename F>
-    static u32 for_each_cpu(Phys_reader const &r, Acpi_info const &info, F const &f)
+    template <typename F> static u32 for_each_cpu(Phys_reader const &r, Acpi_info const &info, F const &f)
     {
-        return for_each_cpu(r, info, [](void *c, Madt_cpu const &cpu) { (*static_cast<F const *>(c))(cpu); },
-                            const_cast<void *>(static_cast<void const *>(&f)));
+        return for_each_cpu(
+            r, info, [](void *c, Madt_cpu const &cpu) { (*static_cast<F const *>(c))(cpu); },
+            const_cast<void *>(static_cast<void const *>(&f)));
     }
 };
 

@@ -13,13 +13,13 @@ namespace Boot {
 extern Cmdline cmdline;
 extern Boot_info info;
 extern Acpi_info acpi;
-extern Phys_reader phys;          // reads physical memory through the direct map
-extern u64 entry_tsc;             // TSC at kernel entry (the BSP's TSC is reset to 0 there)
+extern Phys_reader phys;  // reads physical memory through the direct map
+extern u64 entry_tsc;     // TSC at kernel entry (the BSP's TSC is reset to 0 there)
 extern u64 trampoline_page;
-extern u64 pool_base, pool_end;   // kernel memory pool (the buddy's only memory)
-extern u64 hyp_base, hyp_end;     // pool + kernel image: the HIP's hypervisor region
-extern u64 hip_phys;              // the HIP's page frame
-} // namespace Boot
+extern u64 pool_base, pool_end;  // kernel memory pool (the buddy's only memory)
+extern u64 hyp_base, hyp_end;    // pool + kernel image: the HIP's hypervisor region
+extern u64 hip_phys;             // the HIP's page frame
+}  // namespace Boot
 
 /* The root task: load the first module and enter it in user mode (src/roottask.cpp). */
 [[noreturn]] void start_root_task();

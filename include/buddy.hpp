@@ -27,12 +27,12 @@
 class Buddy
 {
   public:
-    static constexpr unsigned MAX_ORDER = KMEM_ORDERS - 1; // 1 GiB blocks
+    static constexpr unsigned MAX_ORDER = KMEM_ORDERS - 1;  // 1 GiB blocks
     static constexpr unsigned MAX_REGIONS = 128;
 
     enum Fill { NOFILL, FILL_0, FILL_1 };
 
-    static Buddy allocator; // the kernel's instance
+    static Buddy allocator;  // the kernel's instance
 
     // Set the direct-map offset (virt = phys + offset) and forget all ranges.
     void init(u64 virt_offset);
@@ -60,9 +60,9 @@ class Buddy
 
     struct Region
     {
-        u64 base;   // first frame number
-        u64 frames; // frames covered by meta, including the metadata pages
-        u8 *meta;   // state byte per frame
+        u64 base;    // first frame number
+        u64 frames;  // frames covered by meta, including the metadata pages
+        u8 *meta;    // state byte per frame
     };
 
     struct Block
@@ -78,7 +78,7 @@ class Buddy
     Kmem_stats st;
     mutable Spinlock lock;
 
-    int find(u64 frame) const; // region index or -1
+    int find(u64 frame) const;  // region index or -1
     bool insert_region(const Region &r);
     void push(Region &r, u64 frame, unsigned order);
     void unlink(u64 frame, unsigned order);

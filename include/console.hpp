@@ -25,7 +25,7 @@ void vprint(bool prefix, const char *fmt, va_list ap);
 void vprint_as(int cpu, const char *fmt, va_list ap);
 /* Used by panic: forget a lock held by a CPU that will never release it. */
 void break_lock();
-} // namespace Console
+}  // namespace Console
 
 void kprint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -33,10 +33,10 @@ void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #if CONFIG_DEBUG
-#define assert(x)                                                                                                \
-    do {                                                                                                         \
-        if (!(x))                                                                                                \
-            panic("Assertion \"%s\" failed at %s:%d:%s", #x, __FILE__, __LINE__, __func__);                      \
+#define assert(x)                                                                                            \
+    do {                                                                                                     \
+        if (!(x))                                                                                            \
+            panic("Assertion \"%s\" failed at %s:%d:%s", #x, __FILE__, __LINE__, __func__);                  \
     } while (0)
 #else
 #define assert(x) ((void)0)

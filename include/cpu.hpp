@@ -40,24 +40,23 @@ struct [[gnu::packed]] Tss
     u16 iomap_base;
 };
 
-
 /* The PDs whose mappings or I/O ports lost rights in one Mdb operation (src/mdb_glue.cpp). */
 struct Tlb_flush
 {
     static constexpr unsigned MAX = 4;
     const Pd *pd[MAX] = {};
     unsigned n = 0;
-    bool all = false;            // more PDs than fit: every CPU flushes
+    bool all = false;  // more PDs than fit: every CPU flushes
 };
 
 struct Cpu
 {
-    Cpu *self;            // %gs:0
-    u64 kstack_top;       // %gs:8   kernel stack for syscall/interrupt entry
-    u64 user_rsp;         // %gs:16  scratch during syscall entry
-    u64 frame_top;        // %gs:24  end of the running EC's register frame (= TSS.rsp0)
-    u64 qs;               // %gs:32  entries from user mode, counted by the entry code (rcu.hpp)
-    u32 id;               // logical CPU number (MADT order)
+    Cpu *self;       // %gs:0
+    u64 kstack_top;  // %gs:8   kernel stack for syscall/interrupt entry
+    u64 user_rsp;    // %gs:16  scratch during syscall entry
+    u64 frame_top;   // %gs:24  end of the running EC's register frame (= TSS.rsp0)
+    u64 qs;          // %gs:32  entries from user mode, counted by the entry code (rcu.hpp)
+    u32 id;          // logical CPU number (MADT order)
     u32 apic_id;
     u32 acpi_id;
     bool online;
@@ -66,24 +65,24 @@ struct Cpu
 
     alignas(16) u64 gdt[9];
     alignas(16) Tss tss;
-    u8 iobm[8192 + 1];    // I/O permission bitmap, right behind the TSS (the CPU requires a final 0xff)
+    u8 iobm[8192 + 1];  // I/O permission bitmap, right behind the TSS (the CPU requires a final 0xff)
 
-    Ec *ec;               // the EC whose user state is at the top of this CPU's kernel stack
-    const Pd *space;      // whose page table CR3 holds (nullptr: the kernel's)
-    bool pcid_on;         // CR4.PCIDE set: address spaces get PCIDs (include/pcid.hpp)
+    Ec *ec;           // the EC whose user state is at the top of this CPU's kernel stack
+    const Pd *space;  // whose page table CR3 holds (nullptr: the kernel's)
+    bool pcid_on;     // CR4.PCIDE set: address spaces get PCIDs (include/pcid.hpp)
     Pcid_cache pcids;
-    const Pd *io_pd;      // whose I/O bitmap iobm[] holds (nullptr: none, every port faults)
+    const Pd *io_pd;  // whose I/O bitmap iobm[] holds (nullptr: none, every port faults)
     u64 io_version;
-    u64 io_gen;           // io_generation when iobm/iomap_base were last synced
+    u64 io_gen;  // io_generation when iobm/iomap_base were last synced
 
     /* Scheduler (src/sched.cpp). */
-    Sc *sc;               // running SC, nullptr when idle
-    u64 sc_since;         // TSC when sc started its current stint
+    Sc *sc;        // running SC, nullptr when idle
+    u64 sc_since;  // TSC when sc started its current stint
     Spinlock rq_lock;
-    Run_queue<Sc> rq;     // ready SCs (include/runqueue.hpp), under rq_lock
-    Ec *timeouts;         // ECs blocked with a deadline on this CPU
-    bool resched;         // a remote CPU made an SC ready here
-    Sc *retired;          // SCs whose last reference went, to be finished here (under rq_lock)
+    Run_queue<Sc> rq;  // ready SCs (include/runqueue.hpp), under rq_lock
+    Ec *timeouts;      // ECs blocked with a deadline on this CPU
+    bool resched;      // a remote CPU made an SC ready here
+    Sc *retired;       // SCs whose last reference went, to be finished here (under rq_lock)
 
     /* Grace periods (src/rcu.cpp): a CPU is quiescent in user mode and while idle. */
     u64 qs_snap;          // qs when the current grace period started
@@ -93,9 +92,9 @@ struct Cpu
     Tlb_flush flush;      // left by this CPU's current Mdb operation to its finish()
     Pd *dying;            // likewise: PDs whose last capability went
 
-    u64 timer_ticks;      // timer interrupts taken
-    u64 irqs;             // device interrupts taken
-    u64 exceptions;       // user exceptions taken
+    u64 timer_ticks;  // timer interrupts taken
+    u64 irqs;         // device interrupts taken
+    u64 exceptions;   // user exceptions taken
 
     /* LAPIC state as found at boot (ABI 8.3, reported in the HIP later). */
     u32 lapic_version, lapic_svr, lvt_timer, lvt_lint0, lvt_lint1, lvt_error, lvt_perfm, lvt_therm;
@@ -110,14 +109,14 @@ struct Cpu
     /* -1 until per-CPU set-up (ABI 13.2 prints "[-1]" then). */
     static int current_id();
 
-    static Cpu boot_cpu;           // GS target before the CPU table exists
-    static Cpu **table;            // all CPUs, index = CPU number
-    static unsigned count;         // CPUs listed in the MADT (enabled ones)
+    static Cpu boot_cpu;    // GS target before the CPU table exists
+    static Cpu **table;     // all CPUs, index = CPU number
+    static unsigned count;  // CPUs listed in the MADT (enabled ones)
     static unsigned online_count;
 
-    void setup_descriptors();      // GDT, TSS, IDT, syscall MSRs for this CPU
+    void setup_descriptors();  // GDT, TSS, IDT, syscall MSRs for this CPU
     void detect_features();
-    void print_core_line() const;   // printed by any CPU, prefixed with this CPU's number
+    void print_core_line() const;  // printed by any CPU, prefixed with this CPU's number
     void enable_features(bool nopcid, bool noxsave);
 };
 

@@ -12,11 +12,11 @@ namespace Delegate {
 
 struct Result
 {
-    Crd crd;            // result CRD (ABI 3.2)
-    u64 meta;           // result metadata word
+    Crd crd;   // result CRD (ABI 3.2)
+    u64 meta;  // result metadata word
 };
 
 Result item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd window);
 Crd lookup(Pd *pd, Crd what);
 
-} // namespace Delegate
+}  // namespace Delegate

@@ -11,18 +11,18 @@ enum class Elf_status { OK, NO_ELF, BAD_ELF };
 struct Elf_segment
 {
     u64 vaddr, offset, filesz, memsz;
-    u32 flags;                  // PF_X 1, PF_W 2, PF_R 4
+    u32 flags;  // PF_X 1, PF_W 2, PF_R 4
 };
 
 struct Elf_info
 {
     static constexpr u32 MAX_SEGMENTS = 32;
-    static constexpr u64 USER_END = 0x7fff'ffff'f000;   // segments must lie below
+    static constexpr u64 USER_END = 0x7fff'ffff'f000;  // segments must lie below
 
     u64 entry;
-    u32 count;                  // PT_LOAD segments in program header order
+    u32 count;  // PT_LOAD segments in program header order
     Elf_segment segment[MAX_SEGMENTS];
-    const char *reason;         // why the check failed, "ok" otherwise
+    const char *reason;  // why the check failed, "ok" otherwise
 };
 
 constexpr u32 ELF_PF_X = 1, ELF_PF_W = 2, ELF_PF_R = 4;

@@ -19,4 +19,4 @@ void load(const u8 *area);
 void init_state(u8 *area);
 bool xsave_used();
 u64 xcr0();
-} // namespace Fpu
+}  // namespace Fpu

@@ -25,4 +25,4 @@ Sc *idle_sc(unsigned cpu);
 void interrupt(unsigned gsi);
 /* sm_ctrl down on a GSI semaphore: unmask its pin first (ABI 11.1). */
 void unmask(unsigned gsi);
-} // namespace Gsi
+}  // namespace Gsi

@@ -17,20 +17,20 @@ struct Exc_frame
 
 namespace Vec {
 constexpr unsigned NMI = 2, DF = 8, PF = 14;
-constexpr unsigned GSI_BASE = 32;      // vector = 32 + GSI (ABI 11.1)
+constexpr unsigned GSI_BASE = 32;  // vector = 32 + GSI (ABI 11.1)
 constexpr unsigned NUM_GSI = 192;
-constexpr unsigned IPI_HALT = 0xf0;    // panic: stop this CPU
-constexpr unsigned IPI_RESCHED = 0xf1; // an SC became ready on this CPU
-constexpr unsigned IPI_TLB = 0xf2;     // flush user TLB entries (revoke)
+constexpr unsigned IPI_HALT = 0xf0;     // panic: stop this CPU
+constexpr unsigned IPI_RESCHED = 0xf1;  // an SC became ready on this CPU
+constexpr unsigned IPI_TLB = 0xf2;      // flush user TLB entries (revoke)
 constexpr unsigned TIMER = 0xfd;
 constexpr unsigned ERROR = 0xfe;
 constexpr unsigned SPURIOUS = 0xff;
-} // namespace Vec
+}  // namespace Vec
 
 namespace Idt {
-void init();   // build the table once (BSP)
-void load();   // load it on the calling CPU
-} // namespace Idt
+void init();  // build the table once (BSP)
+void load();  // load it on the calling CPU
+}  // namespace Idt
 
 /* IST slots of the TSS. */
 constexpr unsigned IST_DF = 1, IST_NMI = 2, IST_MC = 3;

@@ -15,8 +15,8 @@ void mask(u32 gsi, bool masked);
 bool present(u32 gsi);
 /* Unit i as the HIP reports it (ABI 8.4); false past the last unit. */
 bool describe(unsigned i, u32 &id, u32 &version, u32 &gsi_base, u32 &base);
-} // namespace Ioapic
+}  // namespace Ioapic
 
 namespace Pic {
-void disable();   // remap the 8259s away from the exception vectors and mask every line
+void disable();  // remap the 8259s away from the exception vectors and mask every line
 }

@@ -26,7 +26,7 @@ Status call(Ec *self, u64 sel, bool no_block);
 [[noreturn]] void reply(Ec *self);
 /* An exception of the current EC (frame at the top of the stack) becomes event n. */
 [[noreturn]] void exception(Ec *self, unsigned n, u64 error, u64 cr2);
-} // namespace Ipc
+}  // namespace Ipc
 
 /* Kill the current EC (ABI 10.5): print the line, release its caller, run something else. */
 [[noreturn]] void kill_current(const Exc_frame &f, const char *reason);

@@ -15,4 +15,4 @@ void *alloc(unsigned order, bool zero = true);
 void free(void *p, unsigned order);
 inline void *alloc_page() { return alloc(0); }
 u64 free_pages();
-} // namespace Kmem
+}  // namespace Kmem

@@ -9,15 +9,15 @@
 
 #include "types.hpp"
 
-constexpr unsigned KMEM_ORDERS = 19; // block orders 0..18: 4 KiB .. 1 GiB
+constexpr unsigned KMEM_ORDERS = 19;  // block orders 0..18: 4 KiB .. 1 GiB
 
 struct Kmem_stats
 {
-    u64 managed_pages = 0;             // pages owned by the allocator (free + allocated)
+    u64 managed_pages = 0;  // pages owned by the allocator (free + allocated)
     u64 free_pages = 0;
-    u64 used_pages = 0;                // managed_pages - free_pages
-    u64 meta_pages = 0;                // pages taken from the ranges for the allocator's own metadata
-    u64 free_blocks[KMEM_ORDERS] = {}; // free blocks per order
+    u64 used_pages = 0;                 // managed_pages - free_pages
+    u64 meta_pages = 0;                 // pages taken from the ranges for the allocator's own metadata
+    u64 free_blocks[KMEM_ORDERS] = {};  // free blocks per order
 
     bool operator==(const Kmem_stats &) const = default;
 };

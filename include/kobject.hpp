@@ -14,7 +14,7 @@ class Kobject
 
   public:
     const Obj_type otype;
-    Kobject *release_next = nullptr;   // waiting for its grace period (src/rcu.cpp)
+    Kobject *release_next = nullptr;  // waiting for its grace period (src/rcu.cpp)
 
     explicit Kobject(Obj_type t) : otype(t) {}
     Kobject(const Kobject &) = delete;
@@ -35,8 +35,7 @@ struct Capability
     bool null() const { return !obj || !perm; }
 
     /* The object if it has type T's tag and all of `need`, else nullptr (ABI 2: "(perm & P) == P"). */
-    template <typename T>
-    T *as(unsigned need) const
+    template <typename T> T *as(unsigned need) const
     {
         if (null() || obj->otype != T::TYPE || (perm & need) != need)
             return nullptr;

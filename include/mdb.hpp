@@ -23,17 +23,17 @@ class Kobject;
 
 struct Mdb_node
 {
-    Space *space = nullptr;       // owner: one PD, one type
-    Mdb_node *parent = nullptr;   // the node this was delegated from; nullptr for a root
-    Mdb_node *child = nullptr;    // first child
-    Mdb_node *prev = nullptr;     // siblings
+    Space *space = nullptr;      // owner: one PD, one type
+    Mdb_node *parent = nullptr;  // the node this was delegated from; nullptr for a root
+    Mdb_node *child = nullptr;   // first child
+    Mdb_node *prev = nullptr;    // siblings
     Mdb_node *next = nullptr;
-    Mdb_node *link[2] = {};       // Space index (AVL)
-    u64 base = 0;                 // first selector (page, port or capability), aligned to 2^order
-    u64 payload = 0;              // memory: physical page of base; I/O: = base; object: Kobject *
+    Mdb_node *link[2] = {};  // Space index (AVL)
+    u64 base = 0;            // first selector (page, port or capability), aligned to 2^order
+    u64 payload = 0;         // memory: physical page of base; I/O: = base; object: Kobject *
     u8 order = 0;
-    u8 rights = 0;                // never 0 in a live node
-    u8 height = 0;                // AVL
+    u8 rights = 0;  // never 0 in a live node
+    u8 height = 0;  // AVL
 
     u64 size() const { return u64{1} << order; }
     u64 end() const { return base + size(); }
@@ -72,7 +72,7 @@ class Mdb
     struct Result
     {
         Status status;
-        Crd crd;   // delegation result CRD (ABI 3.2)
+        Crd crd;  // delegation result CRD (ABI 3.2)
     };
 
     /* Node memory: blocks of sizeof(Mdb_node); alloc returns nullptr when out of memory. */

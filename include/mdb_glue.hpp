@@ -43,4 +43,4 @@ using Flush = Tlb_flush;
 
 /* Flush user TLB entries (and I/O bitmaps) of the CPUs that run one of f's PDs right now. */
 void shootdown(const Flush &f);
-} // namespace Mdb_glue
+}  // namespace Mdb_glue

@@ -28,8 +28,8 @@ enum Mem_type : u32 {
 class Memmap
 {
   public:
-    static constexpr u32 MAX_RANGES = 256;     // loader ranges
-    static constexpr u32 MAX_RESERVED = 128;   // kernel-reserved ranges
+    static constexpr u32 MAX_RANGES = 256;    // loader ranges
+    static constexpr u32 MAX_RESERVED = 128;  // kernel-reserved ranges
     static constexpr u32 MAX_FREE = MAX_RANGES + MAX_RESERVED;
 
     // Loader entry; zero-length and wrapping entries are reported and skipped.
@@ -45,14 +45,14 @@ class Memmap
     u32 free_count() const { return n_free; }
     const Mem_range &free_range(u32 i) const { return free_list[i]; }
 
-    u64 bytes_ram() const { return ram; }        // union of available loader ranges
-    u64 bytes_free() const { return total_free; }  // sum of the free list
-    u64 bytes_reserved() const { return ram - total_free; }   // RAM withheld from the free list
+    u64 bytes_ram() const { return ram; }                    // union of available loader ranges
+    u64 bytes_free() const { return total_free; }            // sum of the free list
+    u64 bytes_reserved() const { return ram - total_free; }  // RAM withheld from the free list
 
   private:
     struct Span
     {
-        u64 base, end;   // [base, end)
+        u64 base, end;  // [base, end)
     };
 
     Mem_range in[MAX_RANGES];

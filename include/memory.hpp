@@ -10,11 +10,11 @@
 
 #include "types.hpp"
 
-constexpr u64 USER_ADDR      = 0x00007ffffffff000ull;
-constexpr u64 DIRECT_MAP     = 0xffff800000000000ull;
+constexpr u64 USER_ADDR = 0x00007ffffffff000ull;
+constexpr u64 DIRECT_MAP = 0xffff800000000000ull;
 constexpr u64 DIRECT_MAP_MAX = u64{1} << 46;
-constexpr u64 MMIO_WINDOW    = 0xffffc00000000000ull;
-constexpr u64 KERNEL_VIRT    = 0xffffffff80000000ull;
+constexpr u64 MMIO_WINDOW = 0xffffc00000000000ull;
+constexpr u64 KERNEL_VIRT = 0xffffffff80000000ull;
 
 #ifdef HOST_TEST
 /* Host unit tests put "physical memory" into a buffer: the direct map is that buffer's offset. */
@@ -24,8 +24,10 @@ extern u64 host_direct_map;
 #define DIRECT_MAP_BASE DIRECT_MAP
 #endif
 
-template <typename T = void>
-inline T *phys_to_virt(u64 phys) { return reinterpret_cast<T *>(phys + DIRECT_MAP_BASE); }
+template <typename T = void> inline T *phys_to_virt(u64 phys)
+{
+    return reinterpret_cast<T *>(phys + DIRECT_MAP_BASE);
+}
 
 inline u64 virt_to_phys(const void *v)
 {

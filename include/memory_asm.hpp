@@ -3,8 +3,8 @@
 #define KERNEL_VIRT_ASM 0xffffffff80000000
 
 /* Offsets in struct Cpu (include/cpu.hpp), used by src/entry.S. */
-#define CPU_SELF       0
-#define CPU_KSTACK     8
-#define CPU_USER_RSP   16
-#define CPU_FRAME      24
-#define CPU_QS         32
+#define CPU_SELF 0
+#define CPU_KSTACK 8
+#define CPU_USER_RSP 16
+#define CPU_FRAME 24
+#define CPU_QS 32

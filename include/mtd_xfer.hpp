@@ -16,4 +16,4 @@ void to_utcb(const Exc_frame &f, u64 mtd, u64 error, u64 cr2, Utcb &u);
  * sanitised (note 1). False if the result cannot be resumed (non-canonical RIP).
  */
 bool from_utcb(const Utcb &u, Exc_frame &f);
-} // namespace Mtd_xfer
+}  // namespace Mtd_xfer

@@ -11,10 +11,10 @@
 #include "abi/utcb.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
-#include "memory.hpp"
-#include "paging.hpp"
 #include "idt.hpp"
 #include "kobject.hpp"
+#include "memory.hpp"
+#include "paging.hpp"
 #include "space.hpp"
 #include "space_obj.hpp"
 #include "spinlock.hpp"
@@ -29,13 +29,13 @@ class Pd : public Kobject
     Space sp_obj{Crd::OBJ, this};  // mapping database: derivation of every capability range
     Space sp_mem{Crd::MEM, this};
     Space sp_pio{Crd::PIO, this};
-    u64 *pml4 = nullptr;           // host page table; upper half shared with the kernel
+    u64 *pml4 = nullptr;  // host page table; upper half shared with the kernel
     u64 pml4_phys = 0;
-    u64 id = 0;                    // never reused: names the PD in per-CPU PCID caches
-    u64 tlb_gen = 0;               // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
-    u8 *io_bitmap = nullptr;       // 1 bit per port, set = no access; allocated on first grant
-    u64 io_version = 0;            // bumped on every change, so CPUs know to reload their copy
-    bool privileged = false;       // the root PD: H-bit items take the kernel as source (ABI 9.6)
+    u64 id = 0;               // never reused: names the PD in per-CPU PCID caches
+    u64 tlb_gen = 0;          // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
+    u8 *io_bitmap = nullptr;  // 1 bit per port, set = no access; allocated on first grant
+    u64 io_version = 0;       // bumped on every change, so CPUs know to reload their copy
+    bool privileged = false;  // the root PD: H-bit items take the kernel as source (ABI 9.6)
     /*
      * Capabilities to this PD (under Mdb::lock). When the last one goes the PD is dying: its
      * spaces are emptied at once (which breaks reference cycles through its own object space)
@@ -44,17 +44,17 @@ class Pd : public Kobject
     u64 caps = 0;
     bool dying = false;
     Pd *dying_next = nullptr;
-    Spinlock lock;                 // serialises changes to the memory and I/O spaces
+    Spinlock lock;  // serialises changes to the memory and I/O spaces
 
     static Pd *root;
-    static Pd *kernel;             // source of H-bit items (ABI 9.6); never runs
+    static Pd *kernel;  // source of H-bit items (ABI 9.6); never runs
 
     Space &space(Crd::Type t) { return t == Crd::MEM ? sp_mem : t == Crd::PIO ? sp_pio : sp_obj; }
 
     static Pd *create();
     void destroy();
 
-    bool grant_ports(u32 first, u32 count);   // false: out of memory
+    bool grant_ports(u32 first, u32 count);  // false: out of memory
     void revoke_ports(u32 first, u32 count);
     bool port_allowed(u32 port) const { return io_bitmap && !(io_bitmap[port / 8] & (1u << (port % 8))); }
 
@@ -68,14 +68,14 @@ class Ec : public Kobject
     static constexpr Obj_type TYPE = Obj_type::EC;
 
     Pd *pd;
-    Utcb *utcb = nullptr;          // kernel view of the UTCB page (nullptr for vCPUs)
-    u64 utcb_addr = 0;             // where the PD sees it
+    Utcb *utcb = nullptr;  // kernel view of the UTCB page (nullptr for vCPUs)
+    u64 utcb_addr = 0;     // where the PD sees it
     /* User state. While the EC runs, entries from user mode save into it directly (TSS.rsp0 and
        Cpu::frame_top point at its end; the CPU aligns that to 16 bytes). */
     alignas(16) Exc_frame regs{};
     unsigned cpu;
-    u64 evt;                       // event selector base (ABI 10.1)
-    bool global;                   // may have SCs, gets a startup message
+    u64 evt;      // event selector base (ABI 10.1)
+    bool global;  // may have SCs, gets a startup message
     bool dead = false;
 
     /*
@@ -84,42 +84,44 @@ class Ec : public Kobject
      */
     enum State : u8 { RUNNABLE, WAIT_CALL, IN_CALL, BLOCKED, PARKED };
     State state;
-    Ec *caller = nullptr;          // whom this EC's next reply goes to
-    Ec *callee = nullptr;          // whom this EC waits for
-    bool event_call = false;       // the pending call is an event message (state writeback)
-    bool started = false;          // startup message delivered (global ECs)
-    bool recall = false;           // ec_ctrl recall pending
-    int pending_event = -1;        // event to deliver when next run (its handler was busy)
-    Ec *busy_waiters = nullptr;    // ECs whose call found this EC busy; each holds a reference
+    Ec *caller = nullptr;        // whom this EC's next reply goes to
+    Ec *callee = nullptr;        // whom this EC waits for
+    bool event_call = false;     // the pending call is an event message (state writeback)
+    bool started = false;        // startup message delivered (global ECs)
+    bool recall = false;         // ec_ctrl recall pending
+    int pending_event = -1;      // event to deliver when next run (its handler was busy)
+    Ec *busy_waiters = nullptr;  // ECs whose call found this EC busy; each holds a reference
     Ec *busy_next = nullptr;
-    Ec *busy_on = nullptr;         // the EC whose busy list this one is on
-    unsigned sc_count = 0;         // SCs bound to this EC and not retired
-    class Sc *blocked_sc = nullptr;// the SC to make ready again when a semaphore releases us
+    Ec *busy_on = nullptr;           // the EC whose busy list this one is on
+    unsigned sc_count = 0;           // SCs bound to this EC and not retired
+    class Sc *blocked_sc = nullptr;  // the SC to make ready again when a semaphore releases us
     class Sm *waiting_on = nullptr;
-    Ec *wait_next = nullptr;       // semaphore FIFO
-    u64 deadline = 0;              // semaphore timeout (TSC), 0 = none
-    Ec *timeout_next = nullptr;    // per-CPU timeout list
+    Ec *wait_next = nullptr;     // semaphore FIFO
+    u64 deadline = 0;            // semaphore timeout (TSC), 0 = none
+    Ec *timeout_next = nullptr;  // per-CPU timeout list
     /* Cross-CPU call (ABI 7.1.1): a clone runs the call on the callee's CPU for `xcpu_caller`. */
     Ec *xcpu_caller = nullptr;
     u64 xcpu_sel = 0;
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
-    bool xcpu_wait = false;        // the caller waits for its clone (exchanged atomically)
-    Ec *utcb_next = nullptr;       // retired, its UTCB still to be unmapped (src/mdb_glue.cpp)
-    u64 cr2 = 0;                   // CR2 at this EC's last exception (qual[1], reply window)
-    u64 error = 0;                 // error code of that exception (qual[0])
-    alignas(64) u8 fpu[1024];      // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
+    bool xcpu_wait = false;    // the caller waits for its clone (exchanged atomically)
+    Ec *utcb_next = nullptr;   // retired, its UTCB still to be unmapped (src/mdb_glue.cpp)
+    u64 cr2 = 0;               // CR2 at this EC's last exception (qual[1], reply window)
+    u64 error = 0;             // error code of that exception (qual[0])
+    alignas(64) u8 fpu[1024];  // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
 
     /* taken: the UTCB page turned out to be occupied (BAD_PAR rather than OOM). */
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
-    void retire();                 // the last reference went: off every wait list
-    void leave_waits();            // off its semaphore queue and timeout list, if on them
-    void destroy();                // after the grace period
+    void retire();       // the last reference went: off every wait list
+    void leave_waits();  // off its semaphore queue and timeout list, if on them
+    void destroy();      // after the grace period
 
   private:
     Ec(Pd *p, unsigned c, u64 e, bool g)
-        : Kobject(TYPE), pd(p), cpu(c), evt(e), global(g), state(g ? RUNNABLE : WAIT_CALL) {}
+        : Kobject(TYPE), pd(p), cpu(c), evt(e), global(g), state(g ? RUNNABLE : WAIT_CALL)
+    {
+    }
 };
 
 class Sc : public Kobject
@@ -127,13 +129,13 @@ class Sc : public Kobject
   public:
     static constexpr Obj_type TYPE = Obj_type::SC;
 
-    Ec *ec;                        // nullptr for the kernel's idle SCs
+    Ec *ec;  // nullptr for the kernel's idle SCs
     unsigned cpu;
     unsigned prio;
-    u64 quantum_ticks;             // budget per turn (TSC ticks)
-    u64 consumed = 0;              // TSC ticks used so far (ABI 7.11 reports microseconds)
-    u64 left;                      // budget left in this turn
-    Sc *next = nullptr, *prev = nullptr;   // ready queue links
+    u64 quantum_ticks;                    // budget per turn (TSC ticks)
+    u64 consumed = 0;                     // TSC ticks used so far (ABI 7.11 reports microseconds)
+    u64 left;                             // budget left in this turn
+    Sc *next = nullptr, *prev = nullptr;  // ready queue links
     bool queued = false;
     /*
      * Set (under its CPU's rq_lock) when the last reference went: the SC is never queued again,
@@ -155,7 +157,10 @@ class Sc : public Kobject
     void destroy();
 
   private:
-    Sc(Ec *e, unsigned c, unsigned p, u64 q) : Kobject(TYPE), ec(e), cpu(c), prio(p), quantum_ticks(q), left(q) {}
+    Sc(Ec *e, unsigned c, unsigned p, u64 q)
+        : Kobject(TYPE), ec(e), cpu(c), prio(p), quantum_ticks(q), left(q)
+    {
+    }
 };
 
 class Pt : public Kobject
@@ -166,7 +171,7 @@ class Pt : public Kobject
     Ec *ec;
     u64 mtd;
     u64 ip;
-    u64 id = 0;                    // delivered in rdi; set by pt_ctrl (ABI 7.12)
+    u64 id = 0;  // delivered in rdi; set by pt_ctrl (ABI 7.12)
 
     static Pt *create(Ec *ec, u64 mtd, u64 ip);
     void destroy();
@@ -182,20 +187,20 @@ class Sm : public Kobject
 
     Spinlock lock;
     u64 counter;
-    Sm *chain = nullptr;           // signal: the semaphore it triggers (ABI 12.3)
-    u64 value = 0;                 // signal: value delivered in rsi
-    u64 pending = 0;               // signal: triggers not yet consumed
-    Sm *queued_next = nullptr;     // signal: link in the chain target's queue
+    Sm *chain = nullptr;        // signal: the semaphore it triggers (ABI 12.3)
+    u64 value = 0;              // signal: value delivered in rsi
+    u64 pending = 0;            // signal: triggers not yet consumed
+    Sm *queued_next = nullptr;  // signal: link in the chain target's queue
     bool queued = false;
-    Sm *sig_head = nullptr, *sig_tail = nullptr;   // plain SM: queued signals, oldest first
-    int gsi = -1;                  // kernel GSI semaphore (ABI 11.1)
-    Sm *gsi_chain = nullptr;       // GSI semaphore: interrupts up this one instead (11.3)
-    Ec *wait_head = nullptr, *wait_tail = nullptr;   // blocked ECs, oldest first
+    Sm *sig_head = nullptr, *sig_tail = nullptr;    // plain SM: queued signals, oldest first
+    int gsi = -1;                                   // kernel GSI semaphore (ABI 11.1)
+    Sm *gsi_chain = nullptr;                        // GSI semaphore: interrupts up this one instead (11.3)
+    Ec *wait_head = nullptr, *wait_tail = nullptr;  // blocked ECs, oldest first
 
     bool is_signal() const { return chain != nullptr; }
 
     static Sm *create(u64 counter, Sm *chain);
-    void retire();                 // the last reference went: waiters return BAD_CAP
+    void retire();  // the last reference went: waiters return BAD_CAP
     void destroy();
 
     /* up (ABI 12.1/12.3): releases the oldest waiter or counts. */

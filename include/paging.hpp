@@ -12,7 +12,7 @@ namespace Pte {
 constexpr u64 P = 1, W = 2, U = 4, PWT = 8, PCD = 16, A = 32, D = 64, PS = 128, G = 256;
 constexpr u64 NX = u64{1} << 63;
 constexpr u64 ADDR = 0x000ffffffffff000ull;
-} // namespace Pte
+}  // namespace Pte
 
 namespace Paging {
 /* Map [virt, virt+size) to [phys, ...); large: allow 2 MiB/1 GiB pages. */
@@ -30,9 +30,9 @@ u64 lookup(const u64 *pml4, u64 virt, u64 *flags = nullptr);
 u64 *kernel_pml4();
 void set_kernel_pml4(u64 *p);
 extern bool have_1g;
-} // namespace Paging
+}  // namespace Paging
 
 namespace Mmio {
 /* Map device registers uncached into the kernel's MMIO window. */
 void *map(u64 phys, u64 size);
-} // namespace Mmio
+}  // namespace Mmio

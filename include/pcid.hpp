@@ -40,6 +40,6 @@ class Pcid_cache
     }
 
   private:
-    u64 owner[SLOTS] = {};   // PD id using the slot (0: none)
+    u64 owner[SLOTS] = {};  // PD id using the slot (0: none)
     u64 gen[SLOTS] = {};
 };

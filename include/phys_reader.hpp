@@ -21,6 +21,8 @@ struct Phys_reader
         return fn(ctx, phys, len);
     }
 
-    template <typename T>
-    const T *get(u64 phys) const { return static_cast<const T *>(map(phys, sizeof(T))); }
+    template <typename T> const T *get(u64 phys) const
+    {
+        return static_cast<const T *>(map(phys, sizeof(T)));
+    }
 };

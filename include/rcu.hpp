@@ -25,4 +25,4 @@ void defer(Kobject *obj);
 void poll();
 /* Objects waiting for their grace period (kernel statistics). */
 u64 pending();
-} // namespace Rcu
+}  // namespace Rcu

@@ -11,8 +11,7 @@
 
 #include "types.hpp"
 
-template <typename T>
-class Run_queue
+template <typename T> class Run_queue
 {
   public:
     static constexpr unsigned PRIOS = 128;

@@ -54,4 +54,4 @@ void stop_if_retired();
 /* Timeouts (semaphore deadlines). */
 void add_timeout(Ec *ec);
 void remove_timeout(Ec *ec);
-} // namespace Sched
+}  // namespace Sched

@@ -6,4 +6,4 @@
 namespace Serial {
 /* port 0 = no UART found; init() then does nothing. */
 void init(u16 port);
-} // namespace Serial
+}  // namespace Serial

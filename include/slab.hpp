@@ -49,7 +49,7 @@ class Slab_cache
     {
         if (!obj_size || obj_size > (PAGE_SIZE << MAX_SLAB_ORDER) || !align || (align & (align - 1)) ||
             align > PAGE_SIZE)
-            return; // per_slab stays 0: the cache is unusable
+            return;  // per_slab stays 0: the cache is unusable
         size_t a = align < 8 ? 8 : align;
         size = align_up(obj_size < MIN_SIZE ? MIN_SIZE : obj_size, a);
         first = align_up(sizeof(Slab), a);
@@ -62,24 +62,24 @@ class Slab_cache
     Slab_cache &operator=(const Slab_cache &) = delete;
 
     void *alloc();
-    bool free(void *p); // false (with a diag line) if p is not a live object of this cache
+    bool free(void *p);  // false (with a diag line) if p is not a live object of this cache
     Stats stats() const;
     const char *name() const { return cache_name; }
 
   private:
     struct Slab
     {
-        Slab_cache *cache; // owner, checked on free
-        Slab *prev;        // partial list
+        Slab_cache *cache;  // owner, checked on free
+        Slab *prev;         // partial list
         Slab *next;
         size_t used;
-        u64 map[MAX_OBJS / 64]; // bit set: object allocated (or beyond per_slab)
+        u64 map[MAX_OBJS / 64];  // bit set: object allocated (or beyond per_slab)
     };
 
     const char *cache_name;
     Buddy &buddy;
-    size_t size = 0;     // object stride
-    size_t first = 0;    // offset of object 0 in a slab
+    size_t size = 0;   // object stride
+    size_t first = 0;  // offset of object 0 in a slab
     unsigned order = 0;
     size_t per_slab = 0;
     Slab *partial = nullptr;

@@ -18,5 +18,5 @@ void init_this_cpu();
 /* Start every other CPU; returns when all checked in or the deadline passed. */
 void boot_aps(u64 trampoline_page);
 /* Kernel stack size of every CPU. */
-constexpr u64 STACK_ORDER = 2;   // 16 KiB
-} // namespace Smp
+constexpr u64 STACK_ORDER = 2;  // 16 KiB
+}  // namespace Smp

@@ -21,13 +21,17 @@ class Space
     static constexpr unsigned OBJ_BITS = 26, MEM_BITS = 52, PIO_BITS = 16;
 
     constexpr explicit Space(Crd::Type t, void *owner = nullptr)
-        : kind(t), pd(owner), sel_bits(t == Crd::OBJ ? OBJ_BITS : t == Crd::PIO ? PIO_BITS : MEM_BITS) {}
+        : kind(t), pd(owner), sel_bits(t == Crd::OBJ   ? OBJ_BITS
+                                       : t == Crd::PIO ? PIO_BITS
+                                                       : MEM_BITS)
+    {
+    }
     Space(const Space &) = delete;
     Space &operator=(const Space &) = delete;
 
     Crd::Type type() const { return kind; }
-    void *owner() const { return pd; }           // the kernel's PD; opaque here
-    unsigned bits() const { return sel_bits; }   // selectors are [0, 2^bits)
+    void *owner() const { return pd; }          // the kernel's PD; opaque here
+    unsigned bits() const { return sel_bits; }  // selectors are [0, 2^bits)
     u64 count() const { return nodes; }
     bool empty() const { return !root; }
 
@@ -50,7 +54,7 @@ class Space
     void remove(Mdb_node *n);
 
   private:
-    static constexpr unsigned MAX_HEIGHT = 96;   // AVL height < 1.45 log2(n + 2): ample for 2^64 nodes
+    static constexpr unsigned MAX_HEIGHT = 96;  // AVL height < 1.45 log2(n + 2): ample for 2^64 nodes
 
     const Crd::Type kind;
     void *const pd;

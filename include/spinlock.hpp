@@ -23,7 +23,10 @@ class Spinlock
 
     void unlock() { __atomic_store_n(&serving, static_cast<u16>(serving + 1), __ATOMIC_RELEASE); }
 
-    bool is_locked() const { return __atomic_load_n(&next, __ATOMIC_RELAXED) != __atomic_load_n(&serving, __ATOMIC_RELAXED); }
+    bool is_locked() const
+    {
+        return __atomic_load_n(&next, __ATOMIC_RELAXED) != __atomic_load_n(&serving, __ATOMIC_RELAXED);
+    }
 };
 
 class Lock_guard

@@ -59,8 +59,8 @@ struct Sys_create_sm : Sys
 struct Sys_pd_ctrl : Sys
 {
     unsigned op() const { return flags() & 3; }
-    Crd crd() const { return Crd(f.rsi); }          // lookup
-    u64 src_pd() const { return sel(); }              // delegate
+    Crd crd() const { return Crd(f.rsi); }  // lookup
+    u64 src_pd() const { return sel(); }    // delegate
     u64 dst_pd() const { return f.rsi; }
     Crd send() const { return Crd(f.rdx); }
     Item_meta meta() const { return Item_meta(f.rax); }

@@ -10,8 +10,8 @@ struct Acpi_info;
 
 namespace Time {
 extern u32 tsc_khz;
-extern const char *source;        // which reference calibrated the TSC
+extern const char *source;  // which reference calibrated the TSC
 void calibrate(const Acpi_info &acpi);
-void udelay(u64 us);              // busy wait using the TSC (after calibration)
+void udelay(u64 us);  // busy wait using the TSC (after calibration)
 inline u64 ms_to_tsc(u64 ms) { return ms * tsc_khz; }
-} // namespace Time
+}  // namespace Time

@@ -7,4 +7,4 @@ namespace Vga {
 void init(bool spinner);
 /* Advance CPU cpu's spinner (a rotating glyph in the bottom rows). */
 void spin(unsigned cpu);
-} // namespace Vga
+}  // namespace Vga

@@ -7,24 +7,24 @@
 #include "types.hpp"
 
 namespace Msr {
-constexpr u32 APIC_BASE      = 0x1b;
-constexpr u32 FEATURE_CTRL   = 0x3a;
-constexpr u32 TSC            = 0x10;
-constexpr u32 PLATFORM_INFO  = 0xce;
-constexpr u32 MTRR_CAP       = 0xfe;
-constexpr u32 PAT            = 0x277;
-constexpr u32 TSC_DEADLINE   = 0x6e0;
-constexpr u32 X2APIC_BASE    = 0x800;
-constexpr u32 EFER           = 0xc0000080;
-constexpr u32 STAR           = 0xc0000081;
-constexpr u32 LSTAR          = 0xc0000082;
-constexpr u32 CSTAR          = 0xc0000083;
-constexpr u32 FMASK          = 0xc0000084;
-constexpr u32 FS_BASE        = 0xc0000100;
-constexpr u32 GS_BASE        = 0xc0000101;
+constexpr u32 APIC_BASE = 0x1b;
+constexpr u32 FEATURE_CTRL = 0x3a;
+constexpr u32 TSC = 0x10;
+constexpr u32 PLATFORM_INFO = 0xce;
+constexpr u32 MTRR_CAP = 0xfe;
+constexpr u32 PAT = 0x277;
+constexpr u32 TSC_DEADLINE = 0x6e0;
+constexpr u32 X2APIC_BASE = 0x800;
+constexpr u32 EFER = 0xc0000080;
+constexpr u32 STAR = 0xc0000081;
+constexpr u32 LSTAR = 0xc0000082;
+constexpr u32 CSTAR = 0xc0000083;
+constexpr u32 FMASK = 0xc0000084;
+constexpr u32 FS_BASE = 0xc0000100;
+constexpr u32 GS_BASE = 0xc0000101;
 constexpr u32 KERNEL_GS_BASE = 0xc0000102;
-constexpr u32 VM_CR          = 0xc0010114;
-} // namespace Msr
+constexpr u32 VM_CR = 0xc0010114;
+}  // namespace Msr
 
 namespace Cr0 {
 constexpr u64 PE = 1u << 0, MP = 1u << 1, EM = 1u << 2, TS = 1u << 3, NE = 1u << 5, WP = 1u << 16,
@@ -91,13 +91,13 @@ inline u32 inl(u16 port)
     return v;
 }
 
-#define X86_CR(n)                                                                                                \
-    inline u64 get_cr##n()                                                                                       \
-    {                                                                                                            \
-        u64 v;                                                                                                   \
-        asm volatile("mov %%cr" #n ", %0" : "=r"(v));                                                            \
-        return v;                                                                                                \
-    }                                                                                                            \
+#define X86_CR(n)                                                                                            \
+    inline u64 get_cr##n()                                                                                   \
+    {                                                                                                        \
+        u64 v;                                                                                               \
+        asm volatile("mov %%cr" #n ", %0" : "=r"(v));                                                        \
+        return v;                                                                                            \
+    }                                                                                                        \
     inline void set_cr##n(u64 v) { asm volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); }
 X86_CR(0)
 X86_CR(2)

@@ -35,7 +35,7 @@ Acpi::Rsdp_check check_v2(u8 const *p, size_t len, Acpi_rsdp &out)
 {
     if (len < Acpi::RSDP_V2_LEN)
         return Acpi::RSDP_V2_BAD_LENGTH;
-    Acpi_bytes b { p, Acpi::RSDP_V2_LEN };
+    Acpi_bytes b{p, Acpi::RSDP_V2_LEN};
     u32 full = b.d(20);
     if (full < Acpi::RSDP_V2_LEN || full > Acpi::RSDP_MAX_LEN || full > len)
         return Acpi::RSDP_V2_BAD_LENGTH;
@@ -70,7 +70,7 @@ Acpi::Rsdp_check check_at(Phys_reader const &r, u64 phys, Acpi_rsdp &out)
     p = static_cast<u8 const *>(r.map(phys, Acpi::RSDP_V2_LEN));
     if (!p)
         return Acpi::RSDP_V2_BAD_LENGTH;
-    u32 full = Acpi_bytes { p, Acpi::RSDP_V2_LEN }.d(20);
+    u32 full = Acpi_bytes{p, Acpi::RSDP_V2_LEN}.d(20);
     if (full < Acpi::RSDP_V2_LEN || full > Acpi::RSDP_MAX_LEN)
         return Acpi::RSDP_V2_BAD_LENGTH;
     p = static_cast<u8 const *>(r.map(phys, full));
@@ -103,7 +103,7 @@ bool scan_bios(Phys_reader const &r, Acpi_rsdp &out)
 
     unsigned bad = 0;
     auto p = static_cast<u8 const *>(r.map(EBDA_PTR, 2));
-    u64 ebda = p ? u64 { Acpi_bytes { p, 2 }.w(0) } << 4 : 0;
+    u64 ebda = p ? u64{Acpi_bytes{p, 2}.w(0)} << 4 : 0;
 
     // A missing EBDA reads as 0; one at or above 640 KiB is junk.
     if (ebda >= 0x400 && ebda < LOW_END) {
@@ -122,7 +122,7 @@ enum Kind { MADT, FADT, HPET, MCFG, DMAR, OTHER };
 
 Kind kind_of(Acpi_table_record const &rec)
 {
-    static constexpr char const *sigs[] = { "APIC", "FACP", "HPET", "MCFG", "DMAR" };
+    static constexpr char const *sigs[] = {"APIC", "FACP", "HPET", "MCFG", "DMAR"};
     for (unsigned k = 0; k < OTHER; k++)
         if (sig_is(rec, sigs[k]))
             return static_cast<Kind>(k);
@@ -139,12 +139,12 @@ struct Slot
 Slot slot_of(Acpi_info const &info, Kind k)
 {
     switch (k) {
-    case MADT: return { &info.madt.present, &info.madt.phys };
-    case FADT: return { &info.fadt.present, &info.fadt.phys };
-    case HPET: return { &info.hpet.present, &info.hpet.phys };
-    case MCFG: return { &info.mcfg.present, &info.mcfg.phys };
-    case DMAR: return { &info.dmar.present, &info.dmar.phys };
-    default: return { nullptr, nullptr };
+    case MADT: return {&info.madt.present, &info.madt.phys};
+    case FADT: return {&info.fadt.present, &info.fadt.phys};
+    case HPET: return {&info.hpet.present, &info.hpet.phys};
+    case MCFG: return {&info.mcfg.present, &info.mcfg.phys};
+    case DMAR: return {&info.dmar.present, &info.dmar.phys};
+    default: return {nullptr, nullptr};
     }
 }
 
@@ -183,7 +183,7 @@ void handle_table(Phys_reader const &r, u64 phys, Acpi_info &info)
         diag("ACPI: duplicate %s at %#lx ignored, using the one at %#lx", rec.signature, phys, *s.phys);
         return;
     }
-    parse_known(k, Acpi_bytes { p, rec.length }, phys, info);
+    parse_known(k, Acpi_bytes{p, rec.length}, phys, info);
 }
 
 bool walk_root(Phys_reader const &r, u64 phys, bool xsdt, Acpi_info &info)
@@ -213,12 +213,12 @@ bool walk_root(Phys_reader const &r, u64 phys, bool xsdt, Acpi_info &info)
     }
     for (u32 i = 0; i < count; i++) {
         // Re-mapped per entry: parsing a table may have replaced the root table's mapping.
-        auto e = static_cast<u8 const *>(r.map(phys + Acpi::HEADER_LEN + u64 { i } * width, width));
+        auto e = static_cast<u8 const *>(r.map(phys + Acpi::HEADER_LEN + u64{i} * width, width));
         if (!e) {
             diag("ACPI: %s at %#lx became inaccessible", name, phys);
             break;
         }
-        Acpi_bytes b { e, width };
+        Acpi_bytes b{e, width};
         u64 addr = xsdt ? b.q(0) : b.d(0);
         if (!addr) {
             diag("ACPI: %s entry %u is null, skipped", name, i);
@@ -239,11 +239,11 @@ void log_dsdt(Phys_reader const &r, Acpi_info &info)
     log_table(info, rec);
 }
 
-} // namespace
+}  // namespace
 
 Acpi_gas Acpi_gas::read(Acpi_bytes const &t, u32 off)
 {
-    return { t.b(off), t.b(off + 1), t.b(off + 2), t.b(off + 3), t.q(off + 4) };
+    return {t.b(off), t.b(off + 1), t.b(off + 2), t.b(off + 3), t.q(off + 4)};
 }
 
 u8 Acpi::checksum(u8 const *p, size_t len)
@@ -258,7 +258,7 @@ Acpi::Rsdp_check Acpi::parse_rsdp(u8 const *p, size_t len, u64 phys, Acpi_rsdp &
 {
     if (!p || len < RSDP_V1_LEN || memcmp(p, "RSD PTR ", 8) || checksum(p, RSDP_V1_LEN))
         return RSDP_BAD;
-    Acpi_bytes b { p, RSDP_V1_LEN };
+    Acpi_bytes b{p, RSDP_V1_LEN};
     memset(&out, 0, sizeof out);
     out.phys = phys;
     out.revision = b.b(15);
@@ -291,7 +291,7 @@ bool Acpi::read_header(Phys_reader const &r, u64 phys, u32 max_len, Acpi_table_r
         diag("ACPI: table at %#lx is not accessible, skipped", phys);
         return false;
     }
-    Acpi_bytes b { h, HEADER_LEN };
+    Acpi_bytes b{h, HEADER_LEN};
     printable(rec.signature, h, 4);
     printable(rec.oem_id, h + 10, 6);
     rec.length = b.d(4);
@@ -313,7 +313,7 @@ u8 const *Acpi::map_table(Phys_reader const &r, Acpi_table_record const &rec)
         return nullptr;
     }
     // The header is read again from this mapping, so a table changing under us is caught too.
-    if (Acpi_bytes { p, rec.length }.d(4) != rec.length || checksum(p, rec.length)) {
+    if (Acpi_bytes{p, rec.length}.d(4) != rec.length || checksum(p, rec.length)) {
         diag("ACPI: %s at %#lx has a bad checksum, skipped", rec.signature, rec.phys);
         return nullptr;
     }
@@ -330,7 +330,7 @@ u32 Acpi::for_each_cpu(Phys_reader const &r, Acpi_info const &info, Madt_cpu_fn 
         diag("ACPI: MADT at %#lx changed since boot", m.phys);
         return 0;
     }
-    return for_each_cpu(Acpi_bytes { p, m.walk_len }, fn, ctx);
+    return for_each_cpu(Acpi_bytes{p, m.walk_len}, fn, ctx);
 }
 
 u32 Acpi_info::isa_to_gsi(u8 irq) const
@@ -359,17 +359,19 @@ Irq_mode Acpi_info::gsi_mode(u32 gsi) const
         unsigned pol = o.flags & Madt_inti::POL_MASK;
         unsigned trg = (o.flags & Madt_inti::TRG_MASK) >> Madt_inti::TRG_SHIFT;
         Irq_mode m;
-        m.polarity = pol == Madt_inti::POL_LOW ? Irq_mode::LOW
-                   : pol == Madt_inti::POL_HIGH ? Irq_mode::HIGH
-                   : sci ? Irq_mode::LOW : Irq_mode::HIGH;
-        m.trigger = trg == Madt_inti::TRG_LEVEL ? Irq_mode::LEVEL
-                  : trg == Madt_inti::TRG_EDGE ? Irq_mode::EDGE
-                  : sci ? Irq_mode::LEVEL : Irq_mode::EDGE;
+        m.polarity = pol == Madt_inti::POL_LOW    ? Irq_mode::LOW
+                     : pol == Madt_inti::POL_HIGH ? Irq_mode::HIGH
+                     : sci                        ? Irq_mode::LOW
+                                                  : Irq_mode::HIGH;
+        m.trigger = trg == Madt_inti::TRG_LEVEL  ? Irq_mode::LEVEL
+                    : trg == Madt_inti::TRG_EDGE ? Irq_mode::EDGE
+                    : sci                        ? Irq_mode::LEVEL
+                                                 : Irq_mode::EDGE;
         return m;
     }
     if (gsi < 16)
-        return { Irq_mode::EDGE, Irq_mode::HIGH };
-    return { Irq_mode::LEVEL, Irq_mode::LOW };
+        return {Irq_mode::EDGE, Irq_mode::HIGH};
+    return {Irq_mode::LEVEL, Irq_mode::LOW};
 }
 
 bool acpi_parse(Phys_reader const &r, u8 const *rsdp_copy, size_t rsdp_copy_len, bool allow_bios_scan,

@@ -91,7 +91,7 @@ void add_rmrr(Acpi_bytes s, u32 base, u64 phys, Dmar_info &d, u32 &dropped)
     parse_scopes(s, 24, base, phys, r.scopes);
 }
 
-} // namespace
+}  // namespace
 
 bool Acpi::parse_dmar(Acpi_bytes t, u64 phys, Dmar_info &d)
 {
@@ -114,7 +114,7 @@ bool Acpi::parse_dmar(Acpi_bytes t, u64 phys, Dmar_info &d)
             d.incomplete = true;
             break;
         }
-        Acpi_bytes s { t.p + off, len };
+        Acpi_bytes s{t.p + off, len};
         if (type == DRHD)
             add_drhd(s, off, phys, d, drop_drhd);
         else if (type == RMRR)

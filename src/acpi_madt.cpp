@@ -13,8 +13,14 @@ constexpr u32 ENTRIES = 44;
 constexpr u32 CPU_ENABLED = 1, CPU_ONLINE_CAPABLE = 2;
 
 enum Type : u8 {
-    LAPIC = 0, IOAPIC = 1, OVERRIDE = 2, NMI_SOURCE = 3, LAPIC_NMI = 4, LAPIC_ADDR = 5,
-    X2APIC = 9, X2APIC_NMI = 0xa,
+    LAPIC = 0,
+    IOAPIC = 1,
+    OVERRIDE = 2,
+    NMI_SOURCE = 3,
+    LAPIC_NMI = 4,
+    LAPIC_ADDR = 5,
+    X2APIC = 9,
+    X2APIC_NMI = 0xa,
 };
 
 u8 min_len(u8 type)
@@ -36,8 +42,7 @@ u8 min_len(u8 type)
  * Calls fn(type, entry bytes, offset) for each well-formed entry; stops at the first broken one.
  * Returns the offset where the walk stopped, t.len if every entry was good.
  */
-template <typename F>
-u32 walk(Acpi_bytes t, u64 phys, bool report, F const &fn)
+template <typename F> u32 walk(Acpi_bytes t, u64 phys, bool report, F const &fn)
 {
     u32 off = ENTRIES;
     while (off < t.len) {
@@ -59,7 +64,7 @@ u32 walk(Acpi_bytes t, u64 phys, bool report, F const &fn)
                      phys, type, off);
             break;
         }
-        fn(type, Acpi_bytes { t.p + off, len }, off);
+        fn(type, Acpi_bytes{t.p + off, len}, off);
         off += len;
     }
     return off;
@@ -71,7 +76,7 @@ struct Id_bitmap
 {
     u64 bits[4];
 
-    void set(u32 id) { bits[id / 64] |= u64 { 1 } << id % 64; }
+    void set(u32 id) { bits[id / 64] |= u64{1} << id % 64; }
     bool test(u32 id) const { return id < 256 && (bits[id / 64] >> id % 64 & 1); }
 };
 
@@ -79,7 +84,7 @@ struct Id_bitmap
 bool x2apic_listed_before(Acpi_bytes t, u32 end, u32 id)
 {
     bool found = false;
-    walk(Acpi_bytes { t.p, end }, 0, false, [&](u8 type, Acpi_bytes e, u32) {
+    walk(Acpi_bytes{t.p, end}, 0, false, [&](u8 type, Acpi_bytes e, u32) {
         if (type == X2APIC && usable(e.d(8)) && e.d(4) == id)
             found = true;
     });
@@ -88,7 +93,7 @@ bool x2apic_listed_before(Acpi_bytes t, u32 end, u32 id)
 
 u32 emit_cpus(Acpi_bytes t, u64 phys, bool report, Madt_cpu_fn fn, void *ctx)
 {
-    Id_bitmap xapic {}, seen {};
+    Id_bitmap xapic{}, seen{};
     walk(t, phys, false, [&](u8 type, Acpi_bytes e, u32) {
         if (type == LAPIC && usable(e.d(4)) && e.b(3) != 0xff)
             xapic.set(e.b(3));
@@ -110,7 +115,7 @@ u32 emit_cpus(Acpi_bytes t, u64 phys, bool report, Madt_cpu_fn fn, void *ctx)
                 return;
             }
             seen.set(id);
-            cpu = { id, e.b(2), false, false, false };
+            cpu = {id, e.b(2), false, false, false};
         } else if (type == X2APIC) {
             flags = e.d(8);
             u32 id = e.d(4);
@@ -122,7 +127,7 @@ u32 emit_cpus(Acpi_bytes t, u64 phys, bool report, Madt_cpu_fn fn, void *ctx)
                          id == ~0u ? "is invalid" : "is listed twice");
                 return;
             }
-            cpu = { id, e.d(12), false, false, true };
+            cpu = {id, e.d(12), false, false, true};
         } else
             return;
         cpu.enabled = flags & CPU_ENABLED;
@@ -142,7 +147,7 @@ struct Dropped
 
 void add_ioapic(Acpi_bytes e, u64 phys, Madt_info &m, Dropped &d)
 {
-    Madt_ioapic io { e.b(2), e.d(4), e.d(8) };
+    Madt_ioapic io{e.b(2), e.d(4), e.d(8)};
     if (!io.address) {
         diag("ACPI: MADT at %#lx I/O APIC %u has address 0, skipped", phys, io.id);
         return;
@@ -176,7 +181,7 @@ u16 sane_inti(u16 flags, u64 phys, char const *what, u32 which)
 
 void add_override(Acpi_bytes e, u64 phys, Madt_info &m, Dropped &d)
 {
-    Madt_override o { e.b(2), e.b(3), e.w(8), e.d(4) };
+    Madt_override o{e.b(2), e.b(3), e.w(8), e.d(4)};
     if (o.bus != 0 || o.source >= 16) {
         diag("ACPI: MADT at %#lx override of bus %u IRQ %u is not ISA, skipped", phys, o.bus, o.source);
         return;
@@ -196,7 +201,7 @@ void add_override(Acpi_bytes e, u64 phys, Madt_info &m, Dropped &d)
 
 void add_nmi_source(Acpi_bytes e, u64 phys, Madt_info &m, Dropped &d)
 {
-    Madt_nmi_source n { e.w(2), e.d(4) };
+    Madt_nmi_source n{e.w(2), e.d(4)};
     n.flags = sane_inti(n.flags, phys, "NMI source GSI", n.gsi);
     if (m.num_nmi_source == Madt_info::MAX_NMI_SOURCE) {
         d.nmi_source++;
@@ -209,9 +214,9 @@ void add_lapic_nmi(u8 type, Acpi_bytes e, u64 phys, Madt_info &m, Dropped &d)
 {
     Madt_lapic_nmi n;
     if (type == LAPIC_NMI)
-        n = { e.b(2), e.w(3), e.b(5), false };
+        n = {e.b(2), e.w(3), e.b(5), false};
     else
-        n = { e.d(4), e.w(2), e.b(8), true };
+        n = {e.d(4), e.w(2), e.b(8), true};
     if (n.lint > 1) {
         diag("ACPI: MADT at %#lx local APIC NMI on LINT%u, skipped", phys, n.lint);
         return;
@@ -257,7 +262,7 @@ void count_enabled(void *ctx, Madt_cpu const &cpu)
         ++*static_cast<u32 *>(ctx);
 }
 
-} // namespace
+}  // namespace
 
 bool Acpi::parse_madt(Acpi_bytes t, u64 phys, Madt_info &m)
 {
@@ -271,7 +276,7 @@ bool Acpi::parse_madt(Acpi_bytes t, u64 phys, Madt_info &m)
     m.lapic_address = t.d(36);
     m.flags = t.d(40);
 
-    Dropped dropped {};
+    Dropped dropped{};
     bool addr_overridden = false;
     m.walk_len = walk(t, phys, true, [&](u8 type, Acpi_bytes e, u32) {
         switch (type) {
@@ -281,12 +286,12 @@ bool Acpi::parse_madt(Acpi_bytes t, u64 phys, Madt_info &m)
         case LAPIC_NMI:
         case X2APIC_NMI: add_lapic_nmi(type, e, phys, m, dropped); break;
         case LAPIC_ADDR: add_lapic_addr(e, phys, m, addr_overridden); break;
-        default: break;     // processors are walked below; unknown types are skipped
+        default: break;  // processors are walked below; unknown types are skipped
         }
     });
     report_dropped(phys, dropped);
 
-    m.num_cpus = emit_cpus(Acpi_bytes { t.p, m.walk_len }, phys, true, count_enabled, &m.num_cpus_enabled);
+    m.num_cpus = emit_cpus(Acpi_bytes{t.p, m.walk_len}, phys, true, count_enabled, &m.num_cpus_enabled);
     m.present = true;
     return true;
 }

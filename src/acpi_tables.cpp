@@ -12,8 +12,16 @@ namespace {
 
 /* FADT field offsets (ACPI 6.x, 5.2.9). */
 enum Fadt : u32 {
-    DSDT = 40, SCI_INT = 46, PM_TMR_BLK = 76, PM_TMR_LEN = 91, IAPC_BOOT_ARCH = 109, FLAGS = 112,
-    RESET_REG = 116, RESET_VALUE = 128, X_DSDT = 140, X_PM_TMR_BLK = 208,
+    DSDT = 40,
+    SCI_INT = 46,
+    PM_TMR_BLK = 76,
+    PM_TMR_LEN = 91,
+    IAPC_BOOT_ARCH = 109,
+    FLAGS = 112,
+    RESET_REG = 116,
+    RESET_VALUE = 128,
+    X_DSDT = 140,
+    X_PM_TMR_BLK = 208,
 };
 constexpr u32 FADT_MIN = SCI_INT + 2, FADT_V1_LEN = 116, GAS_LEN = 12;
 
@@ -41,7 +49,7 @@ void fadt_pm_timer(Acpi_bytes t, u64 phys, Fadt_info &f)
         diag("ACPI: FADT at %#lx PM timer at port %#x with length %u unusable, ignored", phys, port, len);
         return;
     }
-    f.pm_timer = { Acpi_gas::IO, 32, 0, 3, port };
+    f.pm_timer = {Acpi_gas::IO, 32, 0, 3, port};
     f.pm_timer_present = true;
 }
 
@@ -54,8 +62,8 @@ void fadt_reset(Acpi_bytes t, u64 phys, Fadt_info &f)
         return;
     }
     Acpi_gas g = Acpi_gas::read(t, RESET_REG);
-    bool ok = g.address && g.space <= Acpi_gas::PCI_CONFIG &&
-              (g.space != Acpi_gas::IO || io_port_ok(g.address, 1));
+    bool ok =
+        g.address && g.space <= Acpi_gas::PCI_CONFIG && (g.space != Acpi_gas::IO || io_port_ok(g.address, 1));
     if (!ok) {
         diag("ACPI: FADT at %#lx reset register %#lx in space %u unusable, ignored", phys, g.address,
              g.space);
@@ -75,7 +83,7 @@ void fadt_dsdt(Acpi_bytes t, u64 phys, Fadt_info &f)
     f.dsdt = x_dsdt ? x_dsdt : dsdt;
 }
 
-} // namespace
+}  // namespace
 
 bool Acpi::parse_fadt(Acpi_bytes t, u64 phys, Fadt_info &f)
 {
@@ -130,7 +138,7 @@ bool Acpi::parse_hpet(Acpi_bytes t, u64 phys, Hpet_info &h)
 
 namespace {
 
-constexpr u64 MAX_PHYS = u64 { 1 } << 52, BUS_SIZE = u64 { 256 } * 4096;
+constexpr u64 MAX_PHYS = u64{1} << 52, BUS_SIZE = u64{256} * 4096;
 
 bool mcfg_entry_ok(Mcfg_entry const &e, u64 phys, u32 i)
 {
@@ -148,7 +156,7 @@ bool mcfg_entry_ok(Mcfg_entry const &e, u64 phys, u32 i)
     return true;
 }
 
-} // namespace
+}  // namespace
 
 bool Acpi::parse_mcfg(Acpi_bytes t, u64 phys, Mcfg_info &m)
 {
@@ -166,7 +174,7 @@ bool Acpi::parse_mcfg(Acpi_bytes t, u64 phys, Mcfg_info &m)
     u32 dropped = 0;
     for (u32 i = 0; i < count; i++) {
         u32 off = ENTRIES + i * ENTRY_LEN;
-        Mcfg_entry e { t.q(off), t.w(off + 8), t.b(off + 10), t.b(off + 11) };
+        Mcfg_entry e{t.q(off), t.w(off + 8), t.b(off + 10), t.b(off + 11)};
         if (!mcfg_entry_ok(e, phys, i))
             continue;
         if (e.segment == 0 && !m.has_seg0) {

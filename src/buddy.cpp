@@ -10,7 +10,7 @@ constinit Buddy Buddy::allocator;
 
 namespace {
 
-constexpr u64 MAX_PHYS = u64{1} << 52; // architectural limit of physical addresses
+constexpr u64 MAX_PHYS = u64{1} << 52;  // architectural limit of physical addresses
 
 constexpr u64 pages(unsigned order) { return u64{1} << order; }
 
@@ -23,7 +23,7 @@ unsigned fit_order(u64 f, u64 n)
     return o < Buddy::MAX_ORDER ? o : Buddy::MAX_ORDER;
 }
 
-} // namespace
+}  // namespace
 
 void Buddy::init(u64 virt_offset)
 {
@@ -47,7 +47,7 @@ bool Buddy::add_range(u64 phys, u64 size)
     u64 first = align_up(phys, PAGE_SIZE) >> PAGE_BITS;
     u64 last = align_down(end, PAGE_SIZE) >> PAGE_BITS;
     u64 frames = last > first ? last - first : 0;
-    u64 meta_pages = (frames + PAGE_SIZE - 1) / PAGE_SIZE; // one byte per frame
+    u64 meta_pages = (frames + PAGE_SIZE - 1) / PAGE_SIZE;  // one byte per frame
     if (frames <= meta_pages) {
         diag("buddy: range %#lx size %#lx too small, ignored", phys, size);
         return false;
@@ -95,7 +95,7 @@ bool Buddy::insert_region(const Region &r)
 
 int Buddy::find(u64 frame) const
 {
-    unsigned lo = 0, hi = nregions; // find the first region above frame
+    unsigned lo = 0, hi = nregions;  // find the first region above frame
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
         if (regions[mid].base <= frame)

@@ -15,16 +15,13 @@ struct Option
 
 // Order of the ABI table; describe() lists options in this order.
 constexpr Option options[] = {
-    {"iommu", &Cmdline::iommu},   {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
-    {"spinner", &Cmdline::spinner}, {"nodl", &Cmdline::nodl},   {"nopcid", &Cmdline::nopcid},
-    {"novga", &Cmdline::novga},   {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
-    {"kfault", &Cmdline::kfault}, {"kstat", &Cmdline::kstat}, {"nofast", &Cmdline::nofast},
+    {"iommu", &Cmdline::iommu},     {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
+    {"spinner", &Cmdline::spinner}, {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
+    {"novga", &Cmdline::novga},     {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
+    {"kfault", &Cmdline::kfault},   {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
 };
 
-bool is_separator(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+bool is_separator(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 size_t name_length(const char *n)
 {
@@ -101,7 +98,7 @@ void report_unknown(const char *tok, size_t len)
     size_t i = 0;
     for (; i < n; i++) {
         char c = tok[i];
-        quote[i] = (c < 0x20 || c > 0x7e) ? '?' : c;     // keep the console clean
+        quote[i] = (c < 0x20 || c > 0x7e) ? '?' : c;  // keep the console clean
     }
     if (n < len)
         for (int k = 0; k < 3; k++)
@@ -110,7 +107,7 @@ void report_unknown(const char *tok, size_t len)
     diag("cmdline: ignoring unknown option '%s'", quote);
 }
 
-} // namespace
+}  // namespace
 
 void Cmdline::parse(const char *s, size_t maxlen)
 {

@@ -10,7 +10,7 @@
 namespace {
 Spinlock lock;
 Console_sink *sinks;
-} // namespace
+}  // namespace
 
 void Console::add(Console_sink &sink)
 {
@@ -30,7 +30,7 @@ void Console::vprint(bool prefix, const char *fmt, va_list ap)
 
 void Console::vprint_as(int cpu, const char *fmt, va_list ap)
 {
-    char buf[1024];   // the panic register dump is one message
+    char buf[1024];  // the panic register dump is one message
     size_t n = 0;
     bool prefix = cpu != INT32_MIN;
     if (prefix)

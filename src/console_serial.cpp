@@ -30,7 +30,7 @@ void write(const char *s, size_t n)
 
 Console_sink sink{write, nullptr};
 
-} // namespace
+}  // namespace
 
 void Serial::init(u16 port)
 {

@@ -13,7 +13,7 @@ constexpr unsigned COLS = 80, ROWS = 25, SPIN_ROWS = 4;
 constexpr u16 ATTR = 0x0700;
 
 volatile u16 *screen;
-unsigned rows = ROWS;   // rows used for text (spinner rows excluded)
+unsigned rows = ROWS;  // rows used for text (spinner rows excluded)
 unsigned col, row;
 
 void clear_rows(unsigned from, unsigned to)
@@ -54,7 +54,7 @@ void write(const char *s, size_t n)
 
 Console_sink sink{write, nullptr};
 
-} // namespace
+}  // namespace
 
 void Vga::init(bool spinner)
 {

@@ -2,8 +2,8 @@
  * Per-CPU descriptors (GDT, TSS, syscall MSRs), feature detection and the
  * per-CPU boot line.
  */
-#include "console.hpp"
 #include "cpu.hpp"
+#include "console.hpp"
 #include "idt.hpp"
 #include "string.hpp"
 #include "x86.hpp"
@@ -32,11 +32,11 @@ void Cpu::setup_descriptors()
 {
     // Flat segments; user code at 0x18 (iretq returns) and 0x28 (sysretq), both 64-bit.
     gdt[0] = 0;
-    gdt[1] = 0x00af9a000000ffff;   // 0x08 kernel code, L
-    gdt[2] = 0x00cf92000000ffff;   // 0x10 kernel data
-    gdt[3] = 0x00affa000000ffff;   // 0x18 user code, DPL 3, L
-    gdt[4] = 0x00cff2000000ffff;   // 0x20 user data, DPL 3
-    gdt[5] = 0x00affa000000ffff;   // 0x28 user code, DPL 3, L
+    gdt[1] = 0x00af9a000000ffff;  // 0x08 kernel code, L
+    gdt[2] = 0x00cf92000000ffff;  // 0x10 kernel data
+    gdt[3] = 0x00affa000000ffff;  // 0x18 user code, DPL 3, L
+    gdt[4] = 0x00cff2000000ffff;  // 0x20 user data, DPL 3
+    gdt[5] = 0x00affa000000ffff;  // 0x28 user code, DPL 3, L
     static_assert(__builtin_offsetof(Cpu, iobm) == __builtin_offsetof(Cpu, tss) + sizeof(Tss));
     auto t = reinterpret_cast<u64>(&tss);
     u64 lim = sizeof(Tss) + sizeof iobm - 1;
@@ -46,13 +46,17 @@ void Cpu::setup_descriptors()
     gdt[8] = 0;
 
     memset(&tss, 0, sizeof tss);
-    tss.rsp[0] = frame_top = kstack_top;    // until an EC runs: see Sched::run
-    tss.iomap_base = 0xffff;       // beyond the limit: no port accessible until a PD with ports runs
+    tss.rsp[0] = frame_top = kstack_top;  // until an EC runs: see Sched::run
+    tss.iomap_base = 0xffff;              // beyond the limit: no port accessible until a PD with ports runs
     for (auto &b : iobm)
         b = 0xff;
     io_pd = nullptr;
 
-    struct [[gnu::packed]] { u16 limit; u64 base; } gdtr{sizeof gdt - 1, reinterpret_cast<u64>(gdt)};
+    struct [[gnu::packed]]
+    {
+        u16 limit;
+        u64 base;
+    } gdtr{sizeof gdt - 1, reinterpret_cast<u64>(gdt)};
     asm volatile("lgdt %0\n"
                  "mov %1, %%ss\n"
                  "mov %1, %%ds\n"
@@ -62,7 +66,9 @@ void Cpu::setup_descriptors()
                  "pushq %%rax\n"
                  "lretq\n"
                  "1:\n"
-                 : : "m"(gdtr), "r"(u64{Gdt::KDATA}), "i"(Gdt::KCODE) : "rax", "memory");
+                 :
+                 : "m"(gdtr), "r"(u64{Gdt::KDATA}), "i"(Gdt::KCODE)
+                 : "rax", "memory");
     asm volatile("ltr %w0" : : "r"(Gdt::TSS));
 
     Idt::load();
@@ -70,7 +76,7 @@ void Cpu::setup_descriptors()
     // syscall: CS 0x08/SS 0x10 on entry; sysretq: CS 0x18+16|3 = 0x2b, SS 0x18+8|3 = 0x23 (ABI 1.2).
     wrmsr(Msr::STAR, u64{0x18 | 3} << 48 | u64{Gdt::KCODE} << 32);
     wrmsr(Msr::LSTAR, reinterpret_cast<u64>(syscall_entry));
-    wrmsr(Msr::FMASK, 0xffffffff);   // every RFLAGS bit cleared on entry (ABI 1.3)
+    wrmsr(Msr::FMASK, 0xffffffff);  // every RFLAGS bit cleared on entry (ABI 1.3)
     wrmsr(Msr::EFER, rdmsr(Msr::EFER) | Efer::SCE);
 }
 
@@ -135,9 +141,9 @@ void Cpu::detect_features()
         // Secondary controls tell EPT/VPID/unrestricted guest; readable only if VMX is not locked off.
         u64 fc = rdmsr(Msr::FEATURE_CTRL);
         bool usable = !(fc & 1) || (fc & 4);
-        u64 proc = rdmsr(0x482);            // IA32_VMX_PROCBASED_CTLS
+        u64 proc = rdmsr(0x482);  // IA32_VMX_PROCBASED_CTLS
         if (usable && (proc >> 63) & 1) {
-            u64 sec = rdmsr(0x48b);         // IA32_VMX_PROCBASED_CTLS2
+            u64 sec = rdmsr(0x48b);  // IA32_VMX_PROCBASED_CTLS2
             f.ept = (sec >> 33) & 1;
             f.vpid = (sec >> 37) & 1;
             f.unrestricted = (sec >> 39) & 1;
@@ -176,7 +182,7 @@ void Cpu::detect_features()
     f.package = apic >> core_bits;
 
     f.platform = f.vendor[0] == 'G' && f.family == 6 ? (rdmsr(0x17) >> 50) & 7 : 0;
-    f.ucode = 0;   // reading IA32_BIOS_SIGN_ID needs a write+cpuid dance; reported as 0
+    f.ucode = 0;  // reading IA32_BIOS_SIGN_ID needs a write+cpuid dance; reported as 0
 }
 
 static void trace_as(unsigned cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -195,11 +201,11 @@ void Cpu::print_core_line() const
     while (*brand == ' ')
         brand++;
     const Cpu_features &f = feat;
-    trace_as(id, "CORE:%x:%x:%x %x:%x:%x:%x [%x] %s | apic %#x%s%s%s%s%s%s%s%s%s%s%s", f.package, f.core, f.thread,
-          f.family, f.model, f.stepping, f.platform, f.ucode, brand, apic_id, f.x2apic ? " x2apic" : "",
-          f.vmx ? " vmx" : "", f.ept ? " ept" : "", f.vpid ? " vpid" : "", f.svm ? " svm" : "",
-          f.npt ? " npt" : "", f.asid ? " asid" : "", f.pcid ? " pcid" : "", f.xsave ? " xsave" : "",
-          f.tsc_deadline ? " tscdl" : "", f.pdpe1gb ? " 1g" : "");
+    trace_as(id, "CORE:%x:%x:%x %x:%x:%x:%x [%x] %s | apic %#x%s%s%s%s%s%s%s%s%s%s%s", f.package, f.core,
+             f.thread, f.family, f.model, f.stepping, f.platform, f.ucode, brand, apic_id,
+             f.x2apic ? " x2apic" : "", f.vmx ? " vmx" : "", f.ept ? " ept" : "", f.vpid ? " vpid" : "",
+             f.svm ? " svm" : "", f.npt ? " npt" : "", f.asid ? " asid" : "", f.pcid ? " pcid" : "",
+             f.xsave ? " xsave" : "", f.tsc_deadline ? " tscdl" : "", f.pdpe1gb ? " 1g" : "");
 }
 
 void Cpu::enable_features(bool nopcid, bool noxsave)

@@ -19,7 +19,7 @@ Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd 
         res.crd = Mdb_glue::translate(from, send, dst, window);
         if (meta.kind() == Item_meta::TRANSLATE || !res.crd.is_null())
             return res;
-        res.meta |= 1;                   // translate-or-delegate fell back to delegation
+        res.meta |= 1;  // translate-or-delegate fell back to delegation
     }
     auto r = Mdb_glue::delegate(from, send, dst, window, meta.hotspot());
     if (r.status == Mdb::Status::OK)

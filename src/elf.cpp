@@ -15,10 +15,7 @@ constexpr u32 PT_LOAD = 1;
 
 u16 rd16(const u8 *p) { return static_cast<u16>(p[0] | p[1] << 8); }
 
-u32 rd32(const u8 *p)
-{
-    return u32{p[0]} | u32{p[1]} << 8 | u32{p[2]} << 16 | u32{p[3]} << 24;
-}
+u32 rd32(const u8 *p) { return u32{p[0]} | u32{p[1]} << 8 | u32{p[2]} << 16 | u32{p[3]} << 24; }
 
 u64 rd64(const u8 *p) { return u64{rd32(p)} | u64{rd32(p + 4)} << 32; }
 
@@ -69,7 +66,7 @@ bool entry_is_executable(const Elf_info &info)
     return false;
 }
 
-} // namespace
+}  // namespace
 
 Elf_status elf_check(const u8 *image, u64 size, Elf_info &out)
 {

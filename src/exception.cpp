@@ -7,13 +7,13 @@
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
+#include "gsi.hpp"
 #include "idt.hpp"
 #include "ioapic.hpp"
-#include "gsi.hpp"
+#include "ipc.hpp"
 #include "keyb.hpp"
 #include "lapic.hpp"
 #include "objects.hpp"
-#include "ipc.hpp"
 #include "sched.hpp"
 #include "smp.hpp"
 #include "time.hpp"
@@ -26,13 +26,38 @@ void tlb_ipi();
 namespace {
 
 const char *const exc_name[32] = {
-    "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound range",
-    "#UD invalid opcode", "#NM device not available", "#DF double fault", "coprocessor overrun",
-    "#TS invalid TSS", "#NP segment not present", "#SS stack fault", "#GP general protection",
-    "#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check", "#MC machine check",
-    "#XM SIMD error", "#VE virtualization", "#CP control protection", "reserved 22", "reserved 23",
-    "reserved 24", "reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
-    "#VC VMM communication", "#SX security", "reserved 31",
+    "#DE divide error",
+    "#DB debug",
+    "NMI",
+    "#BP breakpoint",
+    "#OF overflow",
+    "#BR bound range",
+    "#UD invalid opcode",
+    "#NM device not available",
+    "#DF double fault",
+    "coprocessor overrun",
+    "#TS invalid TSS",
+    "#NP segment not present",
+    "#SS stack fault",
+    "#GP general protection",
+    "#PF page fault",
+    "reserved 15",
+    "#MF x87 error",
+    "#AC alignment check",
+    "#MC machine check",
+    "#XM SIMD error",
+    "#VE virtualization",
+    "#CP control protection",
+    "reserved 22",
+    "reserved 23",
+    "reserved 24",
+    "reserved 25",
+    "reserved 26",
+    "reserved 27",
+    "#HV hypervisor injection",
+    "#VC VMM communication",
+    "#SX security",
+    "reserved 31",
 };
 
 [[noreturn]] void kernel_fault(const Exc_frame &f)
@@ -45,9 +70,9 @@ const char *const exc_name[32] = {
           "  RSI %#018lx  RDI %#018lx  RBP %#018lx\n"
           "  R8  %#018lx  R9  %#018lx  R10 %#018lx  R11 %#018lx\n"
           "  R12 %#018lx  R13 %#018lx  R14 %#018lx  R15 %#018lx",
-          exc_name[f.vector & 31], f.vector, f.error, Cpu::current_id(), f.rip, f.cs, f.rflags, f.rsp, f.ss, cr2,
-          get_cr3(), get_cr0(), get_cr4(), f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8, f.r9, f.r10,
-          f.r11, f.r12, f.r13, f.r14, f.r15);
+          exc_name[f.vector & 31], f.vector, f.error, Cpu::current_id(), f.rip, f.cs, f.rflags, f.rsp, f.ss,
+          cr2, get_cr3(), get_cr0(), get_cr4(), f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8, f.r9,
+          f.r10, f.r11, f.r12, f.r13, f.r14, f.r15);
 }
 
 void timer_tick(Cpu &c, bool from_user)
@@ -59,7 +84,7 @@ void timer_tick(Cpu &c, bool from_user)
     Sched::tick(from_user);
 }
 
-} // namespace
+}  // namespace
 
 static void dispatch(Exc_frame *f);
 
@@ -67,11 +92,11 @@ extern "C" void handle_interrupt(Exc_frame *f)
 {
     Cpu &c = Cpu::current();
     if (!f->from_user() && c.idle)
-        __atomic_store_n(&c.idle, false, __ATOMIC_SEQ_CST);    // woken from the idle loop's hlt
+        __atomic_store_n(&c.idle, false, __ATOMIC_SEQ_CST);  // woken from the idle loop's hlt
     dispatch(f);
     if (f->from_user()) {
         Sched::stop_if_retired();
-        resync_io_bitmap(c);     // some PD's ports changed (the shootdown IPI brings us here)
+        resync_io_bitmap(c);  // some PD's ports changed (the shootdown IPI brings us here)
     }
 }
 
@@ -120,7 +145,7 @@ static void dispatch(Exc_frame *f)
         c.irqs++;
         if (Boot::cmdline.spinner)
             Vga::spin(c.id);
-        Gsi::interrupt(v - Vec::GSI_BASE);   // masks a level pin, sends EOI, ups
+        Gsi::interrupt(v - Vec::GSI_BASE);  // masks a level pin, sends EOI, ups
         if (Cpu::current().resched || f->from_user())
             Sched::preempt_check(f->from_user());
         return;

@@ -24,7 +24,8 @@ struct Out
     }
 };
 
-void emit_number(Out &o, u64 v, unsigned base, bool upper, bool neg, bool alt, bool zero, bool left, int width)
+void emit_number(Out &o, u64 v, unsigned base, bool upper, bool neg, bool alt, bool zero, bool left,
+                 int width)
 {
     char tmp[24];
     int n = 0;
@@ -53,7 +54,7 @@ void emit_number(Out &o, u64 v, unsigned base, bool upper, bool neg, bool alt, b
         o.pad(' ', fill);
 }
 
-} // namespace
+}  // namespace
 
 size_t vformat(char *buf, size_t size, const char *fmt, va_list ap)
 {
@@ -128,12 +129,8 @@ size_t vformat(char *buf, size_t size, const char *fmt, va_list ap)
             emit_number(o, reinterpret_cast<uintptr>(va_arg(ap, void *)), 16, false, false, true, zero, left,
                         width);
             break;
-        case '%':
-            o.put('%');
-            break;
-        case '\0':
-            p--;
-            break;
+        case '%': o.put('%'); break;
+        case '\0': p--; break;
         default:
             o.put('%');
             o.put(*p);

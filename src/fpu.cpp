@@ -7,12 +7,12 @@
 
 namespace {
 bool use_xsave;
-u64 mask = 3;                           // x87 | SSE
+u64 mask = 3;  // x87 | SSE
 alignas(64) u8 initial[Fpu::AREA];
 bool have_initial;
 
 constexpr u64 X87 = 1, SSE = 2, AVX = 4;
-} // namespace
+}  // namespace
 
 void Fpu::init_cpu(bool xsave)
 {
@@ -39,7 +39,8 @@ void Fpu::init_cpu(bool xsave)
 void Fpu::save(u8 *area)
 {
     if (use_xsave)
-        asm volatile("xsave64 %0" : "=m"(*reinterpret_cast<u8(*)[AREA]>(area))
+        asm volatile("xsave64 %0"
+                     : "=m"(*reinterpret_cast<u8(*)[AREA]>(area))
                      : "a"(static_cast<u32>(mask)), "d"(static_cast<u32>(mask >> 32)));
     else
         asm volatile("fxsave64 %0" : "=m"(*reinterpret_cast<u8(*)[512]>(area)));
@@ -48,8 +49,10 @@ void Fpu::save(u8 *area)
 void Fpu::load(const u8 *area)
 {
     if (use_xsave)
-        asm volatile("xrstor64 %0" : : "m"(*reinterpret_cast<const u8(*)[AREA]>(area)),
-                     "a"(static_cast<u32>(mask)), "d"(static_cast<u32>(mask >> 32)));
+        asm volatile("xrstor64 %0"
+                     :
+                     : "m"(*reinterpret_cast<const u8(*)[AREA]>(area)), "a"(static_cast<u32>(mask)),
+                       "d"(static_cast<u32>(mask >> 32)));
     else
         asm volatile("fxrstor64 %0" : : "m"(*reinterpret_cast<const u8(*)[512]>(area)));
 }

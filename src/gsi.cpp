@@ -1,10 +1,10 @@
 /*
  * GSI semaphores and idle SCs: the kernel's own objects (see include/gsi.hpp).
  */
+#include "gsi.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
-#include "gsi.hpp"
 #include "ioapic.hpp"
 #include "keyb.hpp"
 #include "lapic.hpp"
@@ -14,7 +14,7 @@ namespace {
 Sm *sms[Gsi::COUNT];
 Sc *idle[64];
 bool level[Gsi::COUNT];
-} // namespace
+}  // namespace
 
 void Gsi::init()
 {
@@ -23,7 +23,7 @@ void Gsi::init()
         sms[g] = Sm::create(0, nullptr);
         if (!sms[g])
             break;
-        sms[g]->get();             // the kernel's reference: GSI semaphores never go away
+        sms[g]->get();  // the kernel's reference: GSI semaphores never go away
         sms[g]->gsi = static_cast<int>(g);
         if (Boot::acpi.valid)
             level[g] = Boot::acpi.gsi_mode(g).trigger == Irq_mode::LEVEL;

@@ -26,7 +26,7 @@ void fill_cpus(Hip &h)
         d.core = static_cast<u8>(c.feat.core);
         d.package = static_cast<u8>(c.feat.package);
         d.acpi_id = static_cast<u8>(c.acpi_id);
-        d.lapic_id = Lapic::x2apic() ? c.apic_id : c.apic_id << 24;   // the ID register's value
+        d.lapic_id = Lapic::x2apic() ? c.apic_id : c.apic_id << 24;  // the ID register's value
         d.lapic_version = c.lapic_version;
         d.lapic_svr = c.lapic_svr;
         d.lvt_timer = c.lvt_timer;
@@ -57,7 +57,8 @@ void fill_memory(Hip &h)
     }
     for (u32 i = 0; i < bi.module_count && n < cap - 1; i++) {
         const Boot_module &m = bi.modules[i];
-        h.mem_desc[n++] = Hip_mem{m.start, m.end - m.start, Hip_mem::MODULE, static_cast<u32>(m.cmdline_phys)};
+        h.mem_desc[n++] =
+            Hip_mem{m.start, m.end - m.start, Hip_mem::MODULE, static_cast<u32>(m.cmdline_phys)};
     }
     h.mem_desc[n++] = Hip_mem{Boot::hyp_base, Boot::hyp_end - Boot::hyp_base, Hip_mem::HYPERVISOR, 0};
     h.length = static_cast<u16>(Hip::MEM_OFFS + n * sizeof(Hip_mem));
@@ -70,7 +71,7 @@ u64 platform_info()
     return f.vendor[0] == 'G' && f.family == 6 ? rdmsr(Msr::PLATFORM_INFO) : 0;
 }
 
-} // namespace
+}  // namespace
 
 void Hip_builder::build(Hip &h)
 {

@@ -16,7 +16,7 @@ struct Gate
 
 alignas(16) Gate idt[256];
 
-} // namespace
+}  // namespace
 
 void Idt::init()
 {
@@ -32,6 +32,10 @@ void Idt::init()
 
 void Idt::load()
 {
-    struct [[gnu::packed]] { u16 limit; u64 base; } idtr{sizeof idt - 1, reinterpret_cast<u64>(idt)};
+    struct [[gnu::packed]]
+    {
+        u16 limit;
+        u64 base;
+    } idtr{sizeof idt - 1, reinterpret_cast<u64>(idt)};
     asm volatile("lidt %0" : : "m"(idtr));
 }

@@ -7,8 +7,8 @@
 #include "buddy.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
-#include "idt.hpp"
 #include "gsi.hpp"
+#include "idt.hpp"
 #include "ioapic.hpp"
 #include "keyb.hpp"
 #include "kmem.hpp"
@@ -87,8 +87,8 @@ void banner()
     kprint("\fNOVA Microhypervisor v7-%s (x86_64): %s %s [clang %d.%d.%d]\n\n", rev, __DATE__, __TIME__,
            __clang_major__, __clang_minor__, __clang_patchlevel__);
 #else
-    kprint("\fNOVA Microhypervisor v7-%s (x86_64): %s %s [gcc %d.%d.%d]\n\n", rev, __DATE__, __TIME__, __GNUC__,
-           __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+    kprint("\fNOVA Microhypervisor v7-%s (x86_64): %s %s [gcc %d.%d.%d]\n\n", rev, __DATE__, __TIME__,
+           __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
 #endif
 }
 
@@ -111,8 +111,9 @@ void setup_consoles()
 void parse_cmdline()
 {
     const Boot_info &bi = Boot::info;
-    const char *s = bi.cmdline_phys ? static_cast<const char *>(Boot::phys.map(bi.cmdline_phys, bi.cmdline_len + 1))
-                                    : nullptr;
+    const char *s = bi.cmdline_phys
+                        ? static_cast<const char *>(Boot::phys.map(bi.cmdline_phys, bi.cmdline_len + 1))
+                        : nullptr;
     Boot::cmdline.parse(s ? s : "", s ? bi.cmdline_len : 0);
 }
 
@@ -173,7 +174,7 @@ void setup_memory()
     if (top > direct_limit)
         extend_direct_map(top, Paging::have_1g);
 
-    memmap.reserve(0, 0x100000);   // BIOS, EBDA, AP trampoline: never general-purpose memory
+    memmap.reserve(0, 0x100000);  // BIOS, EBDA, AP trampoline: never general-purpose memory
     memmap.reserve(reinterpret_cast<u64>(__image_start_phys),
                    reinterpret_cast<u64>(__image_end_phys) - reinterpret_cast<u64>(__image_start_phys));
     Mem_range rsv[Boot_info::MAX_RESERVED_RANGES];
@@ -189,10 +190,12 @@ void setup_memory()
         panic("MEM: no usable memory in the loader's memory map");
 
     setup_pool();
-    trace("MEM: %llu MiB RAM, kernel pool %llu MiB at %#lx-%#lx, %llu MiB left for user mode, direct map to %#lx",
+    trace("MEM: %llu MiB RAM, kernel pool %llu MiB at %#lx-%#lx, %llu MiB left for user mode, direct map to "
+          "%#lx",
           static_cast<unsigned long long>(memmap.bytes_ram() >> 20),
           static_cast<unsigned long long>((Boot::pool_end - Boot::pool_base) >> 20), Boot::pool_base,
-          Boot::pool_end, static_cast<unsigned long long>((memmap.bytes_free() - (Boot::pool_end - Boot::pool_base)) >> 20),
+          Boot::pool_end,
+          static_cast<unsigned long long>((memmap.bytes_free() - (Boot::pool_end - Boot::pool_base)) >> 20),
           direct_limit);
 
     // The MMIO window's PDPT must exist before the first address space copies the kernel half.
@@ -236,10 +239,7 @@ u64 find_trampoline_page()
 
 const Cpu_features &boot_cpu_features() { return Cpu::current().feat; }
 
-const char *use(bool have, bool off, const char *opt)
-{
-    return !have ? "unsupported" : off ? opt : "on";
-}
+const char *use(bool have, bool off, const char *opt) { return !have ? "unsupported" : off ? opt : "on"; }
 
 /* What the kernel uses of the BSP's features, and which command-line option turned what off. */
 void report_features(const Cpu_features &f)
@@ -249,10 +249,12 @@ void report_features(const Cpu_features &f)
           Lapic::x2apic() ? "x2APIC" : "xAPIC", use(f.pcid, c.nopcid, "off (nopcid)"),
           use(f.xsave, c.noxsave, "off (noxsave)"), use(f.tsc_deadline, c.nodl, "off (nodl)"),
           use(f.vmx && f.vpid, c.novpid, "off (novpid)"),
-          f.vmx ? "VMX (not implemented yet)" : f.svm ? "SVM (not implemented yet)" : "none");
+          f.vmx   ? "VMX (not implemented yet)"
+          : f.svm ? "SVM (not implemented yet)"
+                  : "none");
 }
 
-} // namespace
+}  // namespace
 
 extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
 {
@@ -274,14 +276,14 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     Boot::phys = Phys_reader{read_phys, nullptr};
     bool mb_ok = parse_multiboot(magic, mbi, Boot::phys, Boot::info);
     if (mb_ok)
-        parse_cmdline();   // silent: no console yet
+        parse_cmdline();  // silent: no console yet
     else
-        Boot::cmdline.serial = true;   // say what is wrong on every console we have
+        Boot::cmdline.serial = true;  // say what is wrong on every console we have
     setup_consoles();
     banner();
     if (!mb_ok)
         panic("BOOT: not started by a multiboot loader (magic %#x); cannot continue", magic);
-    parse_cmdline();       // again, now unknown words are reported
+    parse_cmdline();  // again, now unknown words are reported
     char opts[128];
     Boot::cmdline.describe(opts, sizeof opts);
     trace("CMDLINE: %s", opts);
@@ -298,7 +300,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
 
     Mdb_glue::init();
     Smp::setup_cpus(Boot::phys, Boot::acpi);
-    Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000, boot.feat.x2apic);
+    Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000,
+                 boot.feat.x2apic);
     Pic::disable();
     Smp::init_this_cpu();
     report_features(boot_cpu_features());
@@ -314,8 +317,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     Keyb::init();
 
     Smp::boot_aps(Boot::trampoline_page);
-    Gsi::init();            // needs the online CPUs (idle SCs)
-    boot_pml4[0] = 0;       // identity map no longer needed
+    Gsi::init();       // needs the online CPUs (idle SCs)
+    boot_pml4[0] = 0;  // identity map no longer needed
     set_cr3(get_cr3());
 
     if (Boot::cmdline.kfault) {

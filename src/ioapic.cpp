@@ -1,9 +1,9 @@
 /*
  * I/O APIC driver and the legacy 8259 PIC shutdown.
  */
+#include "ioapic.hpp"
 #include "console.hpp"
 #include "idt.hpp"
-#include "ioapic.hpp"
 #include "paging.hpp"
 #include "spinlock.hpp"
 #include "x86.hpp"
@@ -40,7 +40,7 @@ Unit *find(u32 gsi)
     return nullptr;
 }
 
-} // namespace
+}  // namespace
 
 void Ioapic::init(const Acpi_info &acpi)
 {

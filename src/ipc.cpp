@@ -5,6 +5,7 @@
  * answers BAD_CPU without PERM_XCPU; with it, cross-CPU calls are not
  * implemented yet (BAD_CPU too, listed in README).
  */
+#include "ipc.hpp"
 #include "abi/constants.hpp"
 #include "abi/crd.hpp"
 #include "abi/mtd.hpp"
@@ -12,7 +13,6 @@
 #include "cpu.hpp"
 #include "delegate.hpp"
 #include "fpu.hpp"
-#include "ipc.hpp"
 #include "mtd_xfer.hpp"
 #include "objects.hpp"
 #include "sched.hpp"
@@ -25,7 +25,6 @@ extern "C" [[noreturn]] void ret_syscall(Exc_frame *f);
 namespace {
 
 constexpr u64 SYSCALL_VECTOR = ~u64{0};
-
 
 /* The items word and the untyped words (ABI 4.2): the part of a message both paths share. */
 inline void copy_untyped(const Utcb &s, Utcb &d)
@@ -65,7 +64,7 @@ void transfer_event_items(Ec *handler, Ec *target)
 /* Link caller and callee and set the callee's portal entry state (ABI 7.1). */
 inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 {
-    callee->get();                       // the call's reference: the portal may go meanwhile
+    callee->get();  // the call's reference: the portal may go meanwhile
     caller->callee = callee;
     callee->caller = caller;
     caller->state = Ec::IN_CALL;
@@ -96,7 +95,7 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
     Fpu::save(from->fpu);
     if (activate(c, to))
         sync_io_bitmap(c);
-    ret_syscall(&to->regs);          // both entered with a hypercall: sysretq
+    ret_syscall(&to->regs);  // both entered with a hypercall: sysretq
 }
 
 [[noreturn]] void kill(Ec *ec, const char *reason);
@@ -112,7 +111,7 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
     Sc *sc = Sched::current();
     self->state = Ec::BLOCKED;
     self->blocked_sc = sc;
-    self->get();                         // the busy list's reference
+    self->get();  // the busy list's reference
     self->busy_on = callee;
     self->busy_next = callee->busy_waiters;
     callee->busy_waiters = self;
@@ -170,13 +169,13 @@ void wake_busy_waiters(Ec *ec)
     ec->state = Ec::PARKED;
     if (cpu.ec == ec)
         cpu.ec = nullptr;
-    wake_busy_waiters(ec);               // their repeated call finds it dead: COM_TIM
+    wake_busy_waiters(ec);  // their repeated call finds it dead: COM_TIM
 
     // Whoever waits for this EC's reply learns of the death (ABI 10.5).
     if (Ec *caller = ec->caller) {
         ec->caller = nullptr;
         caller->callee = nullptr;
-        release(ec);                     // the call's reference
+        release(ec);  // the call's reference
         caller->state = Ec::RUNNABLE;
         if (caller->event_call) {
             caller->event_call = false;
@@ -206,8 +205,8 @@ void wake_busy_waiters(Ec *ec)
         self->regs.rdi = static_cast<u64>(Status::OOM);
         Sched::run(cur, self);
     }
-    sc->get();                           // this call's reference: dropped when the clone is done
-    self->get();                         // the clone's reference to its caller
+    sc->get();    // this call's reference: dropped when the clone is done
+    self->get();  // the clone's reference to its caller
     sc->quantum_ticks = cur ? cur->quantum_ticks : 1;
     sc->left = cur && cur->left ? cur->left : sc->quantum_ticks;
     Sched::save_current();
@@ -223,14 +222,14 @@ void wake_busy_waiters(Ec *ec)
     Sched::run_next();
 }
 
-} // namespace
+}  // namespace
 
 /* Called when a clone is scheduled on the callee's CPU: make the call, or finish it. */
 void xcpu_step(Sc *sc, Ec *clone)
 {
     if (!clone->xcpu_started) {
         clone->xcpu_started = true;
-        Status s = Ipc::call(clone, clone->xcpu_sel, clone->xcpu_db);   // returns only on failure
+        Status s = Ipc::call(clone, clone->xcpu_sel, clone->xcpu_db);  // returns only on failure
         clone->regs.rdi = static_cast<u64>(s);
     }
     // Done (reply arrived, or the call failed): the caller takes the clone's registers.
@@ -247,7 +246,7 @@ void xcpu_step(Sc *sc, Ec *clone)
     c.ec = nullptr;
     c.sc = nullptr;
     clone->dead = true;
-    release(sc);                         // the only reference: the SC goes, and with it the clone
+    release(sc);  // the only reference: the SC goes, and with it the clone
     Sched::run_next();
 }
 
@@ -270,15 +269,15 @@ void Ipc::reply_fast(Ec *self)
 {
     Ec *caller = self->caller;
     Cpu &c = Cpu::current();
-    if (!caller || caller->event_call || caller->recall || caller->pending_event >= 0 || caller->xcpu_caller ||
-        self->busy_waiters || self->utcb->typed() || c.sc->retired)
+    if (!caller || caller->event_call || caller->recall || caller->pending_event >= 0 ||
+        caller->xcpu_caller || self->busy_waiters || self->utcb->typed() || c.sc->retired)
         return;
     self->caller = nullptr;
     self->state = Ec::WAIT_CALL;
     caller->callee = nullptr;
     caller->state = Ec::RUNNABLE;
     copy_untyped(*self->utcb, *caller->utcb);
-    release(self);                       // the call's reference (self stays ours until the switch)
+    release(self);  // the call's reference (self stays ours until the switch)
     switch_to(c, self, caller);
 }
 
@@ -315,7 +314,7 @@ Status Ipc::call(Ec *self, u64 sel, bool no_block)
 
 void Ipc::reply(Ec *self)
 {
-    Sched::save_current();               // rsp and GPRs for the next portal entry (ABI 7.1)
+    Sched::save_current();  // rsp and GPRs for the next portal entry (ABI 7.1)
     Ec *caller = self->caller;
     self->caller = nullptr;
     if (!caller) {
@@ -327,13 +326,13 @@ void Ipc::reply(Ec *self)
     self->state = Ec::WAIT_CALL;
     wake_busy_waiters(self);
     caller->callee = nullptr;
-    release(self);                       // the call's reference (we only use it until run())
+    release(self);  // the call's reference (we only use it until run())
     caller->state = Ec::RUNNABLE;
     if (caller->event_call) {
         caller->event_call = false;
         transfer_event_items(self, caller);
         if (!Mtd_xfer::from_utcb(*self->utcb, caller->regs))
-            kill(caller, "EXC");         // would fault in the kernel's iretq (ABI 10.6)
+            kill(caller, "EXC");  // would fault in the kernel's iretq (ABI 10.6)
     } else
         transfer(self, caller);
     Sched::run(Sched::current(), caller);
@@ -353,7 +352,7 @@ void Ipc::exception(Ec *self, unsigned n, u64 error, u64 cr2)
     ec->started = true;
     ec->error = 0;
     ec->cr2 = 0;
-    Cpu::current().ec = nullptr;         // its state lives in ec->regs from here on
+    Cpu::current().ec = nullptr;  // its state lives in ec->regs from here on
     deliver(ec, Abi::Evt::STARTUP);
 }
 
@@ -399,11 +398,11 @@ void unblock(Ec *r)
             }
         r->busy_next = nullptr;
         r->busy_on = nullptr;
-        release(r);                      // the busy list's reference (the call still holds one)
+        release(r);  // the busy list's reference (the call still holds one)
     }
     __atomic_store_n(&r->xcpu_wait, false, __ATOMIC_RELEASE);
 }
-} // namespace
+}  // namespace
 
 /*
  * A retired SC's call chain (on the SC's CPU, Sched::finish_retired): whoever blocked on behalf
@@ -443,6 +442,6 @@ void abandon_chain(Sc *sc)
             caller->state = Ec::RUNNABLE;
         }
         wake_busy_waiters(r);
-        release(r);                      // the call's reference
+        release(r);  // the call's reference
     }
 }

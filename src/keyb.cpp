@@ -1,11 +1,11 @@
 /*
  * Kernel keyboard handler and machine reset.
  */
+#include "keyb.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "ioapic.hpp"
-#include "keyb.hpp"
 #include "lapic.hpp"
 #include "paging.hpp"
 #include "time.hpp"
@@ -20,7 +20,8 @@ void Keyb::init()
     if (!Boot::cmdline.keyb)
         return;
     keyb_gsi = Boot::acpi.valid ? Boot::acpi.isa_to_gsi(1) : 1;
-    Irq_mode mode = Boot::acpi.valid ? Boot::acpi.gsi_mode(keyb_gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
+    Irq_mode mode =
+        Boot::acpi.valid ? Boot::acpi.gsi_mode(keyb_gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
     // Drain anything the firmware left in the output buffer.
     for (unsigned i = 0; i < 32 && (inb(0x64) & 1); i++)
         inb(0x60);
@@ -50,8 +51,9 @@ void Keyb::dump_counters()
     for (unsigned i = 0; i < Cpu::count; i++) {
         const Cpu &c = *Cpu::table[i];
         if (c.online)
-            trace("COUNTERS: CPU %u timer %llu irq %llu exc %llu", i, static_cast<unsigned long long>(c.timer_ticks),
-                  static_cast<unsigned long long>(c.irqs), static_cast<unsigned long long>(c.exceptions));
+            trace("COUNTERS: CPU %u timer %llu irq %llu exc %llu", i,
+                  static_cast<unsigned long long>(c.timer_ticks), static_cast<unsigned long long>(c.irqs),
+                  static_cast<unsigned long long>(c.exceptions));
     }
 }
 
@@ -74,7 +76,11 @@ void Keyb::reset()
     outb(0x64, 0xfe);
     Time::udelay(100000);
     // Last resort: an empty IDT and an exception make a triple fault.
-    struct [[gnu::packed]] { u16 limit; u64 base; } null_idt{0, 0};
+    struct [[gnu::packed]]
+    {
+        u16 limit;
+        u64 base;
+    } null_idt{0, 0};
     asm volatile("lidt %0; int3" : : "m"(null_idt));
     halt_forever();
 }

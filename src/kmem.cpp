@@ -1,8 +1,8 @@
 /*
  * Kmem: the kernel's page allocator front end over the buddy allocator.
  */
-#include "buddy.hpp"
 #include "kmem.hpp"
+#include "buddy.hpp"
 #include "memory.hpp"
 #include "space_obj.hpp"
 

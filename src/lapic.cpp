@@ -1,10 +1,10 @@
 /*
  * Local APIC driver (xAPIC and x2APIC).
  */
+#include "lapic.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "idt.hpp"
-#include "lapic.hpp"
 #include "paging.hpp"
 #include "time.hpp"
 #include "x86.hpp"
@@ -12,9 +12,23 @@
 namespace {
 
 enum Reg : u32 {
-    ID = 0x20, VERSION = 0x30, TPR = 0x80, EOI = 0xb0, SVR = 0xf0, ESR = 0x280, ICR_LO = 0x300,
-    ICR_HI = 0x310, LVT_TIMER = 0x320, LVT_THERM = 0x330, LVT_PERFM = 0x340, LVT_LINT0 = 0x350,
-    LVT_LINT1 = 0x360, LVT_ERROR = 0x370, TMR_INIT = 0x380, TMR_CURR = 0x390, TMR_DIV = 0x3e0,
+    ID = 0x20,
+    VERSION = 0x30,
+    TPR = 0x80,
+    EOI = 0xb0,
+    SVR = 0xf0,
+    ESR = 0x280,
+    ICR_LO = 0x300,
+    ICR_HI = 0x310,
+    LVT_TIMER = 0x320,
+    LVT_THERM = 0x330,
+    LVT_PERFM = 0x340,
+    LVT_LINT0 = 0x350,
+    LVT_LINT1 = 0x360,
+    LVT_ERROR = 0x370,
+    TMR_INIT = 0x380,
+    TMR_CURR = 0x390,
+    TMR_DIV = 0x3e0,
 };
 
 bool x2;
@@ -35,13 +49,13 @@ void write_icr(u32 dest, u32 lo)
         wrmsr(Msr::X2APIC_BASE + (ICR_LO >> 4), u64{dest} << 32 | lo);
         return;
     }
-    while (mmio[ICR_LO / 4] & (1u << 12))     // delivery pending
+    while (mmio[ICR_LO / 4] & (1u << 12))  // delivery pending
         pause();
     mmio[ICR_HI / 4] = dest << 24;
     mmio[ICR_LO / 4] = lo;
 }
 
-} // namespace
+}  // namespace
 
 u32 Lapic::bus_khz;
 
@@ -70,7 +84,7 @@ u32 Lapic::id()
 void Lapic::init_cpu()
 {
     u64 base = rdmsr(Msr::APIC_BASE);
-    base |= 1u << 11;                   // global enable
+    base |= 1u << 11;  // global enable
     if (x2)
         base |= 1u << 10;
     wrmsr(Msr::APIC_BASE, base);
@@ -89,8 +103,8 @@ void Lapic::init_cpu()
 
     write(TPR, 0);
     write(SVR, 0x100 | Vec::SPURIOUS);
-    write(LVT_LINT0, 1u << 16);         // masked: the legacy PIC is off
-    write(LVT_LINT1, c.bsp ? 0x400 : 1u << 16);   // NMI on the BSP only
+    write(LVT_LINT0, 1u << 16);                  // masked: the legacy PIC is off
+    write(LVT_LINT1, c.bsp ? 0x400 : 1u << 16);  // NMI on the BSP only
     write(LVT_ERROR, Vec::ERROR);
     write(LVT_TIMER, 1u << 16);
     if (max_lvt >= 4)
@@ -108,22 +122,21 @@ void Lapic::send_nmi(u32 apic_id) { write_icr(apic_id, 0x4400); }
 void Lapic::send_init(u32 apic_id) { write_icr(apic_id, 0x4500); }
 void Lapic::send_sipi(u32 apic_id, u32 page) { write_icr(apic_id, 0x4600 | (page & 0xff)); }
 
-
 void Lapic::stop_others()
 {
     if (!x2 && !mmio)
-        return;                         // no APIC set up yet: nothing else runs
-    write_icr(0, 0xc4400);              // NMI, all excluding self
+        return;             // no APIC set up yet: nothing else runs
+    write_icr(0, 0xc4400);  // NMI, all excluding self
 }
 
 void Lapic::timer_setup(bool use_deadline)
 {
     deadline = use_deadline;
     if (deadline)
-        write(LVT_TIMER, 2u << 17 | Vec::TIMER);   // TSC-deadline mode
+        write(LVT_TIMER, 2u << 17 | Vec::TIMER);  // TSC-deadline mode
     else {
-        write(TMR_DIV, 0xb);                        // divide by 1
-        write(LVT_TIMER, Vec::TIMER);               // one-shot
+        write(TMR_DIV, 0xb);           // divide by 1
+        write(LVT_TIMER, Vec::TIMER);  // one-shot
     }
 }
 

@@ -80,7 +80,7 @@ Plan plan(Crd send, Crd win, u64 h)
 {
     unsigned so = send.order(), ro = win.order();
     u64 sb = send.base(), rb = win.base();
-    if (send.type() == Crd::PIO) {   // identity: the two ranges must nest
+    if (send.type() == Crd::PIO) {  // identity: the two ranges must nest
         if ((sb ^ rb) >> max(so, ro))
             return {false, 0, 0, 0};
         rb |= sb;
@@ -96,7 +96,7 @@ Plan plan(Crd send, Crd win, u64 h)
 
 const char *type_name(Crd::Type t) { return t == Crd::MEM ? "MEM" : t == Crd::PIO ? "PIO" : "OBJ"; }
 
-} // namespace
+}  // namespace
 
 void Mdb::unlink(Mdb_node *n)
 {
@@ -179,7 +179,7 @@ Mdb::Result Mdb::delegate(Space &src, Crd send, Space &dst, Crd win, u64 hotspot
         return {Status::BAD_PARAM, Crd()};
     Plan p = plan(send, win, hotspot);
     if (!p.ok)
-        return {Status::OK, Crd()};   // I/O ranges that do not nest: the reference leaves this undefined
+        return {Status::OK, Crd()};  // I/O ranges that do not nest: the reference leaves this undefined
     Lock_guard g(lock);
     return {transfer(src, p.sb, dst, p.rb, p.order, a, obs), Crd(send.type(), p.rb, p.order, a)};
 }
@@ -195,7 +195,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Space &dst, u64 
 {
     auto overmap = [&] {
         Mdb_node *e = dst.lookup(db);
-        if (!e || e->parent != n)                // a repeated delegation is not worth a line
+        if (!e || e->parent != n)  // a repeated delegation is not worth a line
             diag("overmap attempt %s - tree - PD:%p->%p SB:%#lx RB:%#lx O:%#lx A:%#lx", type_name(dst.type()),
                  n->space->owner(), dst.owner(), sb, db, static_cast<u64>(so), static_cast<u64>(a));
         if (obs)
@@ -203,7 +203,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Space &dst, u64 
         return Status::OK;
     };
     if (!(n->rights & a)) {
-        if (!dst.free(db, so))                   // an overmap is reported first, as below
+        if (!dst.free(db, so))  // an overmap is reported first, as below
             return overmap();
         if (obs)
             obs->skipped(dst, db, so, Mdb_observer::Skip::NO_RIGHTS);
@@ -239,7 +239,7 @@ Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order
 {
     unsigned so = order, ro = order;
     if (!src.clip(sb, so) || !dst.clip(rb, ro) || so != ro)
-        return Status::OK;                       // the range is beyond the space
+        return Status::OK;  // the range is beyond the space
     u64 end = sb + (u64{1} << so), delta = rb - sb;
 
     // The common case: one source node covers the whole range (a page, a capability). One
@@ -248,7 +248,7 @@ Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order
     if (Mdb_node *n = src.next(sb); n && n->base <= sb && n->end() >= end)
         return transfer_one(n, sb, so, dst, sb + delta, a, obs);
 
-    Mdb_node *spare = nullptr;                   // linked through next
+    Mdb_node *spare = nullptr;  // linked through next
     auto release = [&spare] {
         while (Mdb_node *x = spare) {
             spare = x->next;
@@ -277,7 +277,7 @@ Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order
         u64 db = p.base + delta;
         if (!dst.free(db, p.order)) {
             Mdb_node *e = dst.lookup(db);
-            if (!e || e->parent != n)            // a repeated delegation is not worth a line
+            if (!e || e->parent != n)  // a repeated delegation is not worth a line
                 diag("overmap attempt %s - tree - PD:%p->%p SB:%#lx RB:%#lx O:%#lx A:%#lx",
                      type_name(dst.type()), src.owner(), dst.owner(), sb, rb, static_cast<u64>(so),
                      static_cast<u64>(a));
@@ -291,7 +291,7 @@ Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order
             continue;
         }
         Mdb_node *x = spare;
-        if (!x) {                                // cannot happen: the first pass counted
+        if (!x) {  // cannot happen: the first pass counted
             st = Status::OOM;
             break;
         }
@@ -347,7 +347,7 @@ Crd Mdb::translate(Space &snd, Crd item, Space &rcv, Crd win)
     while (a && !(a->space == &rcv && overlap(a->base, a->order, wb, wo)))
         a = a->parent;
     if (!a && m->space == &rcv && overlap(m->base, m->order, wb, wo))
-        a = m;                                   // sender and receiver are the same PD (reference behaviour)
+        a = m;  // sender and receiver are the same PD (reference behaviour)
     if (!a)
         return Crd();
     u64 sel = sel_in(a, m, sb);
@@ -365,7 +365,7 @@ void Mdb::demote(Mdb_node *top, unsigned rights, Mdb_observer *obs)
     for (Mdb_node *n = top; n;) {
         unsigned removed = n->rights & rights;
         Mdb_node *down = nullptr;
-        if (removed) {                           // else the subtree holds none of them either
+        if (removed) {  // else the subtree holds none of them either
             n->rights = static_cast<u8>(n->rights & ~rights);
             if (obs)
                 obs->demoted(*n, removed);
@@ -413,14 +413,14 @@ void Mdb::revoke(Space &s, u64 base, unsigned order, unsigned rights, bool self,
         return;
     u64 end = base + (u64{1} << order);
     for (Mdb_node *n = s.next(base); n && n->base < end;) {
-        u64 resume = n->end();                   // preemption point: the range below is done
+        u64 resume = n->end();  // preemption point: the range below is done
         if (self)
             demote(n, rights, obs);
         else
             for (Mdb_node *c = n->child, *next; c; c = next) {
                 next = c->next;
                 if (overlap(sel_in(n, c, c->base), c->order, base, order))
-                    demote(c, rights, obs);      // only what was derived from the revoked part
+                    demote(c, rights, obs);  // only what was derived from the revoked part
             }
         n = s.next(resume);
     }

@@ -1,6 +1,7 @@
 /*
  * Mapping database glue (see include/mdb_glue.hpp).
  */
+#include "mdb_glue.hpp"
 #include "abi/constants.hpp"
 #include "boot.hpp"
 #include "console.hpp"
@@ -8,7 +9,6 @@
 #include "gsi.hpp"
 #include "idt.hpp"
 #include "lapic.hpp"
-#include "mdb_glue.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
@@ -32,7 +32,7 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
 {
     constexpr u64 user_pages = USER_ADDR >> 12;
     if (page >= user_pages)
-        return true;                     // recorded only: not reachable from host user mode (ABI 1.1)
+        return true;  // recorded only: not reachable from host user mode (ABI 1.1)
     if (page + pages > user_pages)
         pages = user_pages - page;
     Lock_guard g(pd->lock);
@@ -44,7 +44,8 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
             if (big == PAGES_1G && !Paging::have_1g)
                 continue;
             u64 bytes = big << 12;
-            if (pages >= big && !(va & (bytes - 1)) && !(pa & (bytes - 1)) && Paging::range_empty(pd->pml4, va, bytes)) {
+            if (pages >= big && !(va & (bytes - 1)) && !(pa & (bytes - 1)) &&
+                Paging::range_empty(pd->pml4, va, bytes)) {
                 step = big;
                 break;
             }
@@ -77,8 +78,8 @@ void must_flush(Pd *pd)
     else
         f.all = true;
 }
-Spinlock utcb_lock;              // not Mdb::lock: unmap_utcb() may run under it
-Ec *utcbs;                       // retired ECs whose UTCB is still mapped
+Spinlock utcb_lock;  // not Mdb::lock: unmap_utcb() may run under it
+Ec *utcbs;           // retired ECs whose UTCB is still mapped
 
 /* A capability to o appeared or went (Mdb::lock held): PDs count theirs. */
 void cap_added(Kobject *o)
@@ -97,7 +98,7 @@ void cap_removed(Kobject *o)
     // Nobody can name the PD any more: empty its spaces (after this operation), so that what
     // it holds, including capabilities to its own ECs, lets go; it takes no new nodes.
     pd->dying = true;
-    pd->get();                   // held until its spaces are empty
+    pd->get();  // held until its spaces are empty
     Cpu &c = Cpu::current();
     pd->dying_next = c.dying;
     c.dying = pd;
@@ -109,9 +110,9 @@ struct Observer final : Mdb_observer
     {
         Pd *pd = owner(n);
         if (pd == Pd::kernel)
-            return true;                 // the kernel's resources are not mapped anywhere
+            return true;  // the kernel's resources are not mapped anywhere
         if (pd->dying)
-            return false;                // being emptied: reported like a lack of memory
+            return false;  // being emptied: reported like a lack of memory
         switch (n.space->type()) {
         case Crd::OBJ: {
             Kobject *o = n.object();
@@ -129,10 +130,8 @@ struct Observer final : Mdb_observer
                 return false;
             }
             return true;
-        case Crd::PIO:
-            return pd->grant_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
-        default:
-            return true;
+        case Crd::PIO: return pd->grant_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
+        default: return true;
         }
     }
 
@@ -150,7 +149,7 @@ struct Observer final : Mdb_observer
             }
             if (pd->obj.remove(n.base, o)) {
                 cap_removed(o);
-                release(o);              // safe under Mdb::lock: destruction waits (rcu.hpp)
+                release(o);  // safe under Mdb::lock: destruction waits (rcu.hpp)
             }
             return;
         }
@@ -173,11 +172,10 @@ struct Observer final : Mdb_observer
         case Crd::PIO:
             if (!n.rights) {
                 pd->revoke_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
-                must_flush(pd);          // the IPI makes running ECs reload their I/O bitmap
+                must_flush(pd);  // the IPI makes running ECs reload their I/O bitmap
             }
             return;
-        default:
-            return;
+        default: return;
         }
     }
 } observer;
@@ -219,7 +217,7 @@ void finish()
             Mdb::destroy(pd->sp_obj, &observer);
             Mdb::destroy(pd->sp_mem, &observer);
             Mdb::destroy(pd->sp_pio, &observer);
-            release(pd);             // the reference cap_removed() took
+            release(pd);  // the reference cap_removed() took
         }
     }
 }
@@ -227,7 +225,7 @@ void finish()
 volatile unsigned shootdown_pending;
 bool shootdown_busy;
 
-} // namespace
+}  // namespace
 
 void Mdb_glue::init()
 {
@@ -243,15 +241,19 @@ void Mdb_glue::init_kernel_pd(u64 hip_phys)
     Pd::kernel = k;
 
     // Memory: every frame below 2^52 bytes except the holes of ABI 9.6; the HIP read-only.
-    struct Hole { u64 first, end; };
+    struct Hole
+    {
+        u64 first, end;
+    };
     Hole holes[3 + Madt_info::MAX_IOAPIC];
     unsigned n = 0;
     holes[n++] = {Boot::hyp_base >> 12, (Boot::hyp_end + PAGE_SIZE - 1) >> 12};
     u64 lapic = Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000;
     holes[n++] = {lapic >> 12, (lapic >> 12) + 1};
     for (unsigned i = 0; i < Boot::acpi.madt.num_ioapic && i < Madt_info::MAX_IOAPIC; i++)
-        holes[n++] = {Boot::acpi.madt.ioapic[i].address >> 12u, (Boot::acpi.madt.ioapic[i].address >> 12u) + 1};
-    for (unsigned i = 1; i < n; i++)                 // sort by start (insertion)
+        holes[n++] = {Boot::acpi.madt.ioapic[i].address >> 12u,
+                      (Boot::acpi.madt.ioapic[i].address >> 12u) + 1};
+    for (unsigned i = 1; i < n; i++)  // sort by start (insertion)
         for (unsigned j = i; j > 0 && holes[j].first < holes[j - 1].first; j--) {
             Hole t = holes[j];
             holes[j] = holes[j - 1];
@@ -292,7 +294,8 @@ Mdb::Status Mdb_glue::insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, un
 
 Mdb::Result Mdb_glue::delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot)
 {
-    Mdb::Result r = Mdb::delegate(src->space(send.type()), send, dst->space(send.type()), window, hotspot, &observer);
+    Mdb::Result r =
+        Mdb::delegate(src->space(send.type()), send, dst->space(send.type()), window, hotspot, &observer);
     finish();
     return r;
 }
@@ -348,7 +351,7 @@ void wait_step(Cpu &c)
     tlb_service(c);
     asm volatile("sti; nop; cli; pause" ::: "memory");
 }
-} // namespace
+}  // namespace
 
 void Mdb_glue::unmap_utcb(Ec *ec)
 {
@@ -371,7 +374,7 @@ void Mdb_glue::shootdown(const Flush &f)
     // One shootdown at a time; a CPU that waits still answers the others' requests.
     while (__atomic_exchange_n(&shootdown_busy, true, __ATOMIC_ACQUIRE))
         wait_step(self);
-    set_cr3(get_cr3());                              // this CPU: user entries are not global
+    set_cr3(get_cr3());  // this CPU: user entries are not global
     // The PDs' tlb_gen went up before (locked adds); Sched's load_space() publishes a CPU's
     // space before it reads tlb_gen. So either we see the CPU in the PD, or it sees the new
     // generation (and a CPU without PCIDs flushes on every CR3 load anyway).

@@ -15,8 +15,7 @@ namespace {
 // Highest page-aligned address; spans are clipped here so that rounding up cannot wrap.
 constexpr u64 TOP = ~u64{0} & ~(PAGE_SIZE - 1);
 
-template <typename T, typename Less>
-void insertion_sort(T *a, u32 n, Less less)
+template <typename T, typename Less> void insertion_sort(T *a, u32 n, Less less)
 {
     for (u32 i = 1; i < n; i++) {
         T v = a[i];
@@ -38,7 +37,7 @@ bool range_less(const Mem_range &a, const Mem_range &b)
 
 u64 end_of(const Mem_range &r) { return r.base + r.size; }
 
-} // namespace
+}  // namespace
 
 void Memmap::add_range(u64 base, u64 size, u32 type)
 {
@@ -95,7 +94,7 @@ void Memmap::report_overlaps()
 {
     insertion_sort(in, n_in, range_less);
 
-    u32 widest = 0;     // the range reaching furthest so far
+    u32 widest = 0;  // the range reaching furthest so far
     for (u32 i = 1; i < n_in; i++) {
         const Mem_range &a = in[widest], &b = in[i];
         if (b.base < end_of(a))
@@ -111,8 +110,7 @@ namespace {
 
 // Sorts spans and merges overlapping or adjacent ones; returns the new count.
 
-template <typename S>
-u32 merge_spans(S *s, u32 n)
+template <typename S> u32 merge_spans(S *s, u32 n)
 {
     insertion_sort(s, n, [](const S &a, const S &b) { return a.base < b.base; });
     u32 out = 0;
@@ -127,7 +125,7 @@ u32 merge_spans(S *s, u32 n)
     return out;
 }
 
-} // namespace
+}  // namespace
 
 // Adjacent available entries may split a page between them, so entries are
 // merged before they are shrunk to whole pages.

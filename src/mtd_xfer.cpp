@@ -2,19 +2,19 @@
 /*
  * MTD-selected state transfer for EC events (see include/mtd_xfer.hpp).
  */
-#include "abi/mtd.hpp"
 #include "mtd_xfer.hpp"
+#include "abi/mtd.hpp"
 
 namespace {
-constexpr u64 RFLAGS_KEEP_OUT = (1u << 20) | (1u << 19) | (1u << 17) | (1u << 16) | (3u << 12);   // VIP VIF VM RF IOPL
+constexpr u64 RFLAGS_KEEP_OUT =
+    (1u << 20) | (1u << 19) | (1u << 17) | (1u << 16) | (3u << 12);  // VIP VIF VM RF IOPL
 constexpr u64 RFLAGS_IF = 1u << 9;
 
 bool canonical(u64 a) { return static_cast<u64>(static_cast<i64>(a << 16) >> 16) == a; }
-} // namespace
+}  // namespace
 
 /* The registers exceptions transfer (note 3), in either direction: Exc_frame and Utcb name them alike. */
-template <typename From, typename To>
-void copy_regs(u64 mtd, const From &f, To &t)
+template <typename From, typename To> void copy_regs(u64 mtd, const From &f, To &t)
 {
     if (mtd & Mtd::GPR_ACDB) {
         t.rax = f.rax;

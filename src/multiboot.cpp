@@ -13,15 +13,9 @@
 namespace {
 
 // Loader data has no alignment guarantee worth trusting; read bytes.
-u32 rd32(const u8 *p)
-{
-    return u32{p[0]} | u32{p[1]} << 8 | u32{p[2]} << 16 | u32{p[3]} << 24;
-}
+u32 rd32(const u8 *p) { return u32{p[0]} | u32{p[1]} << 8 | u32{p[2]} << 16 | u32{p[3]} << 24; }
 
-u64 rd64(const u8 *p)
-{
-    return u64{rd32(p)} | u64{rd32(p + 4)} << 32;
-}
+u64 rd64(const u8 *p) { return u64{rd32(p)} | u64{rd32(p + 4)} << 32; }
 
 void zero(void *p, size_t n)
 {
@@ -129,7 +123,7 @@ void add_module(Boot_info &bi, u64 start, u64 end, u64 str_phys, u64 str_len)
 
 constexpr u32 MB1_MEM = 1u << 0, MB1_CMDLINE = 1u << 2, MB1_MODS = 1u << 3, MB1_MMAP = 1u << 6,
               MB1_FB = 1u << 12;
-constexpr u64 MB1_INFO_SIZE = 116, MB1_INFO_MIN = 52;   // full structure / up to mmap_addr
+constexpr u64 MB1_INFO_SIZE = 116, MB1_INFO_MIN = 52;  // full structure / up to mmap_addr
 
 void mb1_mmap(const Phys_reader &r, const u8 *h, Boot_info &bi)
 {
@@ -306,9 +300,11 @@ void mb2_mmap(const u8 *t, u32 size, Boot_info &bi)
 u32 efi_to_multiboot(u32 efi_type)
 {
     switch (efi_type) {
-    case 1: case 2:     // loader code/data
-    case 3: case 4:     // boot services code/data (free once we run)
-    case 7:             // conventional memory
+    case 1:
+    case 2:  // loader code/data
+    case 3:
+    case 4:  // boot services code/data (free once we run)
+    case 7:  // conventional memory
         return MEM_AVAILABLE;
     case 9: return MEM_ACPI_RECLAIM;
     case 10: return MEM_ACPI_NVS;
@@ -421,7 +417,7 @@ void mb2_tag(u64 tag_phys, const u8 *t, u32 type, u32 size, Mb2_maps &maps, Boot
         bi.efi_systab = rd64(t + 8);
         break;
     case TAG_ACPI_OLD:
-        if (!bi.rsdp_len)       // the new RSDP (tag 15) wins whatever the order
+        if (!bi.rsdp_len)  // the new RSDP (tag 15) wins whatever the order
             mb2_rsdp(t, size, bi);
         break;
     case TAG_ACPI_NEW: mb2_rsdp(t, size, bi); break;
@@ -476,7 +472,7 @@ void mb2_pick_mmap(const Mb2_maps &maps, Boot_info &bi)
         bi.mmap_source = Boot_info::MMAP_MB2_MEMINFO;
     }
     if (!bi.mmap_count)
-        bi.mmap_source = Boot_info::MMAP_NONE;     // the memory map sanitiser reports it
+        bi.mmap_source = Boot_info::MMAP_NONE;  // the memory map sanitiser reports it
 }
 
 bool parse_mb2(u64 mbi, const Phys_reader &r, Boot_info &bi)
@@ -512,7 +508,7 @@ bool parse_mb2(u64 mbi, const Phys_reader &r, Boot_info &bi)
     return true;
 }
 
-} // namespace
+}  // namespace
 
 bool parse_multiboot(u32 magic, u64 mbi_phys, const Phys_reader &reader, Boot_info &out)
 {
@@ -520,15 +516,9 @@ bool parse_multiboot(u32 magic, u64 mbi_phys, const Phys_reader &reader, Boot_in
     out.mbi_phys = mbi_phys;
 
     switch (magic) {
-    case MULTIBOOT1_LOADER_MAGIC:
-        out.loader = 1;
-        return parse_mb1(mbi_phys, reader, out);
-    case MULTIBOOT2_LOADER_MAGIC:
-        out.loader = 2;
-        return parse_mb2(mbi_phys, reader, out);
-    default:
-        diag("multiboot: bad loader magic %#x", magic);
-        return false;
+    case MULTIBOOT1_LOADER_MAGIC: out.loader = 1; return parse_mb1(mbi_phys, reader, out);
+    case MULTIBOOT2_LOADER_MAGIC: out.loader = 2; return parse_mb2(mbi_phys, reader, out);
+    default: diag("multiboot: bad loader magic %#x", magic); return false;
     }
 }
 
@@ -555,7 +545,7 @@ u32 Boot_info::reserved_ranges(Mem_range *out, u32 cap) const
     add(mb1_mmap_phys, mb1_mmap_len);
     add(mb1_mods_phys, mb1_mods_len);
     if (cmdline_phys)
-        add(cmdline_phys, cmdline_len + 1);     // with its NUL
+        add(cmdline_phys, cmdline_len + 1);  // with its NUL
     for (u32 i = 0; i < module_count; i++) {
         add(modules[i].start, modules[i].end - modules[i].start);
         if (modules[i].cmdline_phys)

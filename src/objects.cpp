@@ -2,19 +2,19 @@
  * Creation and destruction of kernel objects, and the semaphore operations
  * that need no scheduler (up, non-blocking down).
  */
+#include "objects.hpp"
 #include "console.hpp"
-#include "fpu.hpp"
 #include "cpu.hpp"
+#include "fpu.hpp"
 #include "kmem.hpp"
 #include "mdb_glue.hpp"
 #include "memory.hpp"
-#include "objects.hpp"
 #include "paging.hpp"
 #include "placement_new.hpp"
 #include "rcu.hpp"
+#include "sched.hpp"
 #include "slab.hpp"
 #include "string.hpp"
-#include "sched.hpp"
 #include "time.hpp"
 
 namespace {
@@ -27,7 +27,7 @@ constinit Slab_cache sm_cache{"sm", sizeof(Sm), 64};
 /* Free the user half of a page table: the tables, never the frames they map. */
 void free_tables(u64 *table, unsigned level)
 {
-    unsigned n = level == 3 ? 256 : 512;      // PML4: user half only
+    unsigned n = level == 3 ? 256 : 512;  // PML4: user half only
     for (unsigned i = 0; i < n; i++) {
         u64 e = table[i];
         if (!(e & Pte::P) || (e & Pte::PS) || level == 0)
@@ -36,7 +36,7 @@ void free_tables(u64 *table, unsigned level)
     }
     Kmem::free(table, 0);
 }
-} // namespace
+}  // namespace
 
 Pd *Pd::root;
 
@@ -64,7 +64,7 @@ Pd *Pd::create()
 
 void Pd::destroy()
 {
-    Mdb_glue::destroy(this);     // every capability range; object references are dropped
+    Mdb_glue::destroy(this);  // every capability range; object references are dropped
     obj.release_tables();
     free_tables(pml4, 3);
     if (io_bitmap)
@@ -81,14 +81,15 @@ u64 io_generation;
 
 static void new_io_version(Pd *pd)
 {
-    __atomic_store_n(&pd->io_version, __atomic_add_fetch(&io_generation, 1, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
+    __atomic_store_n(&pd->io_version, __atomic_add_fetch(&io_generation, 1, __ATOMIC_RELAXED),
+                     __ATOMIC_RELEASE);
 }
 
 bool Pd::grant_ports(u32 first, u32 count)
 {
     Lock_guard g(lock);
     if (!io_bitmap) {
-        io_bitmap = static_cast<u8 *>(Kmem::alloc(1, false));   // 8 KiB
+        io_bitmap = static_cast<u8 *>(Kmem::alloc(1, false));  // 8 KiB
         if (!io_bitmap)
             return false;
         memset(io_bitmap, 0xff, IO_BITMAP_BYTES);
@@ -173,7 +174,7 @@ void Ec::retire()
 {
     dead = true;
     if (utcb && !is_clone)
-        Mdb_glue::unmap_utcb(this);      // its address is free again before the grace period
+        Mdb_glue::unmap_utcb(this);  // its address is free again before the grace period
     leave_waits();
 }
 
@@ -182,7 +183,7 @@ void Ec::destroy()
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)
-        Kmem::free(utcb, 0);             // unmapped at retirement (Mdb_glue::unmap_utcb)
+        Kmem::free(utcb, 0);  // unmapped at retirement (Mdb_glue::unmap_utcb)
     Pd *p = pd;
     this->~Ec();
     ec_cache.free(this);
@@ -242,7 +243,7 @@ Sm *Sm::create(u64 counter, Sm *chain)
 
 void Sm::retire()
 {
-    wake_all(static_cast<u64>(4));   // BAD_CAP: the semaphore went away (ABI 7.8)
+    wake_all(static_cast<u64>(4));  // BAD_CAP: the semaphore went away (ABI 7.8)
     Sm *c = chain;
     if (c) {
         // Unqueue this signal from its target (with the count it added) and never queue again:
@@ -289,7 +290,7 @@ bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal)
         Sched::remove_timeout(e);
         e->deadline = 0;
     }
-    e->regs.rdi = 0;                     // SUCCESS
+    e->regs.rdi = 0;  // SUCCESS
     if (signal) {
         e->regs.rsi = rsi;
         e->regs.rdx = rdx;
@@ -299,7 +300,7 @@ bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal)
         Sched::ready(e->blocked_sc);
     return true;
 }
-} // namespace
+}  // namespace
 
 void Sm::up()
 {
@@ -390,7 +391,7 @@ void release(Kobject *obj)
         return;
     switch (obj->otype) {
     case Obj_type::SC:
-        Sched::retire(static_cast<Sc *>(obj));   // its CPU defers it once it stopped using it
+        Sched::retire(static_cast<Sc *>(obj));  // its CPU defers it once it stopped using it
         return;
     case Obj_type::EC: static_cast<Ec *>(obj)->retire(); break;
     case Obj_type::SM: static_cast<Sm *>(obj)->retire(); break;

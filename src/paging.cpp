@@ -2,9 +2,9 @@
 /*
  * Page-table walker and the kernel's MMIO window.
  */
+#include "paging.hpp"
 #include "kmem.hpp"
 #include "memory.hpp"
-#include "paging.hpp"
 #include "spinlock.hpp"
 #include "string.hpp"
 #include "x86.hpp"
@@ -34,13 +34,13 @@ u64 *walk(u64 *pml4, u64 va, unsigned level, bool create)
             // Intermediate entries grant everything; leaves decide.
             e = virt_to_phys(t) | Pte::P | Pte::W | Pte::U;
         } else if (e & Pte::PS)
-            return nullptr;   // a large page is in the way; callers do not split
+            return nullptr;  // a large page is in the way; callers do not split
         table = phys_to_virt<u64>(e & Pte::ADDR);
     }
     return &table[index(va, level)];
 }
 
-} // namespace
+}  // namespace
 
 bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large)
 {
@@ -148,6 +148,6 @@ void *Mmio::map(u64 phys, u64 size)
     u64 va = mmio_next;
     if (!Paging::map(master, va, base, len, Pte::W | Pte::PCD | Pte::PWT | Pte::G, false))
         return nullptr;
-    mmio_next += len + PAGE_SIZE;   // guard page between mappings
+    mmio_next += len + PAGE_SIZE;  // guard page between mappings
     return reinterpret_cast<void *>(va + (phys - base));
 }

@@ -18,7 +18,7 @@ bool panic_in_progress() { return panicking; }
 {
     cli();
     if (__atomic_exchange_n(&panicking, 1, __ATOMIC_SEQ_CST))
-        halt_forever();     // a second CPU panicking: the first one reports
+        halt_forever();  // a second CPU panicking: the first one reports
 
     Lapic::stop_others();
     Console::break_lock();

@@ -7,20 +7,20 @@
  * since (its counter moved), is idle, or is the CPU doing the poll (it is at a
  * safe point).
  */
+#include "rcu.hpp"
 #include "cpu.hpp"
 #include "kobject.hpp"
 #include "mdb_glue.hpp"
 #include "objects.hpp"
-#include "rcu.hpp"
 #include "spinlock.hpp"
 
 namespace {
 
 Spinlock lock;
-Kobject *waiting;                // deferred, no grace period started for them yet
-Kobject *current;                // their grace period is running
+Kobject *waiting;  // deferred, no grace period started for them yet
+Kobject *current;  // their grace period is running
 bool running;
-u64 count;                       // objects in both batches
+u64 count;  // objects in both batches
 
 bool grace_period_over(const Cpu &self)
 {
@@ -37,21 +37,21 @@ bool grace_period_over(const Cpu &self)
     return true;
 }
 
-} // namespace
+}  // namespace
 
 void Rcu::defer(Kobject *obj)
 {
     Lock_guard g(lock);
     obj->release_next = waiting;
     waiting = obj;
-    __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);   // decremented outside the lock
+    __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);  // decremented outside the lock
 }
 
 u64 Rcu::pending() { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 
 void Rcu::poll()
 {
-    Mdb_glue::settle();              // retired ECs' UTCBs go before anything is destroyed
+    Mdb_glue::settle();  // retired ECs' UTCBs go before anything is destroyed
     if (!__atomic_load_n(&waiting, __ATOMIC_RELAXED) && !__atomic_load_n(&current, __ATOMIC_RELAXED))
         return;
     Cpu &self = Cpu::current();

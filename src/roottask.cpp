@@ -4,19 +4,19 @@
  * clear kill line, never a crash. Segments are mapped in place from the
  * module (ABI 9.2), the UTCB and HIP pages at the top of user space.
  */
+#include "abi/hip.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
-#include "abi/hip.hpp"
 #include "elf.hpp"
 #include "hip_builder.hpp"
 #include "idt.hpp"
 #include "kmem.hpp"
-#include "memory.hpp"
 #include "mdb_glue.hpp"
+#include "memory.hpp"
 #include "objects.hpp"
-#include "sched.hpp"
 #include "paging.hpp"
+#include "sched.hpp"
 #include "smp.hpp"
 #include "string.hpp"
 #include "time.hpp"
@@ -43,7 +43,7 @@ bool range_free(const u64 *pml4, u64 va, u64 len)
     return true;
 }
 
-} // namespace
+}  // namespace
 
 void start_root_task()
 {
@@ -99,7 +99,8 @@ void start_root_task()
         u64 va = align_down(s.vaddr, PAGE_SIZE);
         u64 pa = align_down(phys + s.offset, PAGE_SIZE);
         u64 len = align_up(s.filesz, PAGE_SIZE);
-        unsigned rights = (s.flags & ELF_PF_R ? 1 : 0) | (s.flags & ELF_PF_W ? 2 : 0) | (s.flags & ELF_PF_X ? 4 : 0);
+        unsigned rights =
+            (s.flags & ELF_PF_R ? 1 : 0) | (s.flags & ELF_PF_W ? 2 : 0) | (s.flags & ELF_PF_X ? 4 : 0);
         if (!rights || !len)
             continue;
         if (!Mdb_glue::free(pd, Crd::MEM, va >> 12, 0) || !range_free(pml4, va, len)) {
@@ -126,8 +127,10 @@ void start_root_task()
     Sc *sc = ec ? Sc::create(ec, c.id, Abi::ROOT_SC_PRIO, Abi::ROOT_SC_QUANTUM_US) : nullptr;
     auto obj = [](Kobject *o) { return reinterpret_cast<u64>(o); };
     if (!sc || Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_PD, 0, 0x1f, obj(pd)) != Mdb::Status::OK ||
-        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_EC, 0, Perm_ec::CREATED, obj(ec)) != Mdb::Status::OK ||
-        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_SC, 0, Perm_sc::CREATED, obj(sc)) != Mdb::Status::OK)
+        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_EC, 0, Perm_ec::CREATED, obj(ec)) !=
+            Mdb::Status::OK ||
+        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_SC, 0, Perm_sc::CREATED, obj(sc)) !=
+            Mdb::Status::OK)
         panic("ROOT: out of memory for the root objects");
 
     // ABI 9.4: entered with sysretq at the ELF entry, rsp = HIP, rdi = boot CPU; no startup message.
@@ -140,7 +143,7 @@ void start_root_task()
     f->cs = 0x2b;
     f->ss = 0x23;
     f->rflags = 0x202;
-    f->vector = ~u64{0};       // returns like a hypercall (sysretq)
+    f->vector = ~u64{0};  // returns like a hypercall (sysretq)
     ec->started = true;
 
     u64 ticks = rdtsc() - Boot::entry_tsc;

@@ -1,15 +1,15 @@
 /*
  * Scheduler (see include/sched.hpp).
  */
+#include "sched.hpp"
 #include "console.hpp"
-#include "fpu.hpp"
 #include "cpu.hpp"
+#include "fpu.hpp"
 #include "idt.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "rcu.hpp"
-#include "sched.hpp"
 #include "string.hpp"
 #include "time.hpp"
 #include "x86.hpp"
@@ -24,7 +24,6 @@ void abandon_chain(Sc *sc);
 namespace {
 
 constexpr u64 HOUSEKEEPING_MS = 100;
-
 
 Sc *pick(Cpu &c)
 {
@@ -52,7 +51,7 @@ void arm(Cpu &c)
     // A budget used up inside the kernel ends at the next tick from user mode; until then the
     // timer must not fire back to back, or a CPU waiting with interrupts open (a shootdown)
     // would do nothing but take timer interrupts.
-    u64 min_gap = Time::tsc_khz / 50;    // 20 us
+    u64 min_gap = Time::tsc_khz / 50;  // 20 us
     u64 left = c.sc ? (c.sc->left > min_gap ? c.sc->left : min_gap) : ~u64{0};
     if (left < when - now)
         when = now + left;
@@ -86,7 +85,7 @@ void expire_timeouts(Cpu &c)
         Sm *sm = e->waiting_on;
         if (sm && sm->dequeue_waiter(e)) {
             e->deadline = 0;
-            e->regs.rdi = 1;                 // COM_TIM
+            e->regs.rdi = 1;  // COM_TIM
             e->state = Ec::RUNNABLE;
             if (e->blocked_sc)
                 Sched::ready(e->blocked_sc);
@@ -94,7 +93,7 @@ void expire_timeouts(Cpu &c)
     }
 }
 
-} // namespace
+}  // namespace
 
 Sc *Sched::current() { return Cpu::current().sc; }
 
@@ -111,14 +110,14 @@ void Sched::ready(Sc *sc, bool head)
         c.resched = true;
         Lapic::send_ipi(c.apic_id, Vec::IPI_RESCHED);
     } else if (c.sc && sc->prio > c.sc->prio)
-        c.resched = true;        // strict priorities (ABI 6.2): the kernel exit switches to it
+        c.resched = true;  // strict priorities (ABI 6.2): the kernel exit switches to it
 }
 
 void Sched::save_current()
 {
     Cpu &c = Cpu::current();
     if (c.ec)
-        Fpu::save(c.ec->fpu);    // its registers are in c.ec->regs already
+        Fpu::save(c.ec->fpu);  // its registers are in c.ec->regs already
 }
 
 void Sched::run(Sc *sc, Ec *ec)
@@ -144,15 +143,15 @@ void Sched::run(Sc *sc, Ec *ec)
     }
     sync_io_bitmap(c);
     if (ec->xcpu_caller)
-        xcpu_step(sc, ec);       // a cross-CPU call clone never runs user code
+        xcpu_step(sc, ec);  // a cross-CPU call clone never runs user code
     if (ec->global && !ec->started)
-        deliver_startup(ec);     // these three do not return
+        deliver_startup(ec);  // these three do not return
     if (ec->pending_event >= 0)
         deliver_pending(ec);
     if (ec->recall)
         deliver_recall(ec);
     if (c.resched)
-        preempt_check(true);     // something of a higher priority became ready meanwhile
+        preempt_check(true);  // something of a higher priority became ready meanwhile
     ret_user(&ec->regs);
 }
 
@@ -163,7 +162,10 @@ void Sched::run(Sc *sc, Ec *ec)
 void Sched::run_next()
 {
     Cpu &c = Cpu::current();
-    asm volatile("mov %0, %%rsp; jmp run_next_body" : : "r"(c.kstack_top - sizeof(Exc_frame) - 72) : "memory");
+    asm volatile("mov %0, %%rsp; jmp run_next_body"
+                 :
+                 : "r"(c.kstack_top - sizeof(Exc_frame) - 72)
+                 : "memory");
     __builtin_unreachable();
 }
 
@@ -172,7 +174,7 @@ extern "C" [[noreturn]] void run_next_body()
     Cpu &c = Cpu::current();
     account(c);
     c.sc = nullptr;
-    c.ec = nullptr;                  // its state was saved by whoever decided to leave it
+    c.ec = nullptr;  // its state was saved by whoever decided to leave it
     Sched::finish_retired(c);
     Rcu::poll();
     for (;;) {
@@ -272,16 +274,16 @@ void Sched::preempt_check(bool from_user)
     Cpu &c = Cpu::current();
     c.resched = false;
     if (!from_user || !c.sc)
-        return;          // idle or in the kernel: the idle loop or the next exit looks again
+        return;  // idle or in the kernel: the idle loop or the next exit looks again
     stop_if_retired();
     if (c.retired)
         finish_retired(c);
     if (c.ec && c.ec->recall)
-        run(c.sc, c.ec); // delivers the recall
+        run(c.sc, c.ec);  // delivers the recall
     if (highest_ready(c) > c.sc->prio) {
         account(c);
         save_current();
-        ready(c.sc, true);   // preempted: keeps its budget, head of its list
+        ready(c.sc, true);  // preempted: keeps its budget, head of its list
         c.ec = nullptr;
         run_next();
     }

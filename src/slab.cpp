@@ -32,7 +32,7 @@ Slab_cache::Slab *Slab_cache::grow()
     s->cache = this;
     s->used = 0;
     for (size_t w = 0; w < MAX_OBJS / 64; w++) {
-        size_t lo = w * 64; // mark the bits past per_slab as taken so alloc never finds them
+        size_t lo = w * 64;  // mark the bits past per_slab as taken so alloc never finds them
         s->map[w] = per_slab >= lo + 64 ? 0 : per_slab <= lo ? ~u64{0} : ~u64{0} << (per_slab - lo);
     }
     link(s);
@@ -52,7 +52,7 @@ void *Slab_cache::alloc()
         return nullptr;
 
     size_t w = 0;
-    while (!~s->map[w]) // a partial slab has a clear bit below per_slab
+    while (!~s->map[w])  // a partial slab has a clear bit below per_slab
         w++;
     unsigned b = __builtin_ctzll(~s->map[w]);
     s->map[w] |= u64{1} << b;
@@ -94,7 +94,7 @@ bool Slab_cache::free(void *p)
     s->map[i / 64] &= ~bit;
     in_use--;
     if (s->used-- == per_slab)
-        link(s); // was full, now partial
+        link(s);  // was full, now partial
     if (!s->used) {
         unlink(s);
         s->cache = nullptr;

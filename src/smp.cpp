@@ -1,18 +1,18 @@
 /*
  * CPU table, per-CPU set-up and AP start-up.
  */
+#include "smp.hpp"
 #include "boot.hpp"
 #include "cmdline.hpp"
 #include "console.hpp"
-#include "fpu.hpp"
 #include "cpu.hpp"
+#include "fpu.hpp"
 #include "idt.hpp"
 #include "kmem.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
 #include "sched.hpp"
-#include "smp.hpp"
 #include "string.hpp"
 #include "time.hpp"
 #include "vga.hpp"
@@ -31,7 +31,7 @@ constexpr u64 IST_SIZE = PAGE_SIZE;
 bool alloc_stacks(Cpu &c)
 {
     auto stack = static_cast<u8 *>(Kmem::alloc(Smp::STACK_ORDER, false));
-    auto ist = static_cast<u8 *>(Kmem::alloc(2, false));   // 4 pages: DF, NMI, MC + spare
+    auto ist = static_cast<u8 *>(Kmem::alloc(2, false));  // 4 pages: DF, NMI, MC + spare
     if (!stack || !ist)
         return false;
     c.kstack_top = reinterpret_cast<u64>(stack) + (PAGE_SIZE << Smp::STACK_ORDER);
@@ -58,7 +58,7 @@ Cpu *find_cpu(u32 apic_id)
 
 volatile unsigned aps_arrived;
 
-} // namespace
+}  // namespace
 
 bool Smp::setup_cpus(const Phys_reader &r, const Acpi_info &acpi)
 {
@@ -188,7 +188,7 @@ void Smp::boot_aps(u64 page)
     patch(&tr_gdtr_base, static_cast<u32>(page + reinterpret_cast<u64>(tr_gdt_off)));
     patch(&tr_far32, static_cast<u32>(page + reinterpret_cast<u64>(tr_pm32_off)));
     patch(&tr_far64, static_cast<u32>(page + reinterpret_cast<u64>(tr_pm64_off)));
-    patch(&tr_cr3, static_cast<u32>(reinterpret_cast<u64>(boot_pml4)));   // linked at its physical address
+    patch(&tr_cr3, static_cast<u32>(reinterpret_cast<u64>(boot_pml4)));  // linked at its physical address
 
     u64 t0 = rdtsc();
     for (unsigned i = 0; i < Cpu::count; i++)
@@ -215,5 +215,6 @@ void Smp::boot_aps(u64 page)
             if (!Cpu::table[i]->online)
                 trace("SMP: CPU %u (APIC id %#x) did not start", i, Cpu::table[i]->apic_id);
     }
-    trace("SMP: %u of %u CPUs online (%llu ms)", Cpu::online_count, Cpu::count, static_cast<unsigned long long>(ms));
+    trace("SMP: %u of %u CPUs online (%llu ms)", Cpu::online_count, Cpu::count,
+          static_cast<unsigned long long>(ms));
 }

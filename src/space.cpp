@@ -16,7 +16,7 @@ void update(Mdb_node *n)
     n->height = static_cast<u8>(1 + (l > r ? l : r));
 }
 
-} // namespace
+}  // namespace
 
 /* dir 0: the right child comes up (left rotation); dir 1: the left child comes up. */
 Mdb_node *Space::rotate(Mdb_node *n, unsigned dir)
@@ -71,7 +71,7 @@ Mdb_node *Space::next(u64 sel) const
 {
     Mdb_node *best = nullptr;
     for (Mdb_node *m = root; m;) {
-        if (m->end() > sel) {            // ends are ordered like bases: nodes do not overlap
+        if (m->end() > sel) {  // ends are ordered like bases: nodes do not overlap
             if (m->base <= sel)
                 return m;
             best = m;
@@ -93,12 +93,12 @@ bool Space::clip(u64 &base, unsigned &order) const
     if (order > 63)
         order = 63;
     if (kind == Crd::OBJ && order < OBJ_BITS)
-        base &= (u64{1} << OBJ_BITS) - 1;      // wraps (ABI 1.7)
+        base &= (u64{1} << OBJ_BITS) - 1;  // wraps (ABI 1.7)
     base &= ~((u64{1} << order) - 1);
     if (order < sel_bits)
         return base >> sel_bits == 0;
     if (kind != Crd::OBJ && base)
-        return false;                          // a range beyond the space
+        return false;  // a range beyond the space
     base = 0;
     order = sel_bits;
     return true;
@@ -136,7 +136,7 @@ void Space::remove(Mdb_node *x)
     Mdb_node **l = &root;
     while (*l != x) {
         if (!*l)
-            return;                            // not in this space
+            return;  // not in this space
         path[depth++] = l;
         l = &(*l)->link[x->base > (*l)->base];
     }
@@ -155,10 +155,10 @@ void Space::remove(Mdb_node *x)
         *sl = s->link[1];
         s->link[0] = x->link[0];
         s->link[1] = x->link[1];
-        s->height = x->height;                 // s stands where x stood: its height is x's for now
+        s->height = x->height;  // s stands where x stood: its height is x's for now
         *l = s;
         if (depth > right)
-            path[right] = &s->link[1];         // that slot moved from x into s
+            path[right] = &s->link[1];  // that slot moved from x into s
     }
     rebalance(path, depth);
     x->link[0] = x->link[1] = nullptr;

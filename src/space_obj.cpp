@@ -28,7 +28,7 @@ u64 *Space_obj::slot(u64 sel, bool create)
         if (__atomic_compare_exchange_n(&mid, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             m = fresh;
         else {
-            free_page(fresh);     // another CPU was faster
+            free_page(fresh);  // another CPU was faster
             m = expected;
         }
     }
@@ -57,9 +57,9 @@ Space_obj::Result Space_obj::insert(u64 sel, Kobject *obj, unsigned perm)
 {
     perm &= PERM_MASK;
     if (reinterpret_cast<u64>(obj) & PERM_MASK)
-        return Result::OCCUPIED;               // a misaligned object cannot be encoded (kernel bug)
+        return Result::OCCUPIED;  // a misaligned object cannot be encoded (kernel bug)
     if (!obj || !perm)
-        return Result::OK;                     // a null capability occupies nothing
+        return Result::OK;  // a null capability occupies nothing
     u64 *s = slot(sel, true);
     if (!s)
         return Result::NO_MEMORY;

@@ -11,6 +11,7 @@
  * database; BAD_HYP), cross-CPU calls, GSI semaphores (assign_gsi), the IOMMU
  * (assign_pci).
  */
+#include "syscall.hpp"
 #include "abi/constants.hpp"
 #include "abi/hypercall.hpp"
 #include "abi/status.hpp"
@@ -18,20 +19,19 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
-#include "mdb_glue.hpp"
 #include "gsi.hpp"
 #include "ioapic.hpp"
 #include "ipc.hpp"
-#include "sched.hpp"
-#include "lapic.hpp"
-#include "memory.hpp"
 #include "kmem.hpp"
+#include "lapic.hpp"
+#include "mdb_glue.hpp"
+#include "memory.hpp"
 #include "objects.hpp"
-#include "rcu.hpp"
 #include "paging.hpp"
+#include "rcu.hpp"
+#include "sched.hpp"
 #include "smp.hpp"
 #include "string.hpp"
-#include "syscall.hpp"
 #include "time.hpp"
 #include "x86.hpp"
 
@@ -40,7 +40,7 @@ extern "C" [[noreturn]] void ret_syscall(Exc_frame *f);
 namespace {
 
 bool logged;
-bool fast;          // fast paths on: after the first hypercall (logged), unless `nofast`
+bool fast;  // fast paths on: after the first hypercall (logged), unless `nofast`
 
 Capability cap(const Ec *self, u64 sel) { return self->pd->obj.lookup(sel); }
 
@@ -53,7 +53,8 @@ bool cpu_online(unsigned cpu) { return cpu < Abi::NUM_CPU && cpu < Cpu::count &&
  */
 Status publish(Ec *self, u64 sel, Kobject *obj, unsigned perm)
 {
-    auto s = Mdb_glue::insert_root(self->pd, Crd::OBJ, sel % Space_obj::SELECTORS, 0, perm, reinterpret_cast<u64>(obj));
+    auto s = Mdb_glue::insert_root(self->pd, Crd::OBJ, sel % Space_obj::SELECTORS, 0, perm,
+                                   reinterpret_cast<u64>(obj));
     if (s == Mdb::Status::OK)
         return Status::SUCCESS;
     obj->get();
@@ -124,7 +125,7 @@ Status create_sc(Ec *self, const Sys_create_sc &a)
         return Status::OOM;
     Status s = publish(self, a.sel(), sc, Perm_sc::CREATED);
     if (s == Status::SUCCESS)
-        Sched::ready(sc);                // ready immediately (ABI 6.2); runs until its capabilities go
+        Sched::ready(sc);  // ready immediately (ABI 6.2); runs until its capabilities go
     return s;
 }
 
@@ -166,10 +167,10 @@ Status create_sm(Ec *self, const Sys_create_sm &a)
 Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
 {
     switch (a.op()) {
-    case 0:   // lookup
+    case 0:  // lookup
         a.f.rsi = Delegate::lookup(self->pd, a.crd()).value();
         return Status::SUCCESS;
-    case 2: { // delegate
+    case 2: {  // delegate
         Pd *src = cap(self, a.src_pd()).as<Pd>(0);
         Pd *dst = cap(self, a.dst_pd()).as<Pd>(0);
         if (!src || !dst)
@@ -180,18 +181,17 @@ Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
         a.f.rax = r.meta;
         return Status::SUCCESS;
     }
-    case 1:   // map_access_page: the APIC-access page exists for VMX guests only (not yet)
+    case 1:  // map_access_page: the APIC-access page exists for VMX guests only (not yet)
         return a.crd().type() != Crd::MEM || a.crd().rights() != 3 || a.crd().order() ? Status::BAD_PAR
-                                                                                     : Status::BAD_FTR;
-    default:
-        return Status::BAD_PAR;
+                                                                                      : Status::BAD_FTR;
+    default: return Status::BAD_PAR;
     }
 }
 
 Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
 {
     switch (a.op()) {
-    case 0: {   // recall: delivered before the EC next returns to user mode (ABI 7.10)
+    case 0: {  // recall: delivered before the EC next returns to user mode (ABI 7.10)
         Ec *ec = cap(self, a.sel()).as<Ec>(Perm_ec::RECALL);
         if (!ec)
             return Status::BAD_CAP;
@@ -200,10 +200,10 @@ Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
             Sched::kick(ec->cpu);
         return Status::SUCCESS;
     }
-    case 1:     // yield: to the tail of our list, SUCCESS when we run again
+    case 1:  // yield: to the tail of our list, SUCCESS when we run again
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::yield();
-    case 2: {   // help
+    case 2: {  // help
         Ec *ec = cap(self, a.sel()).as<Ec>(0);
         if (!ec)
             return Status::BAD_CAP;
@@ -218,7 +218,7 @@ Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::yield();
     }
-    default:    // reschedule: back into the queue, head if budget is left (ABI 7.10)
+    default:  // reschedule: back into the queue, head if budget is left (ABI 7.10)
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::reschedule();
     }
@@ -306,7 +306,7 @@ Status assign_gsi(Ec *self, Sys_assign_gsi a)
         if (!t)
             return Status::BAD_CAP;
         if (t == sm) {
-            __atomic_store_n(&sm->gsi_chain, nullptr, __ATOMIC_RELEASE);   // unchain, nothing else
+            __atomic_store_n(&sm->gsi_chain, nullptr, __ATOMIC_RELEASE);  // unchain, nothing else
             return Status::SUCCESS;
         }
         if (t->gsi >= 0)
@@ -322,9 +322,10 @@ Status assign_gsi(Ec *self, Sys_assign_gsi a)
     }
     const Cpu &target = *Cpu::table[a.cpu()];
     if (Ioapic::present(gsi)) {
-        Irq_mode mode = Boot::acpi.valid ? Boot::acpi.gsi_mode(gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
+        Irq_mode mode =
+            Boot::acpi.valid ? Boot::acpi.gsi_mode(gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
         if (!Ioapic::route(gsi, target.apic_id, mode, false))
-            return Status::BAD_CPU;        // the CPU cannot be addressed without interrupt remapping
+            return Status::BAD_CPU;  // the CPU cannot be addressed without interrupt remapping
         a.f.rsi = 0;
         a.f.rdx = 0;
         return Status::SUCCESS;
@@ -338,7 +339,7 @@ Status assign_gsi(Ec *self, Sys_assign_gsi a)
     if (!pci && !hpet)
         return Status::BAD_DEV;
     if (target.apic_id > 0xff)
-        return Status::BAD_CPU;            // needs interrupt remapping (IOMMU work)
+        return Status::BAD_CPU;  // needs interrupt remapping (IOMMU work)
     u64 addr = 0xfee00000ull | u64{target.apic_id} << 12;
     a.f.rsi = addr;
     a.f.rdx = addr << 32 | (Vec::GSI_BASE + gsi);
@@ -349,7 +350,7 @@ Status assign_pci(Ec *self, Sys a)
 {
     if (!cap(self, a.sel()).as<Pd>(0))
         return Status::BAD_CAP;
-    return Status::BAD_DEV;       // no IOMMU support yet: no device can be assigned (ABI 7.14 step 3)
+    return Status::BAD_DEV;  // no IOMMU support yet: no device can be assigned (ABI 7.14 step 3)
 }
 
 /*
@@ -369,8 +370,7 @@ Status kstat(Sys a)
     return Status::SUCCESS;
 }
 
-} // namespace
-
+}  // namespace
 
 /*
  * Entries for hypercalls 0 (call), 1 (reply) and 12 (sm_ctrl) straight from syscall_entry: the
@@ -414,15 +414,15 @@ extern "C" void handle_syscall(Exc_frame *f)
     Ec *self = c.ec;
     Sys s{*f};
     // A plain load first: the locked exchange is paid once, not on every hypercall.
-    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) && !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED)) {
+    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) &&
+        !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED)) {
         trace("HYP: first hypercall from user mode: nr %u rdi %#lx rip %#lx", s.nr(), f->rdi, f->rip);
         __atomic_store_n(&fast, !Boot::cmdline.nofast, __ATOMIC_RELAXED);
     }
 
     Status st;
     switch (static_cast<Hypercall>(s.nr())) {
-    case Hypercall::REPLY:
-        Ipc::reply(self);
+    case Hypercall::REPLY: Ipc::reply(self);
     case Hypercall::CREATE_PD: st = create_pd(self, Sys_create_pd{s}); break;
     case Hypercall::CREATE_EC: st = create_ec(self, Sys_create_ec{s}); break;
     case Hypercall::CREATE_SC: st = create_sc(self, Sys_create_sc{s}); break;
@@ -435,11 +435,9 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::SM_CTRL: st = sm_ctrl(self, Sys_sm_ctrl{s}); break;
     case Hypercall::ASSIGN_PCI: st = assign_pci(self, s); break;
     case Hypercall::ASSIGN_GSI: st = assign_gsi(self, Sys_assign_gsi{s}); break;
-    case Hypercall::CALL:
-        st = Ipc::call(self, s.sel(), s.flags() & 1);
-        break;
+    case Hypercall::CALL: st = Ipc::call(self, s.sel(), s.flags() & 1); break;
     case Hypercall::REVOKE: st = revoke(self, s); break;
-    default:       // number 15
+    default:  // number 15
         st = kstat(s);
         break;
     }

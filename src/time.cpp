@@ -4,11 +4,11 @@
  * their frequencies. All loops are bounded: a reference that does not move
  * (broken HPET, absent PM timer) falls through to the next one.
  */
+#include "time.hpp"
 #include "acpi.hpp"
 #include "console.hpp"
 #include "lapic.hpp"
 #include "paging.hpp"
-#include "time.hpp"
 #include "x86.hpp"
 
 u32 Time::tsc_khz;
@@ -17,8 +17,8 @@ const char *Time::source = "none";
 namespace {
 
 constexpr u64 WINDOW_US = 5000;
-constexpr unsigned ROUNDS = 5;       // median of several windows: one preempted window must not skew it
-constexpr u64 SPIN_LIMIT = 200000000;   // iterations before a reference counts as dead
+constexpr unsigned ROUNDS = 5;         // median of several windows: one preempted window must not skew it
+constexpr u64 SPIN_LIMIT = 200000000;  // iterations before a reference counts as dead
 
 struct Sample
 {
@@ -27,8 +27,7 @@ struct Sample
 };
 
 /* Runs `counter` until `ref_ticks` have passed; returns TSC ticks and LAPIC ticks in that window. */
-template <typename F>
-bool measure_once(F counter, u64 ref_ticks, u64 mask, Sample &out)
+template <typename F> bool measure_once(F counter, u64 ref_ticks, u64 mask, Sample &out)
 {
     u64 start = counter();
     // Align to a tick edge so the window starts cleanly.
@@ -47,8 +46,7 @@ bool measure_once(F counter, u64 ref_ticks, u64 mask, Sample &out)
     return true;
 }
 
-template <typename T>
-T median(T *v, unsigned n)
+template <typename T> T median(T *v, unsigned n)
 {
     for (unsigned i = 1; i < n; i++)
         for (unsigned j = i; j > 0 && v[j] < v[j - 1]; j--) {
@@ -59,8 +57,7 @@ T median(T *v, unsigned n)
     return v[n / 2];
 }
 
-template <typename F>
-bool measure(F counter, u64 ref_ticks, u64 mask, Sample &out)
+template <typename F> bool measure(F counter, u64 ref_ticks, u64 mask, Sample &out)
 {
     u64 tsc[ROUNDS];
     u32 lapic[ROUNDS];
@@ -90,10 +87,10 @@ bool with_hpet(const Acpi_info &a)
     auto regs = static_cast<volatile u64 *>(Mmio::map(a.hpet.base, 0x400));
     if (!regs)
         return false;
-    u64 period_fs = regs[0] >> 32;      // capabilities: counter period in femtoseconds
+    u64 period_fs = regs[0] >> 32;  // capabilities: counter period in femtoseconds
     if (period_fs == 0 || period_fs > 100000000)
         return false;
-    regs[2] = regs[2] | 1;              // general configuration: enable counter
+    regs[2] = regs[2] | 1;  // general configuration: enable counter
     u64 ticks = WINDOW_US * 1000000000ull / period_fs;
     Sample s;
     if (!measure([&] { return u64{regs[30]}; }, ticks, ~u64{0}, s))
@@ -121,7 +118,7 @@ bool with_pm_timer(const Acpi_info &a)
 bool with_pit()
 {
     // PIT channel 2, gated through port 0x61, mode 0 count-down from 0xffff: a one-shot of ~54.9 ms.
-    constexpr u32 count = 11932;        // 10 ms at 1.193182 MHz
+    constexpr u32 count = 11932;  // 10 ms at 1.193182 MHz
     outb(0x61, (inb(0x61) & ~0x02) | 0x01);
     outb(0x43, 0xb0);
     outb(0x42, count & 0xff);
@@ -137,7 +134,7 @@ bool with_pit()
     return true;
 }
 
-} // namespace
+}  // namespace
 
 void Time::calibrate(const Acpi_info &a)
 {

@@ -10,23 +10,23 @@
 
 namespace Abi {
 
-constexpr unsigned API_VERSION    = 7;
-constexpr unsigned NUM_CPU        = 64;
-constexpr unsigned NUM_EXC        = 32;         // exception event selectors per EC
-constexpr unsigned NUM_VMI        = 256;        // VM-exit event selectors per vCPU
-constexpr unsigned NUM_GSI        = 192;
-constexpr unsigned NUM_IOAPIC     = 5;
-constexpr unsigned NUM_PRIORITIES = 128;        // 0 is the idle SC's
-constexpr u64 SEL_NUM             = u64{1} << 26;
+constexpr unsigned API_VERSION = 7;
+constexpr unsigned NUM_CPU = 64;
+constexpr unsigned NUM_EXC = 32;   // exception event selectors per EC
+constexpr unsigned NUM_VMI = 256;  // VM-exit event selectors per vCPU
+constexpr unsigned NUM_GSI = 192;
+constexpr unsigned NUM_IOAPIC = 5;
+constexpr unsigned NUM_PRIORITIES = 128;  // 0 is the idle SC's
+constexpr u64 SEL_NUM = u64{1} << 26;
 
-constexpr u64 USER_ADDR      = 0x00007ffffffff000ull;  // first address user mode cannot use
-constexpr u64 HIP_ADDR       = USER_ADDR - 0x1000;     // root PD, read-only; root EC's initial rsp
-constexpr u64 ROOT_UTCB_ADDR = USER_ADDR - 0x2000;     // root EC's UTCB
+constexpr u64 USER_ADDR = 0x00007ffffffff000ull;    // first address user mode cannot use
+constexpr u64 HIP_ADDR = USER_ADDR - 0x1000;        // root PD, read-only; root EC's initial rsp
+constexpr u64 ROOT_UTCB_ADDR = USER_ADDR - 0x2000;  // root EC's UTCB
 
 // Segment selectors visible to user mode (1.2).
 constexpr u16 SEG_USER_CS_IRET = 0x1b;  // after iretq (startup/exception replies of global ECs)
-constexpr u16 SEG_USER_DS      = 0x23;
-constexpr u16 SEG_USER_CS      = 0x2b;  // after sysretq
+constexpr u16 SEG_USER_DS = 0x23;
+constexpr u16 SEG_USER_CS = 0x2b;  // after sysretq
 
 // The root task's object space at start-up (9.5).
 constexpr u64 SEL_ROOT_PD = NUM_EXC + 0;
@@ -34,7 +34,7 @@ constexpr u64 SEL_ROOT_EC = NUM_EXC + 1;
 constexpr u64 SEL_ROOT_SC = NUM_EXC + 2;
 
 // Root SC parameters (6.2).
-constexpr unsigned ROOT_SC_PRIO       = 1;
+constexpr unsigned ROOT_SC_PRIO = 1;
 constexpr unsigned ROOT_SC_QUANTUM_US = 10000;
 
 // The kernel's object selectors the root PD can delegate from with the H bit (9.6).
@@ -48,22 +48,22 @@ constexpr unsigned DE = 0x00, DB = 0x01, BP = 0x03, OF = 0x04, BR = 0x05, UD = 0
 constexpr unsigned TS = 0x0a, NP = 0x0b, SS = 0x0c, GP = 0x0d, PF = 0x0e;
 constexpr unsigned MF = 0x10, AC = 0x11, MC = 0x12, XM = 0x13;
 constexpr unsigned STARTUP = 0x1e;
-constexpr unsigned RECALL  = 0x1f;
-} // namespace Evt
+constexpr unsigned RECALL = 0x1f;
+}  // namespace Evt
 
 // Event numbers of vCPUs beyond the architectural exit reasons (10.3, 10.4).
 namespace Vmi {
 constexpr unsigned VMX_INVALID_STATE = 33;
 constexpr unsigned VMX_EPT_VIOLATION = 48;
-constexpr unsigned SVM_NPT           = 0xfc;
+constexpr unsigned SVM_NPT = 0xfc;
 constexpr unsigned SVM_INVALID_STATE = 0xfd;
-constexpr unsigned STARTUP           = 0xfe;
-constexpr unsigned RECALL            = 0xff;
-} // namespace Vmi
+constexpr unsigned STARTUP = 0xfe;
+constexpr unsigned RECALL = 0xff;
+}  // namespace Vmi
 
 // Page-fault error code bits as delivered in qual[0] (10.2).
 namespace Pf_err {
 constexpr u64 PRESENT = 1u << 0, WRITE = 1u << 1, USER = 1u << 2, RSVD = 1u << 3, FETCH = 1u << 4;
-} // namespace Pf_err
+}  // namespace Pf_err
 
-} // namespace Abi
+}  // namespace Abi

@@ -18,7 +18,7 @@ struct Perm_pd
 struct Perm_ec
 {
     static constexpr unsigned RECALL = 0x01, BIND_SC = 0x04, BIND_PT = 0x08;
-    static constexpr unsigned CREATED = 0x0d;   // mask of a new EC capability
+    static constexpr unsigned CREATED = 0x0d;  // mask of a new EC capability
 };
 
 struct Perm_sc
@@ -44,7 +44,7 @@ struct Perm_mem
 
 struct Perm_pio
 {
-    static constexpr unsigned A = 0x1, ALL = 0x7;   // any non-zero mask makes a port accessible
+    static constexpr unsigned A = 0x1, ALL = 0x7;  // any non-zero mask makes a port accessible
 };
 
 /*
@@ -55,16 +55,18 @@ class Crd
 {
     u64 val;
 
-public:
+  public:
     enum Type : u8 { NUL = 0, MEM = 1, PIO = 2, OBJ = 3 };
 
-    static constexpr unsigned MAX_ORDER  = 0x1f;
+    static constexpr unsigned MAX_ORDER = 0x1f;
     static constexpr unsigned ALL_RIGHTS = 0x1f;
 
     constexpr Crd() : val(0) {}
     constexpr explicit Crd(u64 v) : val(v) {}
     constexpr Crd(Type t, u64 base, unsigned order, unsigned rights)
-        : val(base << 12 | static_cast<u64>(order & 0x1f) << 7 | static_cast<u64>(rights & 0x1f) << 2 | t) {}
+        : val(base << 12 | static_cast<u64>(order & 0x1f) << 7 | static_cast<u64>(rights & 0x1f) << 2 | t)
+    {
+    }
 
     static constexpr Crd obj(u64 sel, unsigned order = 0, unsigned rights = ALL_RIGHTS)
     {
@@ -102,12 +104,12 @@ class Item_meta
 {
     u64 val;
 
-public:
+  public:
     enum Kind : u8 { TRANSLATE = 0, DELEGATE = 1, TRANSLATE_OR_DELEGATE = 2, INVALID = 3 };
 
-    static constexpr u64 D = 1u << 9;    // also enter into the receiver's IOMMU (DMA) page table
-    static constexpr u64 G = 1u << 10;   // also enter into the guest page table / guest I/O bitmap
-    static constexpr u64 H = 1u << 11;   // source is the kernel (only honoured for the root PD)
+    static constexpr u64 D = 1u << 9;   // also enter into the receiver's IOMMU (DMA) page table
+    static constexpr u64 G = 1u << 10;  // also enter into the guest page table / guest I/O bitmap
+    static constexpr u64 H = 1u << 11;  // source is the kernel (only honoured for the root PD)
     static constexpr u64 FLAG_MASK = D | G | H;
 
     constexpr Item_meta() : val(0) {}
@@ -135,7 +137,7 @@ struct Typed_item
     constexpr Item_meta get_meta() const { return Item_meta(meta); }
     constexpr void set(Crd c, Item_meta m)
     {
-        crd  = c.value();
+        crd = c.value();
         meta = m.value();
     }
 };

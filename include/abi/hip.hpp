@@ -18,7 +18,7 @@ struct Hip_cpu
     u8 thread, core, package;
     u8 acpi_id;
     u8 reserved_05[3];
-    u32 lapic_id;       // LAPIC ID register value: the id is in bits 31:24
+    u32 lapic_id;  // LAPIC ID register value: the id is in bits 31:24
     u32 lapic_version;
     u32 lapic_svr;
     u32 reserved_14;
@@ -32,19 +32,19 @@ struct Hip_ioapic
     u32 id;
     u32 version;
     u32 gsi_base;
-    u32 base;           // physical MMIO address
+    u32 base;  // physical MMIO address
 };
 
 struct Hip_mem
 {
     // Types 1..5 (and any other positive value) come from the multiboot memory map.
-    static constexpr u32 AVAILABLE    = 1;
-    static constexpr u32 RESERVED     = 2;
+    static constexpr u32 AVAILABLE = 1;
+    static constexpr u32 RESERVED = 2;
     static constexpr u32 ACPI_RECLAIM = 3;
-    static constexpr u32 ACPI_NVS     = 4;
-    static constexpr u32 BAD          = 5;
-    static constexpr u32 HYPERVISOR   = 0xffffffff;   // kernel image and kernel memory pool
-    static constexpr u32 MODULE       = 0xfffffffe;   // multiboot module; aux = its command line
+    static constexpr u32 ACPI_NVS = 4;
+    static constexpr u32 BAD = 5;
+    static constexpr u32 HYPERVISOR = 0xffffffff;  // kernel image and kernel memory pool
+    static constexpr u32 MODULE = 0xfffffffe;      // multiboot module; aux = its command line
 
     u64 addr;
     u64 size;
@@ -54,18 +54,18 @@ struct Hip_mem
 
 struct Hip
 {
-    static constexpr u32 SIGNATURE    = 0x41564f4e;  // "NOVA"
-    static constexpr u32 FEAT_IOMMU   = 1u << 0;
-    static constexpr u32 FEAT_VMX     = 1u << 1;
-    static constexpr u32 FEAT_SVM     = 1u << 2;
-    static constexpr u16 CPU_OFFS     = 0x78;
-    static constexpr u16 IOAPIC_OFFS  = 0xc78;
-    static constexpr u16 MEM_OFFS     = 0xcc8;
-    static constexpr unsigned MAX_MEM = (PAGE_SIZE - MEM_OFFS) / sizeof(Hip_mem);   // 34
+    static constexpr u32 SIGNATURE = 0x41564f4e;  // "NOVA"
+    static constexpr u32 FEAT_IOMMU = 1u << 0;
+    static constexpr u32 FEAT_VMX = 1u << 1;
+    static constexpr u32 FEAT_SVM = 1u << 2;
+    static constexpr u16 CPU_OFFS = 0x78;
+    static constexpr u16 IOAPIC_OFFS = 0xc78;
+    static constexpr u16 MEM_OFFS = 0xcc8;
+    static constexpr unsigned MAX_MEM = (PAGE_SIZE - MEM_OFFS) / sizeof(Hip_mem);  // 34
 
     u32 signature;
     u16 checksum;
-    u16 length;         // bytes up to the end of the last memory descriptor
+    u16 length;  // bytes up to the end of the last memory descriptor
     u16 cpu_offs, cpu_size;
     u16 ioapic_offs, ioapic_size;
     u16 mem_offs, mem_size;
@@ -73,8 +73,8 @@ struct Hip
     u32 api_ver;
     u32 sel_num, sel_exc, sel_vmi, sel_gsi;
     u32 cfg_page, cfg_utcb;
-    u32 freq_tsc;       // kHz
-    u32 freq_bus;       // LAPIC timer, kHz
+    u32 freq_tsc;  // kHz
+    u32 freq_bus;  // LAPIC timer, kHz
     u32 pci_bus_start;
     u64 mcfg_base, mcfg_size;
     u64 dmar_table;
@@ -151,7 +151,7 @@ struct Hip
     // Fill in `checksum`; call after every other field is final.
     void set_checksum() { checksum = compute_checksum(bytes(), bounded_length()); }
 
-private:
+  private:
     const u8 *bytes() const { return reinterpret_cast<const u8 *>(this); }
     size_t bounded_length() const { return length < PAGE_SIZE ? length : PAGE_SIZE; }
 

@@ -6,21 +6,20 @@
 
 #include "../types.hpp"
 
-enum class Hypercall : u8
-{
-    CALL       = 0x0,
-    REPLY      = 0x1,
-    CREATE_PD  = 0x2,
-    CREATE_EC  = 0x3,
-    CREATE_SC  = 0x4,
-    CREATE_PT  = 0x5,
-    CREATE_SM  = 0x6,
-    REVOKE     = 0x7,
-    PD_CTRL    = 0x8,
-    EC_CTRL    = 0x9,
-    SC_CTRL    = 0xa,
-    PT_CTRL    = 0xb,
-    SM_CTRL    = 0xc,
+enum class Hypercall : u8 {
+    CALL = 0x0,
+    REPLY = 0x1,
+    CREATE_PD = 0x2,
+    CREATE_EC = 0x3,
+    CREATE_SC = 0x4,
+    CREATE_PT = 0x5,
+    CREATE_SM = 0x6,
+    REVOKE = 0x7,
+    PD_CTRL = 0x8,
+    EC_CTRL = 0x9,
+    SC_CTRL = 0xa,
+    PT_CTRL = 0xb,
+    SM_CTRL = 0xc,
     ASSIGN_PCI = 0xd,
     ASSIGN_GSI = 0xe,
     // 0xf is no hypercall: it answers BAD_HYP.
@@ -31,28 +30,28 @@ enum class Hypercall : u8
  */
 struct Call_flag
 {
-    static constexpr unsigned DB               = 1u << 0;   // disable blocking: COM_TIM if busy
-    static constexpr unsigned DISABLE_DONATION = 1u << 1;   // named by the ABI, ignored by the kernel
-    static constexpr unsigned DISABLE_REPLY    = 1u << 2;   // named by the ABI, ignored by the kernel
+    static constexpr unsigned DB = 1u << 0;                // disable blocking: COM_TIM if busy
+    static constexpr unsigned DISABLE_DONATION = 1u << 1;  // named by the ABI, ignored by the kernel
+    static constexpr unsigned DISABLE_REPLY = 1u << 2;     // named by the ABI, ignored by the kernel
 };
 
 struct Create_ec_flag
 {
-    static constexpr unsigned GLOBAL      = 1u << 0;
-    static constexpr unsigned VCPU        = 1u << 1;
-    static constexpr unsigned APIC_ACCESS = 1u << 2;        // vCPU on VMX: use the PD's APIC-access page
+    static constexpr unsigned GLOBAL = 1u << 0;
+    static constexpr unsigned VCPU = 1u << 1;
+    static constexpr unsigned APIC_ACCESS = 1u << 2;  // vCPU on VMX: use the PD's APIC-access page
 };
 
 struct Revoke_flag
 {
-    static constexpr unsigned SELF   = 1u << 0;
+    static constexpr unsigned SELF = 1u << 0;
     static constexpr unsigned REMOTE = 1u << 1;
 };
 
 struct Sm_flag
 {
-    static constexpr unsigned DOWN = 1u << 0;               // clear = up
-    static constexpr unsigned ZC   = 1u << 1;               // down: zero the counter instead of decrementing
+    static constexpr unsigned DOWN = 1u << 0;  // clear = up
+    static constexpr unsigned ZC = 1u << 1;    // down: zero the counter instead of decrementing
 };
 
 // Sub-operations of pd_ctrl and ec_ctrl live in flags bits 1:0.
@@ -67,10 +66,12 @@ class Hypercall_id
 {
     u64 val;
 
-public:
+  public:
     constexpr explicit Hypercall_id(u64 rdi) : val(rdi) {}
     constexpr Hypercall_id(Hypercall h, unsigned flags, u64 sel)
-        : val(static_cast<u64>(h) | static_cast<u64>(flags & 0xf) << 4 | sel << 8) {}
+        : val(static_cast<u64>(h) | static_cast<u64>(flags & 0xf) << 4 | sel << 8)
+    {
+    }
 
     constexpr unsigned number() const { return static_cast<unsigned>(val & 0xf); }
     constexpr unsigned flags() const { return static_cast<unsigned>(val >> 4 & 0xf); }

@@ -10,8 +10,8 @@ class Qpd
 {
     u64 val;
 
-public:
-    static constexpr unsigned MAX_PRIO = 127;   // priorities 1..127; 0 belongs to the idle SC
+  public:
+    static constexpr unsigned MAX_PRIO = 127;  // priorities 1..127; 0 belongs to the idle SC
 
     constexpr explicit Qpd(u64 v) : val(v) {}
     constexpr Qpd(unsigned prio, u32 quantum_us) : val(static_cast<u64>(quantum_us) << 12 | (prio & 0xff)) {}

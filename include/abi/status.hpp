@@ -6,8 +6,7 @@
 
 #include "../types.hpp"
 
-enum class Status : u8
-{
+enum class Status : u8 {
     SUCCESS = 0,
     COM_TIM = 1,
     COM_ABT = 2,
@@ -17,7 +16,7 @@ enum class Status : u8
     BAD_FTR = 6,
     BAD_CPU = 7,
     BAD_DEV = 8,
-    OOM     = 9,
+    OOM = 9,
 };
 
 constexpr Status status_of(u64 rdi) { return static_cast<Status>(rdi & 0xff); }
@@ -34,7 +33,7 @@ constexpr const char *status_name(Status s)
     case Status::BAD_FTR: return "BAD_FTR";
     case Status::BAD_CPU: return "BAD_CPU";
     case Status::BAD_DEV: return "BAD_DEV";
-    case Status::OOM:     return "OOM";
+    case Status::OOM: return "OOM";
     }
     return "(unknown status)";
 }

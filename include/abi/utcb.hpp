@@ -15,7 +15,7 @@
 struct Utcb_segment
 {
     u16 sel;
-    u16 ar;     // compressed access rights (SVM VMCB attribute format)
+    u16 ar;  // compressed access rights (SVM VMCB attribute format)
     u32 limit;
     u64 base;
 };
@@ -34,22 +34,22 @@ constexpr u32 vmcs_ar_from_utcb(u16 ar) { return (static_cast<u32>(ar) << 4 & 0x
 // Injection info (intr_info, low half of inj), 4.5.
 struct Inj
 {
-    static constexpr u32 VECTOR_MASK  = 0xff;
-    static constexpr unsigned TYPE_SHIFT = 8;                 // bits 10:8
+    static constexpr u32 VECTOR_MASK = 0xff;
+    static constexpr unsigned TYPE_SHIFT = 8;  // bits 10:8
     static constexpr u32 TYPE_EXTINT = 0u << 8, TYPE_NMI = 2u << 8, TYPE_HW_EXC = 3u << 8,
                          TYPE_SW_INT = 4u << 8, TYPE_PRIV_SW_EXC = 5u << 8, TYPE_SW_EXC = 6u << 8;
     static constexpr u32 ERROR_CODE = 1u << 11;
-    static constexpr u32 REQ_INTR_WINDOW = 1u << 12;          // kernel-interpreted, stripped
-    static constexpr u32 REQ_NMI_WINDOW  = 1u << 13;          // kernel-interpreted, stripped (VMX)
+    static constexpr u32 REQ_INTR_WINDOW = 1u << 12;  // kernel-interpreted, stripped
+    static constexpr u32 REQ_NMI_WINDOW = 1u << 13;   // kernel-interpreted, stripped (VMX)
     static constexpr u32 VALID = 1u << 31;
 };
 
 struct Utcb
 {
-    static constexpr unsigned DATA_WORDS   = 508;  // 0x20..0xfff
-    static constexpr unsigned MAX_TYPED    = 254;  // items processed at most
-    static constexpr unsigned STATE_WORDS  = 77;   // 0x20..0x287
-    static constexpr u64 EVENT_ITEMS       = 77;   // `items` of a delivered event message
+    static constexpr unsigned DATA_WORDS = 508;  // 0x20..0xfff
+    static constexpr unsigned MAX_TYPED = 254;   // items processed at most
+    static constexpr unsigned STATE_WORDS = 77;  // 0x20..0x287
+    static constexpr u64 EVENT_ITEMS = 77;       // `items` of a delivered event message
 
     // Header (4.1).
     u64 items;  // 15:0 untyped words U, 31:16 typed items T, 63:32 carried verbatim
@@ -57,14 +57,18 @@ struct Utcb
     u64 del;    // delegate receive window
     u64 tls;    // free for the EC; compared by ec_ctrl help
 
-    union {
+    union
+    {
         u64 data[DATA_WORDS];
-        Typed_item typed_area[MAX_TYPED];   // item i is typed_area[MAX_TYPED - 1 - i]
-        struct {
+        Typed_item typed_area[MAX_TYPED];  // item i is typed_area[MAX_TYPED - 1 - i]
+        struct
+        {
             u64 mtd, inst_len, rip, rflags;
             u32 intr_state, actv_state;
-            union {
-                struct {
+            union
+            {
+                struct
+                {
                     u32 intr_info, intr_error;
                 };
                 u64 inj;
@@ -76,7 +80,7 @@ struct Utcb
             u32 ctrl[2];
             u64 xcr0, cr0, cr2, cr3, cr4;
             u64 pdpte[4];
-            u64 cr8;    // reserved, never transferred
+            u64 cr8;  // reserved, never transferred
             u64 efer, pat, star, lstar, fmask, kernel_gs_base, dr7;
             u64 sysenter_cs, sysenter_rsp, sysenter_rip;
             Utcb_segment es, cs, ss, ds, fs, gs, ldtr, tr, gdtr, idtr;

@@ -18,7 +18,7 @@ struct Fake_phys
 {
     u64 base;
     Bytes mem;
-    std::unique_ptr<u8[]> window;       // the only live mapping
+    std::unique_ptr<u8[]> window;  // the only live mapping
     unsigned maps = 0;
 
     Fake_phys(u64 b, size_t size) : base(b), mem(size, 0) {}
@@ -35,7 +35,7 @@ struct Fake_phys
         return f->window.get();
     }
 
-    Phys_reader reader() { return { map_fn, this }; }
+    Phys_reader reader() { return {map_fn, this}; }
 
     void put(u64 phys, Bytes const &b) { std::memcpy(mem.data() + (phys - base), b.data(), b.size()); }
     void put16(u64 phys, u16 v) { std::memcpy(mem.data() + (phys - base), &v, 2); }
@@ -47,7 +47,11 @@ struct Writer
 {
     Bytes b;
 
-    Writer &u8_(unsigned v) { b.push_back(static_cast<u8>(v)); return *this; }
+    Writer &u8_(unsigned v)
+    {
+        b.push_back(static_cast<u8>(v));
+        return *this;
+    }
     Writer &u16_(unsigned v) { return u8_(v & 0xff).u8_(v >> 8 & 0xff); }
     Writer &u32_(u32 v) { return u16_(v & 0xffff).u16_(v >> 16); }
     Writer &u64_(u64 v) { return u32_(static_cast<u32>(v)).u32_(static_cast<u32>(v >> 32)); }
@@ -57,8 +61,16 @@ struct Writer
             u8_(static_cast<u8>(s[i]));
         return *this;
     }
-    Writer &bytes(Bytes const &x) { b.insert(b.end(), x.begin(), x.end()); return *this; }
-    Writer &zeros(size_t n) { b.insert(b.end(), n, 0); return *this; }
+    Writer &bytes(Bytes const &x)
+    {
+        b.insert(b.end(), x.begin(), x.end());
+        return *this;
+    }
+    Writer &zeros(size_t n)
+    {
+        b.insert(b.end(), n, 0);
+        return *this;
+    }
     Writer &gas(unsigned space, u64 addr, unsigned width = 32, unsigned access = 3)
     {
         return u8_(space).u8_(width).u8_(0).u8_(access).u64_(addr);
@@ -181,7 +193,7 @@ inline Bytes make_dmar(std::vector<Bytes> const &structs, unsigned haw = 38, uns
 /* A machine: 2 MiB of fake memory, tables placed from 1 MiB up. */
 struct Platform
 {
-    Fake_phys mem { 0, 0x200000 };
+    Fake_phys mem{0, 0x200000};
     u64 next = 0x100000;
 
     u64 place(Bytes const &t)

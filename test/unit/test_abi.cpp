@@ -23,7 +23,7 @@ namespace {
 constexpr u64 crd_obj(u64 s, u64 o, u64 r) { return s << 12 | o << 7 | r << 2 | 3; }
 constexpr u64 crd_mem(u64 p, u64 o, u64 r) { return p << 12 | o << 7 | r << 2 | 1; }
 
-} // namespace
+}  // namespace
 
 // ---- CRD (3.1) ---------------------------------------------------------------
 
@@ -32,7 +32,7 @@ TEST(Crd, ObjectCrdsEncodeAsTheChecklistFormula)
     EXPECT_EQ(Crd::obj(32, 0, 0).value(), crd_obj(32, 0, 0));
     EXPECT_EQ(Crd::obj(0x100, 0, 0x1f).value(), crd_obj(0x100, 0, 0x1f));
     EXPECT_EQ(Crd::obj(0x200, 4, 0x1f).value(), crd_obj(0x200, 4, 0x1f));
-    EXPECT_EQ(Crd(Crd::OBJ, 0x200, 0, 0x1f).value(), 0x20007fu);   // result of checklist 85
+    EXPECT_EQ(Crd(Crd::OBJ, 0x200, 0, 0x1f).value(), 0x20007fu);  // result of checklist 85
     EXPECT_EQ(Crd::mem(0x7fffffffe, 0, 0).value(), crd_mem(0x7fffffffe, 0, 0));
     EXPECT_EQ(Crd::pio(0x3f8, 3, 0x1f).value(), (0x3f8ull << 12) | (3 << 7) | (0x1f << 2) | 2);
 }
@@ -185,7 +185,7 @@ TEST(HypercallId, NumberFlagsAndSelectorPackIntoRdi)
 
 TEST(HypercallId, OnlyTheLowFourBitsSelectTheHypercall)
 {
-    Hypercall_id id(0x1f);     // checklist 2: number 15 with flag 1
+    Hypercall_id id(0x1f);  // checklist 2: number 15 with flag 1
     EXPECT_EQ(id.number(), 15u);
     EXPECT_EQ(id.flags(), 1u);
     EXPECT_EQ(Hypercall_id(Hypercall::CALL, 0x1f, 0).flags(), 0xfu);
@@ -247,10 +247,10 @@ TEST(Qpd, PriorityAndQuantumEncodeInTheirBitFields)
 
 TEST(Qpd, PriorityZeroOr128AndQuantumZeroAreInvalid)
 {
-    EXPECT_FALSE(Qpd(10000ull << 12).valid());         // checklist 50
-    EXPECT_FALSE(Qpd(128, 10000).valid());             // checklist 51
+    EXPECT_FALSE(Qpd(10000ull << 12).valid());  // checklist 50
+    EXPECT_FALSE(Qpd(128, 10000).valid());      // checklist 51
     EXPECT_TRUE(Qpd(127, 10000).valid());
-    EXPECT_FALSE(Qpd(u64{1}).valid());                 // checklist 52
+    EXPECT_FALSE(Qpd(u64{1}).valid());  // checklist 52
     EXPECT_FALSE(Qpd(255, 1).valid());
 }
 
@@ -260,7 +260,7 @@ TEST(Qpd, Bits11To8And63To44AreIgnored)
     EXPECT_EQ(q.prio(), 5u);
     EXPECT_EQ(q.quantum(), 7u);
     EXPECT_TRUE(q.valid());
-    EXPECT_FALSE(Qpd(0xfffff00000000f05ull).valid());   // quantum bits 43:12 are all 0
+    EXPECT_FALSE(Qpd(0xfffff00000000f05ull).valid());  // quantum bits 43:12 are all 0
 }
 
 // ---- MTD (5) ----------------------------------------------------------------
@@ -318,7 +318,7 @@ TEST(Utcb, TheItemsWordHoldsUntypedAndTypedCounts)
     EXPECT_EQ(u.items, 0x20003u);
     EXPECT_EQ(u.untyped(), 3u);
     EXPECT_EQ(u.typed(), 2u);
-    u.items = 0xdead0000ffff0001ull;    // bits 63:32 are carried, not interpreted
+    u.items = 0xdead0000ffff0001ull;  // bits 63:32 are carried, not interpreted
     EXPECT_EQ(u.untyped(), 1u);
     EXPECT_EQ(u.typed(), 0xffffu);
     EXPECT_EQ(Utcb::EVENT_ITEMS, 77u);
@@ -355,16 +355,16 @@ TEST(Utcb, TheUntypedDataAreaIs508WordsFromOffset0x20)
     std::memset(&u, 0, sizeof(u));
     u.data[0] = 0x1111;
     u.data[Utcb::DATA_WORDS - 1] = 0x2222;
-    EXPECT_EQ(u.mtd, 0x1111u);          // data word 0 is the mtd field of an event message
+    EXPECT_EQ(u.mtd, 0x1111u);  // data word 0 is the mtd field of an event message
     EXPECT_EQ(u.item(0).meta, 0x2222u);
     EXPECT_EQ(reinterpret_cast<u8 *>(&u.data[Utcb::DATA_WORDS - 1]) - reinterpret_cast<u8 *>(&u), 0xff8);
 }
 
 TEST(Utcb, AccessRightsConvertBetweenTheVmcsAndTheCompressedForm)
 {
-    EXPECT_EQ(utcb_ar_from_vmcs(0xa09b), 0xa9bu);          // 64-bit code segment
+    EXPECT_EQ(utcb_ar_from_vmcs(0xa09b), 0xa9bu);  // 64-bit code segment
     EXPECT_EQ(vmcs_ar_from_utcb(0xa9b), 0xa09bu);
-    EXPECT_EQ(utcb_ar_from_vmcs(0x10000), 0x1000u);        // unusable
+    EXPECT_EQ(utcb_ar_from_vmcs(0x10000), 0x1000u);  // unusable
     EXPECT_EQ(vmcs_ar_from_utcb(0x1000), 0x10000u);
     for (u32 ar = 0; ar < 0x2000; ar++)
         EXPECT_EQ(utcb_ar_from_vmcs(vmcs_ar_from_utcb(static_cast<u16>(ar))), ar);
@@ -419,7 +419,7 @@ u16 sum_words(const u8 *p, size_t len)
     return static_cast<u16>(sum);
 }
 
-} // namespace
+}  // namespace
 
 TEST(Hip, TheHeaderFieldsAndArraysSitAtTheirAbiOffsets)
 {
@@ -460,7 +460,7 @@ TEST(Hip, AnyChangedByteInsideTheLengthBreaksTheChecksum)
         EXPECT_FALSE(p.hip().checksum_ok()) << "offset " << off;
         p.bytes[off] ^= 0x40;
     }
-    p.bytes[p.hip().length] ^= 0x40;     // beyond the length: not covered
+    p.bytes[p.hip().length] ^= 0x40;  // beyond the length: not covered
     EXPECT_TRUE(p.hip().checksum_ok());
 }
 
@@ -511,7 +511,7 @@ TEST(Hip, DescriptorsAreFoundThroughTheOffsetAndSizeFields)
     EXPECT_EQ(h.ioapic(Abi::NUM_IOAPIC), nullptr);
     ASSERT_NE(h.mem(3), nullptr);
     EXPECT_EQ(h.mem(3)->type, Hip_mem::HYPERVISOR);
-    EXPECT_EQ(h.mem(4), nullptr);   // beyond the length
+    EXPECT_EQ(h.mem(4), nullptr);  // beyond the length
     EXPECT_EQ(reinterpret_cast<const u8 *>(h.mem(2)) - p.bytes, 0xcc8 + 2 * 24);
 }
 
@@ -528,10 +528,10 @@ TEST(Hip, AnEmptyOrInconsistentHipYieldsNoDescriptors)
     EXPECT_EQ(h.mem(0), nullptr);
 
     Hip_page q(2);
-    q.hip().cpu_size = 16;           // smaller than our descriptor: unusable
+    q.hip().cpu_size = 16;  // smaller than our descriptor: unusable
     EXPECT_EQ(q.hip().cpu(0), nullptr);
     q.hip().cpu_size = 48;
-    q.hip().cpu_offs = 0xff0;        // array would run off the page
+    q.hip().cpu_offs = 0xff0;  // array would run off the page
     EXPECT_EQ(q.hip().cpu(0), nullptr);
     q.hip().mem_offs = 0xfff0;
     EXPECT_EQ(q.hip().num_mem_desc(), 0u);
@@ -560,7 +560,7 @@ TEST(Constants, AddressesSelectorsAndEventNumbersMatchTheAbi)
     EXPECT_EQ(Abi::ksel_idle_sc(3), 3u);
     EXPECT_EQ(Abi::ksel_gsi_sm(0), 64u);
     EXPECT_EQ(Abi::ksel_gsi_sm(191), 255u);
-    EXPECT_EQ(Abi::Pf_err::USER | Abi::Pf_err::WRITE, 6u);     // checklist 106
+    EXPECT_EQ(Abi::Pf_err::USER | Abi::Pf_err::WRITE, 6u);  // checklist 106
 }
 
 TEST(Constants, PermissionMasksMatchSection2)

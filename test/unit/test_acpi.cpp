@@ -40,15 +40,15 @@ struct AcpiTest : testing::Test
 Bytes fadt(unsigned rev, size_t len, u32 flags, u16 sci = 9)
 {
     Table t("FACP", rev);
-    t.u32_(0x7000).u32_(0x7100);                        // FIRMWARE_CTRL, DSDT @40
-    t.u8_(0).u8_(0).u16_(sci);                          // @44..47
-    t.zeros(76 - 48).u32_(0x608);                       // PM_TMR_BLK @76
-    t.zeros(91 - 80).u8_(4);                            // PM_TMR_LEN @91
-    t.zeros(109 - 92).u16_(Fadt_info::BOOT_8042 | Fadt_info::BOOT_LEGACY_DEVICES).u8_(0); // @109
-    t.u32_(flags);                                      // @112
-    t.gas(Acpi_gas::IO, 0xcf9, 8, 1).u8_(6);            // RESET_REG @116, RESET_VALUE @128
-    t.zeros(140 - 129).u64_(0x7100);                    // X_DSDT @140
-    t.zeros(208 - 148).gas(Acpi_gas::IO, 0x608);        // X_PM_TMR_BLK @208
+    t.u32_(0x7000).u32_(0x7100);   // FIRMWARE_CTRL, DSDT @40
+    t.u8_(0).u8_(0).u16_(sci);     // @44..47
+    t.zeros(76 - 48).u32_(0x608);  // PM_TMR_BLK @76
+    t.zeros(91 - 80).u8_(4);       // PM_TMR_LEN @91
+    t.zeros(109 - 92).u16_(Fadt_info::BOOT_8042 | Fadt_info::BOOT_LEGACY_DEVICES).u8_(0);  // @109
+    t.u32_(flags);                                                                         // @112
+    t.gas(Acpi_gas::IO, 0xcf9, 8, 1).u8_(6);      // RESET_REG @116, RESET_VALUE @128
+    t.zeros(140 - 129).u64_(0x7100);              // X_DSDT @140
+    t.zeros(208 - 148).gas(Acpi_gas::IO, 0x608);  // X_PM_TMR_BLK @208
     t.zeros(276 - 220);
     Bytes b = t.b;
     b.resize(len);
@@ -81,7 +81,7 @@ Bytes resign(Bytes t)
     return t;
 }
 
-} // namespace
+}  // namespace
 
 /* ---- RSDP ---- */
 
@@ -136,7 +136,7 @@ TEST_F(AcpiTest, ABadExtendedChecksumFallsBackToTheRsdt)
 {
     Acpi_rsdp r;
     Bytes b = make_rsdp(2, 0x2000, 0x3000);
-    b[33] = 1;                                          // reserved byte, covered only by the extended sum
+    b[33] = 1;  // reserved byte, covered only by the extended sum
     ASSERT_EQ(Acpi::parse_rsdp(b.data(), b.size(), 0, r), Acpi::RSDP_V2_BAD_CHECKSUM);
     ASSERT_TRUE(Acpi::find_rsdp(pf.reader(), b.data(), b.size(), false, r));
     EXPECT_EQ(r.xsdt, 0u);
@@ -146,7 +146,7 @@ TEST_F(AcpiTest, ABadExtendedChecksumFallsBackToTheRsdt)
 
 TEST_F(AcpiTest, AnAbsurdRsdpLengthFieldFallsBackToTheRsdt)
 {
-    for (u32 len : { 20u, 35u, 0xffffffffu, 37u }) {
+    for (u32 len : {20u, 35u, 0xffffffffu, 37u}) {
         Acpi_rsdp r;
         Bytes b = make_rsdp(2, 0x2000, 0x3000);
         std::memcpy(&b[20], &len, 4);
@@ -209,7 +209,7 @@ TEST_F(AcpiTest, TheBiosScanSkipsBadCandidatesAndTakesTheNextGoodOne)
     Bytes bad = make_rsdp(0, 0x1000);
     bad[16] ^= 1;
     pf.mem.put(0xe0000, bad);
-    pf.mem.put(0xe0104, make_rsdp(0, 0x2000));           // not on a 16-byte boundary
+    pf.mem.put(0xe0104, make_rsdp(0, 0x2000));  // not on a 16-byte boundary
     pf.mem.put(0xe1000, make_rsdp(0, 0x3000));
     Acpi_rsdp r;
     ASSERT_TRUE(Acpi::find_rsdp(pf.reader(), nullptr, 0, true, r));
@@ -240,7 +240,7 @@ TEST_F(AcpiTest, AnInvalidLoaderCopyFallsBackToTheBiosScan)
 
 TEST_F(AcpiTest, TheBiosScanSurvivesMemoryThatIsNotThere)
 {
-    Fake_phys tiny(0x1000, 0x1000);                     // neither the BDA nor the BIOS area exist
+    Fake_phys tiny(0x1000, 0x1000);  // neither the BDA nor the BIOS area exist
     Acpi_rsdp r;
     EXPECT_FALSE(Acpi::find_rsdp(tiny.reader(), nullptr, 0, true, r));
 }
@@ -253,7 +253,7 @@ TEST_F(AcpiTest, TablesFromAnRsdtAreLoggedAndRecorded)
     Table s("SSDT", 2, "BOCHS ");
     s.zeros(10);
     u64 ssdt = pf.place(s.build());
-    u64 rsdt = pf.root(false, { hp, ssdt });
+    u64 rsdt = pf.root(false, {hp, ssdt});
     ASSERT_TRUE(parse_with(make_rsdp(0, static_cast<u32>(rsdt))));
     EXPECT_TRUE(info.valid);
     EXPECT_FALSE(info.root_is_xsdt);
@@ -275,8 +275,8 @@ TEST_F(AcpiTest, AnXsdtIsPreferredOverTheRsdt)
 {
     u64 a = pf.place(hpet(0xfed00000));
     u64 b = pf.place(hpet(0xfed80000));
-    u64 rsdt = pf.root(false, { a });
-    u64 xsdt = pf.root(true, { b });
+    u64 rsdt = pf.root(false, {a});
+    u64 xsdt = pf.root(true, {b});
     ASSERT_TRUE(parse_with(make_rsdp(2, static_cast<u32>(rsdt), xsdt)));
     EXPECT_TRUE(info.root_is_xsdt);
     EXPECT_EQ(info.hpet.base, 0xfed80000u);
@@ -285,7 +285,7 @@ TEST_F(AcpiTest, AnXsdtIsPreferredOverTheRsdt)
 TEST_F(AcpiTest, AnXsdtOutsideMemoryFallsBackToTheRsdt)
 {
     u64 a = pf.place(hpet(0xfed00000));
-    u64 rsdt = pf.root(false, { a });
+    u64 rsdt = pf.root(false, {a});
     ASSERT_TRUE(parse_with(make_rsdp(2, static_cast<u32>(rsdt), 0x80000000)));
     EXPECT_FALSE(info.root_is_xsdt);
     EXPECT_TRUE(info.hpet.present);
@@ -316,7 +316,7 @@ TEST_F(AcpiTest, ARootTableWithTheWrongSignatureIsRejected)
 TEST_F(AcpiTest, NullAndUnreachableRootEntriesAreSkipped)
 {
     u64 a = pf.place(hpet(0xfed00000));
-    u64 xsdt = pf.root(true, { 0, 0xffffffff00000000ull, 0x1ffff0, a });
+    u64 xsdt = pf.root(true, {0, 0xffffffff00000000ull, 0x1ffff0, a});
     ASSERT_TRUE(parse_with(make_rsdp(2, 0, xsdt)));
     EXPECT_TRUE(info.hpet.present);
     EXPECT_TRUE(diag_contains("XSDT entry 0 is null"));
@@ -328,7 +328,7 @@ TEST_F(AcpiTest, ATableWithABadChecksumIsSkipped)
 {
     Bytes t = hpet(0xfed00000);
     t[50] ^= 1;
-    ASSERT_TRUE(parse_tables({ t }));
+    ASSERT_TRUE(parse_tables({t}));
     EXPECT_FALSE(info.hpet.present);
     EXPECT_TRUE(diag_contains("HPET at 0x"));
     EXPECT_TRUE(diag_contains("bad checksum, skipped"));
@@ -339,17 +339,17 @@ TEST_F(AcpiTest, ATableShorterThanItsHeaderIsSkipped)
     Bytes t = hpet(0xfed00000);
     u32 len = 35;
     std::memcpy(&t[4], &len, 4);
-    ASSERT_TRUE(parse_tables({ resign(t) }));
+    ASSERT_TRUE(parse_tables({resign(t)}));
     EXPECT_FALSE(info.hpet.present);
     EXPECT_TRUE(diag_contains("has a bad length 0x23, skipped"));
 }
 
 TEST_F(AcpiTest, ATableWithAnAbsurdLengthIsSkippedWithoutMappingIt)
 {
-    Bytes t = make_madt({ lapic(0, 0) });
+    Bytes t = make_madt({lapic(0, 0)});
     u32 len = 0xffffffff;
     std::memcpy(&t[4], &len, 4);
-    ASSERT_TRUE(parse_tables({ resign(t) }));
+    ASSERT_TRUE(parse_tables({resign(t)}));
     EXPECT_FALSE(info.madt.present);
     EXPECT_TRUE(diag_contains("APIC at 0x100000 has a bad length 0xffffffff"));
 }
@@ -359,7 +359,7 @@ TEST_F(AcpiTest, AParsedTableLargerThanItsCapIsSkipped)
     Bytes t = make_dmar({});
     u32 len = Acpi::MAX_TABLE_LEN + 16;
     std::memcpy(&t[4], &len, 4);
-    ASSERT_TRUE(parse_tables({ resign(t) }));
+    ASSERT_TRUE(parse_tables({resign(t)}));
     EXPECT_FALSE(info.dmar.present);
     EXPECT_TRUE(diag_contains("is too long"));
 }
@@ -367,9 +367,9 @@ TEST_F(AcpiTest, AParsedTableLargerThanItsCapIsSkipped)
 TEST_F(AcpiTest, ATableRunningPastTheEndOfMemoryIsSkipped)
 {
     Bytes t = hpet(0xfed00000);
-    u64 at = 0x200000 - 40;                             // header fits, the body does not
+    u64 at = 0x200000 - 40;  // header fits, the body does not
     pf.mem.put(at, Bytes(t.begin(), t.begin() + 40));
-    u64 xsdt = pf.root(true, { at });
+    u64 xsdt = pf.root(true, {at});
     ASSERT_TRUE(parse_with(make_rsdp(2, 0, xsdt)));
     EXPECT_FALSE(info.hpet.present);
     EXPECT_TRUE(diag_contains("HPET at 0x1fffd8 is truncated"));
@@ -382,7 +382,7 @@ TEST_F(AcpiTest, OfDuplicateTablesTheFirstValidOneWins)
     u64 bad = pf.place(broken);
     u64 first = pf.place(hpet(0xfed00000));
     u64 second = pf.place(hpet(0xfed80000));
-    ASSERT_TRUE(parse_with(make_rsdp(2, 0, pf.root(true, { bad, first, second }))));
+    ASSERT_TRUE(parse_with(make_rsdp(2, 0, pf.root(true, {bad, first, second}))));
     EXPECT_EQ(info.hpet.phys, first);
     EXPECT_EQ(info.hpet.base, 0xfed00000u);
     char line[128];
@@ -403,9 +403,11 @@ TEST_F(AcpiTest, ARootTableWithAPartialEntryUsesTheWholeOnes)
 
 TEST_F(AcpiTest, UnprintableSignaturesAreLoggedSafely)
 {
-    Table t("\x01\xff" "AB", 1, "O\nEM  ");
+    Table t("\x01\xff"
+            "AB",
+            1, "O\nEM  ");
     u64 a = pf.place(t.build());
-    ASSERT_TRUE(parse_with(make_rsdp(2, 0, pf.root(true, { a }))));
+    ASSERT_TRUE(parse_with(make_rsdp(2, 0, pf.root(true, {a}))));
     EXPECT_STREQ(info.tables[1].signature, "??AB");
     EXPECT_STREQ(info.tables[1].oem_id, "O?EM");
 }
@@ -419,7 +421,7 @@ TEST_F(AcpiTest, TheDsdtNamedByTheFadtIsLogged)
     u64 d64 = dsdt;
     std::memcpy(&f[40], &dsdt, 4);
     std::memcpy(&f[140], &d64, 8);
-    ASSERT_TRUE(parse_tables({ resign(f) }));
+    ASSERT_TRUE(parse_tables({resign(f)}));
     EXPECT_EQ(info.fadt.dsdt, dsdt);
     EXPECT_STREQ(info.tables[info.num_tables - 1].signature, "DSDT");
     EXPECT_EQ(info.tables[info.num_tables - 1].length, 136u);
@@ -429,8 +431,8 @@ TEST_F(AcpiTest, TheDsdtNamedByTheFadtIsLogged)
 
 TEST_F(AcpiTest, TheMadtGivesProcessorsIoApicsAndThePicFlag)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), lapic(1, 2), ioapic(4, 0xfec00000, 0),
-                                           ioapic(5, 0xfec10000, 24) }) }));
+    ASSERT_TRUE(parse_tables(
+        {make_madt({lapic(0, 0), lapic(1, 2), ioapic(4, 0xfec00000, 0), ioapic(5, 0xfec10000, 24)})}));
     Madt_info const &m = info.madt;
     ASSERT_TRUE(m.present);
     EXPECT_EQ(m.lapic_address, 0xfee00000u);
@@ -451,14 +453,14 @@ TEST_F(AcpiTest, TheMadtGivesProcessorsIoApicsAndThePicFlag)
 
 TEST_F(AcpiTest, AMadtWithoutThePcAtFlagHasNoLegacyPic)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0) }, 0xfee00000, 0) }));
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0)}, 0xfee00000, 0)}));
     EXPECT_FALSE(info.madt.legacy_pic());
 }
 
 TEST_F(AcpiTest, X2ApicEntriesAreReportedAndDuplicatesOfXapicEntriesOnlyOnce)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), lapic(1, 1), x2apic(1, 1, 1), x2apic(0x100, 1, 7),
-                                           x2apic(0x100, 1, 8), x2apic(3, 1, 3) }) }));
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0), lapic(1, 1), x2apic(1, 1, 1), x2apic(0x100, 1, 7),
+                                         x2apic(0x100, 1, 8), x2apic(3, 1, 3)})}));
     auto v = cpus();
     ASSERT_EQ(v.size(), 4u);
     EXPECT_EQ(info.madt.num_cpus, 4u);
@@ -472,7 +474,7 @@ TEST_F(AcpiTest, X2ApicEntriesAreReportedAndDuplicatesOfXapicEntriesOnlyOnce)
 
 TEST_F(AcpiTest, RepeatedAndInvalidXapicIdsAreSkipped)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), lapic(1, 0), lapic(2, 0xff), x2apic(~0u, 1, 9) }) }));
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0), lapic(1, 0), lapic(2, 0xff), x2apic(~0u, 1, 9)})}));
     EXPECT_EQ(info.madt.num_cpus, 1u);
     EXPECT_TRUE(diag_contains("xAPIC entry for APIC id 0 is listed twice"));
     EXPECT_TRUE(diag_contains("xAPIC entry for APIC id 0xff is invalid"));
@@ -481,8 +483,8 @@ TEST_F(AcpiTest, RepeatedAndInvalidXapicIdsAreSkipped)
 
 TEST_F(AcpiTest, DisabledProcessorsAreLeftOutButOnlineCapableOnesAreListed)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0, 1), lapic(1, 1, 0), lapic(2, 2, 2),
-                                           x2apic(0x200, 0, 3), x2apic(1, 1, 4) }) }));
+    ASSERT_TRUE(parse_tables(
+        {make_madt({lapic(0, 0, 1), lapic(1, 1, 0), lapic(2, 2, 2), x2apic(0x200, 0, 3), x2apic(1, 1, 4)})}));
     auto v = cpus();
     ASSERT_EQ(v.size(), 3u);
     EXPECT_EQ(info.madt.num_cpus_enabled, 2u);
@@ -496,8 +498,8 @@ TEST_F(AcpiTest, DisabledProcessorsAreLeftOutButOnlineCapableOnesAreListed)
 
 TEST_F(AcpiTest, ALocalApicAddressOverrideReplacesTheHeaderAddress)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic_addr(0x1fee00000ull), lapic_addr(0x2fee00000ull),
-                                           lapic_addr(0) }) }));
+    ASSERT_TRUE(
+        parse_tables({make_madt({lapic_addr(0x1fee00000ull), lapic_addr(0x2fee00000ull), lapic_addr(0)})}));
     EXPECT_EQ(info.madt.lapic_address, 0x1fee00000ull);
     EXPECT_TRUE(diag_contains("override 0x2fee00000 is not the first"));
     EXPECT_TRUE(diag_contains("override 0 is 0"));
@@ -505,8 +507,8 @@ TEST_F(AcpiTest, ALocalApicAddressOverrideReplacesTheHeaderAddress)
 
 TEST_F(AcpiTest, AMadtEntryOfLengthZeroStopsTheWalk)
 {
-    Bytes bad = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), bad, lapic(1, 1) }) }));
+    Bytes bad = {0, 0, 0, 0, 0, 0, 0, 0};
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0), bad, lapic(1, 1)})}));
     EXPECT_EQ(info.madt.walk_len, 44u + 8);
     EXPECT_EQ(cpus().size(), 1u);
     EXPECT_TRUE(diag_contains("entry type 0 at offset 0x34 has bad length 0, walk stopped"));
@@ -514,24 +516,24 @@ TEST_F(AcpiTest, AMadtEntryOfLengthZeroStopsTheWalk)
 
 TEST_F(AcpiTest, AMadtEntryOfLengthOneStopsTheWalk)
 {
-    Bytes bad = { 0x7f, 1 };
-    ASSERT_TRUE(parse_tables({ make_madt({ ioapic(1, 0xfec00000, 0), bad, ioapic(2, 0xfec01000, 24) }) }));
+    Bytes bad = {0x7f, 1};
+    ASSERT_TRUE(parse_tables({make_madt({ioapic(1, 0xfec00000, 0), bad, ioapic(2, 0xfec01000, 24)})}));
     EXPECT_EQ(info.madt.num_ioapic, 1u);
     EXPECT_TRUE(diag_contains("entry type 127 at offset 0x38 has bad length 1"));
 }
 
 TEST_F(AcpiTest, AMadtEntryShorterThanItsTypeStopsTheWalk)
 {
-    Bytes shortx2 = { 9, 12, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0 };
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), shortx2, lapic(1, 1) }) }));
+    Bytes shortx2 = {9, 12, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0};
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0), shortx2, lapic(1, 1)})}));
     EXPECT_EQ(info.madt.num_cpus, 1u);
     EXPECT_TRUE(diag_contains("entry type 9 at offset 0x34 has bad length 12"));
 }
 
 TEST_F(AcpiTest, AMadtEntryRunningPastTheTableEndStopsTheWalk)
 {
-    Bytes tail = { 1, 12, 7, 0, 0, 0, 0xc0 };           // an I/O APIC entry cut short by the table end
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), tail }) }));
+    Bytes tail = {1, 12, 7, 0, 0, 0, 0xc0};  // an I/O APIC entry cut short by the table end
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0), tail})}));
     EXPECT_EQ(info.madt.num_ioapic, 0u);
     EXPECT_EQ(info.madt.num_cpus, 1u);
     EXPECT_TRUE(diag_contains("runs past the table end"));
@@ -539,15 +541,15 @@ TEST_F(AcpiTest, AMadtEntryRunningPastTheTableEndStopsTheWalk)
 
 TEST_F(AcpiTest, AStrayByteAtTheMadtEndIsReported)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), { 0 } }) }));
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0), {0}})}));
     EXPECT_EQ(info.madt.num_cpus, 1u);
     EXPECT_TRUE(diag_contains("stray byte"));
 }
 
 TEST_F(AcpiTest, UnknownMadtEntriesAreSkippedByTheirLength)
 {
-    Bytes gicc = { 0x0b, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18 };
-    ASSERT_TRUE(parse_tables({ make_madt({ gicc, lapic(0, 3) }) }));
+    Bytes gicc = {0x0b, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+    ASSERT_TRUE(parse_tables({make_madt({gicc, lapic(0, 3)})}));
     EXPECT_EQ(info.madt.walk_len, info.madt.length);
     auto v = cpus();
     ASSERT_EQ(v.size(), 1u);
@@ -561,7 +563,7 @@ TEST_F(AcpiTest, AnEntryLongerThanItsTypeHidesWhatLooksLikeTheNextEntry)
     e[1] = 20;
     Bytes inner = ioapic(9, 0xfec00000, 0);
     e.insert(e.end(), inner.begin(), inner.end());
-    ASSERT_TRUE(parse_tables({ make_madt({ e, lapic(1, 1) }) }));
+    ASSERT_TRUE(parse_tables({make_madt({e, lapic(1, 1)})}));
     EXPECT_EQ(info.madt.num_ioapic, 0u);
     EXPECT_EQ(info.madt.num_cpus, 2u);
 }
@@ -570,16 +572,16 @@ TEST_F(AcpiTest, AMadtTooShortForItsFixedFieldsIsSkipped)
 {
     Table t("APIC");
     t.u32_(0xfee00000);
-    ASSERT_TRUE(parse_tables({ t.build() }));
+    ASSERT_TRUE(parse_tables({t.build()}));
     EXPECT_FALSE(info.madt.present);
     EXPECT_TRUE(diag_contains("MADT at 0x100000 is too short (40 bytes)"));
 }
 
 TEST_F(AcpiTest, OverridesAndNmiEntriesAreRecorded)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ iso(0, 2, 0), iso(9, 9, 0xd), nmi_source(0xf, 40),
-                                           lapic_nmi(0xff, 0x5, 1), x2apic_nmi(0, 0xffffffff, 1),
-                                           lapic_nmi(3, 0, 2) }) }));
+    ASSERT_TRUE(
+        parse_tables({make_madt({iso(0, 2, 0), iso(9, 9, 0xd), nmi_source(0xf, 40), lapic_nmi(0xff, 0x5, 1),
+                                 x2apic_nmi(0, 0xffffffff, 1), lapic_nmi(3, 0, 2)})}));
     Madt_info const &m = info.madt;
     ASSERT_EQ(m.num_override, 2u);
     EXPECT_EQ(m.overrides[1].source, 9);
@@ -598,12 +600,12 @@ TEST_F(AcpiTest, OverridesAndNmiEntriesAreRecorded)
 
 TEST_F(AcpiTest, NonIsaAndRepeatedOverridesAreIgnored)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ iso(5, 20, 0, 1), iso(16, 16, 0), iso(4, 30, 0), iso(4, 31, 0),
-                                           iso(3, 3, 0xa) }) }));
+    ASSERT_TRUE(parse_tables(
+        {make_madt({iso(5, 20, 0, 1), iso(16, 16, 0), iso(4, 30, 0), iso(4, 31, 0), iso(3, 3, 0xa)})}));
     Madt_info const &m = info.madt;
     ASSERT_EQ(m.num_override, 2u);
     EXPECT_EQ(m.overrides[0].gsi, 30u);
-    EXPECT_EQ(m.overrides[1].flags, 0u);                // reserved encodings became "conforming"
+    EXPECT_EQ(m.overrides[1].flags, 0u);  // reserved encodings became "conforming"
     EXPECT_TRUE(diag_contains("override of bus 1 IRQ 5 is not ISA"));
     EXPECT_TRUE(diag_contains("override of bus 0 IRQ 16 is not ISA"));
     EXPECT_TRUE(diag_contains("IRQ 4 overridden twice, GSI 31 ignored"));
@@ -617,7 +619,7 @@ TEST_F(AcpiTest, IoApicsBeyondTheArrayAreReportedOnce)
         e.push_back(ioapic(i, 0xfec00000 + i * 0x1000, i * 24));
     e.push_back(ioapic(30, 0, 0));
     e.push_back(ioapic(3, 0xfed00000, 0));
-    ASSERT_TRUE(parse_tables({ make_madt(e) }));
+    ASSERT_TRUE(parse_tables({make_madt(e)}));
     EXPECT_EQ(info.madt.num_ioapic, Madt_info::MAX_IOAPIC);
     EXPECT_TRUE(diag_contains("4 I/O APICs beyond 16 ignored"));
     EXPECT_TRUE(diag_contains("I/O APIC 30 has address 0"));
@@ -629,7 +631,7 @@ TEST_F(AcpiTest, TheKernelCanCountThenStoreManyProcessors)
     std::vector<Bytes> e;
     for (u32 i = 0; i < 300; i++)
         e.push_back(i < 255 ? lapic(i, i) : x2apic(i, 1, i));
-    ASSERT_TRUE(parse_tables({ make_madt(e) }));
+    ASSERT_TRUE(parse_tables({make_madt(e)}));
     EXPECT_EQ(info.madt.num_cpus, 300u);
     u32 n = Acpi::for_each_cpu(pf.reader(), info, nullptr, nullptr);
     EXPECT_EQ(n, 300u);
@@ -642,8 +644,8 @@ TEST_F(AcpiTest, TheKernelCanCountThenStoreManyProcessors)
 
 TEST_F(AcpiTest, TheCpuWalkOnlyCoversTheValidatedPrefixAndIsQuiet)
 {
-    Bytes bad = { 0, 0 };
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0), lapic(1, 0), bad, lapic(2, 2) }) }));
+    Bytes bad = {0, 0};
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0), lapic(1, 0), bad, lapic(2, 2)})}));
     diag_clear();
     EXPECT_EQ(cpus().size(), 1u);
     EXPECT_TRUE(g_diag_lines.empty());
@@ -651,7 +653,7 @@ TEST_F(AcpiTest, TheCpuWalkOnlyCoversTheValidatedPrefixAndIsQuiet)
 
 TEST_F(AcpiTest, TheCpuWalkRefusesAMadtThatChangedSinceBoot)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0) }) }));
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0)})}));
     pf.mem.mem[info.madt.phys + 40] ^= 1;
     EXPECT_EQ(cpus().size(), 0u);
     EXPECT_TRUE(diag_contains("changed since boot"));
@@ -661,7 +663,7 @@ TEST_F(AcpiTest, TheCpuWalkRefusesAMadtThatChangedSinceBoot)
 
 TEST_F(AcpiTest, GsisWithoutOverridesFollowTheAbiDefaults)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ lapic(0, 0) }) }));
+    ASSERT_TRUE(parse_tables({make_madt({lapic(0, 0)})}));
     Irq_mode m = info.gsi_mode(4);
     EXPECT_EQ(m.trigger, Irq_mode::EDGE);
     EXPECT_EQ(m.polarity, Irq_mode::HIGH);
@@ -669,26 +671,26 @@ TEST_F(AcpiTest, GsisWithoutOverridesFollowTheAbiDefaults)
     EXPECT_EQ(m.trigger, Irq_mode::LEVEL);
     EXPECT_EQ(m.polarity, Irq_mode::LOW);
     EXPECT_EQ(info.isa_to_gsi(4), 4u);
-    EXPECT_EQ(info.sci_gsi(), ~0u);                     // no FADT
+    EXPECT_EQ(info.sci_gsi(), ~0u);  // no FADT
 }
 
 TEST_F(AcpiTest, AnOverrideMovesAnIsaIrqAndSetsItsMode)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ iso(0, 2, 0), iso(11, 20, 0x5) }) }));
+    ASSERT_TRUE(parse_tables({make_madt({iso(0, 2, 0), iso(11, 20, 0x5)})}));
     EXPECT_EQ(info.isa_to_gsi(0), 2u);
     EXPECT_EQ(info.isa_to_gsi(11), 20u);
     EXPECT_EQ(info.isa_to_gsi(1), 1u);
-    Irq_mode m = info.gsi_mode(20);                     // active high, edge, though >= 16
+    Irq_mode m = info.gsi_mode(20);  // active high, edge, though >= 16
     EXPECT_EQ(m.trigger, Irq_mode::EDGE);
     EXPECT_EQ(m.polarity, Irq_mode::HIGH);
-    m = info.gsi_mode(2);                               // conforming ISA: edge/high
+    m = info.gsi_mode(2);  // conforming ISA: edge/high
     EXPECT_EQ(m.trigger, Irq_mode::EDGE);
     EXPECT_EQ(m.polarity, Irq_mode::HIGH);
 }
 
 TEST_F(AcpiTest, AnExplicitLevelLowOverrideOfAnIsaIrqApplies)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ iso(10, 10, 0xf) }) }));
+    ASSERT_TRUE(parse_tables({make_madt({iso(10, 10, 0xf)})}));
     Irq_mode m = info.gsi_mode(10);
     EXPECT_EQ(m.trigger, Irq_mode::LEVEL);
     EXPECT_EQ(m.polarity, Irq_mode::LOW);
@@ -696,7 +698,7 @@ TEST_F(AcpiTest, AnExplicitLevelLowOverrideOfAnIsaIrqApplies)
 
 TEST_F(AcpiTest, AConformingOverrideOfTheSciIsLevelLow)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ iso(9, 21, 0) }), fadt(4, 244, 0, 9) }));
+    ASSERT_TRUE(parse_tables({make_madt({iso(9, 21, 0)}), fadt(4, 244, 0, 9)}));
     EXPECT_EQ(info.sci_gsi(), 21u);
     Irq_mode m = info.gsi_mode(21);
     EXPECT_EQ(m.trigger, Irq_mode::LEVEL);
@@ -705,9 +707,9 @@ TEST_F(AcpiTest, AConformingOverrideOfTheSciIsLevelLow)
 
 TEST_F(AcpiTest, AnSciAbove15IsAlreadyAGsi)
 {
-    ASSERT_TRUE(parse_tables({ make_madt({ iso(9, 21, 0) }), fadt(4, 244, 0, 40) }));
+    ASSERT_TRUE(parse_tables({make_madt({iso(9, 21, 0)}), fadt(4, 244, 0, 40)}));
     EXPECT_EQ(info.sci_gsi(), 40u);
-    EXPECT_EQ(info.gsi_mode(21).trigger, Irq_mode::EDGE);   // IRQ 9 is not the SCI here
+    EXPECT_EQ(info.gsi_mode(21).trigger, Irq_mode::EDGE);  // IRQ 9 is not the SCI here
 }
 
 /* ---- FADT ---- */
@@ -715,7 +717,7 @@ TEST_F(AcpiTest, AnSciAbove15IsAlreadyAGsi)
 TEST_F(AcpiTest, AnAcpi10FadtReadsOnlyTheFieldsItHas)
 {
     u32 flags = Fadt_info::FLAG_TMR_VAL_EXT | Fadt_info::FLAG_RESET_REG_SUP;
-    ASSERT_TRUE(parse_tables({ fadt(1, 116, flags) }));
+    ASSERT_TRUE(parse_tables({fadt(1, 116, flags)}));
     Fadt_info const &f = info.fadt;
     ASSERT_TRUE(f.present);
     EXPECT_EQ(f.sci_int, 9);
@@ -733,7 +735,7 @@ TEST_F(AcpiTest, AnAcpi10FadtReadsOnlyTheFieldsItHas)
 
 TEST_F(AcpiTest, AnAcpi2FadtGivesResetRegisterBootFlagsAndExtendedAddresses)
 {
-    ASSERT_TRUE(parse_tables({ fadt(4, 244, Fadt_info::FLAG_RESET_REG_SUP) }));
+    ASSERT_TRUE(parse_tables({fadt(4, 244, Fadt_info::FLAG_RESET_REG_SUP)}));
     Fadt_info const &f = info.fadt;
     ASSERT_TRUE(f.reset_valid);
     EXPECT_EQ(f.reset_reg.space, Acpi_gas::IO);
@@ -750,11 +752,11 @@ TEST_F(AcpiTest, AnAcpi2FadtGivesResetRegisterBootFlagsAndExtendedAddresses)
 
 TEST_F(AcpiTest, FadtsOfEveryRevisionLengthParse)
 {
-    for (size_t len : { 116u, 129u, 132u, 148u, 244u, 268u, 276u }) {
+    for (size_t len : {116u, 129u, 132u, 148u, 244u, 268u, 276u}) {
         Platform p;
         Bytes f = fadt(len > 116 ? 3 : 1, len, Fadt_info::FLAG_RESET_REG_SUP);
         u64 a = p.place(f);
-        Bytes r = make_rsdp(2, 0, p.root(true, { a }));
+        Bytes r = make_rsdp(2, 0, p.root(true, {a}));
         ASSERT_TRUE(acpi_parse(p.reader(), r.data(), r.size(), false, info)) << len;
         EXPECT_TRUE(info.fadt.present) << len;
         EXPECT_EQ(info.fadt.reset_valid, len >= 129) << len;
@@ -764,7 +766,7 @@ TEST_F(AcpiTest, FadtsOfEveryRevisionLengthParse)
 
 TEST_F(AcpiTest, AShortFadtStillGivesTheSci)
 {
-    ASSERT_TRUE(parse_tables({ fadt(1, 60, 0, 11) }));
+    ASSERT_TRUE(parse_tables({fadt(1, 60, 0, 11)}));
     EXPECT_TRUE(info.fadt.present);
     EXPECT_EQ(info.fadt.sci_int, 11);
     EXPECT_FALSE(info.fadt.pm_timer_present);
@@ -774,7 +776,7 @@ TEST_F(AcpiTest, AShortFadtStillGivesTheSci)
 
 TEST_F(AcpiTest, AFadtWithoutRoomForTheSciIsSkipped)
 {
-    ASSERT_TRUE(parse_tables({ fadt(1, 46, 0) }));
+    ASSERT_TRUE(parse_tables({fadt(1, 46, 0)}));
     EXPECT_FALSE(info.fadt.present);
     EXPECT_TRUE(diag_contains("FADT at 0x100000 is too short (46 bytes)"));
 }
@@ -782,9 +784,9 @@ TEST_F(AcpiTest, AFadtWithoutRoomForTheSciIsSkipped)
 TEST_F(AcpiTest, AnUnusableExtendedPmTimerFallsBackToThePort)
 {
     Bytes f = fadt(3, 244, 0);
-    u64 bad = 0x12345;                                  // an I/O port above 64 KiB
+    u64 bad = 0x12345;  // an I/O port above 64 KiB
     std::memcpy(&f[212], &bad, 8);
-    ASSERT_TRUE(parse_tables({ resign(f) }));
+    ASSERT_TRUE(parse_tables({resign(f)}));
     EXPECT_TRUE(info.fadt.pm_timer_present);
     EXPECT_EQ(info.fadt.pm_timer.address, 0x608u);
     EXPECT_TRUE(diag_contains("X_PM_TMR_BLK 0x12345 in space 1 unusable"));
@@ -796,7 +798,7 @@ TEST_F(AcpiTest, AMemoryMappedExtendedPmTimerIsUsed)
     f[208] = Acpi_gas::MEMORY;
     u64 mmio = 0xfed80000;
     std::memcpy(&f[212], &mmio, 8);
-    ASSERT_TRUE(parse_tables({ resign(f) }));
+    ASSERT_TRUE(parse_tables({resign(f)}));
     EXPECT_EQ(info.fadt.pm_timer.space, Acpi_gas::MEMORY);
     EXPECT_EQ(info.fadt.pm_timer.address, 0xfed80000u);
 }
@@ -805,7 +807,7 @@ TEST_F(AcpiTest, APmTimerWithAWrongLengthIsIgnored)
 {
     Bytes f = fadt(1, 116, 0);
     f[91] = 2;
-    ASSERT_TRUE(parse_tables({ resign(f) }));
+    ASSERT_TRUE(parse_tables({resign(f)}));
     EXPECT_FALSE(info.fadt.pm_timer_present);
     EXPECT_TRUE(diag_contains("PM timer at port 0x608 with length 2 unusable"));
 }
@@ -814,7 +816,7 @@ TEST_F(AcpiTest, AResetRegisterInAnUnknownSpaceIsIgnored)
 {
     Bytes f = fadt(4, 244, Fadt_info::FLAG_RESET_REG_SUP);
     f[116] = 0x7f;
-    ASSERT_TRUE(parse_tables({ resign(f) }));
+    ASSERT_TRUE(parse_tables({resign(f)}));
     EXPECT_FALSE(info.fadt.reset_valid);
     EXPECT_TRUE(diag_contains("reset register 0xcf9 in space 127 unusable"));
 }
@@ -824,7 +826,7 @@ TEST_F(AcpiTest, DifferingDsdtAddressesPreferTheExtendedOne)
     Bytes f = fadt(4, 244, 0);
     u64 x = 0x1234567000;
     std::memcpy(&f[140], &x, 8);
-    ASSERT_TRUE(parse_tables({ resign(f) }));
+    ASSERT_TRUE(parse_tables({resign(f)}));
     EXPECT_EQ(info.fadt.dsdt, x);
     EXPECT_TRUE(diag_contains("DSDT 0x7100 and X_DSDT 0x1234567000 differ"));
 }
@@ -833,7 +835,7 @@ TEST_F(AcpiTest, TheBootArchitectureFlagsCanSayNo8042AndNoVga)
 {
     Bytes f = fadt(3, 244, 0);
     f[109] = Fadt_info::BOOT_VGA_NOT_PRESENT;
-    ASSERT_TRUE(parse_tables({ resign(f) }));
+    ASSERT_TRUE(parse_tables({resign(f)}));
     EXPECT_FALSE(info.fadt.has_8042());
     EXPECT_FALSE(info.fadt.legacy_devices());
     EXPECT_TRUE(info.fadt.vga_not_present());
@@ -843,7 +845,7 @@ TEST_F(AcpiTest, TheBootArchitectureFlagsCanSayNo8042AndNoVga)
 
 TEST_F(AcpiTest, TheHpetTableGivesBaseNumberAndMinimumTick)
 {
-    ASSERT_TRUE(parse_tables({ hpet(0xfed00000) }));
+    ASSERT_TRUE(parse_tables({hpet(0xfed00000)}));
     EXPECT_TRUE(info.hpet.present);
     EXPECT_EQ(info.hpet.base, 0xfed00000u);
     EXPECT_EQ(info.hpet.min_tick, 0x80);
@@ -853,14 +855,14 @@ TEST_F(AcpiTest, TheHpetTableGivesBaseNumberAndMinimumTick)
 
 TEST_F(AcpiTest, AnHpetOutsideMemorySpaceOrTooShortIsSkipped)
 {
-    ASSERT_TRUE(parse_tables({ hpet(0x400, Acpi_gas::IO) }));
+    ASSERT_TRUE(parse_tables({hpet(0x400, Acpi_gas::IO)}));
     EXPECT_FALSE(info.hpet.present);
     EXPECT_TRUE(diag_contains("base 0x400 in space 1 unusable"));
 
     Bytes t = hpet(0xfed00000);
     t.resize(50);
-    Hpet_info h {};
-    EXPECT_FALSE(Acpi::parse_hpet(Acpi_bytes { t.data(), 50 }, 0x5000, h));
+    Hpet_info h{};
+    EXPECT_FALSE(Acpi::parse_hpet(Acpi_bytes{t.data(), 50}, 0x5000, h));
     EXPECT_TRUE(diag_contains("HPET at 0x5000 is too short (50 bytes)"));
 }
 
@@ -868,8 +870,8 @@ TEST_F(AcpiTest, AnHpetOutsideMemorySpaceOrTooShortIsSkipped)
 
 TEST_F(AcpiTest, TheFirstSegment0McfgEntryDescribesTheHipRegion)
 {
-    ASSERT_TRUE(parse_tables({ mcfg({ { 0xe0000000, 1, 0, 255 }, { 0xb0000000, 0, 0, 63 },
-                                      { 0xc0000000, 0, 0, 255 } }) }));
+    ASSERT_TRUE(
+        parse_tables({mcfg({{0xe0000000, 1, 0, 255}, {0xb0000000, 0, 0, 63}, {0xc0000000, 0, 0, 255}})}));
     Mcfg_info const &m = info.mcfg;
     ASSERT_TRUE(m.has_seg0);
     EXPECT_EQ(m.num_entries, 3u);
@@ -881,7 +883,7 @@ TEST_F(AcpiTest, TheFirstSegment0McfgEntryDescribesTheHipRegion)
 
 TEST_F(AcpiTest, AnMcfgRangeStartingAboveBus0StartsItsRegionThere)
 {
-    ASSERT_TRUE(parse_tables({ mcfg({ { 0xe0000000, 0, 0x10, 0x1f } }) }));
+    ASSERT_TRUE(parse_tables({mcfg({{0xe0000000, 0, 0x10, 0x1f}})}));
     EXPECT_EQ(info.mcfg.seg0_base, 0xe0000000u + 0x10 * 0x100000);
     EXPECT_EQ(info.mcfg.seg0_size, 16u << 20);
     EXPECT_EQ(info.mcfg.seg0_bus_start, 0x10);
@@ -889,7 +891,7 @@ TEST_F(AcpiTest, AnMcfgRangeStartingAboveBus0StartsItsRegionThere)
 
 TEST_F(AcpiTest, AnMcfgEntryEndingBelowItsStartIsSkipped)
 {
-    ASSERT_TRUE(parse_tables({ mcfg({ { 0xe0000000, 0, 8, 7 }, { 0xf0000000, 0, 0, 0 } }) }));
+    ASSERT_TRUE(parse_tables({mcfg({{0xe0000000, 0, 8, 7}, {0xf0000000, 0, 0, 0}})}));
     EXPECT_EQ(info.mcfg.num_entries, 1u);
     EXPECT_EQ(info.mcfg.seg0_base, 0xf0000000u);
     EXPECT_EQ(info.mcfg.seg0_size, 1u << 20);
@@ -900,10 +902,10 @@ TEST_F(AcpiTest, McfgEntriesBeyondEightOrWithBadBasesAreDropped)
 {
     std::vector<Mcfg_entry> e;
     for (u16 s = 0; s < 10; s++)
-        e.push_back({ 0x80000000ull + s * 0x10000000ull, s, 0, 255 });
-    e.push_back({ 0x1234, 11, 0, 0 });
-    e.push_back({ 0xffffffffff00000ull, 12, 0, 255 });
-    ASSERT_TRUE(parse_tables({ mcfg(e, 5) }));
+        e.push_back({0x80000000ull + s * 0x10000000ull, s, 0, 255});
+    e.push_back({0x1234, 11, 0, 0});
+    e.push_back({0xffffffffff00000ull, 12, 0, 255});
+    ASSERT_TRUE(parse_tables({mcfg(e, 5)}));
     EXPECT_EQ(info.mcfg.num_entries, 8u);
     EXPECT_TRUE(diag_contains("2 entries beyond 8 ignored"));
     EXPECT_TRUE(diag_contains("entry 10: base 0x1234 unusable"));
@@ -915,15 +917,15 @@ TEST_F(AcpiTest, McfgEntriesBeyondEightOrWithBadBasesAreDropped)
 
 TEST_F(AcpiTest, TheDmarTableGivesUnitsReservedRegionsAndScopes)
 {
-    Bytes d = make_dmar({ drhd(0, 0, 0xfed90000, { dev_scope(1, 0, 0, { { 2, 0 } }) }),
-                          drhd(1, 0, 0xfed91000, { dev_scope(3, 8, 0xf0, { { 0x1f, 0 } }),
-                                                   dev_scope(4, 0, 0, { { 0x1f, 7 } }) }),
-                          rmrr(0, 0x7c000000, 0x7c7fffff, { dev_scope(1, 0, 0, { { 0x1e, 0 }, { 0, 3 } }) }),
-                          Writer().u16_(2).u16_(8).u8_(0).u8_(0).u16_(0).b,     // ATSR
-                          Writer().u16_(3).u16_(20).zeros(16).b },              // RHSA, skipped
-                        38, 3);
+    Bytes d = make_dmar(
+        {drhd(0, 0, 0xfed90000, {dev_scope(1, 0, 0, {{2, 0}})}),
+         drhd(1, 0, 0xfed91000, {dev_scope(3, 8, 0xf0, {{0x1f, 0}}), dev_scope(4, 0, 0, {{0x1f, 7}})}),
+         rmrr(0, 0x7c000000, 0x7c7fffff, {dev_scope(1, 0, 0, {{0x1e, 0}, {0, 3}})}),
+         Writer().u16_(2).u16_(8).u8_(0).u8_(0).u16_(0).b,  // ATSR
+         Writer().u16_(3).u16_(20).zeros(16).b},            // RHSA, skipped
+        38, 3);
     u64 a = pf.place(d);
-    ASSERT_TRUE(parse_with(make_rsdp(2, 0, pf.root(true, { a }))));
+    ASSERT_TRUE(parse_with(make_rsdp(2, 0, pf.root(true, {a}))));
     Dmar_info const &m = info.dmar;
     ASSERT_TRUE(m.present);
     EXPECT_EQ(m.phys, a);
@@ -953,9 +955,9 @@ TEST_F(AcpiTest, TheDmarTableGivesUnitsReservedRegionsAndScopes)
 
 TEST_F(AcpiTest, ADmarScopeOverrunningItsStructureMarksTheScopesIncomplete)
 {
-    Bytes u = drhd(0, 0, 0xfed90000, { dev_scope(1, 0, 0, { { 2, 0 } }), dev_scope(1, 0, 0, { { 3, 0 } }) });
-    u[16 + 8 + 1] = 10;                                 // second scope claims 10 bytes, 8 remain
-    ASSERT_TRUE(parse_tables({ make_dmar({ u, drhd(1, 0, 0xfed91000, {}) }) }));
+    Bytes u = drhd(0, 0, 0xfed90000, {dev_scope(1, 0, 0, {{2, 0}}), dev_scope(1, 0, 0, {{3, 0}})});
+    u[16 + 8 + 1] = 10;  // second scope claims 10 bytes, 8 remain
+    ASSERT_TRUE(parse_tables({make_dmar({u, drhd(1, 0, 0xfed91000, {})})}));
     Dmar_info const &m = info.dmar;
     ASSERT_EQ(m.num_drhd, 2u);
     EXPECT_EQ(m.drhd[0].scopes.count, 1);
@@ -966,13 +968,12 @@ TEST_F(AcpiTest, ADmarScopeOverrunningItsStructureMarksTheScopesIncomplete)
 
 TEST_F(AcpiTest, MalformedDmarScopesAreRejected)
 {
-    Bytes odd = { 1, 7, 0, 0, 0, 0, 2 };
-    Bytes tiny = { 1, 4, 0, 0 };
-    Bytes empty = { 1, 6, 0, 0, 0, 0 };
-    Bytes deep = dev_scope(2, 0, 0, { { 1, 0 }, { 2, 0 }, { 3, 0 }, { 4, 0 }, { 5, 0 } });
-    ASSERT_TRUE(parse_tables({ make_dmar({ drhd(0, 0, 0x10000, { odd }), drhd(0, 0, 0x11000, { tiny }),
-                                           drhd(0, 0, 0x12000, { empty }),
-                                           drhd(0, 0, 0x13000, { deep }) }) }));
+    Bytes odd = {1, 7, 0, 0, 0, 0, 2};
+    Bytes tiny = {1, 4, 0, 0};
+    Bytes empty = {1, 6, 0, 0, 0, 0};
+    Bytes deep = dev_scope(2, 0, 0, {{1, 0}, {2, 0}, {3, 0}, {4, 0}, {5, 0}});
+    ASSERT_TRUE(parse_tables({make_dmar({drhd(0, 0, 0x10000, {odd}), drhd(0, 0, 0x11000, {tiny}),
+                                         drhd(0, 0, 0x12000, {empty}), drhd(0, 0, 0x13000, {deep})})}));
     Dmar_info const &m = info.dmar;
     ASSERT_EQ(m.num_drhd, 4u);
     for (unsigned i = 0; i < 4; i++) {
@@ -989,8 +990,8 @@ TEST_F(AcpiTest, TooManyDmarScopesMarkTheListIncomplete)
 {
     std::vector<Bytes> s;
     for (int i = 0; i < 20; i++)
-        s.push_back(dev_scope(1, 0, 0, { { i, 0 } }));
-    ASSERT_TRUE(parse_tables({ make_dmar({ drhd(0, 0, 0xfed90000, s) }) }));
+        s.push_back(dev_scope(1, 0, 0, {{i, 0}}));
+    ASSERT_TRUE(parse_tables({make_dmar({drhd(0, 0, 0xfed90000, s)})}));
     EXPECT_EQ(info.dmar.drhd[0].scopes.count, Dmar_scopes::MAX_SCOPES);
     EXPECT_TRUE(info.dmar.drhd[0].scopes.incomplete);
 }
@@ -999,7 +1000,7 @@ TEST_F(AcpiTest, ADmarStructureRunningPastTheTableStopsTheWalk)
 {
     Bytes r = rmrr(0, 0x1000, 0x1fff, {});
     r[2] = 200;
-    ASSERT_TRUE(parse_tables({ make_dmar({ drhd(1, 0, 0xfed90000, {}), r }) }));
+    ASSERT_TRUE(parse_tables({make_dmar({drhd(1, 0, 0xfed90000, {}), r})}));
     EXPECT_EQ(info.dmar.num_drhd, 1u);
     EXPECT_EQ(info.dmar.num_rmrr, 0u);
     EXPECT_TRUE(info.dmar.incomplete);
@@ -1009,7 +1010,7 @@ TEST_F(AcpiTest, ADmarStructureRunningPastTheTableStopsTheWalk)
 TEST_F(AcpiTest, ADmarStructureShorterThanItsTypeStopsTheWalk)
 {
     Bytes u = Writer().u16_(0).u16_(8).zeros(4).b;
-    ASSERT_TRUE(parse_tables({ make_dmar({ u, drhd(1, 0, 0xfed90000, {}) }) }));
+    ASSERT_TRUE(parse_tables({make_dmar({u, drhd(1, 0, 0xfed90000, {})})}));
     EXPECT_EQ(info.dmar.num_drhd, 0u);
     EXPECT_TRUE(info.dmar.incomplete);
     EXPECT_TRUE(diag_contains("structure type 0 at offset 0x30 has bad length 8"));
@@ -1017,9 +1018,9 @@ TEST_F(AcpiTest, ADmarStructureShorterThanItsTypeStopsTheWalk)
 
 TEST_F(AcpiTest, MalformedRmrrAndDrhdAddressesAreSkipped)
 {
-    ASSERT_TRUE(parse_tables({ make_dmar({ drhd(1, 0, 0xfed90800, {}), drhd(0, 0, 0, {}),
-                                           rmrr(0, 0x2000, 0x1fff, {}), rmrr(0, 0x1800, 0x1fff, {}),
-                                           rmrr(0, 0x1000, 0x1ffe, {}), rmrr(0, 0x1000, 0x1fff, {}) }) }));
+    ASSERT_TRUE(parse_tables({make_dmar({drhd(1, 0, 0xfed90800, {}), drhd(0, 0, 0, {}),
+                                         rmrr(0, 0x2000, 0x1fff, {}), rmrr(0, 0x1800, 0x1fff, {}),
+                                         rmrr(0, 0x1000, 0x1ffe, {}), rmrr(0, 0x1000, 0x1fff, {})})}));
     EXPECT_EQ(info.dmar.num_drhd, 0u);
     EXPECT_EQ(info.dmar.num_rmrr, 1u);
     EXPECT_TRUE(diag_contains("register base 0xfed90800, skipped"));
@@ -1031,7 +1032,7 @@ TEST_F(AcpiTest, ADmarTooShortForItsHeaderIsSkipped)
 {
     Table t("DMAR");
     t.u8_(38).u8_(0);
-    ASSERT_TRUE(parse_tables({ t.build() }));
+    ASSERT_TRUE(parse_tables({t.build()}));
     EXPECT_FALSE(info.dmar.present);
     EXPECT_TRUE(diag_contains("DMAR at 0x100000 is too short (38 bytes)"));
 }
@@ -1040,14 +1041,14 @@ TEST_F(AcpiTest, ADmarTooShortForItsHeaderIsSkipped)
 
 TEST_F(AcpiTest, AWholeMachineFoundByTheBiosScanParsesEverything)
 {
-    u64 madt = pf.place(make_madt({ lapic(0, 0), lapic(1, 1), ioapic(0, 0xfec00000, 0), iso(0, 2, 0),
-                                    iso(9, 9, 0xd), lapic_nmi(0xff, 0, 1) }));
+    u64 madt = pf.place(make_madt({lapic(0, 0), lapic(1, 1), ioapic(0, 0xfec00000, 0), iso(0, 2, 0),
+                                   iso(9, 9, 0xd), lapic_nmi(0xff, 0, 1)}));
     u64 f = pf.place(fadt(3, 244, Fadt_info::FLAG_RESET_REG_SUP));
     u64 h = pf.place(hpet(0xfed00000));
-    u64 m = pf.place(mcfg({ { 0xb0000000, 0, 0, 255 } }));
-    u64 d = pf.place(make_dmar({ drhd(1, 0, 0xfed90000, {}) }));
-    u64 rsdt = pf.root(false, { madt, f, h, m, d });
-    u64 xsdt = pf.root(true, { madt, f, h, m, d });
+    u64 m = pf.place(mcfg({{0xb0000000, 0, 0, 255}}));
+    u64 d = pf.place(make_dmar({drhd(1, 0, 0xfed90000, {})}));
+    u64 rsdt = pf.root(false, {madt, f, h, m, d});
+    u64 xsdt = pf.root(true, {madt, f, h, m, d});
     pf.mem.put(0xf0000, make_rsdp(2, static_cast<u32>(rsdt), xsdt));
 
     ASSERT_TRUE(acpi_parse(pf.reader(), nullptr, 0, true, info));

@@ -66,11 +66,11 @@ u64 pages_of(const Kmem_stats &s)
     return n;
 }
 
-} // namespace
+}  // namespace
 
 TEST(Buddy, AnOddlyAlignedRangeIsSplitIntoMaximalNaturallyAlignedBlocks)
 {
-    Single_range t(0x3000, 0x9d000); // frames 0x3..0xa0, the first holds the metadata
+    Single_range t(0x3000, 0x9d000);  // frames 0x3..0xa0, the first holds the metadata
     Kmem_stats s = t.b.stats();
     EXPECT_EQ(s.meta_pages, 1u);
     EXPECT_EQ(s.managed_pages, 0x9cu);
@@ -107,7 +107,7 @@ TEST(Buddy, BlocksAreNaturallyAlignedAndTranslateBetweenPhysicalAndVirtual)
 
 TEST(Buddy, ExhaustionReturnsNullAndAFreeMakesAllocationPossibleAgain)
 {
-    Single_range t(0x100000, 256 * KiB); // 64 frames, 1 for metadata
+    Single_range t(0x100000, 256 * KiB);  // 64 frames, 1 for metadata
     u64 total = t.b.stats().free_pages;
     ASSERT_EQ(total, 63u);
     std::vector<void *> v;
@@ -160,7 +160,7 @@ TEST(Buddy, RangesAboveFourGigabytesWork)
 {
     const u64 base = 0x1'0000'0000;
     Single_range t(base, 16 * MiB);
-    EXPECT_EQ(t.b.stats().free_blocks[11], 1u); // 0x1'0080'0000 is 8 MiB aligned
+    EXPECT_EQ(t.b.stats().free_blocks[11], 1u);  // 0x1'0080'0000 is 8 MiB aligned
     void *p = t.b.alloc(11);
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(t.b.virt_to_phys(p), base + 8 * MiB);
@@ -180,7 +180,7 @@ TEST(Buddy, AHugeHoleBetweenRangesCostsNoMetadata)
     ASSERT_TRUE(mem.back(64 * GiB, 8 * MiB));
     Buddy b;
     b.init(mem.offset());
-    ASSERT_TRUE(b.add_range(64 * GiB, 8 * MiB)); // out of order on purpose
+    ASSERT_TRUE(b.add_range(64 * GiB, 8 * MiB));  // out of order on purpose
     ASSERT_TRUE(b.add_range(0x100000, 8 * MiB));
     Kmem_stats s = b.stats();
     EXPECT_EQ(s.meta_pages, 2u);
@@ -200,8 +200,10 @@ TEST(Buddy, MetadataOfASixteenGigabyteMachineStaysBelowATenthOfAPercent)
     Fake_phys mem(0, 18 * GiB);
     if (!mem.ok())
         GTEST_SKIP() << "cannot reserve 18 GiB of address space";
-    struct { u64 base, size; } ram[] = {
-        {0x1000, 0x9e000}, {0x100000, 2 * GiB - 0x100000}, {4 * GiB, 14 * GiB}};
+    struct
+    {
+        u64 base, size;
+    } ram[] = {{0x1000, 0x9e000}, {0x100000, 2 * GiB - 0x100000}, {4 * GiB, 14 * GiB}};
     Buddy b;
     b.init(mem.offset());
     for (auto r : ram) {
@@ -272,7 +274,7 @@ TEST(Buddy, InvalidOverlappingAndTinyRangesAreRejectedWithADiagnostic)
     EXPECT_TRUE(diag_contains("invalid range"));
     diag_clear();
     EXPECT_FALSE(b.add_range(0x100000, 0x1000));
-    EXPECT_FALSE(b.add_range(0x100800, 0x1800)); // one page after trimming, needed for metadata
+    EXPECT_FALSE(b.add_range(0x100800, 0x1800));  // one page after trimming, needed for metadata
     EXPECT_TRUE(diag_contains("too small"));
     EXPECT_EQ(b.stats(), s);
 
@@ -292,13 +294,13 @@ TEST(Buddy, DoubleFreesAndForeignPointersAreDetectedWithoutChangingState)
     Kmem_stats s = t.b.stats();
 
     diag_clear();
-    EXPECT_FALSE(t.b.free(p, 0));                               // wrong order
-    EXPECT_FALSE(t.b.free(p, 2));                               // wrong order (and misaligned)
-    EXPECT_FALSE(t.b.free(static_cast<char *>(p) + PAGE_SIZE, 0)); // inside the block
-    EXPECT_FALSE(t.b.free(static_cast<char *>(p) + 8, 1));       // misaligned
-    EXPECT_FALSE(t.b.free(meta, 0));                            // the metadata page
-    EXPECT_FALSE(t.b.free(t.b.phys_to_virt(0x100000 + 512 * KiB), 0)); // free memory
-    EXPECT_FALSE(t.b.free(t.b.phys_to_virt(0x40000000), 0));    // outside every range
+    EXPECT_FALSE(t.b.free(p, 0));                                       // wrong order
+    EXPECT_FALSE(t.b.free(p, 2));                                       // wrong order (and misaligned)
+    EXPECT_FALSE(t.b.free(static_cast<char *>(p) + PAGE_SIZE, 0));      // inside the block
+    EXPECT_FALSE(t.b.free(static_cast<char *>(p) + 8, 1));              // misaligned
+    EXPECT_FALSE(t.b.free(meta, 0));                                    // the metadata page
+    EXPECT_FALSE(t.b.free(t.b.phys_to_virt(0x100000 + 512 * KiB), 0));  // free memory
+    EXPECT_FALSE(t.b.free(t.b.phys_to_virt(0x40000000), 0));            // outside every range
     EXPECT_FALSE(t.b.free(nullptr, 0));
     EXPECT_FALSE(t.b.free(p, 99));
     EXPECT_TRUE(diag_contains("not an allocated block"));
@@ -321,20 +323,20 @@ TEST(Buddy, AFreeListHeadOverwrittenAfterFreeIsQuarantinedNotHandedOut)
     void *other = t.b.alloc(0);
     ASSERT_NE(victim, nullptr);
     ASSERT_NE(other, nullptr);
-    ASSERT_TRUE(t.b.free(victim, 0)); // now the head of the order-0 free list
-    static_cast<void **>(victim)[0] = other; // use after free: its "next" now points at a live block
+    ASSERT_TRUE(t.b.free(victim, 0));         // now the head of the order-0 free list
+    static_cast<void **>(victim)[0] = other;  // use after free: its "next" now points at a live block
     EXPECT_EQ(t.b.alloc(0), victim);
     diag_clear();
     EXPECT_EQ(t.b.alloc(0), nullptr);
     EXPECT_TRUE(diag_contains("corrupted"));
-    EXPECT_NE(t.b.alloc(1), nullptr); // other orders are unaffected
+    EXPECT_NE(t.b.alloc(1), nullptr);  // other orders are unaffected
 }
 
 TEST(Buddy, RandomAllocationsAndFreesMatchASimpleModel)
 {
     Single_range t(0x3000, 0x9d000 + 6 * MiB + 0x5000);
     const Kmem_stats base = t.b.stats();
-    std::map<u64, unsigned> live; // phys -> order
+    std::map<u64, unsigned> live;  // phys -> order
     u64 live_pages = 0;
     std::mt19937 rng(7);
 
@@ -399,14 +401,14 @@ TEST(Buddy, ConcurrentAllocationsFromSeveralThreadsLoseNothing)
     auto worker = [&](unsigned seed) {
         std::mt19937 rng(seed);
         ready++;
-        while (ready < 2) // start together so the threads really contend
+        while (ready < 2)  // start together so the threads really contend
             ;
         std::vector<std::pair<void *, unsigned>> mine;
         for (int i = 0; i < 5000; i++) {
             if (mine.empty() || rng() % 2) {
                 unsigned o = rng() % 4;
                 if (void *p = t.b.alloc(o)) {
-                    *static_cast<unsigned *>(p) = seed; // detect blocks handed to two threads
+                    *static_cast<unsigned *>(p) = seed;  // detect blocks handed to two threads
                     mine.push_back({p, o});
                 }
             } else {
@@ -420,7 +422,7 @@ TEST(Buddy, ConcurrentAllocationsFromSeveralThreadsLoseNothing)
             EXPECT_TRUE(t.b.free(p, o));
     };
     std::vector<std::thread> threads;
-    for (unsigned i = 0; i < 2; i++) // the ticket lock convoys when threads outnumber host CPUs
+    for (unsigned i = 0; i < 2; i++)  // the ticket lock convoys when threads outnumber host CPUs
         threads.emplace_back(worker, i + 1);
     for (auto &th : threads)
         th.join();

@@ -16,16 +16,16 @@ struct Flag
 };
 
 const Flag all_flags[] = {
-    {"iommu", &Cmdline::iommu},   {"keyb", &Cmdline::keyb},   {"serial", &Cmdline::serial},
-    {"spinner", &Cmdline::spinner}, {"nodl", &Cmdline::nodl}, {"nopcid", &Cmdline::nopcid},
-    {"novga", &Cmdline::novga},   {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
-    {"kfault", &Cmdline::kfault}, {"kstat", &Cmdline::kstat}, {"nofast", &Cmdline::nofast},
+    {"iommu", &Cmdline::iommu},     {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
+    {"spinner", &Cmdline::spinner}, {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
+    {"novga", &Cmdline::novga},     {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
+    {"kfault", &Cmdline::kfault},   {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
 };
 
 Cmdline parsed(const std::string &s)
 {
     Cmdline c;
-    memset(&c, 0xff, sizeof c);   // parse() must reset everything itself
+    memset(&c, 0xff, sizeof c);  // parse() must reset everything itself
     c.parse(s.c_str(), s.size() + 1);
     return c;
 }
@@ -38,7 +38,7 @@ int flags_on(const Cmdline &c)
     return n;
 }
 
-} // namespace
+}  // namespace
 
 TEST(Cmdline, AnEmptyOrNullCommandLineTurnsEverythingOff)
 {
@@ -132,14 +132,14 @@ TEST(Cmdline, ARepeatedUnknownWordIsReportedOnce)
 TEST(Cmdline, ParsingStopsAtMaxlenEvenWithoutANul)
 {
     const char text[] = "serial novga";
-    auto buf = std::make_unique<char[]>(12);   // exact size: ASan catches any read past it
+    auto buf = std::make_unique<char[]>(12);  // exact size: ASan catches any read past it
     memcpy(buf.get(), text, 12);
     Cmdline c;
     c.parse(buf.get(), 12);
     EXPECT_TRUE(c.serial);
     EXPECT_TRUE(c.novga);
 
-    c.parse(buf.get(), 9);                     // "serial no"
+    c.parse(buf.get(), 9);  // "serial no"
     EXPECT_TRUE(c.serial);
     EXPECT_FALSE(c.novga);
 }
@@ -214,7 +214,7 @@ TEST(Cmdline, DescribeWritesOnlyWholeWordsThatFit)
     Cmdline c = parsed("iommu serial");
     char buf[16];
     memset(buf, '#', sizeof buf);
-    EXPECT_EQ(c.describe(buf, 12), 5u);        // "iommu serial" needs 13 bytes with the NUL
+    EXPECT_EQ(c.describe(buf, 12), 5u);  // "iommu serial" needs 13 bytes with the NUL
     EXPECT_STREQ(buf, "iommu");
     EXPECT_EQ(buf[12], '#');
     EXPECT_EQ(c.describe(buf, 13), 12u);

@@ -29,11 +29,7 @@ struct Elf_builder
         ph.push_back({1, ELF_PF_R | ELF_PF_W, 0x2000, 0x602000, 0x1000, 0x1000});
     }
 
-    template <typename T>
-    void put(size_t off, T v)
-    {
-        memcpy(&img[off], &v, sizeof v);
-    }
+    template <typename T> void put(size_t off, T v) { memcpy(&img[off], &v, sizeof v); }
 
     std::vector<u8> build(u16 phentsize = 56, u64 phoff = 64, int phnum = -1)
     {
@@ -77,7 +73,7 @@ Elf_status check(const std::vector<u8> &v)
     return check(v, info);
 }
 
-} // namespace
+}  // namespace
 
 TEST(Elf, AWellFormedImageIsAcceptedWithItsSegments)
 {
@@ -136,7 +132,7 @@ TEST(Elf, ABigEndianImageIsNoElf)
 TEST(Elf, ASharedObjectIsNoElf)
 {
     auto v = Elf_builder().build();
-    v[16] = 3;   // ET_DYN
+    v[16] = 3;  // ET_DYN
     EXPECT_EQ(check(v), Elf_status::NO_ELF);
     EXPECT_TRUE(diag_contains("ET_EXEC"));
 }
@@ -144,7 +140,7 @@ TEST(Elf, ASharedObjectIsNoElf)
 TEST(Elf, AnImageForAnotherMachineIsNoElf)
 {
     auto v = Elf_builder().build();
-    v[18] = 3;   // EM_386
+    v[18] = 3;  // EM_386
     EXPECT_EQ(check(v), Elf_status::NO_ELF);
     EXPECT_TRUE(diag_contains("not an x86-64 image"));
 }
@@ -185,7 +181,7 @@ TEST(Elf, AWrongProgramHeaderEntrySizeIsBadElf)
 TEST(Elf, AProgramHeaderTableOutsideTheImageIsBadElf)
 {
     Elf_builder b;
-    EXPECT_EQ(check(b.build(56, 0x2fd0)), Elf_status::BAD_ELF);    // second entry runs past the end
+    EXPECT_EQ(check(b.build(56, 0x2fd0)), Elf_status::BAD_ELF);  // second entry runs past the end
     EXPECT_TRUE(diag_contains("program header table outside the image"));
     EXPECT_EQ(check(b.build(56, ~u64{0} - 10)), Elf_status::BAD_ELF);
     EXPECT_EQ(check(b.build(56, 64, 0xfffe)), Elf_status::BAD_ELF);  // absurd count
@@ -217,7 +213,7 @@ TEST(Elf, ASegmentOutsideUserSpaceIsBadElf)
     EXPECT_EQ(check(b.build()), Elf_status::BAD_ELF);
     EXPECT_TRUE(diag_contains("outside user space"));
 
-    b.ph[1].vaddr = 0xffff'ffff'ffff'f000;    // kernel half, and vaddr + memsz wraps
+    b.ph[1].vaddr = 0xffff'ffff'ffff'f000;  // kernel half, and vaddr + memsz wraps
     EXPECT_EQ(check(b.build()), Elf_status::BAD_ELF);
     EXPECT_TRUE(diag_contains("outside user space"));
 }
@@ -247,8 +243,8 @@ TEST(Elf, ThirtyTwoLoadSegmentsAreAcceptedButThirtyThreeAreNot)
 TEST(Elf, OtherProgramHeaderTypesAreIgnoredWhateverTheyHold)
 {
     Elf_builder b;
-    b.ph.push_back({4, 0, ~u64{0}, ~u64{0}, 5, 7});                  // PT_NOTE with nonsense
-    b.ph.push_back({0x6474e551, 6, 0, 0, 0, 0x10000});              // PT_GNU_STACK
+    b.ph.push_back({4, 0, ~u64{0}, ~u64{0}, 5, 7});     // PT_NOTE with nonsense
+    b.ph.push_back({0x6474e551, 6, 0, 0, 0, 0x10000});  // PT_GNU_STACK
     Elf_info info;
     EXPECT_EQ(check(b.build(), info), Elf_status::OK);
     EXPECT_EQ(info.count, 2u);
@@ -265,7 +261,7 @@ TEST(Elf, AnImageWithoutLoadSegmentsIsBadElf)
 TEST(Elf, AnEntryPointOutsideAllSegmentsIsBadElf)
 {
     Elf_builder b;
-    b.entry = 0x401800;   // one past the end of the text segment
+    b.entry = 0x401800;  // one past the end of the text segment
     EXPECT_EQ(check(b.build()), Elf_status::BAD_ELF);
     EXPECT_TRUE(diag_contains("entry point outside"));
     b.entry = 0x4017ff;
@@ -300,7 +296,7 @@ TEST(Elf, RandomlyCorruptedImagesAreJudgedWithoutReadingOutOfBounds)
     for (int round = 0; round < 5000; round++) {
         auto v = good;
         for (int k = 1 + rng() % 3; k > 0; k--)
-            v[rng() % 256] = static_cast<u8>(rng());      // headers live in the first 256 bytes
+            v[rng() % 256] = static_cast<u8>(rng());  // headers live in the first 256 bytes
         size_t size = rng() % 4 ? v.size() : rng() % v.size();
         Elf_info info;
         Elf_status s = check(v, info, size);
@@ -315,5 +311,5 @@ TEST(Elf, RandomlyCorruptedImagesAreJudgedWithoutReadingOutOfBounds)
             ASSERT_EQ(seg.filesz, seg.memsz);
         }
     }
-    EXPECT_GT(ok, 0);     // some mutations hit bytes that do not matter
+    EXPECT_GT(ok, 0);  // some mutations hit bytes that do not matter
 }

@@ -21,8 +21,8 @@
 
 namespace {
 
-std::atomic<long> live;     // nodes allocated and not freed
-std::atomic<long> budget;   // allocations left; negative: unlimited
+std::atomic<long> live;    // nodes allocated and not freed
+std::atomic<long> budget;  // allocations left; negative: unlimited
 
 void *test_alloc()
 {
@@ -41,7 +41,7 @@ void test_free(void *p)
 Crd obj(u64 s, unsigned o = 0, unsigned r = 0x1f) { return Crd::obj(s, o, r); }
 Crd mem(u64 p, unsigned o = 0, unsigned r = 0x1f) { return Crd::mem(p, o, r); }
 Crd pio(u64 p, unsigned o = 0, unsigned r = 0x1f) { return Crd::pio(p, o, r); }
-u64 object(int i) { return 0x10000 + 0x40 * static_cast<u64>(i); }   // stands in for a Kobject *
+u64 object(int i) { return 0x10000 + 0x40 * static_cast<u64>(i); }  // stands in for a Kobject *
 
 struct Pd
 {
@@ -53,10 +53,10 @@ struct Pd
 /* Mirrors what the kernel would have mapped, and checks the reports add up. */
 struct Recorder : Mdb_observer
 {
-    std::map<std::pair<const Space *, u64>, unsigned> state;   // (space, base) -> rights
+    std::map<std::pair<const Space *, u64>, unsigned> state;  // (space, base) -> rights
     std::vector<std::tuple<const Space *, u64, unsigned, Skip>> skips;
     int mapped_calls = 0, demoted_calls = 0;
-    int fail_at = -1;                                          // this mapped() call fails
+    int fail_at = -1;  // this mapped() call fails
 
     bool mapped(Mdb_node &n) override
     {
@@ -188,7 +188,7 @@ void check_invariants(const std::vector<Space *> &spaces, long expect_live)
     ASSERT_EQ(total, expect_live);
 }
 
-} // namespace
+}  // namespace
 
 // ---------------------------------------------------------------- roots and lookup
 
@@ -196,7 +196,7 @@ TEST_F(Mdb_test, ARootIsFoundByLookupWithItsAlignedBaseOrderAndRights)
 {
     Pd &p = new_pd();
     ASSERT_EQ(root(p.mem, 0x100, 4, 0x7, 0x5000), Mdb::Status::OK);
-    EXPECT_EQ(Mdb::lookup(p.mem, 0x10a), mem(0x100, 4, 0x7));   // not the queried selector (ABI 7.9.1)
+    EXPECT_EQ(Mdb::lookup(p.mem, 0x10a), mem(0x100, 4, 0x7));  // not the queried selector (ABI 7.9.1)
     EXPECT_EQ(Mdb::lookup(p.mem, 0x110), Crd());
     EXPECT_EQ(p.mem.lookup(0x10a)->payload, 0x5000u);
     EXPECT_EQ(p.mem.lookup(0x10a)->parent, nullptr);
@@ -227,14 +227,14 @@ TEST_F(Mdb_test, InsertRootRejectsZeroRightsMisalignmentObjectRangesAndRangesBey
 {
     Pd &p = new_pd();
     EXPECT_EQ(root(p.obj, 1, 0, 0), Mdb::Status::BAD_PARAM);
-    EXPECT_EQ(root(p.obj, 1, 0, 0x20), Mdb::Status::BAD_PARAM);     // only bits 4:0 are rights
+    EXPECT_EQ(root(p.obj, 1, 0, 0x20), Mdb::Status::BAD_PARAM);  // only bits 4:0 are rights
     EXPECT_EQ(root(p.mem, 0x101, 1, 7), Mdb::Status::BAD_PARAM);
-    EXPECT_EQ(root(p.obj, 0x100, 1, 0x1f), Mdb::Status::BAD_PARAM);   // one object, one selector
+    EXPECT_EQ(root(p.obj, 0x100, 1, 0x1f), Mdb::Status::BAD_PARAM);  // one object, one selector
     EXPECT_EQ(root(p.pio, 0x10000, 0, 7), Mdb::Status::BAD_PARAM);
     EXPECT_EQ(root(p.pio, 0, 17, 7), Mdb::Status::BAD_PARAM);
     EXPECT_EQ(root(p.mem, u64{1} << 52, 0, 7), Mdb::Status::BAD_PARAM);
     EXPECT_EQ(root(p.mem, 0, 64, 7), Mdb::Status::BAD_PARAM);
-    EXPECT_EQ(root(p.mem, 0, 52, 7), Mdb::Status::OK);                 // the whole memory space is fine
+    EXPECT_EQ(root(p.mem, 0, 52, 7), Mdb::Status::OK);  // the whole memory space is fine
     EXPECT_EQ(root(p.pio, 0, 16, 7), Mdb::Status::OK);
     EXPECT_EQ(live.load(), 2);
 }
@@ -254,7 +254,7 @@ TEST_F(Mdb_test, InsertRootOutOfMemoryChangesNothing)
     EXPECT_EQ(root(p.obj, 0x100, 0, 0x1f, object(1)), Mdb::Status::OOM);
     EXPECT_TRUE(p.obj.empty());
     EXPECT_EQ(live.load(), 0);
-    Mdb::alloc_node = nullptr;                    // no allocator at all behaves the same
+    Mdb::alloc_node = nullptr;  // no allocator at all behaves the same
     budget = -1;
     EXPECT_EQ(root(p.obj, 0x100, 0, 0x1f, object(1)), Mdb::Status::OOM);
     EXPECT_TRUE(p.obj.empty());
@@ -273,11 +273,11 @@ TEST_F(Mdb_test, ARootTheObserverCannotMapIsWithdrawnWithOom)
 TEST_F(Mdb_test, InsertRootsCoversAnUnalignedRangeWithTheFewestAlignedBlocks)
 {
     Pd &k = new_pd();
-    ASSERT_EQ(Mdb::insert_roots(k.mem, 3, 29, 7, 0x1003, &rec), Mdb::Status::OK);   // [3, 32)
+    ASSERT_EQ(Mdb::insert_roots(k.mem, 3, 29, 7, 0x1003, &rec), Mdb::Status::OK);  // [3, 32)
     std::vector<std::pair<u64, unsigned>> blocks;
     for (Mdb_node *n = k.mem.next(0); n; n = k.mem.next(n->end())) {
         blocks.emplace_back(n->base, n->order);
-        EXPECT_EQ(n->payload, 0x1000 + n->base);     // the payload advances with the base
+        EXPECT_EQ(n->payload, 0x1000 + n->base);  // the payload advances with the base
     }
     EXPECT_EQ(blocks, (std::vector<std::pair<u64, unsigned>>{{3, 0}, {4, 2}, {8, 3}, {16, 4}}));
 }
@@ -285,7 +285,7 @@ TEST_F(Mdb_test, InsertRootsCoversAnUnalignedRangeWithTheFewestAlignedBlocks)
 TEST_F(Mdb_test, KernelMemoryCanBeDescribedUpTo2To52BytesWithHoles)
 {
     Pd &k = new_pd();
-    const u64 top = u64{1} << 40;                  // 2^52 bytes in pages
+    const u64 top = u64{1} << 40;  // 2^52 bytes in pages
     ASSERT_EQ(Mdb::insert_roots(k.mem, 0, 0x100, 7, 0, &rec), Mdb::Status::OK);
     ASSERT_EQ(Mdb::insert_roots(k.mem, 0x200, top - 0x200, 7, 0x200, &rec), Mdb::Status::OK);
     EXPECT_LE(k.mem.count(), 40u);
@@ -320,7 +320,7 @@ TEST_F(Mdb_test, F84_F85_DelegatingAnObjectMakesTheNewSelectorReferToTheSameObje
 TEST_F(Mdb_test, F86_WindowRightsLimitTheDelegatedRights)
 {
     Pd &p = new_pd();
-    ASSERT_EQ(root(p.obj, 0x100, 0, 0x3, object(1)), Mdb::Status::OK);   // an SM: up | down
+    ASSERT_EQ(root(p.obj, 0x100, 0, 0x3, object(1)), Mdb::Status::OK);  // an SM: up | down
     Mdb::Result r = del(p.obj, obj(0x100), p.obj, obj(0x200, 0, 0x01));
     EXPECT_EQ(r.crd, obj(0x200, 0, 0x01));
     EXPECT_EQ(p.obj.lookup(0x200)->rights, 0x01);
@@ -329,10 +329,10 @@ TEST_F(Mdb_test, F86_WindowRightsLimitTheDelegatedRights)
 TEST_F(Mdb_test, StoredRightsAreSourceAndSendAndWindowRightsWhileTheResultOmitsTheSource)
 {
     Pd &a = new_pd(), &b = new_pd();
-    ASSERT_EQ(root(a.obj, 0x10, 0, 0x0d, object(1)), Mdb::Status::OK);    // an EC: 0x0d
+    ASSERT_EQ(root(a.obj, 0x10, 0, 0x0d, object(1)), Mdb::Status::OK);  // an EC: 0x0d
     Mdb::Result r = del(a.obj, obj(0x10, 0, 0x1e), b.obj, obj(0x20, 0, 0x17));
-    EXPECT_EQ(r.crd, obj(0x20, 0, 0x16));                                  // send AND window (ABI 3.2)
-    EXPECT_EQ(b.obj.lookup(0x20)->rights, 0x04);                           // AND source rights
+    EXPECT_EQ(r.crd, obj(0x20, 0, 0x16));         // send AND window (ABI 3.2)
+    EXPECT_EQ(b.obj.lookup(0x20)->rights, 0x04);  // AND source rights
 }
 
 TEST_F(Mdb_test, F87_ATypeMismatchYieldsTheNullCrdAndCreatesNothing)
@@ -397,7 +397,7 @@ TEST_F(Mdb_test, F89_DelegationIntoAnOccupiedSelectorLeavesTheDestinationUnchang
     ASSERT_EQ(root(b.obj, 0x200, 0, 0x03, object(2)), Mdb::Status::OK);
     Mdb::Result r = del(a.obj, obj(0x100), b.obj, obj(0x200));
     EXPECT_EQ(r.status, Mdb::Status::OK);
-    EXPECT_EQ(r.crd, obj(0x200, 0, 0x1f));        // reported although nothing was inserted (ABI 3.2)
+    EXPECT_EQ(r.crd, obj(0x200, 0, 0x1f));  // reported although nothing was inserted (ABI 3.2)
     EXPECT_EQ(b.obj.lookup(0x200)->payload, object(2));
     EXPECT_EQ(b.obj.lookup(0x200)->rights, 0x03);
     EXPECT_EQ(b.obj.lookup(0x200)->parent, nullptr);
@@ -468,7 +468,7 @@ TEST_F(Mdb_test, CreatePdStyleDelegationPlacesTheSourceRangeAtSelectorZero)
     Pd &parent = new_pd(), &child = new_pd();
     for (int i = 0; i < 8; i++)
         ASSERT_EQ(root(parent.obj, 0x48 + i, 0, 0x1f, object(i)), Mdb::Status::OK);
-    Mdb::Result r = del(parent.obj, obj(0x48, 3), child.obj, Crd::whole(Crd::OBJ), 0);   // ABI 7.3
+    Mdb::Result r = del(parent.obj, obj(0x48, 3), child.obj, Crd::whole(Crd::OBJ), 0);  // ABI 7.3
     EXPECT_EQ(r.crd, obj(0, 3, 0x1f));
     for (int i = 0; i < 8; i++)
         EXPECT_EQ(child.obj.lookup(i)->payload, object(i));
@@ -491,7 +491,7 @@ TEST_F(Mdb_test, ObjectRangesWrapModulo2To26)
     Pd &a = new_pd(), &b = new_pd();
     ASSERT_EQ(root(a.obj, 0x100, 0, 0x1f, object(1)), Mdb::Status::OK);
     Mdb::Result r = del(a.obj, obj((u64{1} << 26) + 0x100), b.obj, obj((u64{2} << 26) + 0x300));
-    EXPECT_EQ(r.crd, obj((u64{2} << 26) + 0x300));   // the result carries the window's selector
+    EXPECT_EQ(r.crd, obj((u64{2} << 26) + 0x300));  // the result carries the window's selector
     EXPECT_EQ(b.obj.lookup(0x300)->payload, object(1));
 }
 
@@ -517,7 +517,7 @@ TEST_F(Mdb_test, ALargeMemoryNodeThroughASmallWindowGivesOneChildForTheHotspotPa
     Mdb_node *n = r.mem.lookup(0x500);
     EXPECT_EQ(n->order, 2);
     EXPECT_EQ(n->payload, 0x80120u);
-    EXPECT_EQ(n->rights, 7);               // bits 4:3 never stored (ABI 2.6)
+    EXPECT_EQ(n->rights, 7);  // bits 4:3 never stored (ABI 2.6)
 }
 
 TEST_F(Mdb_test, AMemoryRangeOverManyNodesGivesOneAlignedChildPerNode)
@@ -526,8 +526,8 @@ TEST_F(Mdb_test, AMemoryRangeOverManyNodesGivesOneAlignedChildPerNode)
     ASSERT_EQ(root(a.mem, 0x100, 0, 7, 0x1000), Mdb::Status::OK);
     ASSERT_EQ(root(a.mem, 0x104, 2, 3, 0x2000), Mdb::Status::OK);
     ASSERT_EQ(root(a.mem, 0x108, 3, 1, 0x3000), Mdb::Status::OK);
-    ASSERT_EQ(root(a.mem, 0x200, 0, 7, 0x4000), Mdb::Status::OK);   // outside the range
-    del(a.mem, mem(0x100, 4), b.mem, mem(0x7000, 8), 0x12b0);       // hotspot bits 7:4 pick 0x70b0
+    ASSERT_EQ(root(a.mem, 0x200, 0, 7, 0x4000), Mdb::Status::OK);  // outside the range
+    del(a.mem, mem(0x100, 4), b.mem, mem(0x7000, 8), 0x12b0);      // hotspot bits 7:4 pick 0x70b0
     std::vector<std::tuple<u64, unsigned, unsigned, u64>> got;
     for (Mdb_node *n = b.mem.next(0); n; n = b.mem.next(n->end()))
         got.emplace_back(n->base, n->order, n->rights, n->payload);
@@ -543,8 +543,8 @@ TEST_F(Mdb_test, TheTopPagesOfThe52BitMemorySpaceCanBeDelegated)
     Mdb::Result r = del(a.mem, mem(last), b.mem, mem(last - 0x10));
     EXPECT_EQ(r.crd, mem(last - 0x10, 0, 0x1f));
     EXPECT_EQ(b.mem.lookup(last - 0x10)->payload, 0x77u);
-    del(b.mem, mem(last - 0x10), a.mem, mem(0, 31), last - 0x10);   // into a window of order 31
-    EXPECT_EQ(a.mem.lookup(0x7fffffef)->payload, 0x77u);          // hotspot bits below 31 kept
+    del(b.mem, mem(last - 0x10), a.mem, mem(0, 31), last - 0x10);  // into a window of order 31
+    EXPECT_EQ(a.mem.lookup(0x7fffffef)->payload, 0x77u);           // hotspot bits below 31 kept
 }
 
 TEST_F(Mdb_test, F96_TheKernelSourceHasNothingToGiveInItsHoles)
@@ -552,9 +552,9 @@ TEST_F(Mdb_test, F96_TheKernelSourceHasNothingToGiveInItsHoles)
     Pd &kernel = new_pd(), &root_pd = new_pd();
     ASSERT_EQ(Mdb::insert_roots(kernel.mem, 0, 0x100, 7, 0, &rec), Mdb::Status::OK);
     ASSERT_EQ(Mdb::insert_roots(kernel.mem, 0x180, 0x80, 7, 0x180, &rec), Mdb::Status::OK);
-    Mdb::Result r = del(kernel.mem, mem(0x100, 7), root_pd.mem, mem(0x1000, 7));   // the hole
-    EXPECT_EQ(r.crd, mem(0x1000, 7, 0x1f));     // rights granted in the result ...
-    EXPECT_TRUE(root_pd.mem.empty());           // ... but nothing mapped
+    Mdb::Result r = del(kernel.mem, mem(0x100, 7), root_pd.mem, mem(0x1000, 7));  // the hole
+    EXPECT_EQ(r.crd, mem(0x1000, 7, 0x1f));  // rights granted in the result ...
+    EXPECT_TRUE(root_pd.mem.empty());        // ... but nothing mapped
     del(kernel.mem, mem(0, 9), root_pd.mem, mem(0x2000, 9));
     EXPECT_EQ(root_pd.mem.count(), 2u);
     EXPECT_EQ(root_pd.mem.lookup(0x20ff)->payload, 0u);
@@ -566,7 +566,7 @@ TEST_F(Mdb_test, F97_IoDelegationIsIdentityWithTheSmallerOrder)
 {
     Pd &kernel = new_pd(), &r = new_pd();
     ASSERT_EQ(root(kernel.pio, 0, 16, 7), Mdb::Status::OK);
-    Mdb::Result res = del(kernel.pio, pio(0x80), r.pio, pio(0, 16), 0x1234);   // the hotspot plays no role
+    Mdb::Result res = del(kernel.pio, pio(0x80), r.pio, pio(0, 16), 0x1234);  // the hotspot plays no role
     EXPECT_EQ(res.crd, pio(0x80, 0, 0x1f));
     EXPECT_EQ(Mdb::lookup(r.pio, 0x80), pio(0x80, 0, 7));
     EXPECT_EQ(r.pio.count(), 1u);
@@ -588,7 +588,7 @@ TEST_F(Mdb_test, IoRangesThatDoNotNestTransferNothing)
     Mdb::Result res = del(kernel.pio, pio(0x80), r.pio, pio(0x100, 4));
     EXPECT_EQ(res.crd, Crd());
     EXPECT_TRUE(r.pio.empty());
-    del(kernel.pio, pio(0x10080), r.pio, pio(0x10080));   // ports beyond 0xffff do not exist
+    del(kernel.pio, pio(0x10080), r.pio, pio(0x10080));  // ports beyond 0xffff do not exist
     EXPECT_TRUE(r.pio.empty());
 }
 
@@ -600,7 +600,7 @@ TEST_F(Mdb_test, F102_TranslationYieldsTheReceiversOriginalSelector)
     ASSERT_EQ(root(server.obj, 0x100, 0, 0x1f, object(1)), Mdb::Status::OK);
     del(server.obj, obj(0x100), client.obj, obj(0x300, 0, 0x3));
     Crd r = Mdb::translate(client.obj, obj(0x300), server.obj, Crd::whole(Crd::OBJ));
-    EXPECT_EQ(r, obj(0x100, 0, 0x3));           // rights of the sender's node
+    EXPECT_EQ(r, obj(0x100, 0, 0x3));  // rights of the sender's node
 }
 
 TEST_F(Mdb_test, TranslationFindsAnAncestorSeveralDelegationsUp)
@@ -617,7 +617,7 @@ TEST_F(Mdb_test, TranslationSkipsAncestorsOutsideTheWindow)
 {
     Pd &a = new_pd(), &b = new_pd(), &c = new_pd();
     ASSERT_EQ(root(a.obj, 0x10, 0, 0x1f, object(1)), Mdb::Status::OK);
-    del(a.obj, obj(0x10), a.obj, obj(0x80));    // a holds the object twice
+    del(a.obj, obj(0x10), a.obj, obj(0x80));  // a holds the object twice
     del(a.obj, obj(0x80), c.obj, obj(0x30));
     EXPECT_EQ(Mdb::translate(c.obj, obj(0x30), a.obj, obj(0, 5)), obj(0x10, 0, 0x1f));
     EXPECT_EQ(Mdb::translate(c.obj, obj(0x30), a.obj, obj(0x80, 4)), obj(0x80, 0, 0x1f));
@@ -632,7 +632,7 @@ TEST_F(Mdb_test, TranslationWithANullWindowOrAnotherTypeIsNull)
     del(a.obj, obj(0x10), b.obj, obj(0x20));
     EXPECT_EQ(Mdb::translate(b.obj, obj(0x20), a.obj, Crd()), Crd());
     EXPECT_EQ(Mdb::translate(b.obj, obj(0x20), a.obj, Crd::whole(Crd::MEM)), Crd());
-    EXPECT_EQ(Mdb::translate(b.obj, obj(0x21), a.obj, Crd::whole(Crd::OBJ)), Crd());   // nothing there
+    EXPECT_EQ(Mdb::translate(b.obj, obj(0x21), a.obj, Crd::whole(Crd::OBJ)), Crd());  // nothing there
 }
 
 TEST_F(Mdb_test, TranslationWithinOnePdReturnsTheSameSelector)
@@ -640,7 +640,7 @@ TEST_F(Mdb_test, TranslationWithinOnePdReturnsTheSameSelector)
     Pd &a = new_pd();
     ASSERT_EQ(root(a.obj, 0x10, 0, 0x1f, object(1)), Mdb::Status::OK);
     EXPECT_EQ(Mdb::translate(a.obj, obj(0x10), a.obj, Crd::whole(Crd::OBJ)), obj(0x10, 0, 0x1f));
-    EXPECT_EQ(Mdb::translate(a.obj, obj(0x10), a.obj, obj(0x20, 4)), Crd());   // not in the window
+    EXPECT_EQ(Mdb::translate(a.obj, obj(0x10), a.obj, obj(0x20, 4)), Crd());  // not in the window
 }
 
 TEST_F(Mdb_test, TranslationOfACapabilityNotDerivedFromTheReceiverIsNull)
@@ -682,7 +682,7 @@ class Revoke_test : public Mdb_test
     {
         Mdb_test::SetUp();
         a = &new_pd(), b = &new_pd(), c = &new_pd();
-        ASSERT_EQ(root(a->obj, 0x100, 0, 0x3, object(1)), Mdb::Status::OK);   // an SM
+        ASSERT_EQ(root(a->obj, 0x100, 0, 0x3, object(1)), Mdb::Status::OK);  // an SM
         del(a->obj, obj(0x100), a->obj, obj(0x200));
     }
 };
@@ -707,7 +707,7 @@ TEST_F(Revoke_test, F91_RevokeWithSelfRemovesBothAndFreesTheSelector)
 TEST_F(Revoke_test, F92_RevokingSomeRightsLeavesTheRest)
 {
     Mdb::revoke(a->obj, obj(0x200, 0, 0x02), true, &rec);
-    EXPECT_EQ(Mdb::lookup(a->obj, 0x200), obj(0x200, 0, 0x01));   // up stays, down goes
+    EXPECT_EQ(Mdb::lookup(a->obj, 0x200), obj(0x200, 0, 0x01));  // up stays, down goes
     EXPECT_EQ(Mdb::lookup(a->obj, 0x100), obj(0x100, 0, 0x03));
     EXPECT_EQ(rec.demoted_calls, 1);
 }
@@ -740,7 +740,7 @@ TEST_F(Revoke_test, RevokingSomeRightsOfAChildTakesThemFromTheGrandchildrenToo)
     Mdb::revoke(a->obj, obj(0x200, 0, 0x1), true, &rec);
     EXPECT_EQ(Mdb::lookup(a->obj, 0x200), obj(0x200, 0, 0x2));
     EXPECT_EQ(Mdb::lookup(b->obj, 0x10), obj(0x10, 0, 0x2));
-    EXPECT_EQ(Mdb::lookup(c->obj, 0x20), obj(0x20, 0, 0x2));   // had only 0x2: untouched
+    EXPECT_EQ(Mdb::lookup(c->obj, 0x20), obj(0x20, 0, 0x2));  // had only 0x2: untouched
     Mdb::revoke(a->obj, obj(0x200, 0, 0x2), true, &rec);
     EXPECT_EQ(live.load(), 1);
 }
@@ -764,7 +764,7 @@ TEST_F(Revoke_test, EveryNodeInARevokedRangeIsCovered)
     EXPECT_EQ(Mdb::lookup(a->obj, 0x101), Crd());
     EXPECT_EQ(Mdb::lookup(a->obj, 0x107), Crd());
     EXPECT_NE(Mdb::lookup(a->obj, 0x108), Crd());
-    EXPECT_EQ(Mdb::lookup(a->obj, 0x200), Crd());   // outside the range, but derived from 0x100
+    EXPECT_EQ(Mdb::lookup(a->obj, 0x200), Crd());  // outside the range, but derived from 0x100
 }
 
 TEST_F(Revoke_test, RevokingAnObjectsRootReportsEveryCapabilityToItAsGone)
@@ -773,7 +773,7 @@ TEST_F(Revoke_test, RevokingAnObjectsRootReportsEveryCapabilityToItAsGone)
     del(a->obj, obj(0x200), c->obj, obj(0x20));
     rec.demoted_calls = 0;
     Mdb::revoke(a->obj, obj(0x100), true, &rec);
-    EXPECT_EQ(rec.demoted_calls, 4);                // the kernel drops one reference each
+    EXPECT_EQ(rec.demoted_calls, 4);  // the kernel drops one reference each
     EXPECT_TRUE(rec.state.empty());
 }
 
@@ -783,9 +783,9 @@ TEST_F(Mdb_test, RevokeWithoutSelfTouchesOnlyChildrenDerivedFromTheRevokedPart)
     ASSERT_EQ(root(a.mem, 0, 8, 7, 0x1000), Mdb::Status::OK);
     del(a.mem, mem(0x10, 4), b.mem, mem(0x100, 4));
     del(a.mem, mem(0x80, 4), b.mem, mem(0x200, 4));
-    Mdb::revoke(a.mem, mem(0x85), false, &rec);     // one page of the second child's source
+    Mdb::revoke(a.mem, mem(0x85), false, &rec);  // one page of the second child's source
     EXPECT_EQ(Mdb::lookup(b.mem, 0x100), mem(0x100, 4, 7));
-    EXPECT_EQ(Mdb::lookup(b.mem, 0x200), Crd());     // whole node revoked (ABI 7.8)
+    EXPECT_EQ(Mdb::lookup(b.mem, 0x200), Crd());  // whole node revoked (ABI 7.8)
     EXPECT_EQ(Mdb::lookup(a.mem, 0x85), mem(0, 8, 7));
 }
 
@@ -854,7 +854,7 @@ TEST_F(Mdb_test, AChainOf100000DelegationsTranslatesAndRevokesWithoutRecursion)
     Space *from = &top.obj;
     u64 sel = 0;
     const int depth = 100000;
-    for (int i = 1; i <= depth; i++) {            // top:0 -> x:1 -> y:2 -> x:3 -> ...
+    for (int i = 1; i <= depth; i++) {  // top:0 -> x:1 -> y:2 -> x:3 -> ...
         Space *to = (i & 1) ? &x.obj : &y.obj;
         ASSERT_EQ(del(*from, obj(sel), *to, obj(static_cast<u64>(i))).status, Mdb::Status::OK);
         from = to;
@@ -863,7 +863,7 @@ TEST_F(Mdb_test, AChainOf100000DelegationsTranslatesAndRevokesWithoutRecursion)
     EXPECT_EQ(live.load(), depth + 1);
     // The deepest node's only ancestor in top's space is the root: a walk of the whole chain.
     EXPECT_EQ(Mdb::translate(*from, obj(sel), top.obj, Crd::whole(Crd::OBJ)), obj(0, 0, 0x1f));
-    Mdb::revoke(top.obj, obj(0, 0, 0x4), false, &rec);   // demotes the whole chain
+    Mdb::revoke(top.obj, obj(0, 0, 0x4), false, &rec);  // demotes the whole chain
     EXPECT_EQ(Mdb::lookup(*from, sel), obj(sel, 0, 0x1b));
     Mdb::revoke(top.obj, obj(0), false, &rec);
     EXPECT_EQ(live.load(), 1);
@@ -902,7 +902,7 @@ TEST_F(Mdb_test, RunningOutOfMemoryAtAnyAllocationOfADelegationChangesNothing)
     Pd &a = new_pd(), &b = new_pd();
     for (int i = 0; i < 16; i += 2)
         ASSERT_EQ(root(a.obj, 0x100 + static_cast<u64>(i), 0, 0x1f, object(i)), Mdb::Status::OK);
-    ASSERT_EQ(root(b.obj, 0x204, 0, 0x1f, object(99)), Mdb::Status::OK);   // one piece is skipped
+    ASSERT_EQ(root(b.obj, 0x204, 0, 0x1f, object(99)), Mdb::Status::OK);  // one piece is skipped
     const long pieces = 7;
     Snapshot before = snapshot();
     long live_before = live.load();
@@ -931,7 +931,7 @@ TEST_F(Mdb_test, AnObserverRefusingAnyNodeOfADelegationWithdrawsTheWholeItem)
         rec.fail_at = rec.mapped_calls + j;
         EXPECT_EQ(del(a.mem, mem(0, 4), b.mem, mem(0x40, 4)).status, Mdb::Status::OOM) << j;
         EXPECT_EQ(snapshot(), before) << j;
-        EXPECT_EQ(rec.state, state_before) << j;   // what was mapped got unmapped again
+        EXPECT_EQ(rec.state, state_before) << j;  // what was mapped got unmapped again
     }
     rec.fail_at = -1;
     EXPECT_EQ(del(a.mem, mem(0, 4), b.mem, mem(0x40, 4)).status, Mdb::Status::OK);
@@ -946,7 +946,7 @@ TEST_F(Mdb_test, ConcurrentDelegationsAndRevocationsKeepTheDatabaseConsistent)
     for (int i = 0; i < 64; i++)
         ASSERT_EQ(Mdb::insert_root(a.obj, static_cast<u64>(i), 0, 0x1f, object(i)), Mdb::Status::OK);
     std::vector<std::thread> threads;
-    for (unsigned t = 0; t < 2; t++)             // more threads than CPUs make a ticket lock crawl
+    for (unsigned t = 0; t < 2; t++)  // more threads than CPUs make a ticket lock crawl
         threads.emplace_back([&, t] {
             std::mt19937 rng(t);
             Space *sp[] = {&a.obj, &b.obj, &c.obj};
@@ -962,7 +962,7 @@ TEST_F(Mdb_test, ConcurrentDelegationsAndRevocationsKeepTheDatabaseConsistent)
         t.join();
     check_invariants({&a.obj, &b.obj, &c.obj}, live.load());
     for (Space *s : {&a.obj, &b.obj, &c.obj})
-        Mdb::destroy(*s);                         // the recorder saw none of these nodes
+        Mdb::destroy(*s);  // the recorder saw none of these nodes
     EXPECT_EQ(live.load(), 0);
 }
 
@@ -983,11 +983,11 @@ struct Model
         unsigned order, rights;
         u64 payload;
         int parent;
-        u64 src;    // parent selector this node's base came from
+        u64 src;  // parent selector this node's base came from
         bool alive;
     };
     std::vector<Node> n;
-    std::vector<Crd::Type> type;   // per space
+    std::vector<Crd::Type> type;  // per space
     std::vector<unsigned> bits;
 
     static bool meets(u64 a, unsigned ao, u64 b, unsigned bo)
@@ -1135,7 +1135,7 @@ struct Model
         for (size_t i = 0; i < n.size(); i++)
             if (n[i].alive && !n[i].rights) {
                 n[i].alive = false;
-                for (size_t j = 0; j < n.size(); j++) {   // children hold no more than their parent
+                for (size_t j = 0; j < n.size(); j++) {  // children hold no more than their parent
                     if (n[j].alive && n[j].parent == static_cast<int>(i)) {
                         EXPECT_EQ(n[j].rights, 0u);
                     }
@@ -1178,10 +1178,13 @@ struct Model
         return Crd(t, wb | sel, std::min(so, wo), n[size_t(m)].rights);
     }
 
-    long alive() const { return std::count_if(n.begin(), n.end(), [](const Node &x) { return x.alive; }); }
+    long alive() const
+    {
+        return std::count_if(n.begin(), n.end(), [](const Node &x) { return x.alive; });
+    }
 };
 
-} // namespace
+}  // namespace
 
 class Mdb_model_test : public Mdb_test, public testing::WithParamInterface<unsigned>
 {
@@ -1210,7 +1213,7 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
     m.n.push_back({2, 0, 16, 7, 0, -1, 0, true});
 
     auto rand_type = [&] { return Crd::Type(1 + rnd(3)); };
-    auto pick = [&](int space) {                  // a random live node of a space, or -1
+    auto pick = [&](int space) {  // a random live node of a space, or -1
         std::vector<int> in;
         for (size_t i = 0; i < m.n.size(); i++)
             if (m.n[i].alive && m.n[i].sp == space)
@@ -1226,7 +1229,7 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
     auto rand_base = [&](Crd::Type t) -> u64 {
         u64 b = rnd(t == Crd::MEM ? 1024 : 256);
         if (t == Crd::OBJ && !rnd(8))
-            b += rnd(4) << 26;        // selectors wrap
+            b += rnd(4) << 26;  // selectors wrap
         return b;
     };
     auto rand_order = [&] { return rnd(10) ? unsigned(rnd(6)) : unsigned(rnd(32)); };
@@ -1243,7 +1246,7 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
         rec.fail_at = !starve && !rnd(20) ? rec.mapped_calls + int(rnd(3)) : -1;
         int fail_rel = rec.fail_at < 0 ? 1 << 30 : rec.fail_at - rec.mapped_calls;
 
-        if (op < 20) {                                                    // insert_root
+        if (op < 20) {  // insert_root
             unsigned o = t == Crd::OBJ ? 0 : unsigned(rnd(5));
             u64 b = rand_base(t) % (u64{1} << m.bits[size_t(s)]);
             b &= ~((u64{1} << o) - 1);
@@ -1252,12 +1255,13 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
             budget = give;
             Mdb::Status st = root(*sp[size_t(s)], b, o, r, pay);
             budget = -1;
-            Mdb::Status want = !m.free(s, b, o) ? Mdb::Status::OCCUPIED
-                               : give == 0 || fail_rel == 0 ? Mdb::Status::OOM : Mdb::Status::OK;
+            Mdb::Status want = !m.free(s, b, o)             ? Mdb::Status::OCCUPIED
+                               : give == 0 || fail_rel == 0 ? Mdb::Status::OOM
+                                                            : Mdb::Status::OK;
             ASSERT_EQ(st, want);
             if (st == Mdb::Status::OK)
                 m.n.push_back({s, b, o, r, pay, -1, 0, true});
-        } else if (op < 70) {                                             // delegate
+        } else if (op < 70) {  // delegate
             int dpd = int(rnd(npd)), d = sp_of(dpd, t), from = rnd(4) ? pick(s) : -1;
             u64 sbase = rand_base(t);
             unsigned sord = rand_order();
@@ -1267,7 +1271,7 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
             unsigned word = std::min(31u, unsigned(std::max(0, int(sord) + int(rnd(5)) - 2)));
             if (!rnd(3))
                 word = rand_order();
-            u64 wbase = t == Crd::PIO && rnd(2) ? sbase : rand_base(t);   // I/O ranges must nest
+            u64 wbase = t == Crd::PIO && rnd(2) ? sbase : rand_base(t);  // I/O ranges must nest
             Crd win(rnd(25) ? t : rand_type(), wbase, word, rand_rights());
             u64 hot = rnd(2048);
             u64 sb, rb;
@@ -1289,7 +1293,7 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
                 m.apply(ps, d);
                 pieces_made += long(ps.size());
             }
-        } else if (op < 82) {                                             // revoke
+        } else if (op < 82) {  // revoke
             u64 b = rand_base(t);
             unsigned o = rand_order();
             if (int at = rnd(3) ? pick(s) : -1; at >= 0)
@@ -1298,14 +1302,14 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
             bool self = rnd(2);
             Mdb::revoke(*sp[size_t(s)], c, self, &rec);
             m.revoke(s, c.base(), c.order(), c.rights(), self);
-        } else if (op < 99) {                                             // translate
+        } else if (op < 99) {  // translate
             int r = sp_of(int(rnd(npd)), t), at = pick(s);
             u64 b = rand_base(t);
             unsigned o = rand_order();
             if (at >= 0 && rnd(4)) {
                 near(at, b, o);
                 for (int up = m.n[size_t(at)].parent; up >= 0 && rnd(3); up = m.n[size_t(up)].parent)
-                    r = m.n[size_t(up)].sp;           // mostly ask a PD the item came from
+                    r = m.n[size_t(up)].sp;  // mostly ask a PD the item came from
             }
             Crd item(t, b, o, rand_rights() | 1);
             Crd win(rnd(25) ? t : rand_type(), rand_base(t), 4 + unsigned(rnd(8)), 0x1f);
@@ -1314,7 +1318,7 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
             Crd want = m.translate(s, item, r, win);
             ASSERT_EQ(Mdb::translate(*sp[size_t(s)], item, *sp[size_t(r)], win), want);
             translated += !want.is_null();
-        } else {                                                          // a PD loses a space
+        } else {  // a PD loses a space
             Mdb::destroy(*sp[size_t(s)], &rec);
             m.revoke(s, 0, 63, 0x1f, true);
         }

@@ -34,7 +34,7 @@ std::vector<Free> free_list(const Memmap &m)
     return v;
 }
 
-} // namespace
+}  // namespace
 
 TEST(Memmap, ASingleAlignedRangeIsFreeAsAWhole)
 {
@@ -82,7 +82,7 @@ TEST(Memmap, WrappingRangesAreReportedAndSkipped)
     diag_clear();
     auto m = fresh();
     m->add_range(0xffff'ffff'ffff'0000, 0x20000, MEM_AVAILABLE);
-    m->add_range(0xffff'ffff'ffff'f000, 0x1000, MEM_AVAILABLE);   // would end at exactly 2^64
+    m->add_range(0xffff'ffff'ffff'f000, 0x1000, MEM_AVAILABLE);  // would end at exactly 2^64
     m->add_range(0x100000, 0x100000, MEM_AVAILABLE);
     ASSERT_TRUE(m->build());
     EXPECT_TRUE(diag_contains("that wraps around"));
@@ -94,7 +94,7 @@ TEST(Memmap, UnalignedAvailableRangesShrinkToWholePages)
 {
     diag_clear();
     auto m = fresh();
-    m->add_range(0x100010, 0x3000, MEM_AVAILABLE);   // [0x100010, 0x103010)
+    m->add_range(0x100010, 0x3000, MEM_AVAILABLE);  // [0x100010, 0x103010)
     ASSERT_TRUE(m->build());
     EXPECT_TRUE(diag_contains("not page-aligned"));
     EXPECT_EQ(free_list(*m), (std::vector<Free>{{0x101000, 0x2000}}));
@@ -105,7 +105,7 @@ TEST(Memmap, AnAvailableRangeWithoutAWholePageIsIgnored)
 {
     diag_clear();
     auto m = fresh();
-    m->add_range(0x1800, 0x1000, MEM_AVAILABLE);    // straddles two pages, covers neither
+    m->add_range(0x1800, 0x1000, MEM_AVAILABLE);  // straddles two pages, covers neither
     m->add_range(0x10000, 0x1000, MEM_AVAILABLE);
     ASSERT_TRUE(m->build());
     EXPECT_TRUE(diag_contains("holds no whole page"));
@@ -115,8 +115,8 @@ TEST(Memmap, AnAvailableRangeWithoutAWholePageIsIgnored)
 TEST(Memmap, AdjacentUnalignedAvailableRangesKeepTheSharedPage)
 {
     auto m = fresh();
-    m->add_range(0x1000, 0x1800, MEM_AVAILABLE);    // [0x1000, 0x2800)
-    m->add_range(0x2800, 0x1800, MEM_AVAILABLE);    // [0x2800, 0x4000)
+    m->add_range(0x1000, 0x1800, MEM_AVAILABLE);  // [0x1000, 0x2800)
+    m->add_range(0x2800, 0x1800, MEM_AVAILABLE);  // [0x2800, 0x4000)
     ASSERT_TRUE(m->build());
     EXPECT_EQ(free_list(*m), (std::vector<Free>{{0x1000, 0x3000}}));
 }
@@ -137,7 +137,7 @@ TEST(Memmap, AnUnalignedReservedTypeBlocksEveryPageItTouches)
 {
     auto m = fresh();
     m->add_range(0, 0x10000, MEM_AVAILABLE);
-    m->add_range(0x3ff0, 0x20, MEM_RESERVED);       // touches pages 3 and 4
+    m->add_range(0x3ff0, 0x20, MEM_RESERVED);  // touches pages 3 and 4
     ASSERT_TRUE(m->build());
     EXPECT_EQ(free_list(*m), (std::vector<Free>{{0, 0x3000}, {0x5000, 0xb000}}));
 }
@@ -147,14 +147,14 @@ TEST(Memmap, ReservationsCarveHolesAndTouchWholePages)
     auto m = fresh();
     m->add_range(0, 0x9f000, MEM_AVAILABLE);
     m->add_range(0x100000, 0x7f00000, MEM_AVAILABLE);
-    m->reserve(0, 1 * MiB);                         // first MiB
-    m->reserve(0x200000, 0x123456);                 // kernel image
-    m->reserve(0x800123, 1);                        // a single byte of loader data
-    m->reserve(0x7fff000, 0x100000);                // beyond the end of RAM
+    m->reserve(0, 1 * MiB);           // first MiB
+    m->reserve(0x200000, 0x123456);   // kernel image
+    m->reserve(0x800123, 1);          // a single byte of loader data
+    m->reserve(0x7fff000, 0x100000);  // beyond the end of RAM
     ASSERT_TRUE(m->build());
-    EXPECT_EQ(free_list(*m), (std::vector<Free>{{0x100000, 0x100000},
-                                                {0x324000, 0x800000 - 0x324000},
-                                                {0x801000, 0x7fff000 - 0x801000}}));
+    EXPECT_EQ(free_list(*m),
+              (std::vector<Free>{
+                  {0x100000, 0x100000}, {0x324000, 0x800000 - 0x324000}, {0x801000, 0x7fff000 - 0x801000}}));
     EXPECT_EQ(m->bytes_ram(), 0x9f000u + 0x7f00000u);
     EXPECT_EQ(m->bytes_free() + m->bytes_reserved(), m->bytes_ram());
 }
@@ -173,12 +173,12 @@ TEST(Memmap, RangesAbove4GiBAreSupported)
     auto m = fresh();
     m->add_range(1 * MiB, 3 * GiB - 1 * MiB, MEM_AVAILABLE);
     m->add_range(4 * GiB, 60 * GiB, MEM_AVAILABLE);
-    m->add_range(0xfd'0000'0000, 0x3'0000'0000, MEM_RESERVED);   // HyperTransport hole
+    m->add_range(0xfd'0000'0000, 0x3'0000'0000, MEM_RESERVED);  // HyperTransport hole
     m->reserve(8 * GiB, 4096);
     ASSERT_TRUE(m->build());
-    EXPECT_EQ(free_list(*m), (std::vector<Free>{{1 * MiB, 3 * GiB - 1 * MiB},
-                                                {4 * GiB, 4 * GiB},
-                                                {8 * GiB + 4096, 56 * GiB - 4096}}));
+    EXPECT_EQ(free_list(*m),
+              (std::vector<Free>{
+                  {1 * MiB, 3 * GiB - 1 * MiB}, {4 * GiB, 4 * GiB}, {8 * GiB + 4096, 56 * GiB - 4096}}));
     EXPECT_EQ(m->bytes_free(), 63 * GiB - 1 * MiB - 4096);
 }
 
@@ -228,7 +228,7 @@ TEST(Memmap, AWrappingReservationReservesUpToTheTop)
 TEST(Memmap, RangesAtTheTopOfTheAddressSpaceDoNotWrapWhenRounded)
 {
     auto m = fresh();
-    m->add_range(0xffff'ffff'ffff'e001, 0x1ffe, MEM_AVAILABLE);   // up to 2^64 - 1, no whole page
+    m->add_range(0xffff'ffff'ffff'e001, 0x1ffe, MEM_AVAILABLE);  // up to 2^64 - 1, no whole page
     m->add_range(0xffff'ffff'ffff'f800, 0x100, MEM_RESERVED);
     m->add_range(0x100000, 0x1000, MEM_AVAILABLE);
     m->reserve(0xffff'ffff'ffff'ff00, 0x10);
@@ -266,8 +266,8 @@ TEST(Memmap, OverlappingReservationsAreFoldedTogether)
     for (u32 i = 0; i < 4 * Memmap::MAX_RESERVED; i++)
         m->reserve(1 * MiB + u64{i} * 0x1000, 0x1800);
     ASSERT_TRUE(m->build());
-    EXPECT_EQ(free_list(*m),
-              (std::vector<Free>{{0, 1 * MiB}, {1 * MiB + 4 * Memmap::MAX_RESERVED * 0x1000ul + 0x1000,
+    EXPECT_EQ(free_list(*m), (std::vector<Free>{{0, 1 * MiB},
+                                                {1 * MiB + 4 * Memmap::MAX_RESERVED * 0x1000ul + 0x1000,
                                                  63 * MiB - 4 * Memmap::MAX_RESERVED * 0x1000ul - 0x1000}}));
 }
 
@@ -306,7 +306,7 @@ TEST(Memmap, RandomMapsMatchAPageByPageModel)
 
     for (int round = 0; round < 500; round++) {
         auto m = fresh();
-        std::vector<int> avail(SPACE / 256, 0), blocked(SPACE / 256, 0);   // 256-byte granules
+        std::vector<int> avail(SPACE / 256, 0), blocked(SPACE / 256, 0);  // 256-byte granules
         auto mark = [](std::vector<int> &v, u64 b, u64 s) {
             for (u64 a = b; a < b + s; a += 256)
                 v[a / 256] = 1;

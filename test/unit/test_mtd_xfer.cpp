@@ -15,7 +15,7 @@ Exc_frame sample()
     f.rsp = 0x7000, f.rip = 0x401000, f.rflags = 0x246;
     return f;
 }
-} // namespace
+}  // namespace
 
 TEST(Mtd_xfer, DeliveryWritesOnlySelectedStateAndTheHeader)
 {
@@ -30,7 +30,7 @@ TEST(Mtd_xfer, DeliveryWritesOnlySelectedStateAndTheHeader)
     EXPECT_EQ(u.rbp, 5u);
     EXPECT_EQ(u.qual[0], 6u);
     EXPECT_EQ(u.qual[1], 0x1234u);
-    EXPECT_EQ(u.rax, 0xdeadu);      // not selected: keeps its previous contents
+    EXPECT_EQ(u.rax, 0xdeadu);  // not selected: keeps its previous contents
     EXPECT_EQ(u.rip, 0xbeefu);
 }
 
@@ -41,7 +41,7 @@ TEST(Mtd_xfer, ReplyWritesBackWhatTheUtcbMtdSelects)
     u.mtd = Mtd::RIP_LEN | Mtd::GPR_R8_R15;
     u.rip = 0x401002;
     u.r8 = 0x88;
-    u.rax = 0x99;                   // not selected
+    u.rax = 0x99;  // not selected
     ASSERT_TRUE(Mtd_xfer::from_utcb(u, f));
     EXPECT_EQ(f.rip, 0x401002u);
     EXPECT_EQ(f.r8, 0x88u);

@@ -37,7 +37,7 @@ struct Fake_phys
 
     void put(u64 phys, const void *p, size_t n)
     {
-        (void)mem.at(phys - base + n - 1);     // throws instead of writing out of bounds
+        (void)mem.at(phys - base + n - 1);  // throws instead of writing out of bounds
         memcpy(&mem.at(phys - base), p, n);
     }
     void put32(u64 phys, u32 v) { put(phys, &v, 4); }
@@ -49,11 +49,29 @@ struct Fake_phys
 struct Bytes
 {
     std::vector<u8> b;
-    Bytes &u8_(u8 v) { b.push_back(v); return *this; }
-    Bytes &u32_(u32 v) { for (int i = 0; i < 4; i++) b.push_back(static_cast<u8>(v >> 8 * i)); return *this; }
+    Bytes &u8_(u8 v)
+    {
+        b.push_back(v);
+        return *this;
+    }
+    Bytes &u32_(u32 v)
+    {
+        for (int i = 0; i < 4; i++)
+            b.push_back(static_cast<u8>(v >> 8 * i));
+        return *this;
+    }
     Bytes &u64_(u64 v) { return u32_(static_cast<u32>(v)).u32_(static_cast<u32>(v >> 32)); }
-    Bytes &str(const std::string &s) { b.insert(b.end(), s.begin(), s.end()); b.push_back(0); return *this; }
-    Bytes &raw(const std::vector<u8> &v) { b.insert(b.end(), v.begin(), v.end()); return *this; }
+    Bytes &str(const std::string &s)
+    {
+        b.insert(b.end(), s.begin(), s.end());
+        b.push_back(0);
+        return *this;
+    }
+    Bytes &raw(const std::vector<u8> &v)
+    {
+        b.insert(b.end(), v.begin(), v.end());
+        return *this;
+    }
 };
 
 // Multiboot 2 information builder: tags are 8-byte aligned after an 8-byte header.
@@ -94,7 +112,7 @@ constexpr u64 BASE = 0x10000, MBI = 0x10000;
 std::unique_ptr<Boot_info> parse(u32 magic, u64 mbi, Fake_phys &m, bool expect = true)
 {
     auto bi = std::make_unique<Boot_info>();
-    memset(bi.get(), 0xa5, sizeof *bi);     // the parser must initialise everything
+    memset(bi.get(), 0xa5, sizeof *bi);  // the parser must initialise everything
     diag_clear();
     EXPECT_EQ(parse_multiboot(magic, mbi, m.reader(), *bi), expect);
     return bi;
@@ -121,7 +139,7 @@ Bytes mb1_entry(u64 base, u64 len, u32 type, u32 size = 20)
     return e;
 }
 
-} // namespace
+}  // namespace
 
 TEST(Multiboot, AnUnknownLoaderMagicIsRejected)
 {
@@ -194,7 +212,7 @@ TEST(Multiboot, AnUnterminatedCommandLineIsCutAtTheScanLimit)
 TEST(Multiboot, ACommandLineRunningIntoUnreadableMemoryIsCutThere)
 {
     Fake_phys m(BASE, 0x10000);
-    u64 s = BASE + 0x10000 - 5;      // "abcde" at the very end, no NUL
+    u64 s = BASE + 0x10000 - 5;  // "abcde" at the very end, no NUL
     m.put32(MBI, 1u << 2);
     m.put32(MBI + 16, static_cast<u32>(s));
     memcpy(&m.mem[s - BASE], "abcde", 5);
@@ -231,8 +249,10 @@ TEST(Multiboot, TheMb1MemoryMapIsCopiedInLoaderOrderIncludingHighMemory)
 {
     Fake_phys m(BASE, 0x10000);
     Bytes e;
-    e.raw(mb1_entry(0, 0x9fc00, 1).b).raw(mb1_entry(0x100000, 0x7ee0000, 1).b)
-        .raw(mb1_entry(0xfffc0000, 0x40000, 2).b).raw(mb1_entry(0x100000000, 0x40000000, 1).b);
+    e.raw(mb1_entry(0, 0x9fc00, 1).b)
+        .raw(mb1_entry(0x100000, 0x7ee0000, 1).b)
+        .raw(mb1_entry(0xfffc0000, 0x40000, 2).b)
+        .raw(mb1_entry(0x100000000, 0x40000000, 1).b);
     mb1_mmap(m, e.b);
     auto bi = parse(MULTIBOOT1_LOADER_MAGIC, MBI, m);
     EXPECT_EQ(bi->mmap_source, Boot_info::MMAP_MB1);
@@ -264,7 +284,7 @@ TEST(Multiboot, AnMb1MapEntryWithATooSmallSizeStopsTheMap)
     Fake_phys m(BASE, 0x10000);
     Bytes e;
     e.raw(mb1_entry(0, 0x1000, 1).b).raw(mb1_entry(0x5000, 0x2000, 1, 20).b);
-    e.b[24] = 0;    // second entry's size field: 0 would loop forever if trusted
+    e.b[24] = 0;  // second entry's size field: 0 would loop forever if trusted
     mb1_mmap(m, e.b);
     auto bi = parse(MULTIBOOT1_LOADER_MAGIC, MBI, m);
     EXPECT_EQ(bi->mmap_count, 1u);
@@ -276,7 +296,7 @@ TEST(Multiboot, AnMb1MapEntryOverrunningTheMapIsDropped)
     Fake_phys m(BASE, 0x10000);
     Bytes e;
     e.raw(mb1_entry(0, 0x1000, 1).b).raw(mb1_entry(0x5000, 0x2000, 1, 0x1000).b);
-    e.b.resize(48);     // the map length claims only the first 24 bytes of the big entry
+    e.b.resize(48);  // the map length claims only the first 24 bytes of the big entry
     mb1_mmap(m, e.b);
     auto bi = parse(MULTIBOOT1_LOADER_MAGIC, MBI, m);
     EXPECT_EQ(bi->mmap_count, 1u);
@@ -301,7 +321,7 @@ TEST(Multiboot, AnUnreadableMb1MapFallsBackToMemLowerAndUpper)
     m.put32(MBI + 4, 639);
     m.put32(MBI + 8, 130048);
     m.put32(MBI + 44, 0x1000);
-    m.put32(MBI + 48, 0x1f800);     // runs past the end of fake memory
+    m.put32(MBI + 48, 0x1f800);  // runs past the end of fake memory
     auto bi = parse(MULTIBOOT1_LOADER_MAGIC, MBI, m);
     EXPECT_TRUE(diag_contains("memory map at 0x1f800+0x1000 is not readable"));
     EXPECT_EQ(bi->mmap_source, Boot_info::MMAP_MB1_MEMINFO);
@@ -355,7 +375,7 @@ TEST(Multiboot, Mb1ModulesAreListedWithTheirStrings)
     EXPECT_EQ(bi->modules[0].cmdline_phys, STRINGS);
     EXPECT_EQ(bi->modules[0].cmdline_len, 12u);
     EXPECT_EQ(bi->modules[1].end, 0x181234u);
-    EXPECT_EQ(bi->modules[1].cmdline_phys, 0u);     // no string
+    EXPECT_EQ(bi->modules[1].cmdline_phys, 0u);  // no string
     EXPECT_EQ(bi->mb1_mods_phys, MB1_MODS);
     EXPECT_EQ(bi->mb1_mods_len, 32u);
     EXPECT_TRUE(g_diag_lines.empty());
@@ -377,7 +397,7 @@ TEST(Multiboot, AnUnreadableMb1ModuleTableGivesNoModules)
     Fake_phys m(BASE, 0x10000);
     m.put32(MBI, 1u << 3);
     m.put32(MBI + 20, 3);
-    m.put32(MBI + 24, 0x1fff0);     // 48 bytes from here run past the end
+    m.put32(MBI + 24, 0x1fff0);  // 48 bytes from here run past the end
     auto bi = parse(MULTIBOOT1_LOADER_MAGIC, MBI, m);
     EXPECT_EQ(bi->module_count, 0u);
     EXPECT_TRUE(diag_contains("module table at 0x1fff0 is not readable"));
@@ -461,8 +481,12 @@ TEST(Multiboot2, ACompleteInfoIsParsed)
     b.tag(1, Bytes().str("/boot/hypervisor serial"))
         .tag(3, Bytes().u32_(0x200000).u32_(0x280000).str("roottask"))
         .tag(3, Bytes().u32_(0x280000).u32_(0x290000).str(""))
-        .tag(6, Bytes().u32_(24).u32_(0).raw(mmap_entry(0, 0x9f000, 1).b)
-                    .raw(mmap_entry(0x100000, 0x3ff00000, 1).b).raw(mmap_entry(0x100000000, 0x1000, 4).b))
+        .tag(6, Bytes()
+                    .u32_(24)
+                    .u32_(0)
+                    .raw(mmap_entry(0, 0x9f000, 1).b)
+                    .raw(mmap_entry(0x100000, 0x3ff00000, 1).b)
+                    .raw(mmap_entry(0x100000000, 0x1000, 4).b))
         .tag(8, Bytes().u64_(0xfd000000).u32_(4096).u32_(1024).u32_(768).u8_(32).u8_(1).u8_(0).u8_(0))
         .tag(15, Bytes().str("RSD PTR").raw(std::vector<u8>(28, 7)))
         .tag(12, Bytes().u64_(0x7fe00000))
@@ -570,7 +594,7 @@ TEST(Multiboot2, ATruncatedTagHeaderIsReported)
 {
     Fake_phys m(BASE, 0x10000);
     Mb2 b;
-    b.tag(1, Bytes().str("serial"));        // 15 bytes: ends at 0x17, the next tag would start at 0x18
+    b.tag(1, Bytes().str("serial"));  // 15 bytes: ends at 0x17, the next tag would start at 0x18
     b.store(m, MBI, 0x1c);
     auto bi = parse(MULTIBOOT2_LOADER_MAGIC, MBI, m);
     EXPECT_TRUE(diag_contains("tag header at offset 0x18 is truncated"));
@@ -579,7 +603,8 @@ TEST(Multiboot2, ATruncatedTagHeaderIsReported)
 TEST(Multiboot2, TheStandardMemoryMapIsPreferredOverTheEfiMapAndBasicInfo)
 {
     Fake_phys m(BASE, 0x10000);
-    Mb2().tag(4, Bytes().u32_(639).u32_(1000))
+    Mb2()
+        .tag(4, Bytes().u32_(639).u32_(1000))
         .tag(17, Bytes().u32_(48).u32_(1).raw(efi_desc(7, 0x200000, 16).b).u64_(0))
         .tag(6, Bytes().u32_(24).u32_(0).raw(mmap_entry(0x100000, 0x100000, 1).b))
         .end()
@@ -595,25 +620,25 @@ TEST(Multiboot2, TheEfiMapIsConvertedToMultibootTypesAndMerged)
 {
     Fake_phys m(BASE, 0x10000);
     Bytes d;
-    d.u32_(48).u32_(1);                                 // descriptors bigger than 40 bytes
+    d.u32_(48).u32_(1);  // descriptors bigger than 40 bytes
     auto add = [&](u32 type, u64 start, u64 pages) { d.raw(efi_desc(type, start, pages).b).u64_(0); };
-    add(7, 0x0, 0x9f);          // conventional
-    add(0, 0x9f000, 1);         // reserved
-    add(1, 0x100000, 0x10);     // loader code    \ contiguous, all available:
-    add(4, 0x110000, 0x10);     // boot data      | merged into one range
-    add(7, 0x120000, 0x100);    // conventional   /
-    add(9, 0x220000, 2);        // ACPI reclaim
-    add(10, 0x222000, 2);       // ACPI NVS
-    add(8, 0x224000, 1);        // unusable
-    add(11, 0xfee00000, 1);     // MMIO
+    add(7, 0x0, 0x9f);        // conventional
+    add(0, 0x9f000, 1);       // reserved
+    add(1, 0x100000, 0x10);   // loader code    \ contiguous, all available:
+    add(4, 0x110000, 0x10);   // boot data      | merged into one range
+    add(7, 0x120000, 0x100);  // conventional   /
+    add(9, 0x220000, 2);      // ACPI reclaim
+    add(10, 0x222000, 2);     // ACPI NVS
+    add(8, 0x224000, 1);      // unusable
+    add(11, 0xfee00000, 1);   // MMIO
     add(7, 0x100000000, 0x40000);
     Mb2().tag(4, Bytes().u32_(639).u32_(1000)).tag(17, d).end().store(m, MBI);
     auto bi = parse(MULTIBOOT2_LOADER_MAGIC, MBI, m);
     EXPECT_EQ(bi->mmap_source, Boot_info::MMAP_MB2_EFI);
     EXPECT_TRUE(bi->efi);
-    const Mem_range want[] = {{0, 0x9f000, 1},           {0x9f000, 0x1000, 2},   {0x100000, 0x120000, 1},
-                              {0x220000, 0x2000, 3},     {0x222000, 0x2000, 4},  {0x224000, 0x1000, 5},
-                              {0xfee00000, 0x1000, 2},   {0x100000000, 0x40000000, 1}};
+    const Mem_range want[] = {{0, 0x9f000, 1},         {0x9f000, 0x1000, 2},        {0x100000, 0x120000, 1},
+                              {0x220000, 0x2000, 3},   {0x222000, 0x2000, 4},       {0x224000, 0x1000, 5},
+                              {0xfee00000, 0x1000, 2}, {0x100000000, 0x40000000, 1}};
     ASSERT_EQ(bi->mmap_count, 8u);
     for (u32 i = 0; i < 8; i++) {
         EXPECT_EQ(bi->mmap[i].base, want[i].base) << i;
@@ -639,7 +664,8 @@ TEST(Multiboot2, AnEfiDescriptorWithAnAbsurdPageCountIsSkipped)
 TEST(Multiboot2, ATooSmallEfiDescriptorSizeFallsBackToBasicMemoryInfo)
 {
     Fake_phys m(BASE, 0x10000);
-    Mb2().tag(17, Bytes().u32_(8).u32_(1).u64_(0).u64_(0))
+    Mb2()
+        .tag(17, Bytes().u32_(8).u32_(1).u64_(0).u64_(0))
         .tag(4, Bytes().u32_(600).u32_(2048))
         .end()
         .store(m, MBI);
@@ -664,8 +690,15 @@ TEST(Multiboot2, AZeroMemoryMapEntrySizeIsRejectedWithoutLooping)
 TEST(Multiboot2, MemoryMapEntriesLargerThan24BytesAreHonoured)
 {
     Fake_phys m(BASE, 0x10000);
-    Mb2().tag(6, Bytes().u32_(32).u32_(0).raw(mmap_entry(0, 0x1000, 1).b).u64_(~u64{0})
-                     .raw(mmap_entry(0x5000, 0x1000, 2).b).u64_(~u64{0}).u32_(0))
+    Mb2()
+        .tag(6, Bytes()
+                    .u32_(32)
+                    .u32_(0)
+                    .raw(mmap_entry(0, 0x1000, 1).b)
+                    .u64_(~u64{0})
+                    .raw(mmap_entry(0x5000, 0x1000, 2).b)
+                    .u64_(~u64{0})
+                    .u32_(0))
         .end()
         .store(m, MBI);
     auto bi = parse(MULTIBOOT2_LOADER_MAGIC, MBI, m);
@@ -712,7 +745,8 @@ TEST(Multiboot2, AnOversizedRsdpTagIsCopiedOnlyUpToTheRsdpSize)
 TEST(Multiboot2, TooShortTagsAreReportedAndIgnored)
 {
     Fake_phys m(BASE, 0x10000);
-    Mb2().tag(14, Bytes().raw(std::vector<u8>(10, 1)))
+    Mb2()
+        .tag(14, Bytes().raw(std::vector<u8>(10, 1)))
         .tag(3, Bytes().u32_(0x1000))
         .tag(8, Bytes().u64_(0xb8000))
         .end()
@@ -775,8 +809,12 @@ TEST(Multiboot2, MoreModulesThanTheLimitAreReported)
 TEST(Multiboot2, UnknownTagsAreSkipped)
 {
     Fake_phys m(BASE, 0x10000);
-    Mb2().tag(21, Bytes().u32_(0x100000)).tag(0x1234, Bytes().raw(std::vector<u8>(77, 0)))
-        .tag(1, Bytes().str("serial")).end().store(m, MBI);
+    Mb2()
+        .tag(21, Bytes().u32_(0x100000))
+        .tag(0x1234, Bytes().raw(std::vector<u8>(77, 0)))
+        .tag(1, Bytes().str("serial"))
+        .end()
+        .store(m, MBI);
     auto bi = parse(MULTIBOOT2_LOADER_MAGIC, MBI, m);
     EXPECT_EQ(bi->cmdline_len, 6u);
     EXPECT_TRUE(g_diag_lines.empty()) << g_diag_lines.front();
@@ -794,7 +832,7 @@ TEST(Multiboot2, ReservedRangesAreTheInfoAndTheModules)
     auto bi = parse(MULTIBOOT2_LOADER_MAGIC, MBI, m);
     Mem_range r[Boot_info::MAX_RESERVED_RANGES];
     u32 n = bi->reserved_ranges(r, Boot_info::MAX_RESERVED_RANGES);
-    ASSERT_EQ(n, 2u);     // strings are inside the info; the empty module needs nothing
+    ASSERT_EQ(n, 2u);  // strings are inside the info; the empty module needs nothing
     EXPECT_EQ(r[0].base, MBI);
     EXPECT_EQ(r[0].size, b.b.size());
     EXPECT_EQ(r[1].base, 0x200000u);
@@ -807,7 +845,10 @@ TEST(Multiboot2, RandomCorruptionNeverCrashesOrReadsOutOfBounds)
     Mb2 good;
     good.tag(1, Bytes().str("serial"))
         .tag(3, Bytes().u32_(0x200000).u32_(0x201000).str("rt"))
-        .tag(6, Bytes().u32_(24).u32_(0).raw(mmap_entry(0, 0x9f000, 1).b)
+        .tag(6, Bytes()
+                    .u32_(24)
+                    .u32_(0)
+                    .raw(mmap_entry(0, 0x9f000, 1).b)
                     .raw(mmap_entry(0x100000, 0x1000000, 1).b))
         .tag(17, Bytes().u32_(40).u32_(1).raw(efi_desc(7, 0, 16).b))
         .tag(15, Bytes().raw(std::vector<u8>(36, 1)))

@@ -15,7 +15,7 @@ u64 host_direct_map;
 
 namespace {
 
-constexpr u64 PHYS_BASE = 0x100000;       // fake physical address of the pool
+constexpr u64 PHYS_BASE = 0x100000;  // fake physical address of the pool
 constexpr unsigned POOL_PAGES = 256;
 u8 *pool;
 unsigned next_page, budget;
@@ -36,7 +36,7 @@ struct Paging_test : testing::Test
     void TearDown() override { free(pool); }
 };
 
-} // namespace
+}  // namespace
 
 // The walker's page-table pages come from here in the tests.
 void *Kmem::alloc(unsigned order, bool zero)
@@ -60,7 +60,7 @@ TEST_F(Paging_test, AFourKilobyteMappingIsFoundWithItsFlags)
     EXPECT_TRUE(flags & Pte::U);
     EXPECT_TRUE(flags & Pte::W);
     EXPECT_EQ(Paging::lookup(pml4, 0x401000), ~u64{0});
-    EXPECT_EQ(next_page, 4u);             // PML4, PDPT, PD, PT
+    EXPECT_EQ(next_page, 4u);  // PML4, PDPT, PD, PT
 }
 
 TEST_F(Paging_test, AlignedRangesUseLargePages)
@@ -71,7 +71,7 @@ TEST_F(Paging_test, AlignedRangesUseLargePages)
     EXPECT_EQ(Paging::lookup(pml4, 0x40000000 + 0x3ff12345, &flags), 0x80000000u + 0x3ff12345u);
     EXPECT_TRUE(flags & Pte::PS);
     EXPECT_EQ(Paging::lookup(pml4, 0x80000000 + 0x1fffff), 0xc0000000u + 0x1fffffu);
-    EXPECT_EQ(next_page, 3u);             // PML4, PDPT, one PD for the 2 MiB page
+    EXPECT_EQ(next_page, 3u);  // PML4, PDPT, one PD for the 2 MiB page
 }
 
 TEST_F(Paging_test, MisalignedRangesFallBackToSmallPages)
@@ -101,7 +101,7 @@ TEST_F(Paging_test, UnmapRangeRemovesSmallAndLargePages)
     EXPECT_EQ(Paging::lookup(pml4, 0x3fffff), ~u64{0});
     EXPECT_EQ(Paging::lookup(pml4, 0x400000), ~u64{0});
     EXPECT_EQ(Paging::lookup(pml4, 0x401000), ~u64{0});
-    EXPECT_EQ(Paging::lookup(pml4, 0x402000), 0x902000u);   // beyond the range: still there
+    EXPECT_EQ(Paging::lookup(pml4, 0x402000), 0x902000u);  // beyond the range: still there
 }
 
 TEST_F(Paging_test, ProtectClearsAndSetsWriteAccess)
@@ -120,7 +120,7 @@ TEST_F(Paging_test, ProtectClearsAndSetsWriteAccess)
 
 TEST_F(Paging_test, OutOfMemoryFailsAndKeepsWhatWasMapped)
 {
-    budget = 2;                           // PDPT and PD fit, the page table does not
+    budget = 2;  // PDPT and PD fit, the page table does not
     EXPECT_FALSE(Paging::map(pml4, 0x700000, 0x700000, PAGE_SIZE, Pte::U, false));
     EXPECT_EQ(Paging::lookup(pml4, 0x700000), ~u64{0});
     budget = 10;

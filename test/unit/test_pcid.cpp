@@ -47,7 +47,7 @@ TEST(Pcid, CollisionEvictsAndFlushes)
 {
     Pcid_cache c;
     u64 a = c.cr3(PML4, 3, 0);
-    u64 b = c.cr3(OTHER, 3 + Pcid_cache::SLOTS, 0);   // same slot, another PD
+    u64 b = c.cr3(OTHER, 3 + Pcid_cache::SLOTS, 0);  // same slot, another PD
     EXPECT_EQ(pcid(a), pcid(b));
     EXPECT_FALSE(keeps(b)) << "the slot held another PD's entries";
     EXPECT_FALSE(keeps(c.cr3(PML4, 3, 0))) << "and now the first PD's are gone";
@@ -73,4 +73,4 @@ TEST(Pcid, PcidsStayBelow4096)
     }
 }
 
-} // namespace
+}  // namespace

@@ -53,9 +53,9 @@ TEST(RunQueue, RoundRobinWithinAPriorityAndHeadForPreempted)
     q.enqueue(&c, false);
     Item *x = q.pick();
     EXPECT_EQ(x, &a);
-    q.enqueue(x, false);         // quantum used up: to the tail
+    q.enqueue(x, false);  // quantum used up: to the tail
     EXPECT_EQ(q.pick(), &b);
-    Item *y = q.pick();          // c runs, is preempted: back to the head
+    Item *y = q.pick();  // c runs, is preempted: back to the head
     EXPECT_EQ(y, &c);
     q.enqueue(y, true);
     EXPECT_EQ(q.pick(), &c);
@@ -68,8 +68,8 @@ TEST(RunQueue, RemoveFromAnywhere)
     Item a{9, 0}, b{9, 1}, c{9, 2};
     for (Item *i : {&a, &b, &c})
         q.enqueue(i, false);
-    q.remove(&b);                // middle
-    q.remove(&a);                // head
+    q.remove(&b);  // middle
+    q.remove(&a);  // head
     EXPECT_FALSE(b.queued);
     EXPECT_EQ(q.highest(), 9u);
     EXPECT_EQ(q.pick(), &c);
@@ -122,4 +122,4 @@ TEST(RunQueue, MatchesModel)
     }
 }
 
-} // namespace
+}  // namespace

@@ -39,7 +39,7 @@ struct Phys_memory
     ~Phys_memory() { munmap(va, size); }
 };
 
-} // namespace
+}  // namespace
 
 TEST(Slab, ACacheOfSmallObjectsPacksOnePageAndGrowsBySlabs)
 {
@@ -140,8 +140,8 @@ TEST(Slab, InvalidSizesOrAlignmentsMakeACacheThatAlwaysFails)
 
 TEST(Slab, ExhaustionReturnsNullAndFreeingMakesRoomAgain)
 {
-    Phys_memory m(0x100000, 64 * KiB); // 15 usable pages
-    Slab_cache c("exhaust", 504, 8, m.b); // 8 a page
+    Phys_memory m(0x100000, 64 * KiB);     // 15 usable pages
+    Slab_cache c("exhaust", 504, 8, m.b);  // 8 a page
     const size_t per_slab = c.stats().per_slab;
     std::vector<void *> v;
     while (void *p = c.alloc())
@@ -173,13 +173,13 @@ TEST(Slab, BadFreesAreReportedAndLeaveTheCacheIntact)
     diag_clear();
     EXPECT_FALSE(c.free(foreign));
     EXPECT_FALSE(c.free(page));
-    EXPECT_FALSE(c.free(m.b.phys_to_virt(0x100000 + 512 * KiB))); // free buddy memory
+    EXPECT_FALSE(c.free(m.b.phys_to_virt(0x100000 + 512 * KiB)));  // free buddy memory
     EXPECT_FALSE(c.free(nullptr));
     EXPECT_TRUE(diag_contains("slab victim: free of"));
     EXPECT_TRUE(diag_contains("not from this cache"));
     diag_clear();
     EXPECT_FALSE(c.free(p + 8));
-    EXPECT_FALSE(c.free(p - 8)); // p is the slab's first object, just after the header
+    EXPECT_FALSE(c.free(p - 8));  // p is the slab's first object, just after the header
     EXPECT_TRUE(diag_contains("not the start of an object"));
     EXPECT_EQ(c.stats().in_use, 2u);
 
@@ -187,7 +187,7 @@ TEST(Slab, BadFreesAreReportedAndLeaveTheCacheIntact)
     diag_clear();
     EXPECT_FALSE(c.free(p));
     EXPECT_TRUE(diag_contains("double free"));
-    EXPECT_TRUE(c.free(q)); // the slab is empty now and back in the buddy
+    EXPECT_TRUE(c.free(q));  // the slab is empty now and back in the buddy
     EXPECT_FALSE(c.free(q));
     EXPECT_EQ(c.stats().slabs, 0u);
     EXPECT_TRUE(other.free(foreign));
@@ -204,7 +204,12 @@ TEST(Slab, ChurningAHundredThousandObjectsOfSeveralSizesLeaksNothing)
     for (size_t s : sizes)
         caches.push_back(new Slab_cache("churn", s, 8, m.b));
 
-    struct Obj { u32 *p; unsigned cache; u32 tag; };
+    struct Obj
+    {
+        u32 *p;
+        unsigned cache;
+        u32 tag;
+    };
     std::vector<Obj> live;
     std::mt19937 rng(1);
     for (int round = 0; round < 2; round++) {
@@ -215,7 +220,7 @@ TEST(Slab, ChurningAHundredThousandObjectsOfSeveralSizesLeaksNothing)
             p[0] = i;
             p[sizes[k] / 4 - 1] = ~i;
             live.push_back({p, k, i});
-            if (rng() % 4 == 0) { // free some along the way
+            if (rng() % 4 == 0) {  // free some along the way
                 size_t j = rng() % live.size();
                 std::swap(live[j], live.back());
                 ASSERT_EQ(live.back().p[0], live.back().tag);
@@ -307,6 +312,6 @@ TEST(Slab, AConstantInitializedCacheUsesTheKernelBuddy)
     EXPECT_EQ(static_cache.stats().obj_size, 48u);
     EXPECT_EQ(static_cache.stats().per_slab, (PAGE_SIZE - 64) / 48);
     diag_clear();
-    EXPECT_FALSE(static_cache.free(nullptr)); // the kernel buddy has no memory in host tests
+    EXPECT_FALSE(static_cache.free(nullptr));  // the kernel buddy has no memory in host tests
     EXPECT_EQ(static_cache.alloc(), nullptr);
 }

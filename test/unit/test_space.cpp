@@ -60,7 +60,7 @@ const Mdb_node *root_of(const Space &s, const std::vector<Mdb_node *> &in)
     return nullptr;
 }
 
-} // namespace
+}  // namespace
 
 TEST(Space, AnEmptySpaceFindsNothing)
 {
@@ -102,7 +102,7 @@ TEST(Space, ObjectLookupsWrapModulo2To26)
 
     Space m(Crd::MEM);
     ASSERT_TRUE(m.insert(k.make(m, 0x100, 0)));
-    EXPECT_EQ(m.lookup(0x100 + (u64{1} << 26)), nullptr);   // memory does not wrap
+    EXPECT_EQ(m.lookup(0x100 + (u64{1} << 26)), nullptr);  // memory does not wrap
 }
 
 TEST(Space, InsertRefusesEveryKindOfOverlap)
@@ -110,12 +110,12 @@ TEST(Space, InsertRefusesEveryKindOfOverlap)
     Nodes k;
     Space s(Crd::MEM);
     ASSERT_TRUE(s.insert(k.make(s, 0x100, 4)));
-    EXPECT_FALSE(s.insert(k.make(s, 0x100, 4)));   // same range
-    EXPECT_FALSE(s.insert(k.make(s, 0x108, 0)));   // inside
-    EXPECT_FALSE(s.insert(k.make(s, 0x100, 8)));   // around
-    EXPECT_FALSE(s.insert(k.make(s, 0x0, 9)));     // around, lower base
-    EXPECT_TRUE(s.insert(k.make(s, 0x110, 4)));    // adjacent above
-    EXPECT_TRUE(s.insert(k.make(s, 0xf0, 4)));     // adjacent below
+    EXPECT_FALSE(s.insert(k.make(s, 0x100, 4)));  // same range
+    EXPECT_FALSE(s.insert(k.make(s, 0x108, 0)));  // inside
+    EXPECT_FALSE(s.insert(k.make(s, 0x100, 8)));  // around
+    EXPECT_FALSE(s.insert(k.make(s, 0x0, 9)));    // around, lower base
+    EXPECT_TRUE(s.insert(k.make(s, 0x110, 4)));   // adjacent above
+    EXPECT_TRUE(s.insert(k.make(s, 0xf0, 4)));    // adjacent below
     EXPECT_EQ(s.count(), 3u);
 }
 
@@ -142,7 +142,7 @@ TEST(Space, NextStepsThroughARangeInOrder)
     for (Mdb_node *n = s.next(0x11); n && n->base < 0x40; n = s.next(n->end()))
         seen.push_back(n->base);
     EXPECT_EQ(seen, (std::vector<u64>{0x20, 0x30}));
-    EXPECT_EQ(s.next(0x10)->base, 0x10u);   // a node covering the selector comes first
+    EXPECT_EQ(s.next(0x10)->base, 0x10u);  // a node covering the selector comes first
     EXPECT_EQ(s.next(0x41), nullptr);
 }
 
@@ -159,7 +159,7 @@ TEST(Space, ClipAlignsDownWrapsObjectsAndCutsAtTheSpaceEnd)
     EXPECT_TRUE(obj.clip(b, o));
     EXPECT_EQ(b, 0x100u);
 
-    b = 0x1234, o = 31;                     // the whole-space CRD
+    b = 0x1234, o = 31;  // the whole-space CRD
     EXPECT_TRUE(obj.clip(b, o));
     EXPECT_EQ(b, 0u);
     EXPECT_EQ(o, 26u);
@@ -169,19 +169,19 @@ TEST(Space, ClipAlignsDownWrapsObjectsAndCutsAtTheSpaceEnd)
     EXPECT_EQ(b, 0u);
     EXPECT_EQ(o, 31u);
 
-    b = 0x10080, o = 0;                     // beyond the last port
+    b = 0x10080, o = 0;  // beyond the last port
     EXPECT_FALSE(pio.clip(b, o));
     b = 0x80, o = 20;
     EXPECT_TRUE(pio.clip(b, o));
     EXPECT_EQ(b, 0u);
     EXPECT_EQ(o, 16u);
-    b = u64{1} << 40, o = 20;               // an aligned block above 2^16
+    b = u64{1} << 40, o = 20;  // an aligned block above 2^16
     EXPECT_FALSE(pio.clip(b, o));
     b = (u64{1} << 52) - 1, o = 0;
     EXPECT_TRUE(mem.clip(b, o));
     b = u64{1} << 52, o = 0;
     EXPECT_FALSE(mem.clip(b, o));
-    b = 0, o = 200;                         // absurd orders are capped
+    b = 0, o = 200;  // absurd orders are capped
     EXPECT_TRUE(mem.clip(b, o));
     EXPECT_EQ(o, 52u);
 }
@@ -214,7 +214,7 @@ TEST(Space, RandomInsertsAndRemovalsKeepAnOrderedBalancedTreeThatAgreesWithAMap)
     std::mt19937_64 rng(7);
     Nodes k;
     Space s(Crd::MEM);
-    std::map<u64, Mdb_node *> ref;   // base -> node
+    std::map<u64, Mdb_node *> ref;  // base -> node
     std::vector<Mdb_node *> in;
     for (int step = 0; step < 20000; step++) {
         if (in.empty() || rng() % 3) {
@@ -264,7 +264,7 @@ TEST(Space, SequentialInsertsStayLogarithmicallyDeep)
     size_t count = 0;
     int h = check_avl(root_of(s, in), 0, u64{1} << 26, count);
     EXPECT_EQ(count, 100000u);
-    EXPECT_LE(h, 25);                  // 1.44 log2(100000) = 24
+    EXPECT_LE(h, 25);  // 1.44 log2(100000) = 24
     for (u64 i = 0; i < 100000; i += 2)
         s.remove(in[i]);
     EXPECT_EQ(s.count(), 50000u);

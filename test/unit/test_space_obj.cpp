@@ -44,14 +44,14 @@ struct Space_test : testing::Test
     }
 };
 
-} // namespace
+}  // namespace
 
 TEST_F(Space_test, AnEmptySpaceHasOnlyNullCapabilities)
 {
     Space_obj s;
     EXPECT_TRUE(s.lookup(0).null());
     EXPECT_TRUE(s.lookup(12345).null());
-    EXPECT_EQ(pages_live, 0);   // lookups never allocate
+    EXPECT_EQ(pages_live, 0);  // lookups never allocate
 }
 
 TEST_F(Space_test, InsertThenLookupReturnsObjectAndPermissions)
@@ -95,7 +95,7 @@ TEST_F(Space_test, OutOfMemoryLeavesTheSpaceUnchanged)
     Space_obj s;
     std::unique_ptr<Fake_obj> po(new Fake_obj);
     Fake_obj &o = *po;
-    pages_budget = 1;            // the middle table fits, the leaf does not
+    pages_budget = 1;  // the middle table fits, the leaf does not
     EXPECT_EQ(s.insert(0x200, &o, 3), Space_obj::Result::NO_MEMORY);
     EXPECT_TRUE(s.lookup(0x200).null());
     pages_budget = 10;

@@ -16,7 +16,7 @@ void noop_handler(u64, Utcb &u) { u.set_items(0, 0); }
 
 void pf_handler(u64, Utcb &u)
 {
-    u.rip += 2;                 // skip the faulting 2-byte instruction
+    u.rip += 2;  // skip the faulting 2-byte instruction
     u.mtd = Mtd::RIP_LEN;
 }
 
@@ -31,8 +31,7 @@ u64 median()
     return samples[ROUNDS / 2];
 }
 
-template <typename F>
-void measure(const char *name, F op)
+template <typename F> void measure(const char *name, F op)
 {
     for (unsigned i = 0; i < WARMUP; i++)
         op();
@@ -41,10 +40,11 @@ void measure(const char *name, F op)
         op();
         samples[i] = __builtin_ia32_rdtsc() - t0;
     }
-    printf("BENCH %-40s %8llu ticks (median of %u)\n", name, static_cast<unsigned long long>(median()), ROUNDS);
+    printf("BENCH %-40s %8llu ticks (median of %u)\n", name, static_cast<unsigned long long>(median()),
+           ROUNDS);
 }
 
-} // namespace
+}  // namespace
 
 int main(const Hip *, unsigned cpu)
 {
@@ -105,8 +105,8 @@ int main(const Hip *, unsigned cpu)
             for (unsigned r = 0; r < 20; r++) {
                 u64 t0 = __builtin_ia32_rdtsc();
                 for (unsigned i = 0; i < 512; i++)
-                    pd_delegate(self_pd(), child.pd, Crd::mem(p0, 0, 3), Item_meta(Item_meta::DELEGATE, dst + i),
-                                Crd::mem(dst + i, 0, 3));
+                    pd_delegate(self_pd(), child.pd, Crd::mem(p0, 0, 3),
+                                Item_meta(Item_meta::DELEGATE, dst + i), Crd::mem(dst + i, 0, 3));
                 revoke(Crd::mem(p0, 0, 3));
                 u64 t = __builtin_ia32_rdtsc() - t0;
                 if (r >= 2 && t < t_best)

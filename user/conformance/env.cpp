@@ -7,9 +7,9 @@
 #include "string.hpp"
 #include "suite.hpp"
 
-extern "C" char _start[], _image_end[]; // user/linker.ld
+extern "C" char _start[], _image_end[];  // user/linker.ld
 extern "C" const u64 probe_fixups[], probe_fixups_end[];
-extern "C" u8 nova_root_stack[]; // crt0.S: the root EC's stack block
+extern "C" u8 nova_root_stack[];  // crt0.S: the root EC's stack block
 
 unsigned tsc_khz = 1000000;
 bool iommu_expected;
@@ -28,10 +28,7 @@ constexpr unsigned NUM_STACKS = 40;
 alignas(STACK_SIZE) u8 stacks[NUM_STACKS][STACK_SIZE];
 bool stack_used[NUM_STACKS];
 
-Ec_tls *tls_of(unsigned i)
-{
-    return reinterpret_cast<Ec_tls *>(stacks[i] + STACK_SIZE - sizeof(Ec_tls));
-}
+Ec_tls *tls_of(unsigned i) { return reinterpret_cast<Ec_tls *>(stacks[i] + STACK_SIZE - sizeof(Ec_tls)); }
 
 Ec_tls *get_stack()
 {
@@ -64,7 +61,7 @@ Ec_tls *tls_from_sp(u64 sp)
     return tls_of(static_cast<unsigned>((sp - 1 - base) / STACK_SIZE));
 }
 
-} // namespace
+}  // namespace
 
 // ---- Test -----------------------------------------------------------------------------
 
@@ -119,15 +116,9 @@ u64 Test::sel(unsigned count)
     return add(Crd::obj(s, order, OBJ_ALL), nullptr) ? s : 0;
 }
 
-void Test::own_mem(u64 virt, unsigned order)
-{
-    add(Crd::mem(virt >> PAGE_BITS, order, OBJ_ALL), nullptr);
-}
+void Test::own_mem(u64 virt, unsigned order) { add(Crd::mem(virt >> PAGE_BITS, order, OBJ_ALL), nullptr); }
 
-void Test::own(Crd crd)
-{
-    add(crd, nullptr);
-}
+void Test::own(Crd crd) { add(crd, nullptr); }
 
 Ec_tls *Test::stack()
 {
@@ -184,7 +175,7 @@ unsigned other_cpu()
 }
 
 namespace {
-u64 never_sm; // a semaphore nobody ups: sleep_ms waits on it
+u64 never_sm;  // a semaphore nobody ups: sleep_ms waits on it
 }
 
 bool sleep_ms(u64 ms)
@@ -211,14 +202,8 @@ bool wait_for(volatile u64 &v, u64 want, u64 ms)
 
 // ---- capabilities --------------------------------------------------------------------
 
-u64 lookup_obj(u64 sel)
-{
-    return pd_lookup(Crd::obj(sel, 0, 0)).crd.value();
-}
-u64 lookup_mem(u64 page)
-{
-    return pd_lookup(Crd::mem(page, 0, 0)).crd.value();
-}
+u64 lookup_obj(u64 sel) { return pd_lookup(Crd::obj(sel, 0, 0)).crd.value(); }
+u64 lookup_mem(u64 page) { return pd_lookup(Crd::mem(page, 0, 0)).crd.value(); }
 
 Delegate_result delegate_obj(u64 from, u64 to, unsigned rights, u64 src_pd, u64 dst_pd)
 {
@@ -242,10 +227,7 @@ bool copy_cap(Test &t, u64 from, u64 to, unsigned rights)
     return true;
 }
 
-Status try_down(u64 sm)
-{
-    return sm_down(sm, 1).status;
-}
+Status try_down(u64 sm) { return sm_down(sm, 1).status; }
 
 // ---- module ---------------------------------------------------------------------------
 
@@ -265,9 +247,9 @@ bool overlaps_other(u64 page)
     return false;
 }
 
-u64 scratch_next; // next page number to hand out (downward), 0: not set up
+u64 scratch_next;  // next page number to hand out (downward), 0: not set up
 u64 scratch_floor;
-} // namespace
+}  // namespace
 
 const Module &root_module()
 {
@@ -300,7 +282,7 @@ bool is_mapped(const void *addr, u64 size)
         Crd c(lookup_mem(p));
         if (c.type() != Crd::MEM)
             return false;
-        p = ((c.base() + c.count()) > p ? c.base() + c.count() : p + 1) - 1; // skip the whole node
+        p = ((c.base() + c.count()) > p ? c.base() + c.count() : p + 1) - 1;  // skip the whole node
     }
     return true;
 }
@@ -360,7 +342,7 @@ u64 scratch_phys()
         scratch_next = best_end >> PAGE_BITS;
         scratch_floor = (best_start >> PAGE_BITS) + 1;
         if (scratch_floor < 0x100)
-            scratch_floor = 0x100; // stay above the first MiB
+            scratch_floor = 0x100;  // stay above the first MiB
     }
     while (scratch_next > scratch_floor) {
         u64 page = --scratch_next;
@@ -395,7 +377,7 @@ Status share_image(u64 pd)
     unsigned shared = 0;
     for (unsigned n = 0; page < end; n++) {
         if (n == 65536)
-            return Status::BAD_PAR; // a kernel reporting nonsense
+            return Status::BAD_PAR;  // a kernel reporting nonsense
         Lookup_result l = pd_lookup(Crd::mem(page));
         if (l.status != Status::SUCCESS)
             return l.status;
@@ -440,10 +422,7 @@ struct Service
 Service service[NUM_CPU];
 
 // Exceptions the kernel delivers to user portals (10.2).
-constexpr bool delivered(unsigned v)
-{
-    return v <= Evt::XM && v != 2 && v != 8 && v != 9 && v != 0xf;
-}
+constexpr bool delivered(unsigned v) { return v <= Evt::XM && v != 2 && v != 8 && v != 9 && v != 0xf; }
 
 void record(u64 id, const Utcb &u)
 {
@@ -478,7 +457,7 @@ void service_handler(u64 id, Utcb &u)
             return;
         }
         u.rip = reinterpret_cast<u64>(thread_main);
-        u.rsp -= 8; // as if called: rsp = 8 mod 16 at function entry
+        u.rsp -= 8;  // as if called: rsp = 8 mod 16 at function entry
         return;
     }
     record(id, u);
@@ -486,7 +465,7 @@ void service_handler(u64 id, Utcb &u)
         __atomic_fetch_add(&recall_count, 1, __ATOMIC_SEQ_CST);
         if (exc_hook && exc_hook(id, u))
             return;
-        u.mtd = 0; // resume exactly as stopped
+        u.mtd = 0;  // resume exactly as stopped
         return;
     }
     if (exc_hook && exc_hook(id, u))
@@ -541,7 +520,7 @@ u64 service_ec_of(unsigned cpu)
     return ec;
 }
 
-} // namespace
+}  // namespace
 
 u64 service_evt(unsigned cpu)
 {
@@ -657,10 +636,7 @@ bool spawn(Test *t, Thread &th, unsigned cpu, unsigned prio, Thread_fn fn, u64 e
     return true;
 }
 
-bool join(Thread &th, u64 ms)
-{
-    return sm_down(th.done, deadline_ms(ms)).status == Status::SUCCESS;
-}
+bool join(Thread &th, u64 ms) { return sm_down(th.done, deadline_ms(ms)).status == Status::SUCCESS; }
 
 bool make_child(Test &t, Child_pd &c, unsigned cpu, Portal_handler handler, bool exc_portals, void *arg)
 {
@@ -671,7 +647,7 @@ bool make_child(Test &t, Child_pd &c, unsigned cpu, Portal_handler handler, bool
             t.fail("suite: no service EC on CPU %u", cpu);
             return false;
         }
-        objs = Crd::obj(evt, 5, OBJ_ALL); // the child's selectors 0..31
+        objs = Crd::obj(evt, 5, OBJ_ALL);  // the child's selectors 0..31
     }
     c.pd = t.sel();
     if (!c.pd)

@@ -7,7 +7,7 @@
  */
 #include "suite.hpp"
 
-void snapshot_start_state(); // t_boot.cpp: what B.15 needs before anything touches the UTCB
+void snapshot_start_state();  // t_boot.cpp: what B.15 needs before anything touches the UTCB
 
 namespace {
 
@@ -32,10 +32,7 @@ void summary()
     printf("%u passed, %u failed\n", n_passed, n_failed);
 }
 
-void leave()
-{
-    exit_qemu(n_failed ? EXIT_FAIL : EXIT_PASS);
-}
+void leave() { exit_qemu(n_failed ? EXIT_FAIL : EXIT_PASS); }
 
 void watchdog_fn(Thread &)
 {
@@ -190,7 +187,7 @@ void start_finisher()
     park();
 }
 
-} // namespace
+}  // namespace
 
 [[noreturn]] void root_abort()
 {
@@ -209,7 +206,7 @@ int main(const Hip *h, unsigned)
     snapshot_start_state();
     root_tls = ec_tls();
     if (Console::init() != Status::SUCCESS)
-        exit(EXIT_FAIL); // cannot report: try to leave QEMU, else park
+        exit(EXIT_FAIL);  // cannot report: try to leave QEMU, else park
     if (h->freq_tsc)
         tsc_khz = h->freq_tsc;
 

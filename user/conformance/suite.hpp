@@ -18,10 +18,10 @@ using Test_fn = void (*)(Test &);
 
 struct Test_case
 {
-    const char *id; // checklist number (e.g. "D.41") or a descriptive name
+    const char *id;  // checklist number (e.g. "D.41") or a descriptive name
     const char *desc;
     Test_fn fn;
-    unsigned limit_s; // watchdog limit; 0 = the default
+    unsigned limit_s;  // watchdog limit; 0 = the default
 };
 
 struct Test_section
@@ -36,7 +36,7 @@ extern const Test_section sec_boot_early, sec_entry, sec_boot, sec_hip, sec_crea
 
 class Test
 {
-public:
+  public:
     static constexpr unsigned MAX_OWNED = 48;
 
     const Test_case *tc = nullptr;
@@ -63,7 +63,7 @@ public:
 
     void cleanup();
 
-private:
+  private:
     struct Owned
     {
         Crd crd;
@@ -106,20 +106,14 @@ bool wait_for(volatile u64 &v, u64 want, u64 ms);
 
 constexpr unsigned NO_CPU = ~0u;
 
-extern unsigned tsc_khz; // HIP freq_tsc, or a fallback when the HIP has none
+extern unsigned tsc_khz;  // HIP freq_tsc, or a fallback when the HIP has none
 
 u64 rdtsc();
-inline u64 ms_ticks(u64 ms)
-{
-    return ms * tsc_khz;
-}
-inline u64 deadline_ms(u64 ms)
-{
-    return rdtsc() + ms_ticks(ms);
-}
+inline u64 ms_ticks(u64 ms) { return ms * tsc_khz; }
+inline u64 deadline_ms(u64 ms) { return rdtsc() + ms_ticks(ms); }
 
 bool cpu_online(unsigned cpu);
-unsigned other_cpu(); // an online CPU other than the boot CPU, or NO_CPU
+unsigned other_cpu();  // an online CPU other than the boot CPU, or NO_CPU
 
 // Waits `ms` milliseconds on a semaphore nobody ups (false: the kernel did not time out).
 bool sleep_ms(u64 ms);
@@ -134,7 +128,7 @@ bool module_option(const char *name);
 struct Module
 {
     u64 phys, size;
-    const u8 *image; // nullptr when it could not be mapped
+    const u8 *image;  // nullptr when it could not be mapped
 };
 const Module &root_module();
 
@@ -194,12 +188,12 @@ extern "C" {
 void raw_syscall(const Raw_regs *in, Raw_regs *out);
 void raw_int3(const Raw_regs *in, Raw_regs *out);
 void raw_ud2(const Raw_regs *in, Raw_regs *out);
-void raw_div(const Raw_regs *in, Raw_regs *out); // divq %r10: #DE when in->r10 = 0
-void raw_hlt(const Raw_regs *in, Raw_regs *out); // hlt: #GP(0) in user mode
+void raw_div(const Raw_regs *in, Raw_regs *out);  // divq %r10: #DE when in->r10 = 0
+void raw_hlt(const Raw_regs *in, Raw_regs *out);  // hlt: #GP(0) in user mode
 extern char raw_syscall_ret[], raw_int3_ret[], raw_ud2_insn[], raw_ud2_ret[], raw_bad_landing[];
 extern char raw_div_insn[], raw_div_ret[], raw_hlt_insn[], raw_hlt_ret[];
 extern u64 raw_bad_landing_hit;
-extern u64 raw_saved_rsp; // rsp at the instruction of the last raw_* call
+extern u64 raw_saved_rsp;  // rsp at the instruction of the last raw_* call
 
 // Portal entry that stores every register at entry into pe_in (pe_count++), then loads pe_out
 // (rsp included) and replies. Lets tests see the exact callee entry state (7.1).
@@ -222,12 +216,13 @@ void fpu_load(const Fpu_image *in);
 void fpu_store(Fpu_image *out);
 }
 
-struct Cpu_probe {
-    u64 sm;     // semaphore the EC ups
-    u64 leaf0;  // CPUID leaf 0 eax (highest leaf)
-    u64 leaf1;  // CPUID leaf 1 ebx (initial APIC ID in bits 31:24)
-    u64 x2apic; // CPUID leaf 0xb edx (x2APIC ID), untouched without leaf 0xb
-    u64 ran;    // set to 1 by the EC
+struct Cpu_probe
+{
+    u64 sm;      // semaphore the EC ups
+    u64 leaf0;   // CPUID leaf 0 eax (highest leaf)
+    u64 leaf1;   // CPUID leaf 1 ebx (initial APIC ID in bits 31:24)
+    u64 x2apic;  // CPUID leaf 0xb edx (x2APIC ID), untouched without leaf 0xb
+    u64 ran;     // set to 1 by the EC
 };
 static_assert(sizeof(Cpu_probe) == 5 * 8);
 
@@ -237,7 +232,7 @@ struct Fpu_image
     u32 mxcsr;
     u16 fcw;
     u16 pad;
-    u64 st0; // a double, loaded with fldl
+    u64 st0;  // a double, loaded with fldl
 };
 static_assert(sizeof(Fpu_image) == 0x110);
 
@@ -251,15 +246,15 @@ constexpr u64 MTD_EXC =
 struct Exc_record
 {
     u64 count;
-    u64 id; // portal id = event number
+    u64 id;  // portal id = event number
     u64 items, mtd;
     u64 rip, rsp, rflags, qual0, qual1;
     u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
 };
 
 extern Exc_record last_exc;
-extern u64 recall_count;   // recall messages seen (event 31)
-extern u64 unexpected_exc; // faults no test expected
+extern u64 recall_count;    // recall messages seen (event 31)
+extern u64 unexpected_exc;  // faults no test expected
 
 /*
  * A test may install a hook that sees each exception message first (the
@@ -330,7 +325,7 @@ bool make_child(Test &t, Child_pd &c, unsigned cpu, Portal_handler handler, bool
 
 // ---- suite -----------------------------------------------------------------------------
 
-extern bool iommu_expected; // module command line says the kernel runs with `iommu`
+extern bool iommu_expected;  // module command line says the kernel runs with `iommu`
 extern Ec_tls *root_tls;
 
 [[noreturn]] void root_abort();

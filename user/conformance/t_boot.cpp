@@ -17,7 +17,7 @@ unsigned utcb_nonzero_at;
 constexpr u64 HIP_PAGE = HIP_ADDR >> PAGE_BITS;
 constexpr u64 UTCB_PAGE = ROOT_UTCB_ADDR >> PAGE_BITS;
 
-} // namespace
+}  // namespace
 
 void snapshot_start_state()
 {
@@ -91,7 +91,8 @@ void b13_regs(Test &t)
     CHECK(r.rcx == reinterpret_cast<u64>(_start), "initial rcx %#lx, expected the entry point %p", r.rcx,
           _start);
     CHECK(r.r11 == 0x200, "initial r11 %#lx, expected 0x200", r.r11);
-    struct {
+    struct
+    {
         const char *name;
         u64 v;
     } const zero[] = {{"rax", r.rax}, {"rbx", r.rbx}, {"rdx", r.rdx}, {"rsi", r.rsi},
@@ -119,18 +120,9 @@ void expect_lookup(Test &t, Crd q, u64 want, const char *what)
     CHECK(r.crd.value() == want, "lookup of %s returned %#lx, expected %#lx", what, r.crd.value(), want);
 }
 
-void b20(Test &t)
-{
-    expect_lookup(t, Crd::obj(SEL_ROOT_PD, 0, 0), 0x2007f, "CRD(OBJ, 32)");
-}
-void b21(Test &t)
-{
-    expect_lookup(t, Crd::obj(SEL_ROOT_EC, 0, 0), 0x21037, "CRD(OBJ, 33)");
-}
-void b22(Test &t)
-{
-    expect_lookup(t, Crd::obj(SEL_ROOT_SC, 0, 0), 0x22007, "CRD(OBJ, 34)");
-}
+void b20(Test &t) { expect_lookup(t, Crd::obj(SEL_ROOT_PD, 0, 0), 0x2007f, "CRD(OBJ, 32)"); }
+void b21(Test &t) { expect_lookup(t, Crd::obj(SEL_ROOT_EC, 0, 0), 0x21037, "CRD(OBJ, 33)"); }
+void b22(Test &t) { expect_lookup(t, Crd::obj(SEL_ROOT_SC, 0, 0), 0x22007, "CRD(OBJ, 34)"); }
 
 void b23(Test &t)
 {
@@ -143,14 +135,8 @@ void b23(Test &t)
     }
 }
 
-void b24(Test &t)
-{
-    expect_lookup(t, Crd::mem(HIP_PAGE, 0, 0), 0x7fffffffe005, "CRD(MEM, 0x7fffffffe)");
-}
-void b25(Test &t)
-{
-    expect_lookup(t, Crd::mem(UTCB_PAGE, 0, 0), 0x7fffffffd00d, "CRD(MEM, 0x7fffffffd)");
-}
+void b24(Test &t) { expect_lookup(t, Crd::mem(HIP_PAGE, 0, 0), 0x7fffffffe005, "CRD(MEM, 0x7fffffffe)"); }
+void b25(Test &t) { expect_lookup(t, Crd::mem(UTCB_PAGE, 0, 0), 0x7fffffffd00d, "CRD(MEM, 0x7fffffffd)"); }
 
 void b26(Test &t)
 {
@@ -307,7 +293,7 @@ const Test_case late[] = {
     {"B.inplace", "the module is mapped in place: writable segments are the module image", b_inplace, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_boot_early = {early, sizeof(early) / sizeof(early[0])};
 const Test_section sec_boot = {late, sizeof(late) / sizeof(late[0])};

@@ -43,10 +43,7 @@ u64 reduced(Test &t, u64 from, unsigned rights)
     return s && copy_cap(t, from, s, rights) ? s : 0;
 }
 
-u64 obj_crd(u64 sel, unsigned rights)
-{
-    return Crd::obj(sel, 0, rights).value();
-}
+u64 obj_crd(u64 sel, unsigned rights) { return Crd::obj(sel, 0, rights).value(); }
 
 unsigned offline_cpu()
 {
@@ -56,10 +53,7 @@ unsigned offline_cpu()
     return NO_CPU;
 }
 
-bool has_virt()
-{
-    return hip()->api_flg & (Hip::FEAT_VMX | Hip::FEAT_SVM);
-}
+bool has_virt() { return hip()->api_flg & (Hip::FEAT_VMX | Hip::FEAT_SVM); }
 
 // ---- create_sm ---------------------------------------------------------------------------
 
@@ -196,10 +190,7 @@ void d50(Test &t)
              "create_sc with priority 0");
 }
 
-void nothing(Thread &th)
-{
-    th.result[0] = 1;
-}
+void nothing(Thread &th) { th.result[0] = 1; }
 
 void d51(Test &t)
 {
@@ -543,6 +534,6 @@ const Test_case list[] = {
     {"D.66", "a portal without pt_ctrl delivers id 0", d66, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_create = {list, sizeof(list) / sizeof(list[0])};

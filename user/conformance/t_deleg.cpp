@@ -329,7 +329,7 @@ void f101(Test &t)
     CHECK(r.rdi == static_cast<u64>(Status::BAD_PAR), "pd_ctrl sub-op 3: rdi %#lx, expected BAD_PAR (5)",
           r.rdi);
     r = {};
-    r.rdi = Hypercall_id(Hypercall::PD_CTRL, 0xf, 0).value(); // bits 7:6 ignored: still sub-op 3
+    r.rdi = Hypercall_id(Hypercall::PD_CTRL, 0xf, 0).value();  // bits 7:6 ignored: still sub-op 3
     hypercall(r);
     CHECK(r.rdi == static_cast<u64>(Status::BAD_PAR), "pd_ctrl flags 0xf: rdi %#lx, expected BAD_PAR (5)",
           r.rdi);
@@ -342,7 +342,7 @@ void f102(Test &t)
     u64 a = t.sel(), pd = t.sel();
     REQUIRE(a && pd && new_sm(t, a));
     CHECK_ST(create_pd(pd, SEL_ROOT_PD), Status::SUCCESS, "create_pd");
-    const u64 c = 0x40; // where the new PD gets the semaphore
+    const u64 c = 0x40;  // where the new PD gets the semaphore
     Delegate_result r =
         deleg(SEL_ROOT_PD, pd, Crd::obj(a, 0, 0x1f), c << 12 | META_DELEGATE, Crd::obj(c, 0, 0x1f));
     CHECK(r.status == Status::SUCCESS && r.crd == Crd::obj(c, 0, 0x1f),
@@ -439,7 +439,7 @@ bool f103_hook(u64 v, Utcb &u)
     u.item(0).set(Crd::mem(f103_backing_page, 0, Perm_mem::RW),
                   Item_meta(Item_meta::DELEGATE, f103_fault_page));
     u.set_items(0, 1);
-    u.mtd = 0; // resume unchanged: the access is repeated and now succeeds
+    u.mtd = 0;  // resume unchanged: the access is repeated and now succeeds
     return true;
 }
 
@@ -459,7 +459,7 @@ void f103(Test &t)
     backing[3] = 0x103103103103ull;
     Child_pd c;
     REQUIRE(make_child(t, c, boot_cpu(), reader_handler, true));
-    u64 fault = alloc_virt(PAGE_SIZE); // not mapped in the child
+    u64 fault = alloc_virt(PAGE_SIZE);  // not mapped in the child
     f103_fault_page = fault >> PAGE_BITS;
     f103_backing_page = reinterpret_cast<u64>(backing) >> PAGE_BITS;
     exc_hook = f103_hook;
@@ -505,6 +505,6 @@ const Test_case list[] = {
     {"F.103", "memory in the reply to a page fault maps it; the access completes", f103, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_deleg = {list, sizeof(list) / sizeof(list[0])};

@@ -11,14 +11,14 @@
 namespace {
 
 enum : unsigned { OUT_RSI = 1, OUT_RDX = 2, OUT_RAX = 4, OUT_R8 = 8 };
-enum class Kind { ZERO, EXACT, UNCHANGED }; // rdi after: 0 (success), the status exactly, as before
+enum class Kind { ZERO, EXACT, UNCHANGED };  // rdi after: 0 (success), the status exactly, as before
 
 struct Raw_case
 {
     const char *name;
     Raw_regs in, out;
-    u64 rsp_before;   // rsp at the syscall
-    unsigned outputs; // argument registers the call defines as outputs
+    u64 rsp_before;    // rsp at the syscall
+    unsigned outputs;  // argument registers the call defines as outputs
     Kind kind;
     Status want;
 };
@@ -33,10 +33,7 @@ const char *const reg_names[16] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rb
                                    "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 enum : unsigned { RAX, RBX, RCX, RDX, RSI, RDI, RBP, RSP, R8, R9, R10, R11, R12, R13, R14, R15 };
 
-u64 reg(const Raw_regs &r, unsigned i)
-{
-    return reinterpret_cast<const u64 *>(&r)[i];
-}
+u64 reg(const Raw_regs &r, unsigned i) { return reinterpret_cast<const u64 *>(&r)[i]; }
 
 void nop_handler(u64, Utcb &) {}
 
@@ -47,15 +44,12 @@ Raw_regs pattern(unsigned c)
     u64 *w = reinterpret_cast<u64 *>(&r);
     for (unsigned i = 0; i < 16; i++)
         w[i] = 0xa5c3000000005a5aull | static_cast<u64>(c) << 32 | static_cast<u64>(i) << 24;
-    r.rsp = 0; // not loaded: the harness keeps its own rsp
+    r.rsp = 0;  // not loaded: the harness keeps its own rsp
     r.rflags = FLAGS_IN;
     return r;
 }
 
-u64 hid(Hypercall h, unsigned flags, u64 sel)
-{
-    return Hypercall_id(h, flags, sel).value();
-}
+u64 hid(Hypercall h, unsigned flags, u64 sel) { return Hypercall_id(h, flags, sel).value(); }
 
 /*
  * Set up the objects and fill the table. Order matters: the up comes before
@@ -152,7 +146,7 @@ bool run_table(Test &t, unsigned &n)
     if (!build(t, n))
         return false;
     for (unsigned i = 0; i < n; i++) {
-        utcb().set_items(0, 0); // calls carry no message
+        utcb().set_items(0, 0);  // calls carry no message
         raw_syscall(&cases[i].in, &cases[i].out);
         cases[i].rsp_before = raw_saved_rsp;
     }
@@ -168,7 +162,7 @@ void a1(Test &t)
     raw_syscall(&in, &out);
     CHECK(out.rdi == 3, "rdi %#lx after hypercall 15, expected exactly 3 (BAD_HYP)", out.rdi);
     for (unsigned i = 0; i < 16; i++) {
-        if (i == RCX || i == RDI || i == RSP || i == R11) // defined by 1.4, checked by A.3
+        if (i == RCX || i == RDI || i == RSP || i == R11)  // defined by 1.4, checked by A.3
             continue;
         CHECK(reg(out, i) == reg(in, i), "%s changed from %#lx to %#lx", reg_names[i], reg(in, i),
               reg(out, i));
@@ -229,7 +223,8 @@ void a6(Test &t)
 {
     unsigned n;
     REQUIRE(run_table(t, n));
-    static const struct {
+    static const struct
+    {
         unsigned reg, out;
     } args[] = {{RSI, OUT_RSI}, {RDX, OUT_RDX}, {RAX, OUT_RAX}, {R8, OUT_R8}};
     for (unsigned i = 0; i < n; i++)
@@ -319,15 +314,15 @@ void fpu_clobber(Thread &th)
 {
     sm_down(th.arg[0]);
     fpu_load(&fpu_b);
-    sm_up(th.arg[1]); // a hypercall of this EC while its values are loaded
+    sm_up(th.arg[1]);  // a hypercall of this EC while its values are loaded
     fpu_store(&fpu_out);
 }
 
 void a9(Test &t)
 {
     fill_fpu(fpu_a, 0x1111);
-    fpu_a.mxcsr = 0x3f80; // rounding down, all exceptions masked
-    fpu_a.fcw = 0x027f;   // 53-bit precision, all exceptions masked
+    fpu_a.mxcsr = 0x3f80;  // rounding down, all exceptions masked
+    fpu_a.fcw = 0x027f;    // 53-bit precision, all exceptions masked
     fpu_a.st0 = 0x400921fb54442d18ull;
     fill_fpu(fpu_b, 0x2222);
     fpu_b.mxcsr = 0x5f80;
@@ -356,7 +351,7 @@ void a9(Test &t)
     th.arg[0] = s, th.arg[1] = s + 1;
     REQUIRE(spawn(&t, th, boot_cpu(), 2, fpu_clobber));
     fpu_load(&fpu_a);
-    sm_up(s); // the thread runs now, on this CPU, and loads fpu_b
+    sm_up(s);  // the thread runs now, on this CPU, and loads fpu_b
     bool done = join(th, 2000);
     fpu_store(&got);
     CHECK(done, "the clobbering thread did not finish");
@@ -380,6 +375,6 @@ const Test_case list[] = {
     {"A.9", "x87/SSE state survives hypercalls and preemption by another EC", a9, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_entry = {list, sizeof(list) / sizeof(list[0])};

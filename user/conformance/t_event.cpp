@@ -14,7 +14,7 @@ constexpr u64 RF = 1u << 16;
 
 // ---- hooks shaping the reply ------------------------------------------------------------
 
-u64 hook_rflags; // written back with MTD RFLAGS when not ~0
+u64 hook_rflags;  // written back with MTD RFLAGS when not ~0
 
 bool skip_ud2(u64 v, Utcb &u)
 {
@@ -50,7 +50,7 @@ Raw_regs pattern()
     for (unsigned i = 0; i < 16; i++)
         w[i] = 0x6e00000000000000ull | static_cast<u64>(i + 1) << 32 | (i * 0x1111);
     r.rsp = 0;
-    r.rflags = 0x1 | 0x4 | 0x40 | 0x80 | 0x800 | 0x202; // CF PF ZF SF OF
+    r.rflags = 0x1 | 0x4 | 0x40 | 0x80 | 0x800 | 0x202;  // CF PF ZF SF OF
     return r;
 }
 
@@ -154,18 +154,15 @@ struct Exc_run
     // Set by the test.
     void (*raw)(const Raw_regs *, Raw_regs *);
     Raw_regs in, out;
-    u64 reply_rip;  // 0: leave the UTCB rip as delivered
-    u64 reply_mtd;  // KEEP_MTD: reply with the mtd as delivered
-    bool flip_gprs; // invert every GPR in the UTCB before the reply
+    u64 reply_rip;   // 0: leave the UTCB rip as delivered
+    u64 reply_mtd;   // KEEP_MTD: reply with the mtd as delivered
+    bool flip_gprs;  // invert every GPR in the UTCB before the reply
     // Recorded by the worker.
     u64 calls, id, items;
-    u64 state[Utcb::STATE_WORDS]; // UTCB 0x20..0x287 at entry
+    u64 state[Utcb::STATE_WORDS];  // UTCB 0x20..0x287 at entry
 };
 
-u64 fill_word(unsigned i)
-{
-    return 0xa5a5f11100000000ull | static_cast<u64>(i) << 8 | i;
-}
+u64 fill_word(unsigned i) { return 0xa5a5f11100000000ull | static_cast<u64>(i) << 8 | i; }
 
 constexpr unsigned word_of(size_t offset)
 {
@@ -229,9 +226,9 @@ void selected_words(u64 mtd, bool sel[Utcb::STATE_WORDS])
             sel[word_of(off) + i] = true;
     };
     if (mtd & Mtd::GPR_ACDB)
-        mark(offsetof(Utcb, rax), 4); // rax rcx rdx rbx
+        mark(offsetof(Utcb, rax), 4);  // rax rcx rdx rbx
     if (mtd & Mtd::GPR_BSD)
-        mark(offsetof(Utcb, rbp), 3); // rbp rsi rdi
+        mark(offsetof(Utcb, rbp), 3);  // rbp rsi rdi
     if (mtd & Mtd::GPR_R8_R15)
         mark(offsetof(Utcb, r8), 8);
     if (mtd & Mtd::RSP)
@@ -247,7 +244,7 @@ void selected_words(u64 mtd, bool sel[Utcb::STATE_WORDS])
 void exc_catcher(u64 id, Utcb &u)
 {
     Exc_run &r = *static_cast<Exc_run *>(ec_tls()->arg);
-    if (++r.calls > 1) { // the EC faulted again: stop it (it parks in abort_stub)
+    if (++r.calls > 1) {  // the EC faulted again: stop it (it parks in abort_stub)
         u.rip = reinterpret_cast<u64>(abort_stub);
         u.mtd = Mtd::RIP_LEN;
         return;
@@ -275,10 +272,7 @@ void exc_thread(Thread &th)
 }
 
 // The message's value of a state field.
-u64 msg(const Exc_run &r, size_t offset)
-{
-    return r.state[word_of(offset)];
-}
+u64 msg(const Exc_run &r, size_t offset) { return r.state[word_of(offset)]; }
 
 /*
  * Let a thread run r.raw with r.in under a portal at evt + vector with MTD
@@ -299,7 +293,7 @@ bool run_exc(Test &t, Exc_run &r, unsigned vector, u64 mtd)
         t.fail("copying the service event block: %s", status_name(d.status));
         return false;
     }
-    revoke(Crd::obj(evt + vector, 0, OBJ_ALL), Revoke_flag::SELF); // our portal goes there
+    revoke(Crd::obj(evt + vector, 0, OBJ_ALL), Revoke_flag::SELF);  // our portal goes there
     Worker w;
     if (!make_worker(t, w, SEL_ROOT_PD, boot_cpu(), exc_catcher, svc, &r))
         return false;
@@ -407,7 +401,7 @@ void g_de(Test &t)
     exc = {};
     exc.raw = raw_div;
     exc.in = pattern();
-    exc.in.r10 = 0; // the divisor
+    exc.in.r10 = 0;  // the divisor
     exc.reply_rip = reinterpret_cast<u64>(raw_div_ret);
     exc.reply_mtd = KEEP_MTD;
     REQUIRE(run_exc(t, exc, Evt::DE, MTD_EXC));
@@ -430,11 +424,11 @@ void g_de_mtd(Test &t)
     REQUIRE(run_exc(t, exc, Evt::DE, mtd));
     CHECK(msg(exc, offsetof(Utcb, rip)) == reinterpret_cast<u64>(raw_div_insn),
           "message rip %#lx, expected the div at %p", msg(exc, offsetof(Utcb, rip)), raw_div_insn);
-    check_msg_gprs(t, exc, 0xf); // rax rbx rcx rdx
+    check_msg_gprs(t, exc, 0xf);  // rax rbx rcx rdx
     REQUIRE(!t.failed);
     check_unselected(t, exc, mtd);
     REQUIRE(!t.failed);
-    check_resumed(t, exc); // the inverted GPRs were not written back
+    check_resumed(t, exc);  // the inverted GPRs were not written back
 }
 
 void g_gp(Test &t)
@@ -463,7 +457,7 @@ void g_gp_mtd(Test &t)
     REQUIRE(run_exc(t, exc, Evt::GP, mtd));
     CHECK(msg(exc, offsetof(Utcb, qual)) == 0, "message error code (qual[0]) %#lx, expected 0",
           msg(exc, offsetof(Utcb, qual)));
-    check_msg_gprs(t, exc, 0xff00); // r8..r15
+    check_msg_gprs(t, exc, 0xff00);  // r8..r15
     REQUIRE(!t.failed);
     check_unselected(t, exc, mtd);
     REQUIRE(!t.failed);
@@ -489,7 +483,7 @@ void g_bp(Test &t)
     exc = {};
     exc.raw = raw_int3;
     exc.in = pattern();
-    exc.reply_mtd = KEEP_MTD; // unchanged reply
+    exc.reply_mtd = KEEP_MTD;  // unchanged reply
     REQUIRE(run_exc(t, exc, Evt::BP, MTD_EXC));
     check_full(t, exc, reinterpret_cast<u64>(raw_int3_ret), "the instruction after int3");
     REQUIRE(!t.failed);
@@ -509,7 +503,7 @@ void g_bp_mtd(Test &t)
           msg(exc, offsetof(Utcb, rsp)), raw_saved_rsp);
     CHECK((msg(exc, offsetof(Utcb, rflags)) & ~RF) == exc.in.rflags, "message rflags %#lx, expected %#lx",
           msg(exc, offsetof(Utcb, rflags)), exc.in.rflags);
-    check_msg_gprs(t, exc, 0x70); // rsi rdi rbp
+    check_msg_gprs(t, exc, 0x70);  // rsi rdi rbp
     REQUIRE(!t.failed);
     check_unselected(t, exc, mtd);
     REQUIRE(!t.failed);
@@ -525,7 +519,7 @@ void crash_handler(u64, Utcb &u)
     crashed_calls++;
     probe_write8(reinterpret_cast<void *>(0x20), 1);
     u.set_items(0, 0);
-    crashed_calls += 100; // not reached
+    crashed_calls += 100;  // not reached
 }
 
 void g107(Test &t)
@@ -563,14 +557,11 @@ void startup_recorder(u64, Utcb &u)
     for (unsigned i = 0; i < 16; i++)
         if (&gpr[i] != &u.rsp && gpr[i])
             st.nonzero_gprs |= 1u << i;
-    u.rip = reinterpret_cast<u64>(thread_main); // our thread start (its Ec_tls is at rsp)
+    u.rip = reinterpret_cast<u64>(thread_main);  // our thread start (its Ec_tls is at rsp)
     u.rsp -= 8;
 }
 
-void started(Thread &th)
-{
-    th.result[0] = 0x108;
-}
+void started(Thread &th) { th.result[0] = 0x108; }
 
 bool run_startup(Test &t, Thread &th)
 {
@@ -642,7 +633,7 @@ void recall_self(Thread &th)
 {
     th.result[0] = 1;
     Status s = ec_recall(th.ec);
-    th.result[1] = 1 + static_cast<u64>(s); // only if the EC survived
+    th.result[1] = 1 + static_cast<u64>(s);  // only if the EC survived
 }
 
 void g109_kill(Test &t)
@@ -650,7 +641,7 @@ void g109_kill(Test &t)
     u64 evt = t.sel(NUM_EXC), svc = service_evt(boot_cpu());
     REQUIRE(evt);
     CHECK(svc != NO_EVT, "no service EC");
-    REQUIRE(copy_cap(t, svc + Evt::STARTUP, evt + Evt::STARTUP, 0x1f)); // startup portal only, nothing at 31
+    REQUIRE(copy_cap(t, svc + Evt::STARTUP, evt + Evt::STARTUP, 0x1f));  // startup portal only, nothing at 31
     static Thread th;
     th.result[0] = 0;
     th.result[1] = 0;
@@ -689,7 +680,7 @@ void g111(Test &t)
 void g_rflags(Test &t)
 {
     constexpr u64 arith = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x800, df = 0x400, id = 0x200000;
-    constexpr u64 cleared = 0x3000 | 0x10000 | 0x20000 | 0x80000 | 0x100000; // IOPL RF VM VIF VIP
+    constexpr u64 cleared = 0x3000 | 0x10000 | 0x20000 | 0x80000 | 0x100000;  // IOPL RF VM VIF VIP
     Raw_regs in, out;
     REQUIRE(run_ud2(t, in, out, arith | df | id | cleared));
     u64 want = arith | df | id | 0x202;
@@ -747,6 +738,6 @@ const Test_case list[] = {
     {"G.112", "an exception reply with mtd 0 changes nothing, whatever the UTCB holds", g112, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_event = {list, sizeof(list) / sizeof(list[0])};

@@ -10,15 +10,9 @@ extern "C" char _start[];
 
 namespace {
 
-const Hip &h()
-{
-    return *reinterpret_cast<const Hip *>(HIP_ADDR);
-}
+const Hip &h() { return *reinterpret_cast<const Hip *>(HIP_ADDR); }
 
-void c29(Test &t)
-{
-    CHECK(h().signature == 0x41564f4e, "signature %#x, expected 0x41564f4e", h().signature);
-}
+void c29(Test &t) { CHECK(h().signature == 0x41564f4e, "signature %#x, expected 0x41564f4e", h().signature); }
 
 void c30(Test &t)
 {
@@ -144,10 +138,7 @@ void c37(Test &t)
     }
 }
 
-void c38(Test &t)
-{
-    CHECK(h().freq_tsc != 0, "freq_tsc is 0");
-}
+void c38(Test &t) { CHECK(h().freq_tsc != 0, "freq_tsc is 0"); }
 
 void c39(Test &t)
 {
@@ -199,6 +190,6 @@ const Test_case list[] = {
     {"C.40", "api_flg VMX/SVM bits agree with CPUID", c40, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_hip = {list, sizeof(list) / sizeof(list[0])};

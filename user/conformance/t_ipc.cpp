@@ -10,10 +10,7 @@ namespace {
 
 // ---- handlers -----------------------------------------------------------------------------
 
-u64 msg_pattern(unsigned i)
-{
-    return 0x1000000000000000ull | static_cast<u64>(i) * 0x01010101ull;
-}
+u64 msg_pattern(unsigned i) { return 0x1000000000000000ull | static_cast<u64>(i) * 0x01010101ull; }
 
 struct Msg_seen
 {
@@ -99,7 +96,7 @@ bool run_entries(Test &t, Entry_run &r)
     u64 *w = reinterpret_cast<u64 *>(&pe_out);
     for (unsigned i = 0; i < 16; i++)
         w[i] = 0x3c00000000000000ull | static_cast<u64>(i) << 40 | 0x77;
-    pe_out.rsp = r.sp - 0x1230; // pe_entry uses no stack: any value will do
+    pe_out.rsp = r.sp - 0x1230;  // pe_entry uses no stack: any value will do
     pe_count = 0;
     utcb().set_items(0, 0);
     if ((s = call(pt)) != Status::SUCCESS || pe_count != 1) {
@@ -143,7 +140,7 @@ void e73(Test &t)
 {
     Entry_run r;
     REQUIRE(run_entries(t, r));
-    static const unsigned regs[] = {0, 1, 3, 4, 6, 8, 9, 10, 12, 13, 14, 15}; // all but rcx rdi rsp r11
+    static const unsigned regs[] = {0, 1, 3, 4, 6, 8, 9, 10, 12, 13, 14, 15};  // all but rcx rdi rsp r11
     static const char *const names[16] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
                                           "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
     const u64 *got = reinterpret_cast<const u64 *>(&r.second), *want = reinterpret_cast<const u64 *>(&pe_out);
@@ -225,14 +222,8 @@ void raw_call_rdi(Test &t, unsigned flags)
     CHECK(out.rdi == in.rdi, "rdi %#lx after the call, expected it unchanged (%#lx)", out.rdi, in.rdi);
 }
 
-void e71(Test &t)
-{
-    raw_call_rdi(t, 0);
-}
-void e72(Test &t)
-{
-    raw_call_rdi(t, Call_flag::DB);
-}
+void e71(Test &t) { raw_call_rdi(t, 0); }
+void e72(Test &t) { raw_call_rdi(t, Call_flag::DB); }
 
 // ---- E.75 - E.77: portal ids and rights ------------------------------------------------------
 
@@ -284,7 +275,7 @@ u64 gate_sm;
 void gated_handler(u64, Utcb &u)
 {
     __atomic_fetch_add(&seen.calls, 1, __ATOMIC_SEQ_CST);
-    sm_down(gate_sm); // stays busy with this call until the root EC opens the gate
+    sm_down(gate_sm);  // stays busy with this call until the root EC opens the gate
     u.set_items(0, 0);
 }
 
@@ -304,7 +295,7 @@ void e78(Test &t)
     static Thread th;
     th.arg[0] = pt;
     th.result[0] = 0xff;
-    REQUIRE(spawn(&t, th, boot_cpu(), 2, busy_caller)); // runs first: calls and blocks in the handler
+    REQUIRE(spawn(&t, th, boot_cpu(), 2, busy_caller));  // runs first: calls and blocks in the handler
     CHECK(wait_for(seen.calls, 1, 1000), "the higher-priority thread's call did not reach the handler");
     utcb().set_items(0, 0);
     Status busy = call(pt, Call_flag::DB);
@@ -320,14 +311,14 @@ void e78(Test &t)
 void crash_handler(u64, Utcb &u)
 {
     __atomic_fetch_add(&seen.calls, 1, __ATOMIC_SEQ_CST);
-    probe_write8(reinterpret_cast<void *>(0x10), 1); // no portal at evt + 14: the kernel kills us
+    probe_write8(reinterpret_cast<void *>(0x10), 1);  // no portal at evt + 14: the kernel kills us
     u.set_items(0, 0);
-    seen.id = 0xdead; // not reached
+    seen.id = 0xdead;  // not reached
 }
 
 bool crash_portal(Test &t, u64 &pt)
 {
-    u64 empty_evt = t.sel(NUM_EXC); // an event block with nothing in it
+    u64 empty_evt = t.sel(NUM_EXC);  // an event block with nothing in it
     Worker w;
     return empty_evt && make_worker(t, w, SEL_ROOT_PD, boot_cpu(), crash_handler, empty_evt) &&
            make_portal(t, pt, w.ec, 0, 0);
@@ -413,6 +404,6 @@ const Test_case list[] = {
     {"E.82", "cross-CPU call with PERM_XCPU succeeds and transfers the message", e82, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_ipc = {list, sizeof(list) / sizeof(list[0])};

@@ -147,7 +147,7 @@ void i135(Test &t)
     const Hip *h = hip();
     u64 cfg = 0;
     if (h->mcfg_base && h->mcfg_size) {
-        void *p = map_phys(h->mcfg_base, PAGE_SIZE, Perm_mem::RW); // device 00:00.0
+        void *p = map_phys(h->mcfg_base, PAGE_SIZE, Perm_mem::RW);  // device 00:00.0
         if (p && is_mapped(p, PAGE_SIZE)) {
             cfg = reinterpret_cast<u64>(p);
             t.own_mem(cfg, 0);
@@ -175,6 +175,6 @@ const Test_case list[] = {
     {"I.135", "assign_pci without iommu gives BAD_DEV", i135, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_irq = {list, sizeof(list) / sizeof(list[0])};

@@ -112,7 +112,7 @@ void h_sc_time(Test &t)
     u64 end = deadline_ms(30);
     while (rdtsc() < end)
         pause();
-    sleep_ms(1); // descheduled: the time is accounted
+    sleep_ms(1);  // descheduled: the time is accounted
     Sc_time b = sc_ctrl(SEL_ROOT_SC);
     CHECK(a.status == Status::SUCCESS && b.status == Status::SUCCESS, "sc_ctrl failed");
     CHECK(b.time_us - a.time_us >= 15000, "30 ms of busy work added only %lu us of SC time",
@@ -194,7 +194,7 @@ bool blocked_waiter(Test &t, Thread &th, u64 sm, unsigned cpu, u64 dl = 0)
         t.fail("the waiter did not start");
         return false;
     }
-    sleep_ms(3); // it runs at a higher priority than we do: it is blocked now, or done
+    sleep_ms(3);  // it runs at a higher priority than we do: it is blocked now, or done
     if (th.result[1]) {
         t.fail("the down did not block (status %s)", status_name(static_cast<Status>(th.result[1] - 1)));
         return false;
@@ -410,7 +410,7 @@ void h_prio_order(Test &t)
     order_n = 0;
     REQUIRE(order_thread(t, lo, 3, s, dl, 'L'));
     REQUIRE(order_thread(t, hi, 5, s + 1, dl, 'H'));
-    sleep_ms(3); // both run above us: blocked now
+    sleep_ms(3);  // both run above us: blocked now
     CHECK(!lo.result[1] && !hi.result[1] && order_n == 0, "a waiter's down returned before the up");
     rel.arg[0] = s, rel.arg[1] = s + 1;
     rel.result[0] = 0;
@@ -466,7 +466,7 @@ void h_round_robin(Test &t)
         for (volatile u64 &r : x->result)
             r = 0;
         REQUIRE(spawn(&t, *x, boot_cpu(), 3, rr_spinner, NO_EVT, 2000));
-        wait_for(x->result[0], 1, 50); // it runs above us: it sleeps now
+        wait_for(x->result[0], 1, 50);  // it runs above us: it sleeps now
     }
     bool in_time = rdtsc() < start && a.result[0] && b.result[0];
     bool done = join(a, 3000) && join(b, 3000);
@@ -547,10 +547,7 @@ void h_preempt(Test &t)
 
 // ---- H.create-preempts, H.up-preempts: a wake-up above the caller's priority --------------------------
 
-void mark_started(Thread &th)
-{
-    th.result[0] = 1;
-}
+void mark_started(Thread &th) { th.result[0] = 1; }
 
 // Spin (never blocking) until `flag` is set, at most 100 ms: how long that took, in microseconds
 // (~0 when it never was).
@@ -687,6 +684,6 @@ const Test_case list[] = {
     {"H.every-cpu", "a global EC with an SC on every online CPU runs there (its APIC ID)", h_every_cpu, 0},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_sched = {list, sizeof(list) / sizeof(list[0])};

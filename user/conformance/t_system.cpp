@@ -11,7 +11,7 @@ namespace {
 // Child handlers get their instructions in data[0] and answer in data[0..].
 enum Op : u64 { READ, IO, CAPS };
 
-u64 root_sm; // a semaphore only we hold
+u64 root_sm;  // a semaphore only we hold
 
 void child_handler(u64, Utcb &u)
 {
@@ -109,7 +109,7 @@ void iso_io(Test &t)
     REQUIRE(make_child(t, c, boot_cpu(), child_handler, true));
     u64 before = last_exc.count;
     utcb().data[0] = IO;
-    utcb().data[1] = Console::COM1 + 5; // a port we own
+    utcb().data[1] = Console::COM1 + 5;  // a port we own
     utcb().set_items(2, 0);
     CHECK_ST(call(c.pt), Status::SUCCESS, "call into the child");
     CHECK(utcb().data[0] == 0, "the child could read our serial port");
@@ -136,9 +136,9 @@ void iso_kill(Test &t)
 
 struct Chain
 {
-    u64 *page;     // ours
-    Child_pd c, g; // child and grandchild
-    u64 xc, xg;    // the page's address in the child and in the grandchild
+    u64 *page;      // ours
+    Child_pd c, g;  // child and grandchild
+    u64 xc, xg;     // the page's address in the child and in the grandchild
 };
 
 bool make_chain(Test &t, Chain &ch)
@@ -221,8 +221,8 @@ void revoke_remote(Test &t)
 
 // ---- exhaustion and leaks ---------------------------------------------------------------------
 
-constexpr unsigned BOUND = 1000000; // 2^20 selectors hold it
-unsigned exhaust_n;                 // semaphores that fit (BOUND: no limit found)
+constexpr unsigned BOUND = 1000000;  // 2^20 selectors hold it
+unsigned exhaust_n;                  // semaphores that fit (BOUND: no limit found)
 bool exhaust_oom;
 
 // Retry an operation that failed with OOM: freed memory may come back after a grace period.
@@ -315,10 +315,7 @@ void leak_objects(Test &t)
     t.note("%u rounds", ROUNDS);
 }
 
-void quick(Thread &th)
-{
-    th.result[0] = th.result[0] + 1;
-}
+void quick(Thread &th) { th.result[0] = th.result[0] + 1; }
 
 // Global ECs with SCs that run and end, reusing selectors and stack. Each round has a new UTCB
 // address: an EC (and its UTCB) may be freed only after a grace period (7.8).
@@ -371,6 +368,6 @@ const Test_case list[] = {
     {"X.leak-threads", "create/run/destroy a global EC with an SC 200 times", leak_threads, 120},
 };
 
-} // namespace
+}  // namespace
 
 const Test_section sec_system = {list, sizeof(list) / sizeof(list[0])};

@@ -21,11 +21,11 @@ using namespace nova;
 
 namespace {
 
-constexpr u64 TIMER_GSI = 2;        // ISA IRQ 0 (PIT) on PCs
+constexpr u64 TIMER_GSI = 2;  // ISA IRQ 0 (PIT) on PCs
 constexpr unsigned CLIENTS = 2, ROUNDS = 3;
 
 u64 console_pt, timer_pt, done_sm;
-u64 timer_sm_in_child;              // the GSI semaphore's selector in the timer server's PD
+u64 timer_sm_in_child;  // the GSI semaphore's selector in the timer server's PD
 
 void outb(u16 port, u8 v) { asm volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 u8 inb(u16 port)
@@ -60,9 +60,9 @@ void timer_handler(u64, Utcb &u)
 {
     u64 ms = u.data[0] ? u.data[0] : 1;
     for (u64 left = ms; left;) {
-        u64 chunk = left > 50 ? 50 : left;          // the PIT counts at most ~54 ms
+        u64 chunk = left > 50 ? 50 : left;  // the PIT counts at most ~54 ms
         u32 count = static_cast<u32>(1193182 * chunk / 1000);
-        outb(0x43, 0x30);                           // channel 0, mode 0: interrupt on terminal count
+        outb(0x43, 0x30);  // channel 0, mode 0: interrupt on terminal count
         outb(0x40, count & 0xff);
         outb(0x40, count >> 8);
         sm_down(timer_sm_in_child);
@@ -92,7 +92,7 @@ void say(const char *fmt, unsigned a, unsigned b, unsigned c)
         say("client %u: tick %u after %u ms of uptime\n", id, i, static_cast<unsigned>(t));
     }
     sm_up(done_sm);
-    reply();                         // a global EC without a caller stops here for good
+    reply();  // a global EC without a caller stops here for good
 }
 
 u64 client_stacks[CLIENTS];
@@ -101,7 +101,7 @@ u64 client_stacks[CLIENTS];
 void startup_handler(u64 id, Utcb &u)
 {
     u.rip = reinterpret_cast<u64>(&client_main);
-    u.rsp = client_stacks[id] - 8;   // as after a call: keeps the ABI's stack alignment
+    u.rsp = client_stacks[id] - 8;  // as after a call: keeps the ABI's stack alignment
     u.mtd = Mtd::RIP_LEN | Mtd::RSP;
 }
 
@@ -112,12 +112,13 @@ bool ok(Status s, const char *what)
     return s == Status::SUCCESS;
 }
 
-} // namespace
+}  // namespace
 
 int main(const Hip *h, unsigned cpu)
 {
     Console::init();
-    printf("demo: a console server, a timer server and %u clients on %u CPUs\n", CLIENTS, h->num_cpus_online());
+    printf("demo: a console server, a timer server and %u clients on %u CPUs\n", CLIENTS,
+           h->num_cpus_online());
 
     Child console, timer;
     if (!ok(create_child(console, cpu, console_handler), "console server PD") ||
@@ -129,7 +130,9 @@ int main(const Hip *h, unsigned cpu)
     // Resources straight from the kernel into the servers (H bit, ABI 9.6).
     constexpr u64 H_DELEGATE = 0x801;
     auto ports = [&](u64 pd, u16 base, unsigned order) {
-        return pd_delegate(self_pd(), pd, Crd::pio(base, order, 7), Item_meta(H_DELEGATE), Crd::pio(base, order, 7)).status;
+        return pd_delegate(self_pd(), pd, Crd::pio(base, order, 7), Item_meta(H_DELEGATE),
+                           Crd::pio(base, order, 7))
+            .status;
     };
     u64 gsm = alloc_sel();
     timer_sm_in_child = 0x100;
@@ -137,7 +140,9 @@ int main(const Hip *h, unsigned cpu)
         !ok(ports(timer.pd, 0x40, 2), "PIT ports for the timer server") ||
         !ok(request_kernel_cap(Abi::ksel_gsi_sm(TIMER_GSI), gsm), "PIT GSI semaphore") ||
         !ok(pd_delegate(self_pd(), timer.pd, Crd::obj(gsm, 0, 0x1f), Item_meta(Item_meta::DELEGATE, 0),
-                        Crd::obj(timer_sm_in_child, 0, 0x1f)).status, "GSI semaphore for the timer server") ||
+                        Crd::obj(timer_sm_in_child, 0, 0x1f))
+                .status,
+            "GSI semaphore for the timer server") ||
         !ok(assign_gsi(gsm, 0, cpu).status, "assign_gsi"))
         exit_qemu(EXIT_FAIL);
     printf("demo: servers ready (console PD sel %#llx, timer PD sel %#llx, PIT on GSI %llu)\n",
@@ -160,7 +165,8 @@ int main(const Hip *h, unsigned cpu)
         Handler_ec starter;
         if (!stack || !utcb_addr ||
             !ok(create_handler_ec(starter, alloc_sel(), self_pd(), on, startup_handler), "startup EC") ||
-            !ok(create_portal(ebase + Abi::Evt::STARTUP, starter.sel, Mtd::RIP_LEN | Mtd::RSP, i), "startup portal"))
+            !ok(create_portal(ebase + Abi::Evt::STARTUP, starter.sel, Mtd::RIP_LEN | Mtd::RSP, i),
+                "startup portal"))
             exit_qemu(EXIT_FAIL);
         auto tls = reinterpret_cast<Ec_tls *>(stack + STACK_SIZE - sizeof(Ec_tls));
         tls->utcb = reinterpret_cast<Utcb *>(utcb_addr);

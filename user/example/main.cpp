@@ -80,7 +80,7 @@ void check_semaphore()
         check(sm_up(sm) == Status::SUCCESS && sm_down(sm).status == Status::SUCCESS, "sm_up then sm_down");
 }
 
-} // namespace
+}  // namespace
 
 int main(const Hip *hip, unsigned cpu)
 {

@@ -4,19 +4,19 @@
  */
 #pragma once
 
-#define F_GPR(i)    ((i) * 8)       /* rax rbx rcx rdx rsi rdi rbp rsp r8 .. r15 */
-#define F_RFLAGS    0x80
-#define F_MXCSR     0x88
-#define F_FCW       0x8c
-#define F_XMM(i)    (0x90 + (i) * 16)
-#define F_SIZE      0x200
+#define F_GPR(i) ((i) * 8) /* rax rbx rcx rdx rsi rdi rbp rsp r8 .. r15 */
+#define F_RFLAGS 0x80
+#define F_MXCSR 0x88
+#define F_FCW 0x8c
+#define F_XMM(i) (0x90 + (i) * 16)
+#define F_SIZE 0x200
 
-#define CALLEES     4               /* owners 1..3 have portal entries (0 is the root EC) */
-#define CALLEE_STACK 0x4000         /* each callee's C++ stack in fp_stack[] */
+#define CALLEES 4           /* owners 1..3 have portal entries (0 is the root EC) */
+#define CALLEE_STACK 0x4000 /* each callee's C++ stack in fp_stack[] */
 
 #ifndef __ASSEMBLY__
-#include <stddef.h>
 #include "types.hpp"
+#include <stddef.h>
 
 struct alignas(16) Frame
 {
@@ -25,7 +25,7 @@ struct alignas(16) Frame
     u32 mxcsr;
     u16 fcw;
     u16 pad;
-    u64 xmm[32];            // xmm i: low quadword xmm[2i], high quadword xmm[2i + 1]
+    u64 xmm[32];  // xmm i: low quadword xmm[2i], high quadword xmm[2i + 1]
     u64 spare[(F_SIZE - F_XMM(16)) / 8];
 };
 
@@ -40,7 +40,7 @@ extern "C" {
 // Two copies with their own save slots: the root EC's and the one a callee uses for a nested call.
 void fp_call_root(const Frame *in, Frame *out);
 void fp_call_nested(const Frame *in, Frame *out);
-extern char fp_call_root_ret[], fp_call_nested_ret[];     // the instruction after each syscall
+extern char fp_call_root_ret[], fp_call_nested_ret[];  // the instruction after each syscall
 // The same around ud2: the #UD handler moves rip from fp_ud2_root_insn to fp_ud2_root_ret.
 void fp_ud2_root(const Frame *in, Frame *out);
 extern char fp_ud2_root_insn[], fp_ud2_root_ret[];

@@ -25,7 +25,7 @@ alignas(16) u8 fp_stack[CALLEES][CALLEE_STACK];
 
 namespace {
 
-constexpr unsigned W = Utcb::DATA_WORDS;    // 508
+constexpr unsigned W = Utcb::DATA_WORDS;  // 508
 constexpr unsigned ROOT = 0, A = 1, B = 2, C = 3;
 const char *const reg_name[16] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
                                   "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
@@ -33,17 +33,21 @@ const char *const reg_name[16] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp
 // Register patterns: role, exchange number and register in every value.
 enum Role : unsigned { CALLER = 1, REPLIER = 2, RAW = 3 };
 // CF PF AF ZF SF DF OF AC set before the syscall (IF and bit 1 as user mode has them).
-constexpr u64 FLAGS_CALLER  = 0x202 | 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x40000;
+constexpr u64 FLAGS_CALLER = 0x202 | 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x40000;
 constexpr u64 FLAGS_REPLIER = 0x202 | 0x1 | 0x40 | 0x400 | 0x800;
-constexpr u64 FLAGS_AFTER   = 0x202;                          // ABI 1.4
+constexpr u64 FLAGS_AFTER = 0x202;  // ABI 1.4
 
 u64 pat(unsigned role, unsigned seq, unsigned k)
 {
-    return u64{0xa0 + role} << 56 | u64{seq & 0xffff} << 40 | u64{k} << 32 | (0x9e3779b9u * (seq * 64 + k + 1));
+    return u64{0xa0 + role} << 56 | u64{seq & 0xffff} << 40 | u64{k} << 32 |
+           (0x9e3779b9u * (seq * 64 + k + 1));
 }
 
 // A canonical, deliberately misaligned and unmapped rsp: nothing may use it as a stack.
-u64 rsp_pat(unsigned role, unsigned seq) { return 0x00006f0000000000ull | u64{role} << 36 | u64{seq} << 16 | 0xff5; }
+u64 rsp_pat(unsigned role, unsigned seq)
+{
+    return 0x00006f0000000000ull | u64{role} << 36 | u64{seq} << 16 | 0xff5;
+}
 
 Frame make_frame(unsigned role, unsigned seq, u64 rdi)
 {
@@ -53,7 +57,7 @@ Frame make_frame(unsigned role, unsigned seq, u64 rdi)
     f.gpr[RSP] = rsp_pat(role, seq);
     f.gpr[RDI] = rdi;
     f.rflags = role == REPLIER ? FLAGS_REPLIER : FLAGS_CALLER;
-    f.mxcsr = role == REPLIER ? 0x5f84 : 0x3f81;       // rounding mode and a sticky flag differ
+    f.mxcsr = role == REPLIER ? 0x5f84 : 0x3f81;  // rounding mode and a sticky flag differ
     f.fcw = role == REPLIER ? 0x0c7f : 0x027f;
     for (unsigned i = 0; i < 32; i++)
         f.xmm[i] = pat(role + 4, seq, 16 + i);
@@ -63,7 +67,8 @@ Frame make_frame(unsigned role, unsigned seq, u64 rdi)
 // UTCB data words: kind, owner, exchange and index in every word.
 u64 word(unsigned kind, unsigned owner, unsigned seq, unsigned i)
 {
-    return u64{0xd0 + kind} << 56 | u64{owner} << 52 | u64{seq & 0xfff} << 40 | u64{i} << 24 | (0x85ebca6bu * (seq * 512 + i + 1) & 0xffffff);
+    return u64{0xd0 + kind} << 56 | u64{owner} << 52 | u64{seq & 0xfff} << 40 | u64{i} << 24 |
+           (0x85ebca6bu * (seq * 512 + i + 1) & 0xffffff);
 }
 
 u64 hash(const u64 *w, unsigned n)
@@ -80,10 +85,10 @@ u64 hash(const u64 *w, unsigned n)
 // ---- owners: UTCBs, models of their data areas, portals ---------------------------------------
 
 Utcb *owner_utcb[CALLEES];
-u64 shadow[CALLEES][W];             // what each data area holds, by the ABI's copy rules (4.2)
-u64 win_sel[CALLEES];               // each owner's delegate receive window (a selector in its PD)
+u64 shadow[CALLEES][W];  // what each data area holds, by the ABI's copy rules (4.2)
+u64 win_sel[CALLEES];    // each owner's delegate receive window (a selector in its PD)
 
-u64 hdr_xlt(unsigned o) { return u64{0x5a0 + o} << 12; }          // a null CRD with a pattern
+u64 hdr_xlt(unsigned o) { return u64{0x5a0 + o} << 12; }  // a null CRD with a pattern
 u64 hdr_del(unsigned o) { return Crd::obj(win_sel[o], 0, Crd::ALL_RIGHTS).value(); }
 u64 hdr_tls(unsigned o) { return 0x7157000000000000ull | o; }
 
@@ -99,22 +104,22 @@ struct Plan
 {
     const char *name;
     unsigned callee;
-    u64 items;              // the caller's items word
-    u64 reply_items;        // the callee's
-    unsigned flags = 0;     // rdi[7:4] of the call
-    u64 sel_add = 0;        // added to the portal selector (lookups wrap at 2^26, ABI 1.7)
-    u64 new_id = 0;         // pt_ctrl the portal to this id first
-    u64 reply_sel = 0;      // rdi[63:8] of the reply
-    bool typed = false;     // one delegate item in the call and one in the reply
-    const Plan *nested = nullptr;   // the callee makes this call before it replies
+    u64 items;                     // the caller's items word
+    u64 reply_items;               // the callee's
+    unsigned flags = 0;            // rdi[7:4] of the call
+    u64 sel_add = 0;               // added to the portal selector (lookups wrap at 2^26, ABI 1.7)
+    u64 new_id = 0;                // pt_ctrl the portal to this id first
+    u64 reply_sel = 0;             // rdi[63:8] of the reply
+    bool typed = false;            // one delegate item in the call and one in the reply
+    const Plan *nested = nullptr;  // the callee makes this call before it replies
 };
 
 struct Utcb_obs
 {
     u64 items, xlt, del, tls;
-    u64 n, t;               // untyped words and typed items the items word announces (clamped)
-    u64 hash_msg, hash_all; // of the received words, of the whole data area
-    u64 bad, first_bad;     // data words that differ from the model (typed results excluded)
+    u64 n, t;                // untyped words and typed items the items word announces (clamped)
+    u64 hash_msg, hash_all;  // of the received words, of the whole data area
+    u64 bad, first_bad;      // data words that differ from the model (typed results excluded)
     u64 item_crd, item_meta;
 };
 
@@ -122,21 +127,21 @@ struct Exchange
 {
     const Plan *plan;
     unsigned caller, seq;
-    bool first;             // the callee's first portal entry
+    bool first;  // the callee's first portal entry
     u64 id;
-    Frame in, out;          // caller before and after the syscall
-    Frame prev;             // callee registers at its previous reply
-    Frame entry;            // callee registers at portal entry
-    Frame reply;            // callee registers at its reply
+    Frame in, out;  // caller before and after the syscall
+    Frame prev;     // callee registers at its previous reply
+    Frame entry;    // callee registers at portal entry
+    Frame reply;    // callee registers at its reply
     Utcb_obs at_callee, at_caller;
-    bool ran;               // the callee saw it
+    bool ran;  // the callee saw it
 };
 
 struct Callee
 {
-    u64 ec, pt;             // selectors in the root PD
+    u64 ec, pt;  // selectors in the root PD
     u64 id;
-    u64 sp0;                // create_ec's stack pointer
+    u64 sp0;  // create_ec's stack pointer
     char *entry;
     bool entered;
     Frame last_reply;
@@ -161,7 +166,7 @@ void check(bool ok, const char *name, const char *what)
 // The item this exchange sends: a delegation from the sender's window selector.
 void put_item(unsigned o, Utcb &u)
 {
-    u64 sel = o == ROOT ? win_sel[ROOT] + 1 : win_sel[o];      // root: the SM it hands out
+    u64 sel = o == ROOT ? win_sel[ROOT] + 1 : win_sel[o];  // root: the SM it hands out
     u.item(0).set(Crd::obj(sel, 0, Crd::ALL_RIGHTS), Item_meta(Item_meta::DELEGATE, 0));
 }
 
@@ -250,14 +255,14 @@ void run_exchange(unsigned me, const Plan &p, Exchange &x, void (*make_syscall)(
     receive(me, p.callee, p.reply_items, x.at_caller);
 }
 
-} // namespace
+}  // namespace
 
 // Runs in the callee on its own stack (regs.S): look at the message, maybe call on, prepare the reply.
 extern "C" void fp_callee_work(unsigned n)
 {
     Callee &ce = callees[n];
     Exchange *x = ce.current;
-    if (!x) {                                   // not called by this test: reply empty
+    if (!x) {  // not called by this test: reply empty
         owner_utcb[n]->items = 0;
         return;
     }
@@ -292,17 +297,19 @@ void digest_fpu(const char *name, const char *part, const Frame &f)
         if (half == 0)
             l += format(line + l, sizeof(line) - l, " mxcsr=%08x fcw=%04x", f.mxcsr, f.fcw);
         for (unsigned i = half * 8; i < half * 8 + 8; i++)
-            l += format(line + l, sizeof(line) - l, " xmm%u=%016lx_%016lx", i, f.xmm[2 * i + 1], f.xmm[2 * i]);
+            l +=
+                format(line + l, sizeof(line) - l, " xmm%u=%016lx_%016lx", i, f.xmm[2 * i + 1], f.xmm[2 * i]);
         printf("%s\n", line);
     }
 }
 
 void digest_utcb(const char *name, const char *part, const Utcb_obs &o)
 {
-    printf("DIGEST %s.%s.utcb: items=%016lx n=%lx t=%lx msg=%016lx all=%016lx bad=%lx first_bad=%lx xlt=%016lx "
-           "del=%016lx tls=%016lx item_crd=%016lx item_meta=%016lx\n",
-           name, part, o.items, o.n, o.t, o.hash_msg, o.hash_all, o.bad, o.first_bad, o.xlt, o.del, o.tls,
-           o.item_crd, o.item_meta);
+    printf(
+        "DIGEST %s.%s.utcb: items=%016lx n=%lx t=%lx msg=%016lx all=%016lx bad=%lx first_bad=%lx xlt=%016lx "
+        "del=%016lx tls=%016lx item_crd=%016lx item_meta=%016lx\n",
+        name, part, o.items, o.n, o.t, o.hash_msg, o.hash_all, o.bad, o.first_bad, o.xlt, o.del, o.tls,
+        o.item_crd, o.item_meta);
 }
 
 // Every register of `got` against `want`; the first difference goes to `why`.
@@ -320,13 +327,14 @@ bool same_frame(const Frame &got, const Frame &want, bool fpu)
     if (!fpu)
         return true;
     if (got.mxcsr != want.mxcsr || got.fcw != want.fcw) {
-        format(why, sizeof(why), "MXCSR %#x FCW %#x, expected %#x %#x", got.mxcsr, got.fcw, want.mxcsr, want.fcw);
+        format(why, sizeof(why), "MXCSR %#x FCW %#x, expected %#x %#x", got.mxcsr, got.fcw, want.mxcsr,
+               want.fcw);
         return false;
     }
     for (unsigned i = 0; i < 32; i++)
         if (got.xmm[i] != want.xmm[i]) {
-            format(why, sizeof(why), "xmm%u %s %#lx, expected %#lx", i / 2, i & 1 ? "high" : "low", got.xmm[i],
-                   want.xmm[i]);
+            format(why, sizeof(why), "xmm%u %s %#lx, expected %#lx", i / 2, i & 1 ? "high" : "low",
+                   got.xmm[i], want.xmm[i]);
             return false;
         }
     return true;
@@ -350,13 +358,15 @@ bool utcb_ok(const Utcb_obs &o, u64 items, unsigned owner, bool header_set)
         return false;
     }
     if (o.bad) {
-        format(why, sizeof(why), "%lu data words differ from the model, the first at index %lu", o.bad, o.first_bad);
+        format(why, sizeof(why), "%lu data words differ from the model, the first at index %lu", o.bad,
+               o.first_bad);
         return false;
     }
-    u64 x = header_set ? hdr_xlt(owner) : 0, d = header_set ? hdr_del(owner) : 0, t = header_set ? hdr_tls(owner) : 0;
+    u64 x = header_set ? hdr_xlt(owner) : 0, d = header_set ? hdr_del(owner) : 0,
+        t = header_set ? hdr_tls(owner) : 0;
     if (o.xlt != x || o.del != d || o.tls != t) {
-        format(why, sizeof(why), "header xlt/del/tls %#lx %#lx %#lx, expected %#lx %#lx %#lx", o.xlt, o.del, o.tls, x,
-               d, t);
+        format(why, sizeof(why), "header xlt/del/tls %#lx %#lx %#lx, expected %#lx %#lx %#lx", o.xlt, o.del,
+               o.tls, x, d, t);
         return false;
     }
     return true;
@@ -381,7 +391,8 @@ void report(const char *name, const Exchange &x, const char *ret)
         check(false, name, "callee entry");
         return;
     }
-    check(utcb_ok(x.at_caller, p.reply_items, x.caller, true), name, "caller UTCB: the reply's items and words");
+    check(utcb_ok(x.at_caller, p.reply_items, x.caller, true), name,
+          "caller UTCB: the reply's items and words");
 
     // Callee entry (7.1): rip/rcx = portal IP, rdi = id, r11 = 0x200, RFLAGS 0x202, the other
     // registers as at its previous reply (0 at the first entry; rsp then create_ec's).
@@ -393,7 +404,8 @@ void report(const char *name, const Exchange &x, const char *ret)
         e.gpr[RSP] = ce.sp0;
     e.rflags = FLAGS_AFTER;
     check(same_frame(x.entry, e, !x.first), name,
-          x.first ? "callee registers at its first portal entry" : "callee registers and FPU state at portal entry");
+          x.first ? "callee registers at its first portal entry"
+                  : "callee registers and FPU state at portal entry");
     check(utcb_ok(x.at_callee, p.items, p.callee, !x.first), name, "callee UTCB: the call's items and words");
 }
 
@@ -422,7 +434,7 @@ struct Raw
 void raw(const Raw &r)
 {
     unsigned seq = ++seq_counter;
-    u64 items = 0x0123000000000000ull | 3;      // must stay as it is
+    u64 items = 0x0123000000000000ull | 3;  // must stay as it is
     prepare_message(ROOT, seq, items, false);
     Frame in = make_frame(RAW, seq, r.rdi), out;
     in.gpr[RSI] = r.rsi;
@@ -444,8 +456,14 @@ void raw(const Raw &r)
     check(utcb_ok(o, items, ROOT, true), r.name, "UTCB unchanged");
 }
 
-u64 id_call(u64 sel, unsigned flags = 0) { return sel << 8 | u64{flags} << 4 | static_cast<u64>(Hypercall::CALL); }
-u64 id_sm(u64 sel, unsigned flags) { return sel << 8 | u64{flags} << 4 | static_cast<u64>(Hypercall::SM_CTRL); }
+u64 id_call(u64 sel, unsigned flags = 0)
+{
+    return sel << 8 | u64{flags} << 4 | static_cast<u64>(Hypercall::CALL);
+}
+u64 id_sm(u64 sel, unsigned flags)
+{
+    return sel << 8 | u64{flags} << 4 | static_cast<u64>(Hypercall::SM_CTRL);
+}
 
 [[noreturn]] void setup_failed(const char *what, Status s)
 {
@@ -496,29 +514,23 @@ constexpr u64 U_HI = 0xfeed000000000000ull, R_HI = 0xbeef000000000000ull;
 
 const Plan nested_inner = {"A.nested.B", B, 6, 7};
 
-#define CALL_SERIES(X, N)                                                                          \
-    {N ".u0", X, 0, 0},                                                                          \
-    {N ".u1", X, 1, 1},                                                                          \
-    {N ".u2", X, 2, 3},                                                                          \
-    {N ".u17", X, 17, 0},                                                                        \
-    {N ".u508", X, W, W},                                                                        \
-    {N ".upper-bits", X, U_HI | 5, R_HI | 2},                                                    \
-    {N ".u600-clamped", X, 600, 0xffff},                                                         \
-    {N ".db", X, 4, 1, Call_flag::DB},                                                           \
-    {N ".ignored-flags", X, 1, 2, Call_flag::DISABLE_DONATION | Call_flag::DISABLE_REPLY},       \
-    {N ".sel-wrap", X, 2, 2, 0, u64{1} << 26},                                                   \
-    {N ".sel-wrap-high", X, 1, 1, 0, u64{0xabcdef} << 26},                                       \
-    {N ".new-id", X, 1, 1, 0, 0, 0x8000000000000000ull | u64{X} << 48 | 0x1d}
+#define CALL_SERIES(X, N)                                                                                    \
+    {N ".u0", X, 0, 0}, {N ".u1", X, 1, 1}, {N ".u2", X, 2, 3}, {N ".u17", X, 17, 0}, {N ".u508", X, W, W},  \
+        {N ".upper-bits", X, U_HI | 5, R_HI | 2}, {N ".u600-clamped", X, 600, 0xffff},                       \
+        {N ".db", X, 4, 1, Call_flag::DB},                                                                   \
+        {N ".ignored-flags", X, 1, 2, Call_flag::DISABLE_DONATION | Call_flag::DISABLE_REPLY},               \
+        {N ".sel-wrap", X, 2, 2, 0, u64{1} << 26}, {N ".sel-wrap-high", X, 1, 1, 0, u64{0xabcdef} << 26},    \
+        {N ".new-id", X, 1, 1, 0, 0, 0x8000000000000000ull | u64{X} << 48 | 0x1d}
 
 Plan plans_a[] = {CALL_SERIES(A, "A"),
-                  {"A.reply-sm", A, 1, 2},                  // reply_sel: a valid SM (set in main)
+                  {"A.reply-sm", A, 1, 2},  // reply_sel: a valid SM (set in main)
                   {"A.nested", A, 3, 4, 0, 0, 0, 0, false, &nested_inner},
                   {"A.after-nested", A, 2, 2}};
 
 Plan plans_b[] = {CALL_SERIES(B, "B"),
                   {"B.typed", B, 2 | 1u << 16, 1 | 1u << 16, 0, 0, 0, 0, true},
                   {"B.after-typed", B, 1, 1},
-                  {"B.reply-sm", B, 1, 2},                  // reply_sel: the SM it received
+                  {"B.reply-sm", B, 1, 2},  // reply_sel: the SM it received
                   {"B.reply-bad-sel", B, 1, 1, 0, 0, 0, 0x1234}};
 
 const Plan plans_c[] = {{"C.u0", C, 0, 0},
@@ -559,7 +571,7 @@ void ud_handler(u64 id, Utcb &u)
         printf("%u passed, %u failed\n", passed, failed + 1);
         exit_qemu(EXIT_FAIL);
     }
-    u.rip += 2;                                 // past the ud2
+    u.rip += 2;  // past the ud2
     u.rax = UD_RAX;
     u.r15 = UD_R15;
     u.rflags = UD_RFLAGS;
@@ -588,23 +600,25 @@ void exception_round_trip(unsigned cpu)
     digest_utcb(name, "resumed", o);
     const Ud_seen &v = ud_seen;
     printf("DIGEST %s.handler.state: calls=%lx id=%016lx items=%016lx mtd=%016lx rip=%016lx rflags=%016lx "
-           "hash=%016lx\n", name, v.calls, v.id, v.items, v.mtd, v.rip, v.rflags, v.hash);
+           "hash=%016lx\n",
+           name, v.calls, v.id, v.items, v.mtd, v.rip, v.rflags, v.hash);
     Frame seen{};
     memcpy(seen.gpr, v.gpr, sizeof(seen.gpr));
     seen.rflags = v.rflags;
     digest_gpr(name, "handler", seen);
 
-    Frame want = in;                            // as at the fault, plus what the reply's mtd selects
+    Frame want = in;  // as at the fault, plus what the reply's mtd selects
     want.gpr[RAX] = UD_RAX;
     want.gpr[R15] = UD_R15;
     want.rflags = UD_RFLAGS;
     check(same_frame(out, want, true), name, "registers and FPU state after the handler's reply");
     check(utcb_ok(o, items, ROOT, true), name, "the faulting EC's UTCB unchanged");
-    bool ok = v.calls == 1 && v.id == 0x0dd0000000000006ull && v.items == Utcb::EVENT_ITEMS && v.mtd == UD_MTD &&
-              v.rip == reinterpret_cast<u64>(fp_ud2_root_insn);
-    format(why, sizeof(why), "calls %lu id %#lx items %#lx mtd %#lx rip %#lx", v.calls, v.id, v.items, v.mtd, v.rip);
+    bool ok = v.calls == 1 && v.id == 0x0dd0000000000006ull && v.items == Utcb::EVENT_ITEMS &&
+              v.mtd == UD_MTD && v.rip == reinterpret_cast<u64>(fp_ud2_root_insn);
+    format(why, sizeof(why), "calls %lu id %#lx items %#lx mtd %#lx rip %#lx", v.calls, v.id, v.items, v.mtd,
+           v.rip);
     if (ok)
-        ok = same_frame(seen, in, false);       // gprs, rsp and RFLAGS at the ud2
+        ok = same_frame(seen, in, false);  // gprs, rsp and RFLAGS at the ud2
     check(ok, name, "the handler sees the faulting state");
 }
 
@@ -633,7 +647,7 @@ void timing(unsigned cpu)
     printf("TIME: same-PD call+reply median %lu TSC ticks (not compared)\n", t[N / 2]);
 }
 
-} // namespace
+}  // namespace
 
 int main(const Hip *hip, unsigned cpu)
 {
@@ -642,9 +656,9 @@ int main(const Hip *hip, unsigned cpu)
     need(catch_exceptions(cpu), "exception portals");
 
     owner_utcb[ROOT] = &utcb();
-    win_sel[ROOT] = alloc_sel(2);           // the window, and the SM the typed call hands out
+    win_sel[ROOT] = alloc_sel(2);  // the window, and the SM the typed call hands out
     win_sel[A] = alloc_sel();
-    win_sel[B] = 0x100;                     // selectors in the child PD (its space is empty)
+    win_sel[B] = 0x100;  // selectors in the child PD (its space is empty)
     win_sel[C] = 0x101;
     set_header(ROOT);
 
@@ -664,7 +678,7 @@ int main(const Hip *hip, unsigned cpu)
             p.reply_sel = sm_reply;
     for (Plan &p : plans_b)
         if (same(p.name, "B.reply-sm"))
-            p.reply_sel = win_sel[B];       // arrives with B.typed
+            p.reply_sel = win_sel[B];  // arrives with B.typed
 
     // Calls and replies without typed items: the fast paths' business.
     for (const Plan &p : plans_a)
@@ -703,7 +717,7 @@ int main(const Hip *hip, unsigned cpu)
     u64 s = alloc_sel(8);
     for (unsigned i = 0; i < 4; i++)
         need(create_sm(s + i, self_pd(), 0), "create_sm");
-    constexpr u64 DL_HI = 0x7eadbeef, DL_LO = 0x12345678;   // a far deadline: must not matter
+    constexpr u64 DL_HI = 0x7eadbeef, DL_LO = 0x12345678;  // a far deadline: must not matter
     constexpr unsigned DOWN = Sm_flag::DOWN, ZC = Sm_flag::ZC;
     raw({"sm.up-fresh", id_sm(s, 0), pat(9, 10, 4), pat(9, 10, 3), Status::SUCCESS});
     raw({"sm.down-count1", id_sm(s, DOWN), DL_HI, DL_LO, Status::SUCCESS});
@@ -720,10 +734,14 @@ int main(const Hip *hip, unsigned cpu)
 
     // Missing rights and wrong types: the fast path must hand these on untouched.
     u64 up_only = s + 4, down_only = s + 5;
-    need(pd_delegate(self_pd(), self_pd(), Crd::obj(s, 0, Crd::ALL_RIGHTS), Item_meta(Item_meta::DELEGATE, up_only),
-                     Crd::obj(up_only, 0, Perm_sm::UP)).status, "SM with the up right only");
-    need(pd_delegate(self_pd(), self_pd(), Crd::obj(s, 0, Crd::ALL_RIGHTS), Item_meta(Item_meta::DELEGATE, down_only),
-                     Crd::obj(down_only, 0, Perm_sm::DOWN)).status, "SM with the down right only");
+    need(pd_delegate(self_pd(), self_pd(), Crd::obj(s, 0, Crd::ALL_RIGHTS),
+                     Item_meta(Item_meta::DELEGATE, up_only), Crd::obj(up_only, 0, Perm_sm::UP))
+             .status,
+         "SM with the up right only");
+    need(pd_delegate(self_pd(), self_pd(), Crd::obj(s, 0, Crd::ALL_RIGHTS),
+                     Item_meta(Item_meta::DELEGATE, down_only), Crd::obj(down_only, 0, Perm_sm::DOWN))
+             .status,
+         "SM with the down right only");
     raw({"sm.down-without-down-right", id_sm(up_only, DOWN), 0, 4, Status::BAD_CAP});
     raw({"sm.up-without-up-right", id_sm(down_only, 0), pat(9, 16, 4), pat(9, 16, 3), Status::BAD_CAP});
     raw({"sm.up-with-up-right-only", id_sm(up_only, 0), pat(9, 17, 4), pat(9, 17, 3), Status::SUCCESS});

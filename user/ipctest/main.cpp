@@ -22,18 +22,18 @@ u64 last_id;
 void echo_handler(u64 id, Utcb &u)
 {
     last_id = id;
-    asm volatile("pxor %%xmm3, %%xmm3" ::: "memory");     // the caller's SSE state must survive this
+    asm volatile("pxor %%xmm3, %%xmm3" ::: "memory");  // the caller's SSE state must survive this
     u.data[0] = u.data[0] + 1;
     u.set_items(1, 0);
 }
 
 void ud_handler(u64, Utcb &u)
 {
-    u.rip += 2;             // skip the ud2
+    u.rip += 2;  // skip the ud2
     u.mtd = Mtd::RIP_LEN;
 }
 
-} // namespace
+}  // namespace
 
 int main(const Hip *, unsigned cpu)
 {
@@ -62,7 +62,8 @@ int main(const Hip *, unsigned cpu)
     // #UD in the root EC: portal at event base 0 + 6.
     Handler_ec eh;
     u64 eh_sel = alloc_sel();
-    check(create_handler_ec(eh, eh_sel, self_pd(), cpu, ud_handler) == Status::SUCCESS, "exception handler EC");
+    check(create_handler_ec(eh, eh_sel, self_pd(), cpu, ud_handler) == Status::SUCCESS,
+          "exception handler EC");
     check(create_portal(6, eh_sel, Mtd::RIP_LEN) == Status::SUCCESS, "portal at event 6");
     asm volatile("ud2");
     check(true, "resumed after ud2");
@@ -71,7 +72,7 @@ int main(const Hip *, unsigned cpu)
     u64 sm = alloc_sel();
     check(create_sm(sm, self_pd(), 0) == Status::SUCCESS, "create_sm");
     u64 now = __builtin_ia32_rdtsc();
-    auto r = sm_down(sm, now + hip()->freq_tsc * 20ull);   // 20 ms
+    auto r = sm_down(sm, now + hip()->freq_tsc * 20ull);  // 20 ms
     u64 after = __builtin_ia32_rdtsc();
     check(r.status == Status::COM_TIM, "down with deadline times out");
     check(after >= now + hip()->freq_tsc * 20ull, "not before the deadline");
@@ -82,7 +83,8 @@ int main(const Hip *, unsigned cpu)
     check(assign_gsi(gsm, 0, 64).status == Status::BAD_CPU, "assign_gsi to CPU 64: BAD_CPU");
     check(request_kernel_cap(Abi::ksel_gsi_sm(2), gsm) == Status::SUCCESS, "GSI semaphore 2 from the kernel");
     check(create_sm(user_sm, self_pd(), 0) == Status::SUCCESS &&
-              assign_gsi(user_sm, 0, cpu).status == Status::BAD_CAP, "assign_gsi on a user semaphore: BAD_CAP");
+              assign_gsi(user_sm, 0, cpu).status == Status::BAD_CAP,
+          "assign_gsi on a user semaphore: BAD_CAP");
     auto g = assign_gsi(gsm, 0, cpu);
     check(g.status == Status::SUCCESS && g.msi_addr == 0 && g.msi_data == 0, "assign_gsi of an I/O APIC GSI");
     check(request_ports(0x40, 2) == Status::SUCCESS, "PIT ports");
@@ -91,7 +93,7 @@ int main(const Hip *, unsigned cpu)
     asm volatile("outb %%al, $0x40" : : "a"(11932 & 0xff));
     asm volatile("outb %%al, $0x40" : : "a"(11932 >> 8));
     u64 t0 = __builtin_ia32_rdtsc();
-    auto d = sm_down(gsm, t0 + hip()->freq_tsc * 2000ull);   // 2 s at most
+    auto d = sm_down(gsm, t0 + hip()->freq_tsc * 2000ull);  // 2 s at most
     check(d.status == Status::SUCCESS, "the PIT interrupt releases the GSI semaphore");
 
     printf("%u passed, %u failed\n", passed, failed);

@@ -32,38 +32,44 @@
 
 using namespace nova;
 
-extern "C" char _start[], _image_end[];     // user/linker.ld: the program image
+extern "C" char _start[], _image_end[];  // user/linker.ld: the program image
 
 namespace {
 
-constexpr u64 TARGET_OBJECTS = 100000;      // objects to create and destroy in the workload
-constexpr unsigned WORKER_PRIO = 100;       // the worker's SC
-constexpr unsigned CHILD_PRIO = 1;          // the SCs of the rounds: below the worker
+constexpr u64 TARGET_OBJECTS = 100000;  // objects to create and destroy in the workload
+constexpr unsigned WORKER_PRIO = 100;   // the worker's SC
+constexpr unsigned CHILD_PRIO = 1;      // the SCs of the rounds: below the worker
 constexpr u32 QUANTUM_US = 10000;
-constexpr u64 POLL_MS = 5;                  // idle time between two statistics polls
-constexpr u64 RECLAIM_LIMIT_MS = 2000;      // reclamation must finish within this (TSC time)
-constexpr u64 EXHAUST_CAP = 2000000;        // most semaphores the exhaustion creates
+constexpr u64 POLL_MS = 5;              // idle time between two statistics polls
+constexpr u64 RECLAIM_LIMIT_MS = 2000;  // reclamation must finish within this (TSC time)
+constexpr u64 EXHAUST_CAP = 2000000;    // most semaphores the exhaustion creates
 
 /*
  * Selectors of a round, relative to the range base: the objects in the first
  * eight (one order-3 CRD), the child PD at 8, so objects and PD can be revoked
  * separately or together (one order-4 CRD).
  */
-enum Slot : u64
-{
-    LOCAL_EC, GLOBAL_EC, SC, CHILD_PT, SM, SIGNAL, ROOT_PT, REMOTE_EC,
+enum Slot : u64 {
+    LOCAL_EC,
+    GLOBAL_EC,
+    SC,
+    CHILD_PT,
+    SM,
+    SIGNAL,
+    ROOT_PT,
+    REMOTE_EC,
     PD,
     RANGE = 16,
 };
 constexpr unsigned RANGE_ORDER = 4, OBJECTS_ORDER = 3;
-constexpr u64 OBJECTS_PER_ROUND = 9;        // PD, three ECs, SC, two portals, two semaphores
+constexpr u64 OBJECTS_PER_ROUND = 9;  // PD, three ECs, SC, two portals, two semaphores
 
 // The child's side of a round.
-constexpr u64 CHILD_CAPS = 0x40;            // SM, SIGNAL, ROOT_PT, REMOTE_EC land here (order 2)
-constexpr u64 CHILD_SELF = 0x48;            // the child's own PD capability
-constexpr u64 CHILD_UTCB = 0x10000000;      // the UTCBs of the three ECs, one page each
-constexpr u64 CHILD_PAGE = 0x20000000;      // our page
-constexpr u64 EXHAUST_BASE = 0x100000;      // first selector of the exhaustion's semaphores
+constexpr u64 CHILD_CAPS = 0x40;        // SM, SIGNAL, ROOT_PT, REMOTE_EC land here (order 2)
+constexpr u64 CHILD_SELF = 0x48;        // the child's own PD capability
+constexpr u64 CHILD_UTCB = 0x10000000;  // the UTCBs of the three ECs, one page each
+constexpr u64 CHILD_PAGE = 0x20000000;  // our page
+constexpr u64 EXHAUST_BASE = 0x100000;  // first selector of the exhaustion's semaphores
 
 unsigned passed, failed;
 
@@ -74,7 +80,7 @@ __attribute__((format(printf, 2, 3))) void check(bool ok, const char *fmt, ...)
     va_start(ap, fmt);
     vformat(text, sizeof(text), fmt, ap);
     va_end(ap);
-    printf("%s: %s\n", ok ? "PASS" : "FAIL", text);     // one call: one line, even between kernel lines
+    printf("%s: %s\n", ok ? "PASS" : "FAIL", text);  // one call: one line, even between kernel lines
     ok ? passed++ : failed++;
 }
 
@@ -86,15 +92,15 @@ __attribute__((format(printf, 2, 3))) void check(bool ok, const char *fmt, ...)
 
 u64 rdtsc() { return __builtin_ia32_rdtsc(); }
 
-u64 ticks_per_ms() { return hip()->freq_tsc ? hip()->freq_tsc : 1; }   // freq_tsc is in kHz
+u64 ticks_per_ms() { return hip()->freq_tsc ? hip()->freq_tsc : 1; }  // freq_tsc is in kHz
 
 // ---- set up by the root EC --------------------------------------------------------------
 
-u64 range;              // the round's selectors (RANGE of them, aligned)
-u64 sleep_sm;           // nobody ups it: a down with a deadline lets the CPU idle
-u64 root_handler;       // a local EC of ours, target of each round's ROOT_PT
-u64 page;               // page number of the page we delegate to each child
-unsigned other_cpu;     // another online CPU for REMOTE_EC (the boot CPU on one CPU)
+u64 range;           // the round's selectors (RANGE of them, aligned)
+u64 sleep_sm;        // nobody ups it: a down with a deadline lets the CPU idle
+u64 root_handler;    // a local EC of ours, target of each round's ROOT_PT
+u64 page;            // page number of the page we delegate to each child
+unsigned other_cpu;  // another online CPU for REMOTE_EC (the boot CPU on one CPU)
 Ec_tls *worker_tls;
 
 // ---- statistics -------------------------------------------------------------------------
@@ -137,8 +143,8 @@ void compare(const Kstat &base, const Kstat &now, const char *when)
            base.free_pages, now.objects, base.objects);
     check(now.free_pages == base.free_pages, "%s: free pages back at the baseline (%lu, baseline %lu)", when,
           now.free_pages, base.free_pages);
-    check(now.objects == base.objects, "%s: objects back at the baseline (%lu, baseline %lu)", when, now.objects,
-          base.objects);
+    check(now.objects == base.objects, "%s: objects back at the baseline (%lu, baseline %lu)", when,
+          now.objects, base.objects);
 }
 
 // ---- a round of the workload ------------------------------------------------------------
@@ -162,7 +168,8 @@ struct Failure
 // One item from our PD into `pd`; a null result CRD (nothing delegated) counts as BAD_PAR.
 Status delegate(u64 pd, Crd send, Crd window)
 {
-    Delegate_result d = pd_delegate(self_pd(), pd, send, Item_meta(Item_meta::DELEGATE, window.base()), window);
+    Delegate_result d =
+        pd_delegate(self_pd(), pd, send, Item_meta(Item_meta::DELEGATE, window.base()), window);
     if (d.status != Status::SUCCESS)
         return d.status;
     return d.crd.is_null() ? Status::BAD_PAR : Status::SUCCESS;
@@ -176,7 +183,8 @@ bool build_round(u64 n, Failure &f)
     // The ECs of the child never run: the local ones get no calls, the global one's SC is below ours.
     return f.note(create_pd(pd, self_pd()), "create_pd") &&
            f.note(create_ec_local(r + LOCAL_EC, pd, cpu, CHILD_UTCB, 0, 0), "create_ec (local)") &&
-           f.note(create_ec_global(r + GLOBAL_EC, pd, cpu, CHILD_UTCB + PAGE_SIZE, 0, 0), "create_ec (global)") &&
+           f.note(create_ec_global(r + GLOBAL_EC, pd, cpu, CHILD_UTCB + PAGE_SIZE, 0, 0),
+                  "create_ec (global)") &&
            f.note(create_sc(r + SC, self_pd(), r + GLOBAL_EC, Qpd(CHILD_PRIO, QUANTUM_US)), "create_sc") &&
            f.note(create_pt(r + CHILD_PT, self_pd(), r + LOCAL_EC, 0, 0), "create_pt (child's EC)") &&
            f.note(create_sm(r + SM, self_pd(), 0), "create_sm") &&
@@ -185,7 +193,8 @@ bool build_round(u64 n, Failure &f)
            f.note(create_ec_local(r + REMOTE_EC, pd, other_cpu, CHILD_UTCB + 2 * PAGE_SIZE, 0, 0),
                   "create_ec (local, other CPU)") &&
            f.note(sm_up(r + SIGNAL), "sm_up (signal: queues it at the semaphore)") &&
-           f.note(delegate(pd, Crd::mem(page, 0, Perm_mem::RW), Crd::mem(CHILD_PAGE >> PAGE_BITS, 0, Perm_mem::RW)),
+           f.note(delegate(pd, Crd::mem(page, 0, Perm_mem::RW),
+                           Crd::mem(CHILD_PAGE >> PAGE_BITS, 0, Perm_mem::RW)),
                   "delegate our page") &&
            f.note(delegate(pd, Crd::obj(r + SM, 2), Crd::obj(CHILD_CAPS, 2)), "delegate four capabilities") &&
            f.note(delegate(pd, Crd::obj(pd), Crd::obj(CHILD_SELF)), "delegate the PD capability into itself");
@@ -216,8 +225,7 @@ bool destroy_round(unsigned order, Failure &f)
                f.note(revoke(Crd::whole(Crd::OBJ), Revoke_flag::REMOTE | Revoke_flag::SELF, range + PD),
                       "remote revoke of the child's object space") &&
                f.note(revoke(all, Revoke_flag::SELF), "revoke the range");
-    default:
-        return f.note(revoke(all, Revoke_flag::SELF), "revoke the range");
+    default: return f.note(revoke(all, Revoke_flag::SELF), "revoke the range");
     }
 }
 
@@ -229,7 +237,7 @@ bool run_round(u64 n, Failure &f, Kstat *mid = nullptr)
     if (built && mid)
         f.note(kstat(*mid), "kstat");
     if (!built) {
-        revoke(Crd::obj(range, RANGE_ORDER), Revoke_flag::SELF);      // whatever was made
+        revoke(Crd::obj(range, RANGE_ORDER), Revoke_flag::SELF);  // whatever was made
         return false;
     }
     return destroy_round(static_cast<unsigned>(n % 4), f) && !f.step;
@@ -311,8 +319,8 @@ void exhaust(const Kstat &base)
     Failure f;
     bool ok = kstat(before) == Status::SUCCESS && run_round(0, f, &mid);
     check(ok && mid.objects >= before.objects + 2 * OBJECTS_PER_ROUND && mid.free_pages < before.free_pages,
-          "the statistics see a round: objects %lu -> %lu, free pages %lu -> %lu", before.objects, mid.objects,
-          before.free_pages, mid.free_pages);
+          "the statistics see a round: objects %lu -> %lu, free pages %lu -> %lu", before.objects,
+          mid.objects, before.free_pages, mid.free_pages);
     u64 n = 1;
     for (; ok && n < 4; n++)
         ok = run_round(n, f);
@@ -356,7 +364,8 @@ void exhaust(const Kstat &base)
         break;
     }
     u64 const ticks = rdtsc() - t0;
-    check(ok, "workload: %lu objects created and destroyed in %lu rounds, %lu TSC ticks (%lu ms), %lu retries",
+    check(ok,
+          "workload: %lu objects created and destroyed in %lu rounds, %lu TSC ticks (%lu ms), %lu retries",
           created, rounds, ticks, ticks / ticks_per_ms(), retries);
 
     Kstat after{};
@@ -392,7 +401,7 @@ unsigned find_other_cpu(const Hip *h, unsigned cpu)
     return cpu;
 }
 
-} // namespace
+}  // namespace
 
 int main(const Hip *h, unsigned cpu)
 {
@@ -406,7 +415,8 @@ int main(const Hip *h, unsigned cpu)
               status_name(s));
         finish();
     }
-    check(true, "kernel statistics: %lu free pages, %lu objects, %lu pending", k.free_pages, k.objects, k.pending);
+    check(true, "kernel statistics: %lu free pages, %lu objects, %lu pending", k.free_pages, k.objects,
+          k.pending);
 
     /*
      * Everything the worker keeps, made before the baseline: exception portals

@@ -3,8 +3,8 @@
  * task obtained from the kernel, and printf on top of the kernel's
  * formatter (src/format.cpp, compiled into the SDK as well).
  */
-#include "format.hpp"
 #include "nova/console.hpp"
+#include "format.hpp"
 #include "nova/io.hpp"
 #include "nova/runtime.hpp"
 
@@ -12,7 +12,7 @@ namespace nova {
 
 namespace {
 
-u16 uart;           // 0: no port yet, print nothing
+u16 uart;  // 0: no port yet, print nothing
 constexpr u16 THR = 0, LSR = 5;
 constexpr u8 LSR_THRE = 0x20;
 
@@ -24,7 +24,7 @@ void out(char c)
     outb(static_cast<u16>(uart + THR), static_cast<u8>(c));
 }
 
-} // namespace
+}  // namespace
 
 Status Console::init(u16 base)
 {
@@ -78,4 +78,4 @@ size_t printf(const char *fmt, ...)
     return n;
 }
 
-} // namespace nova
+}  // namespace nova

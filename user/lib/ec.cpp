@@ -5,14 +5,14 @@
 #include "nova/console.hpp"
 #include "nova/runtime.hpp"
 
-extern "C" char _start[];   // crt0: first byte of the program image (linker script puts .text.start first)
-extern "C" char _image_end[];   // user/linker.ld: end of the last segment
+extern "C" char _start[];      // crt0: first byte of the program image (linker script puts .text.start first)
+extern "C" char _image_end[];  // user/linker.ld: end of the last segment
 
 namespace nova {
 
 namespace {
 
-u64 exc_block_sm;   // handler of a fatal exception waits here if QEMU cannot be left
+u64 exc_block_sm;  // handler of a fatal exception waits here if QEMU cannot be left
 
 // Exceptions the kernel delivers to a portal (10.2); the others never reach user mode.
 constexpr bool delivered(unsigned v) { return v <= Evt::XM && v != 2 && v != 8 && v != 9 && v != 0xf; }
@@ -43,14 +43,14 @@ Status share_nodes(u64 pd, u64 page, u64 end, bool skip_gaps)
 {
     for (unsigned n = 0; page < end; n++) {
         if (n == 4096)
-            return Status::BAD_PAR;     // guard against a kernel that reports nonsense
+            return Status::BAD_PAR;  // guard against a kernel that reports nonsense
         Lookup_result l = pd_lookup(Crd::mem(page));
         if (l.status != Status::SUCCESS)
             return l.status;
         if (l.crd.type() != Crd::MEM || l.crd.base() > page) {
             if (!skip_gaps)
                 return Status::BAD_PAR;
-            page++;                     // a hole between segments: go on to the end
+            page++;  // a hole between segments: go on to the end
             continue;
         }
         Crd node = Crd::mem(l.crd.base(), l.crd.order(), l.crd.rights());
@@ -68,7 +68,7 @@ Status share_nodes(u64 pd, u64 page, u64 end, bool skip_gaps)
     return Status::SUCCESS;
 }
 
-} // namespace
+}  // namespace
 
 Status create_handler_ec(Handler_ec &out, u64 sel, u64 pd, unsigned cpu, Portal_handler handler, u64 evt)
 {
@@ -147,7 +147,7 @@ Status catch_exceptions(unsigned cpu)
     return s;
 }
 
-} // namespace nova
+}  // namespace nova
 
 // Called by nova_portal_entry (crt0.S) on a fresh stack; the reply follows when this returns.
 extern "C" void nova_portal_dispatch(u64 id, nova::Ec_tls *tls)

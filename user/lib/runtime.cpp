@@ -1,9 +1,9 @@
 /*
  * SDK runtime: start-up, exit, allocators and resources from the kernel.
  */
+#include "nova/runtime.hpp"
 #include "nova/console.hpp"
 #include "nova/io.hpp"
-#include "nova/runtime.hpp"
 
 namespace nova {
 
@@ -15,7 +15,7 @@ unsigned start_cpu;
 alignas(PAGE_SIZE) u8 arena[HEAP_SIZE];
 u64 heap_used;
 u64 next_sel = 0x100;
-u64 next_virt = VIRT_BASE;   // absolute addresses (base 0)
+u64 next_virt = VIRT_BASE;  // absolute addresses (base 0)
 bool debug_exit_port;
 
 /*
@@ -59,9 +59,9 @@ Status from_kernel(Crd send, Crd window)
     return r.crd.is_null() ? Status::BAD_PAR : Status::SUCCESS;
 }
 
-} // namespace
+}  // namespace
 
-extern "C" Start_regs nova_start_regs;     // crt0.S
+extern "C" Start_regs nova_start_regs;  // crt0.S
 static_assert(sizeof(Start_regs) == 17 * 8);
 
 const Start_regs &start_regs() { return nova_start_regs; }
@@ -79,7 +79,7 @@ Status exit_qemu(u32 code)
         debug_exit_port = true;
     }
     outl(DEBUG_EXIT_PORT, code);
-    return Status::SUCCESS;     // still here: QEMU has no isa-debug-exit device
+    return Status::SUCCESS;  // still here: QEMU has no isa-debug-exit device
 }
 
 void park()
@@ -175,7 +175,7 @@ Status request_kernel_cap(u64 kernel_sel, u64 sel)
     return from_kernel(Crd::obj(kernel_sel), Crd::obj(sel));
 }
 
-} // namespace nova
+}  // namespace nova
 
 extern "C" [[noreturn]] void nova_start(unsigned cpu, const Hip *hip)
 {

@@ -41,14 +41,14 @@ void check(bool ok, const char *what)
     }
 }
 
-constexpr u64 MSI_GSI = 64;          // above the I/O APIC's 24 pins: an MSI GSI
-constexpr unsigned PIRQ_GSI = 16;    // q35: PIRQ A..H = GSIs 16..23
+constexpr u64 MSI_GSI = 64;        // above the I/O APIC's 24 pins: an MSI GSI
+constexpr unsigned PIRQ_GSI = 16;  // q35: PIRQ A..H = GSIs 16..23
 constexpr unsigned NUM_PIRQ = 8;
 
 // edu registers (QEMU docs/specs/edu.rst), 32-bit accesses below 0x80.
 constexpr unsigned EDU_IRQ_STATUS = 0x24, EDU_IRQ_RAISE = 0x60, EDU_IRQ_ACK = 0x64;
 constexpr unsigned EDU_DMA_SRC = 0x80, EDU_DMA_DST = 0x88, EDU_DMA_CNT = 0x90, EDU_DMA_CMD = 0x98;
-constexpr u32 EDU_DMA_IRQ = 0x100;   // the status value a DMA completion raises
+constexpr u32 EDU_DMA_IRQ = 0x100;  // the status value a DMA completion raises
 
 // PCI configuration space.
 constexpr unsigned PCI_COMMAND = 0x04, PCI_STATUS = 0x06, PCI_INT_LINE = 0x3c, PCI_INT_PIN = 0x3d;
@@ -92,13 +92,15 @@ void test_msi(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u32 *mmio
         finish();
 
     u64 gsm = alloc_sel();
-    check(request_kernel_cap(Abi::ksel_gsi_sm(MSI_GSI), gsm) == Status::SUCCESS, "GSI semaphore from the kernel");
+    check(request_kernel_cap(Abi::ksel_gsi_sm(MSI_GSI), gsm) == Status::SUCCESS,
+          "GSI semaphore from the kernel");
     auto bad = assign_gsi(gsm, reinterpret_cast<u64>(&passed), cpu);
     check(bad.status == Status::BAD_DEV, "assign_gsi with a non-device page: BAD_DEV (I.131)");
     auto g = assign_gsi(gsm, reinterpret_cast<u64>(dev), cpu);
     u32 apic = hip->cpu(cpu)->lapic_id >> 24;
     check(g.status == Status::SUCCESS && g.msi_addr == (0xfee00000ull | u64{apic} << 12) &&
-              g.msi_data == 32 + MSI_GSI, "assign_gsi returns the MSI address and data (I.132)");
+              g.msi_data == 32 + MSI_GSI,
+          "assign_gsi returns the MSI address and data (I.132)");
 
     // Program the capability: address, data, enable; and let the device master the bus.
     u16 ctrl = cfg16(dev, cap + 2);
@@ -121,8 +123,8 @@ void test_msi(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u32 *mmio
 void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio)
 {
     unsigned pin = dev[PCI_INT_PIN], line = dev[PCI_INT_LINE];
-    printf("INFO: edu at 00:%02x.0, Interrupt Pin %u (INT%c#), Interrupt Line %u (set by the firmware)\n", slot,
-           pin, pin >= 1 && pin <= 4 ? static_cast<char>('A' + pin - 1) : '?', line);
+    printf("INFO: edu at 00:%02x.0, Interrupt Pin %u (INT%c#), Interrupt Line %u (set by the firmware)\n",
+           slot, pin, pin >= 1 && pin <= 4 ? static_cast<char>('A' + pin - 1) : '?', line);
     check(pin >= 1 && pin <= 4, "Interrupt Pin register is INTA..INTD");
 
     // MSI off (capability control bit 0), INTx on (command bit 10 clear).
@@ -213,7 +215,7 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
     mmio[EDU_DMA_DST / 4] = 0x40000;
     mmio[EDU_DMA_CNT / 4] = 8;
     u64 t0 = __builtin_ia32_rdtsc();
-    mmio[EDU_DMA_CMD / 4] = 0x1 | 0x4;                     // start, RAM to device, interrupt
+    mmio[EDU_DMA_CMD / 4] = 0x1 | 0x4;  // start, RAM to device, interrupt
     d = sm_down(sm, after_ms(2000));
     u64 ms = (__builtin_ia32_rdtsc() - t0) / ticks_ms(1);
     u32 st = mmio[EDU_IRQ_STATUS / 4];
@@ -235,7 +237,7 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
     check(others == NUM_PIRQ - 1, "no up on the other seven GSIs");
 }
 
-} // namespace
+}  // namespace
 
 int main(const Hip *hip, unsigned cpu)
 {

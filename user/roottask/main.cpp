@@ -17,6 +17,6 @@ extern "C" void main()
 {
     if (hypercall(0xf) != 3)
         asm volatile("ud2");
-    hypercall(1);   // reply without a caller: blocks for good
+    hypercall(1);  // reply without a caller: blocks for good
     asm volatile("ud2");
 }

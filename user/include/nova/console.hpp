@@ -15,16 +15,16 @@ namespace nova {
 
 class Console
 {
-public:
+  public:
     static constexpr u16 COM1 = 0x3f8;
 
     // Obtain ports base..base+7 (ABI 9.6). The UART is used as the kernel left it.
     static Status init(u16 base = COM1);
     static bool ready();
 
-    static void putc(char c);                   // '\n' goes out as "\r\n"
+    static void putc(char c);  // '\n' goes out as "\r\n"
     static void write(const char *s, size_t n);
-    static void puts(const char *s);            // no newline added
+    static void puts(const char *s);  // no newline added
 };
 
 /*
@@ -35,4 +35,4 @@ public:
 size_t printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t vprintf(const char *fmt, va_list ap);
 
-} // namespace nova
+}  // namespace nova

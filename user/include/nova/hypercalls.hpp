@@ -18,7 +18,7 @@ namespace detail {
 constexpr u64 id(Hypercall h, unsigned flags = 0, u64 sel = 0) { return Hypercall_id(h, flags, sel).value(); }
 constexpr u64 id(Hypercall h, Pd_op op, u64 sel = 0) { return id(h, static_cast<unsigned>(op), sel); }
 constexpr u64 id(Hypercall h, Ec_op op, u64 sel = 0) { return id(h, static_cast<unsigned>(op), sel); }
-} // namespace detail
+}  // namespace detail
 
 // All five argument registers in and out, for tests that check exact register behaviour.
 struct Regs
@@ -135,7 +135,7 @@ inline Status revoke(Crd crd, unsigned flags = 0, u64 pd = 0, u64 sm = 0)
 struct Lookup_result
 {
     Status status;
-    Crd crd;        // the node containing the base, or null
+    Crd crd;  // the node containing the base, or null
 };
 
 // pd_ctrl lookup (7.9.1).
@@ -158,8 +158,8 @@ inline Status pd_map_access_page(Crd crd)
 struct Delegate_result
 {
     Status status;
-    Crd crd;            // result CRD (null: nothing delegated)
-    Item_meta meta;     // result metadata
+    Crd crd;         // result CRD (null: nothing delegated)
+    Item_meta meta;  // result metadata
 };
 
 // pd_ctrl delegate (7.9.3): one typed item from `src_pd` to `dst_pd`; `window` is the receive window.
@@ -188,7 +188,7 @@ inline Status ec_reschedule() { return ec_ctrl(Ec_op::RESCHEDULE); }
 struct Sc_time
 {
     Status status;
-    u64 time_us;    // consumed time: rsi << 32 | rdx[31:0]
+    u64 time_us;  // consumed time: rsi << 32 | rdx[31:0]
 };
 
 // sc_ctrl (7.11).
@@ -253,8 +253,8 @@ inline Status assign_pci(u64 pd, u64 cfg_page, u64 rid_hint)
 struct Gsi_result
 {
     Status status;
-    u64 msi_addr;   // rsi
-    u32 msi_data;   // rdx[31:0]
+    u64 msi_addr;  // rsi
+    u32 msi_data;  // rdx[31:0]
 };
 
 constexpr u64 GSI_KEEP_CHAIN = ~u64{0};
@@ -278,9 +278,9 @@ inline Gsi_result assign_gsi(u64 sm, u64 dev_page, unsigned cpu, u64 chain = GSI
  */
 struct Kstat
 {
-    u64 free_pages;     // rsi: free pages of the kernel memory pool
-    u64 objects;        // rdx: kernel objects in use (PD, EC, SC, PT, SM, mapping-database nodes)
-    u64 pending;        // rax: objects waiting for deferred reclamation (freed after a grace period)
+    u64 free_pages;  // rsi: free pages of the kernel memory pool
+    u64 objects;     // rdx: kernel objects in use (PD, EC, SC, PT, SM, mapping-database nodes)
+    u64 pending;     // rax: objects waiting for deferred reclamation (freed after a grace period)
 };
 
 constexpr unsigned KSTAT_FLAG = 1u << 0;
@@ -297,4 +297,4 @@ inline Status kstat(Kstat &out)
     return s;
 }
 
-} // namespace nova
+}  // namespace nova

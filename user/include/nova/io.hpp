@@ -21,4 +21,4 @@ inline void outl(u16 port, u32 v) { asm volatile("outl %0, %1" : : "a"(v), "Nd"(
 
 inline void pause() { asm volatile("pause"); }
 
-} // namespace nova
+}  // namespace nova

@@ -24,13 +24,13 @@ using namespace Abi;
 // isa-debug-exit codes of this project's QEMU tests (test/qemu/scenarios.py).
 constexpr u32 EXIT_PASS = 0x10;
 constexpr u32 EXIT_FAIL = 0x11;
-constexpr u16 DEBUG_EXIT_PORT = 0xf4;   // QEMU: -device isa-debug-exit,iobase=0xf4,iosize=0x04
+constexpr u16 DEBUG_EXIT_PORT = 0xf4;  // QEMU: -device isa-debug-exit,iobase=0xf4,iosize=0x04
 
 // ---- start-up state -------------------------------------------------------
 
 const Hip *hip();
 unsigned boot_cpu();
-u64 self_pd();      // selector of our own PD: Abi::SEL_ROOT_PD in a root task
+u64 self_pd();  // selector of our own PD: Abi::SEL_ROOT_PD in a root task
 
 // Every register as the kernel started the program (ABI 9.4), recorded by crt0 first thing.
 struct Start_regs
@@ -47,7 +47,7 @@ const Start_regs &start_regs();
  * at its top; so the running EC finds its block (and UTCB) from rsp. The
  * root EC's stack comes from crt0, others' from alloc().
  */
-constexpr size_t STACK_SIZE = 0x4000;   // must match user/lib/crt0.S
+constexpr size_t STACK_SIZE = 0x4000;  // must match user/lib/crt0.S
 
 // A portal handler runs on its EC's stack; when it returns the runtime replies
 // with whatever the handler left in its UTCB.
@@ -55,9 +55,9 @@ using Portal_handler = void (*)(u64 portal_id, Utcb &utcb);
 
 struct Ec_tls
 {
-    Utcb *utcb;             // address of the EC's UTCB in its own PD
+    Utcb *utcb;  // address of the EC's UTCB in its own PD
     Portal_handler handler;
-    void *arg;              // free for the program
+    void *arg;  // free for the program
     u64 reserved;
 };
 
@@ -98,7 +98,7 @@ u64 alloc_sel(unsigned count = 1);
 
 // Unused virtual address range [VIRT_BASE, VIRT_END) for mappings and UTCBs. 0 when exhausted.
 constexpr u64 VIRT_BASE = 0x100000000000ull;
-constexpr u64 VIRT_END  = 0x700000000000ull;
+constexpr u64 VIRT_END = 0x700000000000ull;
 u64 alloc_virt(u64 size, u64 align = PAGE_SIZE);
 
 // ---- resources from the kernel (H bit; root PD only, ABI 9.6) --------------
@@ -142,8 +142,8 @@ Status create_portal(u64 sel, u64 ec, u64 mtd = 0, u64 id = 0);
 
 struct Child
 {
-    u64 pd, ec, pt;     // selectors in our object space
-    u64 utcb_addr;      // the child EC's UTCB address (mapped in the child only)
+    u64 pd, ec, pt;  // selectors in our object space
+    u64 utcb_addr;   // the child EC's UTCB address (mapped in the child only)
 };
 
 /*
@@ -164,4 +164,4 @@ Status share_memory(u64 pd, u64 virt, u64 size);
  */
 Status catch_exceptions(unsigned cpu);
 
-} // namespace nova
+}  // namespace nova
