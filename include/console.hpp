@@ -30,6 +30,8 @@ void break_lock();
 void kprint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* True once some CPU has started a panic (src/panic.cpp). */
+bool panic_in_progress();
 [[noreturn]] void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #if CONFIG_DEBUG

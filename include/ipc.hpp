@@ -10,6 +10,7 @@
 
 class Ec;
 class Pt;
+class Sc;
 struct Exc_frame;
 
 namespace Ipc {
@@ -27,6 +28,17 @@ Status call(Ec *self, u64 sel, bool no_block);
 /* An exception of the current EC (frame at the top of the stack) becomes event n. */
 [[noreturn]] void exception(Ec *self, unsigned n, u64 error, u64 cr2);
 }  // namespace Ipc
+
+/*
+ * For the scheduler (src/sched.cpp), when it picks an EC: messages due before it runs user code
+ * (the startup message of a global EC, a pending recall, an event whose handler was busy), the
+ * next step of a cross-CPU call's clone, and the end of a retired SC's call chain.
+ */
+[[noreturn]] void deliver_startup(Ec *ec);
+[[noreturn]] void deliver_recall(Ec *ec);
+[[noreturn]] void deliver_pending(Ec *ec);
+[[noreturn]] void xcpu_step(Sc *sc, Ec *clone);
+void abandon_chain(Sc *sc);
 
 /* Kill the current EC (ABI 10.5): print the line, release its caller, run something else. */
 [[noreturn]] void kill_current(const Exc_frame &f, const char *reason);

@@ -1,7 +1,7 @@
 /*
  * Mapping database: the derivation tree of capability ranges (ABI 3.4, 3.5, 7.8).
  *
- * Every capability range a PD holds is one Mdb_node in one Space. A node
+ * Every capability range a PD holds is one Mdb_node in one Mdb_space. A node
  * delegated from another is that node's child; rights only shrink down the
  * tree (child = parent AND item AND window rights), so revoking rights from a
  * node and its whole subtree keeps the invariant, and a node left without
@@ -18,17 +18,17 @@
 #include "spinlock.hpp"
 #include "types.hpp"
 
-class Space;
+class Mdb_space;
 class Kobject;
 
 struct Mdb_node
 {
-    Space *space = nullptr;      // owner: one PD, one type
+    Mdb_space *space = nullptr;  // owner: one PD, one type
     Mdb_node *parent = nullptr;  // the node this was delegated from; nullptr for a root
     Mdb_node *child = nullptr;   // first child
     Mdb_node *prev = nullptr;    // siblings
     Mdb_node *next = nullptr;
-    Mdb_node *link[2] = {};  // Space index (AVL)
+    Mdb_node *link[2] = {};  // Mdb_space index (AVL)
     u64 base = 0;            // first selector (page, port or capability), aligned to 2^order
     u64 payload = 0;         // memory: physical page of base; I/O: = base; object: Kobject *
     u8 order = 0;
@@ -58,7 +58,7 @@ class Mdb_observer
     /* `removed` rights were taken from the node; its rights field holds the rest (0: freed next). */
     virtual void demoted(Mdb_node &, unsigned) {}
     /* A piece [base, base + 2^order) of dst was not delegated. */
-    virtual void skipped(Space &, u64, unsigned, Skip) {}
+    virtual void skipped(Mdb_space &, u64, unsigned, Skip) {}
 
   protected:
     ~Mdb_observer() = default;
@@ -86,43 +86,43 @@ class Mdb
      * BAD_PARAM: rights 0, misaligned or outside the space, object order != 0.
      * OCCUPIED: overlaps a node (maps to BAD_CAP). OOM: nothing changed.
      */
-    static Status insert_root(Space &s, u64 base, unsigned order, unsigned rights, u64 payload,
+    static Status insert_root(Mdb_space &s, u64 base, unsigned order, unsigned rights, u64 payload,
                               Mdb_observer *obs = nullptr);
     /* [first, first + count) as the fewest aligned roots (payload advances along); stops at an error. */
-    static Status insert_roots(Space &s, u64 first, u64 count, unsigned rights, u64 payload,
+    static Status insert_roots(Mdb_space &s, u64 first, u64 count, unsigned rights, u64 payload,
                                Mdb_observer *obs = nullptr);
 
     /* pd_ctrl lookup (ABI 7.9.1): (type, node base, node order, node rights) or the null CRD. */
-    static Crd lookup(Space &s, u64 sel);
+    static Crd lookup(Mdb_space &s, u64 sel);
 
     /*
      * One delegation item (ABI 3.4) from src to dst (spaces of the send CRD's type, else
      * BAD_PARAM). OK also when parts were skipped; OOM: the database is exactly as before.
      */
-    static Result delegate(Space &src, Crd send, Space &dst, Crd window, u64 hotspot,
+    static Result delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd window, u64 hotspot,
                            Mdb_observer *obs = nullptr);
 
     /* One translation item (ABI 3.5); never changes anything. */
-    static Crd translate(Space &snd, Crd item, Space &rcv, Crd window);
+    static Crd translate(Mdb_space &snd, Crd item, Mdb_space &rcv, Crd window);
 
     /* revoke (ABI 7.8) of the range and rights of crd in s; a CRD of another type does nothing. */
-    static void revoke(Space &s, Crd crd, bool self, Mdb_observer *obs = nullptr);
-    static void revoke(Space &s, u64 base, unsigned order, unsigned rights, bool self,
+    static void revoke(Mdb_space &s, Crd crd, bool self, Mdb_observer *obs = nullptr);
+    static void revoke(Mdb_space &s, u64 base, unsigned order, unsigned rights, bool self,
                        Mdb_observer *obs = nullptr);
 
     /* Free every node of s and everything derived from them (the PD dies). */
-    static void destroy(Space &s, Mdb_observer *obs = nullptr);
+    static void destroy(Mdb_space &s, Mdb_observer *obs = nullptr);
 
     /* Remove the order-0 root node at base with this payload, and what was derived from it;
        false if there is no such node (it was revoked or replaced meanwhile). */
-    static bool remove_root(Space &s, u64 base, u64 payload, Mdb_observer *obs = nullptr);
+    static bool remove_root(Mdb_space &s, u64 base, u64 payload, Mdb_observer *obs = nullptr);
 
   private:
-    static Status insert_root_locked(Space &s, u64 base, unsigned order, unsigned rights, u64 payload,
+    static Status insert_root_locked(Mdb_space &s, u64 base, unsigned order, unsigned rights, u64 payload,
                                      Mdb_observer *obs);
-    static Status transfer_one(Mdb_node *n, u64 sb, unsigned so, Space &dst, u64 db, unsigned a,
+    static Status transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, u64 db, unsigned a,
                                Mdb_observer *obs);
-    static Status transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order, unsigned rights,
+    static Status transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsigned order, unsigned rights,
                            Mdb_observer *obs);
     static void demote(Mdb_node *top, unsigned rights, Mdb_observer *obs);
     static void free_subtree(Mdb_node *top, Mdb_observer *obs);

@@ -1,10 +1,9 @@
 /*
  * The five kernel object types of the ABI (section 2). Each lives in its own
  * slab cache; create() returns nullptr (never panics) when memory runs out,
- * and the caller turns that into the OOM status (ABI 1.5).
- *
- * State that the scheduler and IPC (not yet implemented) will use is already
- * here so that create_* records exactly what the ABI asks for.
+ * and the caller turns that into the OOM status (ABI 1.5). Their lifetime
+ * (references, retirement, grace periods) is described in docs/objects.md;
+ * what a CPU loads to run an EC is include/activate.hpp.
  */
 #pragma once
 
@@ -13,9 +12,9 @@
 #include "fpu.hpp"
 #include "idt.hpp"
 #include "kobject.hpp"
+#include "mdb_space.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
-#include "space.hpp"
 #include "space_obj.hpp"
 #include "spinlock.hpp"
 
@@ -25,10 +24,10 @@ class Pd : public Kobject
     static constexpr Obj_type TYPE = Obj_type::PD;
     static constexpr u64 IO_BITMAP_BYTES = 8192;
 
-    Space_obj obj;                 // selector -> capability, the fast path of every hypercall
-    Space sp_obj{Crd::OBJ, this};  // mapping database: derivation of every capability range
-    Space sp_mem{Crd::MEM, this};
-    Space sp_pio{Crd::PIO, this};
+    Space_obj obj;                      // selector -> capability, the fast path of every hypercall
+    Mdb_space mdb_obj{Crd::OBJ, this};  // mapping database: derivation of every capability range
+    Mdb_space mdb_mem{Crd::MEM, this};
+    Mdb_space mdb_pio{Crd::PIO, this};
     u64 *pml4 = nullptr;  // host page table; upper half shared with the kernel
     u64 pml4_phys = 0;
     u64 id = 0;               // never reused: names the PD in per-CPU PCID caches
@@ -49,9 +48,11 @@ class Pd : public Kobject
     static Pd *root;
     static Pd *kernel;  // source of H-bit items (ABI 9.6); never runs
 
-    Space &space(Crd::Type t) { return t == Crd::MEM ? sp_mem : t == Crd::PIO ? sp_pio : sp_obj; }
+    Mdb_space &mdb_space(Crd::Type t) { return t == Crd::MEM ? mdb_mem : t == Crd::PIO ? mdb_pio : mdb_obj; }
 
     static Pd *create();
+    /* The kernel PD and its resources (ABI 9.6), once the HIP frame is known (src/kernel_pd.cpp). */
+    static void create_kernel(u64 hip_phys);
     void destroy();
 
     bool grant_ports(u32 first, u32 count);  // false: out of memory
@@ -104,7 +105,7 @@ class Ec : public Kobject
     u64 xcpu_sel = 0;
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
     bool xcpu_wait = false;    // the caller waits for its clone (exchanged atomically)
-    Ec *utcb_next = nullptr;   // retired, its UTCB still to be unmapped (src/mdb_glue.cpp)
+    Ec *utcb_next = nullptr;   // retired, its UTCB still to be unmapped (src/mapping.cpp)
     u64 cr2 = 0;               // CR2 at this EC's last exception (qual[1], reply window)
     u64 error = 0;             // error code of that exception (qual[0])
     alignas(64) u8 fpu[1024];  // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
@@ -237,53 +238,6 @@ class Sm : public Kobject
     Sm(u64 c, Sm *ch) : Kobject(TYPE), counter(c), chain(ch) {}
 };
 
-/* Bumped by every change of any PD's I/O ports; a CPU whose copy is older syncs again. */
-extern u64 io_generation;
-/* Copy pd's I/O bitmap into this CPU's TSS (a different PD or a newer version). */
-void load_io_bitmap(Cpu &c, const Pd *pd);
-
-/* Back to the kernel's page table (no EC runs here; the last PD may go away). */
-inline void unload_space(Cpu &c)
-{
-    if (c.space) {
-        asm volatile("mov %0, %%cr3" : : "r"(virt_to_phys(Paging::kernel_pml4())) : "memory");
-        c.space = nullptr;
-    }
-}
-
-/* Make pd's page table this CPU's address space (with a PCID where enabled, include/pcid.hpp). */
-inline void load_space(Cpu &c, const Pd *pd)
-{
-    // Published before tlb_gen is read (a full barrier): see Mdb_glue::shootdown().
-    __atomic_store_n(&c.space, pd, __ATOMIC_SEQ_CST);
-    u64 cr3 = pd->pml4_phys;
-    if (c.pcid_on)
-        cr3 = c.pcids.cr3(cr3, pd->id, __atomic_load_n(&pd->tlb_gen, __ATOMIC_ACQUIRE));
-    asm volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
-}
-
-/* Before returning to user mode: give this CPU's TSS the I/O bitmap of the current EC's PD. */
-inline void sync_io_bitmap(Cpu &c)
-{
-    c.io_gen = __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE);
-    const Pd *pd = c.ec ? c.ec->pd : nullptr;
-    if (!pd || !pd->io_bitmap) {
-        // No ports: point the TSS past its limit (every port faults), keep the copy for later.
-        c.tss.iomap_base = 0xffff;
-        return;
-    }
-    if (c.io_pd != pd || c.io_version != __atomic_load_n(&pd->io_version, __ATOMIC_ACQUIRE))
-        load_io_bitmap(c, pd);
-    c.tss.iomap_base = sizeof(Tss);
-}
-
-/* At a kernel exit with the same EC: sync only if some PD's ports changed since the last sync. */
-inline void resync_io_bitmap(Cpu &c)
-{
-    if (c.io_gen != __atomic_load_n(&io_generation, __ATOMIC_ACQUIRE))
-        sync_io_bitmap(c);
-}
-
 /*
  * Drop a reference taken on obj. When it was the last, the object is retired (taken off every
  * list that does not hold a reference) and destroyed after a grace period (include/rcu.hpp).
@@ -293,19 +247,3 @@ void release(Kobject *obj);
 void destroy_object(Kobject *obj);
 /* PDs, ECs, SCs, portals and semaphores allocated (kernel statistics). */
 u64 objects_in_use();
-
-/*
- * Make ec the EC this CPU runs: its FPU state (the previous EC's is saved already), its PD's
- * address space, its register frame as the target of entries from user mode. True if the PD
- * changed (the caller syncs the I/O bitmap).
- */
-inline bool activate(Cpu &c, Ec *ec)
-{
-    Fpu::load(ec->fpu);
-    c.ec = ec;
-    c.tss.rsp[0] = c.frame_top = reinterpret_cast<u64>(&ec->regs + 1);
-    if (c.space == ec->pd)
-        return false;
-    load_space(c, ec->pd);
-    return true;
-}

@@ -4,6 +4,7 @@
  */
 #include "cpu.hpp"
 #include "console.hpp"
+#include "entry.hpp"
 #include "idt.hpp"
 #include "string.hpp"
 #include "x86.hpp"
@@ -25,8 +26,6 @@ int Cpu::current_id()
     Cpu &c = current();
     return &c == &boot_cpu ? -1 : static_cast<int>(c.id);
 }
-
-extern "C" void syscall_entry();
 
 void Cpu::setup_descriptors()
 {

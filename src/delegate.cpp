@@ -1,10 +1,10 @@
 /*
  * Typed-item transfer and lookup (see include/delegate.hpp): the mapping
- * database does the work (src/mdb.cpp), src/mdb_glue.cpp mirrors it into
+ * database does the work (src/mdb.cpp), src/mapping.cpp mirrors it into
  * object spaces, page tables and I/O bitmaps.
  */
 #include "delegate.hpp"
-#include "mdb_glue.hpp"
+#include "mapping.hpp"
 #include "objects.hpp"
 
 Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd window)
@@ -16,12 +16,12 @@ Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd 
     Pd *from = meta.kernel() && src->privileged ? Pd::kernel : src;
 
     if (meta.kind() != Item_meta::DELEGATE) {
-        res.crd = Mdb_glue::translate(from, send, dst, window);
+        res.crd = Mapping::translate(from, send, dst, window);
         if (meta.kind() == Item_meta::TRANSLATE || !res.crd.is_null())
             return res;
         res.meta |= 1;  // translate-or-delegate fell back to delegation
     }
-    auto r = Mdb_glue::delegate(from, send, dst, window, meta.hotspot());
+    auto r = Mapping::delegate(from, send, dst, window, meta.hotspot());
     if (r.status == Mdb::Status::OK)
         res.crd = r.crd;
     return res;
@@ -31,5 +31,5 @@ Crd Delegate::lookup(Pd *pd, Crd what)
 {
     if (what.is_null())
         return Crd();
-    return Mdb_glue::lookup(pd, what.type(), what.base());
+    return Mapping::lookup(pd, what.type(), what.base());
 }

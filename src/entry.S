@@ -134,16 +134,16 @@ syscall_return:
     swapgs
     sysretq
 
-/*
- * Return to user mode with the frame at rdi (the top of this CPU's kernel stack): a frame
- * saved by a hypercall (vector ~0) leaves with sysretq, any other with iretq.
- */
-/* Return to user mode with the hypercall frame at rdi (the IPC fast paths). */
+/* Return to user mode with the hypercall frame at rdi (sysretq): the fast paths' exit. */
 .global ret_syscall
 ret_syscall:
     mov %rdi, %rsp
     jmp syscall_return
 
+/*
+ * Return to user mode with the frame at rdi (an EC's Ec::regs): a frame saved by a hypercall
+ * (vector ~0) leaves with sysretq, any other with iretq.
+ */
 .global ret_user
 ret_user:
     mov %rdi, %rsp

@@ -4,9 +4,11 @@
  * events of the EC that raised them; until portals exist (object layer) an
  * event has no handler, so the EC is killed with the ABI's message.
  */
+#include "activate.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
+#include "entry.hpp"
 #include "gsi.hpp"
 #include "idt.hpp"
 #include "ioapic.hpp"
@@ -15,13 +17,11 @@
 #include "lapic.hpp"
 #include "objects.hpp"
 #include "sched.hpp"
+#include "shootdown.hpp"
 #include "smp.hpp"
 #include "time.hpp"
 #include "vga.hpp"
 #include "x86.hpp"
-
-bool panic_in_progress();
-void tlb_ipi();
 
 namespace {
 
@@ -106,7 +106,7 @@ static void dispatch(Exc_frame *f)
     unsigned v = static_cast<unsigned>(f->vector);
 
     if (v == Vec::IPI_TLB) {
-        tlb_ipi();
+        Shootdown::answer();
         Lapic::eoi();
         return;
     }

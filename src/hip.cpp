@@ -83,7 +83,8 @@ void Hip_builder::build(Hip &h)
     h.ioapic_size = sizeof(Hip_ioapic);
     h.mem_offs = Hip::MEM_OFFS;
     h.mem_size = sizeof(Hip_mem);
-    // VMX/SVM/IOMMU are announced only once the kernel implements them (docs/abi-deviations.md).
+    // VMX/SVM/IOMMU are announced only once the kernel implements them (README feature table; docs/objects.md
+    // lists our choices where the ABI is silent).
     h.api_flg = 0;
     h.api_ver = Abi::API_VERSION;
     h.sel_num = static_cast<u32>(Abi::SEL_NUM);

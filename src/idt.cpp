@@ -4,8 +4,7 @@
  * on their own IST stacks so a corrupt kernel stack still yields a dump.
  */
 #include "idt.hpp"
-
-extern "C" char idt_stubs[];
+#include "entry.hpp"
 
 namespace {
 

@@ -13,12 +13,13 @@
 #include "keyb.hpp"
 #include "kmem.hpp"
 #include "lapic.hpp"
-#include "mdb_glue.hpp"
+#include "mapping.hpp"
 #include "memmap.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
 #include "serial.hpp"
 #include "smp.hpp"
+#include "start.hpp"
 #include "string.hpp"
 #include "time.hpp"
 #include "vga.hpp"
@@ -31,9 +32,6 @@ Phys_reader Boot::phys;
 u64 Boot::entry_tsc;
 u64 Boot::trampoline_page;
 u64 Boot::pool_base, Boot::pool_end, Boot::hyp_base, Boot::hyp_end, Boot::hip_phys;
-
-extern "C" u64 boot_pml4[512];
-extern "C" u64 boot_pdpt_low[512];
 
 namespace {
 
@@ -298,7 +296,7 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     Boot::trampoline_page = find_trampoline_page();
     setup_memory();
 
-    Mdb_glue::init();
+    Mapping::init();
     Smp::setup_cpus(Boot::phys, Boot::acpi);
     Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000,
                  boot.feat.x2apic);

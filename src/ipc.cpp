@@ -1,26 +1,25 @@
 /*
  * Call, reply and events (see include/ipc.hpp).
  *
- * Everything runs on the CPU of the ECs involved: a portal of another CPU
- * answers BAD_CPU without PERM_XCPU; with it, cross-CPU calls are not
- * implemented yet (BAD_CPU too, listed in README).
+ * A call runs on the CPU of the ECs involved; a portal bound to an EC of another
+ * CPU answers BAD_CPU unless the portal capability has PERM_XCPU (ABI 7.1.1): then a
+ * clone of the caller runs the call on the callee's CPU (Ec::create_clone, xcpu_step).
  */
 #include "ipc.hpp"
 #include "abi/constants.hpp"
 #include "abi/crd.hpp"
 #include "abi/mtd.hpp"
+#include "activate.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
+#include "entry.hpp"
 #include "fpu.hpp"
 #include "mtd_xfer.hpp"
 #include "objects.hpp"
 #include "sched.hpp"
 #include "string.hpp"
 #include "x86.hpp"
-
-extern "C" [[noreturn]] void ret_user(Exc_frame *f);
-extern "C" [[noreturn]] void ret_syscall(Exc_frame *f);
 
 namespace {
 

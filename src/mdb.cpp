@@ -5,7 +5,7 @@
  */
 #include "mdb.hpp"
 #include "diag.hpp"
-#include "space.hpp"
+#include "mdb_space.hpp"
 
 void *(*Mdb::alloc_node)();
 void (*Mdb::free_node)(void *);
@@ -109,12 +109,12 @@ void Mdb::unlink(Mdb_node *n)
     n->space->remove(n);
 }
 
-Mdb::Status Mdb::insert_root_locked(Space &s, u64 base, unsigned order, unsigned rights, u64 payload,
+Mdb::Status Mdb::insert_root_locked(Mdb_space &s, u64 base, unsigned order, unsigned rights, u64 payload,
                                     Mdb_observer *obs)
 {
     rights &= ALL_RIGHTS;
     if (s.type() == Crd::OBJ)
-        base &= (u64{1} << Space::OBJ_BITS) - 1;
+        base &= (u64{1} << Mdb_space::OBJ_BITS) - 1;
     u64 b = base;
     unsigned o = order;
     if (!rights || !s.clip(b, o) || b != base || o != order || (s.type() == Crd::OBJ && order))
@@ -139,14 +139,15 @@ Mdb::Status Mdb::insert_root_locked(Space &s, u64 base, unsigned order, unsigned
     return Status::OK;
 }
 
-Mdb::Status Mdb::insert_root(Space &s, u64 base, unsigned order, unsigned rights, u64 payload,
+Mdb::Status Mdb::insert_root(Mdb_space &s, u64 base, unsigned order, unsigned rights, u64 payload,
                              Mdb_observer *obs)
 {
     Lock_guard g(lock);
     return insert_root_locked(s, base, order, rights, payload, obs);
 }
 
-Mdb::Status Mdb::insert_roots(Space &s, u64 first, u64 count, unsigned rights, u64 payload, Mdb_observer *obs)
+Mdb::Status Mdb::insert_roots(Mdb_space &s, u64 first, u64 count, unsigned rights, u64 payload,
+                              Mdb_observer *obs)
 {
     Lock_guard g(lock);
     while (count) {
@@ -163,14 +164,14 @@ Mdb::Status Mdb::insert_roots(Space &s, u64 first, u64 count, unsigned rights, u
     return Status::OK;
 }
 
-Crd Mdb::lookup(Space &s, u64 sel)
+Crd Mdb::lookup(Mdb_space &s, u64 sel)
 {
     Lock_guard g(lock);
     Mdb_node *n = s.lookup(sel);
     return n ? Crd(s.type(), n->base, n->order, n->rights) : Crd();
 }
 
-Mdb::Result Mdb::delegate(Space &src, Crd send, Space &dst, Crd win, u64 hotspot, Mdb_observer *obs)
+Mdb::Result Mdb::delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64 hotspot, Mdb_observer *obs)
 {
     unsigned a = send.rights() & win.rights();
     if (send.is_null() || send.type() != win.type() || !a)
@@ -190,7 +191,7 @@ Mdb::Result Mdb::delegate(Space &src, Crd send, Space &dst, Crd win, u64 hotspot
  * out of memory changes nothing; the second links them in. An observer refusing a
  * node makes the second pass withdraw what it did.
  */
-Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Space &dst, u64 db, unsigned a,
+Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, u64 db, unsigned a,
                               Mdb_observer *obs)
 {
     auto overmap = [&] {
@@ -234,7 +235,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Space &dst, u64 
     return Status::OK;
 }
 
-Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order, unsigned a,
+Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsigned order, unsigned a,
                           Mdb_observer *obs)
 {
     unsigned so = order, ro = order;
@@ -329,7 +330,7 @@ Mdb::Status Mdb::transfer(Space &src, u64 sb, Space &dst, u64 rb, unsigned order
     return st;
 }
 
-Crd Mdb::translate(Space &snd, Crd item, Space &rcv, Crd win)
+Crd Mdb::translate(Mdb_space &snd, Crd item, Mdb_space &rcv, Crd win)
 {
     Crd::Type t = item.type();
     if (win.is_null() || win.type() != t || snd.type() != t || rcv.type() != t)
@@ -337,7 +338,7 @@ Crd Mdb::translate(Space &snd, Crd item, Space &rcv, Crd win)
     u64 sb = item.base(), wb = win.base();
     unsigned so = item.order(), wo = win.order();
     if (t == Crd::OBJ)
-        sb &= (u64{1} << Space::OBJ_BITS) - 1;
+        sb &= (u64{1} << Mdb_space::OBJ_BITS) - 1;
 
     Lock_guard g(lock);
     Mdb_node *m = snd.lookup(sb);
@@ -399,13 +400,13 @@ void Mdb::free_subtree(Mdb_node *top, Mdb_observer *obs)
     }
 }
 
-void Mdb::revoke(Space &s, Crd crd, bool self, Mdb_observer *obs)
+void Mdb::revoke(Mdb_space &s, Crd crd, bool self, Mdb_observer *obs)
 {
     if (crd.type() == s.type())
         revoke(s, crd.base(), crd.order(), crd.rights(), self, obs);
 }
 
-void Mdb::revoke(Space &s, u64 base, unsigned order, unsigned rights, bool self, Mdb_observer *obs)
+void Mdb::revoke(Mdb_space &s, u64 base, unsigned order, unsigned rights, bool self, Mdb_observer *obs)
 {
     rights &= ALL_RIGHTS;
     Lock_guard g(lock);
@@ -426,7 +427,7 @@ void Mdb::revoke(Space &s, u64 base, unsigned order, unsigned rights, bool self,
     }
 }
 
-bool Mdb::remove_root(Space &s, u64 base, u64 payload, Mdb_observer *obs)
+bool Mdb::remove_root(Mdb_space &s, u64 base, u64 payload, Mdb_observer *obs)
 {
     Lock_guard g(lock);
     Mdb_node *n = s.next(base);
@@ -436,7 +437,7 @@ bool Mdb::remove_root(Space &s, u64 base, u64 payload, Mdb_observer *obs)
     return true;
 }
 
-void Mdb::destroy(Space &s, Mdb_observer *obs)
+void Mdb::destroy(Mdb_space &s, Mdb_observer *obs)
 {
     Lock_guard g(lock);
     while (Mdb_node *n = s.next(0))

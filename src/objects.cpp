@@ -3,11 +3,12 @@
  * that need no scheduler (up, non-blocking down).
  */
 #include "objects.hpp"
+#include "activate.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
 #include "kmem.hpp"
-#include "mdb_glue.hpp"
+#include "mapping.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
 #include "placement_new.hpp"
@@ -64,7 +65,7 @@ Pd *Pd::create()
 
 void Pd::destroy()
 {
-    Mdb_glue::destroy(this);  // every capability range; object references are dropped
+    Mapping::destroy(this);  // every capability range; object references are dropped
     obj.release_tables();
     free_tables(pml4, 3);
     if (io_bitmap)
@@ -123,7 +124,7 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
         return nullptr;
     }
     // The UTCB is a root node of the PD's memory space (ABI 7.4: lookup shows it, rights RW).
-    auto st = Mdb_glue::insert_root(pd, Crd::MEM, utcb_addr >> 12, 0, 3, virt_to_phys(utcb) >> 12);
+    auto st = Mapping::insert_root(pd, Crd::MEM, utcb_addr >> 12, 0, 3, virt_to_phys(utcb) >> 12);
     if (st != Mdb::Status::OK) {
         taken = st == Mdb::Status::OCCUPIED;
         ec_cache.free(mem);
@@ -174,7 +175,7 @@ void Ec::retire()
 {
     dead = true;
     if (utcb && !is_clone)
-        Mdb_glue::unmap_utcb(this);  // its address is free again before the grace period
+        Mapping::unmap_utcb(this);  // its address is free again before the grace period
     leave_waits();
 }
 
@@ -183,7 +184,7 @@ void Ec::destroy()
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)
-        Kmem::free(utcb, 0);  // unmapped at retirement (Mdb_glue::unmap_utcb)
+        Kmem::free(utcb, 0);  // unmapped at retirement (Mapping::unmap_utcb)
     Pd *p = pd;
     this->~Ec();
     ec_cache.free(this);

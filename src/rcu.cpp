@@ -8,9 +8,10 @@
  * safe point).
  */
 #include "rcu.hpp"
+#include "activate.hpp"
 #include "cpu.hpp"
 #include "kobject.hpp"
-#include "mdb_glue.hpp"
+#include "mapping.hpp"
 #include "objects.hpp"
 #include "spinlock.hpp"
 
@@ -51,7 +52,7 @@ u64 Rcu::pending() { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 
 void Rcu::poll()
 {
-    Mdb_glue::settle();  // retired ECs' UTCBs go before anything is destroyed
+    Mapping::settle();  // retired ECs' UTCBs go before anything is destroyed
     if (!__atomic_load_n(&waiting, __ATOMIC_RELAXED) && !__atomic_load_n(&current, __ATOMIC_RELAXED))
         return;
     Cpu &self = Cpu::current();

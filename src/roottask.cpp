@@ -12,7 +12,7 @@
 #include "hip_builder.hpp"
 #include "idt.hpp"
 #include "kmem.hpp"
-#include "mdb_glue.hpp"
+#include "mapping.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
@@ -91,7 +91,7 @@ void start_root_task()
     if (!hip)
         panic("ROOT: out of memory for the HIP");
     Boot::hip_phys = virt_to_phys(hip);
-    Mdb_glue::init_kernel_pd(Boot::hip_phys);
+    Pd::create_kernel(Boot::hip_phys);
 
     // ELF segments: root nodes of the root PD's memory space, rights from p_flags (ABI 9.2).
     for (u32 i = 0; i < elf.count; i++) {
@@ -103,11 +103,11 @@ void start_root_task()
             (s.flags & ELF_PF_R ? 1 : 0) | (s.flags & ELF_PF_W ? 2 : 0) | (s.flags & ELF_PF_X ? 4 : 0);
         if (!rights || !len)
             continue;
-        if (!Mdb_glue::free(pd, Crd::MEM, va >> 12, 0) || !range_free(pml4, va, len)) {
+        if (!Mapping::free(pd, Crd::MEM, va >> 12, 0) || !range_free(pml4, va, len)) {
             trace("ROOT: segment %u at %#lx overlaps an earlier one, skipped", i, va);
             continue;
         }
-        if (Mdb_glue::insert_roots(pd, Crd::MEM, va >> 12, len >> 12, rights, pa >> 12) != Mdb::Status::OK)
+        if (Mapping::insert_roots(pd, Crd::MEM, va >> 12, len >> 12, rights, pa >> 12) != Mdb::Status::OK)
             panic("ROOT: out of memory mapping the root task");
     }
 
@@ -117,7 +117,7 @@ void start_root_task()
         trace("HIP: %u CPUs online, %u memory descriptors, length %#x, checksum %s", h.num_cpus_online(),
               h.num_mem_desc(), h.length, h.checksum_ok() ? "ok" : "BAD");
     }
-    if (Mdb_glue::insert_root(pd, Crd::MEM, HIP_ADDR >> 12, 0, 1, Boot::hip_phys >> 12) != Mdb::Status::OK)
+    if (Mapping::insert_root(pd, Crd::MEM, HIP_ADDR >> 12, 0, 1, Boot::hip_phys >> 12) != Mdb::Status::OK)
         panic("ROOT: out of memory for the HIP");
 
     // ABI 9.5: PD, EC (global, boot CPU) and SC (priority 1, 10 ms) at selectors 32, 33, 34.
@@ -126,11 +126,10 @@ void start_root_task()
     Ec *ec = Ec::create(pd, c.id, UTCB_ADDR, HIP_ADDR, 0, true, taken);
     Sc *sc = ec ? Sc::create(ec, c.id, Abi::ROOT_SC_PRIO, Abi::ROOT_SC_QUANTUM_US) : nullptr;
     auto obj = [](Kobject *o) { return reinterpret_cast<u64>(o); };
-    if (!sc || Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_PD, 0, 0x1f, obj(pd)) != Mdb::Status::OK ||
-        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_EC, 0, Perm_ec::CREATED, obj(ec)) !=
+    if (!sc || Mapping::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_PD, 0, 0x1f, obj(pd)) != Mdb::Status::OK ||
+        Mapping::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_EC, 0, Perm_ec::CREATED, obj(ec)) !=
             Mdb::Status::OK ||
-        Mdb_glue::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_SC, 0, Perm_sc::CREATED, obj(sc)) !=
-            Mdb::Status::OK)
+        Mapping::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_SC, 0, Perm_sc::CREATED, obj(sc)) != Mdb::Status::OK)
         panic("ROOT: out of memory for the root objects");
 
     // ABI 9.4: entered with sysretq at the ELF entry, rsp = HIP, rdi = boot CPU; no startup message.

@@ -2,10 +2,13 @@
  * Scheduler (see include/sched.hpp).
  */
 #include "sched.hpp"
+#include "activate.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
+#include "entry.hpp"
 #include "fpu.hpp"
 #include "idt.hpp"
+#include "ipc.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
@@ -13,13 +16,6 @@
 #include "string.hpp"
 #include "time.hpp"
 #include "x86.hpp"
-
-extern "C" [[noreturn]] void ret_user(Exc_frame *f);
-[[noreturn]] void deliver_startup(Ec *ec);
-[[noreturn]] void deliver_recall(Ec *ec);
-[[noreturn]] void deliver_pending(Ec *ec);
-[[noreturn]] void xcpu_step(Sc *sc, Ec *clone);
-void abandon_chain(Sc *sc);
 
 namespace {
 

@@ -13,16 +13,11 @@
 #include "memory.hpp"
 #include "paging.hpp"
 #include "sched.hpp"
+#include "start.hpp"
 #include "string.hpp"
 #include "time.hpp"
 #include "vga.hpp"
 #include "x86.hpp"
-
-extern "C" char trampoline_start[], trampoline_end[];
-extern "C" u32 tr_gdtr_base, tr_far32, tr_far64, tr_cr3;
-extern "C" char tr_gdt_off[], tr_pm32_off[], tr_pm64_off[];
-extern "C" u64 *ap_stacks;
-extern "C" u64 boot_pml4[];
 
 namespace {
 

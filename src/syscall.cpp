@@ -15,16 +15,18 @@
 #include "abi/constants.hpp"
 #include "abi/hypercall.hpp"
 #include "abi/status.hpp"
+#include "activate.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
+#include "entry.hpp"
 #include "gsi.hpp"
 #include "ioapic.hpp"
 #include "ipc.hpp"
 #include "kmem.hpp"
 #include "lapic.hpp"
-#include "mdb_glue.hpp"
+#include "mapping.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
@@ -34,8 +36,6 @@
 #include "string.hpp"
 #include "time.hpp"
 #include "x86.hpp"
-
-extern "C" [[noreturn]] void ret_syscall(Exc_frame *f);
 
 namespace {
 
@@ -53,8 +53,8 @@ bool cpu_online(unsigned cpu) { return cpu < Abi::NUM_CPU && cpu < Cpu::count &&
  */
 Status publish(Ec *self, u64 sel, Kobject *obj, unsigned perm)
 {
-    auto s = Mdb_glue::insert_root(self->pd, Crd::OBJ, sel % Space_obj::SELECTORS, 0, perm,
-                                   reinterpret_cast<u64>(obj));
+    auto s = Mapping::insert_root(self->pd, Crd::OBJ, sel % Space_obj::SELECTORS, 0, perm,
+                                  reinterpret_cast<u64>(obj));
     if (s == Mdb::Status::OK)
         return Status::SUCCESS;
     obj->get();
@@ -95,7 +95,7 @@ Status create_ec(Ec *self, const Sys_create_ec &a)
     Pd *pd = cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_EC);
     if (!pd)
         return Status::BAD_CAP;
-    if (a.utcb() >= USER_ADDR || !Mdb_glue::free(pd, Crd::MEM, a.utcb() >> 12, 0) ||
+    if (a.utcb() >= USER_ADDR || !Mapping::free(pd, Crd::MEM, a.utcb() >> 12, 0) ||
         Paging::lookup(pd->pml4, a.utcb()) != ~u64{0})
         return Status::BAD_PAR;
     if (!sel_free(self, a.sel()))
@@ -288,7 +288,7 @@ Status revoke(Ec *self, Sys a)
         if (!pd)
             return Status::BAD_CAP;
     }
-    Mdb_glue::revoke(pd, Crd(a.f.rsi), a.flags() & 1);
+    Mapping::revoke(pd, Crd(a.f.rsi), a.flags() & 1);
     a.f.rdx = 0;
     return Status::SUCCESS;
 }
@@ -365,7 +365,7 @@ Status kstat(Sys a)
         return Status::BAD_HYP;
     Rcu::poll();
     a.f.rsi = Kmem::free_pages();
-    a.f.rdx = objects_in_use() + Mdb_glue::nodes_in_use();
+    a.f.rdx = objects_in_use() + Mapping::nodes_in_use();
     a.f.rax = Rcu::pending() + Sched::retiring();
     return Status::SUCCESS;
 }

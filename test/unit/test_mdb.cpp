@@ -17,7 +17,7 @@
 
 #include "diag_capture.hpp"
 #include "mdb.hpp"
-#include "space.hpp"
+#include "mdb_space.hpp"
 
 namespace {
 
@@ -45,16 +45,16 @@ u64 object(int i) { return 0x10000 + 0x40 * static_cast<u64>(i); }  // stands in
 
 struct Pd
 {
-    Space obj, mem, pio;
+    Mdb_space obj, mem, pio;
     Pd() : obj(Crd::OBJ, this), mem(Crd::MEM, this), pio(Crd::PIO, this) {}
-    Space &space(Crd::Type t) { return t == Crd::OBJ ? obj : t == Crd::MEM ? mem : pio; }
+    Mdb_space &space(Crd::Type t) { return t == Crd::OBJ ? obj : t == Crd::MEM ? mem : pio; }
 };
 
 /* Mirrors what the kernel would have mapped, and checks the reports add up. */
 struct Recorder : Mdb_observer
 {
-    std::map<std::pair<const Space *, u64>, unsigned> state;  // (space, base) -> rights
-    std::vector<std::tuple<const Space *, u64, unsigned, Skip>> skips;
+    std::map<std::pair<const Mdb_space *, u64>, unsigned> state;  // (space, base) -> rights
+    std::vector<std::tuple<const Mdb_space *, u64, unsigned, Skip>> skips;
     int mapped_calls = 0, demoted_calls = 0;
     int fail_at = -1;  // this mapped() call fails
 
@@ -82,13 +82,13 @@ struct Recorder : Mdb_observer
         else
             state.erase(it);
     }
-    void skipped(Space &s, u64 base, unsigned order, Skip why) override
+    void skipped(Mdb_space &s, u64 base, unsigned order, Skip why) override
     {
         skips.emplace_back(&s, base, order, why);
     }
 };
 
-using Snapshot = std::vector<std::tuple<const Space *, u64, unsigned, unsigned, u64, const Mdb_node *>>;
+using Snapshot = std::vector<std::tuple<const Mdb_space *, u64, unsigned, unsigned, u64, const Mdb_node *>>;
 
 class Mdb_test : public testing::Test
 {
@@ -114,7 +114,7 @@ class Mdb_test : public testing::Test
     void TearDown() override
     {
         for (auto &p : pds)
-            for (Space *s : {&p->obj, &p->mem, &p->pio})
+            for (Mdb_space *s : {&p->obj, &p->mem, &p->pio})
                 Mdb::destroy(*s, &rec);
         EXPECT_EQ(live.load(), 0) << "leaked nodes";
         EXPECT_TRUE(rec.state.empty()) << "observer not told about every freed node";
@@ -124,7 +124,7 @@ class Mdb_test : public testing::Test
     {
         Snapshot s;
         for (auto &p : pds)
-            for (Space *sp : {&p->obj, &p->mem, &p->pio})
+            for (Mdb_space *sp : {&p->obj, &p->mem, &p->pio})
                 for (Mdb_node *n = sp->next(0); n; n = sp->next(n->end()))
                     s.emplace_back(sp, n->base, n->order, n->rights, n->payload, n->parent);
         return s;
@@ -138,22 +138,22 @@ class Mdb_test : public testing::Test
         return c;
     }
 
-    Mdb::Status root(Space &s, u64 base, unsigned order, unsigned rights, u64 payload = 0)
+    Mdb::Status root(Mdb_space &s, u64 base, unsigned order, unsigned rights, u64 payload = 0)
     {
         return Mdb::insert_root(s, base, order, rights, payload, &rec);
     }
 
-    Mdb::Result del(Space &src, Crd send, Space &dst, Crd win, u64 hot = 0)
+    Mdb::Result del(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64 hot = 0)
     {
         return Mdb::delegate(src, send, dst, win, hot, &rec);
     }
 };
 
 /* Structure every database must have (checked after random steps). */
-void check_invariants(const std::vector<Space *> &spaces, long expect_live)
+void check_invariants(const std::vector<Mdb_space *> &spaces, long expect_live)
 {
     long total = 0;
-    for (Space *s : spaces) {
+    for (Mdb_space *s : spaces) {
         u64 count = 0, prev_end = 0;
         for (Mdb_node *n = s->next(0); n; n = s->next(n->end())) {
             count++;
@@ -851,11 +851,11 @@ TEST_F(Mdb_test, AChainOf100000DelegationsTranslatesAndRevokesWithoutRecursion)
 {
     Pd &top = new_pd(), &x = new_pd(), &y = new_pd();
     ASSERT_EQ(root(top.obj, 0, 0, 0x1f, object(1)), Mdb::Status::OK);
-    Space *from = &top.obj;
+    Mdb_space *from = &top.obj;
     u64 sel = 0;
     const int depth = 100000;
     for (int i = 1; i <= depth; i++) {  // top:0 -> x:1 -> y:2 -> x:3 -> ...
-        Space *to = (i & 1) ? &x.obj : &y.obj;
+        Mdb_space *to = (i & 1) ? &x.obj : &y.obj;
         ASSERT_EQ(del(*from, obj(sel), *to, obj(static_cast<u64>(i))).status, Mdb::Status::OK);
         from = to;
         sel = static_cast<u64>(i);
@@ -949,9 +949,9 @@ TEST_F(Mdb_test, ConcurrentDelegationsAndRevocationsKeepTheDatabaseConsistent)
     for (unsigned t = 0; t < 2; t++)  // more threads than CPUs make a ticket lock crawl
         threads.emplace_back([&, t] {
             std::mt19937 rng(t);
-            Space *sp[] = {&a.obj, &b.obj, &c.obj};
+            Mdb_space *sp[] = {&a.obj, &b.obj, &c.obj};
             for (int i = 0; i < 3000; i++) {
-                Space &s = *sp[rng() % 3], &d = *sp[rng() % 3];
+                Mdb_space &s = *sp[rng() % 3], &d = *sp[rng() % 3];
                 if (rng() % 3)
                     Mdb::delegate(s, obj(rng() % 64, rng() % 3), d, obj(rng() % 64, rng() % 3), rng() % 64);
                 else
@@ -961,7 +961,7 @@ TEST_F(Mdb_test, ConcurrentDelegationsAndRevocationsKeepTheDatabaseConsistent)
     for (auto &t : threads)
         t.join();
     check_invariants({&a.obj, &b.obj, &c.obj}, live.load());
-    for (Space *s : {&a.obj, &b.obj, &c.obj})
+    for (Mdb_space *s : {&a.obj, &b.obj, &c.obj})
         Mdb::destroy(*s);  // the recorder saw none of these nodes
     EXPECT_EQ(live.load(), 0);
 }
@@ -1195,11 +1195,11 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
     std::mt19937_64 rng(GetParam());
     auto rnd = [&](u64 n) { return rng() % n; };
     const int npd = 4;
-    std::vector<Space *> sp;
+    std::vector<Mdb_space *> sp;
     Model m;
     for (int i = 0; i < npd; i++) {
         Pd &p = new_pd();
-        for (Space *s : {&p.obj, &p.mem, &p.pio}) {
+        for (Mdb_space *s : {&p.obj, &p.mem, &p.pio}) {
             sp.push_back(s);
             m.type.push_back(s->type());
             m.bits.push_back(s->bits());

@@ -1,7 +1,8 @@
 /*
- * The kernel side of the mapping database: an observer that mirrors node
- * changes into PD object spaces, host page tables and I/O bitmaps, deferred
- * releases of objects (never destroyed under Mdb::lock), and TLB shootdown.
+ * The kernel's mapping-database operations in terms of PDs (src/mapping.cpp): every Mdb
+ * operation of the kernel goes through one of these, which mirror node changes into the PD's
+ * object space, page table and I/O bitmap and finish the deferred work (PD death, UTCB unmaps,
+ * TLB shootdown) before they return.
  */
 #pragma once
 
@@ -13,10 +14,8 @@ class Pd;
 class Kobject;
 class Ec;
 
-namespace Mdb_glue {
+namespace Mapping {
 void init();
-/* Build the kernel PD's resources (ABI 9.6) once the HIP frame is known. */
-void init_kernel_pd(u64 hip_phys);
 
 /* Every Mdb operation of the kernel goes through one of these; they finish the deferred work. */
 Mdb::Status insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload);
@@ -39,8 +38,4 @@ void settle();
 /* Mapping-database nodes allocated (kernel statistics). */
 u64 nodes_in_use();
 
-using Flush = Tlb_flush;
-
-/* Flush user TLB entries (and I/O bitmaps) of the CPUs that run one of f's PDs right now. */
-void shootdown(const Flush &f);
-}  // namespace Mdb_glue
+}  // namespace Mapping

@@ -15,19 +15,19 @@
 #include "mdb.hpp"
 #include "types.hpp"
 
-class Space
+class Mdb_space
 {
   public:
     static constexpr unsigned OBJ_BITS = 26, MEM_BITS = 52, PIO_BITS = 16;
 
-    constexpr explicit Space(Crd::Type t, void *owner = nullptr)
+    constexpr explicit Mdb_space(Crd::Type t, void *owner = nullptr)
         : kind(t), pd(owner), sel_bits(t == Crd::OBJ   ? OBJ_BITS
                                        : t == Crd::PIO ? PIO_BITS
                                                        : MEM_BITS)
     {
     }
-    Space(const Space &) = delete;
-    Space &operator=(const Space &) = delete;
+    Mdb_space(const Mdb_space &) = delete;
+    Mdb_space &operator=(const Mdb_space &) = delete;
 
     Crd::Type type() const { return kind; }
     void *owner() const { return pd; }          // the kernel's PD; opaque here

@@ -1,7 +1,11 @@
 /*
- * Mapping database glue (see include/mdb_glue.hpp).
+ * The kernel side of the mapping database (include/mapping.hpp): the observer that mirrors
+ * node changes into a PD's object space, page table and I/O bitmap, and the deferred work
+ * an operation leaves (UTCB unmaps, emptying PDs whose last capability went, the TLB
+ * shootdown), done by finish() with no lock held. The pure database is src/mdb.cpp; the
+ * shootdown itself src/shootdown.cpp; the kernel PD's resources src/kernel_pd.cpp.
  */
-#include "mdb_glue.hpp"
+#include "mapping.hpp"
 #include "abi/constants.hpp"
 #include "boot.hpp"
 #include "console.hpp"
@@ -12,10 +16,9 @@
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
+#include "shootdown.hpp"
 #include "slab.hpp"
 #include "x86.hpp"
-
-Pd *Pd::kernel;
 
 namespace {
 
@@ -69,11 +72,11 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
  */
 void must_flush(Pd *pd)
 {
-    Mdb_glue::Flush &f = Cpu::current().flush;
+    Tlb_flush &f = Cpu::current().flush;
     for (unsigned i = 0; i < f.n; i++)
         if (f.pd[i] == pd)
             return;
-    if (f.n < Mdb_glue::Flush::MAX)
+    if (f.n < Tlb_flush::MAX)
         f.pd[f.n++] = pd;
     else
         f.all = true;
@@ -200,216 +203,100 @@ void finish()
         while (Ec *ec = ecs) {
             ecs = ec->utcb_next;
             ec->utcb_next = nullptr;
-            Mdb::remove_root(ec->pd->sp_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12, &observer);
+            Mdb::remove_root(ec->pd->mdb_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12, &observer);
         }
         Pd *pds = c.dying;
-        Mdb_glue::Flush flush = c.flush;
+        Tlb_flush flush = c.flush;
         c.dying = nullptr;
         c.flush = {};
         bool any = flush.n || flush.all;
         if (!pds && !any && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
             return;
         if (any)
-            Mdb_glue::shootdown(flush);
+            Shootdown::run(flush);
         while (Pd *pd = pds) {
             pds = pd->dying_next;
             pd->dying_next = nullptr;
-            Mdb::destroy(pd->sp_obj, &observer);
-            Mdb::destroy(pd->sp_mem, &observer);
-            Mdb::destroy(pd->sp_pio, &observer);
+            Mdb::destroy(pd->mdb_obj, &observer);
+            Mdb::destroy(pd->mdb_mem, &observer);
+            Mdb::destroy(pd->mdb_pio, &observer);
             release(pd);  // the reference cap_removed() took
         }
     }
 }
 
-volatile unsigned shootdown_pending;
-bool shootdown_busy;
-
 }  // namespace
 
-void Mdb_glue::init()
+void Mapping::init()
 {
     Mdb::alloc_node = [] { return node_cache.alloc(); };
     Mdb::free_node = [](void *p) { node_cache.free(p); };
 }
 
-void Mdb_glue::init_kernel_pd(u64 hip_phys)
+Mdb::Status Mapping::insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload)
 {
-    Pd *k = Pd::create();
-    if (!k)
-        panic("MDB: out of memory for the kernel PD");
-    Pd::kernel = k;
-
-    // Memory: every frame below 2^52 bytes except the holes of ABI 9.6; the HIP read-only.
-    struct Hole
-    {
-        u64 first, end;
-    };
-    Hole holes[3 + Madt_info::MAX_IOAPIC];
-    unsigned n = 0;
-    holes[n++] = {Boot::hyp_base >> 12, (Boot::hyp_end + PAGE_SIZE - 1) >> 12};
-    u64 lapic = Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000;
-    holes[n++] = {lapic >> 12, (lapic >> 12) + 1};
-    for (unsigned i = 0; i < Boot::acpi.madt.num_ioapic && i < Madt_info::MAX_IOAPIC; i++)
-        holes[n++] = {Boot::acpi.madt.ioapic[i].address >> 12u,
-                      (Boot::acpi.madt.ioapic[i].address >> 12u) + 1};
-    for (unsigned i = 1; i < n; i++)  // sort by start (insertion)
-        for (unsigned j = i; j > 0 && holes[j].first < holes[j - 1].first; j--) {
-            Hole t = holes[j];
-            holes[j] = holes[j - 1];
-            holes[j - 1] = t;
-        }
-    u64 page = 0, top = u64{1} << 40;
-    for (unsigned i = 0; i <= n; i++) {
-        u64 end = i < n ? holes[i].first : top;
-        if (end > page && Mdb::insert_roots(k->sp_mem, page, end - page, 7, page) != Mdb::Status::OK)
-            panic("MDB: out of memory for the kernel's memory nodes");
-        if (i < n && holes[i].end > page)
-            page = holes[i].end;
-    }
-    // The HIP frame sits in the hypervisor region: its own node, read-only.
-    Mdb::insert_root(k->sp_mem, hip_phys >> 12, 0, 1, hip_phys >> 12);
-    Mdb::insert_root(k->sp_pio, 0, 16, 7, 0);
-    for (unsigned c = 0; c < 64; c++)
-        if (Sc *sc = Gsi::idle_sc(c))
-            Mdb::insert_root(k->sp_obj, Abi::ksel_idle_sc(c), 0, 1, reinterpret_cast<u64>(sc));
-    for (unsigned g = 0; g < Gsi::COUNT; g++)
-        if (Sm *sm = Gsi::sm(g))
-            Mdb::insert_root(k->sp_obj, Abi::ksel_gsi_sm(g), 0, 3, reinterpret_cast<u64>(sm));
-}
-
-Mdb::Status Mdb_glue::insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload)
-{
-    Mdb::Status s = Mdb::insert_root(pd->space(t), base, order, rights, payload, &observer);
+    Mdb::Status s = Mdb::insert_root(pd->mdb_space(t), base, order, rights, payload, &observer);
     finish();
     return s;
 }
 
-Mdb::Status Mdb_glue::insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, unsigned rights, u64 payload)
+Mdb::Status Mapping::insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, unsigned rights, u64 payload)
 {
-    Mdb::Status s = Mdb::insert_roots(pd->space(t), first, count, rights, payload, &observer);
+    Mdb::Status s = Mdb::insert_roots(pd->mdb_space(t), first, count, rights, payload, &observer);
     finish();
     return s;
 }
 
-Mdb::Result Mdb_glue::delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot)
+Mdb::Result Mapping::delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot)
 {
-    Mdb::Result r =
-        Mdb::delegate(src->space(send.type()), send, dst->space(send.type()), window, hotspot, &observer);
+    Mdb::Result r = Mdb::delegate(src->mdb_space(send.type()), send, dst->mdb_space(send.type()), window,
+                                  hotspot, &observer);
     finish();
     return r;
 }
 
-Crd Mdb_glue::translate(Pd *src, Crd item, Pd *dst, Crd window)
+Crd Mapping::translate(Pd *src, Crd item, Pd *dst, Crd window)
 {
     if (item.is_null())
         return Crd();
-    return Mdb::translate(src->space(item.type()), item, dst->space(item.type()), window);
+    return Mdb::translate(src->mdb_space(item.type()), item, dst->mdb_space(item.type()), window);
 }
 
-Crd Mdb_glue::lookup(Pd *pd, Crd::Type t, u64 sel) { return Mdb::lookup(pd->space(t), sel); }
+Crd Mapping::lookup(Pd *pd, Crd::Type t, u64 sel) { return Mdb::lookup(pd->mdb_space(t), sel); }
 
-void Mdb_glue::revoke(Pd *pd, Crd crd, bool self)
+void Mapping::revoke(Pd *pd, Crd crd, bool self)
 {
     if (crd.is_null())
         return;
-    Mdb::revoke(pd->space(crd.type()), crd, self, &observer);
+    Mdb::revoke(pd->mdb_space(crd.type()), crd, self, &observer);
     finish();
 }
 
-void Mdb_glue::destroy(Pd *pd)
+void Mapping::destroy(Pd *pd)
 {
-    Mdb::destroy(pd->sp_obj, &observer);
-    Mdb::destroy(pd->sp_mem, &observer);
-    Mdb::destroy(pd->sp_pio, &observer);
+    Mdb::destroy(pd->mdb_obj, &observer);
+    Mdb::destroy(pd->mdb_mem, &observer);
+    Mdb::destroy(pd->mdb_pio, &observer);
     finish();
 }
 
-bool Mdb_glue::free(Pd *pd, Crd::Type t, u64 base, unsigned order)
+bool Mapping::free(Pd *pd, Crd::Type t, u64 base, unsigned order)
 {
     Lock_guard g(Mdb::lock);
-    return pd->space(t).free(base, order);
+    return pd->mdb_space(t).free(base, order);
 }
 
-namespace {
-/* Answer a flush request addressed to this CPU, if there is one. */
-void tlb_service(Cpu &c)
-{
-    if (!__atomic_exchange_n(&c.tlb_req, false, __ATOMIC_ACQ_REL))
-        return;
-    set_cr3(get_cr3());
-    __atomic_sub_fetch(&shootdown_pending, 1, __ATOMIC_RELEASE);
-}
-
-/*
- * While waiting in a shootdown: answer other CPUs' flush requests by polling (an interrupt
- * window alone is not enough: under QEMU's TCG a "sti; pause; cli" loop never takes the IPI),
- * and open a short window for the other interrupts (they never switch ECs in kernel mode).
- */
-void wait_step(Cpu &c)
-{
-    tlb_service(c);
-    asm volatile("sti; nop; cli; pause" ::: "memory");
-}
-}  // namespace
-
-void Mdb_glue::unmap_utcb(Ec *ec)
+void Mapping::unmap_utcb(Ec *ec)
 {
     Lock_guard g(utcb_lock);
     ec->utcb_next = utcbs;
     utcbs = ec;
 }
 
-void Mdb_glue::settle()
+void Mapping::settle()
 {
     if (__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
         finish();
 }
 
-u64 Mdb_glue::nodes_in_use() { return node_cache.stats().in_use; }
-
-void Mdb_glue::shootdown(const Flush &f)
-{
-    Cpu &self = Cpu::current();
-    // One shootdown at a time; a CPU that waits still answers the others' requests.
-    while (__atomic_exchange_n(&shootdown_busy, true, __ATOMIC_ACQUIRE))
-        wait_step(self);
-    set_cr3(get_cr3());  // this CPU: user entries are not global
-    // The PDs' tlb_gen went up before (locked adds); Sched's load_space() publishes a CPU's
-    // space before it reads tlb_gen. So either we see the CPU in the PD, or it sees the new
-    // generation (and a CPU without PCIDs flushes on every CR3 load anyway).
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    auto target = [&](const Cpu &c) {
-        if (!c.online || &c == &self)
-            return false;
-        if (f.all)
-            return true;
-        const Pd *s = __atomic_load_n(&c.space, __ATOMIC_ACQUIRE);
-        for (unsigned i = 0; i < f.n; i++)
-            if (f.pd[i] == s)
-                return true;
-        return false;
-    };
-    unsigned others = 0;
-    for (unsigned i = 0; i < Cpu::count; i++)
-        if (target(*Cpu::table[i])) {
-            Cpu::table[i]->shootdown_mark = true;
-            others++;
-        }
-    if (!others) {
-        __atomic_store_n(&shootdown_busy, false, __ATOMIC_RELEASE);
-        return;
-    }
-    __atomic_store_n(&shootdown_pending, others, __ATOMIC_RELEASE);
-    for (unsigned i = 0; i < Cpu::count; i++)
-        if (Cpu *c = Cpu::table[i]; c->shootdown_mark) {
-            c->shootdown_mark = false;
-            __atomic_store_n(&c->tlb_req, true, __ATOMIC_RELEASE);
-            Lapic::send_ipi(c->apic_id, Vec::IPI_TLB);
-        }
-    while (__atomic_load_n(&shootdown_pending, __ATOMIC_ACQUIRE))
-        wait_step(self);
-    __atomic_store_n(&shootdown_busy, false, __ATOMIC_RELEASE);
-}
-
-void tlb_ipi() { tlb_service(Cpu::current()); }
+u64 Mapping::nodes_in_use() { return node_cache.stats().in_use; }

@@ -1,10 +1,10 @@
 // host-testable
 /*
  * Capability space index: an AVL tree of non-overlapping aligned ranges
- * (see include/space.hpp). Insert and remove are iterative with an explicit
+ * (see include/mdb_space.hpp). Insert and remove are iterative with an explicit
  * path, so the stack use is bounded by the tree height.
  */
-#include "space.hpp"
+#include "mdb_space.hpp"
 
 namespace {
 
@@ -19,7 +19,7 @@ void update(Mdb_node *n)
 }  // namespace
 
 /* dir 0: the right child comes up (left rotation); dir 1: the left child comes up. */
-Mdb_node *Space::rotate(Mdb_node *n, unsigned dir)
+Mdb_node *Mdb_space::rotate(Mdb_node *n, unsigned dir)
 {
     Mdb_node *c = n->link[!dir];
     n->link[!dir] = c->link[dir];
@@ -29,7 +29,7 @@ Mdb_node *Space::rotate(Mdb_node *n, unsigned dir)
     return c;
 }
 
-Mdb_node *Space::balance(Mdb_node *n)
+Mdb_node *Mdb_space::balance(Mdb_node *n)
 {
     update(n);
     int diff = static_cast<int>(height(n->link[0])) - static_cast<int>(height(n->link[1]));
@@ -47,7 +47,7 @@ Mdb_node *Space::balance(Mdb_node *n)
 }
 
 /* Up the path after a change below: once a subtree's height is as before, nothing above changes. */
-void Space::rebalance(Mdb_node **path[], unsigned depth)
+void Mdb_space::rebalance(Mdb_node **path[], unsigned depth)
 {
     while (depth--) {
         Mdb_node *n = *path[depth];
@@ -59,7 +59,7 @@ void Space::rebalance(Mdb_node **path[], unsigned depth)
     }
 }
 
-Mdb_node *Space::lookup(u64 sel) const
+Mdb_node *Mdb_space::lookup(u64 sel) const
 {
     if (kind == Crd::OBJ)
         sel &= (u64{1} << OBJ_BITS) - 1;
@@ -67,7 +67,7 @@ Mdb_node *Space::lookup(u64 sel) const
     return n && n->contains(sel) ? n : nullptr;
 }
 
-Mdb_node *Space::next(u64 sel) const
+Mdb_node *Mdb_space::next(u64 sel) const
 {
     Mdb_node *best = nullptr;
     for (Mdb_node *m = root; m;) {
@@ -82,13 +82,13 @@ Mdb_node *Space::next(u64 sel) const
     return best;
 }
 
-bool Space::free(u64 base, unsigned order) const
+bool Mdb_space::free(u64 base, unsigned order) const
 {
     Mdb_node *n = next(base);
     return !n || (n->base >= base && n->base - base >= (u64{1} << order));
 }
 
-bool Space::clip(u64 &base, unsigned &order) const
+bool Mdb_space::clip(u64 &base, unsigned &order) const
 {
     if (order > 63)
         order = 63;
@@ -104,7 +104,7 @@ bool Space::clip(u64 &base, unsigned &order) const
     return true;
 }
 
-bool Space::insert(Mdb_node *x)
+bool Mdb_space::insert(Mdb_node *x)
 {
     Mdb_node **path[MAX_HEIGHT];
     unsigned depth = 0;
@@ -129,7 +129,7 @@ bool Space::insert(Mdb_node *x)
     return true;
 }
 
-void Space::remove(Mdb_node *x)
+void Mdb_space::remove(Mdb_node *x)
 {
     Mdb_node **path[MAX_HEIGHT];
     unsigned depth = 0;

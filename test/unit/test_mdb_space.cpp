@@ -1,5 +1,5 @@
 /*
- * Capability space index (include/space.hpp): lookup, range stepping, overlap
+ * Capability space index (include/mdb_space.hpp): lookup, range stepping, overlap
  * refusal, clipping of ranges to the space, and the AVL shape under random
  * inserts and removals checked against std::map.
  */
@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "space.hpp"
+#include "mdb_space.hpp"
 
 namespace {
 
@@ -17,7 +17,7 @@ struct Nodes
 {
     std::vector<std::unique_ptr<Mdb_node>> all;
 
-    Mdb_node *make(Space &s, u64 base, unsigned order)
+    Mdb_node *make(Mdb_space &s, u64 base, unsigned order)
     {
         all.push_back(std::make_unique<Mdb_node>());
         Mdb_node *n = all.back().get();
@@ -46,7 +46,7 @@ int check_avl(const Mdb_node *n, u64 lo, u64 hi, size_t &count)
 }
 
 /* The tree root is private: find it as the node no other node links to. */
-const Mdb_node *root_of(const Space &s, const std::vector<Mdb_node *> &in)
+const Mdb_node *root_of(const Mdb_space &s, const std::vector<Mdb_node *> &in)
 {
     std::map<const Mdb_node *, bool> linked;
     for (auto *n : in)
@@ -62,9 +62,9 @@ const Mdb_node *root_of(const Space &s, const std::vector<Mdb_node *> &in)
 
 }  // namespace
 
-TEST(Space, AnEmptySpaceFindsNothing)
+TEST(Mdb_space, AnEmptySpaceFindsNothing)
 {
-    Space s(Crd::OBJ);
+    Mdb_space s(Crd::OBJ);
     EXPECT_TRUE(s.empty());
     EXPECT_EQ(s.lookup(0), nullptr);
     EXPECT_EQ(s.next(0), nullptr);
@@ -72,19 +72,19 @@ TEST(Space, AnEmptySpaceFindsNothing)
     EXPECT_EQ(s.count(), 0u);
 }
 
-TEST(Space, SelectorWidthsFollowTheType)
+TEST(Mdb_space, SelectorWidthsFollowTheType)
 {
-    EXPECT_EQ(Space(Crd::OBJ).bits(), 26u);
-    EXPECT_EQ(Space(Crd::MEM).bits(), 52u);
-    EXPECT_EQ(Space(Crd::PIO).bits(), 16u);
+    EXPECT_EQ(Mdb_space(Crd::OBJ).bits(), 26u);
+    EXPECT_EQ(Mdb_space(Crd::MEM).bits(), 52u);
+    EXPECT_EQ(Mdb_space(Crd::PIO).bits(), 16u);
     int pd;
-    EXPECT_EQ(Space(Crd::MEM, &pd).owner(), &pd);
+    EXPECT_EQ(Mdb_space(Crd::MEM, &pd).owner(), &pd);
 }
 
-TEST(Space, LookupFindsTheNodeCoveringEverySelectorOfItsRange)
+TEST(Mdb_space, LookupFindsTheNodeCoveringEverySelectorOfItsRange)
 {
     Nodes k;
-    Space s(Crd::MEM);
+    Mdb_space s(Crd::MEM);
     ASSERT_TRUE(s.insert(k.make(s, 0x100, 4)));
     EXPECT_EQ(s.lookup(0xff), nullptr);
     for (u64 sel = 0x100; sel < 0x110; sel++)
@@ -92,23 +92,23 @@ TEST(Space, LookupFindsTheNodeCoveringEverySelectorOfItsRange)
     EXPECT_EQ(s.lookup(0x110), nullptr);
 }
 
-TEST(Space, ObjectLookupsWrapModulo2To26)
+TEST(Mdb_space, ObjectLookupsWrapModulo2To26)
 {
     Nodes k;
-    Space s(Crd::OBJ);
+    Mdb_space s(Crd::OBJ);
     ASSERT_TRUE(s.insert(k.make(s, 0x100, 0)));
     EXPECT_EQ(s.lookup(0x100 + (u64{1} << 26)), k.all[0].get());
     EXPECT_EQ(s.lookup(0x100 + (u64{5} << 26)), k.all[0].get());
 
-    Space m(Crd::MEM);
+    Mdb_space m(Crd::MEM);
     ASSERT_TRUE(m.insert(k.make(m, 0x100, 0)));
     EXPECT_EQ(m.lookup(0x100 + (u64{1} << 26)), nullptr);  // memory does not wrap
 }
 
-TEST(Space, InsertRefusesEveryKindOfOverlap)
+TEST(Mdb_space, InsertRefusesEveryKindOfOverlap)
 {
     Nodes k;
-    Space s(Crd::MEM);
+    Mdb_space s(Crd::MEM);
     ASSERT_TRUE(s.insert(k.make(s, 0x100, 4)));
     EXPECT_FALSE(s.insert(k.make(s, 0x100, 4)));  // same range
     EXPECT_FALSE(s.insert(k.make(s, 0x108, 0)));  // inside
@@ -119,10 +119,10 @@ TEST(Space, InsertRefusesEveryKindOfOverlap)
     EXPECT_EQ(s.count(), 3u);
 }
 
-TEST(Space, FreeTellsWhetherARangeIntersectsAnyNode)
+TEST(Mdb_space, FreeTellsWhetherARangeIntersectsAnyNode)
 {
     Nodes k;
-    Space s(Crd::MEM);
+    Mdb_space s(Crd::MEM);
     ASSERT_TRUE(s.insert(k.make(s, 0x104, 2)));
     EXPECT_FALSE(s.free(0x100, 4));
     EXPECT_FALSE(s.free(0x104, 0));
@@ -132,10 +132,10 @@ TEST(Space, FreeTellsWhetherARangeIntersectsAnyNode)
     EXPECT_FALSE(s.free(0, 52));
 }
 
-TEST(Space, NextStepsThroughARangeInOrder)
+TEST(Mdb_space, NextStepsThroughARangeInOrder)
 {
     Nodes k;
-    Space s(Crd::OBJ);
+    Mdb_space s(Crd::OBJ);
     for (u64 b : {0x40u, 0x10u, 0x30u, 0x20u})
         ASSERT_TRUE(s.insert(k.make(s, b, 0)));
     std::vector<u64> seen;
@@ -146,9 +146,9 @@ TEST(Space, NextStepsThroughARangeInOrder)
     EXPECT_EQ(s.next(0x41), nullptr);
 }
 
-TEST(Space, ClipAlignsDownWrapsObjectsAndCutsAtTheSpaceEnd)
+TEST(Mdb_space, ClipAlignsDownWrapsObjectsAndCutsAtTheSpaceEnd)
 {
-    Space obj(Crd::OBJ), mem(Crd::MEM), pio(Crd::PIO);
+    Mdb_space obj(Crd::OBJ), mem(Crd::MEM), pio(Crd::PIO);
     u64 b = 0x20b;
     unsigned o = 2;
     EXPECT_TRUE(obj.clip(b, o));
@@ -186,10 +186,10 @@ TEST(Space, ClipAlignsDownWrapsObjectsAndCutsAtTheSpaceEnd)
     EXPECT_EQ(o, 52u);
 }
 
-TEST(Space, HugeMemoryRangesAtTheTopOfTheSpaceWork)
+TEST(Mdb_space, HugeMemoryRangesAtTheTopOfTheSpaceWork)
 {
     Nodes k;
-    Space s(Crd::MEM);
+    Mdb_space s(Crd::MEM);
     ASSERT_TRUE(s.insert(k.make(s, u64{1} << 51, 51)));
     ASSERT_TRUE(s.insert(k.make(s, 0, 40)));
     EXPECT_EQ(s.lookup((u64{1} << 52) - 1), k.all[0].get());
@@ -198,10 +198,10 @@ TEST(Space, HugeMemoryRangesAtTheTopOfTheSpaceWork)
     EXPECT_FALSE(s.free(0, 52));
 }
 
-TEST(Space, RemoveOfANodeNotInTheSpaceChangesNothing)
+TEST(Mdb_space, RemoveOfANodeNotInTheSpaceChangesNothing)
 {
     Nodes k;
-    Space s(Crd::OBJ), t(Crd::OBJ);
+    Mdb_space s(Crd::OBJ), t(Crd::OBJ);
     ASSERT_TRUE(s.insert(k.make(s, 1, 0)));
     Mdb_node *stranger = k.make(t, 1, 0);
     s.remove(stranger);
@@ -209,11 +209,11 @@ TEST(Space, RemoveOfANodeNotInTheSpaceChangesNothing)
     EXPECT_EQ(s.lookup(1), k.all[0].get());
 }
 
-TEST(Space, RandomInsertsAndRemovalsKeepAnOrderedBalancedTreeThatAgreesWithAMap)
+TEST(Mdb_space, RandomInsertsAndRemovalsKeepAnOrderedBalancedTreeThatAgreesWithAMap)
 {
     std::mt19937_64 rng(7);
     Nodes k;
-    Space s(Crd::MEM);
+    Mdb_space s(Crd::MEM);
     std::map<u64, Mdb_node *> ref;  // base -> node
     std::vector<Mdb_node *> in;
     for (int step = 0; step < 20000; step++) {
@@ -252,10 +252,10 @@ TEST(Space, RandomInsertsAndRemovalsKeepAnOrderedBalancedTreeThatAgreesWithAMap)
     }
 }
 
-TEST(Space, SequentialInsertsStayLogarithmicallyDeep)
+TEST(Mdb_space, SequentialInsertsStayLogarithmicallyDeep)
 {
     Nodes k;
-    Space s(Crd::OBJ);
+    Mdb_space s(Crd::OBJ);
     std::vector<Mdb_node *> in;
     for (u64 i = 0; i < 100000; i++) {
         in.push_back(k.make(s, i, 0));
