@@ -45,7 +45,7 @@ constexpr u64 MSI_GSI = 64;        // above the I/O APIC's 24 pins: an MSI GSI
 constexpr unsigned PIRQ_GSI = 16;  // q35: PIRQ A..H = GSIs 16..23
 constexpr unsigned NUM_PIRQ = 8;
 
-// edu registers (QEMU docs/specs/edu.rst), 32-bit accesses below 0x80.
+// edu registers (the edu.rst specification in QEMU's source tree), 32-bit accesses below 0x80.
 constexpr unsigned EDU_IRQ_STATUS = 0x24, EDU_IRQ_RAISE = 0x60, EDU_IRQ_ACK = 0x64;
 constexpr unsigned EDU_DMA_SRC = 0x80, EDU_DMA_DST = 0x88, EDU_DMA_CNT = 0x90, EDU_DMA_CMD = 0x98;
 constexpr u32 EDU_DMA_IRQ = 0x100;  // the status value a DMA completion raises
