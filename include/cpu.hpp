@@ -40,7 +40,7 @@ struct [[gnu::packed]] Tss
     u16 iomap_base;
 };
 
-/* The PDs whose mappings or I/O ports lost rights in one Mdb operation (src/mdb_glue.cpp). */
+/* The PDs whose mappings or I/O ports lost rights in one Mdb operation (src/mapping.cpp). */
 struct Tlb_flush
 {
     static constexpr unsigned MAX = 4;
@@ -87,7 +87,7 @@ struct Cpu
     /* Grace periods (src/rcu.cpp): a CPU is quiescent in user mode and while idle. */
     u64 qs_snap;          // qs when the current grace period started
     bool idle;            // halted in the idle loop (holds no object pointers)
-    bool tlb_req;         // a shootdown asks this CPU to flush (src/mdb_glue.cpp)
+    bool tlb_req;         // a shootdown asks this CPU to flush (src/shootdown.cpp)
     bool shootdown_mark;  // chosen as a target of the running shootdown (its owner only)
     Tlb_flush flush;      // left by this CPU's current Mdb operation to its finish()
     Pd *dying;            // likewise: PDs whose last capability went
