@@ -1,5 +1,5 @@
 /*
- * The whole SDK: ABI data layouts, hypercall bindings, console, runtime.
+ * The whole SDK: ABI data layouts, hypercall bindings, console, runtime, test reporting.
  */
 #pragma once
 
@@ -15,3 +15,4 @@
 #include "nova/hypercalls.hpp"
 #include "nova/io.hpp"
 #include "nova/runtime.hpp"
+#include "nova/test.hpp"
