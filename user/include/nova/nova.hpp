@@ -14,5 +14,6 @@
 #include "nova/console.hpp"
 #include "nova/hypercalls.hpp"
 #include "nova/io.hpp"
+#include "nova/regs.h"
 #include "nova/runtime.hpp"
 #include "nova/test.hpp"
