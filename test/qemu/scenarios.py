@@ -180,10 +180,10 @@ SCENARIOS = [
     # The SDK example: ports by H-bit delegation, HIP, object lookups, semaphores; exits through
     # isa-debug-exit with the pass code.
     Scenario('sdk-example-smp1', 'SDK example root task on one CPU', smp=1, module='user/example/example',
-             expect=[BANNER, r'hello from the root task', r'ok  : HIP checksum', r'example: 0 checks failed'],
+             expect=[BANNER, r'hello from the root task', r'PASS: HIP checksum', r'^10 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk']),
     Scenario('sdk-example-smp4', 'SDK example root task on four CPUs', smp=4, module='user/example/example',
-             expect=[BANNER, r'HIP: 4 CPUs online', r'example: 0 checks failed'],
+             expect=[BANNER, r'HIP: 4 CPUs online', r'^10 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk']),
 
     # IPC smoke test: call/reply, an exception handled through its portal, a semaphore timeout.

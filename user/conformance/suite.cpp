@@ -1,9 +1,10 @@
 /*
  * ABI conformance suite: main, the test runner, the watchdog and the final
  * hand-over (E.83: the root EC replies without a caller and a finisher
- * thread reports and leaves QEMU). Output: one `PASS|FAIL|SKIP <id> <desc>`
- * line per test, then exactly `N passed, M failed`; QEMU exits through
- * isa-debug-exit with EXIT_PASS (status 33) or EXIT_FAIL (status 35).
+ * thread reports and leaves QEMU). Output through nova/test.hpp: one
+ * `PASS|FAIL|SKIP <id> <desc>` line per test, then exactly `N passed, M
+ * failed`; QEMU exits through isa-debug-exit with EXIT_PASS (status 33) or
+ * EXIT_FAIL (status 35).
  */
 #include "suite.hpp"
 
@@ -11,9 +12,10 @@ void snapshot_start_state();  // t_boot.cpp: what B.15 needs before anything tou
 
 namespace {
 
+using test::Verdict;
+
 constexpr unsigned DEFAULT_LIMIT_S = 30;
 
-unsigned n_passed, n_failed, n_skipped;
 const Test_case *volatile current;
 
 // ---- watchdog: a blocked test must not hang the suite --------------------------------------
@@ -24,15 +26,6 @@ u64 wd_kicks;
 volatile u64 wd_deadline;
 bool wd_running;
 volatile bool finished;
-
-void summary()
-{
-    if (n_skipped)
-        printf("suite: %u tests skipped\n", n_skipped);
-    printf("%u passed, %u failed\n", n_passed, n_failed);
-}
-
-void leave() { exit_qemu(n_failed ? EXIT_FAIL : EXIT_PASS); }
 
 void watchdog_fn(Thread &)
 {
@@ -49,11 +42,9 @@ void watchdog_fn(Thread &)
         if (s == Status::SUCCESS || finished || rdtsc() < wd_deadline)
             continue;
         const Test_case *c = current;
-        n_failed++;
-        printf("FAIL %s %s: watchdog: no result within %u s (suite aborted)\n", c ? c->id : "?",
-               c ? c->desc : "?", c && c->limit_s ? c->limit_s : DEFAULT_LIMIT_S);
-        summary();
-        leave();
+        test::report(Verdict::FAIL, "%s %s: watchdog: no result within %u s (suite aborted)", c ? c->id : "?",
+                     c ? c->desc : "?", c && c->limit_s ? c->limit_s : DEFAULT_LIMIT_S);
+        test::finish();
         return;
     }
 }
@@ -86,20 +77,17 @@ void report(const Test &t)
 {
     const Test_case &c = *t.tc;
     if (t.failed) {
-        n_failed++;
         if (t.note_text[0])
-            printf("FAIL %s %s: %s (%s)\n", c.id, c.desc, t.msg, t.note_text);
+            test::report(Verdict::FAIL, "%s %s: %s (%s)", c.id, c.desc, t.msg, t.note_text);
         else
-            printf("FAIL %s %s: %s\n", c.id, c.desc, t.msg);
+            test::report(Verdict::FAIL, "%s %s: %s", c.id, c.desc, t.msg);
     } else if (t.skipped) {
-        n_skipped++;
-        printf("SKIP %s %s: %s\n", c.id, c.desc, t.msg);
+        test::report(Verdict::SKIP, "%s %s: %s", c.id, c.desc, t.msg);
     } else {
-        n_passed++;
         if (t.note_text[0])
-            printf("PASS %s %s (%s)\n", c.id, c.desc, t.note_text);
+            test::report(Verdict::PASS, "%s %s (%s)", c.id, c.desc, t.note_text);
         else
-            printf("PASS %s %s\n", c.id, c.desc);
+            test::report(Verdict::PASS, "%s %s", c.id, c.desc);
     }
 }
 
@@ -137,16 +125,12 @@ void finisher_fn(Thread &)
     sm_down(finisher_go);
     sleep_ms(100);
     finished = true;
-    if (root_in_reply && !root_returned) {
-        n_passed++;
-        printf("PASS %s %s\n", e83.id, e83.desc);
-    } else {
-        n_failed++;
-        printf("FAIL %s %s: %s\n", e83.id, e83.desc,
-               root_returned ? "reply returned to the root EC" : "the root EC did not reach its reply");
-    }
-    summary();
-    leave();
+    if (root_in_reply && !root_returned)
+        test::report(Verdict::PASS, "%s %s", e83.id, e83.desc);
+    else
+        test::report(Verdict::FAIL, "%s %s: %s", e83.id, e83.desc,
+                     root_returned ? "reply returned to the root EC" : "the root EC did not reach its reply");
+    test::finish();
 }
 
 // reply (7.2) that tolerates a kernel returning from it.
@@ -171,11 +155,8 @@ void start_finisher()
     arm(e83);
     if (!finisher_ready) {
         finished = true;
-        n_skipped++;
-        printf("SKIP %s %s: no finisher thread could be started\n", e83.id, e83.desc);
-        summary();
-        leave();
-        park();
+        test::report(Verdict::SKIP, "%s %s: no finisher thread could be started", e83.id, e83.desc);
+        test::exit();
     }
     root_in_reply = 1;
     sm_up(finisher_go);
@@ -193,17 +174,15 @@ void start_finisher()
 {
     finished = true;
     const Test_case *c = current;
-    n_failed++;
-    printf("FAIL %s %s: unexpected exception in the root EC (suite aborted)\n", c ? c->id : "?",
-           c ? c->desc : "?");
-    summary();
-    leave();
-    park();
+    test::report(Verdict::FAIL, "%s %s: unexpected exception in the root EC (suite aborted)", c ? c->id : "?",
+                 c ? c->desc : "?");
+    test::exit();
 }
 
 int main(const Hip *h, unsigned)
 {
     snapshot_start_state();
+    test::begin("suite");  // its notes: "suite: N tests skipped"
     root_tls = ec_tls();
     if (Console::init() != Status::SUCCESS)
         exit(EXIT_FAIL);  // cannot report: try to leave QEMU, else park

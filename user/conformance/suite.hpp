@@ -175,12 +175,7 @@ bool probe_out8(u16 port, u8 value);
 
 bool is_probe_fault(u64 rip, u64 *fixup);
 
-// Register image for the raw hypercall/exception harness (asm.S); layout fixed by the asm.
-struct Raw_regs
-{
-    u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rflags;
-};
-static_assert(sizeof(Raw_regs) == 17 * 8);
+// Register image for the raw hypercall/exception harness (asm.S): nova::Raw_regs (nova/regs.h).
 
 extern "C" {
 // Load every register from `in` (RFLAGS via popfq; rsp stays), run the instruction, store every

@@ -1,15 +1,13 @@
 /*
  * Register record of the fast-path test, shared by main.cpp and regs.S: every
- * general-purpose register, RFLAGS, MXCSR, the x87 control word and xmm0-15.
+ * general-purpose register, RFLAGS, MXCSR, the x87 control word and xmm0-15
+ * (the layout of nova/regs.h with its FPU part).
  */
 #pragma once
 
-#define F_GPR(i) ((i) * 8) /* rax rbx rcx rdx rsi rdi rbp rsp r8 .. r15 */
-#define F_RFLAGS 0x80
-#define F_MXCSR 0x88
-#define F_FCW 0x8c
-#define F_XMM(i) (0x90 + (i) * 16)
-#define F_SIZE 0x200
+#include "nova/regs.h" /* the record's layout: REGS_GPR(i), REGS_RFLAGS, the FPU part */
+
+#define F_SIZE 0x200 /* a Frame: the record with its FPU part, padded */
 
 #define CALLEES 4           /* owners 1..3 have portal entries (0 is the root EC) */
 #define CALLEE_STACK 0x4000 /* each callee's C++ stack in fp_stack[] */
@@ -26,12 +24,12 @@ struct alignas(16) Frame
     u16 fcw;
     u16 pad;
     u64 xmm[32];  // xmm i: low quadword xmm[2i], high quadword xmm[2i + 1]
-    u64 spare[(F_SIZE - F_XMM(16)) / 8];
+    u64 spare[(F_SIZE - REGS_FPU_END) / 8];
 };
 
 static_assert(sizeof(Frame) == F_SIZE);
-static_assert(offsetof(Frame, rflags) == F_RFLAGS && offsetof(Frame, mxcsr) == F_MXCSR);
-static_assert(offsetof(Frame, fcw) == F_FCW && offsetof(Frame, xmm) == F_XMM(0));
+static_assert(offsetof(Frame, rflags) == REGS_RFLAGS && offsetof(Frame, mxcsr) == REGS_MXCSR);
+static_assert(offsetof(Frame, fcw) == REGS_FCW && offsetof(Frame, xmm) == REGS_XMM(0));
 
 enum Reg : unsigned { RAX, RBX, RCX, RDX, RSI, RDI, RBP, RSP, R8, R9, R10, R11, R12, R13, R14, R15 };
 

@@ -151,16 +151,15 @@ struct Callee
 Callee callees[CALLEES];
 Exchange ex_top, ex_nested;
 unsigned seq_counter;
-unsigned passed, failed;
 char why[256];
 
+// "PASS: <name> <what>", or "FAIL: <name> <what>: <why>".
 void check(bool ok, const char *name, const char *what)
 {
     if (ok)
-        printf("PASS: %s %s\n", name, what);
+        test::check(true, "%s %s", name, what);
     else
-        printf("FAIL: %s %s: %s\n", name, what, why);
-    ok ? passed++ : failed++;
+        test::check(false, "%s %s: %s", name, what, why);
 }
 
 // The item this exchange sends: a delegation from the sender's window selector.
@@ -467,9 +466,8 @@ u64 id_sm(u64 sel, unsigned flags)
 
 [[noreturn]] void setup_failed(const char *what, Status s)
 {
-    printf("FAIL: setup: %s: %s\n", what, status_name(s));
-    printf("%u passed, %u failed\n", passed, failed + 1);
-    exit(EXIT_FAIL);
+    test::check(false, "setup: %s: %s", what, status_name(s));
+    test::exit();
 }
 
 void need(Status s, const char *what)
@@ -567,9 +565,8 @@ void ud_handler(u64 id, Utcb &u)
                        u.r8,  u.r9,  u.r10, u.r11, u.r12, u.r13, u.r14, u.r15};
     memcpy(ud_seen.gpr, g, sizeof(g));
     if (u.rip != reinterpret_cast<u64>(fp_ud2_root_insn)) {
-        printf("FAIL: unexpected #UD at %#lx\n", u.rip);
-        printf("%u passed, %u failed\n", passed, failed + 1);
-        exit_qemu(EXIT_FAIL);
+        test::check(false, "unexpected #UD at %#lx", u.rip);
+        test::finish();
     }
     u.rip += 2;  // past the ud2
     u.rax = UD_RAX;
@@ -766,7 +763,5 @@ int main(const Hip *hip, unsigned cpu)
     exchange({"B.final", B, 5, 5});
 
     timing(cpu);
-    printf("%u passed, %u failed\n", passed, failed);
-    exit_qemu(failed ? EXIT_FAIL : EXIT_PASS);
-    return failed ? EXIT_FAIL : EXIT_PASS;
+    return static_cast<int>(test::finish());
 }

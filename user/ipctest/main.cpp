@@ -9,13 +9,7 @@ using namespace nova;
 
 namespace {
 
-unsigned failed, passed;
-
-void check(bool ok, const char *what)
-{
-    printf("%s: %s\n", ok ? "PASS" : "FAIL", what);
-    ok ? passed++ : failed++;
-}
+using test::check;
 
 u64 last_id;
 
@@ -96,7 +90,5 @@ int main(const Hip *, unsigned cpu)
     auto d = sm_down(gsm, t0 + hip()->freq_tsc * 2000ull);  // 2 s at most
     check(d.status == Status::SUCCESS, "the PIT interrupt releases the GSI semaphore");
 
-    printf("%u passed, %u failed\n", passed, failed);
-    exit_qemu(failed ? EXIT_FAIL : EXIT_PASS);
-    return 0;
+    return static_cast<int>(test::finish());
 }

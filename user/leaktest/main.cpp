@@ -28,8 +28,6 @@
  */
 #include <nova/nova.hpp>
 
-#include "format.hpp"
-
 using namespace nova;
 
 extern "C" char _start[], _image_end[];  // user/linker.ld: the program image
@@ -71,24 +69,7 @@ constexpr u64 CHILD_UTCB = 0x10000000;  // the UTCBs of the three ECs, one page 
 constexpr u64 CHILD_PAGE = 0x20000000;  // our page
 constexpr u64 EXHAUST_BASE = 0x100000;  // first selector of the exhaustion's semaphores
 
-unsigned passed, failed;
-
-__attribute__((format(printf, 2, 3))) void check(bool ok, const char *fmt, ...)
-{
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vformat(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    printf("%s: %s\n", ok ? "PASS" : "FAIL", text);  // one call: one line, even between kernel lines
-    ok ? passed++ : failed++;
-}
-
-[[noreturn]] void finish()
-{
-    printf("%u passed, %u failed\n", passed, failed);
-    exit(failed ? EXIT_FAIL : EXIT_PASS);
-}
+using test::check;
 
 u64 rdtsc() { return __builtin_ia32_rdtsc(); }
 
@@ -329,7 +310,7 @@ void exhaust(const Kstat &base)
     Kstat base{};
     if (!reclaimed(base, "warm-up") || !ok) {
         check(false, "warm-up: four rounds, no baseline");
-        finish();
+        test::exit();
     }
     printf("leaktest: baseline: %lu free pages, %lu objects\n", base.free_pages, base.objects);
 
@@ -379,7 +360,7 @@ void exhaust(const Kstat &base)
         compare(base, after, "after the exhaustion");
     else
         check(false, "after the exhaustion: no comparison with the baseline");
-    finish();
+    test::exit();
 }
 
 // Startup portal of the worker (event 30): start it at worker_main on its own stack.
@@ -413,7 +394,7 @@ int main(const Hip *h, unsigned cpu)
     if (s != Status::SUCCESS) {
         check(false, "kernel statistics (hypercall 15, flag 0): %s (is the kernel booted with kstat?)",
               status_name(s));
-        finish();
+        test::exit();
     }
     check(true, "kernel statistics: %lu free pages, %lu objects, %lu pending", k.free_pages, k.objects,
           k.pending);
@@ -454,7 +435,7 @@ int main(const Hip *h, unsigned cpu)
         s = create_sc(worker_sc, self_pd(), worker_ec, Qpd(WORKER_PRIO, QUANTUM_US));
     if (s != Status::SUCCESS) {
         check(false, "set-up of the worker EC: %s", status_name(s));
-        finish();
+        test::exit();
     }
     // The worker has taken over (it preempts us as soon as its SC exists); it ends QEMU.
     park();

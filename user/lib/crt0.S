@@ -4,6 +4,8 @@
  * Every SDK stack is a STACK_SIZE block aligned to STACK_SIZE with an Ec_tls
  * (TLS_SIZE bytes) at its top; both values must match nova/runtime.hpp.
  */
+#include "nova/regs.h"
+
 #define STACK_SIZE 0x4000
 #define TLS_SIZE   32
 
@@ -17,26 +19,11 @@ _start:
      * First record every register as the kernel left it (nova_start_regs,
      * layout of nova::Start_regs); mov and lea leave RFLAGS alone.
      */
-    mov     %rax, nova_start_regs + 0x00(%rip)
-    mov     %rbx, nova_start_regs + 0x08(%rip)
-    mov     %rcx, nova_start_regs + 0x10(%rip)
-    mov     %rdx, nova_start_regs + 0x18(%rip)
-    mov     %rsi, nova_start_regs + 0x20(%rip)
-    mov     %rdi, nova_start_regs + 0x28(%rip)
-    mov     %rbp, nova_start_regs + 0x30(%rip)
-    mov     %rsp, nova_start_regs + 0x38(%rip)
-    mov     %r8,  nova_start_regs + 0x40(%rip)
-    mov     %r9,  nova_start_regs + 0x48(%rip)
-    mov     %r10, nova_start_regs + 0x50(%rip)
-    mov     %r11, nova_start_regs + 0x58(%rip)
-    mov     %r12, nova_start_regs + 0x60(%rip)
-    mov     %r13, nova_start_regs + 0x68(%rip)
-    mov     %r14, nova_start_regs + 0x70(%rip)
-    mov     %r15, nova_start_regs + 0x78(%rip)
+    REGS_STORE_RIP nova_start_regs
     mov     %rsp, %rsi
     lea     nova_root_stack + STACK_SIZE - TLS_SIZE(%rip), %rsp
     pushfq
-    popq    nova_start_regs + 0x80(%rip)
+    popq    nova_start_regs + REGS_RFLAGS(%rip)
     xor     %ebp, %ebp
     call    nova_start              /* (cpu, hip), does not return */
 1:  ud2
@@ -72,4 +59,4 @@ nova_root_stack:
 .balign 8
 .global nova_start_regs
 nova_start_regs:
-    .skip 17 * 8
+    .skip REGS_SIZE

@@ -4,6 +4,7 @@
 #include "nova/runtime.hpp"
 #include "nova/console.hpp"
 #include "nova/io.hpp"
+#include "nova/regs.h"
 
 namespace nova {
 
@@ -61,8 +62,8 @@ Status from_kernel(Crd send, Crd window)
 
 }  // namespace
 
-extern "C" Start_regs nova_start_regs;  // crt0.S
-static_assert(sizeof(Start_regs) == 17 * 8);
+extern "C" Start_regs nova_start_regs;                                                          // crt0.S
+static_assert(sizeof(Start_regs) == REGS_SIZE && offsetof(Start_regs, rflags) == REGS_RFLAGS);  // crt0.S
 
 const Start_regs &start_regs() { return nova_start_regs; }
 

@@ -25,21 +25,7 @@ using namespace nova;
 
 namespace {
 
-unsigned failed, passed;
-
-void check(bool ok, const char *what)
-{
-    printf("%s: %s\n", ok ? "PASS" : "FAIL", what);
-    ok ? passed++ : failed++;
-}
-
-[[noreturn]] void finish()
-{
-    printf("%u passed, %u failed\n", passed, failed);
-    exit_qemu(failed ? EXIT_FAIL : EXIT_PASS);
-    for (;;) {
-    }
-}
+using test::check;
 
 constexpr u64 MSI_GSI = 64;        // above the I/O APIC's 24 pins: an MSI GSI
 constexpr unsigned PIRQ_GSI = 16;  // q35: PIRQ A..H = GSIs 16..23
@@ -89,12 +75,13 @@ void test_msi(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u32 *mmio
     unsigned cap = msi_cap(dev);
     check(cap != 0, "edu has an MSI capability");
     if (!cap)
-        finish();
+        test::exit();
 
     u64 gsm = alloc_sel();
     check(request_kernel_cap(Abi::ksel_gsi_sm(MSI_GSI), gsm) == Status::SUCCESS,
           "GSI semaphore from the kernel");
-    auto bad = assign_gsi(gsm, reinterpret_cast<u64>(&passed), cpu);
+    static u64 ram_word;  // a page of our data: memory, not a device
+    auto bad = assign_gsi(gsm, reinterpret_cast<u64>(&ram_word), cpu);
     check(bad.status == Status::BAD_DEV, "assign_gsi with a non-device page: BAD_DEV (I.131)");
     auto g = assign_gsi(gsm, reinterpret_cast<u64>(dev), cpu);
     u32 apic = hip->cpu(cpu)->lapic_id >> 24;
@@ -142,7 +129,7 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
         got = request_kernel_cap(Abi::ksel_gsi_sm(PIRQ_GSI + i), sms + i) == Status::SUCCESS;
     check(got, "GSI semaphores 16..23 from the kernel");
     if (!got)
-        finish();
+        test::exit();
     for (unsigned i = 0; i < NUM_PIRQ; i++) {
         auto g = assign_gsi(sms + i, 0, cpu);
         if (g.status != Status::SUCCESS || g.msi_addr || g.msi_data) {
@@ -187,7 +174,7 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
     }
     check(fired == 1, "the device's INTx ups exactly one GSI semaphore of 16..23");
     if (fired != 1)
-        finish();
+        test::exit();
     u64 sm = sms + (gsi - PIRQ_GSI);
     check(ups == 1, "one up only while the line stayed high for 20 ms (the level-triggered pin is "
                     "masked when the interrupt comes, 11.1); acknowledged, the unmasking down times out");
@@ -244,13 +231,13 @@ int main(const Hip *hip, unsigned cpu)
     Console::init();
     if (!hip->mcfg_base) {
         check(false, "MMCONFIG present (run on q35)");
-        finish();
+        test::exit();
     }
     // Bus 0 configuration space: 32 devices x 8 functions x 4 KiB.
     auto cfg = static_cast<volatile u8 *>(map_phys(hip->mcfg_base, 1u << 20));
     check(cfg != nullptr, "map bus 0 configuration space");
     if (!cfg)
-        finish();
+        test::exit();
     volatile u8 *dev = nullptr;
     unsigned slot = 0;
     for (unsigned d = 0; d < 32 && !dev; d++) {
@@ -262,15 +249,15 @@ int main(const Hip *hip, unsigned cpu)
     }
     check(dev != nullptr, "edu device found on bus 0");
     if (!dev)
-        finish();
+        test::exit();
 
     u64 bar0 = *reinterpret_cast<volatile u32 *>(dev + 0x10) & ~0xfull;
     auto mmio = static_cast<volatile u32 *>(map_phys(bar0, 1u << 20));
     check(mmio != nullptr, "map the edu registers");
     if (!mmio)
-        finish();
+        test::exit();
 
     test_msi(hip, cpu, dev, mmio);
     test_intx(cpu, dev, slot, mmio);
-    finish();
+    test::exit();
 }

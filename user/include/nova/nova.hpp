@@ -1,5 +1,5 @@
 /*
- * The whole SDK: ABI data layouts, hypercall bindings, console, runtime.
+ * The whole SDK: ABI data layouts, hypercall bindings, console, runtime, test reporting.
  */
 #pragma once
 
@@ -14,4 +14,6 @@
 #include "nova/console.hpp"
 #include "nova/hypercalls.hpp"
 #include "nova/io.hpp"
+#include "nova/regs.h"
 #include "nova/runtime.hpp"
+#include "nova/test.hpp"
