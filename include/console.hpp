@@ -31,13 +31,3 @@ void kprint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 [[noreturn]] void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-#if CONFIG_DEBUG
-#define assert(x)                                                                                            \
-    do {                                                                                                     \
-        if (!(x))                                                                                            \
-            panic("Assertion \"%s\" failed at %s:%d:%s", #x, __FILE__, __LINE__, __func__);                  \
-    } while (0)
-#else
-#define assert(x) ((void)0)
-#endif
