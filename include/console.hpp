@@ -33,13 +33,3 @@ void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* True once some CPU has started a panic (src/panic.cpp). */
 bool panic_in_progress();
 [[noreturn]] void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-#if CONFIG_DEBUG
-#define assert(x)                                                                                            \
-    do {                                                                                                     \
-        if (!(x))                                                                                            \
-            panic("Assertion \"%s\" failed at %s:%d:%s", #x, __FILE__, __LINE__, __func__);                  \
-    } while (0)
-#else
-#define assert(x) ((void)0)
-#endif

@@ -6,11 +6,13 @@
 #pragma once
 
 #include "abi/crd.hpp"
+#include "assert.hpp"
 #include "types.hpp"
 
 class Kobject
 {
     u32 refs = 0;
+    bool gone = false;  // with assertions: put() dropped the last reference (objects start at 0)
 
   public:
     const Obj_type otype;
@@ -20,9 +22,27 @@ class Kobject
     Kobject(const Kobject &) = delete;
     Kobject &operator=(const Kobject &) = delete;
 
-    void get() { __atomic_add_fetch(&refs, 1, __ATOMIC_RELAXED); }
+    /*
+     * A new object starts at 0 and its first get() comes with its first capability (or the
+     * reference of a failed create_*). A get() after the last put() would revive an object that
+     * is already retired and waiting for its destruction: an assertion, as is a put() below 0.
+     */
+    void get()
+    {
+        u32 old = __atomic_fetch_add(&refs, 1, __ATOMIC_RELAXED);
+        assert(!__atomic_load_n(&gone, __ATOMIC_RELAXED));
+        assert(old != ~u32{0});
+    }
     /* True when this dropped the last reference: the caller destroys the object. */
-    [[nodiscard]] bool put() { return __atomic_sub_fetch(&refs, 1, __ATOMIC_ACQ_REL) == 0; }
+    [[nodiscard]] bool put()
+    {
+        u32 old = __atomic_fetch_sub(&refs, 1, __ATOMIC_ACQ_REL);
+        assert(old != 0);
+        if constexpr (ASSERTIONS)
+            if (old == 1)
+                __atomic_store_n(&gone, true, __ATOMIC_RELAXED);
+        return old == 1;
+    }
     u32 ref_count() const { return __atomic_load_n(&refs, __ATOMIC_RELAXED); }
 };
 

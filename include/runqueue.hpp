@@ -5,10 +5,13 @@
  * and a 128-bit bitmap of non-empty lists, so enqueue, removal and picking
  * the highest priority are O(1). The element type provides `next`, `prev`,
  * `prio` and `queued`; the caller holds the CPU's queue lock. Host unit tests
- * in test/unit/test_runqueue.cpp.
+ * in test/unit/test_runqueue.cpp. Assertions: `queued` agrees with membership
+ * (no element enters twice or leaves a queue it is not in), priorities are in
+ * range, the neighbours' links point back, the bitmap matches the lists.
  */
 #pragma once
 
+#include "assert.hpp"
 #include "types.hpp"
 
 template <typename T> class Run_queue
@@ -31,6 +34,8 @@ template <typename T> class Run_queue
     /* Append t to its priority's list; at the head if `front` (keeps its turn). */
     void enqueue(T *t, bool front)
     {
+        assert(!t->queued);
+        assert(t->prio < PRIOS);
         T *&h = head[t->prio];
         t->queued = true;
         if (!h) {
@@ -49,7 +54,11 @@ template <typename T> class Run_queue
     void remove(T *t)
     {
         unsigned p = t->prio;
+        assert(t->queued);
+        assert(p < PRIOS && head[p] && (bits[p / 64] >> (p % 64) & 1));
+        assert(t->next->prev == t && t->prev->next == t);
         if (t->next == t) {
+            assert(head[p] == t);
             head[p] = nullptr;
             bits[p / 64] &= ~(u64{1} << (p % 64));
         } else {
@@ -67,6 +76,7 @@ template <typename T> class Run_queue
         if (empty())
             return nullptr;
         T *t = head[highest()];
+        assert(t && t->prio == highest());
         remove(t);
         return t;
     }

@@ -10,6 +10,7 @@
 #include "abi/crd.hpp"
 #include "abi/mtd.hpp"
 #include "activate.hpp"
+#include "assert.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "delegate.hpp"
@@ -63,6 +64,10 @@ void transfer_event_items(Ec *handler, Ec *target)
 /* Link caller and callee and set the callee's portal entry state (ABI 7.1). */
 inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 {
+    // The caller runs (the end of its chain), the callee waits for a call: neither is linked.
+    assert(caller != callee && caller->cpu == callee->cpu);
+    assert(caller->state == Ec::RUNNABLE && !caller->callee);
+    assert(callee->state == Ec::WAIT_CALL && !callee->caller && !callee->callee && !callee->dead);
     callee->get();  // the call's reference: the portal may go meanwhile
     caller->callee = callee;
     callee->caller = caller;
@@ -108,6 +113,7 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 [[noreturn]] void wait_until_free(Ec *self, Ec *callee)
 {
     Sc *sc = Sched::current();
+    assert(self != callee && !self->busy_on && !self->busy_next && !self->callee);
     self->state = Ec::BLOCKED;
     self->blocked_sc = sc;
     self->get();  // the busy list's reference
@@ -122,6 +128,7 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 void wake_busy_waiters(Ec *ec)
 {
     while (Ec *w = ec->busy_waiters) {
+        assert(w->busy_on == ec);
         ec->busy_waiters = w->busy_next;
         w->busy_next = nullptr;
         w->busy_on = nullptr;
@@ -172,6 +179,7 @@ void wake_busy_waiters(Ec *ec)
 
     // Whoever waits for this EC's reply learns of the death (ABI 10.5).
     if (Ec *caller = ec->caller) {
+        assert(caller->callee == ec && caller->state == Ec::IN_CALL);
         ec->caller = nullptr;
         caller->callee = nullptr;
         release(ec);  // the call's reference
@@ -233,6 +241,7 @@ void xcpu_step(Sc *sc, Ec *clone)
     }
     // Done (reply arrived, or the call failed): the caller takes the clone's registers.
     Ec *caller = clone->xcpu_caller;
+    assert(clone->is_clone && sc->ec == clone && !clone->callee && caller->cpu != clone->cpu);
     Sched::save_current();
     // The caller's own call chain may have been abandoned meanwhile (its SC went).
     if (__atomic_exchange_n(&caller->xcpu_wait, false, __ATOMIC_ACQ_REL)) {
@@ -271,6 +280,7 @@ void Ipc::reply_fast(Ec *self)
     if (!caller || caller->event_call || caller->recall || caller->pending_event >= 0 ||
         caller->xcpu_caller || self->busy_waiters || self->utcb->typed() || c.sc->retired)
         return;
+    assert(caller->callee == self && caller->state == Ec::IN_CALL && self->state == Ec::RUNNABLE);
     self->caller = nullptr;
     self->state = Ec::WAIT_CALL;
     caller->callee = nullptr;
@@ -322,6 +332,7 @@ void Ipc::reply(Ec *self)
         wake_busy_waiters(self);
         Sched::run_next();
     }
+    assert(caller->callee == self && caller->state == Ec::IN_CALL && !self->callee);
     self->state = Ec::WAIT_CALL;
     wake_busy_waiters(self);
     caller->callee = nullptr;
@@ -426,6 +437,7 @@ void abandon_chain(Sc *sc)
         if (r == e0)
             break;
         Ec *caller = r->caller;
+        assert(caller && caller->callee == r);  // the chain is linked both ways
         unblock(r);
         r->caller = nullptr;
         caller->callee = nullptr;

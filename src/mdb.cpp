@@ -4,6 +4,7 @@
  * (see include/mdb.hpp and docs/mdb.md).
  */
 #include "mdb.hpp"
+#include "assert.hpp"
 #include "diag.hpp"
 #include "mdb_space.hpp"
 
@@ -46,8 +47,24 @@ Mdb_node *skip(Mdb_node *n, const Mdb_node *top)
     return nullptr;
 }
 
+/* c lies inside the part of parent it derives from: same type, payload within parent's. */
+[[maybe_unused]] bool derived(const Mdb_node *parent, const Mdb_node *c)
+{
+    if (c->space->type() != parent->space->type())
+        return false;
+    if (c->space->type() == Crd::OBJ)
+        return c->payload == parent->payload && !c->order;
+    return c->order <= parent->order && c->payload - parent->payload < parent->size() &&
+           c->payload - parent->payload + c->size() <= parent->size();
+}
+
 void adopt(Mdb_node *parent, Mdb_node *c)
 {
+    // A new leaf with no right its parent lacks (rights only shrink down the tree).
+    assert(Mdb::lock.held());
+    assert(!c->parent && !c->child && !c->prev && !c->next);
+    assert(c->rights && !(c->rights & ~parent->rights) && parent->rights);
+    assert(derived(parent, c));
     c->parent = parent;
     c->prev = nullptr;
     c->next = parent->child;
@@ -100,18 +117,26 @@ const char *type_name(Crd::Type t) { return t == Crd::MEM ? "MEM" : t == Crd::PI
 
 void Mdb::unlink(Mdb_node *n)
 {
+    // Only leaves go (subtrees are freed leaves first); the sibling list is linked both ways.
+    assert(lock.held());
+    assert(!n->child);
+    assert(n->prev ? n->prev->next == n : !n->parent || n->parent->child == n);
+    assert(!n->next || n->next->prev == n);
     if (n->prev)
         n->prev->next = n->next;
     else if (n->parent)
         n->parent->child = n->next;
     if (n->next)
         n->next->prev = n->prev;
+    u64 before = n->space->count();
     n->space->remove(n);
+    assert(n->space->count() == before - 1);  // it was in its space
 }
 
 Mdb::Status Mdb::insert_root_locked(Mdb_space &s, u64 base, unsigned order, unsigned rights, u64 payload,
                                     Mdb_observer *obs)
 {
+    assert(lock.held());
     rights &= ALL_RIGHTS;
     if (s.type() == Crd::OBJ)
         base &= (u64{1} << Mdb_space::OBJ_BITS) - 1;
@@ -130,7 +155,8 @@ Mdb::Status Mdb::insert_root_locked(Mdb_space &s, u64 base, unsigned order, unsi
     n->order = static_cast<u8>(order);
     n->rights = static_cast<u8>(rights);
     n->payload = s.type() == Crd::PIO ? base : payload;
-    s.insert(n);
+    bool in = s.insert(n);
+    assert(in);  // s.free() said so, under the lock
     if (obs && !obs->mapped(*n)) {
         unlink(n);
         free_node(n);
@@ -194,6 +220,8 @@ Mdb::Result Mdb::delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64
 Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, u64 db, unsigned a,
                               Mdb_observer *obs)
 {
+    assert(lock.held());
+    assert(n->rights && n->base <= sb && sb + (u64{1} << so) <= n->end());  // n covers the range
     auto overmap = [&] {
         Mdb_node *e = dst.lookup(db);
         if (!e || e->parent != n)  // a repeated delegation is not worth a line
@@ -238,6 +266,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, 
 Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsigned order, unsigned a,
                           Mdb_observer *obs)
 {
+    assert(lock.held());
     unsigned so = order, ro = order;
     if (!src.clip(sb, so) || !dst.clip(rb, ro) || so != ro)
         return Status::OK;  // the range is beyond the space
@@ -303,7 +332,8 @@ Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsign
         x->order = static_cast<u8>(p.order);
         x->rights = static_cast<u8>(n->rights & a);
         x->payload = payload_at(n, p.base);
-        dst.insert(x);
+        bool in = dst.insert(x);
+        assert(in);  // dst.free() said so just above
         adopt(n, x);
         if (obs && !obs->mapped(*x)) {
             unlink(x);
@@ -345,8 +375,10 @@ Crd Mdb::translate(Mdb_space &snd, Crd item, Mdb_space &rcv, Crd win)
     if (!m || !rcv.clip(wb, wo))
         return Crd();
     Mdb_node *a = m->parent;
-    while (a && !(a->space == &rcv && overlap(a->base, a->order, wb, wo)))
+    while (a && !(a->space == &rcv && overlap(a->base, a->order, wb, wo))) {
+        assert(derived(a, m));  // every ancestor's payload covers the node's
         a = a->parent;
+    }
     if (!a && m->space == &rcv && overlap(m->base, m->order, wb, wo))
         a = m;  // sender and receiver are the same PD (reference behaviour)
     if (!a)
@@ -363,11 +395,15 @@ Crd Mdb::translate(Mdb_space &snd, Crd item, Mdb_space &rcv, Crd win)
 /* Take rights from the subtree of top, pre-order; a node left with none goes with its subtree. */
 void Mdb::demote(Mdb_node *top, unsigned rights, Mdb_observer *obs)
 {
+    assert(lock.held());
     for (Mdb_node *n = top; n;) {
+        assert(n->rights);  // a live node
         unsigned removed = n->rights & rights;
         Mdb_node *down = nullptr;
         if (removed) {  // else the subtree holds none of them either
             n->rights = static_cast<u8>(n->rights & ~rights);
+            // Its parent lost the same rights (or is outside the subtree and kept them).
+            assert(!n->parent || !(n->rights & ~n->parent->rights));
             if (obs)
                 obs->demoted(*n, removed);
             down = n->rights ? n->child : nullptr;
@@ -382,6 +418,7 @@ void Mdb::demote(Mdb_node *top, unsigned rights, Mdb_observer *obs)
 /* Free top (already reported) and its subtree, leaves first. */
 void Mdb::free_subtree(Mdb_node *top, Mdb_observer *obs)
 {
+    assert(lock.held() && !top->rights);
     for (Mdb_node *n = top;;) {
         while (n->child)
             n = n->child;

@@ -5,6 +5,7 @@
  * path, so the stack use is bounded by the tree height.
  */
 #include "mdb_space.hpp"
+#include "assert.hpp"
 
 namespace {
 
@@ -22,6 +23,7 @@ void update(Mdb_node *n)
 Mdb_node *Mdb_space::rotate(Mdb_node *n, unsigned dir)
 {
     Mdb_node *c = n->link[!dir];
+    assert(c);
     n->link[!dir] = c->link[dir];
     c->link[dir] = n;
     update(n);
@@ -33,6 +35,7 @@ Mdb_node *Mdb_space::balance(Mdb_node *n)
 {
     update(n);
     int diff = static_cast<int>(height(n->link[0])) - static_cast<int>(height(n->link[1]));
+    assert(diff >= -2 && diff <= 2);  // one insert or removal below changes a height by one
     if (diff > 1) {
         if (height(n->link[0]->link[0]) < height(n->link[0]->link[1]))
             n->link[0] = rotate(n->link[0], 0);
@@ -53,6 +56,10 @@ void Mdb_space::rebalance(Mdb_node **path[], unsigned depth)
         Mdb_node *n = *path[depth];
         unsigned before = n->height;
         Mdb_node *b = balance(n);
+        // Balanced again, and still a search tree around the new subtree root.
+        assert(height(b->link[0]) <= height(b->link[1]) + 1 && height(b->link[1]) <= height(b->link[0]) + 1);
+        assert((!b->link[0] || b->link[0]->end() <= b->base) &&
+               (!b->link[1] || b->end() <= b->link[1]->base));
         *path[depth] = b;
         if (b->height == before)
             break;
@@ -113,7 +120,11 @@ bool Mdb_space::insert(Mdb_node *x)
     // The nodes next to x's place are the last ones the search passed on either side: only they
     // can overlap x (nodes do not overlap each other), so the loop itself compares bases only.
     Mdb_node *pred = nullptr, *succ = nullptr;
+    // A node of this space, naturally aligned, inside the space.
+    assert(x->space == this && x->order < 64 && !(xb & (x->size() - 1)));
+    assert(x->order >= sel_bits ? !xb : !(xb >> sel_bits));
     while (Mdb_node *m = *l) {
+        assert(depth < MAX_HEIGHT);
         path[depth++] = l;
         bool right = xb > m->base;
         (right ? pred : succ) = m;
@@ -137,6 +148,7 @@ void Mdb_space::remove(Mdb_node *x)
     while (*l != x) {
         if (!*l)
             return;  // not in this space
+        assert(depth < MAX_HEIGHT);
         path[depth++] = l;
         l = &(*l)->link[x->base > (*l)->base];
     }
@@ -148,6 +160,7 @@ void Mdb_space::remove(Mdb_node *x)
         unsigned right = depth;
         Mdb_node **sl = &x->link[1];
         while ((*sl)->link[0]) {
+            assert(depth < MAX_HEIGHT);
             path[depth++] = sl;
             sl = &(*sl)->link[0];
         }
@@ -162,5 +175,6 @@ void Mdb_space::remove(Mdb_node *x)
     }
     rebalance(path, depth);
     x->link[0] = x->link[1] = nullptr;
+    assert(nodes > 0);
     nodes--;
 }

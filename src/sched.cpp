@@ -3,6 +3,7 @@
  */
 #include "sched.hpp"
 #include "activate.hpp"
+#include "assert.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "entry.hpp"
@@ -24,7 +25,9 @@ constexpr u64 HOUSEKEEPING_MS = 100;
 Sc *pick(Cpu &c)
 {
     Lock_guard g(c.rq_lock);
-    return c.rq.pick();
+    Sc *sc = c.rq.pick();
+    assert(!sc || (sc->cpu == c.id && !sc->retired));  // retire() takes it off the queue
+    return sc;
 }
 
 unsigned highest_ready(Cpu &c) { return c.rq.highest(); }
@@ -65,6 +68,7 @@ void expire_timeouts(Cpu &c)
         Lock_guard g(c.rq_lock);
         for (Ec **p = &c.timeouts; *p;) {
             Ec *e = *p;
+            assert(e->cpu == c.id);
             if (e->deadline > now) {
                 p = &e->timeout_next;
                 continue;
@@ -95,6 +99,8 @@ Sc *Sched::current() { return Cpu::current().sc; }
 
 void Sched::ready(Sc *sc, bool head)
 {
+    assert(sc->cpu < Cpu::count && sc->prio >= 1 && sc->prio < Run_queue<Sc>::PRIOS);
+    assert(sc->ec);  // not an idle SC
     Cpu &c = *Cpu::table[sc->cpu];
     {
         Lock_guard g(c.rq_lock);
@@ -119,12 +125,19 @@ void Sched::save_current()
 void Sched::run(Sc *sc, Ec *ec)
 {
     Cpu &c = Cpu::current();
+    assert(sc && ec && sc->cpu == c.id && ec->cpu == c.id);
+    assert(!c.rq_lock.held());
     if (sc->retired) {
         // Its last capability went while the kernel worked for it: stop here.
         if (c.ec == ec)
             save_current();
         run_next();
     }
+    // The SC runs the end of its EC's call chain, an EC that is ready to run, and is off its
+    // run queue while it runs.
+    assert(ec->state == Ec::RUNNABLE && !ec->callee);
+    assert(sc->runner() == ec);
+    assert(!sc->queued);
     if (c.ec != ec)
         activate(c, ec);
     if (c.sc != sc) {
@@ -168,6 +181,7 @@ void Sched::run_next()
 extern "C" [[noreturn]] void run_next_body()
 {
     Cpu &c = Cpu::current();
+    assert(!c.rq_lock.held());  // also a lock leak: this CPU never returns to the holder
     account(c);
     c.sc = nullptr;
     c.ec = nullptr;  // its state was saved by whoever decided to leave it
@@ -289,6 +303,10 @@ void Sched::add_timeout(Ec *ec)
 {
     Cpu &c = *Cpu::table[ec->cpu];
     Lock_guard g(c.rq_lock);
+    if constexpr (ASSERTIONS)
+        for (Ec *e = c.timeouts; e; e = e->timeout_next)
+            assert(e != ec);  // on the list once
+    assert(!ec->timeout_next && ec->deadline);
     ec->timeout_next = c.timeouts;
     c.timeouts = ec;
 }
@@ -319,6 +337,7 @@ void Sched::retire(Sc *sc)
     Cpu &c = *Cpu::table[sc->cpu];
     {
         Lock_guard g(c.rq_lock);
+        assert(!sc->retired && !sc->retired_next);  // the last reference goes once
         sc->retired = true;
         if (sc->queued)
             c.rq.remove(sc);
@@ -342,6 +361,8 @@ void Sched::finish_retired(Cpu &c)
     while (Sc *sc = list) {
         list = sc->retired_next;
         sc->retired_next = nullptr;
+        assert(sc->retired && !sc->queued && sc->cpu == c.id);
+        assert(c.sc != sc);  // this CPU stopped running it
         abandon_chain(sc);
         Rcu::defer(sc);
         __atomic_sub_fetch(&retiring_count, 1, __ATOMIC_RELAXED);

@@ -147,7 +147,9 @@ class Run:
     def __init__(self, sc, opts):
         self.sc = sc
         self.opts = opts
-        self.build = opts.build
+        # A scenario with `build` boots the sibling variant directory (build-default -> build-debug).
+        self.build = opts.build.parent / f'build-{sc.build}' if sc.build else opts.build
+        self.variant = f' {sc.build}' if sc.build else ''   # for "run tools/build debug"
         self.logdir = opts.build / 'test-logs'
         self.log = self.logdir / f'{sc.name}.log'
         self.work = self.logdir / sc.name          # generated modules, ISOs, TFTP trees
@@ -165,6 +167,7 @@ class Run:
 
     def need(self, path, what):
         if not Path(path).exists():
+            what = what.replace('run tools/build', f'run tools/build{self.variant}')
             raise Failure(f'{what} missing: {path}')
         return Path(path)
 

@@ -37,6 +37,9 @@ Fields of Scenario (all but name optional):
   tcg       TCG threading: 'multi' (one host thread per vCPU), 'single' (all vCPUs round robin in
             one thread) or None: multi up to 2 vCPUs per host core, else single. Many vCPU
             threads on 2 host cores starve each other (smp255: minutes instead of seconds).
+  build     variant whose build to boot: None = the runner's --build directory (build-default),
+            'debug' = its sibling build-debug (configs/debug.config: assertions on; tools/test builds
+            it). Logs stay in the --build directory's test-logs.
   same_as   name of another scenario: once both have run, the lines of this scenario's serial log
             that start with `DIGEST ` must equal those of the other one, in number and order;
             a difference, a failed partner or no DIGEST lines at all fail this scenario (only
@@ -96,6 +99,7 @@ class Scenario:
     optional: bool = False
     kvm: bool = False
     tcg: str | None = None
+    build: str | None = None
     same_as: str | None = None
 
 
@@ -243,6 +247,22 @@ SCENARIOS = [
     Scenario('leak-kstat-smp4', 'the same on four CPUs (ECs on a second CPU, TLB shootdowns)', smp=4,
              cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^12 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
+
+    # The debug build (configs/debug.config: -Og, assertions on, docs/debugging.md) under the
+    # workloads that exercise the asserted invariants most: the conformance suite (call chains,
+    # run queues, the mapping database, references, locks) and the leak test (object lifetime).
+    # Any failed assertion panics ("Assertion ... failed"), which fails the scenario.
+    Scenario('debug-conformance-smp1', 'debug build: ABI conformance suite, one CPU', smp=1,
+             module='user/conformance/conformance', build='debug',
+             expect=[BANNER, r'^176 passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
+             timeout=150, tags=['conformance', 'debug']),
+    Scenario('debug-conformance-smp4', 'debug build: ABI conformance suite, four CPUs', smp=4,
+             module='user/conformance/conformance', build='debug',
+             expect=[BANNER, r'^180 passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
+             timeout=150, tags=['conformance', 'debug']),
+    Scenario('debug-leak-kstat-smp4', 'debug build: the leak test on four CPUs', smp=4, build='debug',
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^12 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=150, tags=['sdk', 'leak', 'debug']),
 
     # Root task image checks (ABI 9.2).
     bad_module('module-none', 'no multiboot module', None, 'No ELF'),
