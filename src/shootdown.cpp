@@ -4,8 +4,8 @@
  * to such a PD (CR3 load, or the PD's tlb_gen with PCIDs). The initiator waits for every answer
  * and answers other initiators' requests meanwhile.
  */
-#include "activate.hpp"
 #include "shootdown.hpp"
+#include "activate.hpp"
 #include "cpu.hpp"
 #include "idt.hpp"
 #include "lapic.hpp"
@@ -14,7 +14,7 @@
 namespace {
 
 volatile unsigned pending;  // CPUs that have not flushed yet
-bool busy;                 // one shootdown at a time
+bool busy;                  // one shootdown at a time
 
 /* Answer a flush request addressed to this CPU, if there is one. */
 void tlb_service(Cpu &c)
