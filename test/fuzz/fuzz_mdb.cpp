@@ -1,6 +1,6 @@
 /*
- * Fuzzes the mapping database (src/mdb.cpp, src/mdb_space.cpp) against a reference model: a flat
- * list of nodes over three memory spaces, every question answered by scanning it (ABI 3.4, 7.8).
+ * Fuzzes the mapping database (src/mdb.cpp, src/mdb_space.cpp) against a reference model
+ * (test/fuzz/mdb_model.hpp) over three memory spaces.
  * Input: 8-byte operations (insert root, delegate, revoke with and without self, destroy a space,
  * lookup, limit the next allocations). After each one, every space is compared node by node
  * (base, order, rights, payload, parent) and the tree's invariants are checked.
@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "mdb.hpp"
+#include "mdb_model.hpp"
 #include "mdb_space.hpp"
+
+using namespace model;
 
 namespace {
 
@@ -26,42 +29,6 @@ struct Obs : Mdb_observer
     bool mapped(Mdb_node &) override { return ++::mapped; }
     void demoted(Mdb_node &n, unsigned) override { ::mapped -= !n.rights; }
 } obs;
-
-struct Node
-{
-    int sp;
-    u64 base, order, rights, payload;
-    int parent;
-    u64 src;  // selector in the parent this node's base came from
-    bool alive;
-};
-std::vector<Node> m;
-
-bool meets(u64 a, u64 ao, u64 b, u64 bo) { return a < b + (u64{1} << bo) && b < a + (u64{1} << ao); }
-bool free_in(int sp, u64 b, u64 o)
-{
-    return std::none_of(m.begin(), m.end(),
-                        [&](Node &x) { return x.alive && x.sp == sp && meets(x.base, x.order, b, o); });
-}
-bool under(int i, std::vector<bool> const &top)
-{
-    return i >= 0 && (top[size_t(i)] || under(m[size_t(i)].parent, top));
-}
-
-void revoke(int sp, u64 b, u64 o, unsigned r, bool self)
-{
-    b &= ~((u64{1} << o) - 1);
-    std::vector<bool> top(m.size());
-    for (size_t i = 0; i < m.size(); i++) {
-        Node &x = m[i], *p = x.parent < 0 ? nullptr : &m[size_t(x.parent)];
-        top[i] = x.alive &&
-                 (self ? x.sp == sp && meets(x.base, x.order, b, o)
-                       : p && p->sp == sp && meets(p->base, p->order, b, o) && meets(x.src, x.order, b, o));
-    }
-    for (size_t i = 0; i < m.size(); i++)
-        if (m[i].alive && under(int(i), top) && !(m[i].rights &= ~r))
-            m[i].alive = false;
-}
 
 }  // namespace
 
