@@ -81,16 +81,6 @@ bool next_token(const char *s, size_t end, size_t &pos, size_t &start, size_t &l
     return true;
 }
 
-// A word repeated on the command line is reported only the first time.
-bool seen_before(const char *s, size_t limit, const char *tok, size_t len)
-{
-    size_t pos = 0, start, l;
-    while (next_token(s, limit, pos, start, l))
-        if (same_token(s + start, l, tok, len))
-            return true;
-    return false;
-}
-
 void report_unknown(const char *tok, size_t len)
 {
     char quote[Cmdline::MAX_QUOTE + 4];
@@ -120,6 +110,21 @@ void Cmdline::parse(const char *s, size_t maxlen)
     while (end < maxlen && s[end])
         end++;
 
+    // A word repeated on the command line is reported only the first time. Only the words
+    // reported so far (and the first, the kernel's name) can repeat an unknown word, so that is
+    // all it is compared with: linear in the length of the line, however long the loader made it.
+    struct Word
+    {
+        size_t start, len;
+    } words[MAX_REPORTS + 1];
+    unsigned n_words = 0;
+    auto seen_before = [&](const char *tok, size_t l) {
+        for (unsigned i = 0; i < n_words; i++)
+            if (same_token(s + words[i].start, words[i].len, tok, l))
+                return true;
+        return false;
+    };
+
     size_t pos = 0, start, len;
     unsigned index = 0, reports = 0;
     for (; next_token(s, end, pos, start, len); index++) {
@@ -134,14 +139,20 @@ void Cmdline::parse(const char *s, size_t maxlen)
             continue;
 
         // The loader puts the kernel's file name first (GRUB: a path; QEMU: the -kernel argument).
-        if (token_has_slash(tok, len) || (index == 0 && token_contains(tok, len, "hypervisor")))
+        if (token_has_slash(tok, len))
             continue;
-        if (reports > MAX_REPORTS || seen_before(s, start, tok, len))
+        if (index == 0 && token_contains(tok, len, "hypervisor")) {
+            words[n_words++] = {start, len};
+            continue;
+        }
+        if (reports > MAX_REPORTS || seen_before(tok, len))
             continue;
         if (reports++ == MAX_REPORTS)
             diag("cmdline: further unknown options not reported");
-        else
+        else {
             report_unknown(tok, len);
+            words[n_words++] = {start, len};
+        }
     }
 }
 

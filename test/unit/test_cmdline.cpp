@@ -1,4 +1,5 @@
 /* Unit tests of the kernel command-line parser (src/cmdline.cpp). */
+#include <chrono>
 #include <cstring>
 #include <gtest/gtest.h>
 #include <memory>
@@ -181,6 +182,34 @@ TEST(Cmdline, ManyUnknownWordsAreReportedOnlyUpToALimit)
     EXPECT_TRUE(c.novpid);
     EXPECT_EQ(g_diag_lines.size(), Cmdline::MAX_REPORTS + 1);
     EXPECT_TRUE(diag_contains("cmdline: further unknown options not reported"));
+}
+
+// A multiboot 2 command line may be as long as the info structure (1 MiB). Every repeat of an
+// unknown word was compared with the words before its first occurrence: with that occurrence
+// half way through, quadratic (hours of boot time for 1 MiB).
+TEST(Cmdline, AHugeLineOfRepeatedWordsIsParsedInLinearTime)
+{
+    diag_clear();
+    std::string s;
+    for (int i = 0; i < 1 << 18; i++)
+        s += "x ";
+    for (int i = 0; i < 1 << 18; i++)
+        s += "y ";
+    auto start = std::chrono::steady_clock::now();
+    Cmdline c = parsed(s + "serial");
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    EXPECT_TRUE(c.serial);
+    EXPECT_EQ(g_diag_lines.size(), 2u);
+    EXPECT_LT(ms.count(), 3000) << "quadratic in the number of words";
+}
+
+// The kernel's file name is skipped, and so is the same word again (reported once at most).
+TEST(Cmdline, TheKernelNameRepeatedLaterIsNotReported)
+{
+    diag_clear();
+    parsed("hypervisor hypervisor junk junk serial");
+    ASSERT_EQ(g_diag_lines.size(), 1u);
+    EXPECT_EQ(g_diag_lines[0], "cmdline: ignoring unknown option 'junk'");
 }
 
 TEST(Cmdline, ParseForgetsOptionsOfAnEarlierCall)

@@ -1,0 +1,22 @@
+/*
+ * The fuzzers' diag() sink: every message is formatted (so a bad argument is caught by the
+ * sanitizers) and dropped, or printed to stderr when FUZZ_DIAG is set (to see what the parsers
+ * said about one input: FUZZ_DIAG=1 build/fuzz-acpi corpus/acpi/xsdt-loader-copy).
+ */
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+
+#include "diag.hpp"
+
+void diag(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    static const bool print = getenv("FUZZ_DIAG");
+    if (print)
+        fprintf(stderr, "diag: %s\n", buf);
+}
