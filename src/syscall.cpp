@@ -167,10 +167,8 @@ Status create_sm(Ec *self, const Sys_create_sm &a)
 Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
 {
     switch (a.op()) {
-    case 0:  // lookup
-        a.f.rsi = Delegate::lookup(self->pd, a.crd()).value();
-        return Status::SUCCESS;
-    case 2: {  // delegate
+    case Pd_op::LOOKUP: a.f.rsi = Delegate::lookup(self->pd, a.crd()).value(); return Status::SUCCESS;
+    case Pd_op::DELEGATE: {
         Pd *src = cap(self, a.src_pd()).as<Pd>(0);
         Pd *dst = cap(self, a.dst_pd()).as<Pd>(0);
         if (!src || !dst)
@@ -181,9 +179,10 @@ Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
         a.f.rax = r.meta;
         return Status::SUCCESS;
     }
-    case 1:  // map_access_page: the APIC-access page exists for VMX guests only (not yet)
-        return a.crd().type() != Crd::MEM || a.crd().rights() != 3 || a.crd().order() ? Status::BAD_PAR
-                                                                                      : Status::BAD_FTR;
+    case Pd_op::MAP_ACCESS_PAGE:  // the APIC-access page exists for VMX guests only (not yet)
+        return a.crd().type() != Crd::MEM || a.crd().rights() != Perm_mem::RW || a.crd().order()
+                   ? Status::BAD_PAR
+                   : Status::BAD_FTR;
     default: return Status::BAD_PAR;
     }
 }
@@ -191,7 +190,7 @@ Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
 Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
 {
     switch (a.op()) {
-    case 0: {  // recall: delivered before the EC next returns to user mode (ABI 7.10)
+    case Ec_op::RECALL: {  // delivered before the EC next returns to user mode (ABI 7.10)
         Ec *ec = cap(self, a.sel()).as<Ec>(Perm_ec::RECALL);
         if (!ec)
             return Status::BAD_CAP;
@@ -200,10 +199,10 @@ Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
             Sched::kick(ec->cpu);
         return Status::SUCCESS;
     }
-    case 1:  // yield: to the tail of our list, SUCCESS when we run again
+    case Ec_op::YIELD:  // to the tail of our list, SUCCESS when we run again
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::yield();
-    case 2: {  // help
+    case Ec_op::HELP: {
         Ec *ec = cap(self, a.sel()).as<Ec>(0);
         if (!ec)
             return Status::BAD_CAP;
@@ -218,7 +217,8 @@ Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::yield();
     }
-    default:  // reschedule: back into the queue, head if budget is left (ABI 7.10)
+    case Ec_op::RESCHEDULE:
+    default:  // back into the queue, head if budget is left (ABI 7.10)
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::reschedule();
     }
@@ -279,16 +279,16 @@ Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
     Sched::run_next();
 }
 
-Status revoke(Ec *self, Sys a)
+Status revoke(Ec *self, Sys_revoke a)
 {
     // ABI 7.8: only the remote PD can fail; the SM argument is ignored; success zeroes rdx.
     Pd *pd = self->pd;
-    if (a.flags() & 2) {
-        pd = cap(self, a.f.rdx).as<Pd>(0);
+    if (a.remote()) {
+        pd = cap(self, a.pd()).as<Pd>(0);
         if (!pd)
             return Status::BAD_CAP;
     }
-    Mdb_glue::revoke(pd, Crd(a.f.rsi), a.flags() & 1);
+    Mdb_glue::revoke(pd, a.crd(), a.self());
     a.f.rdx = 0;
     return Status::SUCCESS;
 }
@@ -359,9 +359,9 @@ Status assign_pci(Ec *self, Sys a)
  * kernel pool, rdx = kernel objects and mapping-database nodes allocated, rax = objects
  * waiting for their destruction (retired SCs their CPU has not let go yet, grace periods).
  */
-Status kstat(Sys a)
+Status kstat(Sys_kstat a)
 {
-    if (!Boot::cmdline.kstat || !(a.flags() & 1))
+    if (!Boot::cmdline.kstat || !a.report())
         return Status::BAD_HYP;
     Rcu::poll();
     a.f.rsi = Kmem::free_pages();
@@ -435,11 +435,10 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::SM_CTRL: st = sm_ctrl(self, Sys_sm_ctrl{s}); break;
     case Hypercall::ASSIGN_PCI: st = assign_pci(self, s); break;
     case Hypercall::ASSIGN_GSI: st = assign_gsi(self, Sys_assign_gsi{s}); break;
-    case Hypercall::CALL: st = Ipc::call(self, s.sel(), s.flags() & 1); break;
-    case Hypercall::REVOKE: st = revoke(self, s); break;
-    default:  // number 15
-        st = kstat(s);
-        break;
+    case Hypercall::CALL: st = Ipc::call(self, s.sel(), Sys_call{s}.db()); break;
+    case Hypercall::REVOKE: st = revoke(self, Sys_revoke{s}); break;
+    case Hypercall::KSTAT: st = kstat(Sys_kstat{s}); break;
+    default: st = Status::BAD_HYP; break;  // none left: nr() has four bits
     }
     f->rdi = static_cast<u64>(st);
     if (self->recall || c.sc->retired || c.resched)
