@@ -402,6 +402,12 @@ void release(Kobject *obj)
     Rcu::defer(obj);
 }
 
+void destroy_unpublished(Kobject *obj)
+{
+    obj->get();  // the reference a capability would have held
+    release(obj);
+}
+
 void destroy_object(Kobject *obj)
 {
     switch (obj->otype) {
