@@ -17,6 +17,8 @@ struct Cmdline
     bool kstat;
     // Our extension: every hypercall takes the general path (to compare with the fast paths).
     bool nofast;
+    // Our extension for debugging: log every hypercall that fails, with the check that failed.
+    bool hyptrace;
 
     // Longest token quoted in full in a diagnostic; longer ones are cut.
     static constexpr size_t MAX_QUOTE = 32;

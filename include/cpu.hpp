@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "abi/constants.hpp"
 #include "memory_asm.hpp"
 #include "pcid.hpp"
 #include "runqueue.hpp"
@@ -120,6 +121,13 @@ struct Cpu
     void enable_features(bool nopcid, bool noxsave);
 };
 
+/*
+ * GDT selectors. The user ones are the values the ABI fixes (1.2); syscall/sysretq derive them
+ * from STAR: sysretq loads CS = SYSRET_BASE + 16 and SS = SYSRET_BASE + 8, both with RPL 3.
+ */
 namespace Gdt {
-constexpr u16 KCODE = 0x08, KDATA = 0x10, UCODE_IRET = 0x1b, UDATA = 0x23, UCODE = 0x2b, TSS = 0x30;
-}
+constexpr u16 KCODE = 0x08, KDATA = 0x10, TSS = 0x30;
+constexpr u16 UCODE_IRET = Abi::SEG_USER_CS_IRET, UDATA = Abi::SEG_USER_DS, UCODE = Abi::SEG_USER_CS;
+constexpr u16 SYSRET_BASE = 0x18 | 3;
+static_assert(UCODE == SYSRET_BASE + 16 && UDATA == SYSRET_BASE + 8);
+}  // namespace Gdt

@@ -243,6 +243,12 @@ class Sm : public Kobject
  * list that does not hold a reference) and destroyed after a grace period (include/rcu.hpp).
  */
 void release(Kobject *obj);
+/*
+ * The undo of a create_* whose commit point failed (include/create.hpp): destroy an object that
+ * create() made but that never got a capability. It takes the path of a last reference (retire,
+ * grace period), so the references the object holds (its PD, EC, chain target) go too.
+ */
+void destroy_unpublished(Kobject *obj);
 /* Free the object's memory and drop the references it holds (called by Rcu::poll). */
 void destroy_object(Kobject *obj);
 /* PDs, ECs, SCs, portals and semaphores allocated (kernel statistics). */

@@ -5,8 +5,9 @@
  * tables are allocated on first use, so a PD with a handful of capabilities
  * costs a few pages. A slot is one word: object pointer | permission bits
  * (objects are 32-byte aligned). Lookups are lock-free; insert claims a free
- * slot with one compare-and-swap, which is the commit point of every create
- * hypercall: a lost race or a full slot leaves no trace (docs/objects.md).
+ * slot with one compare-and-swap (the last step of publishing a new object,
+ * the commit point of create_*: include/create.hpp); a lost race or a full
+ * slot leaves no trace.
  */
 #pragma once
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "abi/crd.hpp"
+#include "abi/hypercall.hpp"
 #include "abi/qpd.hpp"
 #include "idt.hpp"
 
@@ -25,8 +26,8 @@ struct Sys_create_pd : Sys
 
 struct Sys_create_ec : Sys
 {
-    bool global() const { return flags() & 1; }
-    bool vcpu() const { return flags() & 2; }
+    bool global() const { return flags() & Create_ec_flag::GLOBAL; }
+    bool vcpu() const { return flags() & Create_ec_flag::VCPU; }
     u64 pd() const { return f.rsi; }
     unsigned cpu() const { return f.rdx & 0xfff; }
     u64 utcb() const { return f.rdx & ~u64{0xfff}; }
@@ -58,7 +59,7 @@ struct Sys_create_sm : Sys
 
 struct Sys_pd_ctrl : Sys
 {
-    unsigned op() const { return flags() & 3; }
+    Pd_op op() const { return static_cast<Pd_op>(flags() & SUB_OP_MASK); }
     Crd crd() const { return Crd(f.rsi); }  // lookup
     u64 src_pd() const { return sel(); }    // delegate
     u64 dst_pd() const { return f.rsi; }
@@ -69,15 +70,33 @@ struct Sys_pd_ctrl : Sys
 
 struct Sys_ec_ctrl : Sys
 {
-    unsigned op() const { return flags() & 3; }
+    Ec_op op() const { return static_cast<Ec_op>(flags() & SUB_OP_MASK); }
     u64 tls() const { return f.rsi; }
 };
 
 struct Sys_sm_ctrl : Sys
 {
-    bool down() const { return flags() & 1; }
-    bool zero() const { return flags() & 2; }
+    bool down() const { return flags() & Sm_flag::DOWN; }
+    bool zero() const { return flags() & Sm_flag::ZC; }
     u64 deadline() const { return (f.rsi << 32) | (f.rdx & 0xffffffff); }
+};
+
+struct Sys_call : Sys
+{
+    bool db() const { return flags() & Call_flag::DB; }
+};
+
+struct Sys_revoke : Sys
+{
+    bool self() const { return flags() & Revoke_flag::SELF; }
+    bool remote() const { return flags() & Revoke_flag::REMOTE; }
+    Crd crd() const { return Crd(f.rsi); }
+    u64 pd() const { return f.rdx; }
+};
+
+struct Sys_kstat : Sys
+{
+    bool report() const { return flags() & Kstat_flag::REPORT; }
 };
 
 struct Sys_assign_gsi : Sys

@@ -15,10 +15,11 @@ struct Option
 
 // Order of the ABI table; describe() lists options in this order.
 constexpr Option options[] = {
-    {"iommu", &Cmdline::iommu},     {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
-    {"spinner", &Cmdline::spinner}, {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
-    {"novga", &Cmdline::novga},     {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
-    {"kfault", &Cmdline::kfault},   {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
+    {"iommu", &Cmdline::iommu},       {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
+    {"spinner", &Cmdline::spinner},   {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
+    {"novga", &Cmdline::novga},       {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
+    {"kfault", &Cmdline::kfault},     {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
+    {"hyptrace", &Cmdline::hyptrace},
 };
 
 bool is_separator(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }

@@ -73,7 +73,7 @@ void Cpu::setup_descriptors()
     Idt::load();
 
     // syscall: CS 0x08/SS 0x10 on entry; sysretq: CS 0x18+16|3 = 0x2b, SS 0x18+8|3 = 0x23 (ABI 1.2).
-    wrmsr(Msr::STAR, u64{0x18 | 3} << 48 | u64{Gdt::KCODE} << 32);
+    wrmsr(Msr::STAR, u64{Gdt::SYSRET_BASE} << 48 | u64{Gdt::KCODE} << 32);
     wrmsr(Msr::LSTAR, reinterpret_cast<u64>(syscall_entry));
     wrmsr(Msr::FMASK, 0xffffffff);  // every RFLAGS bit cleared on entry (ABI 1.3)
     wrmsr(Msr::EFER, rdmsr(Msr::EFER) | Efer::SCE);

@@ -78,8 +78,8 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
     r.rdi = __atomic_load_n(&pt->id, __ATOMIC_RELAXED);
     r.r11 = 0x200;
     r.rflags = 0x202;
-    r.cs = 0x2b;
-    r.ss = 0x23;
+    r.cs = Gdt::UCODE;
+    r.ss = Gdt::UDATA;
     r.vector = SYSCALL_VECTOR;
 }
 

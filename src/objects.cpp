@@ -3,6 +3,7 @@
  * that need no scheduler (up, non-blocking down).
  */
 #include "objects.hpp"
+#include "abi/status.hpp"
 #include "activate.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
@@ -137,8 +138,8 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
     ec->utcb = utcb;
     ec->utcb_addr = utcb_addr;
     // ABI 7.4: global ECs start with cs 0x1b, ss 0x23, RFLAGS 0x200, rsp = sp, rip 0, GPRs 0.
-    ec->regs.cs = 0x1b;
-    ec->regs.ss = 0x23;
+    ec->regs.cs = Gdt::UCODE_IRET;
+    ec->regs.ss = Gdt::UDATA;
     ec->regs.rflags = 0x200;
     ec->regs.rsp = sp;
     ec->regs.vector = 0x1e;
@@ -244,7 +245,7 @@ Sm *Sm::create(u64 counter, Sm *chain)
 
 void Sm::retire()
 {
-    wake_all(static_cast<u64>(4));  // BAD_CAP: the semaphore went away (ABI 7.8)
+    wake_all(static_cast<u64>(Status::BAD_CAP));  // the semaphore went away (ABI 7.8)
     Sm *c = chain;
     if (c) {
         // Unqueue this signal from its target (with the count it added) and never queue again:
@@ -400,6 +401,12 @@ void release(Kobject *obj)
     case Obj_type::PT: break;
     }
     Rcu::defer(obj);
+}
+
+void destroy_unpublished(Kobject *obj)
+{
+    obj->get();  // the reference a capability would have held
+    release(obj);
 }
 
 void destroy_object(Kobject *obj)

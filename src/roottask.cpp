@@ -139,8 +139,8 @@ void start_root_task()
     f->rcx = elf.entry;
     f->rsp = HIP_ADDR;
     f->rdi = c.id;
-    f->cs = 0x2b;
-    f->ss = 0x23;
+    f->cs = Gdt::UCODE;
+    f->ss = Gdt::UDATA;
     f->rflags = 0x202;
     f->vector = ~u64{0};  // returns like a hypercall (sysretq)
     ec->started = true;

@@ -2,6 +2,7 @@
  * Scheduler (see include/sched.hpp).
  */
 #include "sched.hpp"
+#include "abi/status.hpp"
 #include "activate.hpp"
 #include "assert.hpp"
 #include "console.hpp"
@@ -85,7 +86,7 @@ void expire_timeouts(Cpu &c)
         Sm *sm = e->waiting_on;
         if (sm && sm->dequeue_waiter(e)) {
             e->deadline = 0;
-            e->regs.rdi = 1;  // COM_TIM
+            e->regs.rdi = static_cast<u64>(Status::COM_TIM);
             e->state = Ec::RUNNABLE;
             if (e->blocked_sc)
                 Sched::ready(e->blocked_sc);

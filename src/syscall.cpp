@@ -1,15 +1,17 @@
 /*
- * Hypercalls (ABI 7). Each handler first decodes: it reads its arguments and
- * checks every capability, permission and parameter in the order the ABI
- * lists them, changing nothing; the first failing check decides the status.
- * Then it performs: allocation, and one atomic insert into the object space
- * as the commit point. A perform step that fails (out of memory, a selector
- * taken by a racing CPU) undoes what it did, so a failing hypercall leaves no
- * trace (docs/objects.md).
+ * Hypercalls (ABI 7): the dispatcher, the fast-path entries and the perform step of each
+ * hypercall. Every handler first decodes (include/decode.hpp, host-tested): it reads its
+ * arguments and checks every capability, permission and parameter in the order the ABI lists
+ * them, changing nothing; the first failing check decides the status and names its reason,
+ * which the command-line option `hyptrace` logs. Then it performs what the decode found. The
+ * create_* hypercalls (include/create.hpp) allocate and then publish: one insert into the
+ * mapping database and object space, their commit point; a failure there destroys the
+ * unpublished object, so a failing hypercall leaves no trace.
  *
- * Not implemented yet (listed in README): revoke (needs the mapping
- * database; BAD_HYP), cross-CPU calls, GSI semaphores (assign_gsi), the IOMMU
- * (assign_pci).
+ * call and reply are src/ipc.cpp's (with the fast paths); revoke works through the mapping
+ * database (src/mapping.cpp); assign_gsi routes I/O APIC pins and answers MSI address/data.
+ * Not implemented yet (listed in README): the IOMMU, so assign_pci answers BAD_DEV after its
+ * capability check.
  */
 #include "syscall.hpp"
 #include "abi/constants.hpp"
@@ -19,6 +21,7 @@
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
+#include "create.hpp"
 #include "delegate.hpp"
 #include "entry.hpp"
 #include "gsi.hpp"
@@ -44,229 +47,142 @@ bool fast;  // fast paths on: after the first hypercall (logged), unless `nofast
 
 Capability cap(const Ec *self, u64 sel) { return self->pd->obj.lookup(sel); }
 
-bool cpu_online(unsigned cpu) { return cpu < Abi::NUM_CPU && cpu < Cpu::count && Cpu::table[cpu]->online; }
-
 /*
- * The commit point of every create_*: the object's root capability goes into the mapping
- * database (which also fills the object space); if the selector was taken meanwhile or memory
- * ran out, the unpublished object is destroyed again.
+ * The environment of the decode and create steps (include/decode.hpp, include/create.hpp): the
+ * caller's object space, the CPUs, the mapping database and the object layer.
  */
-Status publish(Ec *self, u64 sel, Kobject *obj, unsigned perm)
+struct Kernel_env
 {
-    auto s = Mapping::insert_root(self->pd, Crd::OBJ, sel % Space_obj::SELECTORS, 0, perm,
-                                  reinterpret_cast<u64>(obj));
-    if (s == Mdb::Status::OK)
-        return Status::SUCCESS;
-    obj->get();
-    release(obj);
-    return s == Mdb::Status::OOM ? Status::OOM : Status::BAD_CAP;
-}
+    using Pd = ::Pd;
+    using Ec = ::Ec;
+    using Sc = ::Sc;
+    using Pt = ::Pt;
+    using Sm = ::Sm;
 
-bool sel_free(Ec *self, u64 sel) { return self->pd->obj.lookup(sel).null(); }
+    Ec *me;
 
-Status create_pd(Ec *self, const Sys_create_pd &a)
-{
-    Capability owner = cap(self, a.owner());
-    if (!owner.as<Pd>(Perm_pd::CREATE_PD))
-        return Status::BAD_CAP;
-    if (!sel_free(self, a.sel()))
-        return Status::BAD_CAP;
+    Ec *self() const { return me; }
+    Capability lookup(u64 sel) const { return cap(me, sel); }
+    static bool cpu_online(unsigned cpu) { return cpu < Cpu::count && Cpu::table[cpu]->online; }
+    static bool utcb_free(Pd *pd, u64 addr)
+    {
+        return Mapping::free(pd, Crd::MEM, addr >> 12, 0) && Paging::lookup(pd->pml4, addr) == ~u64{0};
+    }
+    static bool kstat() { return Boot::cmdline.kstat; }
 
-    Pd *pd = Pd::create();
-    if (!pd)
-        return Status::OOM;
-    Status s = publish(self, a.sel(), pd, owner.perm);
-    if (s != Status::SUCCESS)
-        return s;
+    static Pd *new_pd() { return Pd::create(); }
+    static Ec *new_ec(Pd *pd, const Sys_create_ec &a, bool &taken)
+    {
+        return Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global(), taken);
+    }
+    static Sc *new_sc(Ec *ec, Qpd q) { return Sc::create(ec, ec->cpu, q.prio(), q.quantum()); }
+    static Pt *new_pt(Ec *ec, u64 mtd, u64 ip) { return Pt::create(ec, mtd, ip); }
+    static Sm *new_sm(u64 count, Sm *chain) { return Sm::create(count, chain); }
+
+    // The root capability goes into the mapping database, which also fills the object space.
+    Insert insert(u64 sel, Kobject *obj, unsigned perm) const
+    {
+        auto s = Mapping::insert_root(me->pd, Crd::OBJ, sel % Space_obj::SELECTORS, 0, perm,
+                                      reinterpret_cast<u64>(obj));
+        return s == Mdb::Status::OK ? Insert::OK : s == Mdb::Status::OOM ? Insert::OOM : Insert::TAKEN;
+    }
+    static void destroy_unpublished(Kobject *obj) { ::destroy_unpublished(obj); }
+
     // ABI 7.3: the object CRD goes to the new PD at [0, 2^order), problems are not reported.
-    Crd c = a.crd();
-    if (c.type() == Crd::OBJ)
-        Delegate::item(self->pd, pd, c, Item_meta(Item_meta::DELEGATE, 0), Crd::whole(Crd::OBJ));
-    return Status::SUCCESS;
-}
-
-Status create_ec(Ec *self, const Sys_create_ec &a)
-{
-    if (!cpu_online(a.cpu()))
-        return Status::BAD_CPU;
-    // No vCPUs until the SVM/VMX work; a UTCB at 0 is for machines with virtualization only.
-    if (a.vcpu() || !a.utcb())
-        return Status::BAD_FTR;
-    Pd *pd = cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_EC);
-    if (!pd)
-        return Status::BAD_CAP;
-    if (a.utcb() >= USER_ADDR || !Mapping::free(pd, Crd::MEM, a.utcb() >> 12, 0) ||
-        Paging::lookup(pd->pml4, a.utcb()) != ~u64{0})
-        return Status::BAD_PAR;
-    if (!sel_free(self, a.sel()))
-        return Status::BAD_CAP;
-
-    bool taken = false;
-    Ec *ec = Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global(), taken);
-    if (!ec)
-        return taken ? Status::BAD_PAR : Status::OOM;
-    return publish(self, a.sel(), ec, Perm_ec::CREATED);
-}
-
-Status create_sc(Ec *self, const Sys_create_sc &a)
-{
-    if (!cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_SC))
-        return Status::BAD_CAP;
-    Ec *ec = cap(self, a.ec()).as<Ec>(Perm_ec::BIND_SC);
-    if (!ec || !ec->global)
-        return Status::BAD_CAP;
-    if (!a.qpd().valid())
-        return Status::BAD_PAR;
-    if (!sel_free(self, a.sel()))
-        return Status::BAD_CAP;
-
-    Sc *sc = Sc::create(ec, ec->cpu, a.qpd().prio(), a.qpd().quantum());
-    if (!sc)
-        return Status::OOM;
-    Status s = publish(self, a.sel(), sc, Perm_sc::CREATED);
-    if (s == Status::SUCCESS)
-        Sched::ready(sc);  // ready immediately (ABI 6.2); runs until its capabilities go
-    return s;
-}
-
-Status create_pt(Ec *self, const Sys_create_pt &a)
-{
-    if (!cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_PT))
-        return Status::BAD_CAP;
-    Ec *ec = cap(self, a.ec()).as<Ec>(Perm_ec::BIND_PT);
-    if (!ec || ec->global)
-        return Status::BAD_CAP;
-    if (!sel_free(self, a.sel()))
-        return Status::BAD_CAP;
-
-    Pt *pt = Pt::create(ec, a.mtd(), a.ip());
-    if (!pt)
-        return Status::OOM;
-    return publish(self, a.sel(), pt, Perm_pt::CREATED);
-}
-
-Status create_sm(Ec *self, const Sys_create_sm &a)
-{
-    if (!cap(self, a.pd()).as<Pd>(Perm_pd::CREATE_SM))
-        return Status::BAD_CAP;
-    Sm *chain = nullptr;
-    if (a.chain()) {
-        chain = cap(self, a.chain()).as<Sm>(Perm_sm::UP);
-        if (!chain || chain->is_signal())
-            return Status::BAD_CAP;
+    void populate(Pd *pd, Crd c) const
+    {
+        if (c.type() == Crd::OBJ)
+            Delegate::item(me->pd, pd, c, Item_meta(Item_meta::DELEGATE, 0), Crd::whole(Crd::OBJ));
     }
-    if (!sel_free(self, a.sel()))
-        return Status::BAD_CAP;
+    static void start(Sc *sc) { Sched::ready(sc); }  // ready at once (ABI 6.2); runs until its caps go
+};
 
-    Sm *sm = Sm::create(a.count(), chain);
-    if (!sm)
-        return Status::OOM;
-    return publish(self, a.sel(), sm, Perm_sm::CREATED);
+Verdict pd_ctrl(Kernel_env e, Sys_pd_ctrl a)
+{
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::pd_ctrl(e, a, d); !v.ok())
+        return v;
+    if (a.op() == Pd_op::LOOKUP) {
+        a.f.rsi = Delegate::lookup(e.me->pd, a.crd()).value();
+        return PASS;
+    }
+    auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window());  // Pd_op::DELEGATE
+    a.f.rdx = r.crd.value();
+    a.f.rax = r.meta;
+    return PASS;
 }
 
-Status pd_ctrl(Ec *self, Sys_pd_ctrl a)
+Verdict ec_ctrl(Kernel_env e, const Sys_ec_ctrl &a)
 {
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::ec_ctrl(e, a, d); !v.ok())
+        return v;
+    Ec *self = e.me;
     switch (a.op()) {
-    case 0:  // lookup
-        a.f.rsi = Delegate::lookup(self->pd, a.crd()).value();
-        return Status::SUCCESS;
-    case 2: {  // delegate
-        Pd *src = cap(self, a.src_pd()).as<Pd>(0);
-        Pd *dst = cap(self, a.dst_pd()).as<Pd>(0);
-        if (!src || !dst)
-            return Status::BAD_CAP;
-        Item_meta m = a.meta();
-        auto r = Delegate::item(src, dst, a.send(), m, a.window());
-        a.f.rdx = r.crd.value();
-        a.f.rax = r.meta;
-        return Status::SUCCESS;
-    }
-    case 1:  // map_access_page: the APIC-access page exists for VMX guests only (not yet)
-        return a.crd().type() != Crd::MEM || a.crd().rights() != 3 || a.crd().order() ? Status::BAD_PAR
-                                                                                      : Status::BAD_FTR;
-    default: return Status::BAD_PAR;
-    }
-}
-
-Status ec_ctrl(Ec *self, const Sys_ec_ctrl &a)
-{
-    switch (a.op()) {
-    case 0: {  // recall: delivered before the EC next returns to user mode (ABI 7.10)
-        Ec *ec = cap(self, a.sel()).as<Ec>(Perm_ec::RECALL);
-        if (!ec)
-            return Status::BAD_CAP;
-        ec->recall = true;
-        if (ec->cpu != self->cpu && ec != self)
-            Sched::kick(ec->cpu);
-        return Status::SUCCESS;
-    }
-    case 1:  // yield: to the tail of our list, SUCCESS when we run again
+    case Ec_op::RECALL:  // delivered before the EC next returns to user mode (ABI 7.10)
+        d.ec->recall = true;
+        if (d.ec->cpu != self->cpu && d.ec != self)
+            Sched::kick(d.ec->cpu);
+        return PASS;
+    case Ec_op::YIELD:  // to the tail of our list, SUCCESS when we run again
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::yield();
-    case 2: {  // help
-        Ec *ec = cap(self, a.sel()).as<Ec>(0);
-        if (!ec)
-            return Status::BAD_CAP;
-        if (ec->cpu != self->cpu)
-            return Status::BAD_CPU;
-        if (!ec->utcb || ec->state != Ec::RUNNABLE || ec->callee || ec->pd != self->pd ||
-            ec->utcb->tls != a.tls() || ec->dead)
-            return Status::BAD_PAR;
-        if (ec == self)
-            return Status::SUCCESS;
+    case Ec_op::HELP:
+        if (d.ec == self)
+            return PASS;
         // The target runs on its own SC: we give up the rest of our turn (docs/objects.md).
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::yield();
-    }
-    default:  // reschedule: back into the queue, head if budget is left (ABI 7.10)
+    case Ec_op::RESCHEDULE:
+    default:  // back into the queue, head if budget is left (ABI 7.10)
         a.f.rdi = static_cast<u64>(Status::SUCCESS);
         Sched::reschedule();
     }
 }
 
-Status sc_ctrl(Ec *self, Sys a)
+Verdict sc_ctrl(Kernel_env e, Sys a)
 {
-    Sc *sc = cap(self, a.sel()).as<Sc>(Perm_sc::CTRL);
-    if (!sc)
-        return Status::BAD_CAP;
-    u64 us = Time::tsc_khz ? sc->consumed * 1000 / Time::tsc_khz : 0;
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::sc_ctrl(e, a, d); !v.ok())
+        return v;
+    u64 us = Time::tsc_khz ? d.sc->consumed * 1000 / Time::tsc_khz : 0;
     a.f.rsi = us >> 32;
     a.f.rdx = us;
-    return Status::SUCCESS;
+    return PASS;
 }
 
-Status pt_ctrl(Ec *self, Sys a)
+Verdict pt_ctrl(Kernel_env e, Sys a)
 {
-    Pt *pt = cap(self, a.sel()).as<Pt>(Perm_pt::CTRL);
-    if (!pt)
-        return Status::BAD_CAP;
-    __atomic_store_n(&pt->id, a.f.rsi, __ATOMIC_RELAXED);
-    return Status::SUCCESS;
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::pt_ctrl(e, a, d); !v.ok())
+        return v;
+    __atomic_store_n(&d.pt->id, a.f.rsi, __ATOMIC_RELAXED);
+    return PASS;
 }
 
-Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
+Verdict sm_ctrl(Kernel_env e, Sys_sm_ctrl a)
 {
-    Sm *sm = cap(self, a.sel()).as<Sm>(a.down() ? Perm_sm::DOWN : Perm_sm::UP);
-    if (!sm)
-        return Status::BAD_CAP;
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::sm_ctrl(e, a, d); !v.ok())
+        return v;
+    Sm *sm = d.sm;
+    Ec *self = e.me;
     if (!a.down()) {
         sm->up();
-        return Status::SUCCESS;
+        return PASS;
     }
     if (sm->gsi >= 0) {
         // GSI semaphore: unmask the pin first; a chained GSI is only unmasked (ABI 7.13).
         Gsi::unmask(static_cast<unsigned>(sm->gsi));
         if (__atomic_load_n(&sm->gsi_chain, __ATOMIC_ACQUIRE))
-            return Status::SUCCESS;
+            return PASS;
     }
-    if (sm->is_signal())
-        return Status::BAD_CAP;
     u64 deadline = a.deadline();
     bool expired = deadline && deadline <= rdtsc();
     if (sm->down(a.zero(), a.f, expired ? nullptr : self))
-        return Status::SUCCESS;
+        return PASS;
     if (expired)
-        return Status::COM_TIM;
+        return fail(Status::COM_TIM, "down: the deadline has passed");
     // Blocked: the up, the timeout or the semaphore's destruction writes our status.
     self->state = Ec::BLOCKED;
     self->blocked_sc = Sched::current();
@@ -279,38 +195,29 @@ Status sm_ctrl(Ec *self, Sys_sm_ctrl a)
     Sched::run_next();
 }
 
-Status revoke(Ec *self, Sys a)
+Verdict revoke(Kernel_env e, Sys_revoke a)
 {
-    // ABI 7.8: only the remote PD can fail; the SM argument is ignored; success zeroes rdx.
-    Pd *pd = self->pd;
-    if (a.flags() & 2) {
-        pd = cap(self, a.f.rdx).as<Pd>(0);
-        if (!pd)
-            return Status::BAD_CAP;
-    }
-    Mapping::revoke(pd, Crd(a.f.rsi), a.flags() & 1);
+    // ABI 7.8: success zeroes rdx.
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::revoke(e, a, d); !v.ok())
+        return v;
+    Mapping::revoke(a.remote() ? d.pd : e.me->pd, a.crd(), a.self());
     a.f.rdx = 0;
-    return Status::SUCCESS;
+    return PASS;
 }
 
-Status assign_gsi(Ec *self, Sys_assign_gsi a)
+Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
 {
-    if (!cpu_online(a.cpu()))
-        return Status::BAD_CPU;
-    Sm *sm = cap(self, a.sel()).as<Sm>(0);
-    if (!sm || sm->gsi < 0)
-        return Status::BAD_CAP;
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::assign_gsi(e, a, d); !v.ok())
+        return v;
+    Sm *sm = d.sm, *t = d.sm2;
     unsigned gsi = static_cast<unsigned>(sm->gsi);
-    if (a.chain() != ~u64{0}) {
-        Sm *t = cap(self, a.chain()).as<Sm>(0);
-        if (!t)
-            return Status::BAD_CAP;
-        if (t == sm) {
-            __atomic_store_n(&sm->gsi_chain, nullptr, __ATOMIC_RELEASE);  // unchain, nothing else
-            return Status::SUCCESS;
-        }
-        if (t->gsi >= 0)
-            return Status::BAD_CAP;
+    if (t == sm) {
+        __atomic_store_n(&sm->gsi_chain, nullptr, __ATOMIC_RELEASE);  // unchain, nothing else
+        return PASS;
+    }
+    if (t) {
         t->get();
         Sm *old = __atomic_exchange_n(&sm->gsi_chain, t, __ATOMIC_ACQ_REL);
         if (old)
@@ -325,32 +232,31 @@ Status assign_gsi(Ec *self, Sys_assign_gsi a)
         Irq_mode mode =
             Boot::acpi.valid ? Boot::acpi.gsi_mode(gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
         if (!Ioapic::route(gsi, target.apic_id, mode, false))
-            return Status::BAD_CPU;  // the CPU cannot be addressed without interrupt remapping
+            return fail(Status::BAD_CPU, "the CPU cannot be addressed without interrupt remapping");
         a.f.rsi = 0;
         a.f.rdx = 0;
-        return Status::SUCCESS;
+        return PASS;
     }
     // MSI: the device's config page (MMCONFIG) or the HPET page must be mapped in our PD.
-    u64 phys = a.dev() < USER_ADDR ? Paging::lookup(self->pd->pml4, a.dev()) : ~u64{0};
+    u64 phys = a.dev() < USER_ADDR ? Paging::lookup(e.me->pd->pml4, a.dev()) : ~u64{0};
     const Acpi_info &acpi = Boot::acpi;
     bool pci = phys != ~u64{0} && acpi.mcfg.has_seg0 && phys >= acpi.mcfg.seg0_base &&
                phys - acpi.mcfg.seg0_base < acpi.mcfg.seg0_size;
     bool hpet = phys != ~u64{0} && acpi.hpet.present && (phys >> 12) == (acpi.hpet.base >> 12);
     if (!pci && !hpet)
-        return Status::BAD_DEV;
+        return fail(Status::BAD_DEV, "MSI: rsi maps neither a PCI configuration page nor the HPET");
     if (target.apic_id > 0xff)
-        return Status::BAD_CPU;  // needs interrupt remapping (IOMMU work)
+        return fail(Status::BAD_CPU, "MSI: the CPU needs interrupt remapping");
     u64 addr = 0xfee00000ull | u64{target.apic_id} << 12;
     a.f.rsi = addr;
     a.f.rdx = addr << 32 | (Vec::GSI_BASE + gsi);
-    return Status::SUCCESS;
+    return PASS;
 }
 
-Status assign_pci(Ec *self, Sys a)
+Verdict assign_pci(Kernel_env e, Sys a)
 {
-    if (!cap(self, a.sel()).as<Pd>(0))
-        return Status::BAD_CAP;
-    return Status::BAD_DEV;  // no IOMMU support yet: no device can be assigned (ABI 7.14 step 3)
+    Decode::Found<Kernel_env> d;
+    return Decode::assign_pci(e, a, d);  // no IOMMU support yet: every decode fails
 }
 
 /*
@@ -359,15 +265,38 @@ Status assign_pci(Ec *self, Sys a)
  * kernel pool, rdx = kernel objects and mapping-database nodes allocated, rax = objects
  * waiting for their destruction (retired SCs their CPU has not let go yet, grace periods).
  */
-Status kstat(Sys a)
+Verdict kstat(Kernel_env e, Sys_kstat a)
 {
-    if (!Boot::cmdline.kstat || !(a.flags() & 1))
-        return Status::BAD_HYP;
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::kstat(e, a, d); !v.ok())
+        return v;
     Rcu::poll();
     a.f.rsi = Kmem::free_pages();
     a.f.rdx = objects_in_use() + Mapping::nodes_in_use();
     a.f.rax = Rcu::pending() + Sched::retiring();
-    return Status::SUCCESS;
+    return PASS;
+}
+
+/* Reasons for call (7.1), whose checks live in src/ipc.cpp. */
+Verdict call_verdict(Status s)
+{
+    switch (s) {
+    case Status::SUCCESS: return PASS;
+    case Status::BAD_CAP: return fail(s, "not a PT (or its EC is gone)");
+    case Status::BAD_CPU: return fail(s, "the portal is on another CPU and lacks XCPU");
+    case Status::COM_TIM: return fail(s, "the callee is busy (DB) or dead");
+    case Status::COM_ABT: return fail(s, "the callee died during the call");
+    default: return fail(s, "the call failed");
+    }
+}
+
+/* hyptrace: one line for every hypercall that fails, with the check that failed. */
+[[gnu::noinline, gnu::cold]] void trace_failure(const Ec *self, const Sys &s, Verdict v)
+{
+    if (v.ok())
+        return;
+    trace("HYP: %s sel %#lx: %s -> %s (EC %p PD %p)", hypercall_name(s.nr()), s.sel(), v.reason,
+          status_name(v.status), static_cast<const void *>(self), static_cast<const void *>(self->pd));
 }
 
 }  // namespace
@@ -420,28 +349,30 @@ extern "C" void handle_syscall(Exc_frame *f)
         __atomic_store_n(&fast, !Boot::cmdline.nofast, __ATOMIC_RELAXED);
     }
 
-    Status st;
+    Kernel_env e{self};
+    Verdict v;
     switch (static_cast<Hypercall>(s.nr())) {
     case Hypercall::REPLY: Ipc::reply(self);
-    case Hypercall::CREATE_PD: st = create_pd(self, Sys_create_pd{s}); break;
-    case Hypercall::CREATE_EC: st = create_ec(self, Sys_create_ec{s}); break;
-    case Hypercall::CREATE_SC: st = create_sc(self, Sys_create_sc{s}); break;
-    case Hypercall::CREATE_PT: st = create_pt(self, Sys_create_pt{s}); break;
-    case Hypercall::CREATE_SM: st = create_sm(self, Sys_create_sm{s}); break;
-    case Hypercall::PD_CTRL: st = pd_ctrl(self, Sys_pd_ctrl{s}); break;
-    case Hypercall::EC_CTRL: st = ec_ctrl(self, Sys_ec_ctrl{s}); break;
-    case Hypercall::SC_CTRL: st = sc_ctrl(self, s); break;
-    case Hypercall::PT_CTRL: st = pt_ctrl(self, s); break;
-    case Hypercall::SM_CTRL: st = sm_ctrl(self, Sys_sm_ctrl{s}); break;
-    case Hypercall::ASSIGN_PCI: st = assign_pci(self, s); break;
-    case Hypercall::ASSIGN_GSI: st = assign_gsi(self, Sys_assign_gsi{s}); break;
-    case Hypercall::CALL: st = Ipc::call(self, s.sel(), s.flags() & 1); break;
-    case Hypercall::REVOKE: st = revoke(self, s); break;
-    default:  // number 15
-        st = kstat(s);
-        break;
+    case Hypercall::CREATE_PD: v = Create::pd(e, Sys_create_pd{s}); break;
+    case Hypercall::CREATE_EC: v = Create::ec(e, Sys_create_ec{s}); break;
+    case Hypercall::CREATE_SC: v = Create::sc(e, Sys_create_sc{s}); break;
+    case Hypercall::CREATE_PT: v = Create::pt(e, Sys_create_pt{s}); break;
+    case Hypercall::CREATE_SM: v = Create::sm(e, Sys_create_sm{s}); break;
+    case Hypercall::PD_CTRL: v = pd_ctrl(e, Sys_pd_ctrl{s}); break;
+    case Hypercall::EC_CTRL: v = ec_ctrl(e, Sys_ec_ctrl{s}); break;
+    case Hypercall::SC_CTRL: v = sc_ctrl(e, s); break;
+    case Hypercall::PT_CTRL: v = pt_ctrl(e, s); break;
+    case Hypercall::SM_CTRL: v = sm_ctrl(e, Sys_sm_ctrl{s}); break;
+    case Hypercall::ASSIGN_PCI: v = assign_pci(e, s); break;
+    case Hypercall::ASSIGN_GSI: v = assign_gsi(e, Sys_assign_gsi{s}); break;
+    case Hypercall::CALL: v = call_verdict(Ipc::call(self, s.sel(), Sys_call{s}.db())); break;
+    case Hypercall::REVOKE: v = revoke(e, Sys_revoke{s}); break;
+    case Hypercall::KSTAT: v = kstat(e, Sys_kstat{s}); break;
+    default: v = fail(Status::BAD_HYP, "no such hypercall"); break;  // none left: nr() has four bits
     }
-    f->rdi = static_cast<u64>(st);
+    if (Boot::cmdline.hyptrace) [[unlikely]]
+        trace_failure(self, s, v);
+    f->rdi = static_cast<u64>(v.status);
     if (self->recall || c.sc->retired || c.resched)
         Sched::run(c.sc, self);  // delivers the recall first (ABI 1.4), stops a retired SC, or
                                  // lets an SC of a higher priority that this hypercall woke run

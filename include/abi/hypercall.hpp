@@ -1,6 +1,7 @@
 /*
  * Hypercall numbers, per-call flag bits and the identifier word in rdi
- * (ABI 1.3, 1.6, 7.0). Shared by the kernel's dispatcher and the user SDK.
+ * (ABI 1.3, 1.6, 7.0). Shared by the kernel (include/syscall.hpp decodes with these) and the
+ * user SDK (user/include/nova/hypercalls.hpp encodes with them).
  */
 #pragma once
 
@@ -22,7 +23,9 @@ enum class Hypercall : u8 {
     SM_CTRL = 0xc,
     ASSIGN_PCI = 0xd,
     ASSIGN_GSI = 0xe,
-    // 0xf is no hypercall: it answers BAD_HYP.
+    // 0xf is no hypercall of the ABI: it answers BAD_HYP, except with the command-line option
+    // `kstat` and Kstat_flag::REPORT (this project's extension, docs/objects.md).
+    KSTAT = 0xf,
 };
 
 /*
@@ -54,7 +57,13 @@ struct Sm_flag
     static constexpr unsigned ZC = 1u << 1;    // down: zero the counter instead of decrementing
 };
 
+struct Kstat_flag
+{
+    static constexpr unsigned REPORT = 1u << 0;  // without it number 15 is BAD_HYP even with `kstat`
+};
+
 // Sub-operations of pd_ctrl and ec_ctrl live in flags bits 1:0.
+constexpr unsigned SUB_OP_MASK = 0x3;
 enum class Pd_op : u8 { LOOKUP = 0, MAP_ACCESS_PAGE = 1, DELEGATE = 2 };
 enum class Ec_op : u8 { RECALL = 0, YIELD = 1, HELP = 2, RESCHEDULE = 3 };
 

@@ -17,10 +17,11 @@ struct Flag
 };
 
 const Flag all_flags[] = {
-    {"iommu", &Cmdline::iommu},     {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
-    {"spinner", &Cmdline::spinner}, {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
-    {"novga", &Cmdline::novga},     {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
-    {"kfault", &Cmdline::kfault},   {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
+    {"iommu", &Cmdline::iommu},       {"keyb", &Cmdline::keyb},     {"serial", &Cmdline::serial},
+    {"spinner", &Cmdline::spinner},   {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
+    {"novga", &Cmdline::novga},       {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
+    {"kfault", &Cmdline::kfault},     {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
+    {"hyptrace", &Cmdline::hyptrace},
 };
 
 Cmdline parsed(const std::string &s)

@@ -283,12 +283,10 @@ struct Kstat
     u64 pending;     // rax: objects waiting for deferred reclamation (freed after a grace period)
 };
 
-constexpr unsigned KSTAT_FLAG = 1u << 0;
-
 // kstat: `out` is written only on SUCCESS.
 inline Status kstat(Kstat &out)
 {
-    u64 rdi = Hypercall_id(static_cast<Hypercall>(0xf), KSTAT_FLAG, 0).value();
+    u64 rdi = Hypercall_id(Hypercall::KSTAT, Kstat_flag::REPORT, 0).value();
     u64 rsi = 0, rdx = 0, rax = 0;
     asm volatile("syscall" : "+D"(rdi), "+S"(rsi), "+d"(rdx), "+a"(rax) : : "rcx", "r11", "memory");
     Status s = status_of(rdi);

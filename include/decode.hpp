@@ -1,0 +1,277 @@
+/*
+ * Hypercall decoding (ABI 7): for every hypercall, read the arguments, look up its
+ * capabilities and check permissions and parameters in the order ABI section 7 lists them,
+ * changing nothing. The first failing check decides the status and names the check (the
+ * reason the command-line option `hyptrace` logs). src/syscall.cpp performs what a successful
+ * decode found; the perform step of create_* is in include/create.hpp.
+ *
+ * Pure logic, host-tested (test/unit/test_decode.cpp): everything is a template over an
+ * environment E, the kernel's in src/syscall.cpp, fakes in the tests. E provides
+ *
+ *   types E::Pd, E::Ec, E::Sc, E::Pt, E::Sm    Kobject subclasses with a TYPE tag
+ *   Capability lookup(u64 sel)                  capability at sel in the caller's object space
+ *   bool cpu_online(unsigned cpu)               a CPU of the HIP that is online
+ *   bool utcb_free(Pd *pd, u64 addr)            no memory capability, UTCB or mapping at the page
+ *   Ec *self()                                  the caller (its cpu and pd)
+ *   bool kstat()                                the command-line option `kstat`
+ *
+ * and the objects' fields the checks read: Ec::global, cpu, pd, utcb->tls, state (RUNNABLE),
+ * callee, dead; Sm::is_signal(), gsi. A selector is free when lookup() finds no capability.
+ */
+#pragma once
+
+#include "abi/constants.hpp"
+#include "abi/status.hpp"
+#include "kobject.hpp"
+#include "syscall.hpp"
+
+/* The outcome of a check: a status and, when it is not SUCCESS, which check failed. */
+struct Verdict
+{
+    Status status;
+    const char *reason;  // static text; nullptr on success
+
+    constexpr bool ok() const { return status == Status::SUCCESS; }
+};
+
+constexpr Verdict PASS{Status::SUCCESS, nullptr};
+constexpr Verdict fail(Status s, const char *reason) { return {s, reason}; }
+
+namespace Decode {
+
+/* What the checks found: the objects the perform step works on (only those the call names). */
+template <typename E> struct Found
+{
+    typename E::Pd *pd = nullptr;
+    typename E::Pd *pd2 = nullptr;  // pd_ctrl delegate: destination
+    typename E::Ec *ec = nullptr;
+    typename E::Sc *sc = nullptr;
+    typename E::Pt *pt = nullptr;
+    typename E::Sm *sm = nullptr;
+    typename E::Sm *sm2 = nullptr;  // create_sm: chain target; assign_gsi: new chain target
+    unsigned perm = 0;              // create_pd: the owner capability's permissions
+};
+
+template <typename T> T *as(const Capability &c, unsigned need) { return c.template as<T>(need); }
+
+template <typename E> Verdict sel_free(E &e, u64 sel)
+{
+    return e.lookup(sel).null() ? PASS : fail(Status::BAD_CAP, "the new selector is not free");
+}
+
+/* 7.3 */
+template <typename E> Verdict create_pd(E &e, const Sys_create_pd &a, Found<E> &d)
+{
+    Capability owner = e.lookup(a.owner());
+    if (!(d.pd = as<typename E::Pd>(owner, Perm_pd::CREATE_PD)))
+        return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_PD");
+    d.perm = owner.perm;
+    return sel_free(e, a.sel());
+}
+
+/* 7.4 */
+template <typename E> Verdict create_ec(E &e, const Sys_create_ec &a, Found<E> &d)
+{
+    if (a.cpu() >= Abi::NUM_CPU || !e.cpu_online(a.cpu()))
+        return fail(Status::BAD_CPU, "the CPU is not online");
+    // No vCPUs until the SVM/VMX work; a UTCB at 0 is for machines with virtualization only.
+    if (a.vcpu())
+        return fail(Status::BAD_FTR, "vCPUs need VMX or SVM");
+    if (!a.utcb())
+        return fail(Status::BAD_FTR, "UTCB address 0 needs VMX or SVM");
+    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_EC)))
+        return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_EC");
+    if (a.utcb() >= Abi::USER_ADDR)
+        return fail(Status::BAD_PAR, "the UTCB address is not below USER_ADDR");
+    if (!e.utcb_free(d.pd, a.utcb()))
+        return fail(Status::BAD_PAR, "the UTCB page is occupied in the PD");
+    return sel_free(e, a.sel());
+}
+
+/* 7.5 */
+template <typename E> Verdict create_sc(E &e, const Sys_create_sc &a, Found<E> &d)
+{
+    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_SC)))
+        return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_SC");
+    if (!(d.ec = as<typename E::Ec>(e.lookup(a.ec()), Perm_ec::BIND_SC)))
+        return fail(Status::BAD_CAP, "rdx is not an EC with BIND_SC");
+    if (!d.ec->global)
+        return fail(Status::BAD_CAP, "the EC is not a global EC");
+    if (!a.qpd().valid())
+        return fail(Status::BAD_PAR, "the QPD has priority 0, >= 128 or quantum 0");
+    return sel_free(e, a.sel());
+}
+
+/* 7.6 */
+template <typename E> Verdict create_pt(E &e, const Sys_create_pt &a, Found<E> &d)
+{
+    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_PT)))
+        return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_PT");
+    if (!(d.ec = as<typename E::Ec>(e.lookup(a.ec()), Perm_ec::BIND_PT)))
+        return fail(Status::BAD_CAP, "rdx is not an EC with BIND_PT");
+    if (d.ec->global)
+        return fail(Status::BAD_CAP, "the EC is a global EC");
+    return sel_free(e, a.sel());
+}
+
+/* 7.7 */
+template <typename E> Verdict create_sm(E &e, const Sys_create_sm &a, Found<E> &d)
+{
+    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_SM)))
+        return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_SM");
+    if (a.chain()) {
+        if (!(d.sm2 = as<typename E::Sm>(e.lookup(a.chain()), Perm_sm::UP)))
+            return fail(Status::BAD_CAP, "rax is not an SM with UP");
+        if (d.sm2->is_signal())
+            return fail(Status::BAD_CAP, "the chain target is itself a signal");
+    }
+    return sel_free(e, a.sel());
+}
+
+/* 7.8: only the remote PD can fail; the SM argument is ignored. */
+template <typename E> Verdict revoke(E &e, const Sys_revoke &a, Found<E> &d)
+{
+    if (!a.remote())
+        return PASS;
+    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), 0)))
+        return fail(Status::BAD_CAP, "remote: rdx is not a PD");
+    return PASS;
+}
+
+/* 7.9 */
+template <typename E> Verdict pd_ctrl(E &e, const Sys_pd_ctrl &a, Found<E> &d)
+{
+    switch (a.op()) {
+    case Pd_op::LOOKUP: return PASS;
+    case Pd_op::MAP_ACCESS_PAGE:  // the APIC-access page exists for VMX guests only (not yet)
+        if (a.crd().type() != Crd::MEM || a.crd().rights() != Perm_mem::RW || a.crd().order())
+            return fail(Status::BAD_PAR, "map_access_page: not a memory CRD of order 0 with rights RW");
+        return fail(Status::BAD_FTR, "map_access_page: no APIC-access page without VMX");
+    case Pd_op::DELEGATE:
+        if (!(d.pd = as<typename E::Pd>(e.lookup(a.src_pd()), 0)))
+            return fail(Status::BAD_CAP, "delegate: the source is not a PD");
+        if (!(d.pd2 = as<typename E::Pd>(e.lookup(a.dst_pd()), 0)))
+            return fail(Status::BAD_CAP, "delegate: rsi is not a PD");
+        return PASS;
+    }
+    return fail(Status::BAD_PAR, "sub-operation 3 does not exist");
+}
+
+/* 7.10 */
+template <typename E> Verdict ec_ctrl(E &e, const Sys_ec_ctrl &a, Found<E> &d)
+{
+    switch (a.op()) {
+    case Ec_op::RECALL:
+        if (!(d.ec = as<typename E::Ec>(e.lookup(a.sel()), Perm_ec::RECALL)))
+            return fail(Status::BAD_CAP, "recall: not an EC with RECALL");
+        return PASS;
+    case Ec_op::HELP: {
+        auto *ec = d.ec = as<typename E::Ec>(e.lookup(a.sel()), 0);
+        auto *self = e.self();
+        if (!ec)
+            return fail(Status::BAD_CAP, "help: not an EC");
+        if (ec->cpu != self->cpu)
+            return fail(Status::BAD_CPU, "help: the EC is on another CPU");
+        if (!ec->utcb)
+            return fail(Status::BAD_PAR, "help: the EC is a vCPU");
+        if (ec->state != E::Ec::RUNNABLE)
+            return fail(Status::BAD_PAR, "help: the EC is blocked");
+        if (ec->callee)
+            return fail(Status::BAD_PAR, "help: the EC waits for a reply");
+        if (ec->pd != self->pd)
+            return fail(Status::BAD_PAR, "help: the EC is in another PD");
+        if (ec->utcb->tls != a.tls())
+            return fail(Status::BAD_PAR, "help: the EC's TLS word is not rsi");
+        if (ec->dead)
+            return fail(Status::BAD_PAR, "help: the EC is dead");
+        return PASS;
+    }
+    case Ec_op::YIELD:
+    case Ec_op::RESCHEDULE: return PASS;
+    }
+    return PASS;
+}
+
+/* 7.11 */
+template <typename E> Verdict sc_ctrl(E &e, const Sys &a, Found<E> &d)
+{
+    if (!(d.sc = as<typename E::Sc>(e.lookup(a.sel()), Perm_sc::CTRL)))
+        return fail(Status::BAD_CAP, "not an SC with CTRL");
+    return PASS;
+}
+
+/* 7.12 */
+template <typename E> Verdict pt_ctrl(E &e, const Sys &a, Found<E> &d)
+{
+    if (!(d.pt = as<typename E::Pt>(e.lookup(a.sel()), Perm_pt::CTRL)))
+        return fail(Status::BAD_CAP, "not a PT with CTRL");
+    return PASS;
+}
+
+/*
+ * 7.13. The ABI checks for a signal (step 2) after unmasking a GSI semaphore's pin (step 1);
+ * a GSI semaphore is never a signal, so checking first gives the same answers with no effect.
+ */
+template <typename E> Verdict sm_ctrl(E &e, const Sys_sm_ctrl &a, Found<E> &d)
+{
+    if (!a.down())
+        return (d.sm = as<typename E::Sm>(e.lookup(a.sel()), Perm_sm::UP))
+                   ? PASS
+                   : fail(Status::BAD_CAP, "up: not an SM with UP");
+    if (!(d.sm = as<typename E::Sm>(e.lookup(a.sel()), Perm_sm::DOWN)))
+        return fail(Status::BAD_CAP, "down: not an SM with DOWN");
+    if (d.sm->is_signal())
+        return fail(Status::BAD_CAP, "down: the SM is a signal");
+    return PASS;
+}
+
+/* 7.14: without IOMMU support no device can be assigned (step 3 always fails). */
+template <typename E> Verdict assign_pci(E &e, const Sys &a, Found<E> &d)
+{
+    if (!(d.pd = as<typename E::Pd>(e.lookup(a.sel()), 0)))
+        return fail(Status::BAD_CAP, "not a PD");
+    return fail(Status::BAD_DEV, "no IOMMU support: no device can be assigned");
+}
+
+/*
+ * 7.15 steps 1 to 4 up to their effects: d.sm2 is the new chain target (d.sm itself: unchain),
+ * nullptr if rax is ~0. Step 5 (the device page of an MSI) follows the chaining and is checked
+ * by the perform step.
+ */
+template <typename E> Verdict assign_gsi(E &e, const Sys_assign_gsi &a, Found<E> &d)
+{
+    if (a.cpu() >= Abi::NUM_CPU || !e.cpu_online(a.cpu()))
+        return fail(Status::BAD_CPU, "the CPU is not online");
+    if (!(d.sm = as<typename E::Sm>(e.lookup(a.sel()), 0)))
+        return fail(Status::BAD_CAP, "not an SM");
+    if (d.sm->gsi < 0)
+        return fail(Status::BAD_CAP, "the SM is not a GSI semaphore");
+    if (a.chain() == ~u64{0})
+        return PASS;
+    if (!(d.sm2 = as<typename E::Sm>(e.lookup(a.chain()), 0)))
+        return fail(Status::BAD_CAP, "rax is not an SM");
+    if (d.sm2 != d.sm && d.sm2->gsi >= 0)
+        return fail(Status::BAD_CAP, "rax is another GSI semaphore");
+    return PASS;
+}
+
+/* Number 15: BAD_HYP (ABI 1.6) unless `kstat` and Kstat_flag::REPORT (docs/objects.md). */
+template <typename E> Verdict kstat(E &e, const Sys_kstat &a, Found<E> &)
+{
+    if (!e.kstat())
+        return fail(Status::BAD_HYP, "number 15 is no hypercall (no kstat option)");
+    if (!a.report())
+        return fail(Status::BAD_HYP, "number 15 is no hypercall (kstat without REPORT)");
+    return PASS;
+}
+
+}  // namespace Decode
+
+/* Names for the hyptrace log. */
+constexpr const char *hypercall_name(unsigned nr)
+{
+    constexpr const char *names[16] = {
+        "call",    "reply",   "create_pd", "create_ec", "create_sc", "create_pt",  "create_sm",  "revoke",
+        "pd_ctrl", "ec_ctrl", "sc_ctrl",   "pt_ctrl",   "sm_ctrl",   "assign_pci", "assign_gsi", "kstat"};
+    return names[nr & 0xf];
+}

@@ -1,0 +1,699 @@
+/*
+ * Hypercall decoding (include/decode.hpp) and the perform step of create_* (include/create.hpp)
+ * against a fake environment: an object space in a std::map, fake objects with the fields the
+ * checks read, an allocator and an insert that can be told to fail.
+ *
+ * Every hypercall's checks are listed in the order of ABI section 7, each with a way to make
+ * it fail. The tests break each check alone (its status), every pair (the earlier check wins)
+ * and compare everything the decode could touch before and after (a failed decode changes
+ * nothing).
+ */
+#include <cstring>
+#include <functional>
+#include <gtest/gtest.h>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "abi/utcb.hpp"
+#include "create.hpp"
+
+namespace {
+
+struct Fake_pd : Kobject
+{
+    static constexpr Obj_type TYPE = Obj_type::PD;
+    Fake_pd() : Kobject(TYPE) {}
+};
+
+struct Fake_ec : Kobject
+{
+    static constexpr Obj_type TYPE = Obj_type::EC;
+    enum State : u8 { RUNNABLE, WAIT_CALL, IN_CALL, BLOCKED, PARKED };
+    Fake_pd *pd = nullptr;
+    unsigned cpu = 0;
+    bool global = true;
+    Utcb *utcb = nullptr;
+    State state = RUNNABLE;
+    Fake_ec *callee = nullptr;
+    bool dead = false;
+    Fake_ec() : Kobject(TYPE) {}
+};
+
+struct Fake_sc : Kobject
+{
+    static constexpr Obj_type TYPE = Obj_type::SC;
+    Fake_sc() : Kobject(TYPE) {}
+};
+
+struct Fake_pt : Kobject
+{
+    static constexpr Obj_type TYPE = Obj_type::PT;
+    Fake_pt() : Kobject(TYPE) {}
+};
+
+struct Fake_sm : Kobject
+{
+    static constexpr Obj_type TYPE = Obj_type::SM;
+    Fake_sm *chain = nullptr;
+    int gsi = -1;
+    bool is_signal() const { return chain != nullptr; }
+    Fake_sm() : Kobject(TYPE) {}
+};
+
+constexpr unsigned ALL = 0x1f;
+constexpr u64 SEL_PD = 0x20, SEL_GEC = 0x21, SEL_LEC = 0x22, SEL_SC = 0x23, SEL_PT = 0x24, SEL_SM = 0x25,
+              SEL_SIG = 0x26, SEL_GSI = 0x27, SEL_GSI2 = 0x28, SEL_NEW = 0x40, SEL_EMPTY = 0x41;
+constexpr u64 UTCB_ADDR = 0x7000'0000;
+constexpr u64 TLS = 0x1234;
+
+/* The fake environment of include/decode.hpp and include/create.hpp. */
+struct Fake_env
+{
+    using Pd = Fake_pd;
+    using Ec = Fake_ec;
+    using Sc = Fake_sc;
+    using Pt = Fake_pt;
+    using Sm = Fake_sm;
+
+    std::map<u64, Capability> space;
+    std::set<unsigned> online{0, 1};
+    std::set<u64> utcbs_taken;
+    Fake_ec *me = nullptr;
+    bool kstat_option = false;
+
+    Capability lookup(u64 sel) const
+    {
+        auto i = space.find(sel % (u64{1} << 26));
+        return i == space.end() ? Capability{} : i->second;
+    }
+    bool cpu_online(unsigned cpu) const { return online.count(cpu) != 0; }
+    bool utcb_free(Fake_pd *, u64 addr) const { return utcbs_taken.count(addr) == 0; }
+    Fake_ec *self() const { return me; }
+    bool kstat() const { return kstat_option; }
+
+    // The perform step: an allocator with a budget, an insert with a chosen outcome.
+    int alloc_budget = 1 << 30;
+    bool utcb_race = false;
+    Insert insert_outcome = Insert::OK;
+    Fake_sm racer;                             // what a racing CPU put at the selector
+    std::vector<std::shared_ptr<void>> owned;  // keeps each fake's own deleter
+    std::vector<Kobject *> made, destroyed, populated, started;
+
+    template <typename T> T *make()
+    {
+        if (alloc_budget-- <= 0)
+            return nullptr;
+        auto *o = new T;
+        owned.emplace_back(std::shared_ptr<T>(o));
+        made.push_back(o);
+        return o;
+    }
+    Fake_pd *new_pd() { return make<Fake_pd>(); }
+    Fake_ec *new_ec(Fake_pd *, const Sys_create_ec &, bool &taken)
+    {
+        if (utcb_race) {
+            taken = true;
+            return nullptr;
+        }
+        return make<Fake_ec>();
+    }
+    Fake_sc *new_sc(Fake_ec *, Qpd) { return make<Fake_sc>(); }
+    Fake_pt *new_pt(Fake_ec *, u64, u64) { return make<Fake_pt>(); }
+    Fake_sm *new_sm(u64, Fake_sm *) { return make<Fake_sm>(); }
+    Insert insert(u64 sel, Kobject *obj, unsigned perm)
+    {
+        if (insert_outcome == Insert::TAKEN)
+            space[sel] = Capability{&racer, ALL};
+        else if (insert_outcome == Insert::OK)
+            space[sel] = Capability{obj, perm};
+        return insert_outcome;
+    }
+    void destroy_unpublished(Kobject *obj) { destroyed.push_back(obj); }
+    void populate(Fake_pd *pd, Crd) { populated.push_back(pd); }
+    void start(Fake_sc *sc) { started.push_back(sc); }
+};
+
+/* A caller with one object of each kind, and a frame whose arguments a test fills in. */
+struct World
+{
+    Fake_env env;
+    Fake_pd pd;
+    Fake_ec self, gec, lec;
+    Fake_sc sc;
+    Fake_pt pt;
+    Fake_sm sm, sig, gsi, gsi2;
+    Utcb utcb{};
+    Exc_frame f{};
+
+    World()
+    {
+        self.pd = gec.pd = lec.pd = &pd;
+        lec.global = false;
+        gec.utcb = &utcb;
+        utcb.tls = TLS;
+        sig.chain = &sm;
+        gsi.gsi = 5;
+        gsi2.gsi = 6;
+        env.me = &self;
+        env.space = {{SEL_PD, {&pd, ALL}},   {SEL_GEC, {&gec, ALL}}, {SEL_LEC, {&lec, ALL}},
+                     {SEL_SC, {&sc, ALL}},   {SEL_PT, {&pt, ALL}},   {SEL_SM, {&sm, ALL}},
+                     {SEL_SIG, {&sig, ALL}}, {SEL_GSI, {&gsi, ALL}}, {SEL_GSI2, {&gsi2, ALL}}};
+    }
+
+    void id(Hypercall h, unsigned flags, u64 sel) { f.rdi = Hypercall_id(h, flags, sel).value(); }
+    void set_sel(u64 sel) { f.rdi = (f.rdi & 0xff) | sel << 8; }
+    void take(u64 sel, unsigned perm) { env.space[sel].perm &= ~perm; }
+
+    // Everything a decode could change, to compare before and after.
+    struct Snapshot
+    {
+        std::map<u64, std::pair<Kobject *, unsigned>> space;
+        Exc_frame f;
+        std::vector<u32> refs;
+        size_t made, destroyed;
+        bool operator==(const Snapshot &o) const
+        {
+            return space == o.space && !memcmp(&f, &o.f, sizeof f) && refs == o.refs && made == o.made &&
+                   destroyed == o.destroyed;
+        }
+    };
+    Snapshot snapshot() const
+    {
+        Snapshot s{{}, f, {}, env.made.size(), env.destroyed.size()};
+        for (auto &[sel, c] : env.space)
+            s.space[sel] = {c.obj, c.perm};
+        for (const Kobject *o :
+             std::initializer_list<const Kobject *>{&pd, &self, &gec, &lec, &sc, &pt, &sm, &sig, &gsi, &gsi2})
+            s.refs.push_back(o->ref_count());
+        return s;
+    }
+};
+
+using Decoder = std::function<Verdict(World &)>;
+
+struct Check
+{
+    const char *what;
+    Status status;
+    std::function<void(World &)> breaks;
+};
+
+struct Hypercall_case
+{
+    const char *name;
+    std::function<void(World &)> valid;  // fills the frame with arguments every check accepts
+    Decoder decode;
+    std::vector<Check> checks;  // in the ABI's order
+};
+
+template <typename A, typename Fn> Decoder decoder(Fn fn)
+{
+    return [fn](World &w) {
+        Decode::Found<Fake_env> d;
+        return fn(w.env, A{Sys{w.f}}, d);
+    };
+}
+
+std::vector<Hypercall_case> cases()
+{
+    using namespace Decode;
+    auto sel_taken = Check{"the new selector is taken", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_SM); }};
+    return {
+        {"create_pd",
+         [](World &w) {
+             w.id(Hypercall::CREATE_PD, 0, SEL_NEW);
+             w.f.rsi = SEL_PD;
+         },
+         decoder<Sys_create_pd>(create_pd<Fake_env>),
+         {{"rsi is empty", Status::BAD_CAP, [](World &w) { w.f.rsi = SEL_EMPTY; }},
+          {"rsi is an EC", Status::BAD_CAP, [](World &w) { w.f.rsi = SEL_GEC; }},
+          {"rsi lacks CREATE_PD", Status::BAD_CAP, [](World &w) { w.take(SEL_PD, Perm_pd::CREATE_PD); }},
+          sel_taken}},
+        {"create_ec",
+         [](World &w) {
+             w.id(Hypercall::CREATE_EC, Create_ec_flag::GLOBAL, SEL_NEW);
+             w.f.rsi = SEL_PD;
+             w.f.rdx = UTCB_ADDR | 1;
+         },
+         decoder<Sys_create_ec>(create_ec<Fake_env>),
+         {{"the CPU is offline", Status::BAD_CPU, [](World &w) { w.f.rdx = (w.f.rdx & ~u64{0xfff}) | 3; }},
+          {"the CPU is beyond the HIP's 64", Status::BAD_CPU,
+           [](World &w) {
+               w.env.online.insert(64);
+               w.f.rdx = (w.f.rdx & ~u64{0xfff}) | 64;
+           }},
+          {"a vCPU is asked for", Status::BAD_FTR,
+           [](World &w) { w.f.rdi |= u64{Create_ec_flag::VCPU} << 4; }},
+          {"the UTCB address is 0", Status::BAD_FTR, [](World &w) { w.f.rdx &= 0xfff; }},
+          {"rsi is an SM", Status::BAD_CAP, [](World &w) { w.f.rsi = SEL_SM; }},
+          {"rsi lacks CREATE_EC", Status::BAD_CAP, [](World &w) { w.take(SEL_PD, Perm_pd::CREATE_EC); }},
+          {"the UTCB is not below USER_ADDR", Status::BAD_PAR,
+           [](World &w) { w.f.rdx = Abi::USER_ADDR | (w.f.rdx & 0xfff); }},
+          {"the UTCB page is occupied", Status::BAD_PAR,
+           [](World &w) { w.env.utcbs_taken.insert(UTCB_ADDR); }},
+          sel_taken}},
+        {"create_sc",
+         [](World &w) {
+             w.id(Hypercall::CREATE_SC, 0, SEL_NEW);
+             w.f.rsi = SEL_PD;
+             w.f.rdx = SEL_GEC;
+             w.f.rax = Qpd(1, 1000).value();
+         },
+         decoder<Sys_create_sc>(create_sc<Fake_env>),
+         {{"rsi is empty", Status::BAD_CAP, [](World &w) { w.f.rsi = SEL_EMPTY; }},
+          {"rsi lacks CREATE_SC", Status::BAD_CAP, [](World &w) { w.take(SEL_PD, Perm_pd::CREATE_SC); }},
+          {"rdx is a PD", Status::BAD_CAP, [](World &w) { w.f.rdx = SEL_PD; }},
+          {"rdx lacks BIND_SC", Status::BAD_CAP, [](World &w) { w.take(SEL_GEC, Perm_ec::BIND_SC); }},
+          {"the EC is local", Status::BAD_CAP, [](World &w) { w.gec.global = false; }},
+          {"the priority is 0", Status::BAD_PAR, [](World &w) { w.f.rax = Qpd(0, 1000).value(); }},
+          {"the priority is 128", Status::BAD_PAR, [](World &w) { w.f.rax = Qpd(128, 1000).value(); }},
+          {"the quantum is 0", Status::BAD_PAR, [](World &w) { w.f.rax = Qpd(1, 0).value(); }},
+          sel_taken}},
+        {"create_pt",
+         [](World &w) {
+             w.id(Hypercall::CREATE_PT, 0, SEL_NEW);
+             w.f.rsi = SEL_PD;
+             w.f.rdx = SEL_LEC;
+         },
+         decoder<Sys_create_pt>(create_pt<Fake_env>),
+         {{"rsi is empty", Status::BAD_CAP, [](World &w) { w.f.rsi = SEL_EMPTY; }},
+          {"rsi lacks CREATE_PT", Status::BAD_CAP, [](World &w) { w.take(SEL_PD, Perm_pd::CREATE_PT); }},
+          {"rdx is an SM", Status::BAD_CAP, [](World &w) { w.f.rdx = SEL_SM; }},
+          {"rdx lacks BIND_PT", Status::BAD_CAP, [](World &w) { w.take(SEL_LEC, Perm_ec::BIND_PT); }},
+          {"the EC is global", Status::BAD_CAP, [](World &w) { w.lec.global = true; }},
+          sel_taken}},
+        {"create_sm",
+         [](World &w) {
+             w.id(Hypercall::CREATE_SM, 0, SEL_NEW);
+             w.f.rsi = SEL_PD;
+             w.f.rdx = 7;
+             w.f.rax = SEL_SM;
+         },
+         decoder<Sys_create_sm>(create_sm<Fake_env>),
+         {{"rsi is empty", Status::BAD_CAP, [](World &w) { w.f.rsi = SEL_EMPTY; }},
+          {"rsi lacks CREATE_SM", Status::BAD_CAP, [](World &w) { w.take(SEL_PD, Perm_pd::CREATE_SM); }},
+          {"rax is a PD", Status::BAD_CAP, [](World &w) { w.f.rax = SEL_PD; }},
+          {"rax lacks UP", Status::BAD_CAP, [](World &w) { w.take(SEL_SM, Perm_sm::UP); }},
+          {"rax is a signal", Status::BAD_CAP, [](World &w) { w.sm.chain = &w.gsi; }},
+          sel_taken}},
+        {"revoke remote",
+         [](World &w) {
+             w.id(Hypercall::REVOKE, Revoke_flag::REMOTE | Revoke_flag::SELF, 0);
+             w.f.rsi = Crd::obj(SEL_SM).value();
+             w.f.rdx = SEL_PD;
+         },
+         decoder<Sys_revoke>(revoke<Fake_env>),
+         {{"rdx is empty", Status::BAD_CAP, [](World &w) { w.f.rdx = SEL_EMPTY; }},
+          {"rdx is an EC", Status::BAD_CAP, [](World &w) { w.f.rdx = SEL_GEC; }}}},
+        {"pd_ctrl delegate",
+         [](World &w) {
+             w.id(Hypercall::PD_CTRL, static_cast<unsigned>(Pd_op::DELEGATE), SEL_PD);
+             w.f.rsi = SEL_PD;
+             w.f.rdx = Crd::obj(SEL_SM).value();
+         },
+         decoder<Sys_pd_ctrl>(pd_ctrl<Fake_env>),
+         {{"the source is an SM", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_SM); }},
+          {"the destination is empty", Status::BAD_CAP, [](World &w) { w.f.rsi = SEL_EMPTY; }}}},
+        {"ec_ctrl recall",
+         [](World &w) { w.id(Hypercall::EC_CTRL, static_cast<unsigned>(Ec_op::RECALL), SEL_GEC); },
+         decoder<Sys_ec_ctrl>(ec_ctrl<Fake_env>),
+         {{"sel is an SC", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_SC); }},
+          {"sel lacks RECALL", Status::BAD_CAP, [](World &w) { w.take(SEL_GEC, Perm_ec::RECALL); }}}},
+        {"ec_ctrl help",
+         [](World &w) {
+             w.id(Hypercall::EC_CTRL, static_cast<unsigned>(Ec_op::HELP), SEL_GEC);
+             w.f.rsi = TLS;
+             w.env.space[SEL_GEC].perm = 0x1;  // any permission
+         },
+         decoder<Sys_ec_ctrl>(ec_ctrl<Fake_env>),
+         {{"sel is a PD", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_PD); }},
+          {"the EC is on another CPU", Status::BAD_CPU, [](World &w) { w.gec.cpu = 1; }},
+          {"the EC is a vCPU", Status::BAD_PAR, [](World &w) { w.gec.utcb = nullptr; }},
+          {"the EC is blocked", Status::BAD_PAR, [](World &w) { w.gec.state = Fake_ec::BLOCKED; }},
+          {"the EC waits for a reply", Status::BAD_PAR, [](World &w) { w.gec.callee = &w.lec; }},
+          {"the EC is in another PD", Status::BAD_PAR, [](World &w) { w.self.pd = nullptr; }},
+          {"the TLS word differs", Status::BAD_PAR, [](World &w) { w.f.rsi = TLS + 1; }},
+          {"the EC is dead", Status::BAD_PAR, [](World &w) { w.gec.dead = true; }}}},
+        {"sc_ctrl",
+         [](World &w) { w.id(Hypercall::SC_CTRL, 0, SEL_SC); },
+         decoder<Sys>(sc_ctrl<Fake_env>),
+         {{"sel is a PT", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_PT); }},
+          {"sel lacks CTRL", Status::BAD_CAP, [](World &w) { w.take(SEL_SC, Perm_sc::CTRL); }}}},
+        {"pt_ctrl",
+         [](World &w) {
+             w.id(Hypercall::PT_CTRL, 0, SEL_PT);
+             w.f.rsi = 99;
+         },
+         decoder<Sys>(pt_ctrl<Fake_env>),
+         {{"sel is an SC", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_SC); }},
+          {"sel lacks CTRL", Status::BAD_CAP, [](World &w) { w.take(SEL_PT, Perm_pt::CTRL); }}}},
+        {"sm_ctrl up",
+         [](World &w) { w.id(Hypercall::SM_CTRL, 0, SEL_SIG); },  // an up may trigger a signal
+         decoder<Sys_sm_ctrl>(sm_ctrl<Fake_env>),
+         {{"sel is empty", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_EMPTY); }},
+          {"sel lacks UP", Status::BAD_CAP, [](World &w) { w.take(SEL_SIG, Perm_sm::UP); }}}},
+        {"sm_ctrl down",
+         [](World &w) { w.id(Hypercall::SM_CTRL, Sm_flag::DOWN | Sm_flag::ZC, SEL_SM); },
+         decoder<Sys_sm_ctrl>(sm_ctrl<Fake_env>),
+         {{"sel is a PD", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_PD); }},
+          {"sel lacks DOWN", Status::BAD_CAP, [](World &w) { w.take(SEL_SM, Perm_sm::DOWN); }},
+          {"the SM is a signal", Status::BAD_CAP, [](World &w) { w.sm.chain = &w.gsi; }}}},
+        {"assign_gsi",
+         [](World &w) {
+             w.id(Hypercall::ASSIGN_GSI, 0, SEL_GSI);
+             w.f.rdx = 1;
+             w.f.rax = SEL_SM;
+         },
+         decoder<Sys_assign_gsi>(assign_gsi<Fake_env>),
+         {{"the CPU is offline", Status::BAD_CPU, [](World &w) { w.f.rdx = 2; }},
+          {"the CPU is 64", Status::BAD_CPU,
+           [](World &w) {
+               w.env.online.insert(64);
+               w.f.rdx = 64;
+           }},
+          {"sel is a PD", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_PD); }},
+          {"the SM is no GSI semaphore", Status::BAD_CAP, [](World &w) { w.gsi.gsi = -1; }},
+          {"rax is empty", Status::BAD_CAP, [](World &w) { w.f.rax = SEL_EMPTY; }},
+          {"rax is another GSI semaphore", Status::BAD_CAP, [](World &w) { w.f.rax = SEL_GSI2; }}}},
+        {"kstat",
+         [](World &w) {
+             w.id(Hypercall::KSTAT, Kstat_flag::REPORT, 0);
+             w.env.kstat_option = true;
+         },
+         decoder<Sys_kstat>(kstat<Fake_env>),
+         {{"the kstat option is off", Status::BAD_HYP, [](World &w) { w.env.kstat_option = false; }},
+          {"the REPORT flag is clear", Status::BAD_HYP, [](World &w) { w.id(Hypercall::KSTAT, 0, 0); }}}},
+    };
+}
+
+Verdict run(const Hypercall_case &c, std::initializer_list<const Check *> broken,
+            World::Snapshot *before = nullptr, World::Snapshot *after = nullptr)
+{
+    World w;
+    c.valid(w);
+    for (const Check *k : broken)
+        k->breaks(w);
+    if (before)
+        *before = w.snapshot();
+    Verdict v = c.decode(w);
+    if (after)
+        *after = w.snapshot();
+    return v;
+}
+
+TEST(Decode, EveryHypercallAcceptsArgumentsThatPassEveryCheck)
+{
+    for (auto &c : cases()) {
+        Verdict v = run(c, {});
+        EXPECT_EQ(v.status, Status::SUCCESS) << c.name << ": " << (v.reason ? v.reason : "");
+        EXPECT_EQ(v.reason, nullptr) << c.name;
+    }
+}
+
+TEST(Decode, EachFailingCheckAloneGivesTheAbisStatusAndAReason)
+{
+    for (auto &c : cases())
+        for (auto &k : c.checks) {
+            Verdict v = run(c, {&k});
+            EXPECT_EQ(v.status, k.status) << c.name << ": " << k.what;
+            EXPECT_NE(v.reason, nullptr) << c.name << ": " << k.what;
+        }
+}
+
+TEST(Decode, WhenTwoChecksFailTheFirstInTheAbisOrderDecides)
+{
+    for (auto &c : cases())
+        for (size_t i = 0; i < c.checks.size(); i++)
+            for (size_t j = i + 1; j < c.checks.size(); j++) {
+                // The later one is broken first: the earlier one's break is then surely in effect.
+                Verdict alone = run(c, {&c.checks[i]});
+                Verdict both = run(c, {&c.checks[j], &c.checks[i]});
+                EXPECT_EQ(both.status, alone.status)
+                    << c.name << ": " << c.checks[i].what << " + " << c.checks[j].what;
+                EXPECT_STREQ(both.reason, alone.reason)
+                    << c.name << ": " << c.checks[i].what << " + " << c.checks[j].what;
+            }
+}
+
+TEST(Decode, AFailedDecodeChangesNothing)
+{
+    for (auto &c : cases())
+        for (auto &k : c.checks) {
+            World::Snapshot before, after;
+            run(c, {&k}, &before, &after);
+            EXPECT_TRUE(before == after) << c.name << ": " << k.what;
+        }
+}
+
+TEST(Decode, ASuccessfulDecodeChangesNothingEither)
+{
+    for (auto &c : cases()) {
+        World::Snapshot before, after;
+        run(c, {}, &before, &after);
+        EXPECT_TRUE(before == after) << c.name;
+    }
+}
+
+/* ---- single cases the table does not cover ---- */
+
+Verdict decode_raw(World &w, Verdict (*fn)(Fake_env &, const Sys_pd_ctrl &, Decode::Found<Fake_env> &))
+{
+    Decode::Found<Fake_env> d;
+    return fn(w.env, Sys_pd_ctrl{Sys{w.f}}, d);
+}
+
+TEST(Decode, PdCtrlLookupHasNoChecks)
+{
+    World w;
+    w.id(Hypercall::PD_CTRL, static_cast<unsigned>(Pd_op::LOOKUP), SEL_EMPTY);
+    w.f.rsi = Crd::obj(SEL_EMPTY).value();
+    EXPECT_TRUE(decode_raw(w, Decode::pd_ctrl<Fake_env>).ok());
+}
+
+TEST(Decode, PdCtrlSubOperation3IsBadPar)
+{
+    World w;
+    w.id(Hypercall::PD_CTRL, 3, SEL_PD);
+    EXPECT_EQ(decode_raw(w, Decode::pd_ctrl<Fake_env>).status, Status::BAD_PAR);
+}
+
+TEST(Decode, MapAccessPageChecksItsCrdThenAnswersBadFtrWithoutVmx)
+{
+    World w;
+    w.id(Hypercall::PD_CTRL, static_cast<unsigned>(Pd_op::MAP_ACCESS_PAGE), 0);
+    w.f.rsi = Crd::mem(0x100, 0, Perm_mem::RW).value();
+    EXPECT_EQ(decode_raw(w, Decode::pd_ctrl<Fake_env>).status, Status::BAD_FTR);
+    for (Crd bad : {Crd::obj(0x100, 0, Perm_mem::RW), Crd::mem(0x100, 0, Perm_mem::RWX),
+                    Crd::mem(0x100, 1, Perm_mem::RW)}) {
+        w.f.rsi = bad.value();
+        EXPECT_EQ(decode_raw(w, Decode::pd_ctrl<Fake_env>).status, Status::BAD_PAR)
+            << std::hex << bad.value();
+    }
+}
+
+TEST(Decode, EcCtrlYieldAndRescheduleHaveNoChecks)
+{
+    for (Ec_op op : {Ec_op::YIELD, Ec_op::RESCHEDULE}) {
+        World w;
+        w.id(Hypercall::EC_CTRL, static_cast<unsigned>(op), SEL_EMPTY);
+        Decode::Found<Fake_env> d;
+        EXPECT_TRUE(Decode::ec_ctrl(w.env, Sys_ec_ctrl{Sys{w.f}}, d).ok());
+    }
+}
+
+TEST(Decode, RevokeWithoutTheRemoteFlagDoesNotLookAtRdx)
+{
+    World w;
+    w.id(Hypercall::REVOKE, Revoke_flag::SELF, 0);
+    w.f.rdx = SEL_EMPTY;
+    Decode::Found<Fake_env> d;
+    EXPECT_TRUE(Decode::revoke(w.env, Sys_revoke{Sys{w.f}}, d).ok());
+    EXPECT_EQ(d.pd, nullptr);
+}
+
+TEST(Decode, CreateSmWithoutAChainLooksUpNoChainTarget)
+{
+    World w;
+    w.id(Hypercall::CREATE_SM, 0, SEL_NEW);
+    w.f.rsi = SEL_PD;
+    Decode::Found<Fake_env> d;
+    EXPECT_TRUE(Decode::create_sm(w.env, Sys_create_sm{Sys{w.f}}, d).ok());
+    EXPECT_EQ(d.sm2, nullptr);
+}
+
+TEST(Decode, AssignGsiToItselfMeansUnchainAndToNoneLeavesTheChain)
+{
+    World w;
+    w.id(Hypercall::ASSIGN_GSI, 0, SEL_GSI);
+    w.f.rdx = 0;
+    w.f.rax = SEL_GSI;
+    Decode::Found<Fake_env> d;
+    EXPECT_TRUE(Decode::assign_gsi(w.env, Sys_assign_gsi{Sys{w.f}}, d).ok());
+    EXPECT_EQ(d.sm2, &w.gsi);
+    w.f.rax = ~u64{0};
+    Decode::Found<Fake_env> e;
+    EXPECT_TRUE(Decode::assign_gsi(w.env, Sys_assign_gsi{Sys{w.f}}, e).ok());
+    EXPECT_EQ(e.sm2, nullptr);
+}
+
+TEST(Decode, AssignPciChecksThePdThenAnswersBadDevWithoutAnIommu)
+{
+    World w;
+    w.id(Hypercall::ASSIGN_PCI, 0, SEL_SM);
+    Decode::Found<Fake_env> d;
+    EXPECT_EQ(Decode::assign_pci(w.env, Sys{w.f}, d).status, Status::BAD_CAP);
+    w.set_sel(SEL_PD);
+    EXPECT_EQ(Decode::assign_pci(w.env, Sys{w.f}, d).status, Status::BAD_DEV);
+}
+
+TEST(Decode, SelectorsWrapAtTheObjectSpaceSize)
+{
+    World w;
+    w.id(Hypercall::SC_CTRL, 0, SEL_SC + (u64{1} << 26));
+    Decode::Found<Fake_env> d;
+    EXPECT_TRUE(Decode::sc_ctrl(w.env, Sys{w.f}, d).ok());
+}
+
+TEST(Decode, EveryHypercallNumberHasAName)
+{
+    EXPECT_STREQ(hypercall_name(static_cast<unsigned>(Hypercall::CREATE_SC)), "create_sc");
+    EXPECT_STREQ(hypercall_name(static_cast<unsigned>(Hypercall::ASSIGN_GSI)), "assign_gsi");
+    EXPECT_STREQ(hypercall_name(static_cast<unsigned>(Hypercall::KSTAT)), "kstat");
+}
+
+/* ---- the perform step of create_*: allocation, publish (the commit point), undo ---- */
+
+struct Create_case
+{
+    const char *name;
+    std::function<void(World &)> valid;
+    std::function<Verdict(World &)> create;
+    unsigned perm;
+};
+
+std::vector<Create_case> creates()
+{
+    auto c = cases();
+    auto valid = [&c](const char *n) {
+        for (auto &k : c)
+            if (!strcmp(k.name, n))
+                return k.valid;
+        return std::function<void(World &)>{};
+    };
+    return {
+        {"create_pd", valid("create_pd"), [](World &w) { return Create::pd(w.env, Sys_create_pd{Sys{w.f}}); },
+         ALL},
+        {"create_ec", valid("create_ec"), [](World &w) { return Create::ec(w.env, Sys_create_ec{Sys{w.f}}); },
+         Perm_ec::CREATED},
+        {"create_sc", valid("create_sc"), [](World &w) { return Create::sc(w.env, Sys_create_sc{Sys{w.f}}); },
+         Perm_sc::CREATED},
+        {"create_pt", valid("create_pt"), [](World &w) { return Create::pt(w.env, Sys_create_pt{Sys{w.f}}); },
+         Perm_pt::CREATED},
+        {"create_sm", valid("create_sm"), [](World &w) { return Create::sm(w.env, Sys_create_sm{Sys{w.f}}); },
+         Perm_sm::CREATED},
+    };
+}
+
+TEST(Create, ASuccessfulCreatePublishesTheNewObjectAtTheSelectorWithItsPermissions)
+{
+    for (auto &c : creates()) {
+        World w;
+        c.valid(w);
+        EXPECT_TRUE(c.create(w).ok()) << c.name;
+        ASSERT_EQ(w.env.made.size(), 1u) << c.name;
+        Capability cap = w.env.lookup(SEL_NEW);
+        EXPECT_EQ(cap.obj, w.env.made[0]) << c.name;
+        EXPECT_EQ(cap.perm, c.perm) << c.name;
+        EXPECT_TRUE(w.env.destroyed.empty()) << c.name;
+    }
+}
+
+TEST(Create, OnlyAfterTheCommitPointCreatePdDelegatesAndCreateScStarts)
+{
+    World w;
+    creates()[0].valid(w);
+    ASSERT_TRUE(creates()[0].create(w).ok());
+    EXPECT_EQ(w.env.populated, w.env.made);
+    World v;
+    creates()[2].valid(v);
+    ASSERT_TRUE(creates()[2].create(v).ok());
+    EXPECT_EQ(v.env.started, v.env.made);
+}
+
+TEST(Create, AFailedDecodeAllocatesNothing)
+{
+    for (auto &c : creates()) {
+        World w;
+        c.valid(w);
+        w.set_sel(SEL_SM);
+        EXPECT_EQ(c.create(w).status, Status::BAD_CAP) << c.name;
+        EXPECT_TRUE(w.env.made.empty()) << c.name;
+    }
+}
+
+void expect_no_trace(World &w, const World::Snapshot &before, const char *name)
+{
+    World::Snapshot after = w.snapshot();
+    EXPECT_TRUE(before.space == after.space) << name;
+    EXPECT_TRUE(before.refs == after.refs) << name;
+    EXPECT_TRUE(w.env.populated.empty()) << name;
+    EXPECT_TRUE(w.env.started.empty()) << name;
+    EXPECT_EQ(w.env.made.size(), w.env.destroyed.size()) << name << ": every object made is destroyed";
+}
+
+TEST(Create, WhenTheAllocationFailsTheAnswerIsOomAndNothingChanges)
+{
+    for (auto &c : creates()) {
+        World w;
+        c.valid(w);
+        w.env.alloc_budget = 0;
+        auto before = w.snapshot();
+        Verdict v = c.create(w);
+        EXPECT_EQ(v.status, Status::OOM) << c.name;
+        expect_no_trace(w, before, c.name);
+    }
+}
+
+TEST(Create, WhenTheInsertRunsOutOfMemoryTheUnpublishedObjectIsDestroyedAndTheAnswerIsOom)
+{
+    for (auto &c : creates()) {
+        World w;
+        c.valid(w);
+        w.env.insert_outcome = Insert::OOM;
+        auto before = w.snapshot();
+        Verdict v = c.create(w);
+        EXPECT_EQ(v.status, Status::OOM) << c.name;
+        ASSERT_EQ(w.env.made.size(), 1u) << c.name;
+        EXPECT_EQ(w.env.destroyed, w.env.made) << c.name;
+        expect_no_trace(w, before, c.name);
+    }
+}
+
+TEST(Create, WhenARacingCpuTookTheSelectorTheUnpublishedObjectIsDestroyedAndTheAnswerIsBadCap)
+{
+    for (auto &c : creates()) {
+        World w;
+        c.valid(w);
+        w.env.insert_outcome = Insert::TAKEN;
+        Verdict v = c.create(w);
+        EXPECT_EQ(v.status, Status::BAD_CAP) << c.name;
+        ASSERT_EQ(w.env.made.size(), 1u) << c.name;
+        EXPECT_EQ(w.env.destroyed, w.env.made) << c.name;
+        EXPECT_EQ(w.env.lookup(SEL_NEW).obj, &w.env.racer) << c.name << ": the racer's capability stays";
+        EXPECT_TRUE(w.env.populated.empty() && w.env.started.empty()) << c.name;
+    }
+}
+
+TEST(Create, CreateEcWhoseUtcbPageWasTakenMeanwhileAnswersBadPar)
+{
+    World w;
+    creates()[1].valid(w);
+    w.env.utcb_race = true;
+    auto before = w.snapshot();
+    EXPECT_EQ(creates()[1].create(w).status, Status::BAD_PAR);
+    expect_no_trace(w, before, "create_ec");
+}
+
+}  // namespace
