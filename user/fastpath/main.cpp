@@ -774,6 +774,5 @@ int main(const Hip *hip, unsigned cpu)
 
     timing(cpu);
     printf("%u passed, %u failed\n", passed, failed);
-    exit_qemu(failed ? EXIT_FAIL : EXIT_PASS);
-    return failed ? EXIT_FAIL : EXIT_PASS;
+    exit(failed ? EXIT_FAIL : EXIT_PASS);
 }
