@@ -109,8 +109,8 @@ def boots(name, desc, smp=2, expect=(), suite=None, **kw):
         kw['allow'] = list(kw.get('allow', [])) + ['Killed EC']
     else:
         exp.append(ROOT_RUNNING)
-    return Scenario(name, desc, smp=smp, expect=exp + list(expect), count={CORE: online},
-                    steps=steps, **kw)
+    count = {CORE: online, **kw.pop('count', {})}
+    return Scenario(name, desc, smp=smp, expect=exp + list(expect), count=count, steps=steps, **kw)
 
 
 def option(opt, desc, **kw):
@@ -155,8 +155,10 @@ SCENARIOS = [
 
     # Command-line options (ABI 13.1).
     boots('cmdline-unknown-tokens', 'unknown and wrongly cased tokens are ignored',
-          cmdline='serial Serial NOVGA iommu=1 novga-x --keyb', expect=[r'CMDLINE: serial\s*$'],
-          tags=['cmdline']),
+          cmdline='serial Serial NOVGA iommu=1 novga-x --keyb',
+          expect=[r'CMDLINE: serial\s*$'] + [rf"cmdline: ignoring unknown option '{w}'$"
+                                             for w in ('Serial', 'NOVGA', 'iommu=1', 'novga-x', '--keyb')],
+          count={r'cmdline: ignoring unknown option': 5}, allow=['unknown option'], tags=['cmdline']),
     option('iommu', 'IOMMU on with an Intel IOMMU (DMAR) present', machine='q35',
            extra=['-device', 'intel-iommu']),
     option('keyb', 'kernel drives the keyboard; c dumps counters, Esc resets the machine',
