@@ -64,10 +64,10 @@ bool next_token(const char *s, size_t end, size_t &pos, size_t &start, size_t &l
     return true;
 }
 
-// A word repeated on the command line is reported only the first time.
-bool seen_before(const char *s, size_t limit, const char *tok, size_t len)
+// A word repeated on the command line (from `from` on) is reported only the first time.
+bool seen_before(const char *s, size_t from, size_t limit, const char *tok, size_t len)
 {
-    size_t pos = 0, start, l;
+    size_t pos = from, start, l;
     while (next_token(s, limit, pos, start, l))
         if (same_token(s + start, l, tok, len))
             return true;
@@ -103,7 +103,7 @@ void Cmdline::parse(const char *s, size_t maxlen, bool file_name_first)
     while (end < maxlen && s[end])
         end++;
 
-    size_t pos = 0, start, len;
+    size_t pos = 0, start, len, options_from = 0;
     unsigned index = 0, reports = 0;
     for (; next_token(s, end, pos, start, len); index++) {
         const char *tok = s + start;
@@ -113,9 +113,13 @@ void Cmdline::parse(const char *s, size_t maxlen, bool file_name_first)
                 this->*o.flag = known = true;
                 break;
             }
-        if (known || (index == 0 && file_name_first))
+        if (known)
             continue;
-        if (reports > MAX_REPORTS || seen_before(s, start, tok, len))
+        if (index == 0 && file_name_first) {
+            options_from = pos;  // the file name is no earlier occurrence of an unknown word
+            continue;
+        }
+        if (reports > MAX_REPORTS || seen_before(s, options_from, start, tok, len))
             continue;
         if (reports++ == MAX_REPORTS)
             diag("cmdline: further unknown options not reported");

@@ -218,7 +218,7 @@ TEST(Cmdline, AnOverlongUnknownTokenIsCutInTheMessage)
 {
     diag_clear();
     std::string tok(5000, 'x');
-    parsed("/boot/hv " + tok);
+    parsed_after_file_name("/boot/hv " + tok);
     ASSERT_EQ(g_diag_lines.size(), 1u);
     EXPECT_EQ(g_diag_lines[0],
               "cmdline: ignoring unknown option '" + std::string(Cmdline::MAX_QUOTE, 'x') + "...'");
