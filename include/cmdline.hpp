@@ -25,8 +25,17 @@ struct Cmdline
     // Unknown words reported at most this many times, so junk cannot flood the console.
     static constexpr unsigned MAX_REPORTS = 16;
 
-    // Resets every option, then sets those present in s[0..maxlen).
-    void parse(const char *s, size_t maxlen);
+    // Resets every option, then sets those present in s[0..maxlen). With file_name_first, the
+    // first word is the kernel's file name as the loader put it there, not an option (unless it
+    // is an option's name: a loader that left the file name out).
+    void parse(const char *s, size_t maxlen, bool file_name_first = false);
+
+    // Whether a loader puts the kernel's file name before the options: multiboot 1 loaders do
+    // (QEMU -kernel: "<path> <-append>", GRUB legacy, iPXE, syslinux), except GRUB 2, which
+    // passes only the words after the path of its `multiboot` and `multiboot2` commands; the
+    // multiboot 2 command line (whose reference loader is GRUB 2) holds only the options.
+    // protocol: 1 or 2; name: the boot loader name (may be null), name[0..name_len).
+    static bool loader_passes_file_name(unsigned protocol, const char *name, size_t name_len);
 
     // Writes the enabled options, e.g. "serial novga", NUL-terminated, whole words only.
     // Returns the string length (excluding the NUL).

@@ -48,6 +48,8 @@ struct Boot_info
     u64 mbi_phys, mbi_len;  // the information structure itself (MB2: all tags)
 
     u64 cmdline_phys, cmdline_len;  // cmdline_phys 0: no command line
+    // The loader's name (MB1 flags bit 9, MB2 tag 2), e.g. "GRUB 2.06" or "qemu"; 0: none given.
+    u64 loader_name_phys, loader_name_len;
 
     u32 mmap_source;
     u32 mmap_count;

@@ -41,23 +41,6 @@ bool token_equals(const char *tok, size_t len, const char *name)
     return name[i] == 0;
 }
 
-bool token_contains(const char *tok, size_t len, const char *word)
-{
-    size_t wl = name_length(word);
-    for (size_t i = 0; i + wl <= len; i++)
-        if (token_equals(tok + i, wl, word))
-            return true;
-    return false;
-}
-
-bool token_has_slash(const char *tok, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (tok[i] == '/')
-            return true;
-    return false;
-}
-
 bool same_token(const char *a, size_t al, const char *b, size_t bl)
 {
     if (al != bl)
@@ -100,7 +83,7 @@ void report_unknown(const char *tok, size_t len)
 
 }  // namespace
 
-void Cmdline::parse(const char *s, size_t maxlen)
+void Cmdline::parse(const char *s, size_t maxlen, bool file_name_first)
 {
     for (auto const &o : options)
         this->*o.flag = false;
@@ -112,8 +95,8 @@ void Cmdline::parse(const char *s, size_t maxlen)
         end++;
 
     // A word repeated on the command line is reported only the first time. Only the words
-    // reported so far (and the first, the kernel's name) can repeat an unknown word, so that is
-    // all it is compared with: linear in the length of the line, however long the loader made it.
+    // reported so far can repeat an unknown word, so that is all it is compared with: linear in
+    // the length of the line, however long the loader made it.
     struct Word
     {
         size_t start, len;
@@ -138,14 +121,8 @@ void Cmdline::parse(const char *s, size_t maxlen)
             }
         if (known)
             continue;
-
-        // The loader puts the kernel's file name first (GRUB: a path; QEMU: the -kernel argument).
-        if (token_has_slash(tok, len))
-            continue;
-        if (index == 0 && token_contains(tok, len, "hypervisor")) {
-            words[n_words++] = {start, len};
-            continue;
-        }
+        if (index == 0 && file_name_first)
+            continue;  // the kernel's file name (loader_passes_file_name)
         if (reports > MAX_REPORTS || seen_before(tok, len))
             continue;
         if (reports++ == MAX_REPORTS)
@@ -155,6 +132,16 @@ void Cmdline::parse(const char *s, size_t maxlen)
             words[n_words++] = {start, len};
         }
     }
+}
+
+bool Cmdline::loader_passes_file_name(unsigned protocol, const char *name, size_t name_len)
+{
+    if (protocol != 1)
+        return false;
+    // "GRUB 2.06-13+deb12u1", "GRUB 2.12"; GRUB legacy calls itself "GNU GRUB 0.97".
+    constexpr const char grub2[] = "GRUB 2";
+    constexpr size_t n = sizeof grub2 - 1;
+    return !(name && name_len >= n && token_equals(name, n, grub2));
 }
 
 size_t Cmdline::describe(char *buf, size_t len) const

@@ -109,10 +109,16 @@ void setup_consoles()
 void parse_cmdline()
 {
     const Boot_info &bi = Boot::info;
-    const char *s = bi.cmdline_phys
-                        ? static_cast<const char *>(Boot::phys.map(bi.cmdline_phys, bi.cmdline_len + 1))
-                        : nullptr;
-    Boot::cmdline.parse(s ? s : "", s ? bi.cmdline_len : 0);
+    const char *s =
+        bi.cmdline_phys
+            ? static_cast<const char *>(Boot::phys.map(bi.cmdline_phys, bi.cmdline_len ? bi.cmdline_len : 1))
+            : nullptr;
+    const char *name = bi.loader_name_phys
+                           ? static_cast<const char *>(Boot::phys.map(
+                                 bi.loader_name_phys, bi.loader_name_len ? bi.loader_name_len : 1))
+                           : nullptr;
+    bool file_name = Cmdline::loader_passes_file_name(bi.loader, name, name ? bi.loader_name_len : 0);
+    Boot::cmdline.parse(s ? s : "", s ? bi.cmdline_len : 0, file_name);
 }
 
 /*

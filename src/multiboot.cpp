@@ -122,7 +122,7 @@ void add_module(Boot_info &bi, u64 start, u64 end, u64 str_phys, u64 str_len)
 /* ---------------------------------------------------------------- Multiboot 1 */
 
 constexpr u32 MB1_MEM = 1u << 0, MB1_CMDLINE = 1u << 2, MB1_MODS = 1u << 3, MB1_MMAP = 1u << 6,
-              MB1_FB = 1u << 12;
+              MB1_LOADER_NAME = 1u << 9, MB1_FB = 1u << 12;
 constexpr u64 MB1_INFO_SIZE = 116, MB1_INFO_MIN = 52;  // full structure / up to mmap_addr
 
 void mb1_mmap(const Phys_reader &r, const u8 *h, Boot_info &bi)
@@ -216,6 +216,8 @@ bool parse_mb1(u64 mbi, const Phys_reader &r, Boot_info &bi)
     u32 flags = rd32(h);
     if (flags & MB1_CMDLINE)
         set_string(r, rd32(h + 16), "command line", bi.cmdline_phys, bi.cmdline_len);
+    if ((flags & MB1_LOADER_NAME) && hlen == MB1_INFO_SIZE)
+        set_string(r, rd32(h + 64), "boot loader name", bi.loader_name_phys, bi.loader_name_len);
     if (flags & MB1_MODS)
         mb1_modules(r, h, bi);
     if (flags & MB1_MMAP) {
@@ -242,6 +244,7 @@ bool parse_mb1(u64 mbi, const Phys_reader &r, Boot_info &bi)
 enum Mb2_tag : u32 {
     TAG_END = 0,
     TAG_CMDLINE = 1,
+    TAG_LOADER_NAME = 2,
     TAG_MODULE = 3,
     TAG_MEMINFO = 4,
     TAG_MMAP = 6,
@@ -259,6 +262,7 @@ u32 tag_min_size(u32 type)
 {
     switch (type) {
     case TAG_CMDLINE: return 8;
+    case TAG_LOADER_NAME: return 8;
     case TAG_MODULE: return 16;
     case TAG_MEMINFO: return 16;
     case TAG_MMAP: return 16;
@@ -395,6 +399,10 @@ void mb2_tag(u64 tag_phys, const u8 *t, u32 type, u32 size, Mb2_maps &maps, Boot
     case TAG_CMDLINE:
         bi.cmdline_phys = tag_phys + 8;
         bi.cmdline_len = string_in(t + 8, size - 8, "command line");
+        break;
+    case TAG_LOADER_NAME:
+        bi.loader_name_phys = tag_phys + 8;
+        bi.loader_name_len = string_in(t + 8, size - 8, "boot loader name");
         break;
     case TAG_MODULE: mb2_module(tag_phys, t, size, bi); break;
     case TAG_MEMINFO: maps.meminfo = t; break;
@@ -546,6 +554,8 @@ u32 Boot_info::reserved_ranges(Mem_range *out, u32 cap) const
     add(mb1_mods_phys, mb1_mods_len);
     if (cmdline_phys)
         add(cmdline_phys, cmdline_len + 1);  // with its NUL
+    if (loader_name_phys)
+        add(loader_name_phys, loader_name_len + 1);
     for (u32 i = 0; i < module_count; i++) {
         add(modules[i].start, modules[i].end - modules[i].start);
         if (modules[i].cmdline_phys)

@@ -24,13 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
     if (size < 1)
         return 0;
-    size_t buflen = data[0] % 128;
+    size_t buflen = data[0] & 0x7f;
     size_t len = size - 1;
     std::unique_ptr<char[]> s(new char[len ? len : 1]);
     std::memcpy(s.get(), data + 1, len);
 
     Cmdline c;
-    c.parse(s.get(), len);
+    c.parse(s.get(), len, data[0] & 0x80);  // with and without the loader's file name first
 
     std::unique_ptr<char[]> buf(new char[buflen ? buflen : 1]);
     size_t n = c.describe(buflen ? buf.get() : nullptr, buflen);

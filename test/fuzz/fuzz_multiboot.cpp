@@ -54,8 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
     // The command line as src/init.cpp reads it: len + 1 bytes mapped, else an empty string.
     // (The parser may report a string that ends at the edge of readable memory without a NUL.)
     if (bi.cmdline_phys) {
-        const void *s = phys.reader().map(bi.cmdline_phys, bi.cmdline_len + 1);
-        check(phys.reader().map(bi.cmdline_phys, bi.cmdline_len ? bi.cmdline_len : 1) != nullptr);
+        // As src/init.cpp maps it: the string's length (parse stops there or at a NUL).
+        const void *s = phys.reader().map(bi.cmdline_phys, bi.cmdline_len ? bi.cmdline_len : 1);
+        check(s != nullptr);
         Cmdline c;
         c.parse(s ? static_cast<const char *>(s) : "", s ? bi.cmdline_len : 0);
         char buf[128];

@@ -35,8 +35,12 @@ import scenarios as S  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 QEMU = 'qemu-system-x86_64'
-OVMF_CODE = Path('/usr/share/OVMF/OVMF_CODE.fd')
-OVMF_VARS = Path('/usr/share/OVMF/OVMF_VARS.fd')
+# UEFI firmware: QEMU's firmware descriptors first (docs/interop/firmware.json in QEMU; Debian's
+# ovmf installs them), /etc overriding /usr/share; then OVMF_CODE*.fd files with their VARS twin.
+FIRMWARE_DESCRIPTOR_DIRS = [Path('/usr/share/qemu/firmware'), Path('/etc/qemu/firmware')]
+OVMF_DIRS = [Path('/usr/share/OVMF'), Path('/usr/share/ovmf'), Path('/usr/share/edk2/ovmf'),
+             Path('/usr/share/edk2/x64'), Path('/usr/share/qemu')]
+OVMF_UNWANTED = {'secure-boot', 'requires-smm', 'enrolled-keys', 'amd-sev-es', 'amd-sev-snp', 'intel-tdx'}
 IPXE_ROM = 'efi-e1000.rom'          # QEMU's e1000 option ROM (BIOS PXE and UEFI network boot)
 IPXE_DIRS = [Path('/usr/share/qemu'), Path('/usr/lib/ipxe/qemu')]
 
@@ -48,6 +52,9 @@ FORBIDDEN = {
     'I/O APICs': r'Could not add all I/O APICs',
     'Killed EC': r'Killed EC',
     'test failures': r'\b\d+ passed, [1-9]\d* failed\b',
+    # Loaders put the kernel's file name first (QEMU -kernel, multiboot 1) or leave it out (GRUB 2):
+    # a scenario's own command line has no unknown words, so the file name must not show up here.
+    'unknown option': r'cmdline: ignoring unknown option',
 }
 SUMMARY_OK = re.compile(r'\b([1-9]\d*) passed, 0 failed\b')
 ANSI = re.compile(r'\x1b(\[[0-9;?=]*[ -/]*[@-~]|[@-Z\\-_])')
@@ -90,6 +97,45 @@ def kvm_cpu():
 
 def find_ipxe_rom():
     return next((d / IPXE_ROM for d in IPXE_DIRS if (d / IPXE_ROM).exists()), None)
+
+
+def find_ovmf(machine, descriptor_dirs=None, ovmf_dirs=None):
+    """(code, vars template) of an x86-64 UEFI firmware without Secure Boot or SMM for `machine`
+    (pc or q35), or None. The code and the vars template belong together (the 2 MiB and the 4 MiB
+    builds have differently sized variable stores), so they are only taken as a pair."""
+    probe = ('pc-q35-' if machine == 'q35' else 'pc-i440fx-') + '0.0'
+    descriptors = {}
+    for d in descriptor_dirs if descriptor_dirs is not None else FIRMWARE_DESCRIPTOR_DIRS:
+        if d.is_dir():
+            descriptors.update((f.name, f) for f in d.glob('*.json'))  # later dirs override
+    for name in sorted(descriptors):                                   # the file name is the priority
+        try:
+            desc = json.loads(descriptors[name].read_text())
+            mapping = desc['mapping']
+            if ('uefi' not in desc.get('interface-types', []) or mapping.get('device') != 'flash'
+                    or OVMF_UNWANTED & set(desc.get('features', []))):
+                continue
+            if not any(t.get('architecture') == 'x86_64' and
+                       any(fnmatch.fnmatch(probe, m) for m in t.get('machines', []))
+                       for t in desc.get('targets', [])):
+                continue
+            code, nvram = mapping['executable'], mapping['nvram-template']
+            if code.get('format', 'raw') != 'raw' or nvram.get('format', 'raw') != 'raw':
+                continue
+            code, nvram = Path(code['filename']), Path(nvram['filename'])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue                                                   # unreadable or split differently
+        if code.is_file() and nvram.is_file():
+            return code, nvram
+    plain = re.compile(r'OVMF_CODE((?:_\d+M)?)\.fd')                   # not .secboot/.ms/.snakeoil
+    for d in ovmf_dirs if ovmf_dirs is not None else OVMF_DIRS:
+        found = sorted((c for c in d.glob('OVMF_CODE*.fd') if plain.fullmatch(c.name)),
+                       key=lambda c: (plain.fullmatch(c.name)[1] == '', c.name))  # sized builds first
+        for code in found:
+            nvram = d / f'OVMF_VARS{plain.fullmatch(code.name)[1]}.fd'
+            if nvram.is_file():
+                return code, nvram
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,9 +245,14 @@ class Run:
         return out
 
     def firmware(self):
-        code = self.need(OVMF_CODE, 'OVMF (package ovmf, run tools/setup)')
-        vars_copy = self.work / 'OVMF_VARS.fd'
-        shutil.copyfile(self.need(OVMF_VARS, 'OVMF (package ovmf, run tools/setup)'), vars_copy)
+        found = find_ovmf(self.sc.machine)
+        if found is None:
+            where = ', '.join(str(d) for d in FIRMWARE_DESCRIPTOR_DIRS + OVMF_DIRS)
+            raise Failure(f'OVMF (package ovmf, run tools/setup) missing: no UEFI firmware without '
+                          f'Secure Boot in {where}')
+        code, template = found
+        vars_copy = self.work / template.name          # every VM writes its own copy
+        shutil.copyfile(template, vars_copy)
         return ['-drive', f'if=pflash,format=raw,unit=0,readonly=on,file={code}',
                 '-drive', f'if=pflash,format=raw,unit=1,file={vars_copy}']
 

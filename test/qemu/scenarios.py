@@ -112,7 +112,8 @@ def boots(name, desc, smp=2, expect=(), **kw):
     exp = [BANNER, rf'SMP: {online} of {smp} CPUs online', ROOT_LOADED,
            rf'HIP: {hip_cpus} CPUs online, \d+ memory descriptors, length 0x[0-9a-f]+, checksum ok']
     exp.append(ROOT_RUNNING)
-    return Scenario(name, desc, smp=smp, expect=exp + list(expect), count={CORE: online}, **kw)
+    count = {CORE: online, **kw.pop('count', {})}
+    return Scenario(name, desc, smp=smp, expect=exp + list(expect), count=count, **kw)
 
 
 def option(opt, desc, **kw):
@@ -157,8 +158,10 @@ SCENARIOS = [
 
     # Command-line options (ABI 13.1).
     boots('cmdline-unknown-tokens', 'unknown and wrongly cased tokens are ignored',
-          cmdline='serial Serial NOVGA iommu=1 novga-x --keyb', expect=[r'CMDLINE: serial\s*$'],
-          tags=['cmdline']),
+          cmdline='serial Serial NOVGA iommu=1 novga-x --keyb',
+          expect=[r'CMDLINE: serial\s*$'] + [rf"cmdline: ignoring unknown option '{w}'$"
+                                             for w in ('Serial', 'NOVGA', 'iommu=1', 'novga-x', '--keyb')],
+          count={r'cmdline: ignoring unknown option': 5}, allow=['unknown option'], tags=['cmdline']),
     option('iommu', 'IOMMU on with an Intel IOMMU (DMAR) present', machine='q35',
            extra=['-device', 'intel-iommu']),
     option('keyb', 'kernel drives the keyboard; c dumps counters, Esc resets the machine',

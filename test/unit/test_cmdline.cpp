@@ -91,34 +91,95 @@ TEST(Cmdline, PrefixesAndExtensionsOfOptionNamesDoNotMatch)
     EXPECT_EQ(g_diag_lines.size(), 4u);
 }
 
-TEST(Cmdline, TheImagePathFromGrubIsIgnoredSilently)
+Cmdline parsed_after_file_name(const std::string &s)
+{
+    Cmdline c;
+    memset(&c, 0xff, sizeof c);
+    c.parse(s.c_str(), s.size() + 1, true);
+    return c;
+}
+
+TEST(Cmdline, TheFileNameBeforeTheOptionsIsSkippedSilently)
+{
+    for (const char *line :
+         {"/root/project/build-default/hypervisor.elf32 serial iommu",  // QEMU -kernel
+          "/boot/hypervisor serial iommu",                              // GRUB legacy
+          "k32 serial iommu", "(hd0,msdos1)/nova serial iommu", "tftp://10.0.2.2/x serial iommu"}) {
+        diag_clear();
+        Cmdline c = parsed_after_file_name(line);
+        EXPECT_TRUE(c.serial) << line;
+        EXPECT_TRUE(c.iommu) << line;
+        EXPECT_EQ(flags_on(c), 2) << line;
+        EXPECT_TRUE(g_diag_lines.empty()) << line << ": " << (g_diag_lines.empty() ? "" : g_diag_lines[0]);
+    }
+}
+
+TEST(Cmdline, OnlyTheFirstWordIsTheFileName)
 {
     diag_clear();
-    Cmdline c = parsed("/boot/hypervisor serial iommu");
+    Cmdline c = parsed_after_file_name("/boot/hypervisor serial /boot/hypervisor k32");
     EXPECT_TRUE(c.serial);
-    EXPECT_TRUE(c.iommu);
+    EXPECT_TRUE(diag_contains("cmdline: ignoring unknown option '/boot/hypervisor'"));
+    EXPECT_TRUE(diag_contains("cmdline: ignoring unknown option 'k32'"));
+    EXPECT_EQ(g_diag_lines.size(), 2u);
+}
+
+TEST(Cmdline, AFileNameAloneOrNoneSetsNothing)
+{
+    diag_clear();
+    EXPECT_EQ(flags_on(parsed_after_file_name("/boot/hypervisor")), 0);
+    EXPECT_EQ(flags_on(parsed_after_file_name("  /boot/hypervisor  ")), 0);
+    EXPECT_EQ(flags_on(parsed_after_file_name("")), 0);
     EXPECT_TRUE(g_diag_lines.empty());
 }
 
-TEST(Cmdline, AFirstTokenNamedLikeTheHypervisorIsTheImageName)
+TEST(Cmdline, AnOptionInFirstPlaceIsAnOptionAlsoWhereAFileNameWasExpected)
 {
+    // A loader that gives the options without the file name: nothing is lost.
     diag_clear();
-    Cmdline c = parsed("nova-hypervisor.elf novga");
+    Cmdline c = parsed_after_file_name("serial novga");
+    EXPECT_TRUE(c.serial);
     EXPECT_TRUE(c.novga);
     EXPECT_TRUE(g_diag_lines.empty());
 }
 
-TEST(Cmdline, TheWordHypervisorIsOnlyTheImageNameInFirstPosition)
+TEST(Cmdline, WithoutAFileNameTheFirstWordIsReportedLikeAnyOther)
 {
+    // GRUB 2 and multiboot 2: the options only, so a path there is a mistake worth a line.
     diag_clear();
-    parsed("serial hypervisor");
-    EXPECT_TRUE(diag_contains("unknown option 'hypervisor'"));
+    Cmdline c = parsed("/boot/hypervisor serial");
+    EXPECT_TRUE(c.serial);
+    EXPECT_TRUE(diag_contains("cmdline: ignoring unknown option '/boot/hypervisor'"));
+    diag_clear();
+    parsed("hypervisor.elf32 serial");
+    EXPECT_TRUE(diag_contains("cmdline: ignoring unknown option 'hypervisor.elf32'"));
 }
 
 TEST(Cmdline, AnOptionInFirstPositionIsStillAnOption)
 {
     Cmdline c = parsed("serial");
     EXPECT_TRUE(c.serial);
+}
+
+TEST(Cmdline, WhichLoadersPutTheFileNameFirst)
+{
+    auto passes = [](unsigned protocol, const char *name) {
+        return Cmdline::loader_passes_file_name(protocol, name, name ? strlen(name) : 0);
+    };
+    EXPECT_TRUE(passes(1, "qemu"));
+    EXPECT_TRUE(passes(1, "GNU GRUB 0.97"));
+    EXPECT_TRUE(passes(1, "iPXE"));
+    EXPECT_TRUE(passes(1, nullptr));  // no name: the multiboot 1 custom
+    EXPECT_TRUE(passes(1, ""));
+    EXPECT_TRUE(passes(1, "GRUB"));  // too short to be GRUB 2
+    EXPECT_TRUE(passes(1, "GRUB 1"));
+    EXPECT_FALSE(passes(1, "GRUB 2.06-13+deb12u1"));
+    EXPECT_FALSE(passes(1, "GRUB 2.12"));
+    EXPECT_FALSE(passes(2, "GRUB 2.06"));
+    EXPECT_FALSE(passes(2, "qemu"));
+    EXPECT_FALSE(passes(2, nullptr));
+    // Only name[0..len) is looked at.
+    EXPECT_TRUE(Cmdline::loader_passes_file_name(1, "GRUB 2.06", 5));
 }
 
 TEST(Cmdline, ARepeatedUnknownWordIsReportedOnce)
@@ -159,7 +220,7 @@ TEST(Cmdline, AnOverlongUnknownTokenIsCutInTheMessage)
 {
     diag_clear();
     std::string tok(5000, 'x');
-    parsed("/boot/hv " + tok);
+    parsed_after_file_name("/boot/hv " + tok);
     ASSERT_EQ(g_diag_lines.size(), 1u);
     EXPECT_EQ(g_diag_lines[0],
               "cmdline: ignoring unknown option '" + std::string(Cmdline::MAX_QUOTE, 'x') + "...'");
@@ -202,15 +263,6 @@ TEST(Cmdline, AHugeLineOfRepeatedWordsIsParsedInLinearTime)
     EXPECT_TRUE(c.serial);
     EXPECT_EQ(g_diag_lines.size(), 2u);
     EXPECT_LT(ms.count(), 3000) << "quadratic in the number of words";
-}
-
-// The kernel's file name is skipped, and so is the same word again (reported once at most).
-TEST(Cmdline, TheKernelNameRepeatedLaterIsNotReported)
-{
-    diag_clear();
-    parsed("hypervisor hypervisor junk junk serial");
-    ASSERT_EQ(g_diag_lines.size(), 1u);
-    EXPECT_EQ(g_diag_lines[0], "cmdline: ignoring unknown option 'junk'");
 }
 
 TEST(Cmdline, ParseForgetsOptionsOfAnEarlierCall)

@@ -3,7 +3,10 @@
  * refusal, clipping of ranges to the space, and the AVL shape under random
  * inserts and removals checked against std::map.
  */
+#include <algorithm>
+#include <cstdlib>
 #include <gtest/gtest.h>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>

@@ -1,6 +1,7 @@
 /* Unit tests of the physical memory map sanitiser (src/memmap.cpp). */
 #include <gtest/gtest.h>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <vector>
 

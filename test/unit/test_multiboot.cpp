@@ -4,6 +4,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "diag_capture.hpp"
@@ -195,6 +196,41 @@ TEST(Multiboot, TheMb1CommandLineIsFoundWithItsLength)
     EXPECT_EQ(bi->cmdline_phys, STRINGS);
     EXPECT_EQ(bi->cmdline_len, 23u);
     EXPECT_TRUE(g_diag_lines.empty());
+}
+
+TEST(Multiboot, TheMb1BootLoaderNameIsFoundWhenFlagged)
+{
+    Fake_phys m(BASE, 0x10000);
+    m.put32(MBI, (1u << 2) | (1u << 9));
+    m.put32(MBI + 16, STRINGS);
+    m.put_str(STRINGS, "/boot/hypervisor serial");
+    m.put32(MBI + 64, STRINGS + 0x100);
+    m.put_str(STRINGS + 0x100, "qemu");
+    auto bi = parse(MULTIBOOT1_LOADER_MAGIC, MBI, m);
+    EXPECT_EQ(bi->loader_name_phys, STRINGS + 0x100);
+    EXPECT_EQ(bi->loader_name_len, 4u);
+    EXPECT_TRUE(g_diag_lines.empty());
+    Mem_range r[8];
+    u32 n = bi->reserved_ranges(r, 8);
+    bool covered = false;
+    for (u32 i = 0; i < n; i++)
+        covered |= r[i].base <= STRINGS + 0x100 && STRINGS + 0x105 <= r[i].base + r[i].size;
+    EXPECT_TRUE(covered) << "the name (with its NUL) is reserved";
+
+    m.put32(MBI, 1u << 2);  // same pointer, flag clear: no name
+    bi = parse(MULTIBOOT1_LOADER_MAGIC, MBI, m);
+    EXPECT_EQ(bi->loader_name_phys, 0u);
+    EXPECT_EQ(bi->loader_name_len, 0u);
+}
+
+TEST(Multiboot, AnMb1LoaderNameOutsideTheReadableInfoIsNotRead)
+{
+    Fake_phys m(BASE, 0x1000);
+    u64 mbi = BASE + 0x1000 - 60;  // only the first 52 bytes are read: offset 64 is beyond
+    m.put32(mbi, 1u << 9);
+    auto bi = parse(MULTIBOOT1_LOADER_MAGIC, mbi, m);
+    EXPECT_EQ(bi->mbi_len, 52u);
+    EXPECT_EQ(bi->loader_name_phys, 0u);
 }
 
 TEST(Multiboot, AnUnterminatedCommandLineIsCutAtTheScanLimit)
@@ -479,6 +515,7 @@ TEST(Multiboot2, ACompleteInfoIsParsed)
     Fake_phys m(BASE, 0x10000);
     Mb2 b;
     b.tag(1, Bytes().str("/boot/hypervisor serial"))
+        .tag(2, Bytes().str("GRUB 2.06"))
         .tag(3, Bytes().u32_(0x200000).u32_(0x280000).str("roottask"))
         .tag(3, Bytes().u32_(0x280000).u32_(0x290000).str(""))
         .tag(6, Bytes()
@@ -500,6 +537,8 @@ TEST(Multiboot2, ACompleteInfoIsParsed)
     EXPECT_EQ(bi->cmdline_len, 23u);
     auto string_at = [&m](u64 phys) { return std::string(reinterpret_cast<char *>(&m.mem[phys - BASE])); };
     EXPECT_EQ(string_at(bi->cmdline_phys), "/boot/hypervisor serial");
+    EXPECT_EQ(bi->loader_name_len, 9u);
+    EXPECT_EQ(string_at(bi->loader_name_phys), "GRUB 2.06");
 
     ASSERT_EQ(bi->module_count, 2u);
     EXPECT_EQ(bi->modules[0].start, 0x200000u);

@@ -56,7 +56,7 @@ int main(const Hip *, unsigned cpu)
     if (create_handler_ec(h, ec, self_pd(), cpu, noop_handler) != Status::SUCCESS ||
         create_portal(pt, ec) != Status::SUCCESS) {
         printf("bench: cannot create the portal\n");
-        exit_qemu(EXIT_FAIL);
+        exit(EXIT_FAIL);
     }
     utcb().set_items(0, 0);
     measure("IPC call+reply, same PD", [&] { call(pt); });
@@ -155,6 +155,5 @@ int main(const Hip *, unsigned cpu)
     measure("create_sm (selector taken: fails after the checks)", [&] { create_sm(s2, self_pd(), 0); });
 
     printf("bench: done\n");
-    exit_qemu(EXIT_PASS);
-    return 0;
+    exit(EXIT_PASS);
 }

@@ -18,6 +18,7 @@ u64 heap_used;
 u64 next_sel = 0x100;
 u64 next_virt = VIRT_BASE;  // absolute addresses (base 0)
 bool debug_exit_port;
+bool exit_written;  // a code went to isa-debug-exit: the verdict, never overwritten
 
 /*
  * Advance `cursor` (an offset from `base`) by `size` after aligning
@@ -79,8 +80,14 @@ Status exit_qemu(u32 code)
             return s;
         debug_exit_port = true;
     }
+    // Up to QEMU 9.0 the write ends QEMU at once. Since 9.1 it only requests a shutdown with that
+    // code: the CPU goes on until QEMU's main loop acts, and a second write in between (main's
+    // return value going to exit(), another CPU's verdict) replaces the code. So only the first
+    // call writes, whatever CPU it runs on.
+    if (__atomic_exchange_n(&exit_written, true, __ATOMIC_SEQ_CST))
+        return Status::SUCCESS;
     outl(DEBUG_EXIT_PORT, code);
-    return Status::SUCCESS;  // still here: QEMU has no isa-debug-exit device
+    return Status::SUCCESS;  // still here: QEMU has no isa-debug-exit device, or ends shortly
 }
 
 void park()

@@ -74,8 +74,10 @@ inline Utcb &utcb() { return *ec_tls()->utcb; }
 
 // ---- ending ----------------------------------------------------------------
 
-// Leave QEMU through isa-debug-exit (QEMU's exit status is code << 1 | 1). Returns
-// only if the port could not be obtained (the status says why) or QEMU has no such device.
+// Leave QEMU through isa-debug-exit (QEMU's exit status is code << 1 | 1). Returns if the port
+// could not be obtained (the status says why), if QEMU has no such device, and on QEMU 9.1 and
+// later, where the write only requests the shutdown. The first code written is final: later
+// calls do not write.
 Status exit_qemu(u32 code);
 
 // exit_qemu(code), and if that returns, park().
