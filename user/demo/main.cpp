@@ -64,7 +64,7 @@ void timer_handler(u64, Utcb &u)
         u32 count = static_cast<u32>(1193182 * chunk / 1000);
         outb(0x43, 0x30);  // channel 0, mode 0: interrupt on terminal count
         outb(0x40, count & 0xff);
-        outb(0x40, count >> 8);
+        outb(0x40, static_cast<u8>(count >> 8));
         sm_down(timer_sm_in_child);
         left -= chunk;
     }

@@ -186,7 +186,7 @@ void prepare_message(unsigned o, unsigned seq, u64 items, bool typed)
 void prepare_reply(unsigned o, unsigned seq, u64 items, bool typed)
 {
     Utcb &u = *owner_utcb[o];
-    unsigned n = (items & 0xffff) < W ? items & 0xffff : W;
+    unsigned n = static_cast<unsigned>((items & 0xffff) < W ? items & 0xffff : W);
     for (unsigned i = 0; i < n; i++)
         u.data[i] = word(1, o, seq, i);
     u.items = items;
