@@ -180,7 +180,7 @@ struct Raw_regs
 {
     u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rflags;
 };
-static_assert(sizeof(Raw_regs) == 17 * 8);
+static_assert(sizeof(Raw_regs) == 17 * sizeof(u64));
 
 extern "C" {
 // Load every register from `in` (RFLAGS via popfq; rsp stays), run the instruction, store every
@@ -224,7 +224,7 @@ struct Cpu_probe
     u64 x2apic;  // CPUID leaf 0xb edx (x2APIC ID), untouched without leaf 0xb
     u64 ran;     // set to 1 by the EC
 };
-static_assert(sizeof(Cpu_probe) == 5 * 8);
+static_assert(sizeof(Cpu_probe) == 5 * sizeof(u64));
 
 struct Fpu_image
 {

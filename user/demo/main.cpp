@@ -85,7 +85,7 @@ void say(const char *fmt, unsigned a, unsigned b, unsigned c)
 {
     unsigned id = static_cast<unsigned>(reinterpret_cast<u64>(ec_tls()->arg));
     for (unsigned i = 1; i <= ROUNDS; i++) {
-        utcb().data[0] = 100 * (id + 1);
+        utcb().data[0] = 100 * (u64{id} + 1);
         utcb().set_items(1, 0);
         call(timer_pt);
         u64 t = __builtin_ia32_rdtsc() / (hip()->freq_tsc ? hip()->freq_tsc : 1);
@@ -123,7 +123,7 @@ int main(const Hip *h, unsigned cpu)
     Child console, timer;
     if (!ok(create_child(console, cpu, console_handler), "console server PD") ||
         !ok(create_child(timer, cpu, timer_handler), "timer server PD"))
-        exit_qemu(EXIT_FAIL);
+        exit(EXIT_FAIL);
     console_pt = console.pt;
     timer_pt = timer.pt;
 
@@ -144,14 +144,14 @@ int main(const Hip *h, unsigned cpu)
                 .status,
             "GSI semaphore for the timer server") ||
         !ok(assign_gsi(gsm, 0, cpu).status, "assign_gsi"))
-        exit_qemu(EXIT_FAIL);
+        exit(EXIT_FAIL);
     printf("demo: servers ready (console PD sel %#llx, timer PD sel %#llx, PIT on GSI %llu)\n",
            static_cast<unsigned long long>(console.pd), static_cast<unsigned long long>(timer.pd),
            static_cast<unsigned long long>(TIMER_GSI));
 
     done_sm = alloc_sel();
     if (!ok(create_sm(done_sm, self_pd(), 0), "semaphore"))
-        exit_qemu(EXIT_FAIL);
+        exit(EXIT_FAIL);
 
     for (unsigned i = 0; i < CLIENTS; i++) {
         // Each client: its own event base (only the startup portal is used), stack, UTCB, SC.
@@ -167,14 +167,14 @@ int main(const Hip *h, unsigned cpu)
             !ok(create_handler_ec(starter, alloc_sel(), self_pd(), on, startup_handler), "startup EC") ||
             !ok(create_portal(ebase + Abi::Evt::STARTUP, starter.sel, Mtd::RIP_LEN | Mtd::RSP, i),
                 "startup portal"))
-            exit_qemu(EXIT_FAIL);
+            exit(EXIT_FAIL);
         auto tls = reinterpret_cast<Ec_tls *>(stack + STACK_SIZE - sizeof(Ec_tls));
         tls->utcb = reinterpret_cast<Utcb *>(utcb_addr);
         tls->arg = reinterpret_cast<void *>(static_cast<u64>(i));
         client_stacks[i] = reinterpret_cast<u64>(tls);
         if (!ok(create_ec_global(ec, self_pd(), on, utcb_addr, client_stacks[i], ebase), "client EC") ||
             !ok(create_sc(sc, self_pd(), ec, Qpd(10, 10000)), "client SC"))
-            exit_qemu(EXIT_FAIL);
+            exit(EXIT_FAIL);
         printf("demo: client %u runs on CPU %u\n", i, on);
     }
 

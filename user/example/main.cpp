@@ -99,5 +99,5 @@ int main(const Hip *hip, unsigned cpu)
     check_semaphore();
 
     printf("example: %u checks failed\n", failed);
-    return failed ? EXIT_FAIL : EXIT_PASS;
+    return static_cast<int>(failed ? EXIT_FAIL : EXIT_PASS);
 }

@@ -40,7 +40,7 @@ constexpr u64 FLAGS_AFTER = 0x202;  // ABI 1.4
 u64 pat(unsigned role, unsigned seq, unsigned k)
 {
     return u64{0xa0 + role} << 56 | u64{seq & 0xffff} << 40 | u64{k} << 32 |
-           (0x9e3779b9u * (seq * 64 + k + 1));
+           u64{static_cast<u32>(0x9e3779b9u * (seq * 64 + k + 1))};  // wraps in 32 bits on purpose
 }
 
 // A canonical, deliberately misaligned and unmapped rsp: nothing may use it as a stack.
@@ -297,8 +297,8 @@ void digest_fpu(const char *name, const char *part, const Frame &f)
         if (half == 0)
             l += format(line + l, sizeof(line) - l, " mxcsr=%08x fcw=%04x", f.mxcsr, f.fcw);
         for (unsigned i = half * 8; i < half * 8 + 8; i++)
-            l +=
-                format(line + l, sizeof(line) - l, " xmm%u=%016lx_%016lx", i, f.xmm[2 * i + 1], f.xmm[2 * i]);
+            l += format(line + l, sizeof(line) - l, " xmm%u=%016lx_%016lx", i, f.xmm[2 * size_t{i} + 1],
+                        f.xmm[2 * size_t{i}]);
         printf("%s\n", line);
     }
 }
@@ -768,5 +768,5 @@ int main(const Hip *hip, unsigned cpu)
     timing(cpu);
     printf("%u passed, %u failed\n", passed, failed);
     exit_qemu(failed ? EXIT_FAIL : EXIT_PASS);
-    return failed ? EXIT_FAIL : EXIT_PASS;
+    return static_cast<int>(failed ? EXIT_FAIL : EXIT_PASS);
 }

@@ -62,7 +62,7 @@ Status from_kernel(Crd send, Crd window)
 }  // namespace
 
 extern "C" Start_regs nova_start_regs;  // crt0.S
-static_assert(sizeof(Start_regs) == 17 * 8);
+static_assert(sizeof(Start_regs) == 17 * sizeof(u64));
 
 const Start_regs &start_regs() { return nova_start_regs; }
 

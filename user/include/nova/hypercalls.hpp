@@ -288,7 +288,7 @@ constexpr unsigned KSTAT_FLAG = 1u << 0;
 // kstat: `out` is written only on SUCCESS.
 inline Status kstat(Kstat &out)
 {
-    u64 rdi = Hypercall_id(static_cast<Hypercall>(0xf), KSTAT_FLAG, 0).value();
+    u64 rdi = Hypercall_id(0xf | u64{KSTAT_FLAG} << 4).value();  // number 0xf is outside enum Hypercall
     u64 rsi = 0, rdx = 0, rax = 0;
     asm volatile("syscall" : "+D"(rdi), "+S"(rsi), "+d"(rdx), "+a"(rax) : : "rcx", "r11", "memory");
     Status s = status_of(rdi);
