@@ -82,7 +82,7 @@ bool scan(Phys_reader const &r, u64 start, u64 end, Acpi_rsdp &out, unsigned &ba
 {
     for (u64 a = start; a + Acpi::RSDP_V1_LEN <= end; a += 16) {
         auto p = static_cast<u8 const *>(r.map(a, Acpi::RSDP_V1_LEN));
-        if (!p || memcmp(p, "RSD PTR ", 8))
+        if (!p || memcmp(p, "RSD PTR ", 8) != 0)
             continue;
         if (Acpi::checksum(p, Acpi::RSDP_V1_LEN)) {
             if (!bad++)
@@ -179,7 +179,7 @@ void handle_table(Phys_reader const &r, u64 phys, Acpi_info &info)
     if (!p)
         return;
     Slot s = slot_of(info, k);
-    if (*s.present) {
+    if (*s.present) {  // NOLINT(clang-analyzer-core.NullDereference): k is not OTHER here
         diag("ACPI: duplicate %s at %#lx ignored, using the one at %#lx", rec.signature, phys, *s.phys);
         return;
     }
@@ -256,7 +256,7 @@ u8 Acpi::checksum(u8 const *p, size_t len)
 
 Acpi::Rsdp_check Acpi::parse_rsdp(u8 const *p, size_t len, u64 phys, Acpi_rsdp &out)
 {
-    if (!p || len < RSDP_V1_LEN || memcmp(p, "RSD PTR ", 8) || checksum(p, RSDP_V1_LEN))
+    if (!p || len < RSDP_V1_LEN || memcmp(p, "RSD PTR ", 8) != 0 || checksum(p, RSDP_V1_LEN))
         return RSDP_BAD;
     Acpi_bytes b{p, RSDP_V1_LEN};
     memset(&out, 0, sizeof out);

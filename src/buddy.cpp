@@ -17,9 +17,9 @@ constexpr u64 pages(unsigned order) { return u64{1} << order; }
 // The largest naturally aligned block starting at frame f that fits into n frames.
 unsigned fit_order(u64 f, u64 n)
 {
-    unsigned o = 63 - __builtin_clzll(n);
+    unsigned o = 63u - static_cast<unsigned>(__builtin_clzll(n));
     if (f && static_cast<unsigned>(__builtin_ctzll(f)) < o)
-        o = __builtin_ctzll(f);
+        o = static_cast<unsigned>(__builtin_ctzll(f));
     return o < Buddy::MAX_ORDER ? o : Buddy::MAX_ORDER;
 }
 

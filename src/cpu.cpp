@@ -120,10 +120,10 @@ void Cpu::detect_features()
     if (f.max_ext_leaf >= 0x80000004) {
         for (u32 i = 0; i < 3; i++) {
             auto b = cpuid(0x80000002 + i);
-            memcpy(f.brand + 16 * i + 0, &b.eax, 4);
-            memcpy(f.brand + 16 * i + 4, &b.ebx, 4);
-            memcpy(f.brand + 16 * i + 8, &b.ecx, 4);
-            memcpy(f.brand + 16 * i + 12, &b.edx, 4);
+            memcpy(f.brand + 16 * size_t{i} + 0, &b.eax, 4);
+            memcpy(f.brand + 16 * size_t{i} + 4, &b.ebx, 4);
+            memcpy(f.brand + 16 * size_t{i} + 8, &b.ecx, 4);
+            memcpy(f.brand + 16 * size_t{i} + 12, &b.edx, 4);
         }
     }
     f.brand[48] = 0;

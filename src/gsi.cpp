@@ -29,9 +29,13 @@ void Gsi::init()
             level[g] = Boot::acpi.gsi_mode(g).trigger == Irq_mode::LEVEL;
         made++;
     }
-    for (unsigned c = 0; c < Cpu::count && c < 64; c++)
-        if (Cpu::table[c]->online && (idle[c] = Sc::create(nullptr, c, 0, 0)))
+    for (unsigned c = 0; c < Cpu::count && c < 64; c++) {
+        if (!Cpu::table[c]->online)
+            continue;
+        idle[c] = Sc::create(nullptr, c, 0, 0);
+        if (idle[c])
             idle[c]->get();
+    }
     if (made < COUNT)
         trace("GSI: out of memory after %u GSI semaphores", made);
 }

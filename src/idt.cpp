@@ -20,7 +20,7 @@ alignas(16) Gate idt[256];
 void Idt::init()
 {
     for (unsigned v = 0; v < 256; v++) {
-        u64 a = reinterpret_cast<u64>(idt_stubs) + 16 * v;
+        u64 a = reinterpret_cast<u64>(idt_stubs) + 16 * u64{v};
         unsigned dpl = (v == 3 || v == 4) ? 3 : 0;
         unsigned ist = v == 8 ? IST_DF : v == 2 ? IST_NMI : v == 18 ? IST_MC : 0;
         idt[v].lo = (a & 0xffff) | u64{0x08} << 16 | u64{ist} << 32 | u64{0x8e | dpl << 5} << 40 |

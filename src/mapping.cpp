@@ -24,7 +24,7 @@ namespace {
 
 constinit Slab_cache node_cache{"mdb", sizeof(Mdb_node), 16};
 
-constexpr u64 PAGES_2M = 512, PAGES_1G = 512 * 512;
+constexpr u64 PAGES_2M = 512, PAGES_1G = PAGES_2M * 512;
 
 Pd *owner(const Mdb_node &n) { return static_cast<Pd *>(n.space->owner()); }
 

@@ -103,7 +103,7 @@ bool Mdb_space::clip(u64 &base, unsigned &order) const
         base &= (u64{1} << OBJ_BITS) - 1;  // wraps (ABI 1.7)
     base &= ~((u64{1} << order) - 1);
     if (order < sel_bits)
-        return base >> sel_bits == 0;
+        return base >> sel_bits == 0;  // NOLINT(clang-analyzer-core.BitwiseShift): sel_bits is 16, 26 or 52
     if (kind != Crd::OBJ && base)
         return false;  // a range beyond the space
     base = 0;

@@ -261,15 +261,15 @@ enum Mb2_tag : u32 {
 u32 tag_min_size(u32 type)
 {
     switch (type) {
-    case TAG_CMDLINE: return 8;
+    case TAG_CMDLINE:
     case TAG_LOADER_NAME: return 8;
-    case TAG_MODULE: return 16;
-    case TAG_MEMINFO: return 16;
+    case TAG_MODULE:
+    case TAG_MEMINFO:
     case TAG_MMAP: return 16;
     case TAG_FRAMEBUFFER: return 30;
     case TAG_EFI32: return 12;
     case TAG_EFI64: return 16;
-    case TAG_ACPI_OLD: return 8 + 20;
+    case TAG_ACPI_OLD:
     case TAG_ACPI_NEW: return 8 + 20;
     case TAG_EFI_MMAP: return 16;
     case TAG_EFI_BS: return 8;

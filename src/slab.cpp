@@ -54,7 +54,7 @@ void *Slab_cache::alloc()
     size_t w = 0;
     while (!~s->map[w])  // a partial slab has a clear bit below per_slab
         w++;
-    unsigned b = __builtin_ctzll(~s->map[w]);
+    unsigned b = static_cast<unsigned>(__builtin_ctzll(~s->map[w]));
     s->map[w] |= u64{1} << b;
     if (++s->used == per_slab)
         unlink(s);

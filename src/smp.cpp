@@ -176,7 +176,7 @@ void Smp::boot_aps(u64 page)
             ap_stacks[k++] = Cpu::table[i]->kstack_top;
 
     auto tramp = phys_to_virt<u8>(page);
-    memcpy(tramp, trampoline_start, trampoline_end - trampoline_start);
+    memcpy(tramp, trampoline_start, static_cast<size_t>(trampoline_end - trampoline_start));
     auto patch = [&](u32 *sym, u32 v) {
         *reinterpret_cast<u32 *>(tramp + (reinterpret_cast<char *>(sym) - trampoline_start)) = v;
     };

@@ -28,7 +28,7 @@ u64 *Space_obj::slot(u64 sel, bool create)
         if (__atomic_compare_exchange_n(&mid, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             m = fresh;
         else {
-            free_page(fresh);  // another CPU was faster
+            free_page(static_cast<void *>(fresh));  // another CPU was faster
             m = expected;
         }
     }
@@ -128,7 +128,7 @@ void Space_obj::release_tables()
         for (unsigned i = 0; i < ENTRIES; i++)
             if (mid[i])
                 free_page(mid[i]);
-        free_page(mid);
+        free_page(static_cast<void *>(mid));
         mid = nullptr;
     }
 }

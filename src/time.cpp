@@ -119,7 +119,7 @@ bool with_pit()
 {
     // PIT channel 2, gated through port 0x61, mode 0 count-down from 0xffff: a one-shot of ~54.9 ms.
     constexpr u32 count = 11932;  // 10 ms at 1.193182 MHz
-    outb(0x61, (inb(0x61) & ~0x02) | 0x01);
+    outb(0x61, static_cast<u8>((inb(0x61) & ~0x02u) | 0x01u));
     outb(0x43, 0xb0);
     outb(0x42, count & 0xff);
     outb(0x42, count >> 8);

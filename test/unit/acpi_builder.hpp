@@ -159,10 +159,11 @@ inline Bytes make_madt(std::vector<Bytes> const &entries, u32 lapic_base = 0xfee
 }
 
 /* DMAR pieces. */
-inline Bytes dev_scope(unsigned type, unsigned enum_id, unsigned bus, std::vector<std::pair<int, int>> path)
+inline Bytes dev_scope(unsigned type, unsigned enum_id, unsigned bus,
+                       std::vector<std::pair<unsigned, unsigned>> path)
 {
     Writer w;
-    w.u8_(type).u8_(6 + 2 * path.size()).u16_(0).u8_(enum_id).u8_(bus);
+    w.u8_(type).u8_(static_cast<unsigned>(6 + 2 * path.size())).u16_(0).u8_(enum_id).u8_(bus);
     for (auto [d, f] : path)
         w.u8_(d).u8_(f);
     return w.b;
@@ -172,14 +173,30 @@ inline Bytes drhd(unsigned flags, unsigned seg, u64 base, std::vector<Bytes> con
     Writer body;
     for (auto const &s : scopes)
         body.bytes(s);
-    return Writer().u16_(0).u16_(16 + body.b.size()).u8_(flags).u8_(0).u16_(seg).u64_(base).bytes(body.b).b;
+    return Writer()
+        .u16_(0)
+        .u16_(static_cast<unsigned>(16 + body.b.size()))
+        .u8_(flags)
+        .u8_(0)
+        .u16_(seg)
+        .u64_(base)
+        .bytes(body.b)
+        .b;
 }
 inline Bytes rmrr(unsigned seg, u64 base, u64 limit, std::vector<Bytes> const &scopes)
 {
     Writer body;
     for (auto const &s : scopes)
         body.bytes(s);
-    return Writer().u16_(1).u16_(24 + body.b.size()).u16_(0).u16_(seg).u64_(base).u64_(limit).bytes(body.b).b;
+    return Writer()
+        .u16_(1)
+        .u16_(static_cast<unsigned>(24 + body.b.size()))
+        .u16_(0)
+        .u16_(seg)
+        .u64_(base)
+        .u64_(limit)
+        .bytes(body.b)
+        .b;
 }
 inline Bytes make_dmar(std::vector<Bytes> const &structs, unsigned haw = 38, unsigned flags = 1)
 {

@@ -415,7 +415,7 @@ u16 sum_words(const u8 *p, size_t len)
 {
     unsigned sum = 0;
     for (size_t i = 0; i + 1 < len; i += 2)
-        sum += p[i] | p[i + 1] << 8;
+        sum += static_cast<unsigned>(p[i] | p[i + 1] << 8);
     return static_cast<u16>(sum);
 }
 

@@ -354,7 +354,7 @@ TEST(Buddy, RandomAllocationsAndFreesMatchASimpleModel)
 
     for (int step = 0; step < 20000; step++) {
         if (live.empty() || rng() % 100 < 55) {
-            unsigned o = rng() % 100 < 70 ? rng() % 3 : rng() % 8;
+            unsigned o = static_cast<unsigned>(rng() % 100 < 70 ? rng() % 3 : rng() % 8);
             void *p = t.b.alloc(o);
             if (!p) {
                 Kmem_stats s = t.b.stats();

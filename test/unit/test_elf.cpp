@@ -295,7 +295,7 @@ TEST(Elf, RandomlyCorruptedImagesAreJudgedWithoutReadingOutOfBounds)
     int ok = 0;
     for (int round = 0; round < 5000; round++) {
         auto v = good;
-        for (int k = 1 + rng() % 3; k > 0; k--)
+        for (int k = 1 + static_cast<int>(rng() % 3); k > 0; k--)
             v[rng() % 256] = static_cast<u8>(rng());  // headers live in the first 256 bytes
         size_t size = rng() % 4 ? v.size() : rng() % v.size();
         Elf_info info;

@@ -41,7 +41,7 @@ void test_free(void *p)
 Crd obj(u64 s, unsigned o = 0, unsigned r = 0x1f) { return Crd::obj(s, o, r); }
 Crd mem(u64 p, unsigned o = 0, unsigned r = 0x1f) { return Crd::mem(p, o, r); }
 Crd pio(u64 p, unsigned o = 0, unsigned r = 0x1f) { return Crd::pio(p, o, r); }
-u64 object(int i) { return 0x10000 + 0x40 * static_cast<u64>(i); }  // stands in for a Kobject *
+u64 object(unsigned i) { return 0x10000 + 0x40 * static_cast<u64>(i); }  // stands in for a Kobject *
 
 struct Pd
 {
@@ -364,11 +364,11 @@ TEST_F(Mdb_test, SpacesOfTheWrongTypeAreABadParameter)
 TEST_F(Mdb_test, F88_AnOrder2RangeIntoAnOrder4WindowWithHotspot0x208LandsAt0x208)
 {
     Pd &a = new_pd(), &b = new_pd();
-    for (int i = 0; i < 4; i++)
+    for (unsigned i = 0; i < 4; i++)
         ASSERT_EQ(root(a.obj, 0x40 + i, 0, 0x1f, object(i)), Mdb::Status::OK);
     Mdb::Result r = del(a.obj, obj(0x40, 2), b.obj, obj(0x200, 4), 0x208);
     EXPECT_EQ(r.crd, obj(0x208, 2, 0x1f));
-    for (int i = 0; i < 16; i++) {
+    for (unsigned i = 0; i < 16; i++) {
         Mdb_node *n = b.obj.lookup(0x200 + i);
         if (i >= 8 && i < 12) {
             ASSERT_NE(n, nullptr) << i;
@@ -381,11 +381,11 @@ TEST_F(Mdb_test, F88_AnOrder2RangeIntoAnOrder4WindowWithHotspot0x208LandsAt0x208
 TEST_F(Mdb_test, ASendRangeLargerThanTheWindowSendsTheHotspotPartOfTheSource)
 {
     Pd &a = new_pd(), &b = new_pd();
-    for (int i = 0; i < 16; i++)
+    for (unsigned i = 0; i < 16; i++)
         ASSERT_EQ(root(a.obj, 0x100 + i, 0, 0x1f, object(i)), Mdb::Status::OK);
     Mdb::Result r = del(a.obj, obj(0x100, 4), b.obj, obj(0x300, 2), 0x10c);
     EXPECT_EQ(r.crd, obj(0x300, 2, 0x1f));
-    for (int i = 0; i < 4; i++)
+    for (unsigned i = 0; i < 4; i++)
         EXPECT_EQ(b.obj.lookup(0x300 + i)->payload, object(12 + i));
     EXPECT_EQ(b.obj.count(), 4u);
 }
@@ -410,7 +410,7 @@ TEST_F(Mdb_test, F89_DelegationIntoAnOccupiedSelectorLeavesTheDestinationUnchang
 TEST_F(Mdb_test, OnlyTheOccupiedPiecesOfARangeAreSkipped)
 {
     Pd &a = new_pd(), &b = new_pd();
-    for (int i = 0; i < 4; i++)
+    for (unsigned i = 0; i < 4; i++)
         ASSERT_EQ(root(a.obj, 0x100 + i, 0, 0x1f, object(i)), Mdb::Status::OK);
     ASSERT_EQ(root(b.obj, 0x202, 0, 0x1f, object(9)), Mdb::Status::OK);
     del(a.obj, obj(0x100, 2), b.obj, obj(0x200, 2));
@@ -466,11 +466,11 @@ TEST_F(Mdb_test, DelegatingARangeOntoItselfCreatesNothing)
 TEST_F(Mdb_test, CreatePdStyleDelegationPlacesTheSourceRangeAtSelectorZero)
 {
     Pd &parent = new_pd(), &child = new_pd();
-    for (int i = 0; i < 8; i++)
+    for (unsigned i = 0; i < 8; i++)
         ASSERT_EQ(root(parent.obj, 0x48 + i, 0, 0x1f, object(i)), Mdb::Status::OK);
     Mdb::Result r = del(parent.obj, obj(0x48, 3), child.obj, Crd::whole(Crd::OBJ), 0);  // ABI 7.3
     EXPECT_EQ(r.crd, obj(0, 3, 0x1f));
-    for (int i = 0; i < 8; i++)
+    for (unsigned i = 0; i < 8; i++)
         EXPECT_EQ(child.obj.lookup(i)->payload, object(i));
     EXPECT_EQ(child.obj.count(), 8u);
 }
@@ -886,7 +886,7 @@ TEST_F(Mdb_test, ANodeWith100000ChildrenIsRevokedInOneCall)
 TEST_F(Mdb_test, AWholeObjectSpaceOf65536CapabilitiesDelegatesAndDies)
 {
     Pd &a = new_pd(), &b = new_pd();
-    for (int i = 0; i < 65536; i++)
+    for (unsigned i = 0; i < 65536; i++)
         ASSERT_EQ(root(a.obj, static_cast<u64>(i) * 1024, 0, 0x1f, object(i)), Mdb::Status::OK);
     del(a.obj, Crd::whole(Crd::OBJ), b.obj, Crd::whole(Crd::OBJ));
     EXPECT_EQ(b.obj.count(), 65536u);
@@ -900,7 +900,7 @@ TEST_F(Mdb_test, AWholeObjectSpaceOf65536CapabilitiesDelegatesAndDies)
 TEST_F(Mdb_test, RunningOutOfMemoryAtAnyAllocationOfADelegationChangesNothing)
 {
     Pd &a = new_pd(), &b = new_pd();
-    for (int i = 0; i < 16; i += 2)
+    for (unsigned i = 0; i < 16; i += 2)
         ASSERT_EQ(root(a.obj, 0x100 + static_cast<u64>(i), 0, 0x1f, object(i)), Mdb::Status::OK);
     ASSERT_EQ(root(b.obj, 0x204, 0, 0x1f, object(99)), Mdb::Status::OK);  // one piece is skipped
     const long pieces = 7;
@@ -943,7 +943,7 @@ TEST_F(Mdb_test, AnObserverRefusingAnyNodeOfADelegationWithdrawsTheWholeItem)
 TEST_F(Mdb_test, ConcurrentDelegationsAndRevocationsKeepTheDatabaseConsistent)
 {
     Pd &a = new_pd(), &b = new_pd(), &c = new_pd();
-    for (int i = 0; i < 64; i++)
+    for (unsigned i = 0; i < 64; i++)
         ASSERT_EQ(Mdb::insert_root(a.obj, static_cast<u64>(i), 0, 0x1f, object(i)), Mdb::Status::OK);
     std::vector<std::thread> threads;
     for (unsigned t = 0; t < 2; t++)  // more threads than CPUs make a ticket lock crawl
@@ -953,7 +953,8 @@ TEST_F(Mdb_test, ConcurrentDelegationsAndRevocationsKeepTheDatabaseConsistent)
             for (int i = 0; i < 3000; i++) {
                 Mdb_space &s = *sp[rng() % 3], &d = *sp[rng() % 3];
                 if (rng() % 3)
-                    Mdb::delegate(s, obj(rng() % 64, rng() % 3), d, obj(rng() % 64, rng() % 3), rng() % 64);
+                    Mdb::delegate(s, obj(rng() % 64, static_cast<unsigned>(rng() % 3)), d,
+                                  obj(rng() % 64, static_cast<unsigned>(rng() % 3)), rng() % 64);
                 else
                     Mdb::revoke(s, obj(rng() % 64, rng() % 2, rng() % 32), rng() % 2);
             }
@@ -1251,7 +1252,9 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
             u64 b = rand_base(t) % (u64{1} << m.bits[size_t(s)]);
             b &= ~((u64{1} << o) - 1);
             unsigned r = 1 + unsigned(rnd(31));
-            u64 pay = t == Crd::OBJ ? object(int(next_obj++)) : t == Crd::MEM ? rnd(1 << 20) << 4 : b;
+            u64 pay = t == Crd::OBJ   ? object(static_cast<unsigned>(next_obj++))
+                      : t == Crd::MEM ? rnd(1 << 20) << 4
+                                      : b;
             budget = give;
             Mdb::Status st = root(*sp[size_t(s)], b, o, r, pay);
             budget = -1;

@@ -312,7 +312,7 @@ TEST(Memmap, RandomMapsMatchAPageByPageModel)
             for (u64 a = b; a < b + s; a += 256)
                 v[a / 256] = 1;
         };
-        int n = 1 + rng() % 12;
+        int n = 1 + static_cast<int>(rng() % 12);
         for (int i = 0; i < n; i++) {
             u64 b = (rng() % (SPACE / 256)) * 256, s = (1 + rng() % 40) * 256;
             if (b + s > SPACE)

@@ -924,11 +924,11 @@ TEST(Multiboot, RandomMb1InfoNeverCrashesOrReadsOutOfBounds)
             byte = static_cast<u8>(rng() % 4 ? rng() : 0);
         // Pointers aim into (and just past) the fake memory, with plausible flags.
         auto ptr = [&] { return static_cast<u32>(BASE + rng() % 0x3400); };
-        m.put32(MBI, rng() | 0x4d);
+        m.put32(MBI, static_cast<u32>(rng() | 0x4d));
         m.put32(MBI + 16, ptr());
-        m.put32(MBI + 20, rng() % 8 ? rng() % 8 : rng());
+        m.put32(MBI + 20, static_cast<u32>(rng() % 8 ? rng() % 8 : rng()));
         m.put32(MBI + 24, ptr());
-        m.put32(MBI + 44, rng() % 8 ? rng() % 0x200 : rng());
+        m.put32(MBI + 44, static_cast<u32>(rng() % 8 ? rng() % 0x200 : rng()));
         m.put32(MBI + 48, ptr());
         Boot_info bi;
         diag_clear();

@@ -84,7 +84,7 @@ TEST(RunQueue, MatchesModel)
     std::mt19937 rng(1234);
     std::vector<Item> items(200);
     for (int i = 0; i < 200; i++)
-        items[i] = Item{static_cast<unsigned>(1 + rng() % 127), i};
+        items[static_cast<size_t>(i)] = Item{static_cast<unsigned>(1 + rng() % 127), i};
     Run_queue<Item> q;
     std::vector<std::deque<Item *>> model(128);
     for (int step = 0; step < 20000; step++) {
@@ -107,7 +107,7 @@ TEST(RunQueue, MatchesModel)
         default: {
             Item *got = q.pick();
             Item *want = nullptr;
-            for (int p = 127; p >= 0 && !want; p--)
+            for (size_t p = 128; p-- > 0 && !want;)
                 if (!model[p].empty()) {
                     want = model[p].front();
                     model[p].pop_front();
@@ -116,7 +116,7 @@ TEST(RunQueue, MatchesModel)
         }
         }
         unsigned hi = 0;
-        for (int p = 127; p >= 0 && !hi; p--)
+        for (size_t p = 128; p-- > 0 && !hi;)
             if (!model[p].empty())
                 hi = static_cast<unsigned>(p);
         ASSERT_EQ(q.highest(), hi) << "step " << step;

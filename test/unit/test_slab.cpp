@@ -216,7 +216,7 @@ TEST(Slab, ChurningAHundredThousandObjectsOfSeveralSizesLeaksNothing)
     std::mt19937 rng(1);
     for (int round = 0; round < 2; round++) {
         for (u32 i = 0; i < 100000; i++) {
-            unsigned k = i % caches.size();
+            unsigned k = static_cast<unsigned>(i % caches.size());
             auto *p = static_cast<u32 *>(caches[k]->alloc());
             ASSERT_NE(p, nullptr);
             p[0] = i;

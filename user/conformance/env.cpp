@@ -582,7 +582,9 @@ bool make_portal(Test &t, u64 &pt, u64 ec, u64 mtd, u64 id, u64 ip)
         t.fail("create_pt: %s", status_name(s));
         return false;
     }
-    if (id && (s = pt_ctrl(pt, id)) != Status::SUCCESS) {
+    if (id)
+        s = pt_ctrl(pt, id);
+    if (s != Status::SUCCESS) {
         t.fail("pt_ctrl: %s", status_name(s));
         return false;
     }
@@ -600,7 +602,9 @@ extern "C" void thread_main()
 
 bool spawn(Test *t, Thread &th, unsigned cpu, unsigned prio, Thread_fn fn, u64 evt, u32 quantum_us)
 {
-    if (evt == NO_EVT && (evt = service_evt(cpu)) == NO_EVT) {
+    if (evt == NO_EVT)
+        evt = service_evt(cpu);
+    if (evt == NO_EVT) {
         if (t)
             t->fail("suite: no service EC on CPU %u (create_ec/create_pt failed)", cpu);
         return false;
@@ -657,7 +661,8 @@ bool make_child(Test &t, Child_pd &c, unsigned cpu, Portal_handler handler, bool
         t.fail("create_pd (child): %s", status_name(s));
         return false;
     }
-    if ((s = share_image(c.pd)) != Status::SUCCESS) {
+    s = share_image(c.pd);
+    if (s != Status::SUCCESS) {
         t.fail("sharing our image with a child PD: %s", status_name(s));
         return false;
     }

@@ -219,7 +219,7 @@ struct Cpu_probe
     u64 x2apic;  // CPUID leaf 0xb edx (x2APIC ID), untouched without leaf 0xb
     u64 ran;     // set to 1 by the EC
 };
-static_assert(sizeof(Cpu_probe) == 5 * 8);
+static_assert(sizeof(Cpu_probe) == 5 * sizeof(u64));
 
 struct Fpu_image
 {

@@ -299,7 +299,7 @@ void fill_fpu(Fpu_image &f, u64 seed)
 
 const char *fpu_diff(const Fpu_image &want, const Fpu_image &got)
 {
-    if (memcmp(want.xmm, got.xmm, sizeof(want.xmm)))
+    if (memcmp(want.xmm, got.xmm, sizeof(want.xmm)) != 0)
         return "an xmm register";
     if (want.mxcsr != got.mxcsr)
         return "MXCSR";

@@ -48,7 +48,7 @@ Raw_regs pattern()
     Raw_regs r;
     u64 *w = reinterpret_cast<u64 *>(&r);
     for (unsigned i = 0; i < 16; i++)
-        w[i] = 0x6e00000000000000ull | static_cast<u64>(i + 1) << 32 | (i * 0x1111);
+        w[i] = 0x6e00000000000000ull | static_cast<u64>(i + 1) << 32 | (u64{i} * 0x1111);
     r.rsp = 0;
     r.rflags = 0x1 | 0x4 | 0x40 | 0x80 | 0x800 | 0x202;  // CF PF ZF SF OF
     return r;

@@ -99,12 +99,14 @@ bool run_entries(Test &t, Entry_run &r)
     pe_out.rsp = r.sp - 0x1230;  // pe_entry uses no stack: any value will do
     pe_count = 0;
     utcb().set_items(0, 0);
-    if ((s = call(pt)) != Status::SUCCESS || pe_count != 1) {
+    s = call(pt);
+    if (s != Status::SUCCESS || pe_count != 1) {
         t.fail("first call: %s, %lu portal entries", status_name(s), pe_count);
         return false;
     }
     r.first = pe_in;
-    if ((s = call(pt)) != Status::SUCCESS || pe_count != 2) {
+    s = call(pt);
+    if (s != Status::SUCCESS || pe_count != 2) {
         t.fail("second call: %s, %lu portal entries", status_name(s), pe_count);
         return false;
     }

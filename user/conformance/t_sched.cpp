@@ -618,7 +618,7 @@ void h_every_cpu(Test &t)
     REQUIRE(sm && base && new_sm(t, sm));
     for (unsigned i = 0; i < n; i++) {
         unsigned c = cpus[i];
-        u64 evt = base + 64 * i, starter = evt + 32, ec = evt + 33, sc = evt + 34;
+        u64 evt = base + 64 * u64{i}, starter = evt + 32, ec = evt + 33, sc = evt + 34;
         u64 u1 = alloc_virt(PAGE_SIZE), u2 = alloc_virt(PAGE_SIZE);
         CHECK(u1 && u2, "suite: virtual addresses exhausted");
         probes[i] = {sm, 0, 0, ~u64{0}, 0};

@@ -35,6 +35,7 @@ void child_handler(u64, Utcb &u)
         u.data[4] = pd_lookup(Crd::mem(HIP_ADDR >> PAGE_BITS, 0, 0)).crd.value();
         u.set_items(5, 0);
         return;
+    default: return;  // no such request: the reply carries what the UTCB holds
     }
 }
 
@@ -242,9 +243,11 @@ void exhaust(Test &t)
     REQUIRE(base);
     unsigned n = 0;
     Status s = Status::SUCCESS;
-    for (; n < BOUND; n++)
-        if ((s = create_sm(base + n, SEL_ROOT_PD, 0)) != Status::SUCCESS)
+    for (; n < BOUND; n++) {
+        s = create_sm(base + n, SEL_ROOT_PD, 0);
+        if (s != Status::SUCCESS)
             break;
+    }
     exhaust_n = n;
     exhaust_oom = n < BOUND && s == Status::OOM;
     Status limit = s;

@@ -64,7 +64,7 @@ void timer_handler(u64, Utcb &u)
         u32 count = static_cast<u32>(1193182 * chunk / 1000);
         outb(0x43, 0x30);  // channel 0, mode 0: interrupt on terminal count
         outb(0x40, count & 0xff);
-        outb(0x40, count >> 8);
+        outb(0x40, static_cast<u8>(count >> 8));
         sm_down(timer_sm_in_child);
         left -= chunk;
     }
@@ -85,7 +85,7 @@ void say(const char *fmt, unsigned a, unsigned b, unsigned c)
 {
     unsigned id = static_cast<unsigned>(reinterpret_cast<u64>(ec_tls()->arg));
     for (unsigned i = 1; i <= ROUNDS; i++) {
-        utcb().data[0] = 100 * (id + 1);
+        utcb().data[0] = 100 * (u64{id} + 1);
         utcb().set_items(1, 0);
         call(timer_pt);
         u64 t = __builtin_ia32_rdtsc() / (hip()->freq_tsc ? hip()->freq_tsc : 1);

@@ -40,7 +40,7 @@ constexpr u64 FLAGS_AFTER = 0x202;  // ABI 1.4
 u64 pat(unsigned role, unsigned seq, unsigned k)
 {
     return u64{0xa0 + role} << 56 | u64{seq & 0xffff} << 40 | u64{k} << 32 |
-           (0x9e3779b9u * (seq * 64 + k + 1));
+           u64{static_cast<u32>(0x9e3779b9u * (seq * 64 + k + 1))};  // wraps in 32 bits on purpose
 }
 
 // A canonical, deliberately misaligned and unmapped rsp: nothing may use it as a stack.
@@ -185,7 +185,7 @@ void prepare_message(unsigned o, unsigned seq, u64 items, bool typed)
 void prepare_reply(unsigned o, unsigned seq, u64 items, bool typed)
 {
     Utcb &u = *owner_utcb[o];
-    unsigned n = (items & 0xffff) < W ? items & 0xffff : W;
+    unsigned n = static_cast<unsigned>((items & 0xffff) < W ? items & 0xffff : W);
     for (unsigned i = 0; i < n; i++)
         u.data[i] = word(1, o, seq, i);
     u.items = items;
@@ -296,8 +296,8 @@ void digest_fpu(const char *name, const char *part, const Frame &f)
         if (half == 0)
             l += format(line + l, sizeof(line) - l, " mxcsr=%08x fcw=%04x", f.mxcsr, f.fcw);
         for (unsigned i = half * 8; i < half * 8 + 8; i++)
-            l +=
-                format(line + l, sizeof(line) - l, " xmm%u=%016lx_%016lx", i, f.xmm[2 * i + 1], f.xmm[2 * i]);
+            l += format(line + l, sizeof(line) - l, " xmm%u=%016lx_%016lx", i, f.xmm[2 * size_t{i} + 1],
+                        f.xmm[2 * size_t{i}]);
         printf("%s\n", line);
     }
 }

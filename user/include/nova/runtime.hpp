@@ -88,7 +88,7 @@ Status exit_qemu(u32 code);
 
 // ---- allocators -----------------------------------------------------------
 
-constexpr size_t HEAP_SIZE = 256 * 1024;
+constexpr size_t HEAP_SIZE = size_t{256} * 1024;
 
 // Bump allocation from a static arena; align must be a power of two. nullptr when exhausted.
 void *alloc(size_t size, size_t align = 16);
