@@ -63,7 +63,8 @@ template <typename E> Verdict sel_free(E &e, u64 sel)
 template <typename E> Verdict create_pd(E &e, const Sys_create_pd &a, Found<E> &d)
 {
     Capability owner = e.lookup(a.owner());
-    if (!(d.pd = as<typename E::Pd>(owner, Perm_pd::CREATE_PD)))
+    d.pd = as<typename E::Pd>(owner, Perm_pd::CREATE_PD);
+    if (!d.pd)
         return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_PD");
     d.perm = owner.perm;
     return sel_free(e, a.sel());
@@ -79,7 +80,8 @@ template <typename E> Verdict create_ec(E &e, const Sys_create_ec &a, Found<E> &
         return fail(Status::BAD_FTR, "vCPUs need VMX or SVM");
     if (!a.utcb())
         return fail(Status::BAD_FTR, "UTCB address 0 needs VMX or SVM");
-    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_EC)))
+    d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_EC);
+    if (!d.pd)
         return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_EC");
     if (a.utcb() >= Abi::USER_ADDR)
         return fail(Status::BAD_PAR, "the UTCB address is not below USER_ADDR");
@@ -91,9 +93,11 @@ template <typename E> Verdict create_ec(E &e, const Sys_create_ec &a, Found<E> &
 /* 7.5 */
 template <typename E> Verdict create_sc(E &e, const Sys_create_sc &a, Found<E> &d)
 {
-    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_SC)))
+    d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_SC);
+    if (!d.pd)
         return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_SC");
-    if (!(d.ec = as<typename E::Ec>(e.lookup(a.ec()), Perm_ec::BIND_SC)))
+    d.ec = as<typename E::Ec>(e.lookup(a.ec()), Perm_ec::BIND_SC);
+    if (!d.ec)
         return fail(Status::BAD_CAP, "rdx is not an EC with BIND_SC");
     if (!d.ec->global)
         return fail(Status::BAD_CAP, "the EC is not a global EC");
@@ -105,9 +109,11 @@ template <typename E> Verdict create_sc(E &e, const Sys_create_sc &a, Found<E> &
 /* 7.6 */
 template <typename E> Verdict create_pt(E &e, const Sys_create_pt &a, Found<E> &d)
 {
-    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_PT)))
+    d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_PT);
+    if (!d.pd)
         return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_PT");
-    if (!(d.ec = as<typename E::Ec>(e.lookup(a.ec()), Perm_ec::BIND_PT)))
+    d.ec = as<typename E::Ec>(e.lookup(a.ec()), Perm_ec::BIND_PT);
+    if (!d.ec)
         return fail(Status::BAD_CAP, "rdx is not an EC with BIND_PT");
     if (d.ec->global)
         return fail(Status::BAD_CAP, "the EC is a global EC");
@@ -117,10 +123,12 @@ template <typename E> Verdict create_pt(E &e, const Sys_create_pt &a, Found<E> &
 /* 7.7 */
 template <typename E> Verdict create_sm(E &e, const Sys_create_sm &a, Found<E> &d)
 {
-    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_SM)))
+    d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_SM);
+    if (!d.pd)
         return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_SM");
     if (a.chain()) {
-        if (!(d.sm2 = as<typename E::Sm>(e.lookup(a.chain()), Perm_sm::UP)))
+        d.sm2 = as<typename E::Sm>(e.lookup(a.chain()), Perm_sm::UP);
+        if (!d.sm2)
             return fail(Status::BAD_CAP, "rax is not an SM with UP");
         if (d.sm2->is_signal())
             return fail(Status::BAD_CAP, "the chain target is itself a signal");
@@ -133,7 +141,8 @@ template <typename E> Verdict revoke(E &e, const Sys_revoke &a, Found<E> &d)
 {
     if (!a.remote())
         return PASS;
-    if (!(d.pd = as<typename E::Pd>(e.lookup(a.pd()), 0)))
+    d.pd = as<typename E::Pd>(e.lookup(a.pd()), 0);
+    if (!d.pd)
         return fail(Status::BAD_CAP, "remote: rdx is not a PD");
     return PASS;
 }
@@ -148,9 +157,11 @@ template <typename E> Verdict pd_ctrl(E &e, const Sys_pd_ctrl &a, Found<E> &d)
             return fail(Status::BAD_PAR, "map_access_page: not a memory CRD of order 0 with rights RW");
         return fail(Status::BAD_FTR, "map_access_page: no APIC-access page without VMX");
     case Pd_op::DELEGATE:
-        if (!(d.pd = as<typename E::Pd>(e.lookup(a.src_pd()), 0)))
+        d.pd = as<typename E::Pd>(e.lookup(a.src_pd()), 0);
+        if (!d.pd)
             return fail(Status::BAD_CAP, "delegate: the source is not a PD");
-        if (!(d.pd2 = as<typename E::Pd>(e.lookup(a.dst_pd()), 0)))
+        d.pd2 = as<typename E::Pd>(e.lookup(a.dst_pd()), 0);
+        if (!d.pd2)
             return fail(Status::BAD_CAP, "delegate: rsi is not a PD");
         return PASS;
     }
@@ -162,7 +173,8 @@ template <typename E> Verdict ec_ctrl(E &e, const Sys_ec_ctrl &a, Found<E> &d)
 {
     switch (a.op()) {
     case Ec_op::RECALL:
-        if (!(d.ec = as<typename E::Ec>(e.lookup(a.sel()), Perm_ec::RECALL)))
+        d.ec = as<typename E::Ec>(e.lookup(a.sel()), Perm_ec::RECALL);
+        if (!d.ec)
             return fail(Status::BAD_CAP, "recall: not an EC with RECALL");
         return PASS;
     case Ec_op::HELP: {
@@ -195,7 +207,8 @@ template <typename E> Verdict ec_ctrl(E &e, const Sys_ec_ctrl &a, Found<E> &d)
 /* 7.11 */
 template <typename E> Verdict sc_ctrl(E &e, const Sys &a, Found<E> &d)
 {
-    if (!(d.sc = as<typename E::Sc>(e.lookup(a.sel()), Perm_sc::CTRL)))
+    d.sc = as<typename E::Sc>(e.lookup(a.sel()), Perm_sc::CTRL);
+    if (!d.sc)
         return fail(Status::BAD_CAP, "not an SC with CTRL");
     return PASS;
 }
@@ -203,7 +216,8 @@ template <typename E> Verdict sc_ctrl(E &e, const Sys &a, Found<E> &d)
 /* 7.12 */
 template <typename E> Verdict pt_ctrl(E &e, const Sys &a, Found<E> &d)
 {
-    if (!(d.pt = as<typename E::Pt>(e.lookup(a.sel()), Perm_pt::CTRL)))
+    d.pt = as<typename E::Pt>(e.lookup(a.sel()), Perm_pt::CTRL);
+    if (!d.pt)
         return fail(Status::BAD_CAP, "not a PT with CTRL");
     return PASS;
 }
@@ -218,7 +232,8 @@ template <typename E> Verdict sm_ctrl(E &e, const Sys_sm_ctrl &a, Found<E> &d)
         return (d.sm = as<typename E::Sm>(e.lookup(a.sel()), Perm_sm::UP))
                    ? PASS
                    : fail(Status::BAD_CAP, "up: not an SM with UP");
-    if (!(d.sm = as<typename E::Sm>(e.lookup(a.sel()), Perm_sm::DOWN)))
+    d.sm = as<typename E::Sm>(e.lookup(a.sel()), Perm_sm::DOWN);
+    if (!d.sm)
         return fail(Status::BAD_CAP, "down: not an SM with DOWN");
     if (d.sm->is_signal())
         return fail(Status::BAD_CAP, "down: the SM is a signal");
@@ -228,7 +243,8 @@ template <typename E> Verdict sm_ctrl(E &e, const Sys_sm_ctrl &a, Found<E> &d)
 /* 7.14: without IOMMU support no device can be assigned (step 3 always fails). */
 template <typename E> Verdict assign_pci(E &e, const Sys &a, Found<E> &d)
 {
-    if (!(d.pd = as<typename E::Pd>(e.lookup(a.sel()), 0)))
+    d.pd = as<typename E::Pd>(e.lookup(a.sel()), 0);
+    if (!d.pd)
         return fail(Status::BAD_CAP, "not a PD");
     return fail(Status::BAD_DEV, "no IOMMU support: no device can be assigned");
 }
@@ -242,13 +258,15 @@ template <typename E> Verdict assign_gsi(E &e, const Sys_assign_gsi &a, Found<E>
 {
     if (a.cpu() >= Abi::NUM_CPU || !e.cpu_online(a.cpu()))
         return fail(Status::BAD_CPU, "the CPU is not online");
-    if (!(d.sm = as<typename E::Sm>(e.lookup(a.sel()), 0)))
+    d.sm = as<typename E::Sm>(e.lookup(a.sel()), 0);
+    if (!d.sm)
         return fail(Status::BAD_CAP, "not an SM");
     if (d.sm->gsi < 0)
         return fail(Status::BAD_CAP, "the SM is not a GSI semaphore");
     if (a.chain() == ~u64{0})
         return PASS;
-    if (!(d.sm2 = as<typename E::Sm>(e.lookup(a.chain()), 0)))
+    d.sm2 = as<typename E::Sm>(e.lookup(a.chain()), 0);
+    if (!d.sm2)
         return fail(Status::BAD_CAP, "rax is not an SM");
     if (d.sm2 != d.sm && d.sm2->gsi >= 0)
         return fail(Status::BAD_CAP, "rax is another GSI semaphore");

@@ -206,8 +206,10 @@ struct Raw_regs
     u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rflags;
 };
 
-static_assert(sizeof(Raw_regs) == REGS_SIZE && offsetof(Raw_regs, rsp) == REGS_GPR(7));
-static_assert(offsetof(Raw_regs, r15) == REGS_GPR(15) && offsetof(Raw_regs, rflags) == REGS_RFLAGS);
+// REGS_GPR(i) is i * 8 for the assembly; here the record's layout agrees with it.
+static_assert(REGS_GPR(7) == 7 * 8 && REGS_GPR(15) == 15 * 8 && sizeof(u64) == 8);
+static_assert(sizeof(Raw_regs) == REGS_SIZE && offsetof(Raw_regs, rsp) == 7 * sizeof(u64));
+static_assert(offsetof(Raw_regs, r15) == 15 * sizeof(u64) && offsetof(Raw_regs, rflags) == REGS_RFLAGS);
 
 }  // namespace nova
 
