@@ -277,8 +277,12 @@ void Sm::destroy()
 }
 
 namespace {
-/* Release the oldest waiter of t (t->lock held); false if none. */
-bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal)
+/*
+ * Release the oldest waiter of t (t->lock held) with `status`; false if none. Everything the
+ * waiter's down wrote (state, blocked_sc, deadline and timeout) was written before it was
+ * queued, so it is complete here; the status is written before its SC is readied.
+ */
+bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal, Status status = Status::SUCCESS)
 {
     Ec *e = t->wait_head;
     if (!e)
@@ -292,7 +296,7 @@ bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal)
         Sched::remove_timeout(e);
         e->deadline = 0;
     }
-    e->regs.rdi = 0;  // SUCCESS
+    e->regs.rdi = static_cast<u64>(status);
     if (signal) {
         e->regs.rsi = rsi;
         e->regs.rdx = rdx;
@@ -381,9 +385,7 @@ bool Sm::dequeue_waiter(Ec *ec)
 void Sm::wake_all(u64 status)
 {
     Lock_guard g(lock);
-    while (Ec *e = wait_head) {
-        release_waiter(this, 0, 0, false);
-        e->regs.rdi = status;
+    while (release_waiter(this, 0, 0, false, static_cast<Status>(status))) {
     }
 }
 

@@ -178,18 +178,26 @@ Verdict sm_ctrl(Kernel_env e, Sys_sm_ctrl a)
             return PASS;
     }
     u64 deadline = a.deadline();
-    bool expired = deadline && deadline <= rdtsc();
-    if (sm->down(a.zero(), a.f, expired ? nullptr : self))
-        return PASS;
-    if (expired)
-        return fail(Status::COM_TIM, "down: the deadline has passed");
-    // Blocked: the up, the timeout or the semaphore's destruction writes our status.
+    if (deadline && deadline <= rdtsc())
+        return sm->down(a.zero(), a.f, nullptr) ? PASS
+                                                : fail(Status::COM_TIM, "down: the deadline has passed");
+    // We may block: an up on another CPU may release us as soon as we are on the semaphore's
+    // queue, so everything it reads (state, SC, timeout) is written before down() queues us.
     self->state = Ec::BLOCKED;
     self->blocked_sc = Sched::current();
     if (deadline) {
         self->deadline = deadline;
-        Sched::add_timeout(self);
+        Sched::add_timeout(self);  // expires on this CPU only, not before we leave the kernel
     }
+    if (sm->down(a.zero(), a.f, self)) {  // took a count: not queued
+        if (deadline) {
+            Sched::remove_timeout(self);
+            self->deadline = 0;
+        }
+        self->state = Ec::RUNNABLE;
+        return PASS;
+    }
+    // Blocked: the up, the timeout or the semaphore's destruction writes our status.
     Sched::save_current();
     Cpu::current().ec = nullptr;
     Sched::run_next();
