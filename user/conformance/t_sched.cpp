@@ -230,6 +230,63 @@ void h_cross_cpu_release(Test &t)
     CHECK(join(th, 2000) && th.result[1] == 1, "the waiter on CPU %u was not released with SUCCESS", c);
 }
 
+// Downs with 200 us deadlines, one after the other, on the thread's CPU.
+void down_loop(Thread &th)
+{
+    u64 ok = 0, timed_out = 0, other = 0;
+    for (u64 i = 0; i < th.arg[1]; i++) {
+        Status st = sm_down(th.arg[0], rdtsc() + tsc_khz / 5).status;
+        if (st == Status::SUCCESS)
+            ok++;
+        else if (st == Status::COM_TIM)
+            timed_out++;
+        else
+            other++;
+    }
+    th.result[0] = ok;
+    th.result[1] = timed_out;
+    th.result[2] = other;
+    __atomic_store_n(&th.progress, 1, __ATOMIC_RELEASE);
+}
+
+// A stream of ups against downs with deadlines on another CPU: an up racing with a down that is
+// about to block is never lost, and no up counts twice (7.13, 12.1, 12.2).
+void h_cross_cpu_race(Test &t)
+{
+    unsigned c = other_cpu();
+    if (c == NO_CPU) {
+        t.skip("only one CPU online");
+        return;
+    }
+    u64 s = t.sel();
+    REQUIRE(s && new_sm(t, s));
+    static Thread th;
+    th.arg[0] = s, th.arg[1] = 2000;
+    th.result[0] = 0;
+    th.result[1] = 0;
+    th.result[2] = 0;
+    th.progress = 0;
+    REQUIRE(spawn(&t, th, c, 2, down_loop, NO_EVT));
+    u64 ups = 0, limit = deadline_ms(20000);
+    while (!__atomic_load_n(&th.progress, __ATOMIC_ACQUIRE) && rdtsc() < limit) {
+        CHECK_ST(sm_up(s), Status::SUCCESS, "up");
+        ups++;
+        for (u64 spin = ups % 64 * 8; spin; spin--)  // vary the moment of the next up
+            pause();
+    }
+    if (!join(th, 2000)) {
+        t.fail("the downs on CPU %u did not finish within 20 s (a waiter lost?)", c);
+        return;
+    }
+    u64 left = 0;
+    while (try_down(s) == Status::SUCCESS)
+        left++;
+    CHECK(th.result[2] == 0, "%lu downs returned neither SUCCESS nor COM_TIM", th.result[2]);
+    CHECK(th.result[0] + left == ups, "%lu ups, but %lu downs took one and %lu are left in the counter", ups,
+          th.result[0], left);
+    t.note("%lu ups, %lu downs took one, %lu timed out", ups, th.result[0], th.result[1]);
+}
+
 void h_fifo(Test &t)
 {
     u64 s = t.sel();
@@ -662,6 +719,8 @@ const Test_case list[] = {
     {"H.120", "down with ZC on counter 5 leaves counter 0", h120, 0},
     {"H.121", "an up from another EC releases a blocked waiter with SUCCESS", h121, 0},
     {"H.sm-cross-cpu", "an up releases a waiter blocked on another CPU", h_cross_cpu_release, 0},
+    {"H.sm-race", "ups racing with downs that time out on another CPU: none lost, none twice",
+     h_cross_cpu_race, 0},
     {"H.sm-fifo", "waiters are released in FIFO order, one per up", h_fifo, 0},
     {"H.sm-timeout", "a blocked waiter times out at its deadline; a later up counts", h_timeout_waiter, 0},
     {"H.122", "up needs SM rights 0x01, down needs 0x02", h122, 0},
