@@ -305,10 +305,7 @@ class Run:
             self.grub_tool('make-netdir', tftp, module)
             if sc.boot == 'pxe-uefi':
                 args += self.firmware()
-                # OVMF's own virtio-net driver and network stack (no iPXE option ROM: Debian 13's
-                # OVMF offered no network boot option for an e1000 with iPXE's EFI ROM).
-                bootfile, nic, boot = ('/boot/grub/x86_64-efi/core.efi',
-                                       'virtio-net-pci,netdev=n0,bootindex=1,romfile=', [])
+                bootfile, nic, boot = '/boot/grub/x86_64-efi/core.efi', 'e1000,netdev=n0,bootindex=1', []
             else:
                 bootfile, nic, boot = '/boot/grub/i386-pc/core.0', 'e1000,netdev=n0', ['-boot', 'n']
             args += ['-netdev', f'user,id=n0,tftp={tftp},bootfile={bootfile}', '-device', nic] + boot
