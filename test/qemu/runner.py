@@ -189,6 +189,10 @@ class Failure(Exception):
     pass
 
 
+class Unsupported(Exception):
+    """The log shows that this machine cannot run the scenario (Scenario.unsupported)."""
+
+
 class Run:
     def __init__(self, sc, opts):
         self.sc = sc
@@ -338,6 +342,14 @@ class Run:
         if sum(1 for line in self.lines if banner.search(line)) > 1:
             raise Failure('banner printed twice: unexpected reset')
 
+    def check_unsupported(self, new):
+        for rx, unless, reason in self.sc.unsupported:
+            for line in new:
+                if re.search(unless, line):
+                    self.tried = True
+                elif re.search(rx, line) and not getattr(self, 'tried', False):
+                    raise Unsupported(reason)
+
     def vga_text(self):
         dump = self.tmp / 'vga.bin'
         self.qmp_cmd('pmemsave', val=0xb8000, size=0x8000, filename=str(dump))
@@ -401,6 +413,7 @@ class Run:
                     self.lines.append(new[-1])
                     self.partial = ''
                 self.check_forbidden(new, forbidden, banner)
+                self.check_unsupported(new)
                 expects = [rx for rx in expects if not any(rx.search(line) for line in new)]
                 for rx in self.seen:
                     self.seen[rx] += sum(1 for line in new if rx.search(line))
@@ -535,6 +548,9 @@ def run_one(sc, opts):
         secs = r.run()
         figures = ('  ' + '  '.join(r.figures)) if r.figures else ''
         return Outcome(True, [f'PASS {sc.name} ({secs:.1f} s){figures}'], r.log, secs, figures)
+    except Unsupported as e:
+        return Outcome(None, [f'SKIP {sc.name}: {e} ({time.monotonic() - start:.1f} s)'], r.log,
+                       time.monotonic() - start)
     except Failure as e:
         reason = str(e)
     except Exception as e:                              # a runner bug must not hide the others
@@ -799,8 +815,11 @@ def main():
     finally:
         for r in list(active):
             r.stop()
-    passed = sum(results)
-    failed = len(chosen) - passed
+    passed = sum(1 for ok in results if ok is True)
+    skipped = sum(1 for ok in results if ok is None)
+    failed = len(chosen) - passed - skipped
+    if skipped:
+        say(f'runner: {skipped} scenario{"s" if skipped > 1 else ""} skipped (SKIP lines above say why)')
     say(f'{passed} passed, {failed} failed')
     return 1 if failed else 0
 
