@@ -8,17 +8,8 @@
 #include <cstring>
 #include <memory>
 
+#include "check.hpp"
 #include "elf.hpp"
-
-namespace {
-
-void check(bool ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {

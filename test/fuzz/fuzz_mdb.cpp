@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "check.hpp"
 #include "mdb.hpp"
 #include "mdb_model.hpp"
 #include "mdb_space.hpp"
@@ -17,8 +18,6 @@
 using namespace model;
 
 namespace {
-
-void check(bool ok) { ok ? void() : __builtin_trap(); }
 
 long live, budget, mapped;
 void *alloc() { return budget == 0 ? nullptr : (budget > 0 && budget--, live++, malloc(sizeof(Mdb_node))); }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "check.hpp"
 #include "cmdline.hpp"
 #include "fake_phys.hpp"
 #include "memmap.hpp"
@@ -19,12 +20,6 @@
 namespace {
 
 constexpr u64 BASE = 0x10000;
-
-void check(bool ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
 
 /* Free range [base, base + size) shares a page with the reserved range a (which may wrap). */
 bool touches(Mem_range const &a, u64 base, u64 size)
