@@ -2,6 +2,13 @@
  * Benchmark root task: median TSC ticks of kernel operations over many
  * iterations after a warm-up. Run it with tools/bench (QEMU -icount shift=0,
  * so the TSC follows the instruction count and figures are repeatable).
+ *
+ * The last part measures long operations (huge revocations, a PD's death, calls with 254 typed
+ * items) and what they do to everybody else: a probe EC on another CPU delegates and revokes a
+ * page of our PD in a loop (the revoke needs Mdb::lock and a TLB shootdown on the CPU that runs
+ * our PD), and a ticker EC of a higher priority on our CPU wakes up every millisecond. For each
+ * operation: its duration, the probe operations the other CPU completed meanwhile and the longest
+ * one, the ticker's wake-ups meanwhile and its worst lateness.
  */
 #include <nova/nova.hpp>
 
@@ -18,6 +25,227 @@ void pf_handler(u64, Utcb &u)
 {
     u.rip += 2;  // skip the faulting 2-byte instruction
     u.mtd = Mtd::RIP_LEN;
+}
+
+u64 rdtsc() { return __builtin_ia32_rdtsc(); }
+
+// ---- long operations --------------------------------------------------------------------------
+
+constexpr unsigned LONG_NODES = 65536;  // mappings of the huge revocations
+constexpr unsigned ITEMS = 254;         // typed items of a call (Utcb::MAX_TYPED)
+constexpr unsigned ITEM_PAGES = 64;     // separate mappings each item of the heavy call covers
+
+struct Watch
+{
+    volatile u64 armed;              // 1 while the measured operation runs
+    volatile u64 probes, probe_max;  // probe operations of the other CPU meanwhile, longest
+    volatile u64 wakes, late_max;    // ticker wake-ups meanwhile, worst lateness
+    volatile u64 stop;               // the probe and the ticker park
+} watch;
+
+u64 probe_page, probe_dst;  // a page of ours and a free address of ours for its copy
+u64 tick_sm, park_sm;       // nobody ups them
+u64 tick_period;            // 1 ms of TSC ticks
+
+[[noreturn]] void probe_main()
+{
+    while (!watch.stop) {
+        u64 t0 = rdtsc();
+        pd_delegate(self_pd(), self_pd(), Crd::mem(probe_page, 0, Perm_mem::RW),
+                    Item_meta(Item_meta::DELEGATE, probe_dst), Crd::mem(probe_dst, 0, Perm_mem::RW));
+        revoke(Crd::mem(probe_page, 0, Perm_mem::RW));  // our copy goes: shootdown where our PD runs
+        u64 dt = rdtsc() - t0;
+        if (watch.armed) {
+            watch.probes = watch.probes + 1;
+            if (dt > watch.probe_max)
+                watch.probe_max = dt;
+        }
+    }
+    for (;;)
+        sm_down(park_sm);
+}
+
+[[noreturn]] void ticker_main()
+{
+    while (!watch.stop) {
+        u64 dl = rdtsc() + tick_period;
+        sm_down(tick_sm, dl);
+        u64 late = rdtsc() - dl;
+        if (watch.armed) {
+            watch.wakes = watch.wakes + 1;
+            if (late > watch.late_max)
+                watch.late_max = late;
+        }
+    }
+    for (;;)
+        sm_down(park_sm);
+}
+
+struct Thread_start
+{
+    void (*fn)();
+    u64 rsp;
+};
+Thread_start starts[2];
+
+// Startup portal (event 30) of a thread: its function on its own stack.
+void start_handler(u64 id, Utcb &u)
+{
+    u.rip = reinterpret_cast<u64>(starts[id].fn);
+    u.rsp = starts[id].rsp;
+    u.mtd = Mtd::RIP_LEN | Mtd::RSP;
+}
+
+// A global EC of our PD on `cpu` with an SC of priority `prio`, running fn.
+bool start_thread(unsigned id, unsigned cpu, unsigned prio, void (*fn)())
+{
+    u64 evt = alloc_sel(32), hsel = alloc_sel(), ec = alloc_sel(), sc = alloc_sel();
+    auto stack = static_cast<u8 *>(alloc(STACK_SIZE, STACK_SIZE));
+    u64 utcb_addr = alloc_virt(PAGE_SIZE);
+    if (!evt || !sc || !stack || !utcb_addr)
+        return false;
+    auto tls = reinterpret_cast<Ec_tls *>(stack + STACK_SIZE - sizeof(Ec_tls));
+    *tls = Ec_tls{reinterpret_cast<Utcb *>(utcb_addr), nullptr, nullptr, 0};
+    starts[id] = {fn, reinterpret_cast<u64>(tls) - 8};  // as after a call
+    Handler_ec h;
+    return create_handler_ec(h, hsel, self_pd(), cpu, start_handler) == Status::SUCCESS &&
+           create_portal(evt + Evt::STARTUP, hsel, Mtd::RIP_LEN | Mtd::RSP, id) == Status::SUCCESS &&
+           create_ec_global(ec, self_pd(), cpu, utcb_addr, reinterpret_cast<u64>(tls), evt) ==
+               Status::SUCCESS &&
+           create_sc(sc, self_pd(), ec, Qpd(prio, 10000)) == Status::SUCCESS;
+}
+
+// One long operation, with what the probe and the ticker saw meanwhile.
+template <typename F> void measure_long(const char *name, F op)
+{
+    watch.probes = 0;
+    watch.probe_max = 0;
+    watch.wakes = 0;
+    watch.late_max = 0;
+    watch.armed = 1;
+    u64 t0 = rdtsc();
+    op();
+    u64 t = rdtsc() - t0;
+    watch.armed = 0;
+    printf("BENCH %-40s %8llu ticks\n", name, static_cast<unsigned long long>(t));
+    printf("BENCH   other CPU: %llu probe ops, longest %llu ticks; same CPU, higher prio: %llu wake-ups, "
+           "worst lateness %llu ticks\n",
+           static_cast<unsigned long long>(watch.probes), static_cast<unsigned long long>(watch.probe_max),
+           static_cast<unsigned long long>(watch.wakes), static_cast<unsigned long long>(watch.late_max));
+}
+
+Crd item_window;  // the delegate window the item handler leaves in its UTCB
+
+void item_handler(u64, Utcb &u)
+{
+    u.del = item_window.value();
+    u.set_items(0, 0);
+}
+
+void long_operations(unsigned cpu, u64 p0)
+{
+    unsigned other = NUM_CPU;
+    for (unsigned i = 0; i < hip()->num_cpu_desc(); i++)
+        if (i != cpu && hip()->cpu(i)->online()) {
+            other = i;
+            break;
+        }
+    tick_period = hip()->freq_tsc;  // kHz: ticks per millisecond
+    tick_sm = alloc_sel();
+    park_sm = alloc_sel();
+    // The probe's page is a node of its own (a copy of p0 at a new address), so that revoking it
+    // with self = 0 takes only its own copy (a revoke takes whole nodes: not our heap's copies).
+    probe_page = alloc_virt(PAGE_SIZE) >> 12;
+    probe_dst = alloc_virt(PAGE_SIZE) >> 12;
+    if (!probe_page || !probe_dst || create_sm(tick_sm, self_pd(), 0) != Status::SUCCESS ||
+        create_sm(park_sm, self_pd(), 0) != Status::SUCCESS ||
+        pd_delegate(self_pd(), self_pd(), Crd::mem(p0, 0, Perm_mem::RW),
+                    Item_meta(Item_meta::DELEGATE, probe_page), Crd::mem(probe_page, 0, Perm_mem::RW))
+            .crd.is_null()) {
+        printf("bench: no resources for the long operations\n");
+        return;
+    }
+    if (other == NUM_CPU || !start_thread(0, other, 50, probe_main))
+        printf("bench: no probe on another CPU\n");
+    if (!start_thread(1, cpu, 100, ticker_main))
+        printf("bench: no ticker\n");
+
+    u64 a_sel = alloc_sel(), b_sel = alloc_sel(), c_sel = alloc_sel();
+    u64 base = alloc_virt(u64{LONG_NODES} * PAGE_SIZE, u64{LONG_NODES} * PAGE_SIZE) >> 12;
+    if (!c_sel || !base || create_pd(a_sel, self_pd()) != Status::SUCCESS ||
+        create_pd(b_sel, self_pd()) != Status::SUCCESS) {
+        printf("bench: no PDs for the long operations\n");
+        return;
+    }
+    auto page_to = [](u64 src_pd, u64 src, u64 dst_pd, u64 dst) {
+        return pd_delegate(src_pd, dst_pd, Crd::mem(src, 0, Perm_mem::RW),
+                           Item_meta(Item_meta::DELEGATE, dst), Crd::mem(dst, 0, Perm_mem::RW))
+            .crd.is_null();
+    };
+
+    // One page of ours delegated to LONG_NODES places in one PD, revoked at once (self = 0).
+    unsigned failed = 0;
+    for (unsigned i = 0; i < LONG_NODES; i++)
+        failed += page_to(self_pd(), p0, a_sel, base + i);
+    measure_long("revoke 65536 mappings (one page, one PD)", [&] { revoke(Crd::mem(p0, 0, Perm_mem::RW)); });
+
+    // A chain: our page -> A -> B -> A -> ..., a new address at each level.
+    failed += page_to(self_pd(), p0, a_sel, base);
+    for (unsigned i = 1; i < LONG_NODES; i++)
+        failed += page_to(i & 1 ? a_sel : b_sel, base + i - 1, i & 1 ? b_sel : a_sel, base + i);
+    measure_long("revoke a chain of 65536 delegations", [&] { revoke(Crd::mem(p0, 0, Perm_mem::RW)); });
+
+    // A PD holding LONG_NODES mappings dies (its only capability goes).
+    if (create_pd(c_sel, self_pd()) == Status::SUCCESS) {
+        for (unsigned i = 0; i < LONG_NODES; i++)
+            failed += page_to(self_pd(), p0, c_sel, base + i);
+        measure_long("destroy a PD holding 65536 mappings",
+                     [&] { revoke(Crd::obj(c_sel, 0), Revoke_flag::SELF); });
+    }
+    if (failed)
+        printf("bench: %u delegations of the long operations transferred nothing\n", failed);
+
+    // Calls with 254 typed items into a child PD.
+    Child ic;
+    if (create_child(ic, cpu, item_handler) == Status::SUCCESS) {
+        Utcb &u = utcb();
+        // Every item lands on a page the child has from elsewhere (its copy of our code): 254
+        // overmap attempts, each with its console line.
+        u64 code = reinterpret_cast<u64>(&item_handler) >> 12;
+        item_window = Crd::mem(code, 0, Perm_mem::RW);
+        u.set_items(0, 0);
+        call(ic.pt);  // the handler leaves the window for the next call
+        u.set_items(0, ITEMS);
+        for (unsigned i = 0; i < ITEMS; i++)
+            u.item(i) = Typed_item{Crd::mem(p0, 0, Perm_mem::RW).value(),
+                                   Item_meta(Item_meta::DELEGATE, code).value()};
+        measure_long("call with 254 overmapping typed items", [&] { call(ic.pt); });
+
+        // Every item covers ITEM_PAGES separate mappings of ours (copies of our page): 16256 new
+        // mappings in the child.
+        u64 src = alloc_virt(ITEM_PAGES * PAGE_SIZE, ITEM_PAGES * PAGE_SIZE) >> 12;
+        u64 dst = alloc_virt(u64{1} << 26, u64{1} << 26) >> 12;  // 2^14 pages
+        for (unsigned i = 0; src && i < ITEM_PAGES; i++)
+            failed += page_to(self_pd(), p0, self_pd(), src + i);
+        if (src && dst) {
+            item_window = Crd::mem(dst, 14, Perm_mem::RW);
+            u.set_items(0, 0);
+            call(ic.pt);
+            u.set_items(0, ITEMS);
+            for (unsigned i = 0; i < ITEMS; i++)
+                u.item(i) = Typed_item{Crd::mem(src, 6, Perm_mem::RW).value(),
+                                       Item_meta(Item_meta::DELEGATE, dst + i * ITEM_PAGES).value()};
+            Status st = Status::SUCCESS;
+            measure_long("call with 254 items of 64 mappings each", [&] { st = call(ic.pt); });
+            if (st != Status::SUCCESS || Crd(u.item(0).crd).is_null())
+                printf("bench: the call with 254 items of 64 mappings: %s, first result %#llx\n",
+                       status_name(st), static_cast<unsigned long long>(u.item(0).crd));
+            u.set_items(0, 0);
+            measure_long("revoke them (16320 mappings)", [&] { revoke(Crd::mem(p0, 0, Perm_mem::RW)); });
+        }
+    } else
+        printf("bench: no child for the typed items\n");
+    watch.stop = 1;
 }
 
 u64 median()
@@ -153,6 +381,20 @@ int main(const Hip *, unsigned cpu)
 
     u64 s2 = alloc_sel();
     measure("create_sm (selector taken: fails after the checks)", [&] { create_sm(s2, self_pd(), 0); });
+
+    // The long operations work on a page of ours that is a node of its own (a copy of a heap page
+    // at a new address): revoking it with self = 0 must not take the children's copies of our heap.
+    if (cs == Status::SUCCESS) {
+        auto *lp = alloc(PAGE_SIZE, PAGE_SIZE);
+        u64 own = alloc_virt(PAGE_SIZE) >> 12;
+        if (lp && own &&
+            !pd_delegate(self_pd(), self_pd(), Crd::mem(reinterpret_cast<u64>(lp) >> 12, 0, Perm_mem::RW),
+                         Item_meta(Item_meta::DELEGATE, own), Crd::mem(own, 0, Perm_mem::RW))
+                 .crd.is_null())
+            long_operations(cpu, own);
+        else
+            printf("bench: no page for the long operations\n");
+    }
 
     printf("bench: done\n");
     exit(EXIT_PASS);
