@@ -29,6 +29,18 @@ void break_lock();
 
 void kprint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A trace line user mode can provoke at will (kills, ABI 13.3; overmap attempts go through
+ * diag_user): in release builds a global token bucket (include/ratelimit.hpp) limits them to a
+ * burst of 20 and then 10 per second; dropped lines are counted and reported with the next line
+ * printed or by Console::flush_suppressed() ("console: N lines suppressed"). Debug builds print all.
+ */
+void trace_user(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+namespace Console {
+/* Report lines the rate limit dropped, if the limit lets a line through now (safe points). */
+void flush_suppressed();
+}  // namespace Console
 
 /* True once some CPU has started a panic (src/panic.cpp). */
 bool panic_in_progress();

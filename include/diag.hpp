@@ -10,3 +10,10 @@
 #pragma once
 
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A diagnostic user mode can provoke at will (the overmap attempt line of ABI 13.3). The kernel
+ * rate-limits these in release builds (src/console.cpp: a global token bucket, dropped lines are
+ * counted and reported); never call it with a lock held that others spin on.
+ */
+void diag_user(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -169,8 +169,8 @@ void wake_busy_waiters(Ec *ec)
 {
     Cpu &cpu = Cpu::current();
     const Exc_frame &f = ec->regs;
-    trace("Killed EC:%p SC:%p V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", static_cast<void *>(ec),
-          static_cast<void *>(cpu.sc), f.vector, f.cs, f.rip, ec->cr2, ec->error, reason);
+    trace_user("Killed EC:%p SC:%p V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", static_cast<void *>(ec),
+               static_cast<void *>(cpu.sc), f.vector, f.cs, f.rip, ec->cr2, ec->error, reason);
     ec->dead = true;
     ec->state = Ec::PARKED;
     if (cpu.ec == ec)
@@ -386,8 +386,8 @@ void kill_current(const Exc_frame &f, const char *reason)
     Cpu &c = Cpu::current();
     Ec *ec = c.ec;
     if (!ec) {
-        trace("Killed EC:0x0 SC:0x0 V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", f.vector, f.cs, f.rip,
-              get_cr2(), f.error, reason);
+        trace_user("Killed EC:0x0 SC:0x0 V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", f.vector, f.cs,
+                   f.rip, get_cr2(), f.error, reason);
         Sched::run_next();
     }
     Sched::save_current();

@@ -9,14 +9,27 @@
 
 #include "diag.hpp"
 
-void diag(const char *fmt, ...)
+static void sink(const char *fmt, va_list ap)
 {
     char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     static const bool print = getenv("FUZZ_DIAG");
     if (print)
         fprintf(stderr, "diag: %s\n", buf);
+}
+
+void diag(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sink(fmt, ap);
+    va_end(ap);
+}
+
+void diag_user(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sink(fmt, ap);
+    va_end(ap);
 }
