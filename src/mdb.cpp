@@ -38,15 +38,6 @@ u64 sel_in(const Mdb_node *a, const Mdb_node *n, u64 sel)
     return a->base + (payload_at(n, sel) - a->payload);
 }
 
-/* The next node in pre-order after n's subtree, staying inside top's subtree. */
-Mdb_node *skip(Mdb_node *n, const Mdb_node *top)
-{
-    for (; n != top; n = n->parent)
-        if (n->next)
-            return n->next;
-    return nullptr;
-}
-
 /* c lies inside the part of parent it derives from: same type, payload within parent's. */
 [[maybe_unused]] bool derived(const Mdb_node *parent, const Mdb_node *c)
 {
@@ -58,20 +49,30 @@ Mdb_node *skip(Mdb_node *n, const Mdb_node *top)
            c->payload - parent->payload + c->size() <= parent->size();
 }
 
+/*
+ * A new leaf with no right its parent lacks (rights only shrink down the tree), appended as the
+ * last child: a paused walk through the children (Mdb_walk) is still ahead of it.
+ */
 void adopt(Mdb_node *parent, Mdb_node *c)
 {
-    // A new leaf with no right its parent lacks (rights only shrink down the tree).
     assert(Mdb::lock.held());
     assert(!c->parent && !c->child && !c->prev && !c->next);
     assert(c->rights && !(c->rights & ~parent->rights) && parent->rights);
     assert(derived(parent, c));
     c->parent = parent;
-    c->prev = nullptr;
-    c->next = parent->child;
-    if (parent->child)
-        parent->child->prev = c;
-    parent->child = c;
+    c->next = nullptr;
+    if (Mdb_node *first = parent->child) {
+        c->prev = first->prev;  // the last child
+        first->prev->next = c;
+        first->prev = c;
+    } else {
+        c->prev = c;
+        parent->child = c;
+    }
 }
+
+/* The last child of p (which has children). */
+Mdb_node *last_child(const Mdb_node *p) { return p->child->prev; }
 
 /* The part of source node n inside the aligned range (base, order): aligned blocks nest. */
 struct Piece
@@ -113,24 +114,79 @@ Plan plan(Crd send, Crd win, u64 h)
 
 const char *type_name(Crd::Type t) { return t == Crd::MEM ? "MEM" : t == Crd::PIO ? "PIO" : "OBJ"; }
 
+constexpr u16 MAX_PINS = 0xffff;
+
 }  // namespace
+
+/*
+ * The first overmap attempt of an item (ABI 13.3 informative line): recorded under the lock,
+ * printed after it (a console line may take milliseconds), one line per item.
+ */
+struct Mdb::Overmap
+{
+    bool seen = false;
+    Crd::Type type = Crd::MEM;
+    const void *from = nullptr, *to = nullptr;
+    u64 sb = 0, rb = 0, order = 0, rights = 0;
+
+    void note(Crd::Type t, const void *f, const void *d, u64 s, u64 r, u64 o, u64 a)
+    {
+        if (!seen)
+            *this = Overmap{true, t, f, d, s, r, o, a};
+    }
+    void print() const
+    {
+        if (seen)
+            diag_user("overmap attempt %s - tree - PD:%p->%p SB:%#lx RB:%#lx O:%#lx A:%#lx", type_name(type),
+                      from, to, sb, rb, order, rights);
+    }
+};
 
 void Mdb::unlink(Mdb_node *n)
 {
-    // Only leaves go (subtrees are freed leaves first); the sibling list is linked both ways.
+    // Only leaves go (subtrees are freed leaves first). Siblings: next runs to the last child,
+    // prev is circular (the first child's prev is the last).
     assert(lock.held());
-    assert(!n->child);
-    assert(n->prev ? n->prev->next == n : !n->parent || n->parent->child == n);
-    assert(!n->next || n->next->prev == n);
-    if (n->prev)
-        n->prev->next = n->next;
-    else if (n->parent)
-        n->parent->child = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
+    assert(!n->child && !n->dead());
+    if (Mdb_node *p = n->parent) {
+        assert(n->prev->next == n || (p->child == n && !n->prev->next));
+        assert(n->next ? n->next->prev == n : p->child->prev == n);
+        if (p->child == n)
+            p->child = n->next;
+        else
+            n->prev->next = n->next;
+        if (n->next)
+            n->next->prev = n->prev;
+        else if (p->child)
+            p->child->prev = n->prev;  // n was the last child
+    }
     u64 before = n->space->count();
     n->space->remove(n);
     assert(n->space->count() == before - 1);  // it was in its space
+}
+
+/* An unlinked node goes; a pinned one stays, dead, until its last walk lets go of it. */
+void Mdb::release(Mdb_node *n)
+{
+    assert(lock.held());
+    n->parent = n->child = n->prev = n->next = nullptr;
+    n->rights = 0;
+    if (n->pins)
+        n->space = nullptr;
+    else
+        free_node(n);
+}
+
+/* Let go of a paused walk's node; false if it died meanwhile (and is freed now, if this was its last pin). */
+bool Mdb::unpin(Mdb_node *n)
+{
+    assert(lock.held() && n->pins);
+    n->pins--;
+    if (!n->dead())
+        return true;
+    if (!n->pins)
+        free_node(n);
+    return false;
 }
 
 Mdb::Status Mdb::insert_root_locked(Mdb_space &s, u64 base, unsigned order, unsigned rights, u64 payload,
@@ -207,8 +263,14 @@ Mdb::Result Mdb::delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64
     Plan p = plan(send, win, hotspot);
     if (!p.ok)
         return {Status::OK, Crd()};  // I/O ranges that do not nest: the reference leaves this undefined
-    Lock_guard g(lock);
-    return {transfer(src, p.sb, dst, p.rb, p.order, a, obs), Crd(send.type(), p.rb, p.order, a)};
+    Overmap om;
+    Status st;
+    {
+        Lock_guard g(lock);
+        st = transfer(src, p.sb, dst, p.rb, p.order, a, obs, om);
+    }
+    om.print();
+    return {st, Crd(send.type(), p.rb, p.order, a)};
 }
 
 /*
@@ -218,15 +280,14 @@ Mdb::Result Mdb::delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64
  * node makes the second pass withdraw what it did.
  */
 Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, u64 db, unsigned a,
-                              Mdb_observer *obs)
+                              Mdb_observer *obs, Overmap &om)
 {
     assert(lock.held());
     assert(n->rights && n->base <= sb && sb + (u64{1} << so) <= n->end());  // n covers the range
     auto overmap = [&] {
         Mdb_node *e = dst.lookup(db);
         if (!e || e->parent != n)  // a repeated delegation is not worth a line
-            diag("overmap attempt %s - tree - PD:%p->%p SB:%#lx RB:%#lx O:%#lx A:%#lx", type_name(dst.type()),
-                 n->space->owner(), dst.owner(), sb, db, static_cast<u64>(so), static_cast<u64>(a));
+            om.note(dst.type(), n->space->owner(), dst.owner(), sb, db, so, a);
         if (obs)
             obs->skipped(dst, db, so, Mdb_observer::Skip::OVERMAP);
         return Status::OK;
@@ -264,7 +325,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, 
 }
 
 Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsigned order, unsigned a,
-                          Mdb_observer *obs)
+                          Mdb_observer *obs, Overmap &om)
 {
     assert(lock.held());
     unsigned so = order, ro = order;
@@ -276,7 +337,7 @@ Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsign
     // search per space instead of the general two passes below; the same checks in the same
     // order, so the same result.
     if (Mdb_node *n = src.next(sb); n && n->base <= sb && n->end() >= end)
-        return transfer_one(n, sb, so, dst, sb + delta, a, obs);
+        return transfer_one(n, sb, so, dst, sb + delta, a, obs, om);
 
     Mdb_node *spare = nullptr;  // linked through next
     auto release = [&spare] {
@@ -308,9 +369,7 @@ Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsign
         if (!dst.free(db, p.order)) {
             Mdb_node *e = dst.lookup(db);
             if (!e || e->parent != n)  // a repeated delegation is not worth a line
-                diag("overmap attempt %s - tree - PD:%p->%p SB:%#lx RB:%#lx O:%#lx A:%#lx",
-                     type_name(dst.type()), src.owner(), dst.owner(), sb, rb, static_cast<u64>(so),
-                     static_cast<u64>(a));
+                om.note(dst.type(), src.owner(), dst.owner(), sb, rb, so, a);
             if (obs)
                 obs->skipped(dst, db, p.order, Mdb_observer::Skip::OVERMAP);
             continue;
@@ -392,51 +451,6 @@ Crd Mdb::translate(Mdb_space &snd, Crd item, Mdb_space &rcv, Crd win)
     return Crd(t, wb | sel, min(so, wo), m->rights);
 }
 
-/* Take rights from the subtree of top, pre-order; a node left with none goes with its subtree. */
-void Mdb::demote(Mdb_node *top, unsigned rights, Mdb_observer *obs)
-{
-    assert(lock.held());
-    for (Mdb_node *n = top; n;) {
-        assert(n->rights);  // a live node
-        unsigned removed = n->rights & rights;
-        Mdb_node *down = nullptr;
-        if (removed) {  // else the subtree holds none of them either
-            n->rights = static_cast<u8>(n->rights & ~rights);
-            // Its parent lost the same rights (or is outside the subtree and kept them).
-            assert(!n->parent || !(n->rights & ~n->parent->rights));
-            if (obs)
-                obs->demoted(*n, removed);
-            down = n->rights ? n->child : nullptr;
-        }
-        Mdb_node *after = down ? down : skip(n, top);
-        if (!n->rights)
-            free_subtree(n, obs);
-        n = after;
-    }
-}
-
-/* Free top (already reported) and its subtree, leaves first. */
-void Mdb::free_subtree(Mdb_node *top, Mdb_observer *obs)
-{
-    assert(lock.held() && !top->rights);
-    for (Mdb_node *n = top;;) {
-        while (n->child)
-            n = n->child;
-        Mdb_node *up = n->parent;
-        bool last = n == top;
-        if (unsigned r = n->rights) {
-            n->rights = 0;
-            if (obs)
-                obs->demoted(*n, r);
-        }
-        unlink(n);
-        free_node(n);
-        if (last)
-            return;
-        n = up;
-    }
-}
-
 void Mdb::revoke(Mdb_space &s, Crd crd, bool self, Mdb_observer *obs)
 {
     if (crd.type() == s.type())
@@ -445,38 +459,210 @@ void Mdb::revoke(Mdb_space &s, Crd crd, bool self, Mdb_observer *obs)
 
 void Mdb::revoke(Mdb_space &s, u64 base, unsigned order, unsigned rights, bool self, Mdb_observer *obs)
 {
-    rights &= ALL_RIGHTS;
-    Lock_guard g(lock);
-    if (!rights || !s.clip(base, order))
-        return;
-    u64 end = base + (u64{1} << order);
-    for (Mdb_node *n = s.next(base); n && n->base < end;) {
-        u64 resume = n->end();  // preemption point: the range below is done
-        if (self)
-            demote(n, rights, obs);
-        else
-            for (Mdb_node *c = n->child, *next; c; c = next) {
-                next = c->next;
-                if (overlap(sel_in(n, c, c->base), c->order, base, order))
-                    demote(c, rights, obs);  // only what was derived from the revoked part
-            }
-        n = s.next(resume);
-    }
+    Mdb_walk w;
+    walk_begin(w, s, base, order, rights, self);
+    u64 budget = ~u64{0};
+    walk(w, budget, obs);
 }
 
 bool Mdb::remove_root(Mdb_space &s, u64 base, u64 payload, Mdb_observer *obs)
 {
+    Mdb_walk w;
+    walk_begin_root(w, s, base, payload);
+    u64 budget = ~u64{0};
     Lock_guard g(lock);
     Mdb_node *n = s.next(base);
     if (!n || n->base != base || n->order || n->parent || n->payload != payload)
         return false;
-    demote(n, ALL_RIGHTS, obs);
+    walk_locked(w, budget, obs);
     return true;
 }
 
 void Mdb::destroy(Mdb_space &s, Mdb_observer *obs)
 {
+    Mdb_walk w;
+    walk_begin(w, s, 0, 63, ALL_RIGHTS, true);
+    u64 budget = ~u64{0};
+    walk(w, budget, obs);
+}
+
+void Mdb::walk_begin(Mdb_walk &w, Mdb_space &s, u64 base, unsigned order, unsigned rights, bool self)
+{
+    w = Mdb_walk{};
+    rights &= ALL_RIGHTS;
+    if (!rights || !s.clip(base, order))
+        return;  // nothing to do: finished
+    w.space = &s;
+    w.base = w.key = base;
+    w.end = base + (u64{1} << order);  // clip() leaves at most 2^52
+    w.order = static_cast<u8>(order);
+    w.rights = static_cast<u8>(rights);
+    w.self = self;
+}
+
+void Mdb::walk_begin_root(Mdb_walk &w, Mdb_space &s, u64 base, u64 payload)
+{
+    walk_begin(w, s, base, 0, ALL_RIGHTS, true);
+    w.root_only = true;
+    w.payload = payload;
+}
+
+bool Mdb::walk(Mdb_walk &w, u64 &budget, Mdb_observer *obs)
+{
+    if (!w.active())
+        return true;
     Lock_guard g(lock);
-    while (Mdb_node *n = s.next(0))
-        demote(n, ALL_RIGHTS, obs);
+    return walk_locked(w, budget, obs);
+}
+
+void Mdb::walk_cancel(Mdb_walk &w)
+{
+    if (!w.active())
+        return;
+    Lock_guard g(lock);
+    if (w.at)
+        unpin(w.at);
+    w = Mdb_walk{};
+}
+
+/* Stop at x in mode (budget used up): pin x, or forget the position if x cannot take a pin. */
+void Mdb::pause(Mdb_walk &w, Mdb_node *x, Mdb_walk::Mode mode)
+{
+    if (mode == Mdb_walk::EXHAUSTED) {
+        // Every child of x is done, x is not: continue after its last child, or at x if it has
+        // none (children appended meanwhile come after that point).
+        if (x->child) {
+            x = last_child(x);
+            mode = Mdb_walk::AFTER;
+        } else
+            mode = Mdb_walk::EMPTY;
+    }
+    if (x->pins == MAX_PINS) {
+        w.at = w.top = nullptr;  // start the top-level node again (w.key is its base)
+        return;
+    }
+    x->pins++;
+    w.at = x;
+    w.mode = mode;
+}
+
+/*
+ * The walk (see Mdb_walk): for every node of the space intersecting the range, in base order
+ * (the top-level node, w.top), with self: the rights go from the node and its whole subtree; without
+ * self: from the subtrees of its children whose source range intersects the revoked range. Inside
+ * a subtree the walk is post-order over the sibling lists (first to last child): x in mode
+ *   ENTER      not visited yet; its earlier siblings are done,
+ *   AFTER      done (and still there); continue with its next sibling, or finish its parent,
+ *   EMPTY      x's children were done and none is left; continue with new ones, or finish x,
+ *   EXHAUSTED  every child of x is done: take the rights from x itself.
+ * A node that keeps none of the rights is skipped with its subtree (its descendants have none).
+ * A node left without rights has no children left (they hold no more than it) and goes.
+ */
+bool Mdb::walk_locked(Mdb_walk &w, u64 &budget, Mdb_observer *obs)
+{
+    assert(lock.held());
+    if (!w.active())
+        return true;
+    using Mode = Mdb_walk::Mode;
+    Mdb_node *x = w.at;
+    Mode mode = w.mode;
+    if (x) {
+        w.at = nullptr;
+        if (!unpin(x))
+            x = w.top = nullptr;  // it died meanwhile: this top-level node again, from w.key
+    } else
+        w.top = nullptr;
+    const unsigned r = w.rights;
+    for (;;) {
+        if (!x) {
+            Mdb_node *n = w.space->next(w.key);
+            if (!n || n->base >= w.end ||
+                (w.root_only && (n->base != w.base || n->order || n->parent || n->payload != w.payload))) {
+                w = Mdb_walk{};
+                return true;
+            }
+            w.key = n->base;
+            w.top = n;
+            w.top_end = n->end();
+            x = n;
+            mode = w.self ? Mdb_walk::ENTER : Mdb_walk::EMPTY;  // without self: only its children
+        }
+        if (!budget) {
+            pause(w, x, mode);
+            return false;
+        }
+        switch (mode) {
+        case Mdb_walk::EMPTY:  // no work: where to go on
+            if (x->child) {
+                x = x->child;
+                mode = Mdb_walk::ENTER;
+            } else
+                mode = Mdb_walk::EXHAUSTED;
+            break;
+        case Mdb_walk::ENTER: {
+            budget--;
+            bool in = x->rights & r;
+            if (in && !w.self && x->parent == w.top)  // only what derives from the revoked part
+                in = overlap(sel_in(w.top, x, x->base), x->order, w.base, w.order);
+            if (!in)
+                mode = Mdb_walk::AFTER;
+            else if (x->child)
+                x = x->child;
+            else
+                mode = Mdb_walk::EXHAUSTED;
+            break;
+        }
+        case Mdb_walk::AFTER:
+            if (x == w.top) {
+                w.key = w.top_end;
+                x = nullptr;
+            } else if (x->next) {
+                x = x->next;
+                mode = Mdb_walk::ENTER;
+            } else {
+                x = x->parent;
+                mode = Mdb_walk::EXHAUSTED;
+            }
+            break;
+        case Mdb_walk::EXHAUSTED: {
+            if (x == w.top && !w.self) {  // its children are done; it keeps its rights
+                w.key = w.top_end;
+                x = nullptr;
+                break;
+            }
+            budget--;
+            if (unsigned removed = x->rights & r) {
+                x->rights = static_cast<u8>(x->rights & ~r);
+                // Its parent is not done yet (or outside the walk) and keeps its rights.
+                assert(!x->parent || !(x->rights & ~x->parent->rights));
+                if (obs)
+                    obs->demoted(*x, removed);
+                if (x->space->type() == Crd::MEM) {  // its page-table work
+                    u64 cost = x->size() >> 9;
+                    budget -= cost < budget ? cost : budget;
+                }
+            }
+            if (x->rights) {
+                mode = Mdb_walk::AFTER;
+                break;
+            }
+            assert(!x->child);  // its children hold no more than it: none is left
+            Mdb_node *next = x->next, *parent = x->parent;
+            bool top = x == w.top;
+            unlink(x);
+            release(x);
+            if (top) {
+                w.key = w.top_end;
+                x = nullptr;
+            } else if (next) {
+                x = next;
+                mode = Mdb_walk::ENTER;
+            } else {
+                x = parent;
+                mode = Mdb_walk::EXHAUSTED;
+            }
+            break;
+        }
+        }
+    }
 }

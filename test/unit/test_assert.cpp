@@ -193,7 +193,7 @@ TEST_F(MdbDeath, ChildWithMoreRightsThanItsParent)
     ASSERT_EQ(child->rights, 5);
     child->parent->rights = 3;  // the corruption: the parent lost X behind the database's back
     EXPECT_DEATH(Mdb::revoke(a, Crd::mem(0, 4, 1), true, nullptr),  // child 5 -> 4, parent 3 -> 2
-                 "Assertion \"!n->parent \\|\\| !\\(n->rights & ~n->parent->rights\\)\" failed");
+                 "Assertion \"!x->parent \\|\\| !\\(x->rights & ~x->parent->rights\\)\" failed");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -55,6 +56,8 @@ struct Recorder : Mdb_observer
 {
     std::map<std::pair<const Mdb_space *, u64>, unsigned> state;  // (space, base) -> rights
     std::vector<std::tuple<const Mdb_space *, u64, unsigned, Skip>> skips;
+    std::map<const Mdb_node *, u64> serial;  // live node -> creation number (walk tests)
+    u64 serials = 0;
     int mapped_calls = 0, demoted_calls = 0;
     int fail_at = -1;  // this mapped() call fails
 
@@ -65,11 +68,14 @@ struct Recorder : Mdb_observer
         EXPECT_EQ(state.count({n.space, n.base}), 0u);
         EXPECT_NE(n.rights, 0);
         state[{n.space, n.base}] = n.rights;
+        serial[&n] = serials++;
         return true;
     }
     void demoted(Mdb_node &n, unsigned removed) override
     {
         demoted_calls++;
+        if (!n.rights)
+            serial.erase(&n);
         auto it = state.find({n.space, n.base});
         EXPECT_NE(it, state.end());
         if (it == state.end())
@@ -176,10 +182,16 @@ void check_invariants(const std::vector<Mdb_space *> &spaces, long expect_live)
                     found |= c == n;
                 ASSERT_TRUE(found);
             }
+            // Siblings: next runs first to last, prev is circular (the first child's is the last).
             Mdb_node *prev = nullptr;
             for (Mdb_node *c = n->child; c; prev = c, c = c->next) {
                 ASSERT_EQ(c->parent, n);
-                ASSERT_EQ(c->prev, prev);
+                if (prev) {
+                    ASSERT_EQ(c->prev, prev);
+                }
+            }
+            if (n->child) {
+                ASSERT_EQ(n->child->prev, prev);
             }
         }
         ASSERT_EQ(count, s->count());
@@ -967,6 +979,250 @@ TEST_F(Mdb_test, ConcurrentDelegationsAndRevocationsKeepTheDatabaseConsistent)
     EXPECT_EQ(live.load(), 0);
 }
 
+// ---------------------------------------------------------------- resumable revocation (Mdb_walk)
+
+namespace {
+
+/* The shape of a set of PDs: per space, (base, order, rights, payload, parent base) in base order. */
+std::vector<std::tuple<u64, unsigned, unsigned, u64, u64>> shape(const std::vector<Mdb_space *> &spaces)
+{
+    std::vector<std::tuple<u64, unsigned, unsigned, u64, u64>> out;
+    for (Mdb_space *s : spaces)
+        for (Mdb_node *n = s->next(0); n; n = s->next(n->end()))
+            out.emplace_back(n->base, n->order, n->rights, n->payload, n->parent ? n->parent->base : ~u64{0});
+    return out;
+}
+
+/* Random delegations among three PDs' object spaces from 64 roots in the first (the same for a seed). */
+void grow(Mdb_space &a, Mdb_space &b, Mdb_space &c, unsigned seed, int steps, Mdb_observer *obs)
+{
+    std::mt19937 rng(seed);
+    Mdb_space *sp[] = {&a, &b, &c};
+    for (int i = 0; i < steps; i++) {
+        Mdb_space &s = *sp[rng() % 3], &d = *sp[1 + rng() % 2];
+        Mdb::delegate(
+            s, Crd::obj(rng() % 64, static_cast<unsigned>(rng() % 3), static_cast<unsigned>(rng() % 32)), d,
+            Crd::obj(rng() % 256, static_cast<unsigned>(rng() % 3)), rng() % 256, obs);
+    }
+}
+
+}  // namespace
+
+TEST_F(Mdb_test, ARevocationInStepsOfOneEndsExactlyLikeOneInOneGo)
+{
+    unsigned most = 0;  // steps of the longest walk
+    for (unsigned seed = 1; seed <= 12; seed++) {
+        SCOPED_TRACE(seed);
+        Pd &a1 = new_pd(), &b1 = new_pd(), &c1 = new_pd(), &a2 = new_pd(), &b2 = new_pd(), &c2 = new_pd();
+        for (unsigned i = 0; i < 64; i++) {
+            ASSERT_EQ(root(a1.obj, i, 0, 0x1f, object(i)), Mdb::Status::OK);
+            ASSERT_EQ(root(a2.obj, i, 0, 0x1f, object(i)), Mdb::Status::OK);
+        }
+        grow(a1.obj, b1.obj, c1.obj, seed, 200, &rec);
+        grow(a2.obj, b2.obj, c2.obj, seed, 200, &rec);
+        ASSERT_EQ(shape({&a1.obj, &b1.obj, &c1.obj}), shape({&a2.obj, &b2.obj, &c2.obj}));
+        std::mt19937 rng(seed);
+        u64 base = rng() % 64;
+        unsigned order = static_cast<unsigned>(rng() % 5), rights = 1 + static_cast<unsigned>(rng() % 31);
+        bool self = rng() % 2;
+        Mdb_space &s1 = seed % 3 ? a1.obj : b1.obj, &s2 = seed % 3 ? a2.obj : b2.obj;
+        Mdb::revoke(s1, base, order, rights, self, &rec);
+        Mdb_walk w;
+        Mdb::walk_begin(w, s2, base, order, rights, self);
+        unsigned calls = 0;
+        for (bool done = false; !done; calls++) {
+            u64 one = 1;
+            done = Mdb::walk(w, one, &rec);
+            ASSERT_NO_FATAL_FAILURE(
+                check_invariants({&a2.obj, &b2.obj, &c2.obj},
+                                 live.load() - long(a1.obj.count() + b1.obj.count() + c1.obj.count())));
+        }
+        EXPECT_FALSE(w.active());
+        most = std::max(most, calls);
+        EXPECT_EQ(shape({&a1.obj, &b1.obj, &c1.obj}), shape({&a2.obj, &b2.obj, &c2.obj}));
+        for (Pd *p : {&a1, &b1, &c1, &a2, &b2, &c2})
+            Mdb::destroy(p->obj, &rec);
+    }
+    EXPECT_GT(most, 50u);
+}
+
+/*
+ * Everything a walk was asked to revoke (the nodes in its scope when it began, and whatever was
+ * derived from them since) lacks its rights once it finished, however the database changed between
+ * its steps: delegations from anywhere (also from nodes in the scope not yet visited), other walks,
+ * revocations that free the node a walk is paused at.
+ */
+TEST_F(Mdb_test, WalksInterleavedWithDelegationsAndOtherRevocationsRevokeEverythingInTheirScope)
+{
+    for (unsigned seed = 1; seed <= 30; seed++) {
+        SCOPED_TRACE(seed);
+        std::mt19937 rng(seed);
+        Pd &a = new_pd(), &b = new_pd(), &c = new_pd();
+        std::vector<Mdb_space *> all = {&a.obj, &b.obj, &c.obj};
+        for (unsigned i = 0; i < 64; i++)
+            ASSERT_EQ(root(a.obj, i, 0, 0x1f, object(i)), Mdb::Status::OK);
+        grow(a.obj, b.obj, c.obj, seed, 300, &rec);
+
+        struct Job
+        {
+            Mdb_walk w;
+            Mdb_space *s;
+            unsigned rights;
+            std::set<u64> scope;  // serials of the nodes in scope at the start
+        };
+        auto start = [&](Job &j) {
+            j.s = all[rng() % 3];
+            u64 base = rng() % 64;
+            unsigned order = static_cast<unsigned>(rng() % 4);
+            j.rights = 1 + static_cast<unsigned>(rng() % 31);
+            bool self = rng() % 2;
+            Mdb::walk_begin(j.w, *j.s, base, order, j.rights, self);
+            j.scope.clear();
+            for (Mdb_node *n = j.s->next(0); n; n = j.s->next(n->end())) {
+                if (!((n->base ^ base) >> std::max<unsigned>(n->order, order) == 0))
+                    continue;  // outside the range
+                if (self)
+                    j.scope.insert(rec.serial.at(n));
+                else
+                    for (Mdb_node *ch = n->child; ch; ch = ch->next) {
+                        u64 from = n->base + (ch->payload - n->payload);  // objects: the node itself
+                        if (n->space->type() == Crd::OBJ)
+                            from = n->base;
+                        if ((from ^ base) >> std::max<unsigned>(ch->order, order) == 0)
+                            j.scope.insert(rec.serial.at(ch));
+                    }
+            }
+        };
+        // Every live node with an ancestor (or itself) in scope lacks the rights.
+        auto verify = [&](const Job &j) {
+            for (Mdb_space *sp : all)
+                for (Mdb_node *n = sp->next(0); n; n = sp->next(n->end()))
+                    for (Mdb_node *up = n; up; up = up->parent)
+                        if (j.scope.count(rec.serial.at(up))) {
+                            ASSERT_EQ(n->rights & j.rights, 0u) << "a node in scope kept a revoked right";
+                            break;
+                        }
+        };
+        Job jobs[2];
+        start(jobs[0]);
+        start(jobs[1]);
+        int finished = 0;
+        for (int step = 0; finished < 6 && step < 20000; step++) {
+            Job &j = jobs[rng() % 2];
+            u64 budget = 1 + rng() % 4;
+            if (Mdb::walk(j.w, budget, &rec)) {
+                ASSERT_NO_FATAL_FAILURE(verify(j));
+                finished++;
+                start(j);
+            }
+            switch (rng() % 4) {
+            case 0:
+            case 1: {  // a delegation, often from a node a walk is about to visit
+                Mdb_space &s = *all[rng() % 3], &d = *all[rng() % 3];
+                Mdb::delegate(s, Crd::obj(rng() % 64, static_cast<unsigned>(rng() % 2)), d,
+                              Crd::obj(rng() % 256, static_cast<unsigned>(rng() % 2)), rng() % 256, &rec);
+                break;
+            }
+            case 2:
+                if (rng() % 8 == 0)  // a revocation in one go: may free a node a walk is paused at
+                    Mdb::revoke(*all[rng() % 3],
+                                Crd::obj(rng() % 256, static_cast<unsigned>(rng() % 3),
+                                         static_cast<unsigned>(rng() % 32)),
+                                rng() % 2, &rec);
+                break;
+            default: break;
+            }
+            // Nodes that died while a walk is paused at them are still allocated.
+            std::set<const Mdb_node *> dead;
+            for (const Job &k : jobs)
+                if (k.w.at && k.w.at->dead())
+                    dead.insert(k.w.at);
+            ASSERT_NO_FATAL_FAILURE(check_invariants(all, live.load() - long(dead.size())));
+        }
+        EXPECT_EQ(finished, 6);
+        Mdb::walk_cancel(jobs[0].w);
+        Mdb::walk_cancel(jobs[1].w);
+        for (Mdb_space *sp : all)
+            Mdb::destroy(*sp, &rec);
+        EXPECT_EQ(live.load(), 0);
+    }
+}
+
+TEST_F(Mdb_test, AWalkWhoseNodeDiedStartsItsTopLevelNodeAgainAndFreesTheDeadNode)
+{
+    Pd &a = new_pd(), &b = new_pd(), &c = new_pd();
+    ASSERT_EQ(root(a.mem, 0, 0, 7, 0x100), Mdb::Status::OK);
+    for (u64 i = 0; i < 8; i++) {
+        ASSERT_EQ(del(a.mem, mem(0), b.mem, mem(0x10 + i)).status, Mdb::Status::OK);
+        ASSERT_EQ(del(b.mem, mem(0x10 + i), c.mem, mem(0x20 + i)).status, Mdb::Status::OK);
+    }
+    Mdb_walk w;
+    Mdb::walk_begin(w, a.mem, 0, 0, 2, false);  // W from everything derived from a's page
+    u64 budget = 3;                             // enter b:0x10, enter c:0x20, take W from it
+    ASSERT_FALSE(Mdb::walk(w, budget, &rec));
+    ASSERT_NE(w.at, nullptr);
+    Mdb_node *paused = w.at;
+    EXPECT_EQ(paused->pins, 1);
+    long before = live.load();
+    Mdb::destroy(c.mem, &rec);  // frees the node the walk is paused at (and all of c's)
+    EXPECT_TRUE(paused->dead());
+    EXPECT_EQ(live.load(), before - 7);  // the paused one stays until the walk lets go
+    budget = ~u64{0};
+    EXPECT_TRUE(Mdb::walk(w, budget, &rec));
+    EXPECT_EQ(live.load(), before - 8);
+    for (u64 i = 0; i < 8; i++)
+        EXPECT_EQ(Mdb::lookup(b.mem, 0x10 + i), mem(0x10 + i, 0, 5));
+    check_invariants({&a.mem, &b.mem, &c.mem}, live.load());
+}
+
+TEST_F(Mdb_test, CancellingAPausedWalkLetsGoOfItsNode)
+{
+    Pd &a = new_pd(), &b = new_pd();
+    ASSERT_EQ(root(a.obj, 0, 0, 0x1f, object(1)), Mdb::Status::OK);
+    ASSERT_EQ(del(a.obj, obj(0), b.obj, obj(5)).status, Mdb::Status::OK);
+    Mdb_walk w;
+    Mdb::walk_begin(w, a.obj, 0, 0, 0x1f, true);
+    u64 budget = 1;
+    ASSERT_FALSE(Mdb::walk(w, budget, &rec));
+    Mdb_node *paused = w.at;
+    ASSERT_NE(paused, nullptr);
+    Mdb::revoke(a.obj, obj(0), true, &rec);  // everything goes; the paused node stays, dead
+    EXPECT_EQ(live.load(), 1);
+    Mdb::walk_cancel(w);
+    EXPECT_FALSE(w.active());
+    EXPECT_EQ(live.load(), 0);
+}
+
+/* The walk never goes back over what it did: bounded steps take time linear in the tree. */
+TEST_F(Mdb_test, ADeepChainAndAWideTreeAreRevokedInStepsWithoutRepeatingWork)
+{
+    Pd &top = new_pd(), &x = new_pd(), &y = new_pd();
+    ASSERT_EQ(root(top.mem, 0, 0, 7, 0x100), Mdb::Status::OK);
+    const unsigned depth = 20000, budget_per_call = 16;
+    Mdb_space *from = &top.mem;
+    u64 page = 0;
+    for (unsigned i = 1; i <= depth; i++) {  // top:0 -> x:1 -> y:2 -> x:3 -> ...
+        Mdb_space *to = (i & 1) ? &x.mem : &y.mem;
+        ASSERT_EQ(del(*from, mem(page), *to, mem(i)).status, Mdb::Status::OK);
+        from = to;
+        page = i;
+    }
+    for (unsigned i = 0; i < depth; i++)  // and a wide part: 20000 children of the root
+        ASSERT_EQ(del(top.mem, mem(0), x.mem, mem(0x100000 + i)).status, Mdb::Status::OK);
+    for (unsigned rights : {2u, 7u}) {  // first only W (everything stays), then everything
+        Mdb_walk w;
+        Mdb::walk_begin(w, top.mem, 0, 0, rights, false);
+        unsigned calls = 0;
+        for (bool done = false; !done; calls++) {
+            u64 b = budget_per_call;
+            done = Mdb::walk(w, b, &rec);
+        }
+        // Every node is entered once and finished once: two units each.
+        EXPECT_LE(calls, 2 * 2 * depth / (budget_per_call - 1) + 2) << rights;
+    }
+    EXPECT_EQ(live.load(), 1);
+}
+
 // ---------------------------------------------------------------- randomized model check
 
 namespace {
@@ -1303,7 +1559,16 @@ TEST_P(Mdb_model_test, RandomOperationsAgreeWithTheReferenceModelAfterEveryStep)
                 near(at, b, o);
             Crd c(t, b, o, rand_rights());
             bool self = rnd(2);
-            Mdb::revoke(*sp[size_t(s)], c, self, &rec);
+            if (rnd(2))
+                Mdb::revoke(*sp[size_t(s)], c, self, &rec);
+            else {  // resumable, in small steps: the same result
+                Mdb_walk w;
+                Mdb::walk_begin(w, *sp[size_t(s)], c.base(), c.order(), c.rights(), self);
+                for (bool done = false; !done;) {
+                    u64 steps = 1 + rnd(5);
+                    done = Mdb::walk(w, steps, &rec);
+                }
+            }
             m.revoke(s, c.base(), c.order(), c.rights(), self);
         } else if (op < 99) {  // translate
             int r = sp_of(int(rnd(npd)), t), at = pick(s);
