@@ -86,12 +86,12 @@ struct Cpu
     Sc *retired;       // SCs whose last reference went, to be finished here (under rq_lock)
 
     /* Grace periods (src/rcu.cpp): a CPU is quiescent in user mode and while idle. */
-    u64 qs_snap;          // qs when the current grace period started
-    bool idle;            // halted in the idle loop (holds no object pointers)
-    bool tlb_req;         // a shootdown asks this CPU to flush (src/shootdown.cpp)
-    bool shootdown_mark;  // chosen as a target of the running shootdown (its owner only)
-    Tlb_flush flush;      // left by this CPU's current Mdb operation to its finish()
-    Pd *dying;            // likewise: PDs whose last capability went
+    u64 qs_snap;      // qs when the current grace period started
+    bool idle;        // halted in the idle loop (holds no object pointers)
+    u64 tlb_req;      // shootdown requests to this CPU so far (src/shootdown.cpp)
+    u64 tlb_done;     // the last request it answered by flushing
+    Tlb_flush flush;  // left by this CPU's current Mdb operation to its finish()
+    Pd *dying;        // likewise: PDs whose last capability went
 
     u64 timer_ticks;  // timer interrupts taken
     u64 irqs;         // device interrupts taken

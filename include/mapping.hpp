@@ -17,25 +17,58 @@ class Ec;
 namespace Mapping {
 void init();
 
+/*
+ * Units of work (Mdb::walk: a node visited, a memory node's unmap per 512 pages) one piece of a
+ * long operation may do with interrupts off and Mdb::lock held: a revoke hypercall does this much
+ * and is executed again for the next piece; the deferred teardown (PDs to empty, UTCBs to remove)
+ * does this much per kernel operation or safe point. docs/mdb.md, "Preemption".
+ */
+constexpr u64 PIECE = 256;
+
+/* A revoke hypercall in progress (ABI 7.8), kept in its EC between the pieces. */
+struct Revoke_state
+{
+    Mdb_walk walk;
+    u64 pd = 0;   // Pd::id of the PD it works on (ids are never reused)
+    u64 crd = 0;  // the CRD and flag of the hypercall
+    bool self = false;
+    bool busy = false;  // begun; the walk may be done while PDs it made die are emptied
+};
+
 /* Every Mdb operation of the kernel goes through one of these; they finish the deferred work. */
 Mdb::Status insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload);
 Mdb::Status insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, unsigned rights, u64 payload);
 Mdb::Result delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot);
 Crd translate(Pd *src, Crd item, Pd *dst, Crd window);
 Crd lookup(Pd *pd, Crd::Type t, u64 sel);
-void revoke(Pd *pd, Crd crd, bool self);
+/*
+ * One piece of the revoke hypercall of `ec` (ABI 7.8) on pd's space: true when it is complete
+ * (every derived mapping gone, TLBs shot down, the PDs whose last capability went emptied);
+ * false when the hypercall has to be executed again to continue where this piece stopped.
+ */
+bool revoke(Ec *ec, Pd *pd, Crd crd, bool self);
+/* The EC goes (after its grace period): drop its unfinished revoke. */
+void forget(Ec *ec);
 void destroy(Pd *pd);
 bool free(Pd *pd, Crd::Type t, u64 base, unsigned order);
 
 /*
+ * Between two typed items of a message: answer a waiting shootdown and open a short interrupt
+ * window, so that a call with 254 items does not keep interrupts off from start to end.
+ */
+void preemption_point();
+
+/*
  * A retired EC's UTCB leaves its PD's memory space (with anything derived from it). Callable
- * with Mdb::lock held: the work happens in the next settle(), which every Mdb operation and
- * every Rcu::poll() runs, so always before the EC is destroyed.
+ * with Mdb::lock held: the work happens in pieces in the next Mdb operations and Rcu::poll()s;
+ * Rcu::poll() destroys nothing while such work is left, so always before the EC is destroyed.
  */
 void unmap_utcb(Ec *ec);
-void settle();
+/* One piece of the deferred teardown; true when no UTCB is left to remove. */
+bool settle();
 
-/* Mapping-database nodes allocated (kernel statistics). */
+/* Mapping-database nodes allocated; PDs and UTCBs waiting for their teardown (kernel statistics). */
 u64 nodes_in_use();
+u64 pending();
 
 }  // namespace Mapping

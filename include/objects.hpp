@@ -12,6 +12,7 @@
 #include "fpu.hpp"
 #include "idt.hpp"
 #include "kobject.hpp"
+#include "mapping.hpp"
 #include "mdb_space.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
@@ -43,7 +44,9 @@ class Pd : public Kobject
     u64 caps = 0;
     bool dying = false;
     Pd *dying_next = nullptr;
-    Spinlock lock;  // serialises changes to the memory and I/O spaces
+    Mdb_walk teardown;      // emptying its spaces (in pieces, src/mapping.cpp)
+    u8 teardown_space = 0;  // spaces begun: object, memory, I/O
+    Spinlock lock;          // serialises changes to the memory and I/O spaces
 
     static Pd *root;
     static Pd *kernel;  // source of H-bit items (ABI 9.6); never runs
@@ -104,11 +107,13 @@ class Ec : public Kobject
     Ec *xcpu_caller = nullptr;
     u64 xcpu_sel = 0;
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
-    bool xcpu_wait = false;    // the caller waits for its clone (exchanged atomically)
-    Ec *utcb_next = nullptr;   // retired, its UTCB still to be unmapped (src/mapping.cpp)
-    u64 cr2 = 0;               // CR2 at this EC's last exception (qual[1], reply window)
-    u64 error = 0;             // error code of that exception (qual[0])
-    alignas(64) u8 fpu[1024];  // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
+    bool xcpu_wait = false;          // the caller waits for its clone (exchanged atomically)
+    Ec *utcb_next = nullptr;         // retired, its UTCB still to be unmapped (src/mapping.cpp)
+    Mdb_walk utcb_walk;              // that removal, in pieces
+    Mapping::Revoke_state revoking;  // its revoke hypercall between two pieces (ABI 7.8)
+    u64 cr2 = 0;                     // CR2 at this EC's last exception (qual[1], reply window)
+    u64 error = 0;                   // error code of that exception (qual[0])
+    alignas(64) u8 fpu[1024];        // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
 
     /* taken: the UTCB page turned out to be occupied (BAD_PAR rather than OOM). */
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);

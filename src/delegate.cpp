@@ -24,6 +24,7 @@ Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd 
     auto r = Mapping::delegate(from, send, dst, window, meta.hotspot());
     if (r.status == Mdb::Status::OK)
         res.crd = r.crd;
+    Mapping::preemption_point();  // a message may carry 254 items: interrupts between them
     return res;
 }
 

@@ -2,11 +2,15 @@
  * The kernel side of the mapping database (include/mapping.hpp): the observer that mirrors
  * node changes into a PD's object space, page table and I/O bitmap, and the deferred work
  * an operation leaves (UTCB unmaps, emptying PDs whose last capability went, the TLB
- * shootdown), done by finish() with no lock held. The pure database is src/mdb.cpp; the
- * shootdown itself src/shootdown.cpp; the kernel PD's resources src/kernel_pd.cpp.
+ * shootdown), done by finish() with no lock held. Long work goes in pieces of PIECE units
+ * (docs/mdb.md, "Preemption"): a revoke hypercall is executed again until it is complete, the
+ * teardown of dying PDs and retired ECs' UTCBs continues in every later operation and safe point.
+ * The pure database is src/mdb.cpp; the shootdown itself src/shootdown.cpp; the kernel PD's
+ * resources src/kernel_pd.cpp.
  */
 #include "mapping.hpp"
 #include "abi/constants.hpp"
+#include "assert.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
@@ -82,7 +86,9 @@ void must_flush(Pd *pd)
         f.all = true;
 }
 Spinlock utcb_lock;  // not Mdb::lock: unmap_utcb() may run under it
-Ec *utcbs;           // retired ECs whose UTCB is still mapped
+Ec *utcbs;           // retired ECs whose UTCB is still mapped (newest first)
+bool utcb_busy;      // a CPU is removing one (one at a time: they share the list head)
+u64 teardowns;       // dying PDs and UTCBs not yet torn down (kernel statistics)
 
 /* A capability to o appeared or went (Mdb::lock held): PDs count theirs. */
 void cap_added(Kobject *o)
@@ -102,9 +108,12 @@ void cap_removed(Kobject *o)
     // it holds, including capabilities to its own ECs, lets go; it takes no new nodes.
     pd->dying = true;
     pd->get();  // held until its spaces are empty
+    pd->teardown = Mdb_walk{};
+    pd->teardown_space = 0;
     Cpu &c = Cpu::current();
     pd->dying_next = c.dying;
     c.dying = pd;
+    __atomic_add_fetch(&teardowns, 1, __ATOMIC_RELAXED);
 }
 
 struct Observer final : Mdb_observer
@@ -183,46 +192,92 @@ struct Observer final : Mdb_observer
     }
 } observer;
 
+/* Shoot down what this CPU's operations took away so far (before the operation returns). */
+void flush()
+{
+    Cpu &c = Cpu::current();
+    if (!c.flush.n && !c.flush.all)
+        return;
+    Tlb_flush f = c.flush;
+    c.flush = {};
+    Shootdown::run(f);
+}
+
+/* Retired ECs' UTCBs, oldest first, within budget; true when none is left. */
+bool remove_utcbs(u64 &budget)
+{
+    while (__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE)) {
+        if (!budget || __atomic_exchange_n(&utcb_busy, true, __ATOMIC_ACQUIRE))
+            return false;  // out of budget, or another CPU is at it
+        Ec *ec;
+        {
+            Lock_guard g(utcb_lock);
+            for (ec = utcbs; ec && ec->utcb_next;)  // the oldest: its removal may have begun
+                ec = ec->utcb_next;
+        }
+        bool done = !ec || Mdb::walk(ec->utcb_walk, budget, &observer);
+        if (done && ec) {
+            Lock_guard g(utcb_lock);
+            for (Ec **p = &utcbs; *p; p = &(*p)->utcb_next)
+                if (*p == ec) {
+                    *p = nullptr;  // it was the last
+                    break;
+                }
+            __atomic_sub_fetch(&teardowns, 1, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&utcb_busy, false, __ATOMIC_RELEASE);
+        flush();
+        if (!done)
+            return false;
+    }
+    return true;
+}
+
+/* Empty the spaces of this CPU's dying PDs (one space after the other) within budget. */
+void empty_dying(u64 &budget)
+{
+    Cpu &c = Cpu::current();
+    while (Pd *pd = c.dying) {
+        if (!budget)
+            return;
+        // The walk may make more PDs die: they come first (c.dying), this one continues later.
+        if (!pd->teardown.active()) {
+            if (pd->teardown_space == 3) {
+                for (Pd **p = &c.dying; *p; p = &(*p)->dying_next)
+                    if (*p == pd) {
+                        *p = pd->dying_next;
+                        break;
+                    }
+                pd->dying_next = nullptr;
+                __atomic_sub_fetch(&teardowns, 1, __ATOMIC_RELAXED);
+                release(pd);  // the reference cap_removed() took
+                continue;
+            }
+            Mdb_space &s = pd->teardown_space == 0   ? pd->mdb_obj
+                           : pd->teardown_space == 1 ? pd->mdb_mem
+                                                     : pd->mdb_pio;
+            pd->teardown_space++;
+            Mdb::walk_begin(pd->teardown, s, 0, 63, 0x1f, true);
+        }
+        Mdb::walk(pd->teardown, budget, &observer);
+        flush();
+    }
+}
+
 /*
- * After an Mdb operation: flush TLBs and empty the spaces of PDs that lost their last capability
- * (which may make more PDs lose theirs), with no lock held.
+ * After an Mdb operation (no lock held): flush TLBs, then a piece of the deferred teardown: the
+ * retired ECs' UTCBs and the spaces of PDs that lost their last capability (which may make more
+ * PDs lose theirs). What is left continues in later operations and safe points.
  */
-void finish()
+void finish(u64 budget = Mapping::PIECE)
 {
     // Nothing pending, the usual case: no locks.
     Cpu &c = Cpu::current();
     if (!__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE) && !c.dying && !c.flush.n && !c.flush.all)
         return;
-    for (;;) {
-        Ec *ecs;
-        {
-            Lock_guard g(utcb_lock);
-            ecs = utcbs;
-            utcbs = nullptr;
-        }
-        while (Ec *ec = ecs) {
-            ecs = ec->utcb_next;
-            ec->utcb_next = nullptr;
-            Mdb::remove_root(ec->pd->mdb_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12, &observer);
-        }
-        Pd *pds = c.dying;
-        Tlb_flush flush = c.flush;
-        c.dying = nullptr;
-        c.flush = {};
-        bool any = flush.n || flush.all;
-        if (!pds && !any && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
-            return;
-        if (any)
-            Shootdown::run(flush);
-        while (Pd *pd = pds) {
-            pds = pd->dying_next;
-            pd->dying_next = nullptr;
-            Mdb::destroy(pd->mdb_obj, &observer);
-            Mdb::destroy(pd->mdb_mem, &observer);
-            Mdb::destroy(pd->mdb_pio, &observer);
-            release(pd);  // the reference cap_removed() took
-        }
-    }
+    flush();
+    remove_utcbs(budget);
+    empty_dying(budget);
 }
 
 }  // namespace
@@ -264,20 +319,53 @@ Crd Mapping::translate(Pd *src, Crd item, Pd *dst, Crd window)
 
 Crd Mapping::lookup(Pd *pd, Crd::Type t, u64 sel) { return Mdb::lookup(pd->mdb_space(t), sel); }
 
-void Mapping::revoke(Pd *pd, Crd crd, bool self)
+bool Mapping::revoke(Ec *ec, Pd *pd, Crd crd, bool self)
 {
-    if (crd.is_null())
-        return;
-    Mdb::revoke(pd->mdb_space(crd.type()), crd, self, &observer);
-    finish();
+    Revoke_state &r = ec->revoking;
+    if (r.busy && !(r.pd == pd->id && r.crd == crd.value() && r.self == self)) {
+        // Another revoke than the one this EC left unfinished (its registers changed, or a
+        // recall handler sent it elsewhere): that one is abandoned as it is.
+        Mdb::walk_cancel(r.walk);
+        r = Revoke_state{};
+    }
+    if (!r.busy) {
+        if (crd.is_null())
+            return true;
+        r.busy = true;
+        r.pd = pd->id;
+        r.crd = crd.value();
+        r.self = self;
+        Mdb::walk_begin(r.walk, pd->mdb_space(crd.type()), crd.base(), crd.order(), crd.rights(), self);
+    }
+    u64 budget = PIECE;
+    bool walked = Mdb::walk(r.walk, budget, &observer);
+    finish();  // this piece's shootdown, a piece of the teardown
+    if (!walked || Cpu::current().dying)
+        return false;  // more to do: the hypercall is executed again
+    r = Revoke_state{};
+    return true;
+}
+
+void Mapping::forget(Ec *ec)
+{
+    assert(!ec->utcb_walk.active());  // the UTCB went before the EC (Rcu::poll waits for it)
+    Mdb::walk_cancel(ec->revoking.walk);
+    ec->revoking = Revoke_state{};
 }
 
 void Mapping::destroy(Pd *pd)
 {
+    // The PD is destroyed after it died, and its spaces were emptied then: normally nothing.
     Mdb::destroy(pd->mdb_obj, &observer);
     Mdb::destroy(pd->mdb_mem, &observer);
     Mdb::destroy(pd->mdb_pio, &observer);
     finish();
+}
+
+void Mapping::preemption_point()
+{
+    Shootdown::answer();  // TCG may not take the IPI in the window below
+    asm volatile("sti; nop; cli" ::: "memory");
 }
 
 bool Mapping::free(Pd *pd, Crd::Type t, u64 base, unsigned order)
@@ -288,15 +376,19 @@ bool Mapping::free(Pd *pd, Crd::Type t, u64 base, unsigned order)
 
 void Mapping::unmap_utcb(Ec *ec)
 {
+    Mdb::walk_begin_root(ec->utcb_walk, ec->pd->mdb_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12);
+    __atomic_add_fetch(&teardowns, 1, __ATOMIC_RELAXED);
     Lock_guard g(utcb_lock);
     ec->utcb_next = utcbs;
-    utcbs = ec;
+    __atomic_store_n(&utcbs, ec, __ATOMIC_RELEASE);
 }
 
-void Mapping::settle()
+bool Mapping::settle()
 {
-    if (__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
-        finish();
+    finish();
+    return !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE);
 }
 
 u64 Mapping::nodes_in_use() { return node_cache.stats().in_use; }
+
+u64 Mapping::pending() { return __atomic_load_n(&teardowns, __ATOMIC_RELAXED); }

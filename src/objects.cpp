@@ -182,6 +182,7 @@ void Ec::retire()
 
 void Ec::destroy()
 {
+    Mapping::forget(this);  // an unfinished revoke hypercall
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)

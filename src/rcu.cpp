@@ -9,6 +9,7 @@
  */
 #include "rcu.hpp"
 #include "activate.hpp"
+#include "console.hpp"
 #include "cpu.hpp"
 #include "kobject.hpp"
 #include "mapping.hpp"
@@ -52,7 +53,9 @@ u64 Rcu::pending() { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 
 void Rcu::poll()
 {
-    Mapping::settle();  // retired ECs' UTCBs go before anything is destroyed
+    Console::flush_suppressed();  // rate-limited console lines: say how many were dropped
+    if (!Mapping::settle())
+        return;  // retired ECs' UTCBs go before anything is destroyed
     if (!__atomic_load_n(&waiting, __ATOMIC_RELAXED) && !__atomic_load_n(&current, __ATOMIC_RELAXED))
         return;
     Cpu &self = Cpu::current();

@@ -283,9 +283,9 @@ void Sched::tick(bool from_user)
 void Sched::preempt_check(bool from_user)
 {
     Cpu &c = Cpu::current();
-    c.resched = false;
     if (!from_user || !c.sc)
-        return;  // idle or in the kernel: the idle loop or the next exit looks again
+        return;  // idle or in the kernel: the idle loop or the next exit looks again (resched stays)
+    c.resched = false;
     stop_if_retired();
     if (c.retired)
         finish_retired(c);

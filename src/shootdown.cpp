@@ -13,16 +13,17 @@
 
 namespace {
 
-volatile unsigned pending;  // CPUs that have not flushed yet
-bool busy;                  // one shootdown at a time
-
-/* Answer a flush request addressed to this CPU, if there is one. */
+/*
+ * Answer the flush requests addressed to this CPU so far: the requests counted before the flush
+ * are answered by it (their mappings were changed before they were counted).
+ */
 void tlb_service(Cpu &c)
 {
-    if (!__atomic_exchange_n(&c.tlb_req, false, __ATOMIC_ACQ_REL))
+    u64 req = __atomic_load_n(&c.tlb_req, __ATOMIC_ACQUIRE);
+    if (req == __atomic_load_n(&c.tlb_done, __ATOMIC_RELAXED))
         return;
     set_cr3(get_cr3());
-    __atomic_sub_fetch(&pending, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&c.tlb_done, req, __ATOMIC_RELEASE);
 }
 
 /*
@@ -37,12 +38,15 @@ void wait_step(Cpu &c)
 }
 }  // namespace
 
+/*
+ * Shootdowns of different CPUs run at the same time: each target counts requests (tlb_req) and
+ * answers (tlb_done), so a long series of shootdowns (a revocation in pieces) never waits for
+ * another CPU's shootdown, only for its own targets, and two CPUs waiting for each other both
+ * answer while they wait.
+ */
 void Shootdown::run(const Tlb_flush &f)
 {
     Cpu &self = Cpu::current();
-    // One shootdown at a time; a CPU that waits still answers the others' requests.
-    while (__atomic_exchange_n(&busy, true, __ATOMIC_ACQUIRE))
-        wait_step(self);
     set_cr3(get_cr3());  // this CPU: user entries are not global
     // The PDs' tlb_gen went up before (locked adds); Sched's load_space() publishes a CPU's
     // space before it reads tlb_gen. So either we see the CPU in the PD, or it sees the new
@@ -59,26 +63,24 @@ void Shootdown::run(const Tlb_flush &f)
                 return true;
         return false;
     };
-    unsigned others = 0;
-    for (unsigned i = 0; i < Cpu::count; i++)
-        if (target(*Cpu::table[i])) {
-            Cpu::table[i]->shootdown_mark = true;
-            others++;
+    // Request, then wait for each target in turn (its answer may have come already).
+    constexpr unsigned BATCH = 64;
+    for (unsigned first = 0; first < Cpu::count; first += BATCH) {
+        u64 want[BATCH];
+        unsigned end = first + BATCH < Cpu::count ? first + BATCH : Cpu::count;
+        for (unsigned i = first; i < end; i++) {
+            Cpu &c = *Cpu::table[i];
+            want[i - first] = 0;
+            if (!target(c))
+                continue;
+            want[i - first] = __atomic_add_fetch(&c.tlb_req, 1, __ATOMIC_ACQ_REL);
+            Lapic::send_ipi(c.apic_id, Vec::IPI_TLB);
         }
-    if (!others) {
-        __atomic_store_n(&busy, false, __ATOMIC_RELEASE);
-        return;
+        for (unsigned i = first; i < end; i++)
+            if (u64 w = want[i - first])
+                while (__atomic_load_n(&Cpu::table[i]->tlb_done, __ATOMIC_ACQUIRE) < w)
+                    wait_step(self);
     }
-    __atomic_store_n(&pending, others, __ATOMIC_RELEASE);
-    for (unsigned i = 0; i < Cpu::count; i++)
-        if (Cpu *c = Cpu::table[i]; c->shootdown_mark) {
-            c->shootdown_mark = false;
-            __atomic_store_n(&c->tlb_req, true, __ATOMIC_RELEASE);
-            Lapic::send_ipi(c->apic_id, Vec::IPI_TLB);
-        }
-    while (__atomic_load_n(&pending, __ATOMIC_ACQUIRE))
-        wait_step(self);
-    __atomic_store_n(&busy, false, __ATOMIC_RELEASE);
 }
 
 void Shootdown::answer() { tlb_service(Cpu::current()); }

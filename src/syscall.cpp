@@ -203,13 +203,18 @@ Verdict sm_ctrl(Kernel_env e, Sys_sm_ctrl a)
     Sched::run_next();
 }
 
+/* A hypercall that did one piece of its work and is executed again for the next (revoke). */
+constexpr const char *AGAIN = "one piece done: the syscall instruction runs again";
+
 Verdict revoke(Kernel_env e, Sys_revoke a)
 {
-    // ABI 7.8: success zeroes rdx.
+    // ABI 7.8: success zeroes rdx. The revocation is preemptible: one piece per execution
+    // (docs/mdb.md, "Preemption"), the registers untouched until the last one.
     Decode::Found<Kernel_env> d;
     if (Verdict v = Decode::revoke(e, a, d); !v.ok())
         return v;
-    Mapping::revoke(a.remote() ? d.pd : e.me->pd, a.crd(), a.self());
+    if (!Mapping::revoke(e.me, a.remote() ? d.pd : e.me->pd, a.crd(), a.self()))
+        return {Status::SUCCESS, AGAIN};
     a.f.rdx = 0;
     return PASS;
 }
@@ -281,7 +286,7 @@ Verdict kstat(Kernel_env e, Sys_kstat a)
     Rcu::poll();
     a.f.rsi = Kmem::free_pages();
     a.f.rdx = objects_in_use() + Mapping::nodes_in_use();
-    a.f.rax = Rcu::pending() + Sched::retiring();
+    a.f.rax = Rcu::pending() + Sched::retiring() + Mapping::pending();
     return PASS;
 }
 
@@ -380,7 +385,10 @@ extern "C" void handle_syscall(Exc_frame *f)
     }
     if (Boot::cmdline.hyptrace) [[unlikely]]
         trace_failure(self, s, v);
-    f->rdi = static_cast<u64>(v.status);
+    if (v.reason == AGAIN) [[unlikely]]
+        f->rip -= 2;  // back to the syscall instruction (0f 05), rdi and the rest as they were
+    else
+        f->rdi = static_cast<u64>(v.status);
     if (self->recall || c.sc->retired || c.resched)
         Sched::run(c.sc, self);  // delivers the recall first (ABI 1.4), stops a retired SC, or
                                  // lets an SC of a higher priority that this hypercall woke run

@@ -43,13 +43,14 @@ struct Watch
     volatile u64 stop;               // the probe and the ticker park
 } watch;
 
-u64 probe_page, probe_dst;  // a page of ours and a free address of ours for its copy
-u64 tick_sm, park_sm;       // nobody ups them
-u64 tick_period;            // 1 ms of TSC ticks
+u64 probe_page, probe_dst;       // a page of ours and a free address of ours for its copy
+u64 tick_sm, park_sm, probe_sm;  // nobody ups them
+u64 tick_period;                 // 1 ms of TSC ticks
 
 [[noreturn]] void probe_main()
 {
     while (!watch.stop) {
+        sm_down(probe_sm, rdtsc() + tick_period / 10);  // 100 us apart: the probe stays light
         u64 t0 = rdtsc();
         pd_delegate(self_pd(), self_pd(), Crd::mem(probe_page, 0, Perm_mem::RW),
                     Item_meta(Item_meta::DELEGATE, probe_dst), Crd::mem(probe_dst, 0, Perm_mem::RW));
@@ -153,12 +154,14 @@ void long_operations(unsigned cpu, u64 p0)
     tick_period = hip()->freq_tsc;  // kHz: ticks per millisecond
     tick_sm = alloc_sel();
     park_sm = alloc_sel();
+    probe_sm = alloc_sel();
     // The probe's page is a node of its own (a copy of p0 at a new address), so that revoking it
     // with self = 0 takes only its own copy (a revoke takes whole nodes: not our heap's copies).
     probe_page = alloc_virt(PAGE_SIZE) >> 12;
     probe_dst = alloc_virt(PAGE_SIZE) >> 12;
     if (!probe_page || !probe_dst || create_sm(tick_sm, self_pd(), 0) != Status::SUCCESS ||
         create_sm(park_sm, self_pd(), 0) != Status::SUCCESS ||
+        create_sm(probe_sm, self_pd(), 0) != Status::SUCCESS ||
         pd_delegate(self_pd(), self_pd(), Crd::mem(p0, 0, Perm_mem::RW),
                     Item_meta(Item_meta::DELEGATE, probe_page), Crd::mem(probe_page, 0, Perm_mem::RW))
             .crd.is_null()) {

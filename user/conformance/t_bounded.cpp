@@ -19,14 +19,14 @@ constexpr unsigned TICKER_PRIO = 100;  // above the root EC, below the suite's w
 
 struct Watch
 {
-    volatile u64 armed;            // 1 while the measured operation runs
+    volatile u64 armed;              // 1 while the measured operation runs
     volatile u64 probes, probe_max;  // probe operations completed meanwhile, the longest (ticks)
     volatile u64 wakes, late_max;    // ticker wake-ups meanwhile, worst lateness (ticks)
     volatile u64 stop;
 };
 Watch watch;
 
-u64 tick_sm;                     // nobody ups it: the ticker's clock
+u64 tick_sm;                         // nobody ups it: the ticker's clock
 u64 probe_pd, probe_src, probe_dst;  // the probe copies our page probe_src to probe_dst in probe_pd
 
 void ticker(Thread &)
@@ -46,6 +46,7 @@ void ticker(Thread &)
 void probe(Thread &)
 {
     while (!watch.stop) {
+        sm_down(tick_sm + 1, rdtsc() + ms_ticks(1) / 10);  // 100 us apart: the probe stays light
         u64 t0 = rdtsc();
         pd_delegate(SEL_ROOT_PD, probe_pd, Crd::mem(probe_src, 0, Perm_mem::RW),
                     Item_meta(Item_meta::DELEGATE, probe_dst), Crd::mem(probe_dst, 0, Perm_mem::RW));
@@ -70,8 +71,9 @@ bool start_observers(Test &t, Observers &o, u64 target)
 {
     watch.armed = 0;
     watch.stop = 0;
-    tick_sm = t.sel();
-    if (!tick_sm || create_sm(tick_sm, SEL_ROOT_PD, 0) != Status::SUCCESS) {
+    tick_sm = t.sel(2);  // the ticker's and the probe's clocks
+    if (!tick_sm || create_sm(tick_sm, SEL_ROOT_PD, 0) != Status::SUCCESS ||
+        create_sm(tick_sm + 1, SEL_ROOT_PD, 0) != Status::SUCCESS) {
         t.fail("create_sm for the ticker failed");
         return false;
     }
@@ -127,16 +129,17 @@ template <typename F> Figures measure(F op)
 bool judge(Test &t, const char *what, unsigned n, const Figures &f, bool want_ticker, bool want_probe)
 {
     u64 ms = f.ticks / ms_ticks(1);
-    t.note("%s, %u: %lu ms; ticker %lu wake-ups, worst %lu us late; probe %lu ops, longest %lu us", what, n, ms,
-           f.wakes, f.late_max * 1000 / ms_ticks(1), f.probes, f.probe_max * 1000 / ms_ticks(1));
+    t.note("%s, %u: %lu ms; ticker %lu wake-ups, worst %lu us late; probe %lu ops, longest %lu us", what, n,
+           ms, f.wakes, f.late_max * 1000 / ms_ticks(1), f.probes, f.probe_max * 1000 / ms_ticks(1));
     if (want_ticker && (f.wakes < 2 || f.late_max > f.ticks / 2)) {
-        t.fail("%s (%u): a higher-priority EC of the same CPU waited: %lu wake-ups in %lu ms, worst %lu us late",
-               what, n, f.wakes, ms, f.late_max * 1000 / ms_ticks(1));
+        t.fail(
+            "%s (%u): a higher-priority EC of the same CPU waited: %lu wake-ups in %lu ms, worst %lu us late",
+            what, n, f.wakes, ms, f.late_max * 1000 / ms_ticks(1));
         return false;
     }
     if (want_probe && (f.probes < 2 || f.probe_max > f.ticks / 2)) {
-        t.fail("%s (%u): another CPU's delegate+revoke completed %lu times in %lu ms (longest %lu us)", what, n,
-               f.probes, ms, f.probe_max * 1000 / ms_ticks(1));
+        t.fail("%s (%u): another CPU's delegate+revoke completed %lu times in %lu ms (longest %lu us)", what,
+               n, f.probes, ms, f.probe_max * 1000 / ms_ticks(1));
         return false;
     }
     return true;
@@ -153,10 +156,12 @@ u64 own_page(Test &t)
 bool spread(Test &t, u64 page, u64 pd, u64 dst, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        Delegate_result r = pd_delegate(SEL_ROOT_PD, pd, Crd::mem(page, 0, Perm_mem::RW),
-                                        Item_meta(Item_meta::DELEGATE, dst + i), Crd::mem(dst + i, 0, Perm_mem::RW));
+        Delegate_result r =
+            pd_delegate(SEL_ROOT_PD, pd, Crd::mem(page, 0, Perm_mem::RW),
+                        Item_meta(Item_meta::DELEGATE, dst + i), Crd::mem(dst + i, 0, Perm_mem::RW));
         if (r.status != Status::SUCCESS || r.crd.is_null()) {
-            t.fail("delegation %u of %u: %s%s", i, n, status_name(r.status), r.crd.is_null() ? " (nothing)" : "");
+            t.fail("delegation %u of %u: %s%s", i, n, status_name(r.status),
+                   r.crd.is_null() ? " (nothing)" : "");
             return false;
         }
     }
@@ -169,8 +174,9 @@ bool chain(Test &t, u64 page, u64 a, u64 b, u64 dst, unsigned n)
     u64 from_pd = SEL_ROOT_PD, from = page;
     for (unsigned i = 0; i < n; i++) {
         u64 to_pd = i & 1 ? b : a;
-        Delegate_result r = pd_delegate(from_pd, to_pd, Crd::mem(from, 0, Perm_mem::RW),
-                                        Item_meta(Item_meta::DELEGATE, dst + i), Crd::mem(dst + i, 0, Perm_mem::RW));
+        Delegate_result r =
+            pd_delegate(from_pd, to_pd, Crd::mem(from, 0, Perm_mem::RW),
+                        Item_meta(Item_meta::DELEGATE, dst + i), Crd::mem(dst + i, 0, Perm_mem::RW));
         if (r.status != Status::SUCCESS || r.crd.is_null()) {
             t.fail("chain link %u of %u: %s", i, n, status_name(r.status));
             return false;
