@@ -1,8 +1,16 @@
 /*
  * 4-level x86-64 page tables. One walker serves the kernel's own tables and
- * (later) every PD's host table: map a range with the largest pages that
- * alignment allows, look up, unmap. Table pages come from Kmem; a failed
- * allocation returns false and leaves what was mapped so far valid.
+ * every PD's host table: map a range with the largest pages that alignment
+ * allows, look up, unmap. Table pages come from Kmem; a failed allocation
+ * returns false and leaves what was mapped so far valid.
+ *
+ * A non-leaf entry counts the present entries of the table it points to in
+ * its bits 52-61, which the CPU ignores (Pte::COUNT). map() counts every
+ * entry it makes present; unmap() takes them away again and unhooks a table
+ * that becomes empty (handed to retire_table: the kernel frees it after the
+ * TLB shootdown and a grace period). A PD's user half is only changed
+ * through these two; unmap_range() leaves the counts alone (for tables whose
+ * entries were not all made by map(), like the kernel's boot tables).
  */
 #pragma once
 
@@ -12,6 +20,8 @@ namespace Pte {
 constexpr u64 P = 1, W = 2, U = 4, PWT = 8, PCD = 16, A = 32, D = 64, PS = 128, G = 256;
 constexpr u64 NX = u64{1} << 63;
 constexpr u64 ADDR = 0x000ffffffffff000ull;
+constexpr unsigned COUNT_SHIFT = 52;
+constexpr u64 COUNT = 0x3ffull << COUNT_SHIFT;  // non-leaf entries: present entries below (ignored bits)
 }  // namespace Pte
 
 namespace Paging {
@@ -19,6 +29,9 @@ namespace Paging {
 bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large);
 /* Remove every mapping in [virt, virt + size), large pages included (they never straddle it). */
 void unmap_range(u64 *pml4, u64 virt, u64 size);
+/* The same, and tables (below the PML4) left empty go to retire_table; true if one went. */
+bool unmap(u64 *pml4, u64 virt, u64 size);
+extern void (*retire_table)(void *page);
 /* Set or clear write access in [virt, virt + size). */
 void protect(u64 *pml4, u64 virt, u64 size, bool writable);
 /* True if nothing is mapped in [virt, virt + size) (size 2 MiB or 1 GiB, aligned). */

@@ -22,7 +22,13 @@ class Kobject;
 
 namespace Rcu {
 void defer(Kobject *obj);
+/*
+ * A kernel page that lock-free readers may still see (an emptied object-space or page table,
+ * unhooked already): freed with Kmem after a grace period. Its first word becomes the link,
+ * a page-aligned pointer, which such a reader takes for an empty entry or slot.
+ */
+void defer_page(void *page);
 void poll();
-/* Objects waiting for their grace period (kernel statistics). */
+/* Objects and pages waiting for their grace period (kernel statistics). */
 u64 pending();
 }  // namespace Rcu

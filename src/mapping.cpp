@@ -20,6 +20,7 @@
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
+#include "rcu.hpp"
 #include "shootdown.hpp"
 #include "slab.hpp"
 #include "x86.hpp"
@@ -85,6 +86,42 @@ void must_flush(Pd *pd)
     else
         f.all = true;
 }
+/* The part of [page, page + pages) below USER_ADDR; false if none. */
+bool user_part(u64 page, u64 &pages)
+{
+    constexpr u64 user_pages = USER_ADDR >> 12;
+    if (page >= user_pages)
+        return false;
+    if (page + pages > user_pages)
+        pages = user_pages - page;
+    return true;
+}
+
+/*
+ * Pages leave a PD's page table (tables left empty go too, after the shootdown and a grace
+ * period: Paging::retire_table), or become read-only. Before the shootdown: CPUs that switch to
+ * the PD from now on flush its PCID.
+ */
+void unmap(Pd *pd, u64 page, u64 pages)
+{
+    if (!user_part(page, pages))
+        return;
+    Lock_guard g(pd->lock);
+    Paging::unmap(pd->pml4, page << 12, pages << 12);
+    __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
+    must_flush(pd);
+}
+
+void protect(Pd *pd, u64 page, u64 pages)
+{
+    if (!user_part(page, pages))
+        return;
+    Lock_guard g(pd->lock);
+    Paging::protect(pd->pml4, page << 12, pages << 12, false);
+    __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
+    must_flush(pd);
+}
+
 Spinlock utcb_lock;  // not Mdb::lock: unmap_utcb() may run under it
 Ec *utcbs;           // retired ECs whose UTCB is still mapped (newest first)
 bool utcb_busy;      // a CPU is removing one (one at a time: they share the list head)
@@ -138,7 +175,8 @@ struct Observer final : Mdb_observer
         }
         case Crd::MEM:
             if (!map_node(pd, n.base, n.payload, n.size(), n.rights)) {
-                Paging::unmap_range(pd->pml4, n.base << 12, n.size() << 12);
+                // What was mapped goes again (tables with it): CPUs running the PD may have seen it.
+                unmap(pd, n.base, n.size());
                 return false;
             }
             return true;
@@ -165,22 +203,12 @@ struct Observer final : Mdb_observer
             }
             return;
         }
-        case Crd::MEM: {
-            u64 page = n.base, pages = n.size();
-            if (page >= (USER_ADDR >> 12))
-                return;
-            if (page + pages > (USER_ADDR >> 12))
-                pages = (USER_ADDR >> 12) - page;
-            Lock_guard g(pd->lock);
+        case Crd::MEM:
             if (!(n.rights & 7))
-                Paging::unmap_range(pd->pml4, page << 12, pages << 12);
+                unmap(pd, n.base, n.size());
             else if (!(n.rights & 2))
-                Paging::protect(pd->pml4, page << 12, pages << 12, false);
-            // Before the shootdown: CPUs that switch to the PD from now on flush its PCID.
-            __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
-            must_flush(pd);
+                protect(pd, n.base, n.size());
             return;
-        }
         case Crd::PIO:
             if (!n.rights) {
                 pd->revoke_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
@@ -286,6 +314,10 @@ void Mapping::init()
 {
     Mdb::alloc_node = [] { return node_cache.alloc(); };
     Mdb::free_node = [](void *p) { node_cache.free(p); };
+    // Emptied tables: lock-free lookups (object spaces) and walkers (page tables, after the
+    // shootdown that every unmap is followed by) may still see them for a grace period.
+    Space_obj::retire_page = Rcu::defer_page;
+    Paging::retire_table = Rcu::defer_page;
 }
 
 Mdb::Status Mapping::insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload)

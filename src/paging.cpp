@@ -10,6 +10,7 @@
 #include "x86.hpp"
 
 bool Paging::have_1g;
+void (*Paging::retire_table)(void *page);
 
 namespace {
 
@@ -19,10 +20,17 @@ u64 mmio_next = MMIO_WINDOW;
 
 unsigned index(u64 va, unsigned level) { return (va >> (12 + 9 * level)) & 0x1ff; }
 
-/* Entry at `level` (0 = 4 KiB PTE) for va, creating intermediate tables. */
-u64 *walk(u64 *pml4, u64 va, unsigned level, bool create)
+constexpr u64 ONE = u64{1} << Pte::COUNT_SHIFT;
+
+u64 count(u64 e) { return (e & Pte::COUNT) >> Pte::COUNT_SHIFT; }
+
+/*
+ * Entry at `level` (0 = 4 KiB PTE) for va, creating intermediate tables. *owner: the entry that
+ * points to its table (nullptr for the PML4).
+ */
+u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner)
 {
-    u64 *table = pml4;
+    u64 *table = pml4, *up = nullptr;
     for (unsigned l = 3; l > level; l--) {
         u64 &e = table[index(va, l)];
         if (!(e & Pte::P)) {
@@ -31,12 +39,16 @@ u64 *walk(u64 *pml4, u64 va, unsigned level, bool create)
             auto t = static_cast<u64 *>(Kmem::alloc_page());
             if (!t)
                 return nullptr;
-            // Intermediate entries grant everything; leaves decide.
+            // Intermediate entries grant everything; leaves decide. The new table is empty.
             e = virt_to_phys(t) | Pte::P | Pte::W | Pte::U;
+            if (up && count(*up) < 512)
+                *up += ONE;
         } else if (e & Pte::PS)
             return nullptr;  // a large page is in the way; callers do not split
+        up = &e;
         table = phys_to_virt<u64>(e & Pte::ADDR);
     }
+    *owner = up;
     return &table[index(va, level)];
 }
 
@@ -55,10 +67,13 @@ bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large)
                 }
             }
         }
-        u64 *e = walk(pml4, virt, level, true);
+        u64 *owner;
+        u64 *e = walk(pml4, virt, level, true, &owner);
         if (!e)
             return false;
         u64 s = u64{1} << (12 + 9 * level);
+        if (!(*e & Pte::P) && owner && count(*owner) < 512)
+            *owner += ONE;
         *e = phys | flags | Pte::P | (level ? Pte::PS : 0);
         virt += s;
         phys += s;
@@ -91,6 +106,42 @@ void Paging::unmap_range(u64 *pml4, u64 virt, u64 size)
             *e = 0;
         virt = align_down(virt, s) + s;
     }
+}
+
+bool Paging::unmap(u64 *pml4, u64 virt, u64 size)
+{
+    bool freed = false;
+    for (u64 end = virt + size; virt < end;) {
+        u64 *path[4];  // path[l]: the entry at level l for virt
+        u64 *table = pml4;
+        unsigned l = 3;
+        for (;; l--) {
+            path[l] = &table[index(virt, l)];
+            u64 e = *path[l];
+            if (!(e & Pte::P) || l == 0 || (e & Pte::PS))
+                break;
+            table = phys_to_virt<u64>(e & Pte::ADDR);
+        }
+        u64 s = u64{1} << (12 + 9 * l);
+        if (*path[l] & Pte::P) {
+            *path[l] = 0;
+            // Its table has one entry less; an empty one goes, and its table loses one, ...
+            for (unsigned k = l + 1; k <= 3; k++) {
+                u64 &up = *path[k];
+                if (u64 n = count(up); n != 1) {
+                    if (n)
+                        up -= ONE;
+                    break;  // still used (or never counted: kept)
+                }
+                void *empty = phys_to_virt<u64>(up & Pte::ADDR);
+                up = 0;
+                retire_table(empty);
+                freed = true;
+            }
+        }
+        virt = align_down(virt, s) + s;
+    }
+    return freed;
 }
 
 void Paging::protect(u64 *pml4, u64 virt, u64 size, bool writable)

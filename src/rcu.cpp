@@ -11,6 +11,7 @@
 #include "activate.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
+#include "kmem.hpp"
 #include "kobject.hpp"
 #include "mapping.hpp"
 #include "objects.hpp"
@@ -19,10 +20,13 @@
 namespace {
 
 Spinlock lock;
-Kobject *waiting;  // deferred, no grace period started for them yet
-Kobject *current;  // their grace period is running
+Kobject *waiting;                     // deferred, no grace period started for them yet
+Kobject *current;                     // their grace period is running
+void *waiting_pages, *current_pages;  // the same for pages (linked through their first word)
 bool running;
-u64 count;  // objects in both batches
+u64 count;  // objects and pages in both batches
+
+void *&link(void *page) { return *static_cast<void **>(page); }
 
 bool grace_period_over(const Cpu &self)
 {
@@ -49,6 +53,14 @@ void Rcu::defer(Kobject *obj)
     __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);  // decremented outside the lock
 }
 
+void Rcu::defer_page(void *page)
+{
+    Lock_guard g(lock);
+    link(page) = waiting_pages;
+    waiting_pages = page;
+    __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);
+}
+
 u64 Rcu::pending() { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 
 void Rcu::poll()
@@ -56,26 +68,37 @@ void Rcu::poll()
     Console::flush_suppressed();  // rate-limited console lines: say how many were dropped
     if (!Mapping::settle())
         return;  // retired ECs' UTCBs go before anything is destroyed
-    if (!__atomic_load_n(&waiting, __ATOMIC_RELAXED) && !__atomic_load_n(&current, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&running, __ATOMIC_RELAXED) && !__atomic_load_n(&waiting, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&waiting_pages, __ATOMIC_RELAXED))
         return;
     Cpu &self = Cpu::current();
     Kobject *due = nullptr;
+    void *due_pages = nullptr;
     {
         Lock_guard g(lock);
         if (running && grace_period_over(self)) {
             due = current;
+            due_pages = current_pages;
             current = nullptr;
+            current_pages = nullptr;
             running = false;
         }
-        if (!running && waiting) {
+        if (!running && (waiting || waiting_pages)) {
             current = waiting;
+            current_pages = waiting_pages;
             waiting = nullptr;
+            waiting_pages = nullptr;
             running = true;
             for (unsigned i = 0; i < Cpu::count; i++) {
                 Cpu &c = *Cpu::table[i];
                 c.qs_snap = __atomic_load_n(&c.qs, __ATOMIC_ACQUIRE);
             }
         }
+    }
+    while (void *p = due_pages) {
+        due_pages = link(p);
+        __atomic_sub_fetch(&count, 1, __ATOMIC_RELAXED);
+        Kmem::free(p, 0);
     }
     if (!due)
         return;

@@ -6,51 +6,83 @@
 
 void *(*Space_obj::alloc_page)();
 void (*Space_obj::free_page)(void *);
+void (*Space_obj::retire_page)(void *);
 
 namespace {
 constexpr unsigned ENTRIES = 512;
-}
 
-u64 *Space_obj::slot(u64 sel, bool create)
+u64 *fresh_table()
+{
+    auto t = static_cast<u64 *>(Space_obj::alloc_page());
+    if (t)
+        for (unsigned i = 0; i < ENTRIES; i++)
+            t[i] = 0;
+    return t;
+}
+}  // namespace
+
+u64 *Space_obj::slot(u64 sel) const
 {
     sel %= SELECTORS;
-    auto &mid = top[sel >> (LEAF_BITS + MID_BITS)];
-    u64 **m = __atomic_load_n(&mid, __ATOMIC_ACQUIRE);
-    if (!m) {
-        if (!create)
-            return nullptr;
-        auto fresh = static_cast<u64 **>(alloc_page());
-        if (!fresh)
-            return nullptr;
-        for (unsigned i = 0; i < ENTRIES; i++)
-            fresh[i] = nullptr;
-        u64 **expected = nullptr;
-        if (__atomic_compare_exchange_n(&mid, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            m = fresh;
-        else {
-            free_page(static_cast<void *>(fresh));  // another CPU was faster
-            m = expected;
-        }
+    u64 m = __atomic_load_n(&top[sel >> (LEAF_BITS + MID_BITS)], __ATOMIC_ACQUIRE);
+    if (!(m & PRESENT))
+        return nullptr;
+    u64 l = __atomic_load_n(&table(m)[(sel >> LEAF_BITS) & (ENTRIES - 1)], __ATOMIC_ACQUIRE);
+    if (!(l & PRESENT))
+        return nullptr;
+    return &table(l)[sel & (ENTRIES - 1)];
+}
+
+u64 *Space_obj::make_slot(u64 sel)
+{
+    if (u64 *s = slot(sel))
+        return s;
+    sel %= SELECTORS;
+    u64 &mid = top[sel >> (LEAF_BITS + MID_BITS)];
+    u64 m = __atomic_load_n(&mid, __ATOMIC_ACQUIRE);
+    // Both tables first, then publish: a lack of memory leaves nothing behind.
+    u64 *new_mid = m & PRESENT ? nullptr : fresh_table();
+    u64 *leaf = (m & PRESENT) || new_mid ? fresh_table() : nullptr;
+    if (!leaf) {
+        if (new_mid)
+            free_page(new_mid);
+        return nullptr;
     }
-    auto &leaf = m[(sel >> LEAF_BITS) & (ENTRIES - 1)];
-    u64 *l = __atomic_load_n(&leaf, __ATOMIC_ACQUIRE);
-    if (!l) {
-        if (!create)
-            return nullptr;
-        auto fresh = static_cast<u64 *>(alloc_page());
-        if (!fresh)
-            return nullptr;
-        for (unsigned i = 0; i < ENTRIES; i++)
-            fresh[i] = 0;
-        u64 *expected = nullptr;
-        if (__atomic_compare_exchange_n(&leaf, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            l = fresh;
-        else {
-            free_page(fresh);
-            l = expected;
-        }
+    u64 *mt = new_mid ? new_mid : table(m);
+    u64 idx = (sel >> LEAF_BITS) & (ENTRIES - 1);
+    __atomic_store_n(&mt[idx], reinterpret_cast<u64>(leaf) | PRESENT, __ATOMIC_RELEASE);  // count 0
+    u64 base = new_mid ? reinterpret_cast<u64>(new_mid) | PRESENT : m;
+    __atomic_store_n(&mid, base + COUNT_ONE, __ATOMIC_RELEASE);  // one more leaf
+    return &leaf[sel & (ENTRIES - 1)];
+}
+
+void Space_obj::filled(u64 sel)
+{
+    sel %= SELECTORS;
+    u64 *mt = table(top[sel >> (LEAF_BITS + MID_BITS)]);
+    u64 &l = mt[(sel >> LEAF_BITS) & (ENTRIES - 1)];
+    __atomic_store_n(&l, l + COUNT_ONE, __ATOMIC_RELEASE);
+}
+
+void Space_obj::emptied(u64 sel)
+{
+    sel %= SELECTORS;
+    u64 &mid = top[sel >> (LEAF_BITS + MID_BITS)];
+    u64 *mt = table(mid);
+    u64 &l = mt[(sel >> LEAF_BITS) & (ENTRIES - 1)];
+    if (count(l) > 1) {
+        __atomic_store_n(&l, l - COUNT_ONE, __ATOMIC_RELEASE);
+        return;
     }
-    return &l[sel & (ENTRIES - 1)];
+    u64 *leaf = table(l);
+    __atomic_store_n(&l, u64{0}, __ATOMIC_RELEASE);  // the leaf is empty: unhook it
+    if (count(mid) > 1)
+        __atomic_store_n(&mid, mid - COUNT_ONE, __ATOMIC_RELEASE);
+    else {
+        __atomic_store_n(&mid, u64{0}, __ATOMIC_RELEASE);  // and the middle table with it
+        retire_page(mt);
+    }
+    retire_page(leaf);
 }
 
 Space_obj::Result Space_obj::insert(u64 sel, Kobject *obj, unsigned perm)
@@ -60,31 +92,34 @@ Space_obj::Result Space_obj::insert(u64 sel, Kobject *obj, unsigned perm)
         return Result::OCCUPIED;  // a misaligned object cannot be encoded (kernel bug)
     if (!obj || !perm)
         return Result::OK;  // a null capability occupies nothing
-    u64 *s = slot(sel, true);
+    u64 *s = make_slot(sel);
     if (!s)
         return Result::NO_MEMORY;
     u64 expected = 0;
     u64 v = reinterpret_cast<u64>(obj) | perm;
-    return __atomic_compare_exchange_n(s, &expected, v, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
-               ? Result::OK
-               : Result::OCCUPIED;
+    if (!__atomic_compare_exchange_n(s, &expected, v, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return Result::OCCUPIED;  // (its tables hold that capability: none is new)
+    filled(sel);
+    return Result::OK;
 }
 
 unsigned Space_obj::remove(u64 sel, const Kobject *obj)
 {
-    u64 *s = slot(sel, false);
+    u64 *s = slot(sel);
     if (!s)
         return 0;
     u64 v = __atomic_load_n(s, __ATOMIC_ACQUIRE);
     while (v && reinterpret_cast<Kobject *>(v & ~PERM_MASK) == obj)
-        if (__atomic_compare_exchange_n(s, &v, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        if (__atomic_compare_exchange_n(s, &v, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            emptied(sel);
             return static_cast<unsigned>(v & PERM_MASK);
+        }
     return 0;
 }
 
 bool Space_obj::restrict(u64 sel, const Kobject *obj, unsigned keep)
 {
-    u64 *s = slot(sel, false);
+    u64 *s = slot(sel);
     if (!s)
         return false;
     u64 v = __atomic_load_n(s, __ATOMIC_ACQUIRE);
@@ -92,8 +127,11 @@ bool Space_obj::restrict(u64 sel, const Kobject *obj, unsigned keep)
         u64 n = (v & ~PERM_MASK) | (v & keep & PERM_MASK);
         if (!(n & PERM_MASK))
             n = 0;
-        if (__atomic_compare_exchange_n(s, &v, n, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        if (__atomic_compare_exchange_n(s, &v, n, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            if (!n)
+                emptied(sel);
             return true;
+        }
     }
     return false;
 }
@@ -103,32 +141,42 @@ u64 Space_obj::next_used(u64 from, u64 end) const
     if (end > SELECTORS)
         end = SELECTORS;
     for (u64 sel = from; sel < end;) {
-        u64 **m = __atomic_load_n(&top[sel >> (LEAF_BITS + MID_BITS)], __ATOMIC_ACQUIRE);
-        if (!m) {
+        u64 m = __atomic_load_n(&top[sel >> (LEAF_BITS + MID_BITS)], __ATOMIC_ACQUIRE);
+        if (!(m & PRESENT)) {
             sel = ((sel >> (LEAF_BITS + MID_BITS)) + 1) << (LEAF_BITS + MID_BITS);
             continue;
         }
-        u64 *l = __atomic_load_n(&m[(sel >> LEAF_BITS) & (ENTRIES - 1)], __ATOMIC_ACQUIRE);
-        if (!l) {
+        u64 l = __atomic_load_n(&table(m)[(sel >> LEAF_BITS) & (ENTRIES - 1)], __ATOMIC_ACQUIRE);
+        if (!(l & PRESENT)) {
             sel = ((sel >> LEAF_BITS) + 1) << LEAF_BITS;
             continue;
         }
-        if (__atomic_load_n(&l[sel & (ENTRIES - 1)], __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&table(l)[sel & (ENTRIES - 1)], __ATOMIC_ACQUIRE))
             return sel;
         sel++;
     }
     return end;
 }
 
+u64 Space_obj::tables() const
+{
+    u64 n = 0;
+    for (u64 m : top)
+        if (m & PRESENT)
+            n += 1 + count(m);
+    return n;
+}
+
 void Space_obj::release_tables()
 {
-    for (auto &mid : top) {
-        if (!mid)
+    for (u64 &m : top) {
+        if (!(m & PRESENT))
             continue;
+        u64 *mt = table(m);
         for (unsigned i = 0; i < ENTRIES; i++)
-            if (mid[i])
-                free_page(mid[i]);
-        free_page(static_cast<void *>(mid));
-        mid = nullptr;
+            if (mt[i] & PRESENT)
+                free_page(table(mt[i]));
+        free_page(mt);
+        m = 0;
     }
 }

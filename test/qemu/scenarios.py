@@ -268,10 +268,10 @@ SCENARIOS = [
     # memory; free pages and objects of the kstat hypercall back at the baseline each time. The
     # rounds' global ECs have no startup portal; should one ever run it is killed, which is allowed.
     Scenario('leak-kstat-smp1', 'kernel memory back at its baseline after 100 000 objects, one CPU', smp=1,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^12 passed, 0 failed$'],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^20 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
     Scenario('leak-kstat-smp4', 'the same on four CPUs (ECs on a second CPU, TLB shootdowns)', smp=4,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^12 passed, 0 failed$'],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^20 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
 
     # The debug build (configs/debug.config: -Og, assertions on, docs/debugging.md) under the
@@ -287,7 +287,7 @@ SCENARIOS = [
              expect=[BANNER, rf'^{CONFORMANCE_SMP4} passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              timeout=150, tags=['conformance', 'debug']),
     Scenario('debug-leak-kstat-smp4', 'debug build: the leak test on four CPUs', smp=4, build='debug',
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^12 passed, 0 failed$'],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^20 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=150, tags=['sdk', 'leak', 'debug']),
 
     # Root task image checks (ABI 9.2).

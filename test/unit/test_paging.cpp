@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <gtest/gtest.h>
+#include <random>
+#include <set>
+#include <vector>
 
 #include "kmem.hpp"
 #include "memory.hpp"
@@ -32,9 +35,28 @@ struct Paging_test : testing::Test
         budget = POOL_PAGES;
         pml4 = static_cast<u64 *>(Kmem::alloc_page());
         Paging::have_1g = true;
+        Paging::retire_table = [](void *p) { retired.push_back(p); };
+        retired.clear();
     }
     void TearDown() override { free(pool); }
+
+    static std::vector<void *> retired;
 };
+
+std::vector<void *> Paging_test::retired;
+
+/* Table pages reachable from the PML4's user half (the PML4 not counted). */
+unsigned tables_below(const u64 *t, unsigned level)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < (level == 3 ? 256u : 512u); i++) {
+        u64 e = t[i];
+        if (!(e & Pte::P) || (e & Pte::PS) || level == 0)
+            continue;
+        n += 1 + tables_below(phys_to_virt<u64>(e & Pte::ADDR), level - 1);
+    }
+    return n;
+}
 
 }  // namespace
 
@@ -126,4 +148,70 @@ TEST_F(Paging_test, OutOfMemoryFailsAndKeepsWhatWasMapped)
     budget = 10;
     EXPECT_TRUE(Paging::map(pml4, 0x700000, 0x700000, PAGE_SIZE, Pte::U, false));
     EXPECT_EQ(Paging::lookup(pml4, 0x700000), 0x700000u);
+}
+
+// ---- emptied tables go (issue 9: mappings at spread addresses must not pin the pool)
+
+TEST_F(Paging_test, UnmapFreesTheTablesItEmptiesAndKeepsTheOthers)
+{
+    // Two pages in one page table, one in another 2 MiB region, one in another 1 GiB region.
+    ASSERT_TRUE(Paging::map(pml4, 0x400000, 0x1000, PAGE_SIZE, Pte::U, false));
+    ASSERT_TRUE(Paging::map(pml4, 0x401000, 0x2000, PAGE_SIZE, Pte::U, false));
+    ASSERT_TRUE(Paging::map(pml4, 0x600000, 0x3000, PAGE_SIZE, Pte::U, false));
+    ASSERT_TRUE(Paging::map(pml4, 0x80000000, 0x4000, PAGE_SIZE, Pte::U, false));
+    EXPECT_EQ(tables_below(pml4, 3), 6u);                    // one PDPT, two PDs, three PTs
+    EXPECT_FALSE(Paging::unmap(pml4, 0x400000, PAGE_SIZE));  // the PT still maps 0x401000
+    EXPECT_EQ(Paging::lookup(pml4, 0x401000), 0x2000u);
+    EXPECT_TRUE(Paging::unmap(pml4, 0x401000, PAGE_SIZE));  // that PT goes
+    EXPECT_EQ(retired.size(), 1u);
+    EXPECT_EQ(Paging::lookup(pml4, 0x600000), 0x3000u);
+    EXPECT_TRUE(Paging::unmap(pml4, 0x600000, PAGE_SIZE));  // its PT and the PD of the first GiB
+    EXPECT_EQ(retired.size(), 3u);
+    EXPECT_EQ(Paging::lookup(pml4, 0x80000000), 0x4000u);
+    EXPECT_TRUE(Paging::unmap(pml4, 0x80000000, PAGE_SIZE));  // PT, PD, and the PDPT
+    EXPECT_EQ(retired.size(), 6u);
+    EXPECT_EQ(tables_below(pml4, 3), 0u);
+    for (unsigned i = 0; i < 512; i++)
+        EXPECT_EQ(pml4[i], 0u);
+}
+
+TEST_F(Paging_test, LargePagesAndRemapsAreCountedOnce)
+{
+    ASSERT_TRUE(Paging::map(pml4, 0x200000, 0x200000, 2ull << 20, Pte::U, true));  // a 2 MiB page
+    ASSERT_TRUE(Paging::map(pml4, 0x400000, 0x5000, PAGE_SIZE, Pte::U, false));
+    ASSERT_TRUE(Paging::map(pml4, 0x400000, 0x6000, PAGE_SIZE, Pte::U | Pte::W, false));  // remap
+    EXPECT_FALSE(Paging::unmap(pml4, 0x200000, 2ull << 20));  // the PD still has the PT
+    EXPECT_TRUE(Paging::unmap(pml4, 0x400000, PAGE_SIZE));
+    EXPECT_EQ(tables_below(pml4, 3), 0u);
+    EXPECT_EQ(retired.size(), 3u);  // PT, PD, PDPT
+}
+
+TEST_F(Paging_test, RandomMapsAndUnmapsLeaveExactlyTheTablesTheMappingsNeed)
+{
+    std::mt19937_64 rng(3);
+    std::set<u64> mapped;  // 4 KiB pages
+    for (int i = 0; i < 3000; i++) {
+        // Pages in 4 GiB regions of few 2 MiB regions: tables come and go.
+        u64 va = ((rng() % 4) << 32) | ((rng() % 4) << 21) | ((rng() % 8) << 12);
+        if (rng() % 2) {
+            ASSERT_TRUE(Paging::map(pml4, va, 0x1000 * static_cast<u64>(i + 1), PAGE_SIZE, Pte::U, false));
+            mapped.insert(va);
+        } else {
+            Paging::unmap(pml4, va, PAGE_SIZE);
+            mapped.erase(va);
+        }
+        std::set<u64> pts, pds, pdpts;
+        for (u64 m : mapped) {
+            pts.insert(m >> 21);
+            pds.insert(m >> 30);
+            pdpts.insert(m >> 39);
+        }
+        ASSERT_EQ(tables_below(pml4, 3), pts.size() + pds.size() + pdpts.size()) << i;
+        for (u64 m : mapped)
+            ASSERT_NE(Paging::lookup(pml4, m), ~u64{0});
+        // Retired tables are not reused here (the pool only grows): no check of contents needed.
+        if (next_page > POOL_PAGES - 8) {
+            GTEST_SKIP() << "pool exhausted after " << i << " steps";
+        }
+    }
 }

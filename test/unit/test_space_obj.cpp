@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
+#include <vector>
 
 #include "space_obj.hpp"
 
@@ -33,15 +35,28 @@ void test_free(void *p)
     free(p);
 }
 
+/* Emptied tables: kept until the test frees them, like the kernel's grace period. */
+std::vector<void *> retired;
+void test_retire(void *p) { retired.push_back(p); }
+void free_retired()
+{
+    for (void *p : retired)
+        test_free(p);
+    retired.clear();
+}
+
 struct Space_test : testing::Test
 {
     void SetUp() override
     {
         Space_obj::alloc_page = test_alloc;
         Space_obj::free_page = test_free;
+        Space_obj::retire_page = test_retire;
+        retired.clear();
         pages_live = 0;
         pages_budget = 1 << 30;
     }
+    void TearDown() override { free_retired(); }
 };
 
 }  // namespace
@@ -147,6 +162,93 @@ TEST_F(Space_test, NextUsedMatchesAModelOverRandomInserts)
         sel = s.next_used(sel + 1, Space_obj::SELECTORS);
     }
     EXPECT_EQ(sel, Space_obj::SELECTORS);
+    s.release_tables();
+    EXPECT_EQ(pages_live, 0);
+}
+
+// ---- emptied tables go (issue 9: create/revoke at spread selectors must not pin the pool)
+
+TEST_F(Space_test, TablesGoWhenTheirLastCapabilityGoes)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> po(new Fake_obj);
+    Fake_obj &o = *po;
+    // One capability in each of 300 leaves, spread over two middle tables.
+    for (u64 i = 0; i < 300; i++)
+        ASSERT_EQ(s.insert(i * 1024 + (i % 7), &o, 3), Space_obj::Result::OK);
+    EXPECT_EQ(s.tables(), 302u);
+    EXPECT_EQ(pages_live, 302);
+    for (u64 i = 0; i < 300; i++)
+        ASSERT_EQ(s.remove(i * 1024 + (i % 7), &o), 3u);
+    EXPECT_EQ(s.tables(), 0u);
+    EXPECT_EQ(retired.size(), 302u);  // every table was handed over for its grace period
+    for (u64 i = 0; i < 300; i++)
+        EXPECT_TRUE(s.lookup(i * 1024 + (i % 7)).null());
+    free_retired();
+    EXPECT_EQ(pages_live, 0);
+    // And the space works as before: new tables for new capabilities.
+    ASSERT_EQ(s.insert(5, &o, 1), Space_obj::Result::OK);
+    EXPECT_EQ(s.lookup(5).obj, &o);
+    EXPECT_EQ(pages_live, 2);
+    s.release_tables();
+    EXPECT_EQ(pages_live, 0);
+}
+
+TEST_F(Space_test, ALeafStaysWhileItHoldsACapabilityAndGoesWithTheLast)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> po(new Fake_obj);
+    Fake_obj &o = *po;
+    ASSERT_EQ(s.insert(10, &o, 3), Space_obj::Result::OK);
+    ASSERT_EQ(s.insert(11, &o, 3), Space_obj::Result::OK);
+    ASSERT_TRUE(s.restrict(10, &o, 0));  // no rights left: the slot empties
+    EXPECT_EQ(s.tables(), 2u);
+    EXPECT_TRUE(retired.empty());
+    EXPECT_EQ(s.lookup(11).obj, &o);
+    EXPECT_EQ(s.remove(11, &o), 3u);
+    EXPECT_EQ(s.tables(), 0u);
+    EXPECT_EQ(retired.size(), 2u);
+    free_retired();
+}
+
+/* What a lookup that still holds a retired table sees: the link the kernel writes into word 0. */
+TEST_F(Space_test, ARetiredTablesLinkReadsAsAnEmptySlotAndAnEmptyEntry)
+{
+    alignas(4096) static u64 page[512];
+    u64 link = reinterpret_cast<u64>(page);  // page-aligned, as every link is
+    Capability c{reinterpret_cast<Kobject *>(link & ~u64{0x1f}), static_cast<unsigned>(link & 0x1f)};
+    EXPECT_TRUE(c.null());
+    EXPECT_EQ(link & 1, 0u);  // PRESENT clear: an absent table
+}
+
+TEST_F(Space_test, TablesInUseFollowAModelOverRandomInsertsAndRemovals)
+{
+    Space_obj s;
+    std::unique_ptr<Fake_obj> po(new Fake_obj);
+    Fake_obj &o = *po;
+    std::set<u64> model;
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 4000; i++) {
+        u64 sel = (rng() % 64) << (rng() % 2 ? 9 : 18) | rng() % 4;  // few selectors, many tables
+        sel %= Space_obj::SELECTORS;
+        if (rng() % 2) {
+            bool fresh = !model.count(sel);
+            ASSERT_EQ(s.insert(sel, &o, 1), fresh ? Space_obj::Result::OK : Space_obj::Result::OCCUPIED);
+            model.insert(sel);
+        } else {
+            ASSERT_EQ(s.remove(sel, &o), model.count(sel) ? 1u : 0u);
+            model.erase(sel);
+        }
+        std::set<u64> leaves, mids;
+        for (u64 m : model) {
+            leaves.insert(m >> 9);
+            mids.insert(m >> 18);
+        }
+        ASSERT_EQ(s.tables(), leaves.size() + mids.size()) << i;
+        ASSERT_EQ(pages_live - static_cast<int>(retired.size()),
+                  static_cast<int>(leaves.size() + mids.size()));
+        free_retired();
+    }
     s.release_tables();
     EXPECT_EQ(pages_live, 0);
 }

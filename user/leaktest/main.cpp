@@ -20,11 +20,16 @@
  * range is the same every round, so after the warm-up the root PD's own
  * kernel memory (its selector tables) no longer changes.
  *
+ * Spread: semaphores at selectors far apart in our own object space and
+ * copies of our page at addresses far apart in our own address space, each
+ * needing tables of its own, then revoked: the kernel must free the tables
+ * that became empty (a grace period later) without our PD going away, so
+ * that the baseline is reached again.
+ *
  * Exhaustion: a handler EC in a child PD (reached through a portal, with
  * the same range) creates semaphores in the child's own object space until
  * the kernel answers OOM. Revoking the range destroys the child and with it
- * the semaphores and the child's selector tables; in the root PD those
- * tables would stay and the baseline could not be reached again.
+ * the semaphores and the child's selector tables.
  */
 #include <nova/nova.hpp>
 
@@ -229,6 +234,57 @@ void print_failure(u64 n, const Failure &f)
     printf("leaktest: round %lu: %s failed: %s\n", n, f.step, status_name(f.status));
 }
 
+// ---- spread ------------------------------------------------------------------------------
+
+constexpr u64 SPREAD_SMS = 1024;               // semaphores, each in a leaf table of its own
+constexpr u64 SPREAD_SEL_STEP = u64{1} << 16;  // 1024 of them cover the 2^26 selectors
+constexpr u64 SPREAD_PAGES = 320;              // copies of our page, each in page tables of its own
+constexpr u64 GIB = u64{1} << 30;
+
+/*
+ * Semaphores at selectors 2^16 apart (the last selector of each block: the SDK allocates from the
+ * bottom), each in a leaf table of its own and 256 middle tables among them; then revoked.
+ */
+void spread_objects(const Kstat &base)
+{
+    u64 made = 0;
+    Status s = Status::SUCCESS;
+    for (u64 i = 1; i <= SPREAD_SMS && s == Status::SUCCESS; i++) {
+        s = create_sm(i * SPREAD_SEL_STEP - 1, self_pd(), 0);
+        made += s == Status::SUCCESS;
+    }
+    Kstat peak{};
+    kstat(peak);
+    for (u64 i = 1; i <= SPREAD_SMS; i++)
+        revoke(Crd::obj(i * SPREAD_SEL_STEP - 1), Revoke_flag::SELF);
+    check(made == SPREAD_SMS && peak.free_pages + SPREAD_SMS <= base.free_pages,
+          "spread: %lu semaphores at selectors 2^16 apart (%s), %lu free pages at the peak (baseline %lu)",
+          made, status_name(s), peak.free_pages, base.free_pages);
+}
+
+/*
+ * Copies of our page at addresses 1 GiB apart (a page directory and a page table each) and in
+ * 64 different 512 GiB regions (a PDPT each), in our own PD; then revoked (self = 0).
+ */
+void spread_memory(const Kstat &base)
+{
+    u64 area = alloc_virt(65 * 512 * GIB, 512 * GIB);
+    u64 made = 0;
+    for (u64 i = 0; area && i < SPREAD_PAGES; i++) {
+        u64 va = area + (i < 256 ? i * GIB : (i - 255) * 512 * GIB + 3 * GIB);
+        u64 dst = va >> PAGE_BITS;
+        Delegate_result d = pd_delegate(self_pd(), self_pd(), Crd::mem(page, 0, Perm_mem::RW),
+                                        Item_meta(Item_meta::DELEGATE, dst), Crd::mem(dst, 0, Perm_mem::RW));
+        made += d.status == Status::SUCCESS && !d.crd.is_null();
+    }
+    Kstat peak{};
+    kstat(peak);
+    revoke(Crd::mem(page, 0, Perm_mem::RW));  // every copy
+    check(made == SPREAD_PAGES && peak.free_pages + SPREAD_PAGES <= base.free_pages,
+          "spread: %lu copies of our page 1 GiB and 512 GiB apart, %lu free pages at the peak (baseline %lu)",
+          made, peak.free_pages, base.free_pages);
+}
+
 // ---- exhaustion --------------------------------------------------------------------------
 
 // Runs in the child PD: semaphores in its own object space until the kernel says no.
@@ -354,6 +410,14 @@ void exhaust(const Kstat &base)
         compare(base, after, "after the workload");
     else
         check(false, "after the workload: no comparison with the baseline");
+
+    // Tables emptied by revocations go back to the pool while our PD lives on.
+    spread_objects(base);
+    if (reclaimed(after, "after the spread semaphores"))
+        compare(base, after, "after the spread semaphores");
+    spread_memory(base);
+    if (reclaimed(after, "after the spread mappings"))
+        compare(base, after, "after the spread mappings");
 
     exhaust(base);
     if (reclaimed(after, "after the exhaustion"))
