@@ -26,6 +26,11 @@
  * that became empty (a grace period later) without our PD going away, so
  * that the baseline is reached again.
  *
+ * Flood: four calls with 254 typed items each that all find the child's
+ * receive window occupied, 1016 "overmap attempt" lines for the console; a
+ * release kernel prints 20 and reports the rest as suppressed (the scenarios
+ * expect that line), so that such a flood cannot stall the CPUs.
+ *
  * Exhaustion: a handler EC in a child PD (reached through a portal, with
  * the same range) creates semaphores in the child's own object space until
  * the kernel answers OOM. Revoking the range destroys the child and with it
@@ -285,6 +290,48 @@ void spread_memory(const Kstat &base)
           made, peak.free_pages, base.free_pages);
 }
 
+// ---- flood --------------------------------------------------------------------------------
+
+u64 flood_window;  // the child's delegate window: a page it already has (its copy of our code)
+
+void flood_handler(u64, Utcb &u)
+{
+    u.del = Crd::mem(flood_window, 0, Perm_mem::RW).value();
+    u.set_items(0, 0);
+}
+
+void flood()
+{
+    constexpr unsigned CALLS = 4;
+    u64 const r = range, pd = r + PD;
+    Handler_ec h{};
+    flood_window = reinterpret_cast<u64>(&flood_handler) >> PAGE_BITS;
+    Status s = create_pd(pd, self_pd());
+    if (s == Status::SUCCESS)
+        s = share_memory(pd, reinterpret_cast<u64>(_start), static_cast<u64>(_image_end - _start));
+    if (s == Status::SUCCESS)
+        s = create_handler_ec(h, r + LOCAL_EC, pd, boot_cpu(), flood_handler);
+    if (s == Status::SUCCESS)
+        s = create_portal(r + CHILD_PT, r + LOCAL_EC);
+    Utcb &u = utcb();
+    u.set_items(0, 0);
+    if (s == Status::SUCCESS)
+        s = call(r + CHILD_PT);  // the handler leaves its window for the next calls
+    for (unsigned c = 0; c < CALLS && s == Status::SUCCESS; c++) {
+        u.set_items(0, Utcb::MAX_TYPED);
+        for (unsigned i = 0; i < Utcb::MAX_TYPED; i++)
+            u.item(i) = Typed_item{Crd::mem(page, 0, Perm_mem::RW).value(),
+                                   Item_meta(Item_meta::DELEGATE, flood_window).value()};
+        s = call(r + CHILD_PT);
+    }
+    u.set_items(0, 0);
+    check(s == Status::SUCCESS,
+          "flood: %u calls with %u items each into an occupied window: %s (the console shows 20 overmap "
+          "lines and how many it suppressed)",
+          CALLS, Utcb::MAX_TYPED, status_name(s));
+    revoke(Crd::obj(r, RANGE_ORDER), Revoke_flag::SELF);
+}
+
 // ---- exhaustion --------------------------------------------------------------------------
 
 // Runs in the child PD: semaphores in its own object space until the kernel says no.
@@ -418,6 +465,8 @@ void exhaust(const Kstat &base)
     spread_memory(base);
     if (reclaimed(after, "after the spread mappings"))
         compare(base, after, "after the spread mappings");
+
+    flood();
 
     exhaust(base);
     if (reclaimed(after, "after the exhaustion"))
