@@ -1,8 +1,8 @@
 /*
  * Fuzzes the mapping database (src/mdb.cpp, src/mdb_space.cpp) against a reference model
  * (test/fuzz/mdb_model.hpp) over three memory spaces.
- * Input: 8-byte operations (insert root, delegate, revoke with and without self, destroy a space,
- * lookup, limit the next allocations). After each one, every space is compared node by node
+ * Input: 8-byte operations (insert root, delegate, revoke with and without self, in one go or as a
+ * walk in small pieces, destroy a space, lookup, limit the next allocations). After each one, every space is compared node by node
  * (base, order, rights, payload, parent) and the tree's invariants are checked.
  */
 #include <algorithm>
@@ -73,8 +73,14 @@ extern "C" int LLVMFuzzerTestOneInput(const u8 *d, size_t size)
         } break;
         case 2:
         case 3:
-            Mdb::revoke(sp[s], Crd::mem(b, unsigned(o), r), d[0] % 7 == 3, &obs),
-                revoke(s, b, o, r, d[0] % 7 == 3);
+            if (d[7] & 0x80) {  // resumable, in pieces of 1 to 4 units: the same result
+                Mdb_walk w;
+                Mdb::walk_begin(w, sp[s], b, unsigned(o), r, d[0] % 7 == 3);
+                for (u64 piece = 1 + (d[7] & 3); !Mdb::walk(w, piece, &obs);)
+                    piece = 1 + (d[7] & 3);
+            } else
+                Mdb::revoke(sp[s], Crd::mem(b, unsigned(o), r), d[0] % 7 == 3, &obs);
+            revoke(s, b, o, r, d[0] % 7 == 3);
             break;
         case 4: Mdb::destroy(sp[s], &obs), revoke(s, 0, 62, 0x1f, true); break;
         case 5: budget = d[1] % 4; continue;
