@@ -51,6 +51,8 @@ bool revoke(Ec *ec, Pd *pd, Crd crd, bool self);
 void forget(Ec *ec);
 void destroy(Pd *pd);
 bool free(Pd *pd, Crd::Type t, u64 base, unsigned order);
+/* The empty tables the PD keeps for reuse (a few: include/paging.hpp, include/space_obj.hpp) go too. */
+void trim(Pd *pd);
 
 /*
  * Between two typed items of a message: answer a waiting shootdown and open a short interrupt

@@ -30,6 +30,7 @@ class Pd : public Kobject
     Mdb_space mdb_mem{Crd::MEM, this};
     Mdb_space mdb_pio{Crd::PIO, this};
     u64 *pml4 = nullptr;  // host page table; upper half shared with the kernel
+    Paging::Keep keep;    // its empty tables kept for reuse (under lock)
     u64 pml4_phys = 0;
     u64 id = 0;               // never reused: names the PD in per-CPU PCID caches
     u64 tlb_gen = 0;          // bumped when mappings lose rights: PCIDs flush (pcid.hpp)

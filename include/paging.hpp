@@ -6,11 +6,15 @@
  *
  * A non-leaf entry counts the present entries of the table it points to in
  * its bits 52-61, which the CPU ignores (Pte::COUNT). map() counts every
- * entry it makes present; unmap() takes them away again and unhooks a table
- * that becomes empty (handed to retire_table: the kernel frees it after the
- * TLB shootdown and a grace period). A PD's user half is only changed
- * through these two; unmap_range() leaves the counts alone (for tables whose
- * entries were not all made by map(), like the kernel's boot tables).
+ * entry it makes present; unmap() takes them away again, and of the tables
+ * that become empty it keeps the last one of each level hooked (Keep: the
+ * next mapping there needs no new table) and unhooks the one kept before,
+ * handing it to retire_table (the kernel frees it after the TLB shootdown and
+ * a grace period); trim() lets the kept ones go too. So an address space has
+ * at most six tables more than its mappings need (a kept table of each level
+ * and the tables above them). A PD's user half is only
+ * changed through these; unmap_range() leaves the counts alone (for tables
+ * whose entries were not all made by map(), like the kernel's boot tables).
  */
 #pragma once
 
@@ -29,8 +33,18 @@ namespace Paging {
 bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large);
 /* Remove every mapping in [virt, virt + size), large pages included (they never straddle it). */
 void unmap_range(u64 *pml4, u64 virt, u64 size);
-/* The same, and tables (below the PML4) left empty go to retire_table; true if one went. */
-bool unmap(u64 *pml4, u64 virt, u64 size);
+/* The empty table kept per level (0: page table, 1: page directory, 2: PDPT), by an address it
+   covers; NONE: none. One per address space, changed under the same lock as its tables. */
+struct Keep
+{
+    static constexpr u64 NONE = ~u64{0};
+    u64 va[3] = {NONE, NONE, NONE};
+};
+/* The same as unmap_range, and tables (below the PML4) left empty go as described above; true if
+   one was handed to retire_table. */
+bool unmap(u64 *pml4, u64 virt, u64 size, Keep &keep);
+/* The kept tables that are still empty go too; true if one did. */
+bool trim(u64 *pml4, Keep &keep);
 extern void (*retire_table)(void *page);
 /* Set or clear write access in [virt, virt + size). */
 void protect(u64 *pml4, u64 virt, u64 size, bool writable);

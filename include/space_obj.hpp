@@ -12,10 +12,13 @@
  * memory leaves no trace.
  *
  * A table entry is the table's address | its used-entry count << 1 | PRESENT.
- * An emptied table is unhooked and handed to retire_page: another CPU's
- * lookup may still read it, so the kernel frees it after a grace period
- * (src/rcu.cpp). A retired page holds a page-aligned link in its first word,
- * which reads as an empty entry (PRESENT clear) or an empty slot (no rights).
+ * Of the tables that become empty the last leaf and the last middle table
+ * stay hooked (the next capability there needs no new table); the ones kept
+ * before, and with trim() these too, are unhooked and handed to retire_page:
+ * another CPU's lookup may still read them, so the kernel frees them after a
+ * grace period (src/rcu.cpp). A retired page holds a page-aligned link in
+ * its first word, which reads as an empty entry (PRESENT clear) or an empty
+ * slot (no rights).
  */
 #pragma once
 
@@ -60,6 +63,9 @@ class Space_obj
     /* Tables in use (kernel statistics, tests). */
     u64 tables() const;
 
+    /* Let the kept empty tables go as well. */
+    void trim();
+
     /* Free every table; the caller has already dropped the capabilities. */
     void release_tables();
 
@@ -71,10 +77,15 @@ class Space_obj
     static u64 *table(u64 entry) { return reinterpret_cast<u64 *>(entry & ADDR_MASK); }
     static u64 count(u64 entry) { return (entry & COUNT_MASK) / COUNT_ONE; }
 
-    u64 top[1u << TOP_BITS] = {};
+    static constexpr u64 NONE = ~u64{0};
 
-    u64 *slot(u64 sel) const;  // the slot if its tables exist
-    u64 *make_slot(u64 sel);   // creating the tables (nullptr: out of memory)
-    void filled(u64 sel);      // a slot became non-empty
-    void emptied(u64 sel);     // a slot became empty: its tables may go
+    u64 top[1u << TOP_BITS] = {};
+    u64 kept_leaf = NONE, kept_mid = NONE;  // the empty tables kept: sel >> 9, sel >> 18
+
+    u64 *slot(u64 sel) const;     // the slot if its tables exist
+    u64 *make_slot(u64 sel);      // creating the tables (nullptr: out of memory)
+    void filled(u64 sel);         // a slot became non-empty
+    void emptied(u64 sel);        // a slot became empty: its tables may go
+    void release_leaf(u64 leaf);  // unhook that leaf if it is empty
+    void release_mid(u64 mid);    // unhook that middle table if it is empty
 };

@@ -107,7 +107,7 @@ void unmap(Pd *pd, u64 page, u64 pages)
     if (!user_part(page, pages))
         return;
     Lock_guard g(pd->lock);
-    Paging::unmap(pd->pml4, page << 12, pages << 12);
+    Paging::unmap(pd->pml4, page << 12, pages << 12, pd->keep);
     __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
     must_flush(pd);
 }
@@ -398,6 +398,22 @@ void Mapping::preemption_point()
 {
     Shootdown::answer();  // TCG may not take the IPI in the window below
     asm volatile("sti; nop; cli" ::: "memory");
+}
+
+void Mapping::trim(Pd *pd)
+{
+    {
+        Lock_guard g(Mdb::lock);  // the object space's writers' lock
+        pd->obj.trim();
+    }
+    {
+        Lock_guard g(pd->lock);
+        if (Paging::trim(pd->pml4, pd->keep)) {
+            __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
+            must_flush(pd);
+        }
+    }
+    finish();
 }
 
 bool Mapping::free(Pd *pd, Crd::Type t, u64 base, unsigned order)

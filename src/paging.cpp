@@ -108,7 +108,62 @@ void Paging::unmap_range(u64 *pml4, u64 virt, u64 size)
     }
 }
 
-bool Paging::unmap(u64 *pml4, u64 virt, u64 size)
+namespace {
+
+/* The entry at `level` for va; path[l] for the levels above it too. nullptr if a table on the way
+   is missing (or a large page is in the way). */
+u64 *entry_at(u64 *pml4, u64 va, unsigned level, u64 *path[4])
+{
+    u64 *table = pml4;
+    for (unsigned l = 3;; l--) {
+        path[l] = &table[index(va, l)];
+        if (l == level)
+            return path[l];
+        u64 e = *path[l];
+        if (!(e & Pte::P) || (e & Pte::PS))
+            return nullptr;
+        table = phys_to_virt<u64>(e & Pte::ADDR);
+    }
+}
+
+bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep);
+
+/* Unhook the table of level lvl covering va (its entries are level-lvl entries) if it is empty. */
+bool release(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
+{
+    u64 *path[4];
+    u64 *up = entry_at(pml4, va, lvl + 1, path);
+    if (!up || !(*up & Pte::P) || (*up & Pte::PS) || count(*up))
+        return false;  // gone already, or in use again
+    void *t = phys_to_virt<u64>(*up & Pte::ADDR);
+    *up = 0;
+    Paging::retire_table(t);
+    if (lvl + 2 <= 3) {  // the table holding `up` has one entry less
+        u64 &owner = *path[lvl + 2];
+        if (u64 n = count(owner); n > 1)
+            owner -= ONE;
+        else if (n == 1) {
+            owner -= ONE;
+            emptied(pml4, va, lvl + 1, keep);
+        }
+    }
+    return true;
+}
+
+/* The table of level lvl covering va has no entries left: keep it, let the one kept before go. */
+bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
+{
+    u64 span = u64{1} << (12 + 9 * (lvl + 1));  // what one table of this level covers
+    u64 old = keep.va[lvl];
+    if (old != Paging::Keep::NONE && align_down(old, span) == align_down(va, span))
+        return false;  // the kept one, emptied again
+    keep.va[lvl] = va;
+    return old != Paging::Keep::NONE && release(pml4, old, lvl, keep);
+}
+
+}  // namespace
+
+bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
 {
     bool freed = false;
     for (u64 end = virt + size; virt < end;) {
@@ -123,23 +178,29 @@ bool Paging::unmap(u64 *pml4, u64 virt, u64 size)
             table = phys_to_virt<u64>(e & Pte::ADDR);
         }
         u64 s = u64{1} << (12 + 9 * l);
-        if (*path[l] & Pte::P) {
+        if ((*path[l] & Pte::P) && l < 3) {
             *path[l] = 0;
-            // Its table has one entry less; an empty one goes, and its table loses one, ...
-            for (unsigned k = l + 1; k <= 3; k++) {
-                u64 &up = *path[k];
-                if (u64 n = count(up); n != 1) {
-                    if (n)
-                        up -= ONE;
-                    break;  // still used (or never counted: kept)
-                }
-                void *empty = phys_to_virt<u64>(up & Pte::ADDR);
-                up = 0;
-                retire_table(empty);
-                freed = true;
+            u64 &up = *path[l + 1];  // its table has one entry less
+            if (u64 n = count(up); n > 1)
+                up -= ONE;
+            else if (n == 1) {  // (0: never counted, kept)
+                up -= ONE;
+                freed |= emptied(pml4, virt, l, keep);
             }
         }
         virt = align_down(virt, s) + s;
+    }
+    return freed;
+}
+
+bool Paging::trim(u64 *pml4, Keep &keep)
+{
+    bool freed = false;
+    for (unsigned lvl = 0; lvl < 3; lvl++) {  // a page table first: its directory may empty then
+        u64 va = keep.va[lvl];
+        keep.va[lvl] = Keep::NONE;
+        if (va != Keep::NONE)
+            freed |= release(pml4, va, lvl, keep);
     }
     return freed;
 }

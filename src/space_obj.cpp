@@ -67,22 +67,58 @@ void Space_obj::filled(u64 sel)
 void Space_obj::emptied(u64 sel)
 {
     sel %= SELECTORS;
-    u64 &mid = top[sel >> (LEAF_BITS + MID_BITS)];
-    u64 *mt = table(mid);
-    u64 &l = mt[(sel >> LEAF_BITS) & (ENTRIES - 1)];
-    if (count(l) > 1) {
-        __atomic_store_n(&l, l - COUNT_ONE, __ATOMIC_RELEASE);
+    u64 &l = table(top[sel >> (LEAF_BITS + MID_BITS)])[(sel >> LEAF_BITS) & (ENTRIES - 1)];
+    __atomic_store_n(&l, l - COUNT_ONE, __ATOMIC_RELEASE);
+    if (count(l))
         return;
-    }
-    u64 *leaf = table(l);
-    __atomic_store_n(&l, u64{0}, __ATOMIC_RELEASE);  // the leaf is empty: unhook it
-    if (count(mid) > 1)
-        __atomic_store_n(&mid, mid - COUNT_ONE, __ATOMIC_RELEASE);
-    else {
-        __atomic_store_n(&mid, u64{0}, __ATOMIC_RELEASE);  // and the middle table with it
-        retire_page(mt);
-    }
-    retire_page(leaf);
+    // The leaf is empty: keep it, let the one kept before go.
+    u64 old = kept_leaf;
+    kept_leaf = sel >> LEAF_BITS;
+    if (old != NONE && old != kept_leaf)
+        release_leaf(old);
+}
+
+void Space_obj::release_leaf(u64 leaf)
+{
+    u64 &mid = top[leaf >> MID_BITS];
+    if (!(mid & PRESENT))
+        return;
+    u64 *mt = table(mid);
+    u64 &l = mt[leaf & (ENTRIES - 1)];
+    if (!(l & PRESENT) || count(l))
+        return;  // gone, or in use again
+    u64 *lt = table(l);
+    __atomic_store_n(&l, u64{0}, __ATOMIC_RELEASE);
+    retire_page(lt);
+    __atomic_store_n(&mid, mid - COUNT_ONE, __ATOMIC_RELEASE);
+    if (count(mid))
+        return;
+    u64 old = kept_mid;  // the middle table is empty: keep it, let the one kept before go
+    kept_mid = leaf >> MID_BITS;
+    if (old != NONE && old != kept_mid)
+        release_mid(old);
+}
+
+void Space_obj::release_mid(u64 m)
+{
+    u64 &mid = top[m];
+    if (!(mid & PRESENT) || count(mid))
+        return;
+    u64 *mt = table(mid);
+    __atomic_store_n(&mid, u64{0}, __ATOMIC_RELEASE);
+    retire_page(mt);
+}
+
+void Space_obj::trim()
+{
+    u64 leaf = kept_leaf;
+    kept_leaf = NONE;
+    if (leaf != NONE)
+        release_leaf(leaf);  // may keep its middle table
+    u64 mid = kept_mid;
+    kept_mid = NONE;
+    if (mid != NONE)
+        release_mid(mid);
 }
 
 Space_obj::Result Space_obj::insert(u64 sel, Kobject *obj, unsigned perm)
@@ -169,6 +205,7 @@ u64 Space_obj::tables() const
 
 void Space_obj::release_tables()
 {
+    kept_leaf = kept_mid = NONE;
     for (u64 &m : top) {
         if (!(m & PRESENT))
             continue;

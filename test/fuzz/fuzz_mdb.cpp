@@ -1,9 +1,10 @@
 /*
  * Fuzzes the mapping database (src/mdb.cpp, src/mdb_space.cpp) against a reference model
  * (test/fuzz/mdb_model.hpp) over three memory spaces.
- * Input: 8-byte operations (insert root, delegate, revoke with and without self, in one go or as a
- * walk in small pieces, destroy a space, lookup, limit the next allocations). After each one, every space is compared node by node
- * (base, order, rights, payload, parent) and the tree's invariants are checked.
+ * Input: 8-byte operations (insert root, delegate, revoke with and without self, in one go or as
+ * a walk in small pieces, destroy a space, lookup, limit the next allocations). After each one,
+ * every space is compared node by node (base, order, rights, payload, parent) and the tree's
+ * invariants are checked.
  */
 #include <algorithm>
 #include <cstddef>
