@@ -237,7 +237,7 @@ void long_operations(unsigned cpu, u64 p0)
             u.set_items(0, ITEMS);
             for (unsigned i = 0; i < ITEMS; i++)
                 u.item(i) = Typed_item{Crd::mem(src, 6, Perm_mem::RW).value(),
-                                       Item_meta(Item_meta::DELEGATE, dst + i * ITEM_PAGES).value()};
+                                       Item_meta(Item_meta::DELEGATE, dst + u64{i} * ITEM_PAGES).value()};
             Status st = Status::SUCCESS;
             measure_long("call with 254 items of 64 mappings each", [&] { st = call(ic.pt); });
             if (st != Status::SUCCESS || Crd(u.item(0).crd).is_null())

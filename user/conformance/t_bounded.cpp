@@ -304,7 +304,7 @@ void heavy_items(Test &t)
     u.set_items(0, ITEMS);
     for (unsigned i = 0; i < ITEMS; i++)
         u.item(i) = Typed_item{Crd::mem(src, 6, Perm_mem::RW).value(),
-                               Item_meta(Item_meta::DELEGATE, dst + i * PAGES).value()};
+                               Item_meta(Item_meta::DELEGATE, dst + u64{i} * PAGES).value()};
     Status s2 = Status::SUCCESS;
     Figures f = measure([&] { s2 = call(c.pt); });
     u64 first = u.item(0).crd, last = u.item(ITEMS - 1).crd;

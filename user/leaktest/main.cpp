@@ -273,7 +273,7 @@ void spread_objects(const Kstat &base)
  */
 void spread_memory(const Kstat &base)
 {
-    u64 area = alloc_virt(65 * 512 * GIB, 512 * GIB);
+    u64 area = alloc_virt(u64{65} * 512 * GIB, 512 * GIB);
     u64 made = 0;
     for (u64 i = 0; area && i < SPREAD_PAGES; i++) {
         u64 va = area + (i < 256 ? i * GIB : (i - 255) * 512 * GIB + 3 * GIB);
