@@ -197,6 +197,7 @@ class Sm : public Kobject
     int gsi = -1;                                   // kernel GSI semaphore (ABI 11.1)
     Sm *gsi_chain = nullptr;                        // GSI semaphore: interrupts up this one instead (11.3)
     Ec *wait_head = nullptr, *wait_tail = nullptr;  // blocked ECs, oldest first
+    bool retired = false;                           // set (under lock) by retire(): no new waiters
 
     bool is_signal() const { return chain != nullptr; }
 
@@ -204,8 +205,8 @@ class Sm : public Kobject
     void retire();  // the last reference went: waiters return BAD_CAP
     void destroy();
 
-    /* up (ABI 12.1/12.3): releases the oldest waiter or counts. */
-    void up();
+    /* up (ABI 12.1/12.3): releases the oldest waiter or counts; n ups at once in O(waiters). */
+    void up(u64 n = 1);
     /* The fast path's cases: an up that only counts, a down that only takes a count (no
        signal queued); false if the general path must decide. */
     bool up_count()
@@ -225,13 +226,19 @@ class Sm : public Kobject
         return true;
     }
     /*
-     * down: true if the counter was > 0 (signal value/count in rsi/rdx of `frame` if one was
-     * queued); otherwise, if waiter is given, it is queued (atomically with the check).
+     * down: TOOK if the counter was > 0 (signal value/count in rsi/rdx of `frame` if one was
+     * queued); otherwise, if waiter is given, it is QUEUED (atomically with the check), unless
+     * the semaphore was retired meanwhile (its last capability went on another CPU after our
+     * lookup): then GONE and nothing is queued, for nobody would ever wake it (ABI 7.13: BAD_CAP).
+     * Without a waiter, EMPTY.
      */
-    bool down(bool zero, Exc_frame &frame, Ec *waiter);
+    enum class Down : u8 { TOOK, QUEUED, EMPTY, GONE };
+    Down down(bool zero, Exc_frame &frame, Ec *waiter);
+    /* Take the whole count at once (assign_gsi moving pending interrupts to a new chain). */
+    u64 take_count();
     /* Remove ec from the waiters; false if an up (or a timeout) got it first. */
     bool dequeue_waiter(Ec *ec);
-    /* Wake every waiter with status (semaphore destroyed: BAD_CAP). */
+    /* Retirement: wake every waiter with status (BAD_CAP) and take no new ones. */
     void wake_all(u64 status);
 
   private:

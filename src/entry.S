@@ -120,19 +120,27 @@ syscall_entry:
     mov %rbx, %rsp
 .global syscall_return
 syscall_return:
-    /* Non-canonical RIP would make sysretq fault in kernel mode: use iretq then. */
+    /*
+     * A non-canonical RIP (a portal IP or a reply's RIP is any value user mode chose) would
+     * make sysretq or iretq fault in kernel mode with the user GS base: kill the EC instead
+     * (ABI 1.1, 10.6). The frame at rsp is the running EC's.
+     */
     mov 17*8(%rsp), %rcx
     mov %rcx, %rax
     sar $47, %rax
     add $1, %rax
     cmp $1, %rax
-    ja interrupt_return
+    ja 1f
     RESTORE_GPRS
     mov 2*8+0*8(%rsp), %rcx         /* rip */
     mov $0x200, %r11
     mov 2*8+3*8(%rsp), %rsp         /* user rsp */
     swapgs
     sysretq
+1:  mov %rsp, %rdi
+    mov %gs:CPU_KSTACK, %rsp
+    call kill_noncanonical          /* does not return */
+    ud2
 
 /* Return to user mode with the hypercall frame at rdi (sysretq): the fast paths' exit. */
 .global ret_syscall
@@ -149,4 +157,9 @@ ret_user:
     mov %rdi, %rsp
     cmpq $-1, 15*8(%rsp)
     je syscall_return
+    mov 17*8(%rsp), %rax            /* iretq to a non-canonical RIP: killed as above */
+    sar $47, %rax
+    add $1, %rax
+    cmp $1, %rax
+    ja 1b
     jmp interrupt_return

@@ -381,6 +381,9 @@ void Ipc::exception(Ec *self, unsigned n, u64 error, u64 cr2)
     deliver(ec, n);
 }
 
+/* entry.S: the frame we were about to return to user mode with has a non-canonical RIP. */
+extern "C" [[noreturn]] void kill_noncanonical(const Exc_frame *f) { kill_current(*f, "EXC"); }
+
 void kill_current(const Exc_frame &f, const char *reason)
 {
     Cpu &c = Cpu::current();

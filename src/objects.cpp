@@ -269,6 +269,7 @@ void Sm::retire()
 
 void Sm::destroy()
 {
+    assert(!wait_head);  // retire() woke every waiter and took no new ones
     Sm *c = chain;
     this->~Sm();
     sm_cache.free(this);
@@ -308,18 +309,21 @@ bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal, Status status = Status
 }
 }  // namespace
 
-void Sm::up()
+void Sm::up(u64 n)
 {
+    if (!n)
+        return;
     if (!chain) {
         Lock_guard g(lock);
-        if (!release_waiter(this, 0, 0, false))
-            counter++;
+        while (n && release_waiter(this, 0, 0, false))
+            n--;
+        counter += n;
         return;
     }
-    // Signal (ABI 12.3): count the trigger, then up the target "with" this signal.
+    // Signal (ABI 12.3): count the triggers, then up the target "with" this signal.
     Sm *t = chain;
     Lock_guard g(t->lock);
-    pending++;
+    pending += n;
     if (release_waiter(t, value, pending, true)) {
         pending = 0;
         return;
@@ -336,11 +340,15 @@ void Sm::up()
     t->counter++;
 }
 
-bool Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
+Sm::Down Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
 {
     Lock_guard g(lock);
     if (!counter) {
-        if (waiter) {
+        if (!waiter)
+            return Down::EMPTY;
+        if (retired)
+            return Down::GONE;
+        {
             waiter->waiting_on = this;
             waiter->wait_next = nullptr;
             if (wait_tail)
@@ -349,7 +357,7 @@ bool Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
                 wait_head = waiter;
             wait_tail = waiter;
         }
-        return false;
+        return Down::QUEUED;
     }
     counter = zero ? 0 : counter - 1;
     if (Sm *s = sig_head) {
@@ -361,7 +369,22 @@ bool Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
         frame.rdx = s->pending;
         s->pending = 0;
     }
-    return true;
+    return Down::TOOK;
+}
+
+u64 Sm::take_count()
+{
+    Lock_guard g(lock);
+    u64 n = counter;
+    counter = 0;
+    // Signals queued here are consumed with their counts, as n downs would have taken them.
+    while (Sm *q = sig_head) {
+        sig_head = q->queued_next;
+        q->queued = false;
+        q->pending = 0;
+    }
+    sig_tail = nullptr;
+    return n;
 }
 
 bool Sm::dequeue_waiter(Ec *ec)
@@ -385,6 +408,7 @@ bool Sm::dequeue_waiter(Ec *ec)
 void Sm::wake_all(u64 status)
 {
     Lock_guard g(lock);
+    retired = true;
     while (release_waiter(this, 0, 0, false, static_cast<Status>(status))) {
     }
 }

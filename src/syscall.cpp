@@ -78,6 +78,8 @@ struct Kernel_env
     static Sc *new_sc(Ec *ec, Qpd q) { return Sc::create(ec, ec->cpu, q.prio(), q.quantum()); }
     static Pt *new_pt(Ec *ec, u64 mtd, u64 ip) { return Pt::create(ec, mtd, ip); }
     static Sm *new_sm(u64 count, Sm *chain) { return Sm::create(count, chain); }
+    static bool hold(Kobject *o) { return o->try_get(); }
+    static void drop(Kobject *o) { release(o); }
 
     // The root capability goes into the mapping database, which also fills the object space.
     Insert insert(u64 sel, Kobject *obj, unsigned perm) const
@@ -179,8 +181,9 @@ Verdict sm_ctrl(Kernel_env e, Sys_sm_ctrl a)
     }
     u64 deadline = a.deadline();
     if (deadline && deadline <= rdtsc())
-        return sm->down(a.zero(), a.f, nullptr) ? PASS
-                                                : fail(Status::COM_TIM, "down: the deadline has passed");
+        return sm->down(a.zero(), a.f, nullptr) == Sm::Down::TOOK
+                   ? PASS
+                   : fail(Status::COM_TIM, "down: the deadline has passed");
     // We may block: an up on another CPU may release us as soon as we are on the semaphore's
     // queue, so everything it reads (state, SC, timeout) is written before down() queues us.
     self->state = Ec::BLOCKED;
@@ -189,13 +192,15 @@ Verdict sm_ctrl(Kernel_env e, Sys_sm_ctrl a)
         self->deadline = deadline;
         Sched::add_timeout(self);  // expires on this CPU only, not before we leave the kernel
     }
-    if (sm->down(a.zero(), a.f, self)) {  // took a count: not queued
+    Sm::Down r = sm->down(a.zero(), a.f, self);
+    if (r != Sm::Down::QUEUED) {  // took a count, or the semaphore went meanwhile: not queued
         if (deadline) {
             Sched::remove_timeout(self);
             self->deadline = 0;
         }
         self->state = Ec::RUNNABLE;
-        return PASS;
+        return r == Sm::Down::TOOK ? PASS
+                                   : fail(Status::BAD_CAP, "down: the semaphore was destroyed meanwhile");
     }
     // Blocked: the up, the timeout or the semaphore's destruction writes our status.
     Sched::save_current();
@@ -226,14 +231,14 @@ Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
         return PASS;
     }
     if (t) {
-        t->get();
+        if (!t->try_get())
+            return fail(Status::BAD_CAP, "the chain semaphore was destroyed meanwhile by a racing revoke");
         Sm *old = __atomic_exchange_n(&sm->gsi_chain, t, __ATOMIC_ACQ_REL);
         if (old)
             release(old);
-        // Pending interrupts go through the new chain (ABI 7.15 step 4).
-        Exc_frame scratch{};
-        while (sm->down(false, scratch, nullptr))
-            t->up();
+        // Pending interrupts go through the new chain (ABI 7.15 step 4), all at once: the
+        // count is the user's (ups on the GSI semaphore), a loop over it would be unbounded.
+        t->up(sm->take_count());
     }
     const Cpu &target = *Cpu::table[a.cpu()];
     if (Ioapic::present(gsi)) {
