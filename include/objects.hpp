@@ -106,6 +106,7 @@ class Ec : public Kobject
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
     bool xcpu_wait = false;    // the caller waits for its clone (exchanged atomically)
     Ec *utcb_next = nullptr;   // retired, its UTCB still to be unmapped (src/mapping.cpp)
+    bool utcb_mapped = false;  // its UTCB node is in its PD's memory space (until finish())
     u64 cr2 = 0;               // CR2 at this EC's last exception (qual[1], reply window)
     u64 error = 0;             // error code of that exception (qual[0])
     alignas(64) u8 fpu[1024];  // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
@@ -114,7 +115,9 @@ class Ec : public Kobject
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
-    void retire();       // the last reference went: off every wait list
+    /* The last reference went: off every wait list. False when the grace period must wait
+       until its UTCB is unmapped everywhere (Mapping::unmap_utcb defers the EC then). */
+    bool retire();
     void leave_waits();  // off its semaphore queue and timeout list, if on them
     void destroy();      // after the grace period
 

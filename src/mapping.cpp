@@ -16,6 +16,7 @@
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
+#include "rcu.hpp"
 #include "shootdown.hpp"
 #include "slab.hpp"
 #include "x86.hpp"
@@ -200,20 +201,25 @@ void finish()
             ecs = utcbs;
             utcbs = nullptr;
         }
-        while (Ec *ec = ecs) {
-            ecs = ec->utcb_next;
-            ec->utcb_next = nullptr;
+        for (Ec *ec = ecs; ec; ec = ec->utcb_next)
             Mdb::remove_root(ec->pd->mdb_mem, ec->utcb_addr >> 12, virt_to_phys(ec->utcb) >> 12, &observer);
-        }
         Pd *pds = c.dying;
         Tlb_flush flush = c.flush;
         c.dying = nullptr;
         c.flush = {};
         bool any = flush.n || flush.all;
-        if (!pds && !any && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
-            return;
         if (any)
             Shootdown::run(flush);
+        // Those UTCBs are now unmapped and out of every TLB: their ECs may start their grace
+        // period (only then can the pages go back to the pool, Ec::destroy).
+        while (Ec *ec = ecs) {
+            ecs = ec->utcb_next;
+            ec->utcb_next = nullptr;
+            ec->utcb_mapped = false;
+            Rcu::defer(ec);
+        }
+        if (!pds && !any && !__atomic_load_n(&utcbs, __ATOMIC_ACQUIRE))
+            return;
         while (Pd *pd = pds) {
             pds = pd->dying_next;
             pd->dying_next = nullptr;

@@ -137,6 +137,7 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
     Fpu::init_state(ec->fpu);
     ec->utcb = utcb;
     ec->utcb_addr = utcb_addr;
+    ec->utcb_mapped = true;
     // ABI 7.4: global ECs start with cs 0x1b, ss 0x23, RFLAGS 0x200, rsp = sp, rip 0, GPRs 0.
     ec->regs.cs = Gdt::UCODE_IRET;
     ec->regs.ss = Gdt::UDATA;
@@ -172,16 +173,23 @@ void Ec::leave_waits()
     }
 }
 
-void Ec::retire()
+bool Ec::retire()
 {
     dead = true;
-    if (utcb && !is_clone)
-        Mapping::unmap_utcb(this);  // its address is free again before the grace period
     leave_waits();
+    if (utcb && !is_clone) {
+        // Its UTCB page goes back to the pool at destroy(): only after it is unmapped from the
+        // PD, every TLB is flushed and then a grace period has passed (Mapping::unmap_utcb
+        // defers the EC itself once the first two are done).
+        Mapping::unmap_utcb(this);
+        return false;
+    }
+    return true;
 }
 
 void Ec::destroy()
 {
+    assert(!utcb_mapped);  // a UTCB page is never freed while a PD still maps it
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)
@@ -421,7 +429,10 @@ void release(Kobject *obj)
     case Obj_type::SC:
         Sched::retire(static_cast<Sc *>(obj));  // its CPU defers it once it stopped using it
         return;
-    case Obj_type::EC: static_cast<Ec *>(obj)->retire(); break;
+    case Obj_type::EC:
+        if (!static_cast<Ec *>(obj)->retire())
+            return;  // deferred once its UTCB is unmapped (src/mapping.cpp)
+        break;
     case Obj_type::SM: static_cast<Sm *>(obj)->retire(); break;
     case Obj_type::PD:
     case Obj_type::PT: break;

@@ -34,10 +34,10 @@ void r_portal_ip(Test &t)
 // One side of a race: run fn(arg, i) on another CPU for `ms`, counting its statuses.
 struct Race
 {
-    u64 a, b;          // selectors both sides use
-    u64 ms;            // how long each side runs
-    u64 n[3];          // SUCCESS, expected failure, other (the thread's counts)
-    volatile u64 stop; // set by the main side when it is done
+    u64 a, b;           // selectors both sides use
+    u64 ms;             // how long each side runs
+    u64 n[3];           // SUCCESS, expected failure, other (the thread's counts)
+    volatile u64 stop;  // set by the main side when it is done
 };
 Race race;
 
@@ -87,8 +87,9 @@ void r_revive_sm(Test &t)
         CHECK_ST(revoke(Crd::obj(race.a), Revoke_flag::SELF), Status::SUCCESS, "revoke");
     }
     CHECK(join(th, 5000), "the racing CPU did not finish");
-    CHECK(race.n[2] == 0, "create_sm chained to a semaphore being revoked: %lu answers neither SUCCESS nor "
-                          "BAD_CAP",
+    CHECK(race.n[2] == 0,
+          "create_sm chained to a semaphore being revoked: %lu answers neither SUCCESS nor "
+          "BAD_CAP",
           race.n[2]);
     CHECK(race.n[0] + race.n[1] > 0, "the racing CPU made no attempt");
     t.note("%lu targets made and revoked; chained: %lu created, %lu BAD_CAP", made, race.n[0], race.n[1]);
@@ -143,8 +144,8 @@ void r_revive_ec(Test &t)
     CHECK(join(th, 5000), "the racing CPU did not finish");
     for (unsigned u = 0; u < RACE_UTCBS; u++) {
         Status s = Status::BAD_PAR;
-        for (unsigned i = 0; i < 1000 && (s = create_ec_local(race.a, SEL_ROOT_PD, c, race_utcb(u), 0, 0)) ==
-                                             Status::BAD_PAR;
+        for (unsigned i = 0;
+             i < 1000 && (s = create_ec_local(race.a, SEL_ROOT_PD, c, race_utcb(u), 0, 0)) == Status::BAD_PAR;
              i++)
             sleep_ms(1);
         CHECK_ST(s, Status::SUCCESS, "a UTCB page stayed taken after the race (an EC never retired?)");
@@ -152,8 +153,8 @@ void r_revive_ec(Test &t)
     }
     CHECK(race.n[2] == 0, "create_pt on an EC being revoked: %lu answers neither SUCCESS nor BAD_CAP",
           race.n[2]);
-    t.note("%lu ECs made (%lu times the UTCB was still taken); portals: %lu created, %lu BAD_CAP", made, taken,
-           race.n[0], race.n[1]);
+    t.note("%lu ECs made (%lu times the UTCB was still taken); portals: %lu created, %lu BAD_CAP", made,
+           taken, race.n[0], race.n[1]);
 }
 
 void down_side(Thread &th)
@@ -163,7 +164,9 @@ void down_side(Thread &th)
         // No deadline: only the revoke's wake-up ends a wait, so a waiter queued after it would
         // never come back.
         Status s = sm_down(race.a).status;
-        __atomic_add_fetch(&race.n[s == Status::SUCCESS ? 0 : status_ok(s, Status::BAD_CAP, Status::COM_TIM) ? 1 : 2],
+        __atomic_add_fetch(&race.n[s == Status::SUCCESS                             ? 0
+                                   : status_ok(s, Status::BAD_CAP, Status::COM_TIM) ? 1
+                                                                                    : 2],
                            1, __ATOMIC_RELAXED);
     }
     th.result[0] = 1;
@@ -200,7 +203,8 @@ void r_down_retired(Test &t)
         CHECK_ST(revoke(Crd::obj(race.a), Revoke_flag::SELF), Status::SUCCESS, "revoke");
     }
     for (unsigned i = 0; i < n; i++)
-        CHECK(join(th[i], 5000), "a down on CPU %u never came back (queued on a retired semaphore?)", th[i].cpu);
+        CHECK(join(th[i], 5000), "a down on CPU %u never came back (queued on a retired semaphore?)",
+              th[i].cpu);
     CHECK(race.n[2] == 0, "%lu downs answered neither SUCCESS, COM_TIM nor BAD_CAP", race.n[2]);
     t.note("%lu semaphores made and revoked; %lu downs", made, race.n[0] + race.n[1]);
 }
@@ -255,8 +259,8 @@ void r_gsi_drain(Test &t)
     CHECK(got == UPS, "the chain received %lu of %lu pending interrupts", got, UPS);
     CHECK(try_down(s) == Status::COM_TIM, "the GSI semaphore kept a count");
     // Generous: the loop took about a thousand times the base cost.
-    CHECK(moved < 50 * base + ms_ticks(2), "moving %lu pending interrupts took %lu TSC ticks, an empty move %lu",
-          UPS, moved, base);
+    CHECK(moved < 50 * base + ms_ticks(2),
+          "moving %lu pending interrupts took %lu TSC ticks, an empty move %lu", UPS, moved, base);
     t.note("assign_gsi: %lu ticks with nothing pending, %lu with %lu pending", base, moved, UPS);
 }
 
@@ -269,8 +273,8 @@ void r_gsi_unassigned(Test &t)
     unsigned g = 8;
     bool on = false;
     for (unsigned i = 0; i < NUM_IOAPIC; i++)
-        if (const Hip_ioapic *io = hip()->ioapic(i); io && io->base && io->gsi_base <= g &&
-                                                     g < io->gsi_base + (io->version >> 16 & 0xff) + 1)
+        if (const Hip_ioapic *io = hip()->ioapic(i);
+            io && io->base && io->gsi_base <= g && g < io->gsi_base + (io->version >> 16 & 0xff) + 1)
             on = true;
     if (!on) {
         t.skip("GSI 8 is not on an I/O APIC");
@@ -301,13 +305,14 @@ void r_gsi_unassigned(Test &t)
 const Test_case list[] = {
     {"R.portal-ip", "a call to a portal at a non-canonical IP kills the callee: COM_ABT, then COM_TIM",
      r_portal_ip, 0},
-    {"R.revive-sm", "create_sm chained to a semaphore revoked on another CPU: SUCCESS or BAD_CAP", r_revive_sm,
-     0},
+    {"R.revive-sm", "create_sm chained to a semaphore revoked on another CPU: SUCCESS or BAD_CAP",
+     r_revive_sm, 0},
     {"R.revive-ec", "create_pt to an EC revoked on another CPU: SUCCESS or BAD_CAP", r_revive_ec, 0},
     {"R.down-retired", "down on a semaphore revoked on another CPU comes back: SUCCESS, COM_TIM or BAD_CAP",
      r_down_retired, 0},
     {"R.gsi-drain", "assign_gsi moves 200000 pending interrupts to the chain at once", r_gsi_drain, 0},
-    {"R.gsi-unassigned", "down on a never-assigned GSI unmasks a pin with its own vector", r_gsi_unassigned, 0},
+    {"R.gsi-unassigned", "down on a never-assigned GSI unmasks a pin with its own vector", r_gsi_unassigned,
+     0},
 };
 
 }  // namespace
