@@ -44,21 +44,24 @@ void transfer(Ec *from, Ec *to)
     for (unsigned i = 0; i < t; i++) {
         const Typed_item &it = s.item(i);
         Item_meta m(it.meta);
-        Crd window(m.kind() == Item_meta::TRANSLATE ? d.xlt : d.del);
-        auto r = Delegate::item(from->pd, to->pd, Crd(it.crd), m, window);
+        auto r = Delegate::item(from->pd, to->pd, Crd(it.crd), m, Crd(d.xlt), Crd(d.del));
         d.item(i).crd = r.crd.value();
         d.item(i).meta = r.meta;
     }
 }
 
-/* Typed items of an event reply go to the faulting EC's PD: window = fault page, order 31 (3.3). */
+/*
+ * Typed items of an event reply go to the faulting EC's PD (ABI 3.3): no translate window (a
+ * translation gives nothing, kind 2 delegates), the delegate window is implicit: memory, base =
+ * the fault page, order 31, all rights. No result items.
+ */
 void transfer_event_items(Ec *handler, Ec *target)
 {
     const Utcb &s = *handler->utcb;
     unsigned t = s.typed() < Utcb::MAX_TYPED ? s.typed() : Utcb::MAX_TYPED;
     Crd window(Crd::MEM, target->cr2 >> 12, 0x1f, 0x1f);
     for (unsigned i = 0; i < t; i++)
-        Delegate::item(handler->pd, target->pd, Crd(s.item(i).crd), Item_meta(s.item(i).meta), window);
+        Delegate::item(handler->pd, target->pd, Crd(s.item(i).crd), Item_meta(s.item(i).meta), Crd(), window);
 }
 
 /* Link caller and callee and set the callee's portal entry state (ABI 7.1). */

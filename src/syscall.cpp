@@ -94,7 +94,7 @@ struct Kernel_env
     void populate(Pd *pd, Crd c) const
     {
         if (c.type() == Crd::OBJ)
-            Delegate::item(me->pd, pd, c, Item_meta(Item_meta::DELEGATE, 0), Crd::whole(Crd::OBJ));
+            Delegate::item(me->pd, pd, c, Item_meta(Item_meta::DELEGATE, 0), Crd(), Crd::whole(Crd::OBJ));
     }
     static void start(Sc *sc) { Sched::ready(sc); }  // ready at once (ABI 6.2); runs until its caps go
 };
@@ -108,7 +108,8 @@ Verdict pd_ctrl(Kernel_env e, Sys_pd_ctrl a)
         a.f.rsi = Delegate::lookup(e.me->pd, a.crd()).value();
         return PASS;
     }
-    auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window());  // Pd_op::DELEGATE
+    // Pd_op::DELEGATE: the destination CRD is both windows (ABI 7.9.3).
+    auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window(), a.window());
     a.f.rdx = r.crd.value();
     a.f.rax = r.meta;
     return PASS;
