@@ -302,6 +302,80 @@ void r_gsi_unassigned(Test &t)
     CHECK_ST(st, Status::SUCCESS, "down on the never-assigned RTC GSI semaphore with the RTC ticking");
 }
 
+// A memory capability revoked while another CPU reads through it (issue item 7: a revoked page
+// stayed readable). Once revoke has returned, no access through the copy may work, on any CPU:
+// the thread reads the copy in a loop and counts reads that worked after it saw our flag.
+struct Revoke_race
+{
+    volatile u64 *copy;
+    volatile u64 flag, stop;
+    u64 before, after, faulted;
+} rr;
+
+// flag: 0 = mapped (or being mapped), 1 = revoke returned, 2 = the reader faulted since. Only a
+// read made while the flag was 1 is certainly after the revoke and before the next delegation.
+void reader_side(Thread &th)
+{
+    while (!__atomic_load_n(&rr.stop, __ATOMIC_ACQUIRE)) {
+        u64 f = __atomic_load_n(&rr.flag, __ATOMIC_ACQUIRE);
+        u64 v;
+        bool ok = probe_read64(const_cast<const u64 *>(rr.copy), &v);
+        if (f == 1 && !ok) {
+            u64 one = 1;
+            __atomic_compare_exchange_n(&rr.flag, &one, 2, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        }
+        if (f == 2)
+            continue;
+        u64 &n = ok && f == 1 ? rr.after : ok ? rr.before : rr.faulted;
+        __atomic_store_n(&n, n + 1, __ATOMIC_RELEASE);
+    }
+    th.result[0] = 1;
+}
+
+void r_revoke_visible(Test &t)
+{
+    unsigned c = other_cpu();
+    if (c == NO_CPU) {
+        t.skip("only one CPU online");
+        return;
+    }
+    u64 *page = static_cast<u64 *>(scratch_page(t));
+    REQUIRE(page);
+    page[0] = 0x77;
+    u64 v = alloc_virt(PAGE_SIZE);
+    REQUIRE(v);
+    t.own_mem(v, 0);
+    rr = Revoke_race{};
+    rr.copy = reinterpret_cast<volatile u64 *>(v);
+    static Thread th;
+    th.result[0] = 0;
+    REQUIRE(spawn(&t, th, c, 2, reader_side, NO_EVT));
+    unsigned rounds = 0;
+    for (; rounds < 200; rounds++) {
+        Delegate_result r =
+            pd_delegate(SEL_ROOT_PD, SEL_ROOT_PD, Crd::mem(reinterpret_cast<u64>(page) >> 12, 0, 7),
+                        Item_meta(Item_meta::DELEGATE, v >> 12), Crd::mem(v >> 12, 0, 7));
+        CHECK(r.status == Status::SUCCESS && !r.crd.is_null(), "delegate the copy: CRD %#lx", r.crd.value());
+        u64 seen = __atomic_load_n(&rr.before, __ATOMIC_ACQUIRE);
+        for (u64 end = deadline_ms(100);
+             __atomic_load_n(&rr.before, __ATOMIC_ACQUIRE) == seen && rdtsc() < end;)
+            pause();
+        CHECK(__atomic_load_n(&rr.before, __ATOMIC_ACQUIRE) != seen,
+              "round %u: the other CPU never read through the copy (%lu faults)", rounds, rr.faulted);
+        CHECK_ST(revoke(Crd::mem(v >> 12, 0), Revoke_flag::SELF), Status::SUCCESS, "revoke the copy");
+        __atomic_store_n(&rr.flag, 1, __ATOMIC_RELEASE);
+        for (u64 end = deadline_ms(100); __atomic_load_n(&rr.flag, __ATOMIC_ACQUIRE) != 2 && rdtsc() < end;)
+            pause();
+        CHECK(rr.flag == 2, "round %u: the other CPU never faulted on the revoked copy", rounds);
+        __atomic_store_n(&rr.flag, 0, __ATOMIC_RELEASE);
+        CHECK(rr.after == 0, "round %u: %lu reads through the copy worked after its revoke had returned",
+              rounds, rr.after);
+    }
+    __atomic_store_n(&rr.stop, 1, __ATOMIC_RELEASE);
+    CHECK(join(th, 2000), "the reader did not stop");
+    t.note("%u rounds, %lu reads before the revokes, %lu faults after", rounds, rr.before, rr.faulted);
+}
+
 const Test_case list[] = {
     {"R.portal-ip", "a call to a portal at a non-canonical IP kills the callee: COM_ABT, then COM_TIM",
      r_portal_ip, 0},
@@ -310,6 +384,8 @@ const Test_case list[] = {
     {"R.revive-ec", "create_pt to an EC revoked on another CPU: SUCCESS or BAD_CAP", r_revive_ec, 0},
     {"R.down-retired", "down on a semaphore revoked on another CPU comes back: SUCCESS, COM_TIM or BAD_CAP",
      r_down_retired, 0},
+    {"R.revoke-visible", "a page revoked while another CPU reads it is unreadable there once revoke returns",
+     r_revoke_visible, 0},
     {"R.gsi-drain", "assign_gsi moves 200000 pending interrupts to the chain at once", r_gsi_drain, 0},
     {"R.gsi-unassigned", "down on a never-assigned GSI unmasks a pin with its own vector", r_gsi_unassigned,
      0},
