@@ -12,6 +12,7 @@
 #include "ioapic.hpp"
 #include "keyb.hpp"
 #include "kmem.hpp"
+#include "ktest.hpp"
 #include "lapic.hpp"
 #include "mapping.hpp"
 #include "memmap.hpp"
@@ -330,5 +331,6 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
         trace("KFAULT: touching an unmapped kernel address on purpose (command-line option kfault)");
         *reinterpret_cast<volatile u64 *>(0xdead000) = 1;
     }
+    Ktest::run();
     start_root_task();
 }
