@@ -19,7 +19,8 @@ constexpr u64 USER_VA = 0x10000000;
 u8 *map_user_page()
 {
     auto p = static_cast<u8 *>(Kmem::alloc_page());
-    if (!p || !Paging::map(Paging::kernel_pml4(), USER_VA, virt_to_phys(p), PAGE_SIZE, Pte::U | Pte::W, false))
+    if (!p ||
+        !Paging::map(Paging::kernel_pml4(), USER_VA, virt_to_phys(p), PAGE_SIZE, Pte::U | Pte::W, false))
         panic("KTEST: out of memory for a user page");
     p[0] = 0xc3;  // ret (written through the direct map)
     return p;

@@ -152,8 +152,8 @@ void k_nmi_loop(Test &t)
     th.arg[1] = 0;
     bool helper = c != NO_CPU && spawn(&t, th, c, 1, updown_loop);
     if (storm)
-        printf("suite: K.nmi-loop: hypercalls for %lu ms on CPU %u%s (module option nmistorm)\n", ms, boot_cpu(),
-               helper ? " and another CPU" : "");
+        printf("suite: K.nmi-loop: hypercalls for %lu ms on CPU %u%s (module option nmistorm)\n", ms,
+               boot_cpu(), helper ? " and another CPU" : "");
     // sm_ctrl up and down (the fast path) and hypercall 15 (BAD_HYP, the general path), with a
     // distinct value in every register; 1.4 and 7.13 fix what each leaves in them.
     const u64 words[3] = {Hypercall_id(Hypercall::SM_CTRL, 0, sm).value(),
@@ -172,7 +172,8 @@ void k_nmi_loop(Test &t)
             raw_syscall(&in, &out);
             CHECK(out.rdi == want[k], "hypercall %lu (rdi %#lx): rdi %#lx, expected %#lx", n, in.rdi, out.rdi,
                   want[k]);
-            CHECK(out.rcx == reinterpret_cast<u64>(raw_syscall_ret) && out.r11 == 0x200 && out.rflags == 0x202,
+            CHECK(out.rcx == reinterpret_cast<u64>(raw_syscall_ret) && out.r11 == 0x200 &&
+                      out.rflags == 0x202,
                   "hypercall %lu: rcx %#lx r11 %#lx rflags %#lx after it", n, out.rcx, out.r11, out.rflags);
             for (unsigned i = 0; i < 16; i++) {
                 if (i == 2 || i == 5 || i == 7 || i == 11)  // rcx, rdi, rsp, r11: checked above
@@ -224,8 +225,8 @@ void k_mce(Test &t)
     exc_hook = nullptr;
     CHECK(mce_seen, "no #MC event (0x12) within 20 s");
     CHECK(mce_rip >= reinterpret_cast<u64>(mce_spin) && mce_rip < reinterpret_cast<u64>(mce_spin_end),
-          "#MC event with rip %#lx, outside the spinning loop %p..%p", mce_rip, reinterpret_cast<void *>(mce_spin),
-          reinterpret_cast<void *>(mce_spin_end));
+          "#MC event with rip %#lx, outside the spinning loop %p..%p", mce_rip,
+          reinterpret_cast<void *>(mce_spin), reinterpret_cast<void *>(mce_spin_end));
     t.note("#MC event at rip %#lx, error %#lx", mce_rip, mce_error);
 }
 
