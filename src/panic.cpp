@@ -12,7 +12,7 @@ namespace {
 volatile int panicking;
 Cpu *volatile panicker;  // the CPU that reports
 volatile int nested;     // that CPU faulted while reporting (e.g. on an exhausted stack)
-}
+}  // namespace
 
 bool panic_in_progress() { return panicking; }
 
