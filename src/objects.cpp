@@ -5,9 +5,11 @@
 #include "objects.hpp"
 #include "abi/status.hpp"
 #include "activate.hpp"
+#include "assert.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
+#include "ipc.hpp"
 #include "kmem.hpp"
 #include "mapping.hpp"
 #include "memory.hpp"
@@ -182,6 +184,9 @@ void Ec::retire()
 
 void Ec::destroy()
 {
+    assert(!sc_waiters && !helped_by);  // an SC's runner and a helper hold references
+    if (helping)
+        stop_helping(this);  // abandoned chains drop it earlier; never left behind
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)
@@ -302,8 +307,7 @@ bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal, Status status = Status
         e->regs.rdx = rdx;
     }
     e->state = Ec::RUNNABLE;
-    if (e->blocked_sc)
-        Sched::ready(e->blocked_sc);
+    Sched::wake(e);  // its SC, and SCs that help it (src/ipc.cpp)
     return true;
 }
 }  // namespace
