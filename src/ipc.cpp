@@ -71,7 +71,7 @@ void transfer_event_items(Ec *handler, Ec *target)
 }
 
 /* Link caller and callee and set the callee's portal entry state (ABI 7.1). */
-inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
+[[gnu::always_inline]] inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 {
     // The caller runs (the end of its chain), the callee waits for a call: neither is linked.
     assert(caller != callee && caller->cpu == callee->cpu);
@@ -188,7 +188,7 @@ void help(Ec *self, Ec *busy, unsigned round, bool call)
  * takes over) if the SC reached the ended activation through next's call (`direct`: no EC that
  * ended was helped), else with whatever its chain ends in now (Sched::resume).
  */
-[[noreturn]] void continue_with(Ec *next, bool direct)
+[[noreturn, gnu::always_inline]] inline void continue_with(Ec *next, bool direct)
 {
     Sc *sc = Sched::current();
     if (next && direct)
