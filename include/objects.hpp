@@ -81,19 +81,22 @@ class Ec : public Kobject
 
     /*
      * Execution state. A local EC waits for portal calls; a caller is blocked while its
-     * callee runs on the caller's SC (donation); the SC runs the end of its EC's call chain.
+     * callee runs on the caller's SC (donation); a caller that found its callee busy helps it
+     * (its SC runs the callee's current work until the callee is free, ABI 7.1 step 4); the SC
+     * runs the end of that chain (Sc::runner()).
      */
     enum State : u8 { RUNNABLE, WAIT_CALL, IN_CALL, BLOCKED, PARKED };
     State state;
-    Ec *caller = nullptr;        // whom this EC's next reply goes to
-    Ec *callee = nullptr;        // whom this EC waits for
-    bool event_call = false;     // the pending call is an event message (state writeback)
-    bool started = false;        // startup message delivered (global ECs)
-    bool recall = false;         // ec_ctrl recall pending
-    int pending_event = -1;      // event to deliver when next run (its handler was busy)
-    Ec *busy_waiters = nullptr;  // ECs whose call found this EC busy; each holds a reference
-    Ec *busy_next = nullptr;
-    Ec *busy_on = nullptr;           // the EC whose busy list this one is on
+    Ec *caller = nullptr;     // whom this EC's next reply goes to
+    Ec *callee = nullptr;     // whom this EC waits for
+    Ec *helping = nullptr;    // the busy EC whose work this one's SC runs (holds a reference)
+    unsigned helped_by = 0;   // ECs whose `helping` is this one (the reply fast path bails)
+    bool event_call = false;  // the pending call is an event message (state writeback)
+    bool started = false;     // startup message delivered (global ECs)
+    bool recall = false;      // ec_ctrl recall pending
+    int pending_event = -1;   // event to deliver when next run (its handler was busy)
+    /* SCs whose runner this EC is while it is blocked (Sched::wake readies them; rq_lock). */
+    class Sc *sc_waiters = nullptr;
     unsigned sc_count = 0;           // SCs bound to this EC and not retired
     class Sc *blocked_sc = nullptr;  // the SC to make ready again when a semaphore releases us
     class Sm *waiting_on = nullptr;
@@ -147,15 +150,32 @@ class Sc : public Kobject
      */
     bool retired = false;
     Sc *retired_next = nullptr;
+    /* Not queued because its runner is blocked: on that EC's sc_waiters list (rq_lock). */
+    Ec *waits_for = nullptr;
+    Sc *wait_next = nullptr, *wait_prev = nullptr;
 
-    /* The EC this SC runs: the end of its EC's call chain (donation). */
+    /*
+     * The EC this SC runs: the end of its EC's call chain (donation), where an EC that helps a
+     * busy one continues into the chain of the one it helps. A helped EC that is free again (or
+     * dead) ends the walk at its helper, which then repeats its call. The links never form a
+     * cycle: a call links to a free EC (which has no links), and a help that would close one is
+     * refused (ABI 7.1 step 4: Livelock), so the walk ends.
+     */
     Ec *runner() const
     {
         Ec *e = ec;
-        while (e && e->callee)
-            e = e->callee;
+        while (e) {
+            if (e->callee)
+                e = e->callee;
+            else if (e->helping && helped_busy(e->helping))
+                e = e->helping;
+            else
+                break;
+        }
         return e;
     }
+    /* A helped EC that still has work of its own: its helper's SC follows it. */
+    static bool helped_busy(const Ec *h) { return h->state != Ec::WAIT_CALL && !h->dead; }
 
     static Sc *create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us);
     void destroy();

@@ -5,9 +5,11 @@
 #include "objects.hpp"
 #include "abi/status.hpp"
 #include "activate.hpp"
+#include "assert.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
+#include "ipc.hpp"
 #include "kmem.hpp"
 #include "mapping.hpp"
 #include "memory.hpp"
@@ -189,7 +191,10 @@ bool Ec::retire()
 
 void Ec::destroy()
 {
-    assert(!utcb_mapped);  // a UTCB page is never freed while a PD still maps it
+    assert(!utcb_mapped);               // a UTCB page is never freed while a PD still maps it
+    assert(!sc_waiters && !helped_by);  // an SC's runner and a helper hold references
+    if (helping)
+        stop_helping(this);  // abandoned chains drop it earlier; never left behind
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)
@@ -311,8 +316,7 @@ bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal, Status status = Status
         e->regs.rdx = rdx;
     }
     e->state = Ec::RUNNABLE;
-    if (e->blocked_sc)
-        Sched::ready(e->blocked_sc);
+    Sched::wake(e);  // its SC, and SCs that help it (src/ipc.cpp)
     return true;
 }
 }  // namespace
