@@ -19,6 +19,10 @@ struct Cmdline
     bool nofast;
     // Our extension for debugging: log every hypercall that fails, with the check that failed.
     bool hyptrace;
+    // Our additions for tests (src/ktest.cpp), at the end of boot: read a user page (SMAP must
+    // stop it), execute one (SMEP), overflow the kernel stack (guard page), take NMIs with the
+    // user's GS base in kernel mode (paranoid entry).
+    bool ksmap, ksmep, kstack, knmi;
 
     // Longest token quoted in full in a diagnostic; longer ones are cut.
     static constexpr size_t MAX_QUOTE = 32;

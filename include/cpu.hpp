@@ -24,7 +24,8 @@ struct Cpu_features
     u32 package, core, thread;
     u32 max_leaf, max_ext_leaf;
     bool vmx, svm, ept, npt, vpid, asid, unrestricted;
-    bool pcid, invpcid, x2apic, xsave, tsc_deadline, pdpe1gb, nx, invariant_tsc, fsgsbase, smep;
+    bool pcid, invpcid, x2apic, xsave, tsc_deadline, pdpe1gb, nx, invariant_tsc, fsgsbase, smep, smap, umip;
+    bool mce, mca;
     u32 svm_asids;
     char vendor[13];
     char brand[49];
@@ -57,6 +58,7 @@ struct Cpu
     u64 user_rsp;    // %gs:16  scratch during syscall entry
     u64 frame_top;   // %gs:24  end of the running EC's register frame (= TSS.rsp0)
     u64 qs;          // %gs:32  entries from user mode, counted by the entry code (rcu.hpp)
+    u64 flags;       // %gs:40  CPU_FLAG_* (include/memory_asm.hpp), read by the entry code
     u32 id;          // logical CPU number (MADT order)
     u32 apic_id;
     u32 acpi_id;
@@ -93,9 +95,13 @@ struct Cpu
     Tlb_flush flush;  // left by this CPU's current Mdb operation to its finish()
     Pd *dying;        // likewise: PDs whose last capability went
 
-    u64 timer_ticks;  // timer interrupts taken
-    u64 irqs;         // device interrupts taken
-    u64 exceptions;   // user exceptions taken
+    u64 timer_ticks;   // timer interrupts taken
+    u64 irqs;          // device interrupts taken
+    u64 exceptions;    // user exceptions taken
+    u64 nmis;          // NMIs taken
+    u64 nmis_user_gs;  // of which arrived in kernel mode with the user's GS base (src/entry.S)
+    u64 nmis_reported, nmi_report_tsc;  // last NMI line (exception.cpp)
+    u64 mces;                           // machine checks taken
 
     /* LAPIC state as found at boot (ABI 8.3, reported in the HIP later). */
     u32 lapic_version, lapic_svr, lvt_timer, lvt_lint0, lvt_lint1, lvt_error, lvt_perfm, lvt_therm;
@@ -119,6 +125,8 @@ struct Cpu
     void detect_features();
     void print_core_line() const;  // printed by any CPU, prefixed with this CPU's number
     void enable_features(bool nopcid, bool noxsave);
+    // IST stack n (IST_DF, ...) ends at top; stores this CPU's pointer for the paranoid entry.
+    void set_ist(unsigned n, u64 top);
 };
 
 /*

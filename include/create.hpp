@@ -18,6 +18,7 @@
  *   Pd *new_pd(); Ec *new_ec(Pd *, const Sys_create_ec &, bool &utcb_taken);
  *   Sc *new_sc(Ec *, Qpd); Pt *new_pt(Ec *, u64 mtd, u64 ip); Sm *new_sm(u64 count, Sm *chain)
  *                                        allocation; nullptr when memory (or the UTCB page) is gone
+ *   bool hold(Kobject *), void drop(Kobject *)          a temporary reference on a found object
  *   Insert insert(u64 sel, Kobject *, unsigned perm)      the one insert at the commit point
  *   void destroy_unpublished(Kobject *)                  the undo
  *   void populate(Pd *, Crd), void start(Sc *)          the effects after the commit
@@ -43,6 +44,32 @@ template <typename E, typename T> Verdict publish(E &e, u64 sel, T *obj, unsigne
 
 constexpr Verdict NO_MEMORY = fail(Status::OOM, "no memory for the object");
 
+/*
+ * The object a new one refers to (create_ec's PD, create_sc's and create_pt's EC, create_sm's
+ * chain target) was found by the decode's lock-free lookup: a revoke on another CPU may drop its
+ * last reference at any moment, and the new object's reference would then revive a retired
+ * object (use after free). So the perform step first holds it with a reference that only a live
+ * object gives (Kobject::try_get), and answers BAD_CAP, as if the capability had gone before the
+ * lookup, when it is already retired; the new object takes its own reference while ours keeps
+ * the count above 0, and ours is dropped after the allocation.
+ */
+constexpr Verdict GONE = fail(Status::BAD_CAP, "the object was destroyed meanwhile by a racing revoke");
+
+template <typename E> struct Held
+{
+    E &e;
+    Kobject *obj;
+    bool ok;
+    Held(E &env, Kobject *o) : e(env), obj(o), ok(!o || env.hold(o)) {}
+    ~Held()
+    {
+        if (obj && ok)
+            e.drop(obj);
+    }
+    Held(const Held &) = delete;
+    Held &operator=(const Held &) = delete;
+};
+
 template <typename E> Verdict pd(E &e, const Sys_create_pd &a)
 {
     Decode::Found<E> d;
@@ -62,6 +89,9 @@ template <typename E> Verdict ec(E &e, const Sys_create_ec &a)
     Decode::Found<E> d;
     if (Verdict v = Decode::create_ec(e, a, d); !v.ok())
         return v;
+    Held<E> h(e, d.pd);
+    if (!h.ok)
+        return GONE;
     bool taken = false;
     auto *ec = e.new_ec(d.pd, a, taken);
     if (!ec)
@@ -74,6 +104,9 @@ template <typename E> Verdict sc(E &e, const Sys_create_sc &a)
     Decode::Found<E> d;
     if (Verdict v = Decode::create_sc(e, a, d); !v.ok())
         return v;
+    Held<E> h(e, d.ec);
+    if (!h.ok)
+        return GONE;
     auto *sc = e.new_sc(d.ec, a.qpd());
     if (!sc)
         return NO_MEMORY;
@@ -88,6 +121,9 @@ template <typename E> Verdict pt(E &e, const Sys_create_pt &a)
     Decode::Found<E> d;
     if (Verdict v = Decode::create_pt(e, a, d); !v.ok())
         return v;
+    Held<E> h(e, d.ec);
+    if (!h.ok)
+        return GONE;
     auto *pt = e.new_pt(d.ec, a.mtd(), a.ip());
     if (!pt)
         return NO_MEMORY;
@@ -99,6 +135,9 @@ template <typename E> Verdict sm(E &e, const Sys_create_sm &a)
     Decode::Found<E> d;
     if (Verdict v = Decode::create_sm(e, a, d); !v.ok())
         return v;
+    Held<E> h(e, d.sm2);
+    if (!h.ok)
+        return GONE;
     auto *sm = e.new_sm(a.count(), d.sm2);
     if (!sm)
         return NO_MEMORY;

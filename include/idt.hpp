@@ -16,7 +16,7 @@ struct Exc_frame
 };
 
 namespace Vec {
-constexpr unsigned NMI = 2, DF = 8, PF = 14;
+constexpr unsigned NMI = 2, DF = 8, GP = 13, PF = 14, MC = 18;
 constexpr unsigned GSI_BASE = 32;  // vector = 32 + GSI (ABI 11.1)
 constexpr unsigned NUM_GSI = 192;
 constexpr unsigned IPI_HALT = 0xf0;     // panic: stop this CPU
@@ -32,5 +32,9 @@ void init();  // build the table once (BSP)
 void load();  // load it on the calling CPU
 }  // namespace Idt
 
-/* IST slots of the TSS. */
+/*
+ * IST slots of the TSS: NMI, #DF and #MC always start on their own stack (src/entry.S,
+ * paranoid_entry), whatever the stack pointer was; each stack holds the CPU's Cpu pointer right
+ * above the frame the CPU pushes (Cpu::set_ist).
+ */
 constexpr unsigned IST_DF = 1, IST_NMI = 2, IST_MC = 3;

@@ -39,6 +39,11 @@ Status call(Ec *self, u64 sel, bool no_block);
 [[noreturn]] void deliver_pending(Ec *ec);
 [[noreturn]] void xcpu_step(Sc *sc, Ec *clone);
 void abandon_chain(Sc *sc);
+/* ec stops helping (the EC it helped is free or dead, or ec's activation goes): drop the link. */
+void stop_helping(Ec *ec);
 
-/* Kill the current EC (ABI 10.5): print the line, release its caller, run something else. */
+/*
+ * Kill the current EC (ABI 10.5): print the line, release its caller (a caller waiting for an
+ * event reply is killed too, and so on up the chain: iteratively), run something else.
+ */
 [[noreturn]] void kill_current(const Exc_frame &f, const char *reason);

@@ -33,6 +33,24 @@ class Kobject
         assert(!__atomic_load_n(&gone, __ATOMIC_RELAXED));
         assert(old != ~u32{0});
     }
+    /*
+     * A reference on an object found by a lock-free lookup (an object-space capability read
+     * without a lock): the grace period keeps its memory, but a revoke on another CPU may have
+     * dropped its last reference meanwhile, and a get() would revive a retired object (use after
+     * free, double free). False, and nothing taken, when the count is already 0: the object is
+     * gone and the caller answers as if the capability were not there (BAD_CAP).
+     */
+    [[nodiscard]] bool try_get()
+    {
+        u32 old = __atomic_load_n(&refs, __ATOMIC_RELAXED);
+        do {
+            if (old == 0)
+                return false;
+            assert(old != ~u32{0});
+        } while (
+            !__atomic_compare_exchange_n(&refs, &old, old + 1, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+        return true;
+    }
     /* True when this dropped the last reference: the caller destroys the object. */
     [[nodiscard]] bool put()
     {

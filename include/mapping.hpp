@@ -63,7 +63,8 @@ void preemption_point();
 /*
  * A retired EC's UTCB leaves its PD's memory space (with anything derived from it). Callable
  * with Mdb::lock held: the work happens in pieces in the next Mdb operations and Rcu::poll()s;
- * Rcu::poll() destroys nothing while such work is left, so always before the EC is destroyed.
+ * once the node is gone and every TLB flushed, the EC is deferred (Rcu::defer): its grace period
+ * starts only then, so the UTCB page is never freed while mapped.
  */
 void unmap_utcb(Ec *ec);
 /* One piece of the deferred teardown; true when no UTCB is left to remove. */

@@ -4,6 +4,7 @@
  *   0x0000_0000_0000_0000 .. 0x0000_7fff_ffff_efff  user space (per PD)
  *   0xffff_8000_0000_0000 .. +64 TiB                 direct map of all physical memory
  *   0xffff_c000_0000_0000 ..                         device (MMIO) window, uncached
+ *   0xffff_d000_0000_0000 ..                         kernel stacks with guard pages (src/smp.cpp)
  *   0xffff_ffff_8000_0000 ..                         kernel image (-mcmodel=kernel), phys 0 + this
  */
 #pragma once
@@ -14,6 +15,7 @@ constexpr u64 USER_ADDR = 0x00007ffffffff000ull;
 constexpr u64 DIRECT_MAP = 0xffff800000000000ull;
 constexpr u64 DIRECT_MAP_MAX = u64{1} << 46;
 constexpr u64 MMIO_WINDOW = 0xffffc00000000000ull;
+constexpr u64 KSTACK_WINDOW = 0xffffd00000000000ull;
 constexpr u64 KERNEL_VIRT = 0xffffffff80000000ull;
 
 #ifdef HOST_TEST

@@ -8,3 +8,5 @@
 #define CPU_USER_RSP 16
 #define CPU_FRAME 24
 #define CPU_QS 32
+#define CPU_FLAGS 40
+#define CPU_FLAG_SMAP 1 /* CR4.SMAP is on: entries clear RFLAGS.AC with clac */

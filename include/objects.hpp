@@ -85,19 +85,22 @@ class Ec : public Kobject
 
     /*
      * Execution state. A local EC waits for portal calls; a caller is blocked while its
-     * callee runs on the caller's SC (donation); the SC runs the end of its EC's call chain.
+     * callee runs on the caller's SC (donation); a caller that found its callee busy helps it
+     * (its SC runs the callee's current work until the callee is free, ABI 7.1 step 4); the SC
+     * runs the end of that chain (Sc::runner()).
      */
     enum State : u8 { RUNNABLE, WAIT_CALL, IN_CALL, BLOCKED, PARKED };
     State state;
-    Ec *caller = nullptr;        // whom this EC's next reply goes to
-    Ec *callee = nullptr;        // whom this EC waits for
-    bool event_call = false;     // the pending call is an event message (state writeback)
-    bool started = false;        // startup message delivered (global ECs)
-    bool recall = false;         // ec_ctrl recall pending
-    int pending_event = -1;      // event to deliver when next run (its handler was busy)
-    Ec *busy_waiters = nullptr;  // ECs whose call found this EC busy; each holds a reference
-    Ec *busy_next = nullptr;
-    Ec *busy_on = nullptr;           // the EC whose busy list this one is on
+    Ec *caller = nullptr;     // whom this EC's next reply goes to
+    Ec *callee = nullptr;     // whom this EC waits for
+    Ec *helping = nullptr;    // the busy EC whose work this one's SC runs (holds a reference)
+    unsigned helped_by = 0;   // ECs whose `helping` is this one (the reply fast path bails)
+    bool event_call = false;  // the pending call is an event message (state writeback)
+    bool started = false;     // startup message delivered (global ECs)
+    bool recall = false;      // ec_ctrl recall pending
+    int pending_event = -1;   // event to deliver when next run (its handler was busy)
+    /* SCs whose runner this EC is while it is blocked (Sched::wake readies them; rq_lock). */
+    class Sc *sc_waiters = nullptr;
     unsigned sc_count = 0;           // SCs bound to this EC and not retired
     class Sc *blocked_sc = nullptr;  // the SC to make ready again when a semaphore releases us
     class Sm *waiting_on = nullptr;
@@ -110,6 +113,7 @@ class Ec : public Kobject
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
     bool xcpu_wait = false;          // the caller waits for its clone (exchanged atomically)
     Ec *utcb_next = nullptr;         // retired, its UTCB still to be unmapped (src/mapping.cpp)
+    bool utcb_mapped = false;        // its UTCB node is in its PD's memory space (until finish())
     Mdb_walk utcb_walk;              // that removal, in pieces
     Mapping::Revoke_state revoking;  // its revoke hypercall between two pieces (ABI 7.8)
     u64 cr2 = 0;                     // CR2 at this EC's last exception (qual[1], reply window)
@@ -120,7 +124,9 @@ class Ec : public Kobject
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
-    void retire();       // the last reference went: off every wait list
+    /* The last reference went: off every wait list. False when the grace period must wait
+       until its UTCB is unmapped everywhere (Mapping::unmap_utcb defers the EC then). */
+    bool retire();
     void leave_waits();  // off its semaphore queue and timeout list, if on them
     void destroy();      // after the grace period
 
@@ -150,15 +156,32 @@ class Sc : public Kobject
      */
     bool retired = false;
     Sc *retired_next = nullptr;
+    /* Not queued because its runner is blocked: on that EC's sc_waiters list (rq_lock). */
+    Ec *waits_for = nullptr;
+    Sc *wait_next = nullptr, *wait_prev = nullptr;
 
-    /* The EC this SC runs: the end of its EC's call chain (donation). */
+    /*
+     * The EC this SC runs: the end of its EC's call chain (donation), where an EC that helps a
+     * busy one continues into the chain of the one it helps. A helped EC that is free again (or
+     * dead) ends the walk at its helper, which then repeats its call. The links never form a
+     * cycle: a call links to a free EC (which has no links), and a help that would close one is
+     * refused (ABI 7.1 step 4: Livelock), so the walk ends.
+     */
     Ec *runner() const
     {
         Ec *e = ec;
-        while (e && e->callee)
-            e = e->callee;
+        while (e) {
+            if (e->callee)
+                e = e->callee;
+            else if (e->helping && helped_busy(e->helping))
+                e = e->helping;
+            else
+                break;
+        }
         return e;
     }
+    /* A helped EC that still has work of its own: its helper's SC follows it. */
+    static bool helped_busy(const Ec *h) { return h->state != Ec::WAIT_CALL && !h->dead; }
 
     static Sc *create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us);
     void destroy();
@@ -203,6 +226,7 @@ class Sm : public Kobject
     int gsi = -1;                                   // kernel GSI semaphore (ABI 11.1)
     Sm *gsi_chain = nullptr;                        // GSI semaphore: interrupts up this one instead (11.3)
     Ec *wait_head = nullptr, *wait_tail = nullptr;  // blocked ECs, oldest first
+    bool retired = false;                           // set (under lock) by retire(): no new waiters
 
     bool is_signal() const { return chain != nullptr; }
 
@@ -210,8 +234,8 @@ class Sm : public Kobject
     void retire();  // the last reference went: waiters return BAD_CAP
     void destroy();
 
-    /* up (ABI 12.1/12.3): releases the oldest waiter or counts. */
-    void up();
+    /* up (ABI 12.1/12.3): releases the oldest waiter or counts; n ups at once in O(waiters). */
+    void up(u64 n = 1);
     /* The fast path's cases: an up that only counts, a down that only takes a count (no
        signal queued); false if the general path must decide. */
     bool up_count()
@@ -231,13 +255,19 @@ class Sm : public Kobject
         return true;
     }
     /*
-     * down: true if the counter was > 0 (signal value/count in rsi/rdx of `frame` if one was
-     * queued); otherwise, if waiter is given, it is queued (atomically with the check).
+     * down: TOOK if the counter was > 0 (signal value/count in rsi/rdx of `frame` if one was
+     * queued); otherwise, if waiter is given, it is QUEUED (atomically with the check), unless
+     * the semaphore was retired meanwhile (its last capability went on another CPU after our
+     * lookup): then GONE and nothing is queued, for nobody would ever wake it (ABI 7.13: BAD_CAP).
+     * Without a waiter, EMPTY.
      */
-    bool down(bool zero, Exc_frame &frame, Ec *waiter);
+    enum class Down : u8 { TOOK, QUEUED, EMPTY, GONE };
+    Down down(bool zero, Exc_frame &frame, Ec *waiter);
+    /* Take the whole count at once (assign_gsi moving pending interrupts to a new chain). */
+    u64 take_count();
     /* Remove ec from the waiters; false if an up (or a timeout) got it first. */
     bool dequeue_waiter(Ec *ec);
-    /* Wake every waiter with status (semaphore destroyed: BAD_CAP). */
+    /* Retirement: wake every waiter with status (BAD_CAP) and take no new ones. */
     void wake_all(u64 status);
 
   private:

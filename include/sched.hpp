@@ -31,8 +31,24 @@ Sc *current();
 void kick(unsigned cpu);
 /* Timer interrupt on this CPU: budget accounting, timeouts, preemption. */
 void tick(bool from_user);
-/* Switch this CPU to ec on sc (both already accounted) and enter user mode. */
+/*
+ * Switch this CPU to ec on sc (both already accounted) and enter user mode. It starts again at
+ * the top of the kernel stack (whoever calls it abandons its frames), so chains of decisions
+ * that end in run() again (a recall delivered to a handler that has a recall pending, ...) use
+ * no more stack however long user mode makes them.
+ */
 [[noreturn]] void run(Sc *sc, Ec *ec);
+/*
+ * Continue sc (this CPU's current SC, or nullptr) with whatever it runs now (Sc::runner()), after
+ * its chain changed (a reply, a kill, a help); a blocked runner makes it wait (wait_for) and the
+ * CPU runs the next SC. The current EC's state is saved.
+ */
+[[noreturn]] void resume(Sc *sc);
+/*
+ * ec left BLOCKED (an up, a timeout, a clone's return, an abandoned chain; any CPU): make ready
+ * the SC it blocked on and every SC waiting for it as their runner.
+ */
+void wake(Ec *ec);
 /* Save the state at the top of the stack into the current EC (before it stops running). */
 void save_current();
 /* Idle loop: waits for ready SCs. */

@@ -19,4 +19,8 @@ void init_this_cpu();
 void boot_aps(u64 trampoline_page);
 /* Kernel stack size of every CPU. */
 constexpr u64 STACK_ORDER = 2;  // 16 KiB
+/* Virtual space of one CPU's stacks and their guard pages in the stack window (src/smp.cpp). */
+constexpr u64 STACK_SLOT = 64 << 10;
+/* The stack whose guard page holds addr ("kernel stack", "NMI stack", ... of cpu), else nullptr. */
+const char *stack_guard(u64 addr, unsigned &cpu);
 }  // namespace Smp

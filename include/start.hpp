@@ -10,6 +10,8 @@ extern "C" {
 /* Boot page tables of src/start.S: the BSP's first address space, copied for the APs. */
 extern u64 boot_pml4[512];
 extern u64 boot_pdpt_low[512];
+/* The unmapped page right below the BSP's boot stack (its guard). */
+extern char boot_stack_guard[];
 
 /* The real-mode trampoline, copied below 1 MiB and patched at these offsets (src/smp.cpp). */
 extern char trampoline_start[], trampoline_end[];

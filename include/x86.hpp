@@ -12,6 +12,10 @@ constexpr u32 FEATURE_CTRL = 0x3a;
 constexpr u32 TSC = 0x10;
 constexpr u32 PLATFORM_INFO = 0xce;
 constexpr u32 MTRR_CAP = 0xfe;
+constexpr u32 MCG_CAP = 0x179;
+constexpr u32 MCG_STATUS = 0x17a;
+constexpr u32 MCG_CTL = 0x17b;
+constexpr u32 MC0_CTL = 0x400;  // bank i: CTL 0x400 + 4i, STATUS +1, ADDR +2, MISC +3
 constexpr u32 PAT = 0x277;
 constexpr u32 TSC_DEADLINE = 0x6e0;
 constexpr u32 X2APIC_BASE = 0x800;
@@ -31,8 +35,9 @@ constexpr u64 PE = 1u << 0, MP = 1u << 1, EM = 1u << 2, TS = 1u << 3, NE = 1u <<
               AM = 1u << 18, NW = 1u << 29, CD = 1u << 30, PG = 1u << 31;
 }
 namespace Cr4 {
-constexpr u64 PSE = 1u << 4, PAE = 1u << 5, PGE = 1u << 7, OSFXSR = 1u << 9, OSXMMEXCPT = 1u << 10,
-              VMXE = 1u << 13, FSGSBASE = 1u << 16, PCIDE = 1u << 17, OSXSAVE = 1u << 18, SMEP = 1u << 20;
+constexpr u64 PSE = 1u << 4, PAE = 1u << 5, MCE = 1u << 6, PGE = 1u << 7, OSFXSR = 1u << 9,
+              OSXMMEXCPT = 1u << 10, UMIP = 1u << 11, VMXE = 1u << 13, FSGSBASE = 1u << 16, PCIDE = 1u << 17,
+              OSXSAVE = 1u << 18, SMEP = 1u << 20, SMAP = 1u << 21;
 }
 namespace Efer {
 constexpr u64 SCE = 1u << 0, LME = 1u << 8, LMA = 1u << 10, NXE = 1u << 11, SVME = 1u << 12;

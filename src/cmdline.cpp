@@ -19,7 +19,8 @@ constexpr Option options[] = {
     {"spinner", &Cmdline::spinner},   {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
     {"novga", &Cmdline::novga},       {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
     {"kfault", &Cmdline::kfault},     {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
-    {"hyptrace", &Cmdline::hyptrace},
+    {"hyptrace", &Cmdline::hyptrace}, {"ksmap", &Cmdline::ksmap},   {"ksmep", &Cmdline::ksmep},
+    {"kstack", &Cmdline::kstack},     {"knmi", &Cmdline::knmi},
 };
 
 bool is_separator(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }

@@ -14,6 +14,7 @@ static_assert(__builtin_offsetof(Cpu, kstack_top) == CPU_KSTACK);
 static_assert(__builtin_offsetof(Cpu, frame_top) == CPU_FRAME);
 static_assert(__builtin_offsetof(Cpu, qs) == CPU_QS);
 static_assert(__builtin_offsetof(Cpu, user_rsp) == CPU_USER_RSP);
+static_assert(__builtin_offsetof(Cpu, flags) == CPU_FLAGS);
 static_assert(sizeof(Tss) == 104);
 
 Cpu Cpu::boot_cpu;
@@ -44,9 +45,11 @@ void Cpu::setup_descriptors()
     gdt[7] = t >> 32;
     gdt[8] = 0;
 
-    memset(&tss, 0, sizeof tss);
+    // The IST pointers stay (set_ist, before): the rest of the TSS is set here.
+    tss.reserved0 = 0;
     tss.rsp[0] = frame_top = kstack_top;  // until an EC runs: see Sched::run
-    tss.iomap_base = 0xffff;              // beyond the limit: no port accessible until a PD with ports runs
+    tss.rsp[1] = tss.rsp[2] = 0;
+    tss.iomap_base = 0xffff;  // beyond the limit: no port accessible until a PD with ports runs
     for (auto &b : iobm)
         b = 0xff;
     io_pd = nullptr;
@@ -102,12 +105,16 @@ void Cpu::detect_features()
     f.x2apic = l1.ecx & (1u << 21);
     f.tsc_deadline = l1.ecx & (1u << 24);
     f.xsave = l1.ecx & (1u << 26);
+    f.mce = l1.edx & (1u << 7);
+    f.mca = l1.edx & (1u << 14);
 
     if (f.max_leaf >= 7) {
         auto l7 = cpuid(7);
         f.fsgsbase = l7.ebx & 1;
         f.smep = l7.ebx & (1u << 7);
         f.invpcid = l7.ebx & (1u << 10);
+        f.smap = l7.ebx & (1u << 20);
+        f.umip = l7.ecx & (1u << 2);
     }
 
     f.max_ext_leaf = cpuid(0x80000000).eax;
@@ -207,6 +214,31 @@ void Cpu::print_core_line() const
              f.xsave ? " xsave" : "", f.tsc_deadline ? " tscdl" : "", f.pdpe1gb ? " 1g" : "");
 }
 
+void Cpu::set_ist(unsigned n, u64 top)
+{
+    // The CPU pushes its frame right below tss.ist[n - 1] (16-byte aligned); the word above it
+    // names this CPU for the paranoid entry's GS check (src/entry.S).
+    auto slot = reinterpret_cast<Cpu **>(top - 16);
+    *slot = this;
+    tss.ist[n - 1] = top - 16;
+}
+
+/* Machine-check architecture: every bank reports, old entries are cleared (Intel SDM 15.8). */
+static void enable_mca(const Cpu_features &f)
+{
+    u64 cap = rdmsr(Msr::MCG_CAP);
+    if (cap & (1u << 8))  // MCG_CTL_P
+        wrmsr(Msr::MCG_CTL, ~u64{0});
+    u32 banks = cap & 0xff;
+    // Bank 0 of Intel family 6 before Nehalem is owned by the firmware (SDM 15.8).
+    bool skip0 = f.vendor[0] == 'G' && f.family == 6 && f.model < 0x1a;
+    for (u32 i = skip0 ? 1 : 0; i < banks; i++)
+        wrmsr(Msr::MC0_CTL + 4 * i, ~u64{0});
+    for (u32 i = 0; i < banks; i++)
+        wrmsr(Msr::MC0_CTL + 4 * i + 1, 0);
+    wrmsr(Msr::MCG_STATUS, 0);
+}
+
 void Cpu::enable_features(bool nopcid, bool noxsave)
 {
     u64 cr4 = get_cr4() | Cr4::PGE | Cr4::OSFXSR | Cr4::OSXMMEXCPT;
@@ -215,6 +247,21 @@ void Cpu::enable_features(bool nopcid, bool noxsave)
         cr4 |= Cr4::PCIDE;
     if (feat.xsave && !noxsave)
         cr4 |= Cr4::OSXSAVE;
+    // Ring 0 never executes (SMEP) nor touches (SMAP) a user page; user mode cannot read the
+    // descriptor tables' addresses, TR, LDTR or CR0 (UMIP: sgdt, sidt, sldt, str, smsw raise
+    // #GP, an exception event, ABI 10.2). docs/architecture.md, "Protection".
+    if (feat.smep)
+        cr4 |= Cr4::SMEP;
+    if (feat.smap) {
+        flags |= CPU_FLAG_SMAP;  // entries clear AC from now on (clac needs only the CPUID bit)
+        cr4 |= Cr4::SMAP;
+    }
+    if (feat.umip)
+        cr4 |= Cr4::UMIP;
+    if (feat.mce && feat.mca) {
+        enable_mca(feat);
+        cr4 |= Cr4::MCE;  // a machine check is #MC (src/exception.cpp) instead of a shutdown
+    }
     set_cr4(cr4);
     if (feat.nx)
         wrmsr(Msr::EFER, rdmsr(Msr::EFER) | Efer::NXE);

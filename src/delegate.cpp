@@ -7,21 +7,21 @@
 #include "mapping.hpp"
 #include "objects.hpp"
 
-Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd window)
+Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd xlt, Crd del)
 {
     Result res{Crd(), meta.value() & 0xfff};
     if (meta.kind() == Item_meta::INVALID || send.is_null())
         return res;
-    // The H bit takes the kernel as source, for the root PD only (ABI 3.2, 9.6).
-    Pd *from = meta.kernel() && src->privileged ? Pd::kernel : src;
 
     if (meta.kind() != Item_meta::DELEGATE) {
-        res.crd = Mapping::translate(from, send, dst, window);
+        res.crd = Mapping::translate(src, send, dst, xlt);
         if (meta.kind() == Item_meta::TRANSLATE || !res.crd.is_null())
             return res;
         res.meta |= 1;  // translate-or-delegate fell back to delegation
     }
-    auto r = Mapping::delegate(from, send, dst, window, meta.hotspot());
+    // The H bit takes the kernel as source, for the root PD only (ABI 3.2, 9.6).
+    Pd *from = meta.kernel() && src->privileged ? Pd::kernel : src;
+    auto r = Mapping::delegate(from, send, dst, del, meta.hotspot());
     if (r.status == Mdb::Status::OK)
         res.crd = r.crd;
     Mapping::preemption_point();  // a message may carry 254 items: interrupts between them

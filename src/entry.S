@@ -6,6 +6,18 @@
  * CPU's kernel stack; so switching ECs never copies registers. An entry from
  * kernel mode stays on the kernel stack. GS is swapped only when coming from
  * user mode (CS RPL 3), so kernel-mode faults keep the kernel's GS base.
+ *
+ * NMI, #DF and #MC are different (paranoid_entry): they can arrive at any
+ * instruction, also in the few where the kernel runs with the user's GS base
+ * or stack (right after syscall, between swapgs and sysretq/iretq). They run
+ * on IST stacks, and they decide whether to swapgs by comparing the GS base
+ * MSR with this CPU's Cpu pointer, which sits right above the frame at the
+ * top of every IST stack (Cpu::set_ist), never by trusting CS.
+ *
+ * AC: syscall clears it (FMASK), every other entry clears it with clac where
+ * the CPU has SMAP (CLEAR_AC below), so user mode cannot make the kernel run with
+ * SMAP suspended. The kernel itself never opens a stac window: it reaches
+ * every user-visible page through the direct map (docs/architecture.md).
  */
 #include "memory_asm.hpp"
 
@@ -45,6 +57,14 @@
     pop %rax
 .endm
 
+/* Clear RFLAGS.AC where SMAP is on (clac is #UD without SMAP); needs the kernel's GS base. */
+.macro CLEAR_AC
+    testb $CPU_FLAG_SMAP, %gs:CPU_FLAGS
+    jz 9f
+    clac
+9:
+.endm
+
 /* One 16-byte stub per vector; vectors 8, 10-14, 17, 21, 29, 30 get a CPU-pushed error code. */
 .section .text
 .align 16
@@ -58,7 +78,11 @@ idt_stubs:
     push $0
     .endif
     push $vec
+    .if (vec == 2) || (vec == 8) || (vec == 18)
+    jmp paranoid_entry
+    .else
     jmp interrupt_common
+    .endif
     .set vec, vec + 1
 .endr
 
@@ -68,6 +92,7 @@ interrupt_common:
     swapgs
     addq $1, %gs:CPU_QS             /* was in user mode: quiescent (include/rcu.hpp) */
 1:  cld
+    CLEAR_AC
     SAVE_GPRS
     mov %rsp, %rdi
     mov %rsp, %rbx                  /* callee-saved: the frame after the call */
@@ -84,6 +109,58 @@ interrupt_return:
     jz 2f
     swapgs
 2:  iretq
+
+/*
+ * NMI, #DF, #MC (IST stacks, include/idt.hpp). Registers first, then the GS
+ * base: equal to the Cpu pointer above the frame = the kernel's already, else
+ * it is the user's (from user mode, or one of the instructions around
+ * syscall/sysretq/iretq) and is swapped, and swapped back on the way out.
+ * rbx (callee-saved) remembers which. An NMI is handled on its IST stack and
+ * returns where it came from, never schedules. A #MC from user mode is an
+ * event of the EC (ABI 10.2): its frame moves into the EC and it continues as
+ * an ordinary exception from user mode; any other one panics (handle_paranoid).
+ */
+paranoid_entry:
+    cld
+    SAVE_GPRS
+    mov $0xc0000101, %ecx           /* IA32_GS_BASE */
+    rdmsr
+    shl $32, %rdx
+    or %rax, %rdx
+    xor %ebx, %ebx
+    cmp %rdx, 22*8(%rsp)            /* the Cpu pointer right above the frame */
+    je 1f
+    swapgs
+    mov $1, %ebx
+1:  CLEAR_AC
+    cmpq $18, 15*8(%rsp)            /* #MC ... */
+    jne 2f
+    testb $3, 18*8(%rsp)            /* ... from user mode (CS pushed by the CPU) */
+    jnz mc_from_user
+2:  mov %rsp, %rdi
+    mov %ebx, %esi
+    call handle_paranoid
+    test %ebx, %ebx
+    jz 3f
+    swapgs
+3:  RESTORE_GPRS
+    add $16, %rsp                   /* vector, error */
+    iretq
+
+/* The frame becomes the EC's (Ec::regs, ends at %gs:CPU_FRAME); then as interrupt_common. */
+mc_from_user:
+    addq $1, %gs:CPU_QS
+    mov %rsp, %rsi
+    mov %gs:CPU_FRAME, %rdi
+    sub $22*8, %rdi
+    mov %rdi, %rbx
+    mov $22, %ecx
+    rep movsq
+    mov %rbx, %rdi
+    mov %gs:CPU_KSTACK, %rsp
+    call handle_interrupt
+    mov %rbx, %rsp
+    jmp interrupt_return
 
 /*
  * syscall: RCX = user RIP, R11 = user RFLAGS (discarded, ABI 1.3). Build an
@@ -120,19 +197,27 @@ syscall_entry:
     mov %rbx, %rsp
 .global syscall_return
 syscall_return:
-    /* Non-canonical RIP would make sysretq fault in kernel mode: use iretq then. */
+    /*
+     * A non-canonical RIP (a portal IP or a reply's RIP is any value user mode chose) would
+     * make sysretq or iretq fault in kernel mode with the user GS base: kill the EC instead
+     * (ABI 1.1, 10.6). The frame at rsp is the running EC's.
+     */
     mov 17*8(%rsp), %rcx
     mov %rcx, %rax
     sar $47, %rax
     add $1, %rax
     cmp $1, %rax
-    ja interrupt_return
+    ja 1f
     RESTORE_GPRS
     mov 2*8+0*8(%rsp), %rcx         /* rip */
     mov $0x200, %r11
     mov 2*8+3*8(%rsp), %rsp         /* user rsp */
     swapgs
     sysretq
+1:  mov %rsp, %rdi
+    mov %gs:CPU_KSTACK, %rsp
+    call kill_noncanonical          /* does not return */
+    ud2
 
 /* Return to user mode with the hypercall frame at rdi (sysretq): the fast paths' exit. */
 .global ret_syscall
@@ -149,4 +234,9 @@ ret_user:
     mov %rdi, %rsp
     cmpq $-1, 15*8(%rsp)
     je syscall_return
+    mov 17*8(%rsp), %rax            /* iretq to a non-canonical RIP: killed as above */
+    sar $47, %rax
+    add $1, %rax
+    cmp $1, %rax
+    ja 1b
     jmp interrupt_return

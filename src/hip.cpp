@@ -10,6 +10,7 @@
 #include "hip_builder.hpp"
 #include "ioapic.hpp"
 #include "lapic.hpp"
+#include "memory.hpp"
 #include "string.hpp"
 #include "time.hpp"
 #include "x86.hpp"
@@ -47,7 +48,7 @@ void fill_memory(Hip &h)
     // Loader map only when the loader gave one (ABI 8.5), room kept for modules and the kernel.
     bool map = bi.mmap_source == Boot_info::MMAP_MB1 || bi.mmap_source == Boot_info::MMAP_MB2 ||
                bi.mmap_source == Boot_info::MMAP_MB2_EFI;
-    unsigned reserve = bi.module_count + 1;
+    unsigned reserve = bi.module_count + 2;
     unsigned map_room = cap > reserve ? cap - reserve : 0;
     if (map) {
         if (bi.mmap_count > map_room)
@@ -61,6 +62,10 @@ void fill_memory(Hip &h)
             Hip_mem{m.start, m.end - m.start, Hip_mem::MODULE, static_cast<u32>(m.cmdline_phys)};
     }
     h.mem_desc[n++] = Hip_mem{Boot::hyp_base, Boot::hyp_end - Boot::hyp_base, Hip_mem::HYPERVISOR, 0};
+    // With the pool away from the image (an odd firmware map) the image is a region of its own.
+    u64 img = reinterpret_cast<u64>(__image_start_phys), img_end = reinterpret_cast<u64>(__image_end_phys);
+    if ((img < Boot::hyp_base || img_end > Boot::hyp_end) && n < cap)
+        h.mem_desc[n++] = Hip_mem{img, img_end - img, Hip_mem::HYPERVISOR, 0};
     h.length = static_cast<u16>(Hip::MEM_OFFS + n * sizeof(Hip_mem));
 }
 

@@ -12,6 +12,7 @@
 #include "ioapic.hpp"
 #include "keyb.hpp"
 #include "kmem.hpp"
+#include "ktest.hpp"
 #include "lapic.hpp"
 #include "mapping.hpp"
 #include "memmap.hpp"
@@ -249,10 +250,12 @@ const char *use(bool have, bool off, const char *opt) { return !have ? "unsuppor
 void report_features(const Cpu_features &f)
 {
     const Cmdline &c = Boot::cmdline;
-    trace("FEATURES: %s, PCID %s, XSAVE %s, TSC-deadline %s, VPID %s, virtualization %s",
+    trace("FEATURES: %s, PCID %s, XSAVE %s, TSC-deadline %s, VPID %s, SMEP %s, SMAP %s, UMIP %s, machine "
+          "check %s, virtualization %s",
           Lapic::x2apic() ? "x2APIC" : "xAPIC", use(f.pcid, c.nopcid, "off (nopcid)"),
           use(f.xsave, c.noxsave, "off (noxsave)"), use(f.tsc_deadline, c.nodl, "off (nodl)"),
-          use(f.vmx && f.vpid, c.novpid, "off (novpid)"),
+          use(f.vmx && f.vpid, c.novpid, "off (novpid)"), use(f.smep, false, ""), use(f.smap, false, ""),
+          use(f.umip, false, ""), use(f.mce && f.mca, false, ""),
           f.vmx   ? "VMX (not implemented yet)"
           : f.svm ? "SVM (not implemented yet)"
                   : "none");
@@ -269,9 +272,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     u64 rsp;
     asm volatile("mov %%rsp, %0" : "=r"(rsp));
     boot.kstack_top = rsp;
-    boot.tss.ist[0] = reinterpret_cast<u64>(boot_ist[0]) + sizeof boot_ist[0];
-    boot.tss.ist[1] = reinterpret_cast<u64>(boot_ist[1]) + sizeof boot_ist[1];
-    boot.tss.ist[2] = reinterpret_cast<u64>(boot_ist[2]) + sizeof boot_ist[2];
+    for (unsigned i = 0; i < 3; i++)
+        boot.set_ist(i + 1, reinterpret_cast<u64>(boot_ist[i]) + sizeof boot_ist[i]);
     Idt::init();
     boot.setup_descriptors();
     boot.detect_features();
@@ -329,5 +331,6 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
         trace("KFAULT: touching an unmapped kernel address on purpose (command-line option kfault)");
         *reinterpret_cast<volatile u64 *>(0xdead000) = 1;
     }
+    Ktest::run();
     start_root_task();
 }

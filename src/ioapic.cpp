@@ -4,6 +4,7 @@
 #include "ioapic.hpp"
 #include "console.hpp"
 #include "idt.hpp"
+#include "lapic.hpp"
 #include "paging.hpp"
 #include "spinlock.hpp"
 #include "x86.hpp"
@@ -69,6 +70,14 @@ void Ioapic::init(const Acpi_info &acpi)
         num_units++;
         trace("IOAPIC: id %u at %#x, GSI %u-%u, version %#x", u.id, m.address, u.gsi_base,
               u.gsi_base + u.pins - 1, u.version & 0xff);
+        // Every GSI pin gets its vector, trigger mode and the boot CPU as destination, still
+        // masked: a down on a GSI semaphore that was never assigned (ABI 11.1: it unmasks the
+        // pin) then delivers that GSI to the boot CPU, as the reference does, never vector 0.
+        for (u32 p = 0; p < u.pins && u.gsi_base + p < Vec::NUM_GSI; p++) {
+            u32 gsi = u.gsi_base + p;
+            Irq_mode mode = acpi.valid ? acpi.gsi_mode(gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
+            route(gsi, Lapic::id(), mode, true);
+        }
     }
 }
 
@@ -110,6 +119,10 @@ void Ioapic::mask(u32 gsi, bool masked)
     u32 pin = gsi - u->gsi_base;
     Lock_guard g(lock);
     u32 lo = read(*u, 0x10 + 2 * pin);
+    // Only a pin programmed with its own vector is ever unmasked (a pin the boot could not
+    // route, e.g. a boot CPU beyond xAPIC IDs, stays masked rather than deliver vector 0).
+    if (!masked && (lo & 0xff) != Vec::GSI_BASE + gsi)
+        return;
     write(*u, 0x10 + 2 * pin, masked ? lo | 1u << 16 : lo & ~(1u << 16));
 }
 

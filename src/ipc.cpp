@@ -4,6 +4,15 @@
  * A call runs on the CPU of the ECs involved; a portal bound to an EC of another
  * CPU answers BAD_CPU unless the portal capability has PERM_XCPU (ABI 7.1.1): then a
  * clone of the caller runs the call on the callee's CPU (Ec::create_clone, xcpu_step).
+ *
+ * A busy callee is helped (ABI 7.1 step 4, 10.1): the caller links to it (Ec::helping) and
+ * its SC runs the callee's current activity, the end of the callee's chain (Sc::runner());
+ * when that SC runs the caller again the callee is free or dead and the caller repeats its
+ * call (a user EC re-executes its syscall, a clone calls again, an event is delivered again).
+ * A help whose activity would be the caller itself (a call cycle, an EC handling its own
+ * exception) cannot make progress: the call is repeated at once, and the 100th time in a row
+ * the caller is killed (Livelock). A chain that ends in a blocked EC makes the helper's SC wait
+ * for that EC (Sched::resume), without spinning.
  */
 #include "ipc.hpp"
 #include "abi/constants.hpp"
@@ -44,30 +53,34 @@ void transfer(Ec *from, Ec *to)
     for (unsigned i = 0; i < t; i++) {
         const Typed_item &it = s.item(i);
         Item_meta m(it.meta);
-        Crd window(m.kind() == Item_meta::TRANSLATE ? d.xlt : d.del);
-        auto r = Delegate::item(from->pd, to->pd, Crd(it.crd), m, window);
+        auto r = Delegate::item(from->pd, to->pd, Crd(it.crd), m, Crd(d.xlt), Crd(d.del));
         d.item(i).crd = r.crd.value();
         d.item(i).meta = r.meta;
     }
 }
 
-/* Typed items of an event reply go to the faulting EC's PD: window = fault page, order 31 (3.3). */
+/*
+ * Typed items of an event reply go to the faulting EC's PD (ABI 3.3): no translate window (a
+ * translation gives nothing, kind 2 delegates), the delegate window is implicit: memory, base =
+ * the fault page, order 31, all rights. No result items.
+ */
 void transfer_event_items(Ec *handler, Ec *target)
 {
     const Utcb &s = *handler->utcb;
     unsigned t = s.typed() < Utcb::MAX_TYPED ? s.typed() : Utcb::MAX_TYPED;
     Crd window(Crd::MEM, target->cr2 >> 12, 0x1f, 0x1f);
     for (unsigned i = 0; i < t; i++)
-        Delegate::item(handler->pd, target->pd, Crd(s.item(i).crd), Item_meta(s.item(i).meta), window);
+        Delegate::item(handler->pd, target->pd, Crd(s.item(i).crd), Item_meta(s.item(i).meta), Crd(), window);
 }
 
 /* Link caller and callee and set the callee's portal entry state (ABI 7.1). */
-inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
+[[gnu::always_inline]] inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
 {
     // The caller runs (the end of its chain), the callee waits for a call: neither is linked.
     assert(caller != callee && caller->cpu == callee->cpu);
-    assert(caller->state == Ec::RUNNABLE && !caller->callee);
-    assert(callee->state == Ec::WAIT_CALL && !callee->caller && !callee->callee && !callee->dead);
+    assert(caller->state == Ec::RUNNABLE && !caller->callee && !caller->helping);
+    assert(callee->state == Ec::WAIT_CALL && !callee->caller && !callee->callee && !callee->helping &&
+           !callee->dead);
     callee->get();  // the call's reference: the portal may go meanwhile
     caller->callee = callee;
     callee->caller = caller;
@@ -102,96 +115,129 @@ inline void link_call(Ec *caller, Ec *callee, const Pt *pt)
     ret_syscall(&to->regs);  // both entered with a hypercall: sysretq
 }
 
-[[noreturn]] void kill(Ec *ec, const char *reason);
+/* direct: the current SC reached ec through its caller (no help in between; see continue_with). */
+[[noreturn]] void kill(Ec *ec, const char *reason, bool direct = true);
 
-/*
- * The callee is busy (handling another call, or blocked inside one): wait until it is free.
- * The waiter's SC leaves the run queue; when the callee replies (or dies) the waiters become
- * ready and repeat the call (or the event delivery). NOVA lets the caller's SC run the callee
- * instead ("helping"); waiting gives the same order of service without a livelock.
- */
-[[noreturn]] void wait_until_free(Ec *self, Ec *callee)
+constexpr unsigned LIVELOCK_ROUNDS = 100;  // ABI 7.1 step 4
+
+/* The end of e's chain: whom a help of e runs (the walk of Sc::runner(), from e). */
+Ec *chain_end(Ec *e)
 {
-    Sc *sc = Sched::current();
-    assert(self != callee && !self->busy_on && !self->busy_next && !self->callee);
-    self->state = Ec::BLOCKED;
-    self->blocked_sc = sc;
-    self->get();  // the busy list's reference
-    self->busy_on = callee;
-    self->busy_next = callee->busy_waiters;
-    callee->busy_waiters = self;
-    Cpu::current().ec = nullptr;
-    Sched::run_next();
+    for (;;) {
+        if (e->callee)
+            e = e->callee;
+        else if (e->helping && Sc::helped_busy(e->helping))
+            e = e->helping;
+        else
+            return e;
+    }
 }
 
-/* The EC became free (or died): its waiters try again. */
-void wake_busy_waiters(Ec *ec)
+/*
+ * self (the current EC, the end of the current SC's chain) found `busy` busy (ABI 7.1 step 4,
+ * 10.1): its SC goes on with busy's current activity, and self repeats its call (`call`: the
+ * syscall; else the pending event) when the SC runs it again. Returns only when that activity is
+ * self itself: the caller tries again at once, and is killed the 100th time in a row.
+ */
+void help(Ec *self, Ec *busy, unsigned round, bool call)
 {
-    while (Ec *w = ec->busy_waiters) {
-        assert(w->busy_on == ec);
-        ec->busy_waiters = w->busy_next;
-        w->busy_next = nullptr;
-        w->busy_on = nullptr;
-        if (w->state == Ec::BLOCKED) {
-            w->state = Ec::RUNNABLE;
-            if (w->blocked_sc)
-                Sched::ready(w->blocked_sc);
-        }
-        release(w);
+    if (chain_end(busy) == self) {
+        // Nothing else can run for it: each round would find the same. Interrupts are off, so
+        // only another CPU can change the outcome (a revoked portal) before the 100th.
+        assert(!self->xcpu_caller);  // nothing calls a clone: it is never in a chain it helps
+        if (round >= LIVELOCK_ROUNDS)
+            kill(self, "Livelock");
+        return;
     }
+    assert(self->state == Ec::RUNNABLE && !self->callee && !self->helping);
+    Sched::save_current();
+    if (self->xcpu_caller)
+        self->xcpu_started = false;  // xcpu_step calls again
+    else if (call)
+        self->regs.rip -= 2;  // re-executes its syscall
+    busy->get();              // the link's reference
+    __atomic_add_fetch(&busy->helped_by, 1, __ATOMIC_RELAXED);
+    self->helping = busy;
+    Sched::resume(Sched::current());
 }
 
 /* Deliver event n of `ec` (its state is in ec->regs) to its portal at evt + n. */
 [[noreturn]] void deliver(Ec *ec, unsigned n)
 {
-    Capability c = ec->pd->obj.lookup(ec->evt + n);
-    Pt *pt = c.as<Pt>(0);
     ec->regs.vector = n;
-    if (!pt)
-        kill(ec, "PT not found");
-    Ec *h = pt->ec;
-    if (h->cpu != ec->cpu)
-        kill(ec, "PT wrong CPU");
-    if (h->dead)
-        kill(ec, "IPC Timeout");
-    if (h->state != Ec::WAIT_CALL) {
-        // Busy handler: deliver again when it is free.
-        ec->pending_event = static_cast<int>(n);
-        wait_until_free(ec, h);
+    for (unsigned round = 1;; round++) {
+        Capability c = ec->pd->obj.lookup(ec->evt + n);
+        Pt *pt = c.as<Pt>(0);
+        if (!pt)
+            kill(ec, "PT not found");
+        Ec *h = pt->ec;
+        if (h->cpu != ec->cpu)
+            kill(ec, "PT wrong CPU");
+        if (h->dead)
+            kill(ec, "IPC Timeout");
+        if (h->state == Ec::WAIT_CALL) {
+            ec->pending_event = -1;
+            ec->event_call = true;
+            Mtd_xfer::to_utcb(ec->regs, pt->mtd, ec->error, ec->cr2, *h->utcb);
+            enter_portal(ec, h, pt);
+        }
+        ec->pending_event = static_cast<int>(n);  // delivered when ec runs again
+        help(ec, h, round, false);
     }
-    ec->pending_event = -1;
-    ec->event_call = true;
-    Mtd_xfer::to_utcb(ec->regs, pt->mtd, ec->error, ec->cr2, *h->utcb);
-    enter_portal(ec, h, pt);
 }
 
-[[noreturn]] void kill(Ec *ec, const char *reason)
+/*
+ * The current SC goes on after its runner's activation ended: with `next` (the caller that
+ * takes over) if the SC reached the ended activation through next's call (`direct`: no EC that
+ * ended was helped), else with whatever its chain ends in now (Sched::resume).
+ */
+[[noreturn, gnu::always_inline]] inline void continue_with(Ec *next, bool direct)
+{
+    Sc *sc = Sched::current();
+    if (next && direct)
+        Sched::run(sc, next);
+    Sched::resume(sc);
+}
+
+/*
+ * ABI 10.5. Whoever waits for the killed EC's reply learns of the death: a caller gets COM_ABT;
+ * an EC waiting for an event reply is killed as well (IPC Abort), and so on up the chain, one
+ * EC per round of the loop (user mode chooses the depth).
+ */
+[[noreturn]] void kill(Ec *ec, const char *reason, bool direct)
 {
     Cpu &cpu = Cpu::current();
-    const Exc_frame &f = ec->regs;
-    trace_user("Killed EC:%p SC:%p V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)", static_cast<void *>(ec),
-               static_cast<void *>(cpu.sc), f.vector, f.cs, f.rip, ec->cr2, ec->error, reason);
-    ec->dead = true;
-    ec->state = Ec::PARKED;
-    if (cpu.ec == ec)
-        cpu.ec = nullptr;
-    wake_busy_waiters(ec);  // their repeated call finds it dead: COM_TIM
-
-    // Whoever waits for this EC's reply learns of the death (ABI 10.5).
-    if (Ec *caller = ec->caller) {
+    Ec *next = nullptr;
+    for (;;) {
+        const Exc_frame &f = ec->regs;
+        trace_user("Killed EC:%p SC:%p V:%#lx CS:%#lx EIP:%#lx CR2:%#lx ERR:%#lx (%s)",
+                   static_cast<void *>(ec), static_cast<void *>(cpu.sc), f.vector, f.cs, f.rip, ec->cr2,
+                   ec->error, reason);
+        assert(!ec->helping && !ec->callee && !ec->sc_waiters);  // it ran, or was about to
+        ec->dead = true;
+        ec->state = Ec::PARKED;
+        if (cpu.ec == ec)
+            cpu.ec = nullptr;
+        if (__atomic_load_n(&ec->helped_by, __ATOMIC_RELAXED))
+            direct = false;  // its helpers' SCs repeat their calls (COM_TIM)
+        Ec *caller = ec->caller;
+        if (!caller)
+            break;
         assert(caller->callee == ec && caller->state == Ec::IN_CALL);
         ec->caller = nullptr;
         caller->callee = nullptr;
         release(ec);  // the call's reference
         caller->state = Ec::RUNNABLE;
-        if (caller->event_call) {
-            caller->event_call = false;
-            kill(caller, "IPC Abort");
+        if (!caller->event_call) {
+            caller->regs.rdi = static_cast<u64>(Status::COM_ABT);
+            next = caller;
+            break;
         }
-        caller->regs.rdi = static_cast<u64>(Status::COM_ABT);
-        Sched::run(Sched::current(), caller);
+        caller->event_call = false;
+        ec = caller;
+        reason = "IPC Abort";
     }
-    Sched::run_next();
+    continue_with(next, direct);
 }
 
 /*
@@ -247,8 +293,7 @@ void xcpu_step(Sc *sc, Ec *clone)
     if (__atomic_exchange_n(&caller->xcpu_wait, false, __ATOMIC_ACQ_REL)) {
         caller->regs = clone->regs;
         caller->state = Ec::RUNNABLE;
-        if (Sc *b = __atomic_load_n(&caller->blocked_sc, __ATOMIC_ACQUIRE))
-            Sched::ready(b);
+        Sched::wake(caller);
     }
     Cpu &c = Cpu::current();
     c.ec = nullptr;
@@ -277,8 +322,11 @@ void Ipc::reply_fast(Ec *self)
 {
     Ec *caller = self->caller;
     Cpu &c = Cpu::current();
+    // Someone helps self: the current SC may have reached self through that help, and then
+    // goes on with the helper, not the caller (the general path finds out).
     if (!caller || caller->event_call || caller->recall || caller->pending_event >= 0 ||
-        caller->xcpu_caller || self->busy_waiters || self->utcb->typed() || c.sc->retired)
+        caller->xcpu_caller || __atomic_load_n(&self->helped_by, __ATOMIC_RELAXED) || self->utcb->typed() ||
+        c.sc->retired)
         return;
     assert(caller->callee == self && caller->state == Ec::IN_CALL && self->state == Ec::RUNNABLE);
     self->caller = nullptr;
@@ -292,33 +340,28 @@ void Ipc::reply_fast(Ec *self)
 
 Status Ipc::call(Ec *self, u64 sel, bool no_block)
 {
-    Capability c = self->pd->obj.lookup(sel);
-    Pt *pt = c.as<Pt>(0);
-    if (!pt)
-        return Status::BAD_CAP;
-    Ec *callee = pt->ec;
-    if (callee->cpu != self->cpu) {
-        if (!(c.perm & Perm_pt::XCPU))
-            return Status::BAD_CPU;
-        cross_cpu(self, callee->cpu, sel, no_block);
-    }
-    if (callee->dead)
-        return Status::COM_TIM;
-    if (callee->state != Ec::WAIT_CALL) {
+    for (unsigned round = 1;; round++) {
+        Capability c = self->pd->obj.lookup(sel);
+        Pt *pt = c.as<Pt>(0);
+        if (!pt)
+            return Status::BAD_CAP;
+        Ec *callee = pt->ec;
+        if (callee->cpu != self->cpu) {
+            if (!(c.perm & Perm_pt::XCPU))
+                return Status::BAD_CPU;
+            cross_cpu(self, callee->cpu, sel, no_block);
+        }
+        if (callee->dead)
+            return Status::COM_TIM;  // step 6: no helping
+        if (callee->state == Ec::WAIT_CALL) {
+            Sched::save_current();
+            transfer(self, callee);
+            enter_portal(self, callee, pt);
+        }
         if (no_block)
-            return Status::COM_TIM;
-        // Repeat the call when the callee is free: a clone makes it again in the kernel, a user EC
-        // re-executes its syscall instruction.
-        if (self->xcpu_caller)
-            self->xcpu_started = false;
-        else
-            self->regs.rip -= 2;
-        Sched::save_current();
-        wait_until_free(self, callee);
+            return Status::COM_TIM;       // step 5
+        help(self, callee, round, true);  // step 4; returns for a call cycle: again
     }
-    Sched::save_current();
-    transfer(self, callee);
-    enter_portal(self, callee, pt);
 }
 
 void Ipc::reply(Ec *self)
@@ -326,15 +369,14 @@ void Ipc::reply(Ec *self)
     Sched::save_current();  // rsp and GPRs for the next portal entry (ABI 7.1)
     Ec *caller = self->caller;
     self->caller = nullptr;
+    bool direct = !__atomic_load_n(&self->helped_by, __ATOMIC_RELAXED);
     if (!caller) {
         // No reply target: a local EC waits for calls; a global EC stops for good (ABI 7.2).
         self->state = self->global ? Ec::PARKED : Ec::WAIT_CALL;
-        wake_busy_waiters(self);
-        Sched::run_next();
+        continue_with(nullptr, direct);
     }
     assert(caller->callee == self && caller->state == Ec::IN_CALL && !self->callee);
-    self->state = Ec::WAIT_CALL;
-    wake_busy_waiters(self);
+    self->state = Ec::WAIT_CALL;  // its helpers' SCs repeat their calls when they run again
     caller->callee = nullptr;
     release(self);  // the call's reference (we only use it until run())
     caller->state = Ec::RUNNABLE;
@@ -342,10 +384,10 @@ void Ipc::reply(Ec *self)
         caller->event_call = false;
         transfer_event_items(self, caller);
         if (!Mtd_xfer::from_utcb(*self->utcb, caller->regs))
-            kill(caller, "EXC");  // would fault in the kernel's iretq (ABI 10.6)
+            kill(caller, "EXC", direct);  // would fault in the kernel's iretq (ABI 10.6)
     } else
         transfer(self, caller);
-    Sched::run(Sched::current(), caller);
+    continue_with(caller, direct);
 }
 
 void Ipc::exception(Ec *self, unsigned n, u64 error, u64 cr2)
@@ -381,6 +423,9 @@ void Ipc::exception(Ec *self, unsigned n, u64 error, u64 cr2)
     deliver(ec, n);
 }
 
+/* entry.S: the frame we were about to return to user mode with has a non-canonical RIP. */
+extern "C" [[noreturn]] void kill_noncanonical(const Exc_frame *f) { kill_current(*f, "EXC"); }
+
 void kill_current(const Exc_frame &f, const char *reason)
 {
     Cpu &c = Cpu::current();
@@ -395,49 +440,59 @@ void kill_current(const Exc_frame &f, const char *reason)
     kill(ec, reason);
 }
 
+void stop_helping(Ec *ec)
+{
+    Ec *h = ec->helping;
+    ec->helping = nullptr;
+    __atomic_sub_fetch(&h->helped_by, 1, __ATOMIC_RELAXED);
+    release(h);  // the link's reference
+}
+
 namespace {
 /* r stops waiting for whatever it waits for (its activation is being abandoned). */
 void unblock(Ec *r)
 {
     r->leave_waits();
-    if (Ec *on = r->busy_on) {
-        for (Ec **p = &on->busy_waiters; *p; p = &(*p)->busy_next)
-            if (*p == r) {
-                *p = r->busy_next;
-                break;
-            }
-        r->busy_next = nullptr;
-        r->busy_on = nullptr;
-        release(r);  // the busy list's reference (the call still holds one)
-    }
     __atomic_store_n(&r->xcpu_wait, false, __ATOMIC_RELEASE);
+    if (r->helping)
+        stop_helping(r);
 }
 }  // namespace
 
 /*
- * A retired SC's call chain (on the SC's CPU, Sched::finish_retired): whoever blocked on behalf
- * of the SC forgets it; unless another SC runs the chain's EC, every local EC in the chain is
- * made ready for its next call again (its activation is lost) and the chain's first EC gets
- * COM_ABT (or, if it waited for an event reply, stays dead), like a callee's death (ABI 10.5).
+ * A retired SC's call chain (on the SC's CPU, Sched::finish_retired, where no EC runs): whoever
+ * blocked on behalf of the SC forgets it; unless another SC runs the chain's EC, every local EC
+ * in the chain is made ready for its next call again (its activation is lost) and the chain's
+ * first EC gets COM_ABT (or, if it waited for an event reply, stays dead), like a callee's death
+ * (ABI 10.5); an EC of the chain that helped another stops. SCs that waited for a blocked EC of
+ * the chain, or helped one, find it free and repeat their calls.
  */
 void abandon_chain(Sc *sc)
 {
     Ec *e0 = sc->ec;
     if (!e0)
         return;
-    for (Ec *e = e0; e; e = e->callee)
+    // Along the walk of Sc::runner(): an EC may have blocked while this SC ran it as a helper.
+    for (Ec *e = e0;; e = e->callee ? e->callee : e->helping) {
         if (e->blocked_sc == sc)
             __atomic_store_n(&e->blocked_sc, nullptr, __ATOMIC_RELEASE);
+        if (!e->callee && !(e->helping && Sc::helped_busy(e->helping)))
+            break;
+    }
     if (__atomic_load_n(&e0->sc_count, __ATOMIC_RELAXED))
         return;
     for (;;) {
         Ec *r = e0;
         while (r->callee)
             r = r->callee;
-        if (r == e0)
+        if (r == e0) {
+            if (e0->helping)
+                stop_helping(e0);  // nothing will run it to repeat its call
             break;
+        }
         Ec *caller = r->caller;
         assert(caller && caller->callee == r);  // the chain is linked both ways
+        bool blocked = r->state == Ec::BLOCKED;
         unblock(r);
         r->caller = nullptr;
         caller->callee = nullptr;
@@ -452,7 +507,8 @@ void abandon_chain(Sc *sc)
             caller->regs.rdi = static_cast<u64>(Status::COM_ABT);
             caller->state = Ec::RUNNABLE;
         }
-        wake_busy_waiters(r);
-        release(r);  // the call's reference
+        if (blocked)
+            Sched::wake(r);  // SCs waiting for it as their runner look again
+        release(r);          // the call's reference
     }
 }

@@ -257,6 +257,12 @@ bool remove_utcbs(u64 &budget)
         flush();
         if (!done)
             return false;
+        if (ec) {
+            // Its UTCB is unmapped and out of every TLB now: the EC may start its grace period
+            // (only then can the page go back to the pool, Ec::destroy).
+            ec->utcb_mapped = false;
+            Rcu::defer(ec);
+        }
     }
     return true;
 }

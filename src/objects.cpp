@@ -5,9 +5,11 @@
 #include "objects.hpp"
 #include "abi/status.hpp"
 #include "activate.hpp"
+#include "assert.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
+#include "ipc.hpp"
 #include "kmem.hpp"
 #include "mapping.hpp"
 #include "memory.hpp"
@@ -137,6 +139,7 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
     Fpu::init_state(ec->fpu);
     ec->utcb = utcb;
     ec->utcb_addr = utcb_addr;
+    ec->utcb_mapped = true;
     // ABI 7.4: global ECs start with cs 0x1b, ss 0x23, RFLAGS 0x200, rsp = sp, rip 0, GPRs 0.
     ec->regs.cs = Gdt::UCODE_IRET;
     ec->regs.ss = Gdt::UDATA;
@@ -172,17 +175,27 @@ void Ec::leave_waits()
     }
 }
 
-void Ec::retire()
+bool Ec::retire()
 {
     dead = true;
-    if (utcb && !is_clone)
-        Mapping::unmap_utcb(this);  // its address is free again before the grace period
     leave_waits();
+    if (utcb && !is_clone) {
+        // Its UTCB page goes back to the pool at destroy(): only after it is unmapped from the
+        // PD, every TLB is flushed and then a grace period has passed (Mapping::unmap_utcb
+        // defers the EC itself once the first two are done).
+        Mapping::unmap_utcb(this);
+        return false;
+    }
+    return true;
 }
 
 void Ec::destroy()
 {
-    Mapping::forget(this);  // an unfinished revoke hypercall
+    assert(!utcb_mapped);               // a UTCB page is never freed while a PD still maps it
+    assert(!sc_waiters && !helped_by);  // an SC's runner and a helper hold references
+    if (helping)
+        stop_helping(this);  // abandoned chains drop it earlier; never left behind
+    Mapping::forget(this);   // an unfinished revoke hypercall
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)
@@ -270,6 +283,7 @@ void Sm::retire()
 
 void Sm::destroy()
 {
+    assert(!wait_head);  // retire() woke every waiter and took no new ones
     Sm *c = chain;
     this->~Sm();
     sm_cache.free(this);
@@ -303,24 +317,26 @@ bool release_waiter(Sm *t, u64 rsi, u64 rdx, bool signal, Status status = Status
         e->regs.rdx = rdx;
     }
     e->state = Ec::RUNNABLE;
-    if (e->blocked_sc)
-        Sched::ready(e->blocked_sc);
+    Sched::wake(e);  // its SC, and SCs that help it (src/ipc.cpp)
     return true;
 }
 }  // namespace
 
-void Sm::up()
+void Sm::up(u64 n)
 {
+    if (!n)
+        return;
     if (!chain) {
         Lock_guard g(lock);
-        if (!release_waiter(this, 0, 0, false))
-            counter++;
+        while (n && release_waiter(this, 0, 0, false))
+            n--;
+        counter += n;
         return;
     }
-    // Signal (ABI 12.3): count the trigger, then up the target "with" this signal.
+    // Signal (ABI 12.3): count the triggers, then up the target "with" this signal.
     Sm *t = chain;
     Lock_guard g(t->lock);
-    pending++;
+    pending += n;
     if (release_waiter(t, value, pending, true)) {
         pending = 0;
         return;
@@ -337,11 +353,15 @@ void Sm::up()
     t->counter++;
 }
 
-bool Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
+Sm::Down Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
 {
     Lock_guard g(lock);
     if (!counter) {
-        if (waiter) {
+        if (!waiter)
+            return Down::EMPTY;
+        if (retired)
+            return Down::GONE;
+        {
             waiter->waiting_on = this;
             waiter->wait_next = nullptr;
             if (wait_tail)
@@ -350,7 +370,7 @@ bool Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
                 wait_head = waiter;
             wait_tail = waiter;
         }
-        return false;
+        return Down::QUEUED;
     }
     counter = zero ? 0 : counter - 1;
     if (Sm *s = sig_head) {
@@ -362,7 +382,22 @@ bool Sm::down(bool zero, Exc_frame &frame, Ec *waiter)
         frame.rdx = s->pending;
         s->pending = 0;
     }
-    return true;
+    return Down::TOOK;
+}
+
+u64 Sm::take_count()
+{
+    Lock_guard g(lock);
+    u64 n = counter;
+    counter = 0;
+    // Signals queued here are consumed with their counts, as n downs would have taken them.
+    while (Sm *q = sig_head) {
+        sig_head = q->queued_next;
+        q->queued = false;
+        q->pending = 0;
+    }
+    sig_tail = nullptr;
+    return n;
 }
 
 bool Sm::dequeue_waiter(Ec *ec)
@@ -386,6 +421,7 @@ bool Sm::dequeue_waiter(Ec *ec)
 void Sm::wake_all(u64 status)
 {
     Lock_guard g(lock);
+    retired = true;
     while (release_waiter(this, 0, 0, false, static_cast<Status>(status))) {
     }
 }
@@ -398,7 +434,10 @@ void release(Kobject *obj)
     case Obj_type::SC:
         Sched::retire(static_cast<Sc *>(obj));  // its CPU defers it once it stopped using it
         return;
-    case Obj_type::EC: static_cast<Ec *>(obj)->retire(); break;
+    case Obj_type::EC:
+        if (!static_cast<Ec *>(obj)->retire())
+            return;  // deferred once its UTCB is unmapped (src/mapping.cpp)
+        break;
     case Obj_type::SM: static_cast<Sm *>(obj)->retire(); break;
     case Obj_type::PD:
     case Obj_type::PT: break;

@@ -66,8 +66,7 @@ u64 Rcu::pending() { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 void Rcu::poll()
 {
     Console::flush_suppressed();  // rate-limited console lines: say how many were dropped
-    if (!Mapping::settle())
-        return;  // retired ECs' UTCBs go before anything is destroyed
+    Mapping::settle();            // a piece of the teardown (retired ECs are deferred after theirs)
     if (!__atomic_load_n(&running, __ATOMIC_RELAXED) && !__atomic_load_n(&waiting, __ATOMIC_RELAXED) &&
         !__atomic_load_n(&waiting_pages, __ATOMIC_RELAXED))
         return;

@@ -88,11 +88,73 @@ void expire_timeouts(Cpu &c)
             e->deadline = 0;
             e->regs.rdi = static_cast<u64>(Status::COM_TIM);
             e->state = Ec::RUNNABLE;
-            if (e->blocked_sc)
-                Sched::ready(e->blocked_sc);
+            Sched::wake(e);
         }
     }
 }
+
+/* Take sc off the sc_waiters list of the EC it waits for, if it is on one (rq_lock held). */
+void unlink_waiter(Sc *sc)
+{
+    Ec *e = sc->waits_for;
+    if (!e)
+        return;
+    if (sc->wait_prev)
+        sc->wait_prev->wait_next = sc->wait_next;
+    else
+        e->sc_waiters = sc->wait_next;
+    if (sc->wait_next)
+        sc->wait_next->wait_prev = sc->wait_prev;
+    sc->wait_next = sc->wait_prev = nullptr;
+    sc->waits_for = nullptr;
+}
+
+/* sc into c's queue (rq_lock held), off any waiters list; false if it is queued or retired. */
+bool enqueue_locked(Cpu &c, Sc *sc, bool head)
+{
+    unlink_waiter(sc);
+    if (sc->queued || sc->retired)
+        return false;
+    c.rq.enqueue(sc, head);
+    return true;
+}
+
+/* Something of priority prio became ready on c: a remote CPU looks (IPI), a local exit switches. */
+void notify(Cpu &c, unsigned prio)
+{
+    if (&c != &Cpu::current()) {
+        c.resched = true;
+        Lapic::send_ipi(c.apic_id, Vec::IPI_RESCHED);
+    } else if (c.sc && prio > c.sc->prio)
+        c.resched = true;  // strict priorities (ABI 6.2): the kernel exit switches to it
+}
+
+/*
+ * sc (picked, or this CPU's current SC) cannot run its runner ec. A blocked ec keeps sc on its
+ * sc_waiters list until it wakes (Sched::wake); a dead or parked one (or none) never runs again,
+ * and sc is dropped. True if ec became ready meanwhile: run it.
+ */
+bool wait_for(Cpu &c, Sc *sc, Ec *ec)
+{
+    Lock_guard g(c.rq_lock);
+    if (sc->queued || sc->retired || !ec || ec->dead)
+        return false;
+    Ec::State st = __atomic_load_n(&ec->state, __ATOMIC_ACQUIRE);  // a waker writes it first
+    if (st == Ec::RUNNABLE)
+        return true;
+    if (st != Ec::BLOCKED)
+        return false;
+    assert(!sc->waits_for && ec->cpu == c.id);
+    sc->waits_for = ec;
+    sc->wait_prev = nullptr;
+    sc->wait_next = ec->sc_waiters;
+    if (ec->sc_waiters)
+        ec->sc_waiters->wait_prev = sc;
+    ec->sc_waiters = sc;
+    return false;
+}
+
+bool can_run(const Ec *ec) { return ec && ec->state == Ec::RUNNABLE && !ec->dead; }
 
 }  // namespace
 
@@ -105,15 +167,27 @@ void Sched::ready(Sc *sc, bool head)
     Cpu &c = *Cpu::table[sc->cpu];
     {
         Lock_guard g(c.rq_lock);
-        if (sc->queued || sc->retired)
+        if (!enqueue_locked(c, sc, head))
             return;
-        c.rq.enqueue(sc, head);
     }
-    if (&c != &Cpu::current()) {
-        c.resched = true;
-        Lapic::send_ipi(c.apic_id, Vec::IPI_RESCHED);
-    } else if (c.sc && sc->prio > c.sc->prio)
-        c.resched = true;  // strict priorities (ABI 6.2): the kernel exit switches to it
+    notify(c, sc->prio);
+}
+
+void Sched::wake(Ec *ec)
+{
+    Sc *b = __atomic_load_n(&ec->blocked_sc, __ATOMIC_ACQUIRE);
+    Cpu &c = *Cpu::table[ec->cpu];
+    unsigned top = 0;
+    {
+        Lock_guard g(c.rq_lock);
+        if (b && enqueue_locked(c, b, false))
+            top = b->prio;
+        while (Sc *w = ec->sc_waiters)  // enqueue_locked takes w off the list
+            if (enqueue_locked(c, w, false) && w->prio > top)
+                top = w->prio;
+    }
+    if (top)
+        notify(c, top);
 }
 
 void Sched::save_current()
@@ -125,20 +199,33 @@ void Sched::save_current()
 
 void Sched::run(Sc *sc, Ec *ec)
 {
+    // A fresh stack below the frame area at the top, aligned as after a call: the caller's
+    // frames are abandoned (see run_next).
+    asm volatile("mov %0, %%rsp; jmp run_body"
+                 :
+                 : "r"(Cpu::current().kstack_top - sizeof(Exc_frame) - 72), "D"(sc), "S"(ec)
+                 : "memory");
+    __builtin_unreachable();
+}
+
+extern "C" [[noreturn]] void run_body(Sc *sc, Ec *ec)
+{
     Cpu &c = Cpu::current();
     assert(sc && ec && sc->cpu == c.id && ec->cpu == c.id);
     assert(!c.rq_lock.held());
     if (sc->retired) {
         // Its last capability went while the kernel worked for it: stop here.
         if (c.ec == ec)
-            save_current();
-        run_next();
+            Sched::save_current();
+        Sched::run_next();
     }
     // The SC runs the end of its EC's call chain, an EC that is ready to run, and is off its
     // run queue while it runs.
     assert(ec->state == Ec::RUNNABLE && !ec->callee);
     assert(sc->runner() == ec);
-    assert(!sc->queued);
+    assert(!sc->queued && !sc->waits_for);
+    if (ec->helping)
+        stop_helping(ec);  // the EC it helped is free (or dead): ec repeats its call now
     if (c.ec != ec)
         activate(c, ec);
     if (c.sc != sc) {
@@ -161,8 +248,20 @@ void Sched::run(Sc *sc, Ec *ec)
     if (ec->recall)
         deliver_recall(ec);
     if (c.resched)
-        preempt_check(true);  // something of a higher priority became ready meanwhile
+        Sched::preempt_check(true);  // something of a higher priority became ready meanwhile
     ret_user(&ec->regs);
+}
+
+void Sched::resume(Sc *sc)
+{
+    Cpu &c = Cpu::current();
+    if (sc && !sc->retired) {
+        assert(sc == c.sc);
+        Ec *ec = sc->runner();
+        if (can_run(ec) || wait_for(c, sc, ec))
+            run(sc, ec);
+    }
+    run_next();
 }
 
 /*
@@ -193,9 +292,9 @@ extern "C" [[noreturn]] void run_next_body()
         if (!sc)
             break;
         Ec *ec = sc->runner();
-        if (ec && ec->state == Ec::RUNNABLE && !ec->dead)
+        if (can_run(ec) || wait_for(c, sc, ec))
             Sched::run(sc, ec);
-        // Not runnable (killed, or blocked since it was queued): the SC waits to be woken.
+        // Not runnable: the SC waits for its runner (blocked) or is done (dead, parked).
     }
     Sched::idle_loop();
 }
@@ -287,17 +386,17 @@ void Sched::preempt_check(bool from_user)
         return;  // idle or in the kernel: the idle loop or the next exit looks again (resched stays)
     c.resched = false;
     stop_if_retired();
-    if (c.retired)
-        finish_retired(c);
-    if (c.ec && c.ec->recall)
-        run(c.sc, c.ec);  // delivers the recall
-    if (highest_ready(c) > c.sc->prio) {
+    // Another SC's retirement is finished at a point where no EC runs: the abandoned chain may
+    // be the one this SC runs now through helping. So go round the scheduler (keeping our turn).
+    if (highest_ready(c) > c.sc->prio || __atomic_load_n(&c.retired, __ATOMIC_ACQUIRE)) {
         account(c);
         save_current();
         ready(c.sc, true);  // preempted: keeps its budget, head of its list
         c.ec = nullptr;
         run_next();
     }
+    if (c.ec && c.ec->recall)
+        run(c.sc, c.ec);  // delivers the recall
 }
 
 void Sched::add_timeout(Ec *ec)
@@ -342,6 +441,7 @@ void Sched::retire(Sc *sc)
         sc->retired = true;
         if (sc->queued)
             c.rq.remove(sc);
+        unlink_waiter(sc);
         sc->retired_next = c.retired;
         c.retired = sc;
     }

@@ -21,18 +21,46 @@
 
 namespace {
 
-constexpr u64 IST_SIZE = PAGE_SIZE;
+using namespace Smp;
 
-bool alloc_stacks(Cpu &c)
+/*
+ * The stacks of CPU n live in the kernel's stack window (include/memory.hpp), in the slot
+ * KSTACK_WINDOW + n * STACK_SLOT, with unmapped guard pages below each of them:
+ *
+ *   offset  0 KiB  guard (16 KiB)
+ *          16 KiB  kernel stack (STACK_ORDER: 16 KiB; its top is aligned to its size, ap_main)
+ *          32 KiB  guard, 36 KiB  #DF IST stack
+ *          40 KiB  guard, 44 KiB  NMI IST stack
+ *          48 KiB  guard, 52 KiB  #MC IST stack
+ *          56 KiB  guard up to the next slot
+ *
+ * An overflow writes into a guard page: a #PF, whose frame the CPU cannot push on the exhausted
+ * stack either, so a #DF on its own IST stack reports it (kernel_fault). The pages themselves
+ * come from the kernel pool (and stay reachable through the direct map too).
+ */
+constexpr u64 KSTACK_OFF = 16 << 10;
+constexpr u64 IST_OFF[3] = {36 << 10, 44 << 10, 52 << 10};  // IST_DF, IST_NMI, IST_MC
+static_assert(KSTACK_OFF >= (PAGE_SIZE << STACK_ORDER) &&
+              KSTACK_OFF + (PAGE_SIZE << STACK_ORDER) + PAGE_SIZE <= IST_OFF[0]);
+static_assert(IST_OFF[2] + 2 * PAGE_SIZE <= STACK_SLOT);
+
+bool map_stack(u64 va, u64 size, void *mem)
 {
-    auto stack = static_cast<u8 *>(Kmem::alloc(Smp::STACK_ORDER, false));
-    auto ist = static_cast<u8 *>(Kmem::alloc(2, false));  // 4 pages: DF, NMI, MC + spare
-    if (!stack || !ist)
+    return mem && Paging::map(Paging::kernel_pml4(), va, virt_to_phys(mem), size, Pte::W | Pte::G, false);
+}
+
+bool alloc_stacks(Cpu &c, unsigned idx)
+{
+    u64 slot = KSTACK_WINDOW + idx * STACK_SLOT;
+    if (!map_stack(slot + KSTACK_OFF, PAGE_SIZE << STACK_ORDER, Kmem::alloc(STACK_ORDER, false)))
         return false;
-    c.kstack_top = reinterpret_cast<u64>(stack) + (PAGE_SIZE << Smp::STACK_ORDER);
-    c.tss.ist[IST_DF - 1] = reinterpret_cast<u64>(ist) + 1 * IST_SIZE;
-    c.tss.ist[IST_NMI - 1] = reinterpret_cast<u64>(ist) + 2 * IST_SIZE;
-    c.tss.ist[IST_MC - 1] = reinterpret_cast<u64>(ist) + 3 * IST_SIZE;
+    c.kstack_top = slot + KSTACK_OFF + (PAGE_SIZE << STACK_ORDER);
+    for (unsigned i = 0; i < 3; i++) {
+        if (!map_stack(slot + IST_OFF[i], PAGE_SIZE, Kmem::alloc(0, false)))
+            return false;
+        c.set_ist(i + 1, slot + IST_OFF[i] + PAGE_SIZE);
+    }
+    static_assert(IST_DF == 1 && IST_NMI == 2 && IST_MC == 3);
     return true;
 }
 
@@ -79,7 +107,7 @@ bool Smp::setup_cpus(const Phys_reader &r, const Acpi_info &acpi)
         while ((PAGE_SIZE << order) < sizeof(Cpu))
             order++;
         auto c = static_cast<Cpu *>(Kmem::alloc(order));
-        if (!c || !alloc_stacks(*c))
+        if (!c || !alloc_stacks(*c, idx))
             panic("SMP: out of memory for CPU %u", idx);
         c->self = c;
         c->id = idx;
@@ -127,6 +155,26 @@ void Smp::init_this_cpu()
     // lock made bring-up crawl. The BSP prints their lines, in CPU order, when all are up.
     c.online = true;
     __atomic_fetch_add(&Cpu::online_count, 1, __ATOMIC_SEQ_CST);
+}
+
+const char *Smp::stack_guard(u64 addr, unsigned &cpu)
+{
+    static const char *const what[] = {"kernel stack", "#DF stack", "NMI stack", "#MC stack"};
+    u64 boot_guard = reinterpret_cast<u64>(boot_stack_guard) + KERNEL_VIRT;  // as kernel_entry uses it
+    if (addr >= boot_guard && addr < boot_guard + PAGE_SIZE) {
+        cpu = 0;
+        return "boot stack";
+    }
+    if (addr < KSTACK_WINDOW || addr >= KSTACK_WINDOW + u64{Cpu::count} * STACK_SLOT)
+        return nullptr;
+    cpu = static_cast<unsigned>((addr - KSTACK_WINDOW) / STACK_SLOT);
+    u64 off = (addr - KSTACK_WINDOW) % STACK_SLOT;
+    if (off < KSTACK_OFF)
+        return what[0];
+    for (unsigned i = 0; i < 3; i++)
+        if (off >= IST_OFF[i] - PAGE_SIZE && off < IST_OFF[i])
+            return what[i + 1];
+    return nullptr;
 }
 
 extern "C" [[noreturn]] void ap_main(unsigned ticket)

@@ -77,6 +77,28 @@ __start_phys:
     add $8, %edi
     loop 1b
 
+    /*
+     * The page below the boot stack stays unmapped, so that an overflow faults instead of
+     * overwriting the page tables: its 2 MiB page becomes a table of 4 KiB pages without it.
+     * The identity map, the direct map and the image all use boot_pd, so no view has it.
+     */
+    mov $boot_stack_guard, %eax
+    shr $21, %eax
+    lea boot_pd(,%eax,8), %edi              /* its 2 MiB entry */
+    shl $21, %eax
+    or $3, %eax                             /* present, writable */
+    xor %edx, %edx
+    mov $512, %ecx
+3:  mov %eax, boot_pt_guard(,%edx,8)
+    add $0x1000, %eax
+    inc %edx
+    loop 3b
+    mov $boot_stack_guard, %eax
+    shr $12, %eax
+    and $0x1ff, %eax
+    movl $0, boot_pt_guard(,%eax,8)
+    movl $boot_pt_guard + 3, (%edi)
+
     /* PDPT for the identity/direct map: 4 entries. */
     mov $boot_pdpt_low, %edi
     mov $boot_pd + 3, %eax
@@ -169,8 +191,10 @@ boot_pml4:      .skip 4096
 boot_pdpt_low:  .skip 4096
 boot_pdpt_high: .skip 4096
 boot_pd:        .skip 4096 * 4
+boot_pt_guard:  .skip 4096                  /* 4 KiB pages around the boot stack's guard */
 boot_pt_end:
-.global boot_stack_top
+.global boot_stack_top, boot_stack_guard
+boot_stack_guard: .skip 4096                /* unmapped */
 boot_stack:     .skip 16384
 boot_stack_top:
 

@@ -78,6 +78,8 @@ struct Kernel_env
     static Sc *new_sc(Ec *ec, Qpd q) { return Sc::create(ec, ec->cpu, q.prio(), q.quantum()); }
     static Pt *new_pt(Ec *ec, u64 mtd, u64 ip) { return Pt::create(ec, mtd, ip); }
     static Sm *new_sm(u64 count, Sm *chain) { return Sm::create(count, chain); }
+    static bool hold(Kobject *o) { return o->try_get(); }
+    static void drop(Kobject *o) { release(o); }
 
     // The root capability goes into the mapping database, which also fills the object space.
     Insert insert(u64 sel, Kobject *obj, unsigned perm) const
@@ -92,7 +94,7 @@ struct Kernel_env
     void populate(Pd *pd, Crd c) const
     {
         if (c.type() == Crd::OBJ)
-            Delegate::item(me->pd, pd, c, Item_meta(Item_meta::DELEGATE, 0), Crd::whole(Crd::OBJ));
+            Delegate::item(me->pd, pd, c, Item_meta(Item_meta::DELEGATE, 0), Crd(), Crd::whole(Crd::OBJ));
     }
     static void start(Sc *sc) { Sched::ready(sc); }  // ready at once (ABI 6.2); runs until its caps go
 };
@@ -106,7 +108,8 @@ Verdict pd_ctrl(Kernel_env e, Sys_pd_ctrl a)
         a.f.rsi = Delegate::lookup(e.me->pd, a.crd()).value();
         return PASS;
     }
-    auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window());  // Pd_op::DELEGATE
+    // Pd_op::DELEGATE: the destination CRD is both windows (ABI 7.9.3).
+    auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window(), a.window());
     a.f.rdx = r.crd.value();
     a.f.rax = r.meta;
     return PASS;
@@ -179,8 +182,9 @@ Verdict sm_ctrl(Kernel_env e, Sys_sm_ctrl a)
     }
     u64 deadline = a.deadline();
     if (deadline && deadline <= rdtsc())
-        return sm->down(a.zero(), a.f, nullptr) ? PASS
-                                                : fail(Status::COM_TIM, "down: the deadline has passed");
+        return sm->down(a.zero(), a.f, nullptr) == Sm::Down::TOOK
+                   ? PASS
+                   : fail(Status::COM_TIM, "down: the deadline has passed");
     // We may block: an up on another CPU may release us as soon as we are on the semaphore's
     // queue, so everything it reads (state, SC, timeout) is written before down() queues us.
     self->state = Ec::BLOCKED;
@@ -189,13 +193,15 @@ Verdict sm_ctrl(Kernel_env e, Sys_sm_ctrl a)
         self->deadline = deadline;
         Sched::add_timeout(self);  // expires on this CPU only, not before we leave the kernel
     }
-    if (sm->down(a.zero(), a.f, self)) {  // took a count: not queued
+    Sm::Down r = sm->down(a.zero(), a.f, self);
+    if (r != Sm::Down::QUEUED) {  // took a count, or the semaphore went meanwhile: not queued
         if (deadline) {
             Sched::remove_timeout(self);
             self->deadline = 0;
         }
         self->state = Ec::RUNNABLE;
-        return PASS;
+        return r == Sm::Down::TOOK ? PASS
+                                   : fail(Status::BAD_CAP, "down: the semaphore was destroyed meanwhile");
     }
     // Blocked: the up, the timeout or the semaphore's destruction writes our status.
     Sched::save_current();
@@ -231,14 +237,14 @@ Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
         return PASS;
     }
     if (t) {
-        t->get();
+        if (!t->try_get())
+            return fail(Status::BAD_CAP, "the chain semaphore was destroyed meanwhile by a racing revoke");
         Sm *old = __atomic_exchange_n(&sm->gsi_chain, t, __ATOMIC_ACQ_REL);
         if (old)
             release(old);
-        // Pending interrupts go through the new chain (ABI 7.15 step 4).
-        Exc_frame scratch{};
-        while (sm->down(false, scratch, nullptr))
-            t->up();
+        // Pending interrupts go through the new chain (ABI 7.15 step 4), all at once: the
+        // count is the user's (ups on the GSI semaphore), a loop over it would be unbounded.
+        t->up(sm->take_count());
     }
     const Cpu &target = *Cpu::table[a.cpu()];
     if (Ioapic::present(gsi)) {

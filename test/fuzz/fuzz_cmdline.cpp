@@ -32,9 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
     // Whole words only: what was described parses back to a subset of the options.
     Cmdline back;
     back.parse(buf.get(), n + 1);
-    for (bool Cmdline::*f : {&Cmdline::iommu, &Cmdline::keyb, &Cmdline::serial, &Cmdline::spinner,
-                             &Cmdline::nopcid, &Cmdline::novga, &Cmdline::novpid, &Cmdline::nodl,
-                             &Cmdline::noxsave, &Cmdline::kfault, &Cmdline::kstat, &Cmdline::nofast})
+    for (bool Cmdline::*f :
+         {&Cmdline::iommu, &Cmdline::keyb, &Cmdline::serial, &Cmdline::spinner, &Cmdline::nopcid,
+          &Cmdline::novga, &Cmdline::novpid, &Cmdline::nodl, &Cmdline::noxsave, &Cmdline::kfault,
+          &Cmdline::kstat, &Cmdline::nofast, &Cmdline::hyptrace, &Cmdline::ksmap, &Cmdline::ksmep,
+          &Cmdline::kstack, &Cmdline::knmi})
         check(!(back.*f) || c.*f);
     if (buflen == 127)  // room for every option: the round trip is exact
         for (bool Cmdline::*f : {&Cmdline::iommu, &Cmdline::serial, &Cmdline::nofast, &Cmdline::kstat})

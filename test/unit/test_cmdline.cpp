@@ -21,7 +21,8 @@ const Flag all_flags[] = {
     {"spinner", &Cmdline::spinner},   {"nodl", &Cmdline::nodl},     {"nopcid", &Cmdline::nopcid},
     {"novga", &Cmdline::novga},       {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
     {"kfault", &Cmdline::kfault},     {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
-    {"hyptrace", &Cmdline::hyptrace},
+    {"hyptrace", &Cmdline::hyptrace}, {"ksmap", &Cmdline::ksmap},   {"ksmep", &Cmdline::ksmep},
+    {"kstack", &Cmdline::kstack},     {"knmi", &Cmdline::knmi},
 };
 
 Cmdline parsed(const std::string &s)

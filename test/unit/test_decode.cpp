@@ -131,6 +131,17 @@ struct Fake_env
         return insert_outcome;
     }
     void destroy_unpublished(Kobject *obj) { destroyed.push_back(obj); }
+    // A racing revoke on another CPU dropped the last reference of the objects in `retired`.
+    std::set<const Kobject *> retired;
+    std::vector<Kobject *> holds, drops;
+    bool hold(Kobject *o)
+    {
+        if (retired.count(o))
+            return false;
+        holds.push_back(o);
+        return true;
+    }
+    void drop(Kobject *o) { drops.push_back(o); }
     void populate(Fake_pd *pd, Crd) { populated.push_back(pd); }
     void start(Fake_sc *sc) { started.push_back(sc); }
 };
@@ -686,6 +697,45 @@ TEST(Create, WhenARacingCpuTookTheSelectorTheUnpublishedObjectIsDestroyedAndTheA
     }
 }
 
+TEST(Create, TheObjectTheNewOneRefersToIsHeldAcrossTheAllocationAndDroppedAfter)
+{
+    for (auto &c : creates()) {
+        for (int budget : {1, 0}) {
+            World w;
+            c.valid(w);
+            w.env.alloc_budget = budget;
+            c.create(w);
+            EXPECT_EQ(w.env.holds, w.env.drops) << c.name << ": every hold is dropped";
+            if (strcmp(c.name, "create_pd") != 0) {
+                EXPECT_EQ(w.env.holds.size(), 1u) << c.name << ": the PD, EC or chain target is held";
+            }
+        }
+    }
+}
+
+TEST(Create, WhenARacingRevokeRetiredTheObjectTheNewOneRefersToTheAnswerIsBadCapAndNothingIsMade)
+{
+    for (auto &c : creates()) {
+        World w;
+        c.valid(w);
+        ASSERT_TRUE(c.create(w).ok()) << c.name;
+        if (w.env.holds.empty())
+            continue;  // create_pd refers to nothing
+        World v;
+        c.valid(v);
+        v.env.retired.insert(w.env.holds[0] == &w.pd    ? static_cast<Kobject *>(&v.pd)
+                             : w.env.holds[0] == &w.gec ? static_cast<Kobject *>(&v.gec)
+                             : w.env.holds[0] == &w.lec ? static_cast<Kobject *>(&v.lec)
+                                                        : static_cast<Kobject *>(&v.sm));
+        auto before = v.snapshot();
+        Verdict r = c.create(v);
+        EXPECT_EQ(r.status, Status::BAD_CAP) << c.name;
+        EXPECT_TRUE(v.env.made.empty()) << c.name << ": nothing allocated";
+        EXPECT_TRUE(v.env.drops.empty()) << c.name << ": nothing to drop";
+        expect_no_trace(v, before, c.name);
+    }
+}
+
 TEST(Create, CreateEcWhoseUtcbPageWasTakenMeanwhileAnswersBadPar)
 {
     World w;
@@ -697,3 +747,16 @@ TEST(Create, CreateEcWhoseUtcbPageWasTakenMeanwhileAnswersBadPar)
 }
 
 }  // namespace
+
+TEST(Kobject, TryGetTakesAReferenceOnlyWhileTheCountIsAboveZero)
+{
+    Fake_sm o;
+    EXPECT_FALSE(o.try_get()) << "a count of 0: retired (or never published)";
+    EXPECT_EQ(o.ref_count(), 0u);
+    o.get();
+    EXPECT_TRUE(o.try_get());
+    EXPECT_EQ(o.ref_count(), 2u);
+    EXPECT_FALSE(o.put());
+    EXPECT_TRUE(o.put());
+    EXPECT_FALSE(o.try_get()) << "after the last put the object must not be revived";
+}

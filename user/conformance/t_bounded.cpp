@@ -316,11 +316,11 @@ void heavy_items(Test &t)
 }
 
 const Test_case list[] = {
-    {"K.revoke-wide", "a huge revoke lets a higher-priority EC of its CPU and other CPUs' hypercalls through",
+    {"P.revoke-wide", "a huge revoke lets a higher-priority EC of its CPU and other CPUs' hypercalls through",
      wide_revoke, 120},
-    {"K.revoke-chain", "a revoke of a deep delegation chain lets others through", chain_revoke, 120},
-    {"K.pd-death", "the death of a PD with many mappings lets others through", pd_death, 120},
-    {"K.items", "a call with 254 heavy typed items lets other CPUs' shootdowns through", heavy_items, 120},
+    {"P.revoke-chain", "a revoke of a deep delegation chain lets others through", chain_revoke, 120},
+    {"P.pd-death", "the death of a PD with many mappings lets others through", pd_death, 120},
+    {"P.items", "a call with 254 heavy typed items lets other CPUs' shootdowns through", heavy_items, 120},
 };
 
 }  // namespace

@@ -479,6 +479,96 @@ void f103(Test &t)
     CHECK(last_exc.count == before + 1 && utcb().data[0] == 1, "the second read faulted again");
 }
 
+// ---- translation windows (ABI 3.3, 3.5) ----------------------------------------------------
+
+u64 xlt_item_sel;  // the selector in the child the reply's item names
+
+void kind2_reply_handler(u64, Utcb &u)
+{
+    u.item(0).set(Crd::obj(xlt_item_sel, 0, 0x1f), Item_meta(Item_meta::TRANSLATE_OR_DELEGATE, 0));
+    u.set_items(0, 1);
+}
+
+// Kind 2 in a reply translates through the caller's translate window and only falls back to
+// its delegate window: a capability that came from us comes back as our original even when
+// the delegate window lies elsewhere.
+void f_xlt_kind2(Test &t)
+{
+    u64 a = t.sel(), back = t.sel();
+    REQUIRE(a && back && new_sm(t, a));
+    Child_pd c;
+    REQUIRE(make_child(t, c, boot_cpu(), kind2_reply_handler, false));
+    xlt_item_sel = 0x50;
+    Delegate_result r = deleg(SEL_ROOT_PD, c.pd, Crd::obj(a, 0, 0x1f), 0x50ull << 12 | META_DELEGATE,
+                              Crd::obj(0x50, 0, 0x1f));
+    CHECK(r.status == Status::SUCCESS && r.crd == Crd::obj(0x50, 0, 0x1f),
+          "delegation to the child: CRD %#lx", r.crd.value());
+    Utcb &u = utcb();
+    u.set_items(0, 0);
+    u.xlt = Crd::obj(a, 0, 0x1f).value();
+    u.del = Crd::obj(back, 0, 0x1f).value();
+    Status st = call(c.pt);
+    u64 crd = u.item(0).crd, meta = u.item(0).meta;
+    u.xlt = 0;
+    u.del = 0;
+    CHECK_ST(st, Status::SUCCESS, "call into the child");
+    CHECK(Crd(crd).type() == Crd::OBJ && Crd(crd).base() == a && (meta & 3) == 2,
+          "kind 2 reply: CRD %#lx meta %#lx, expected a translation to %#lx with meta 2 (no fallback)", crd,
+          meta, a);
+    CHECK(lookup_obj(back) == 0, "the item was delegated into the delegate window as well");
+}
+
+// The H bit names the kernel as the source of a delegation; a translation still starts at the
+// sender's own node (here the root PD translating to itself: its own node, 3.5 step 3).
+void f_xlt_hbit(Test &t)
+{
+    u64 a = t.sel();
+    REQUIRE(a && new_sm(t, a));
+    Delegate_result r = deleg(SEL_ROOT_PD, SEL_ROOT_PD, Crd::obj(a, 0, 0x1f), 0x800, Crd::obj(0, 31, 0x1f));
+    CHECK_ST(r.status, Status::SUCCESS, "pd_ctrl delegate (translate with H)");
+    CHECK(r.crd.type() == Crd::OBJ && r.crd.base() == a && r.crd.order() == 0,
+          "translation with the H bit gave CRD %#lx, expected selector %#lx", r.crd.value(), a);
+}
+
+// An event reply has no translate window (3.3): a kind 2 item from a handler in the faulting
+// EC's own PD delegates into the implicit window at the fault address instead of "translating"
+// the handler's node to itself, so the access that faulted works when it is repeated.
+u64 evt_fault_page, evt_backing_page, evt_faults;
+
+bool evt_kind2_hook(u64 v, Utcb &u)
+{
+    if (v != Evt::PF || u.qual[1] >> PAGE_BITS != evt_fault_page)
+        return false;
+    if (++evt_faults > 1)
+        return false;  // the mapping did not come: let the probe fail
+    u.item(0).set(Crd::mem(evt_backing_page, 0, Perm_mem::RW),
+                  Item_meta(Item_meta::TRANSLATE_OR_DELEGATE, evt_fault_page));
+    u.set_items(0, 1);
+    u.mtd = 0;  // resume unchanged: the access is repeated
+    return true;
+}
+
+void f_evt_kind2(Test &t)
+{
+    CHECK(root_portals, "no root exception portals");
+    u64 *backing = static_cast<u64 *>(scratch_page(t));
+    REQUIRE(backing);
+    backing[5] = 0x3b3b3b3b;
+    u64 v = alloc_virt(PAGE_SIZE);
+    REQUIRE(v);
+    t.own_mem(v, 0);
+    evt_fault_page = v >> PAGE_BITS;
+    evt_backing_page = reinterpret_cast<u64>(backing) >> PAGE_BITS;
+    evt_faults = 0;
+    exc_hook = evt_kind2_hook;
+    u64 w = 0;
+    bool ok = probe_read64(reinterpret_cast<void *>(v + 40), &w);
+    exc_hook = nullptr;
+    CHECK(ok && w == 0x3b3b3b3b,
+          "the read after a kind 2 reply to its page fault %s (value %#lx, %lu faults)",
+          ok ? "read the wrong value" : "faulted again", w, evt_faults);
+}
+
 const Test_case list[] = {
     {"F.84", "delegating an SM capability makes the copy refer to the same semaphore", f84, 0},
     {"F.85", "delegation result: rdx = CRD(OBJ, window, 0, 0x1f), rax = 1", f85, 0},
@@ -500,6 +590,11 @@ const Test_case list[] = {
     {"F.101", "pd_ctrl sub-op 3 gives BAD_PAR", f101, 0},
     {"F.102", "translation gives back the receiver's original selector", f102, 0},
     {"F.kinds", "item kinds: translate-or-delegate falls back (meta 3), invalid gives null", f_kinds, 0},
+    {"F.xlt-kind2", "kind 2 in a reply translates through the translate window, not the delegate window",
+     f_xlt_kind2, 0},
+    {"F.xlt-hbit", "the H bit does not make a translation start at the kernel", f_xlt_hbit, 0},
+    {"F.evt-kind2", "kind 2 in an event reply delegates into the implicit window (no translate window)",
+     f_evt_kind2, 0},
     {"F.rights-sc", "an SC delegated with rights 0x02 arrives as nothing", f_rights_sc, 0},
     {"F.rights-mem", "a read-only memory copy reads but faults on write", f_rights_mem, 0},
     {"F.103", "memory in the reply to a page fault maps it; the access completes", f103, 0},

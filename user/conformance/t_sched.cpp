@@ -511,33 +511,54 @@ void rr_spinner(Thread &th)
  * yielding. Round robin: both run, and each is switched away from and back
  * to (several runs separated by gaps of more than 0.5 ms).
  */
-void h_round_robin(Test &t)
+// One 100 ms window of two spinners; true when both ran at least three times (round robin).
+bool rr_window(Test &t, u64 s, Thread &a, Thread &b)
 {
-    u64 s = t.sel();
-    REQUIRE(s && new_sm(t, s));
-    static Thread a, b;
     u64 start = deadline_ms(100), end = start + ms_ticks(100);
     Thread *th[2] = {&a, &b};
     for (Thread *x : th) {
         x->arg[0] = s, x->arg[1] = start, x->arg[2] = end, x->arg[3] = ms_ticks(1) / 2;
         for (volatile u64 &r : x->result)
             r = 0;
-        REQUIRE(spawn(&t, *x, boot_cpu(), 3, rr_spinner, NO_EVT, 2000));
+        if (!spawn(&t, *x, boot_cpu(), 3, rr_spinner, NO_EVT, 2000))
+            return false;
         wait_for(x->result[0], 1, 50);  // it runs above us: it sleeps now
     }
     bool in_time = rdtsc() < start && a.result[0] && b.result[0];
     bool done = join(a, 3000) && join(b, 3000);
-    CHECK(in_time, "suite: the spinners were not both waiting before the start (setup too slow)");
-    CHECK(done, "the spinners did not finish");
-    CHECK(a.result[1] == 1 + static_cast<u64>(Status::COM_TIM) && b.result[1] == a.result[1],
-          "the spinners' sleeps returned %s and %s, expected COM_TIM",
-          status_name(static_cast<Status>(a.result[1] - 1)),
-          status_name(static_cast<Status>(b.result[1] - 1)));
-    CHECK(a.result[2] && b.result[2], "a spinner starved: %lu and %lu iterations", a.result[2], b.result[2]);
-    CHECK(a.result[3] >= 3 && b.result[3] >= 3,
-          "no round robin with 2 ms quanta: %lu and %lu runs in 100 ms (%lu and %lu iterations)", a.result[3],
-          b.result[3], a.result[2], b.result[2]);
-    t.note("%lu and %lu runs, %lu and %lu iterations", a.result[3], b.result[3], a.result[2], b.result[2]);
+    if (!in_time)
+        t.fail("suite: the spinners were not both waiting before the start (setup too slow)");
+    else if (!done)
+        t.fail("the spinners did not finish");
+    else if (a.result[1] != 1 + static_cast<u64>(Status::COM_TIM) || b.result[1] != a.result[1])
+        t.fail("the spinners' sleeps returned %s and %s, expected COM_TIM",
+               status_name(static_cast<Status>(a.result[1] - 1)),
+               status_name(static_cast<Status>(b.result[1] - 1)));
+    else if (!a.result[2] || !b.result[2])
+        t.fail("a spinner starved: %lu and %lu iterations", a.result[2], b.result[2]);
+    return !t.failed && a.result[3] >= 3 && b.result[3] >= 3;
+}
+
+// Under TCG the TSC follows the host's clock: when the host does not run QEMU for part of the
+// window (a loaded CI machine), the spinners see few timer ticks. Such a window is repeated, up
+// to three times; a kernel without round robin fails every one.
+void h_round_robin(Test &t)
+{
+    u64 s = t.sel();
+    REQUIRE(s && new_sm(t, s));
+    static Thread a, b;
+    for (unsigned attempt = 1; attempt <= 3; attempt++) {
+        if (rr_window(t, s, a, b)) {
+            t.note("%lu and %lu runs, %lu and %lu iterations (window %u)", a.result[3], b.result[3],
+                   a.result[2], b.result[2], attempt);
+            return;
+        }
+        if (t.failed)
+            return;
+    }
+    t.fail("no round robin with 2 ms quanta in three windows of 100 ms: last %lu and %lu runs (%lu and %lu "
+           "iterations)",
+           a.result[3], b.result[3], a.result[2], b.result[2]);
 }
 
 volatile u64 spin_stop;
