@@ -23,8 +23,11 @@
  *   cpus=N       use the first N online CPUs (at most 8)
  *   workers=N    workers per CPU (1 or 2, default 2)
  *   progress=S   seconds between progress lines (default 5)
- *   nochaos      no kills, recalls or revocations by the controller (stalled workers are still
- *                respawned)
+ *   chaos=MASK   the controller's own actions (bits: 1 kill workers, 2 recall them, 4 revoke
+ *                their object spaces, 8 pages of their stacks, 16 pages of our image from all
+ *                children, 32 restart the server, 64 probe revoked pages, 128 call the
+ *                echo server; default all)
+ *   nochaos      chaos=0 (stalled workers are still respawned)
  *   kstat        compare the kernel's memory with the baseline (the kernel needs `kstat` too)
  *   trace        workers print every hypercall before they make it (slow; gives them the UART)
  *   verbose      the controller prints every spawn and kill
@@ -61,7 +64,10 @@ using test::check;
 struct Config
 {
     u64 seed = 1, time_s = 60, calls = 0, cpus = MAX_CPUS, per_cpu = MAX_PER_CPU, progress_s = 5;
-    bool chaos = true, kstat = false, trace = false, verbose = false;
+    u64 chaos = ~u64{0};  // CHAOS_* bits
+    u64 probes = 0;       // extra probe checks in the sanity phase (probes=N, for experiments)
+    u64 probe_self = 2;   // probes revoke 0: without self, 1: with, 2: either (probe_self=N)
+    bool kstat = false, trace = false, verbose = false;
 };
 
 Config cfg;
@@ -111,13 +117,69 @@ u64 start_tsc;
 struct Counters
 {
     u64 spawns, spawn_failures, stalls, parked, chaos_kills, recalls, remote_revokes, page_revokes,
-        server_restarts, probes, probes_skipped, printed_viol;
+        server_restarts, probes, probes_skipped, echoes, echo_failed, printed_viol;
 } cnt;
 
 enum Slot_sel : u64 { PD = 0, EC = 1, SC = 2, HEC = 3, EVT = 32 };
 enum Srv_sel : u64 { S_PD = 0, S_EC = 8, S_HEC = 16, S_ECHO = 32, S_PROBE = 40, S_EVTP = 256 };
 
 void sleep_ms(u64 ms) { sm_down(sleep_sm, rdtsc() + ms_to_tsc(ms)); }
+
+// Where the controller is, for the watchdog.
+const char *volatile ctl_where = "set-up";
+volatile u64 ctl_arg, ctl_beat;
+
+void at(const char *where, u64 arg = 0)
+{
+    ctl_where = where;
+    ctl_arg = arg;
+    __atomic_add_fetch(&ctl_beat, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Wall-clock time for the length of the run: the HPET's main counter where there is one (under
+ * TCG on a loaded host the kernel's TSC calibration can be off several times, docs/testing.md),
+ * else the TSC.
+ */
+volatile u64 *hpet;
+u64 hpet_fs, hpet_t0;
+
+void clock_init()
+{
+    u64 base = hip()->hpet_base;
+    auto r = base ? static_cast<volatile u64 *>(map_phys(base, PAGE_SIZE, Perm_mem::R)) : nullptr;
+    if (!r || !(r[0] & (1u << 13)))  // a 64-bit main counter
+        return;
+    hpet_fs = r[0] >> 32;
+    u64 a = r[30], t = rdtsc() + ms_to_tsc(10);
+    while (r[30] == a && rdtsc() < t)
+        pause();
+    if (hpet_fs && hpet_fs <= 100000000 && r[30] != a)
+        hpet = r;
+}
+
+u64 now_ms()
+{
+    if (!hpet)
+        return tsc_to_ms(rdtsc());
+    u64 d = hpet[30];
+    return d / 1000000 * hpet_fs / 1000000 + d % 1000000 * hpet_fs / 1000000000000ull;
+}
+
+u64 wall_ms(u64 since_tsc)
+{
+    if (!hpet)
+        return tsc_to_ms(rdtsc() - since_tsc);
+    u64 d = hpet[30] - hpet_t0;  // ms = d * fs / 10^12, in two parts that cannot overflow
+    return d / 1000000 * hpet_fs / 1000000 + d % 1000000 * hpet_fs / 1000000000000ull;
+}
+
+void wall_start()
+{
+    start_tsc = rdtsc();
+    if (hpet)
+        hpet_t0 = hpet[30];
+}
 
 // One item from our PD into `pd`; a null result CRD counts as BAD_PAR.
 Status give(u64 pd, Crd send, Crd window)
@@ -167,6 +229,7 @@ Status event_portals(u64 sel, u64 ec, Rng &r)
 
 void kill_server()
 {
+    at("kill_server");
     revoke(Crd::obj(srv_sel, 9), Revoke_flag::SELF);
     srv_alive = false;
     __atomic_add_fetch(&sh.server.gen, 1, __ATOMIC_RELEASE);
@@ -177,6 +240,7 @@ bool spawn_server()
     u64 const b = srv_sel, pd = b + S_PD;
     u64 const gen = sh.server.gen;
     Rng r{derive(sh.seed, 3, 0, gen)};
+    at("spawn_server", gen);
     Status s = create_pd(pd, self_pd());
     if (s == Status::SUCCESS)
         s = share_image(pd);
@@ -229,6 +293,7 @@ void give_server_portals(Worker &w)
 
 void kill_worker(Worker &w)
 {
+    at("kill_worker", w.slot);
     w.killed_tsc = rdtsc();
     __atomic_add_fetch(&w.gen, 1, __ATOMIC_RELEASE);
     w.alive = false;
@@ -242,6 +307,7 @@ bool spawn_worker(Worker &w)
     u64 const b = slot_sel[w.slot], pd = b + PD;
     u64 const gen = __atomic_load_n(&w.gen, __ATOMIC_ACQUIRE);
     Rng r{derive(sh.seed, 2, w.slot, gen)};
+    at("spawn_worker", w.slot);
     Ec_tls *st = w.stack[gen & 1], *ht = w.hstack[gen & 1];
     Catcher &c = w.catcher;
     u64 const parked = c.parked_self;
@@ -322,9 +388,11 @@ Probe probe(unsigned k, u64 addr, u64 &val)
 }
 
 /*
- * Delegate our probe page to the server, let the server EC of CPU index k read it (twice: the
- * translation is then cached), revoke it (from the server only, or with self from us too), and
- * let it read again: that read must fault. Returns whether the check ran; violations recorded.
+ * Map our probe page, delegate it to the server, let the server EC of CPU index k read it (twice:
+ * the translation is then cached), revoke it (from the server only, or with self from us too), and
+ * let it read again: that read must fault. The page is mapped only during the check (it is a
+ * mapping-database node of ours: made during the run, one that stayed could pin a slab page and
+ * spoil the kstat comparison). Returns whether the check ran; violations are recorded.
  */
 bool probe_check(unsigned k, bool self, bool &read_ok, bool &gone)
 {
@@ -332,34 +400,41 @@ bool probe_check(unsigned k, bool self, bool &read_ok, bool &gone)
     if (!srv_alive)
         return false;
     u64 const page = probe_va >> PAGE_BITS, spage = S_PROBE_VA >> PAGE_BITS, pd = srv_sel + S_PD;
+    at("probe_check", k);
+    if (map_phys_at(probe_phys, probe_va, PAGE_SIZE, Perm_mem::RW) != Status::SUCCESS)
+        return false;
     probe_magic = crng.next() | 1;
     *reinterpret_cast<volatile u64 *>(probe_va) = probe_magic;
     revoke(Crd::mem(spage), Revoke_flag::REMOTE | Revoke_flag::SELF, pd);  // whatever is there
-    if (give(pd, Crd::mem(page, 0, Perm_mem::R), Crd::mem(spage, 0, Perm_mem::R)) != Status::SUCCESS)
-        return false;
+    bool ran = false;
     u64 v = 0;
-    Probe p1 = probe(k, S_PROBE_VA, v), p2 = probe(k, S_PROBE_VA, v);
-    if (p1 == Probe::SKIP || p2 == Probe::SKIP)
-        return false;
-    read_ok = p2 == Probe::READ && v == probe_magic;
-    if (!read_ok)
-        fuzz::violation(V_PROBE, ~0u, k, v, probe_magic, p2 == Probe::READ);
-    revoke(Crd::mem(page), self ? Revoke_flag::SELF : 0);
-    Probe p3 = probe(k, S_PROBE_VA, v);
-    if (self)
-        map_phys_at(probe_phys, probe_va, PAGE_SIZE, Perm_mem::RW);
-    if (p3 == Probe::SKIP)
-        return false;
-    gone = p3 == Probe::FAULT;
-    if (!gone)
-        fuzz::violation(V_REVOKED, ~0u, k, v, probe_magic, self);
-    return true;
+    if (give(pd, Crd::mem(page, 0, Perm_mem::R), Crd::mem(spage, 0, Perm_mem::R)) == Status::SUCCESS) {
+        Probe p1 = probe(k, S_PROBE_VA, v), p2 = probe(k, S_PROBE_VA, v);
+        if (p1 != Probe::SKIP && p2 != Probe::SKIP) {
+            read_ok = p2 == Probe::READ && v == probe_magic;
+            if (!read_ok)
+                fuzz::violation(V_PROBE, ~0u, k, v, probe_magic, p2 == Probe::READ);
+            at("probe_check: revoke", self);
+            revoke(Crd::mem(page), self ? Revoke_flag::SELF : 0);
+            at("probe_check: the read after the revoke", k);
+            Probe p3 = probe(k, S_PROBE_VA, v);
+            if (p3 != Probe::SKIP) {
+                ran = true;
+                gone = p3 == Probe::FAULT;
+                if (!gone)
+                    fuzz::violation(V_REVOKED, ~0u, k, v, probe_magic, self);
+            }
+        }
+    }
+    revoke(Crd::mem(page), Revoke_flag::SELF);
+    return ran;
 }
 
 // ---- kernel statistics ---------------------------------------------------------------------------
 
 bool wait_reclaimed(Kstat &out, u64 &ms)
 {
+    at("waiting for reclamation");
     u64 const t0 = rdtsc();
     for (;;) {
         if (kstat(out) != Status::SUCCESS)
@@ -434,42 +509,62 @@ Worker *random_worker(bool alive)
     return w.alive == alive ? &w : nullptr;
 }
 
+bool sanity_echo(unsigned k);
+
+// The controller's chaos actions (option chaos=<mask>; nochaos = chaos=0).
+enum : u64 {
+    CHAOS_KILL = 1,           // kill a worker (it is respawned at the next tick)
+    CHAOS_RECALL = 2,         // recall a worker's EC
+    CHAOS_OBJ_REVOKE = 4,     // a worker's whole object space or its work area, remotely
+    CHAOS_PAGE_REVOKE = 8,    // a page of a worker's stack or scratch area, remotely
+    CHAOS_IMAGE_REVOKE = 16,  // a page of our image from every child and the server
+    CHAOS_SERVER = 32,        // restart the server
+    CHAOS_PROBE = 64,         // the revoked-page probe
+    CHAOS_ECHO = 128,         // a call to the echo server on a random CPU, between the workers' calls
+};
+
 void chaos(u64 now)
 {
     Rng &r = crng;
-    if (r.chance(50)) {  // kill a worker; it is respawned at the next tick
+    u64 const m = cfg.chaos;
+    if (r.chance(50) && (m & CHAOS_KILL)) {  // kill a worker; it is respawned at the next tick
         Worker *w = random_worker(true);
         if (w && now - w->spawned_tsc > ms_to_tsc(MIN_LIFE_MS)) {
             kill_worker(*w);
             cnt.chaos_kills++;
         }
     }
-    if (r.chance(25)) {
+    if (r.chance(25) && (m & CHAOS_RECALL)) {
         if (Worker *w = random_worker(true)) {
+            at("chaos: recall", w->slot);
             ec_recall(slot_sel[w->slot] + EC);
             cnt.recalls++;
         }
     }
-    if (r.chance(10)) {  // a child's whole object space, or its work area
+    if (r.chance(10) && (m & CHAOS_OBJ_REVOKE)) {  // a child's whole object space, or its work area
         if (Worker *w = random_worker(true)) {
             Crd crd = r.chance(300) ? Crd::whole(Crd::OBJ) : Crd::obj(C_WORK, 12);
+            at("chaos: remote revoke of objects", w->slot);
             revoke(crd, Revoke_flag::REMOTE | Revoke_flag::SELF, slot_sel[w->slot] + PD);
             cnt.remote_revokes++;
         }
     }
-    if (r.chance(10)) {  // the page of its stack or of its scratch area, in a child
+    if (r.chance(10) &&
+        (m & CHAOS_PAGE_REVOKE)) {  // the page of its stack or of its scratch area, in a child
         if (Worker *w = random_worker(true)) {
             u64 page = r.chance(300) ? (w->catcher.stack_lo >> PAGE_BITS) + r.below(STACK_SIZE / PAGE_SIZE)
                                      : (C_SCRATCH >> PAGE_BITS) + r.skewed(18);
+            at("chaos: remote revoke of a page", w->slot);
             revoke(Crd::mem(page), Revoke_flag::REMOTE | Revoke_flag::SELF, slot_sel[w->slot] + PD);
             cnt.page_revokes++;
         }
     }
-    if (r.chance(3)) {  // one page of our image from every child and the server (self = 0)
+    if (r.chance(3) && (m & CHAOS_IMAGE_REVOKE)) {  // one page of our image from every child and the server
+        at("chaos: revoke of an image page");
         revoke(Crd::mem(sh.image_first + r.below(sh.image_pages)));
         cnt.page_revokes++;
     }
-    if (r.chance(5) && srv_alive && now - srv_spawned > ms_to_tsc(1000)) {
+    if (r.chance(5) && (m & CHAOS_SERVER) && srv_alive && now - srv_spawned > ms_to_tsc(1000)) {
         kill_server();
         cnt.server_restarts++;
         if (spawn_server())
@@ -477,9 +572,16 @@ void chaos(u64 now)
                 if (sh.worker[i].alive)
                     give_server_portals(sh.worker[i]);
     }
-    if (r.chance(25)) {
+    if (r.chance(100) && (m & CHAOS_ECHO) && srv_alive) {
+        at("chaos: echo");
+        if (!sanity_echo(static_cast<unsigned>(r.below(sh.ncpus))))
+            cnt.echo_failed++;
+        cnt.echoes++;
+    }
+    if (r.chance(25) && (m & CHAOS_PROBE)) {
         bool read_ok, gone;
-        if (probe_check(static_cast<unsigned>(r.below(sh.ncpus)), r.chance(250), read_ok, gone))
+        bool self = cfg.probe_self == 2 ? r.chance(250) : cfg.probe_self;
+        if (probe_check(static_cast<unsigned>(r.below(sh.ncpus)), self, read_ok, gone))
             cnt.probes++;
         else
             cnt.probes_skipped++;
@@ -520,19 +622,20 @@ void tend(u64 now)
 
 void run()
 {
-    start_tsc = rdtsc();
+    wall_start();
     u64 next_progress = cfg.progress_s * 1000;
     spawn_server();
     for (unsigned i = 0; i < sh.nworkers; i++)
         spawn_worker(sh.worker[i]);
     for (;;) {
+        at("run: sleeping");
         sleep_ms(TICK_MS);
-        u64 now = rdtsc(), elapsed = tsc_to_ms(now - start_tsc);
+        at("run: tick");
+        u64 now = rdtsc(), elapsed = wall_ms(start_tsc);
         for (unsigned i = 0; i < 16; i++)
             sm_up(sms + i % 4);  // whoever waits forever on a shared semaphore gets going again
         tend(now);
-        if (cfg.chaos)
-            chaos(now);
+        chaos(now);
         print_violations();
         if (elapsed >= next_progress) {
             progress(elapsed);
@@ -589,6 +692,7 @@ bool sanity_call(u64 pt, Crd &seen)
 const char *sanity_objects(unsigned cpu)
 {
     u64 const b = sanity_sel, pd = b, ec = b + 1, pt = b + 2, sm = b + 3;
+    at("sanity objects", cpu);
     init_tls(sanity_stack, SAN_UTCB, sanity_handler, nullptr);
     const char *problem = nullptr;
     Crd seen;
@@ -625,6 +729,7 @@ const char *sanity_objects(unsigned cpu)
 // Echo through the server EC of CPU index k.
 bool sanity_echo(unsigned k)
 {
+    at("sanity echo", k);
     Utcb &u = utcb();
     u64 const x = crng.next();
     u.data[0] = x;
@@ -644,7 +749,11 @@ void parse_options()
     cmdline_u64("cpus", cfg.cpus);
     cmdline_u64("workers", cfg.per_cpu);
     cmdline_u64("progress", cfg.progress_s);
-    cfg.chaos = !cmdline_flag("nochaos");
+    cmdline_u64("chaos", cfg.chaos);
+    cmdline_u64("probes", cfg.probes);
+    cmdline_u64("probe_self", cfg.probe_self);
+    if (cmdline_flag("nochaos"))
+        cfg.chaos = 0;
     cfg.kstat = cmdline_flag("kstat");
     cfg.trace = cmdline_flag("trace");
     cfg.verbose = cmdline_flag("verbose");
@@ -685,15 +794,82 @@ u64 find_ram_page()
     return 0;
 }
 
-Ec_tls *controller_tls;
-
-[[noreturn]] void controller();
+// A global EC of ours, started at `fn` by its startup event (ABI 10.2).
+struct Starter
+{
+    void (*fn)();
+    Ec_tls *tls;
+};
 
 void startup_handler(u64, Utcb &u)
 {
-    u.rip = reinterpret_cast<u64>(&controller);
-    u.rsp = reinterpret_cast<u64>(controller_tls) - 8;
+    auto *st = static_cast<Starter *>(ec_tls()->arg);
+    u.rip = reinterpret_cast<u64>(st->fn);
+    u.rsp = reinterpret_cast<u64>(st->tls) - 8;  // as after a call: the ABI's stack alignment
     u.mtd = Mtd::RIP_LEN | Mtd::RSP;
+}
+
+/*
+ * A global EC at `fn` on `cpu` with priority `prio`; its event base `evt` (32 selectors) gets the
+ * startup portal, to a handler EC on the same CPU.
+ */
+Status start_global(Starter &st, void (*fn)(), unsigned cpu, unsigned prio, u64 evt)
+{
+    u64 const ec = alloc_sel(), sc = alloc_sel(), handler = alloc_sel();
+    u64 const utcb_addr = alloc_virt(PAGE_SIZE);
+    st = Starter{fn, take_stack()};
+    if (!ec || !sc || !handler || !utcb_addr || !st.tls)
+        return Status::OOM;
+    init_tls(st.tls, utcb_addr, nullptr, nullptr);
+    Handler_ec h{};
+    Status s = create_handler_ec(h, handler, self_pd(), cpu, startup_handler);
+    if (s != Status::SUCCESS)
+        return s;
+    h.tls->arg = &st;
+    s = create_portal(evt + Evt::STARTUP, handler, Mtd::RIP_LEN | Mtd::RSP);
+    if (s == Status::SUCCESS)
+        s = create_ec_global(ec, self_pd(), cpu, utcb_addr, reinterpret_cast<u64>(st.tls) - 8, evt);
+    if (s == Status::SUCCESS)
+        s = create_sc(sc, self_pd(), ec, Qpd(prio, 10000));
+    return s;
+}
+
+Starter controller_start, watchdog_start;
+u64 watchdog_sm;
+
+/*
+ * The watchdog: a global EC above the controller (on another CPU where there is one). When the
+ * controller makes no progress for WATCHDOG_S seconds, it says where it is and fails the run, so
+ * that a hang of the controller (a hypercall that does not return, a lost timeout) is reported
+ * at once rather than by the runner's time limit.
+ */
+constexpr u64 WATCHDOG_S = 30;
+
+[[noreturn]] void watchdog()
+{
+    u64 last = ~u64{0}, since = now_ms();
+    for (;;) {
+        sm_down(watchdog_sm, rdtsc() + ms_to_tsc(1000));
+        u64 b = __atomic_load_n(&ctl_beat, __ATOMIC_RELAXED), now = now_ms();
+        if (b != last) {
+            last = b;
+            since = now;
+            continue;
+        }
+        if (now - since < WATCHDOG_S * 1000)
+            continue;
+        printf("fuzz: WATCHDOG: the controller made no progress for %lu s; it is at: %s %#lx (seed %lu)\n",
+               (now - since) / 1000, ctl_where, ctl_arg, sh.seed);
+        for (unsigned i = 0; i < sh.nworkers; i++) {
+            const Worker &w = sh.worker[i];
+            printf("fuzz: worker %u: %s, %lu hypercalls, the last: rdi %#lx rsi %#lx rdx %#lx rax %#lx r8 "
+                   "%#lx\n",
+                   i, w.alive ? "alive" : "dead", w.calls, w.last_rdi, w.last_rsi, w.last_rdx, w.last_rax,
+                   w.last_r8);
+        }
+        check(false, "watchdog: the controller hangs at %s %#lx", ctl_where, ctl_arg);
+        test::exit();
+    }
 }
 
 bool setup_shared()
@@ -714,6 +890,7 @@ bool setup_shared()
     sh.stack_pages = sizeof(stack_pool) / PAGE_SIZE;
     Kstat ks{};
     sh.kstat_on = kstat(ks) == Status::SUCCESS;
+    clock_init();
     crng = Rng{derive(sh.seed, 7, 0, 0)};
 
     for (unsigned i = 0; i < sh.nworkers; i++) {
@@ -749,8 +926,11 @@ bool setup_shared()
         return false;
     probe_phys = find_ram_page();
     probe_va = alloc_virt(PAGE_SIZE);
-    return probe_phys && probe_va &&
-           map_phys_at(probe_phys, probe_va, PAGE_SIZE, Perm_mem::RW) == Status::SUCCESS;
+    // Mapped once now, so that the page tables for it exist before the kstat baseline.
+    if (!probe_phys || !probe_va ||
+        map_phys_at(probe_phys, probe_va, PAGE_SIZE, Perm_mem::RW) != Status::SUCCESS)
+        return false;
+    return revoke(Crd::mem(probe_va >> PAGE_BITS), Revoke_flag::SELF) == Status::SUCCESS;
 }
 
 // ---- the controller ---------------------------------------------------------------------------------
@@ -797,7 +977,7 @@ void compare(const Kstat &base, const Kstat &now)
     print_violations();
 
     // How much was done.
-    u64 const elapsed = tsc_to_ms(rdtsc() - start_tsc);
+    u64 const elapsed = wall_ms(start_tsc);
     u64 total = total_calls(), least = ~u64{0};
     for (unsigned k = 0; k < sh.ncpus; k++) {
         u64 n = 0;
@@ -810,9 +990,11 @@ void compare(const Kstat &base, const Kstat &now)
           "fuzzing: %lu hypercalls in %lu ms on %u CPUs (the least on one CPU: %lu), seed %lu", total,
           elapsed, sh.ncpus, least, sh.seed);
     printf("fuzz: %lu spawns (%lu failed), %lu stalled, %lu parked, %lu chaos kills, %lu recalls, %lu remote "
-           "revokes, %lu page revokes, %lu server restarts, %lu probes (%lu skipped)\n",
+           "revokes, %lu page revokes, %lu server restarts, %lu probes (%lu skipped), %lu echo calls (%lu "
+           "failed)\n",
            cnt.spawns, cnt.spawn_failures, cnt.stalls, cnt.parked, cnt.chaos_kills, cnt.recalls,
-           cnt.remote_revokes, cnt.page_revokes, cnt.server_restarts, cnt.probes, cnt.probes_skipped);
+           cnt.remote_revokes, cnt.page_revokes, cnt.server_restarts, cnt.probes, cnt.probes_skipped,
+           cnt.echoes, cnt.echo_failed);
     for (unsigned v = 0; v < V_COUNT; v++)
         check(sh.viol_count[v] == 0, "no violations: %s (%lu)", vkind_name[v], sh.viol_count[v]);
 
@@ -830,6 +1012,11 @@ void compare(const Kstat &base, const Kstat &now)
         const char *p = sanity_objects(sh.cpu[k]);
         check(!p, "sanity: create, call, delegate, revoke on CPU %u%s%s", sh.cpu[k], p ? ": failed at " : "",
               p ? p : "");
+    }
+    for (u64 i = 0; srv && i < cfg.probes; i++) {
+        bool read_ok, gone;
+        probe_check(static_cast<unsigned>(i % sh.ncpus), cfg.probe_self == 2 ? i & 1 : cfg.probe_self,
+                    read_ok, gone);
     }
     kill_server();
     settle();
@@ -859,29 +1046,26 @@ int main(const Hip *h, unsigned cpu)
         test::exit();
     }
     printf("fuzz: seed %lu, %lu s (0: no limit), %lu hypercalls (0: no limit), %u workers on %u of %u CPUs, "
-           "chaos %s, kstat %s, kernel statistics %s\n",
-           cfg.seed, cfg.time_s, cfg.calls, sh.nworkers, sh.ncpus, h->num_cpus_online(),
-           cfg.chaos ? "on" : "off", cfg.kstat ? "checked" : "not checked", sh.kstat_on ? "on" : "off");
+           "chaos %#lx, kstat %s, kernel statistics %s\n",
+           cfg.seed, cfg.time_s, cfg.calls, sh.nworkers, sh.ncpus, h->num_cpus_online(), cfg.chaos,
+           cfg.kstat ? "checked" : "not checked", sh.kstat_on ? "on" : "off");
+    printf("fuzz: run time measured with the %s; TSC %lu kHz\n", hpet ? "HPET" : "TSC", sh.tsc_khz);
 
     // The controller: a global EC above the workers' priorities on our CPU (the root SC has
-    // priority 1); it starts through our startup portal and never returns.
-    u64 const ec = alloc_sel(), sc = alloc_sel(), starter = alloc_sel();
-    controller_tls = take_stack();
-    u64 const utcb_addr = alloc_virt(PAGE_SIZE);
-    Handler_ec st{};
-    Status s = controller_tls && utcb_addr && ec && sc && starter ? catch_exceptions(cpu) : Status::OOM;
-    if (s == Status::SUCCESS) {
-        init_tls(controller_tls, utcb_addr, nullptr, nullptr);
-        s = create_handler_ec(st, starter, self_pd(), cpu, startup_handler);
-    }
+    // priority 1), and its watchdog above it, on another CPU where there is one. They start through
+    // startup portals and never return.
+    unsigned const wcpu = sh.ncpus > 1 ? sh.cpu[sh.ncpus - 1] : cpu;
+    u64 const wevt = alloc_sel(32);
+    watchdog_sm = alloc_sel();
+    Status s = wevt && watchdog_sm ? catch_exceptions(cpu) : Status::OOM;
     if (s == Status::SUCCESS)
-        s = create_portal(Evt::STARTUP, starter, Mtd::RIP_LEN | Mtd::RSP);
+        s = create_sm(watchdog_sm, self_pd(), 0);
     if (s == Status::SUCCESS)
-        s = create_ec_global(ec, self_pd(), cpu, utcb_addr, reinterpret_cast<u64>(controller_tls) - 8, 0);
+        s = start_global(watchdog_start, watchdog, wcpu, CONTROLLER_PRIO + 1, wevt);
     if (s == Status::SUCCESS)
-        s = create_sc(sc, self_pd(), ec, Qpd(CONTROLLER_PRIO, 10000));
+        s = start_global(controller_start, controller, cpu, CONTROLLER_PRIO, 0);
     if (s != Status::SUCCESS) {
-        check(false, "fuzz: the controller EC: %s", status_name(s));
+        check(false, "fuzz: the controller and its watchdog: %s", status_name(s));
         test::exit();
     }
     park();

@@ -666,7 +666,7 @@ struct Op
     unsigned weight;
 };
 
-const Op ops[] = {
+constexpr Op ops[] = {
     {op_raw, 150}, {op_create, 200}, {op_revoke, 80}, {op_pd_ctrl, 120}, {op_ctrl, 100},
     {op_sm, 120},  {op_call, 130},   {op_fault, 60},  {op_assign, 20},   {op_kstat, 10},
 };
