@@ -1,7 +1,7 @@
 /*
  * Hypercall fuzzer (docs/testing.md): the root task.
  *
- * Its controller (a global EC of the root PD, above every worker's priority)
+ * Its controller (a global EC of the root PD at the highest priority)
  * spawns, per CPU in use, workers: child PDs that share this image, each
  * with a global EC making random hypercalls (worker.cpp) and a handler EC for
  * its events; and one server PD with an echo and a probe EC per CPU
@@ -72,8 +72,12 @@ struct Config
 
 Config cfg;
 
-constexpr unsigned CONTROLLER_PRIO = 120;  // above every worker
-constexpr unsigned WORKER_PRIO = 20;       // all alike: a worker above another would starve it
+// The controller and the watchdog have the highest priority, 127. Workers create SCs of any
+// priority, and an EC of theirs can loop at it without ever blocking (an exception whose
+// handler parks it at a page the chaos took away faults again at once): at 127 the controller
+// shares its CPU with such an SC round robin, below it would starve (docs/fuzz-findings.md, F4).
+constexpr unsigned CONTROLLER_PRIO = Qpd::MAX_PRIO;
+constexpr unsigned WORKER_PRIO = 20;  // all alike: a worker above another would starve it
 constexpr u64 TICK_MS = 50;
 constexpr u64 STALL_MS = 200;     // no hypercall for this long: respawn
 constexpr u64 MIN_LIFE_MS = 300;  // chaos kills no younger worker (stacks alternate)
@@ -527,7 +531,7 @@ void chaos(u64 now)
 {
     Rng &r = crng;
     u64 const m = cfg.chaos;
-    if (r.chance(50) && (m & CHAOS_KILL)) {  // kill a worker; it is respawned at the next tick
+    if (r.chance(80) && (m & CHAOS_KILL)) {  // kill a worker; it is respawned at the next tick
         Worker *w = random_worker(true);
         if (w && now - w->spawned_tsc > ms_to_tsc(MIN_LIFE_MS)) {
             kill_worker(*w);
@@ -564,7 +568,7 @@ void chaos(u64 now)
         revoke(Crd::mem(sh.image_first + r.below(sh.image_pages)));
         cnt.page_revokes++;
     }
-    if (r.chance(5) && (m & CHAOS_SERVER) && srv_alive && now - srv_spawned > ms_to_tsc(1000)) {
+    if (r.chance(10) && (m & CHAOS_SERVER) && srv_alive && now - srv_spawned > ms_to_tsc(1000)) {
         kill_server();
         cnt.server_restarts++;
         if (spawn_server())
@@ -838,7 +842,7 @@ Starter controller_start, watchdog_start;
 u64 watchdog_sm;
 
 /*
- * The watchdog: a global EC above the controller (on another CPU where there is one). When the
+ * The watchdog: a global EC like the controller (on another CPU where there is one). When the
  * controller makes no progress for WATCHDOG_S seconds, it says where it is and fails the run, so
  * that a hang of the controller (a hypercall that does not return, a lost timeout) is reported
  * at once rather than by the runner's time limit.
@@ -1061,7 +1065,7 @@ int main(const Hip *h, unsigned cpu)
     if (s == Status::SUCCESS)
         s = create_sm(watchdog_sm, self_pd(), 0);
     if (s == Status::SUCCESS)
-        s = start_global(watchdog_start, watchdog, wcpu, CONTROLLER_PRIO + 1, wevt);
+        s = start_global(watchdog_start, watchdog, wcpu, CONTROLLER_PRIO, wevt);
     if (s == Status::SUCCESS)
         s = start_global(controller_start, controller, cpu, CONTROLLER_PRIO, 0);
     if (s != Status::SUCCESS) {

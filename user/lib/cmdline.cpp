@@ -76,7 +76,7 @@ const char *cmdline_value(const char *name, size_t &len)
     size_t n = strlen(name);
     const char *found = nullptr;
     each_word([&](const char *w, size_t l) {
-        if (l <= n || w[n] != '=' || memcmp(w, name, n))
+        if (l <= n || w[n] != '=' || memcmp(w, name, n) != 0)
             return false;
         found = w + n + 1;
         len = l - n - 1;
