@@ -34,8 +34,8 @@ struct Lockup_state
 {
     static constexpr unsigned MAX_STACK = 8;
 
-    u64 idle_wakeups;       // interrupts that woke this CPU from its idle hlt (written by itself)
-    const void *waiting;    // the Spinlock this CPU waits for while contended (include/spinlock.hpp)
+    u64 idle_wakeups;     // interrupts that woke this CPU from its idle hlt (written by itself)
+    const void *waiting;  // the Spinlock this CPU waits for while contended (include/spinlock.hpp)
 
     // The detector's view of this CPU (written by the scanning CPU).
     u64 seen;       // progress count at the last change
@@ -46,11 +46,11 @@ struct Lockup_state
     u32 nmi_request;  // set by the detector before the NMI; cleared by the handler
     u32 sampled;      // the fields below are complete
     u64 rip, cs, rflags, rsp;
-    const void *spin;       // the contended Spinlock it waits for (waiting), or null
-    const void *ec, *sc;    // Cpu::ec, Cpu::sc
-    bool idle;              // in the idle loop
+    const void *spin;     // the contended Spinlock it waits for (waiting), or null
+    const void *ec, *sc;  // Cpu::ec, Cpu::sc
+    bool idle;            // in the idle loop
     unsigned nstack;
-    u64 stack[MAX_STACK];   // kernel text addresses found on its stack, innermost first
+    u64 stack[MAX_STACK];  // kernel text addresses found on its stack, innermost first
 };
 
 namespace Lockup {

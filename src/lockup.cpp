@@ -27,7 +27,8 @@ u64 ms(u64 tsc) { return Time::tsc_khz ? tsc / Time::tsc_khz : 0; }
 
 u64 progress(const Cpu &c)
 {
-    return __atomic_load_n(&c.qs, __ATOMIC_RELAXED) + __atomic_load_n(&c.lockup.idle_wakeups, __ATOMIC_RELAXED);
+    return __atomic_load_n(&c.qs, __ATOMIC_RELAXED) +
+           __atomic_load_n(&c.lockup.idle_wakeups, __ATOMIC_RELAXED);
 }
 
 bool kernel_text(u64 a)
@@ -63,11 +64,12 @@ void report(Cpu &c, u64 stalled)
         return;
     }
     bool const user = l.cs & 3;
-    trace("LOCKUP: CPU %u made no progress for %llu ms: RIP %#018llx in %s mode, RFLAGS %#llx (interrupts %s), "
-          "RSP %#018llx, EC %p SC %p%s",
-          c.id, static_cast<unsigned long long>(ms(stalled)), static_cast<unsigned long long>(l.rip),
-          user ? "user" : "kernel", static_cast<unsigned long long>(l.rflags), l.rflags & 0x200 ? "on" : "off",
-          static_cast<unsigned long long>(l.rsp), l.ec, l.sc, l.idle ? ", in the idle loop" : "");
+    trace(
+        "LOCKUP: CPU %u made no progress for %llu ms: RIP %#018llx in %s mode, RFLAGS %#llx (interrupts %s), "
+        "RSP %#018llx, EC %p SC %p%s",
+        c.id, static_cast<unsigned long long>(ms(stalled)), static_cast<unsigned long long>(l.rip),
+        user ? "user" : "kernel", static_cast<unsigned long long>(l.rflags), l.rflags & 0x200 ? "on" : "off",
+        static_cast<unsigned long long>(l.rsp), l.ec, l.sc, l.idle ? ", in the idle loop" : "");
     if (l.spin) {
         auto lock = static_cast<const Spinlock *>(l.spin);
         char what[64];
@@ -184,8 +186,8 @@ void Lockup::tick(Cpu &self)
     u64 now = rdtsc(), next = __atomic_load_n(&next_scan, __ATOMIC_RELAXED);
     if (now < next)
         return;
-    if (!__atomic_compare_exchange_n(&next_scan, &next, now + Time::ms_to_tsc(SCAN_MS), false, __ATOMIC_RELAXED,
-                                     __ATOMIC_RELAXED))
+    if (!__atomic_compare_exchange_n(&next_scan, &next, now + Time::ms_to_tsc(SCAN_MS), false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;  // another CPU scans
     if (panic_in_progress())
         return;
