@@ -17,7 +17,7 @@ extern "C" char __text_start[], __text_end[];  // linker.ld
 
 namespace {
 
-constexpr u64 NMI_WAIT_MS = 100;  // how long the scanning CPU waits for the NMI's sample
+constexpr u64 NMI_WAIT_MS = 1000;  // how long the scanning CPU waits for the NMI's sample (TCG: slow)
 constexpr u64 STACK_SCAN_WORDS = 256;
 
 bool armed;
