@@ -23,6 +23,9 @@ struct Cmdline
     // stop it), execute one (SMEP), overflow the kernel stack (guard page), take NMIs with the
     // user's GS base in kernel mode (paranoid entry).
     bool ksmap, ksmep, kstack, knmi;
+    // Our addition for tests (debug builds only): CPUs 1 and 2 stall on purpose, so the lockup
+    // detector reports them (include/lockup.hpp).
+    bool lockuptest;
 
     // Longest token quoted in full in a diagnostic; longer ones are cut.
     static constexpr size_t MAX_QUOTE = 32;

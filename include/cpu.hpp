@@ -8,6 +8,7 @@
 #pragma once
 
 #include "abi/constants.hpp"
+#include "lockup.hpp"
 #include "memory_asm.hpp"
 #include "pcid.hpp"
 #include "runqueue.hpp"
@@ -102,6 +103,7 @@ struct Cpu
     u64 nmis_user_gs;  // of which arrived in kernel mode with the user's GS base (src/entry.S)
     u64 nmis_reported, nmi_report_tsc;  // last NMI line (exception.cpp)
     u64 mces;                           // machine checks taken
+    Lockup_state lockup;                // progress and the last NMI sample (src/lockup.cpp)
 
     /* LAPIC state as found at boot (ABI 8.3, reported in the HIP later). */
     u32 lapic_version, lapic_svr, lvt_timer, lvt_lint0, lvt_lint1, lvt_error, lvt_perfm, lvt_therm;

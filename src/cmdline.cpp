@@ -20,7 +20,7 @@ constexpr Option options[] = {
     {"novga", &Cmdline::novga},       {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
     {"kfault", &Cmdline::kfault},     {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
     {"hyptrace", &Cmdline::hyptrace}, {"ksmap", &Cmdline::ksmap},   {"ksmep", &Cmdline::ksmep},
-    {"kstack", &Cmdline::kstack},     {"knmi", &Cmdline::knmi},
+    {"kstack", &Cmdline::kstack},     {"knmi", &Cmdline::knmi},     {"lockuptest", &Cmdline::lockuptest},
 };
 
 bool is_separator(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }

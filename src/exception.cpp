@@ -16,6 +16,7 @@
 #include "ipc.hpp"
 #include "keyb.hpp"
 #include "lapic.hpp"
+#include "lockup.hpp"
 #include "objects.hpp"
 #include "sched.hpp"
 #include "shootdown.hpp"
@@ -135,6 +136,7 @@ void timer_tick(Cpu &c, bool from_user)
     if (Boot::cmdline.spinner)
         Vga::spin(c.id);
     Lapic::eoi();
+    Lockup::tick(c);
     Sched::tick(from_user);
 }
 
@@ -153,6 +155,8 @@ extern "C" void handle_paranoid(Exc_frame *f, unsigned user_gs)
     if (f->vector == Vec::NMI) {
         if (panic_in_progress())
             halt_forever();
+        if (Lockup::nmi(*f))
+            return;  // the lockup detector's sample of this CPU (not counted: not the hardware's)
         c.nmis++;
         if (user_gs && !f->from_user())
             c.nmis_user_gs++;
@@ -170,8 +174,10 @@ extern "C" void handle_paranoid(Exc_frame *f, unsigned user_gs)
 extern "C" void handle_interrupt(Exc_frame *f)
 {
     Cpu &c = Cpu::current();
-    if (!f->from_user() && c.idle)
+    if (!f->from_user() && c.idle) {
         __atomic_store_n(&c.idle, false, __ATOMIC_SEQ_CST);  // woken from the idle loop's hlt
+        __atomic_store_n(&c.lockup.idle_wakeups, c.lockup.idle_wakeups + 1, __ATOMIC_RELAXED);  // progress
+    }
     dispatch(f);
     if (f->from_user()) {
         Sched::stop_if_retired();

@@ -14,6 +14,7 @@
 #include "kmem.hpp"
 #include "ktest.hpp"
 #include "lapic.hpp"
+#include "lockup.hpp"
 #include "mapping.hpp"
 #include "memmap.hpp"
 #include "memory.hpp"
@@ -332,5 +333,6 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
         *reinterpret_cast<volatile u64 *>(0xdead000) = 1;
     }
     Ktest::run();
+    Lockup::start();
     start_root_task();
 }

@@ -19,6 +19,7 @@ import fnmatch
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -394,7 +395,7 @@ class Run:
             p.unlink(missing_ok=True)
         args = self.command()
         self.log.touch()
-        (self.work / 'qemu-command').write_text(' '.join(args) + '\n')
+        (self.work / 'qemu-command').write_text(shlex.join(args) + '\n')
         stderr = open(self.work / 'qemu-stderr', 'w+')
         start = time.monotonic()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
@@ -769,7 +770,7 @@ def main():
             r = Run(sc, opts)
             r.work.mkdir(parents=True, exist_ok=True)
             try:
-                print(sc.name + ': ' + ' '.join(r.command()))
+                print(sc.name + ': ' + shlex.join(r.command()))
             except Failure as e:
                 print(f'{sc.name}: {e}')
             r.stop()

@@ -22,7 +22,7 @@ const Flag all_flags[] = {
     {"novga", &Cmdline::novga},       {"novpid", &Cmdline::novpid}, {"noxsave", &Cmdline::noxsave},
     {"kfault", &Cmdline::kfault},     {"kstat", &Cmdline::kstat},   {"nofast", &Cmdline::nofast},
     {"hyptrace", &Cmdline::hyptrace}, {"ksmap", &Cmdline::ksmap},   {"ksmep", &Cmdline::ksmep},
-    {"kstack", &Cmdline::kstack},     {"knmi", &Cmdline::knmi},
+    {"kstack", &Cmdline::kstack},     {"knmi", &Cmdline::knmi},     {"lockuptest", &Cmdline::lockuptest},
 };
 
 Cmdline parsed(const std::string &s)

@@ -11,6 +11,7 @@
 #include "abi/qpd.hpp"
 #include "abi/status.hpp"
 #include "abi/utcb.hpp"
+#include "nova/cmdline.hpp"
 #include "nova/console.hpp"
 #include "nova/hypercalls.hpp"
 #include "nova/io.hpp"
