@@ -103,7 +103,8 @@ Status share_memory(u64 pd, u64 virt, u64 size)
         return Status::SUCCESS;
     if (virt + size < virt || virt + size > USER_ADDR)
         return Status::BAD_PAR;
-    return share_nodes(pd, virt >> PAGE_BITS, align_up(virt + size, PAGE_SIZE) >> PAGE_BITS, false);
+    // Holes between the image's segments (a segment aligned above the page size) are skipped.
+    return share_nodes(pd, virt >> PAGE_BITS, align_up(virt + size, PAGE_SIZE) >> PAGE_BITS, true);
 }
 
 Status create_child(Child &out, unsigned cpu, Portal_handler handler, u64 mtd)

@@ -156,7 +156,8 @@ struct Child
  */
 Status create_child(Child &out, unsigned cpu, Portal_handler handler, u64 mtd = 0);
 
-// Delegate our memory nodes covering [virt, virt + size) to `pd` at the same addresses.
+// Delegate our memory nodes in [virt, virt + size) to `pd` at the same addresses (pages we do not
+// own, such as the holes between program segments, are skipped).
 Status share_memory(u64 pd, u64 virt, u64 size);
 
 /*
