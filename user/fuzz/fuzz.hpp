@@ -119,6 +119,8 @@ struct Catcher
                                      // plain call to an event portal with stale UTCB contents
     volatile u64 parked_self;        // events of the EC itself that parked it (a worker is dead then)
     u64 last_v, last_rip, last_cr2;  // the last of them
+    unsigned slot;                   // the worker's slot, ~0u for a server EC
+    const volatile u64 *last_call;   // the worker's last hypercall (Worker::last_rdi...), or null
     Rng rng;                         // the handler's own stream (bogus replies)
 };
 
@@ -181,6 +183,7 @@ struct Violation
 {
     unsigned kind, slot;
     u64 gen, a, b, c;
+    u64 call[5];  // V_UNEXPECTED: the worker's last hypercall (rdi rsi rdx rax r8), else 0
 };
 
 constexpr unsigned MAX_VIOL_LOG = 32;
@@ -205,7 +208,8 @@ struct Shared
 
 extern Shared sh;
 
-void violation(unsigned kind, unsigned slot, u64 gen, u64 a, u64 b, u64 c);
+void violation(unsigned kind, unsigned slot, u64 gen, u64 a, u64 b, u64 c,
+               const volatile u64 *call = nullptr);
 
 // ---- asm.S ----------------------------------------------------------------------------------
 

@@ -41,14 +41,18 @@ namespace fuzz {
 
 Shared sh;
 
-void violation(unsigned kind, unsigned slot, u64 gen, u64 a, u64 b, u64 c)
+void violation(unsigned kind, unsigned slot, u64 gen, u64 a, u64 b, u64 c, const volatile u64 *call)
 {
     if (kind >= V_COUNT)
         return;
     __atomic_add_fetch(&sh.viol_count[kind], 1, __ATOMIC_RELAXED);
     u64 i = __atomic_fetch_add(&sh.viol_logged, 1, __ATOMIC_RELAXED);
-    if (i < MAX_VIOL_LOG)
-        sh.viol_log[i] = {kind, slot, gen, a, b, c};
+    if (i >= MAX_VIOL_LOG)
+        return;
+    Violation &v = sh.viol_log[i];
+    v = {kind, slot, gen, a, b, c, {}};
+    for (unsigned k = 0; call && k < 5; k++)
+        v.call[k] = call[k];
 }
 
 }  // namespace fuzz
@@ -252,6 +256,7 @@ bool spawn_server()
         unsigned cpu = sh.cpu[k];
         Catcher &c = sh.server.catcher[k];
         c = Catcher{};
+        c.slot = ~0u;
         c.stack_lo = stack_lo(sh.server.stack[k]);
         c.stack_hi = c.stack_lo + STACK_SIZE;
         c.rng = Rng{derive(sh.seed, 4, k, gen)};
@@ -321,6 +326,8 @@ bool spawn_worker(Worker &w)
     c.stack_hi = c.stack_lo + STACK_SIZE;
     c.rng = Rng{derive(sh.seed, 6, w.slot, gen)};
     c.entry = worker_main;
+    c.slot = w.slot;
+    c.last_call = &w.last_rdi;
     init_tls(st, C_UTCB, nullptr, &w);
     init_tls(ht, C_UTCB + PAGE_SIZE, event_handler, &c);
     u64 const sp = reinterpret_cast<u64>(st) - 8;  // as after a call: the ABI's stack alignment
@@ -472,6 +479,9 @@ void print_violations()
         printf("fuzz: VIOLATION %s: worker %d generation %lu: %#lx %#lx %#lx (seed %lu)\n",
                vkind_name[v.kind], v.slot == ~0u ? -1 : static_cast<int>(v.slot), v.gen, v.a, v.b, v.c,
                sh.seed);
+        if (v.call[0] || v.call[1])
+            printf("fuzz: VIOLATION ... after the hypercall rdi %#lx rsi %#lx rdx %#lx rax %#lx r8 %#lx\n",
+                   v.call[0], v.call[1], v.call[2], v.call[3], v.call[4]);
     }
 }
 

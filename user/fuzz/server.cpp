@@ -138,7 +138,7 @@ void event_handler(u64 id, Utcb &u)
             v == Evt::PF && (in(cr2, c.stack_lo, c.stack_hi) ||
                              in(cr2, reinterpret_cast<u64>(_start), reinterpret_cast<u64>(_image_end)));
         if (!chaos)
-            violation(V_UNEXPECTED, ~0u, 0, v, rip, cr2);
+            violation(V_UNEXPECTED, c.slot, 0, v, rip, cr2, c.last_call);
     }
     if (own_stack) {
         c.last_v = v;
