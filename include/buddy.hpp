@@ -15,7 +15,7 @@
  *   adjacent ranges before adding them.
  * - Free lists are doubly linked through the free blocks (via the direct map,
  *   virt = phys + offset) so a free buddy is unlinked in O(1).
- * - Out of memory returns nullptr; nothing here panics. One spinlock guards
+ * - Out of memory returns nullptr (the first time with a diag line); nothing here panics. One spinlock guards
  *   everything; the allocator is not for use from interrupt handlers.
  */
 #pragma once
@@ -76,6 +76,7 @@ class Buddy
     Region regions[MAX_REGIONS] = {};
     Block *heads[KMEM_ORDERS] = {};
     Kmem_stats st;
+    bool exhausted_reported = false;  // the first failed alloc() is reported, later ones not
     mutable Spinlock lock;
 
     int find(u64 frame) const;  // region index or -1

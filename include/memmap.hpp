@@ -45,6 +45,26 @@ class Memmap
     u32 free_count() const { return n_free; }
     const Mem_range &free_range(u32 i) const { return free_list[i]; }
 
+    // Whether every page of [base, base + size) is available RAM in the loader's map and of no
+    // other type there; reserve() does not count. Valid after a successful build().
+    bool is_ram(u64 base, u64 size) const;
+
+    /*
+     * Where the kernel's memory goes: a pool of `want` bytes (at least `min`, less only when no
+     * free range holds `want`) and right above it, at an `align`-aligned address, the image of
+     * `image_size` bytes, all inside one free range and below `limit`. Of the ranges that give
+     * the biggest pool the highest is taken. size = 0 when no free range holds min + image.
+     * `largest` (the most any range below limit could hold) is filled in either way, for the
+     * error message.
+     */
+    struct Placement
+    {
+        u64 pool_base, size;  // pool [pool_base, pool_base + size)
+        u64 image;            // image [image, image + image_size), image >= pool end
+        u64 largest;          // biggest free range below limit (bytes)
+    };
+    Placement place_kernel(u64 want, u64 min, u64 image_size, u64 align, u64 limit) const;
+
     u64 bytes_ram() const { return ram; }                    // union of available loader ranges
     u64 bytes_free() const { return total_free; }            // sum of the free list
     u64 bytes_reserved() const { return ram - total_free; }  // RAM withheld from the free list
@@ -61,7 +81,7 @@ class Memmap
     Span blocked[MAX_RANGES + MAX_RESERVED];
     Mem_range free_list[MAX_FREE];
 
-    u32 n_in = 0, n_rsv = 0, n_free = 0;
+    u32 n_in = 0, n_rsv = 0, n_free = 0, n_avail = 0;
     u32 dropped_available = 0, dropped_restrictive = 0;
     u64 ram = 0, total_free = 0;
 

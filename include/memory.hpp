@@ -5,7 +5,8 @@
  *   0xffff_8000_0000_0000 .. +64 TiB                 direct map of all physical memory
  *   0xffff_c000_0000_0000 ..                         device (MMIO) window, uncached
  *   0xffff_d000_0000_0000 ..                         kernel stacks with guard pages (src/smp.cpp)
- *   0xffff_ffff_8000_0000 ..                         kernel image (-mcmodel=kernel), phys 0 + this
+ *   0xffff_ffff_8000_0000 ..                         kernel image (-mcmodel=kernel), linked at
+ *                                                    LOAD_ADDR + this, shown wherever it was moved
  */
 #pragma once
 
@@ -31,15 +32,22 @@ template <typename T = void> inline T *phys_to_virt(u64 phys)
     return reinterpret_cast<T *>(phys + DIRECT_MAP_BASE);
 }
 
+/* Physical address of the image minus its link address (src/start.S: relocate_image). */
+extern "C" u64 image_phys_delta;
+
 inline u64 virt_to_phys(const void *v)
 {
     auto a = reinterpret_cast<u64>(v);
 #ifdef HOST_TEST
     return a - DIRECT_MAP_BASE;
 #else
-    return a >= KERNEL_VIRT ? a - KERNEL_VIRT : a - DIRECT_MAP_BASE;
+    return a >= KERNEL_VIRT ? a - KERNEL_VIRT + image_phys_delta : a - DIRECT_MAP_BASE;
 #endif
 }
 
-/* Linker symbols: physical extent of the loaded image including .bss. */
+/* Linker symbols: the link (= load) extent of the image including .bss. */
 extern "C" char __image_start_phys[], __image_end_phys[];
+
+/* Where the image is now: its load address until relocate_image moved it next to the pool. */
+inline u64 image_phys_begin() { return reinterpret_cast<u64>(__image_start_phys) + image_phys_delta; }
+inline u64 image_phys_end() { return reinterpret_cast<u64>(__image_end_phys) + image_phys_delta; }

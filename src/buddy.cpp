@@ -32,6 +32,7 @@ void Buddy::init(u64 virt_offset)
         diag("buddy: direct-map offset %#lx is not page aligned", virt_offset);
     offset = virt_offset;
     nregions = 0;
+    exhausted_reported = false;
     for (auto &h : heads)
         h = nullptr;
     st = Kmem_stats{};
@@ -156,31 +157,50 @@ void *Buddy::alloc(unsigned order, Fill fill)
         diag("buddy: allocation of order %u exceeds the maximum %u", order, MAX_ORDER);
         return nullptr;
     }
-    void *p;
+    void *p = nullptr;
+    bool report = false;
+    Kmem_stats now;
     {
         Lock_guard g(lock);
         unsigned k = order;
         while (k <= MAX_ORDER && !heads[k])
             k++;
-        if (k > MAX_ORDER)
-            return nullptr;
-
-        u64 frame = virt_to_phys(heads[k]) >> PAGE_BITS;
-        int i = find(frame);
-        if (i < 0 || regions[i].meta[frame - regions[i].base] != (FREE | k)) {
-            // Someone wrote to a free block: quarantine the list rather than hand out garbage.
-            diag("buddy: free list of order %u corrupted at %p, dropped", k, static_cast<void *>(heads[k]));
-            heads[k] = nullptr;
-            return nullptr;
+        if (k > MAX_ORDER) {
+            report = !exhausted_reported;
+            exhausted_reported = true;
+            now = st;
+        } else {
+            u64 frame = virt_to_phys(heads[k]) >> PAGE_BITS;
+            int i = find(frame);
+            if (i < 0 || regions[i].meta[frame - regions[i].base] != (FREE | k)) {
+                // Someone wrote to a free block: quarantine the list rather than hand out garbage.
+                diag("buddy: free list of order %u corrupted at %p, dropped", k,
+                     static_cast<void *>(heads[k]));
+                heads[k] = nullptr;
+                return nullptr;
+            }
+            Region &r = regions[i];
+            unlink(frame, k);
+            while (k > order) {
+                k--;
+                push(r, frame + pages(k), k);
+            }
+            r.meta[frame - r.base] = static_cast<u8>(USED | order);
+            p = block(frame);
         }
-        Region &r = regions[i];
-        unlink(frame, k);
-        while (k > order) {
-            k--;
-            push(r, frame + pages(k), k);
-        }
-        r.meta[frame - r.base] = static_cast<u8>(USED | order);
-        p = block(frame);
+    }
+    if (!p) {
+        // The first time memory runs out, say so (outside the lock): on a small machine the root
+        // task may not even get its console any more, and the callers' OOM would go unseen.
+        // Once only: the leak test exhausts the kernel pool on purpose.
+        if (report)
+            diag("buddy: exhausted: no free block of %llu KiB (%llu of %llu KiB free); what needs kernel "
+                 "memory "
+                 "fails from now on (reported once; is the machine too small?)",
+                 static_cast<unsigned long long>((PAGE_SIZE << order) >> 10),
+                 static_cast<unsigned long long>(now.free_pages * PAGE_SIZE >> 10),
+                 static_cast<unsigned long long>(now.managed_pages * PAGE_SIZE >> 10));
+        return nullptr;
     }
     if (fill != NOFILL)
         memset(p, fill == FILL_0 ? 0 : 0xff, PAGE_SIZE << order);

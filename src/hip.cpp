@@ -62,8 +62,9 @@ void fill_memory(Hip &h)
             Hip_mem{m.start, m.end - m.start, Hip_mem::MODULE, static_cast<u32>(m.cmdline_phys)};
     }
     h.mem_desc[n++] = Hip_mem{Boot::hyp_base, Boot::hyp_end - Boot::hyp_base, Hip_mem::HYPERVISOR, 0};
-    // With the pool away from the image (an odd firmware map) the image is a region of its own.
-    u64 img = reinterpret_cast<u64>(__image_start_phys), img_end = reinterpret_cast<u64>(__image_end_phys);
+    // Should the pool ever lie away from the image, the image is a region of its own (src/init.cpp
+    // keeps them together: the image moves right above the pool).
+    u64 img = image_phys_begin(), img_end = image_phys_end();
     if ((img < Boot::hyp_base || img_end > Boot::hyp_end) && n < cap)
         h.mem_desc[n++] = Hip_mem{img, img_end - img, Hip_mem::HYPERVISOR, 0};
     h.length = static_cast<u16>(Hip::MEM_OFFS + n * sizeof(Hip_mem));

@@ -37,6 +37,13 @@ u64 Boot::pool_base, Boot::pool_end, Boot::hyp_base, Boot::hyp_end, Boot::hip_ph
 
 namespace {
 
+/* The boot page tables of src/start.S through the -2 GiB window, which follows the image when
+   it moves (their symbols are link addresses, reachable through the identity map only before). */
+template <typename T> T *boot_virt(T *linked)
+{
+    return reinterpret_cast<T *>(reinterpret_cast<u64>(linked) + KERNEL_VIRT);
+}
+
 /* Early page-table pages for the direct map above 4 GiB (2 MiB pages need one per GiB). */
 constexpr unsigned EARLY_PT_PAGES = 64;
 alignas(4096) u64 early_pt[EARLY_PT_PAGES][512];
@@ -60,7 +67,7 @@ void extend_direct_map(u64 end, bool gb_pages)
     if (end > 512 * GB)
         end = 512 * GB;
     for (u64 a = direct_limit; a < end; a += GB) {
-        u64 &e = boot_pdpt_low[a / GB];
+        u64 &e = boot_virt(boot_pdpt_low)[a / GB];
         if (gb_pages)
             e = a | Pte::P | Pte::W | Pte::PS | Pte::G;
         else {
@@ -124,42 +131,52 @@ void parse_cmdline()
 }
 
 /*
- * The kernel's own memory is one pool of free RAM directly below the image, so that pool and
- * image form the single hypervisor region of the HIP (ABI 8.5); all other RAM is left to the
- * root task. Size: 1/8 of RAM, at least 4 MiB, at most what lies free below the image.
+ * The kernel's own memory is one pool of free RAM with the image right above it, so that pool
+ * and image form the single hypervisor region of the HIP (ABI 8.5); all other RAM is left to
+ * the root task. Size: 1/8 of RAM up to 256 MiB, but at least 2 MiB plus 64 KiB for every CPU
+ * of the MADT (a CPU takes about 44 KiB: its Cpu, kernel and IST stacks and their page tables);
+ * less only when no free range below 4 GiB holds that much, never less than 2 MiB. The loaders
+ * put the image low (linker.ld, LOAD_ADDR), where there is no room for a pool below it; so the
+ * image moves: to the top of the chosen range, right above the pool.
  */
 void setup_pool()
 {
-    constexpr u64 MIN = 4ull << 20, MAX = 256ull << 20;
-    u64 img = reinterpret_cast<u64>(__image_start_phys);
-    u64 want = memmap.bytes_ram() / 8;
-    want = align_down(want < MIN ? MIN : want > MAX ? MAX : want, 2ull << 20);
+    constexpr u64 MIN = 2ull << 20, MAX = 256ull << 20, PER_CPU = 64ull << 10, LIMIT = 4ull << 30;
+    const u64 link = reinterpret_cast<u64>(__image_start_phys);
+    const u64 size = reinterpret_cast<u64>(__image_end_phys) - link;
+    u64 cpus = Boot::acpi.madt.num_cpus_enabled ? Boot::acpi.madt.num_cpus_enabled : 1;
+    u64 want = align_down(memmap.bytes_ram() / 8 < MAX ? memmap.bytes_ram() / 8 : MAX, PAGE_SIZE);
+    if (want < MIN + cpus * PER_CPU)
+        want = MIN + cpus * PER_CPU;
 
-    const Mem_range *below = nullptr, *largest = nullptr;
-    for (u32 i = 0; i < memmap.free_count(); i++) {
-        const Mem_range &r = memmap.free_range(i);
-        if (r.base + r.size == img)
-            below = &r;
-        if (r.base + r.size <= direct_limit && (!largest || r.size > largest->size))
-            largest = &r;
-    }
-    Boot::hyp_end = reinterpret_cast<u64>(__image_end_phys);
-    if (below && below->size >= MIN) {
-        Boot::pool_end = img;
-        Boot::pool_base = below->size > want ? img - want : below->base;
-        Boot::hyp_base = Boot::pool_base;
-    } else if (largest && largest->size >= MIN) {
-        // Odd firmware map: pool elsewhere. The HIP region then covers only the pool; the image
-        // is still never handed out (it is not free memory).
-        Boot::pool_end = largest->base + largest->size;
-        Boot::pool_base = Boot::pool_end - (largest->size > want ? want : largest->size);
-        Boot::hyp_base = Boot::pool_base;
-        Boot::hyp_end = Boot::pool_end;
-        trace("MEM: no free RAM right below the kernel image; kernel pool placed at %#lx", Boot::pool_base);
-    } else
-        panic("MEM: not enough contiguous free memory for the kernel (need %llu MiB)",
-              static_cast<unsigned long long>(MIN >> 20));
+    // The loader put the image where its map has no RAM: say so (we still run, so the memory
+    // exists), then leave the place as the image moves anyway.
+    if (!memmap.is_ram(link, size))
+        trace("MEM: the loader put the kernel image at %#lx-%#lx, which its memory map does not list as "
+              "available RAM",
+              link, link + size);
 
+    // The window maps the image with 4 KiB pages: any page boundary will do.
+    Memmap::Placement p = memmap.place_kernel(want, MIN, size, PAGE_SIZE, LIMIT);
+    if (!p.size)
+        panic("MEM: not enough memory for the kernel: it needs %llu KiB of free RAM in one range below 4 GiB "
+              "(a pool of at least %llu KiB and the %llu KiB image); the largest free range holds %llu KiB "
+              "(%llu MiB RAM in all)",
+              static_cast<unsigned long long>((MIN + size) >> 10), static_cast<unsigned long long>(MIN >> 10),
+              static_cast<unsigned long long>(size >> 10), static_cast<unsigned long long>(p.largest >> 10),
+              static_cast<unsigned long long>(memmap.bytes_ram() >> 20));
+    if (p.size < want)
+        trace("MEM: no free range below 4 GiB holds a kernel pool of %llu KiB (%llu CPUs); it gets %llu KiB",
+              static_cast<unsigned long long>(want >> 10), static_cast<unsigned long long>(cpus),
+              static_cast<unsigned long long>(p.size >> 10));
+
+    relocate_image(reinterpret_cast<u64>(phys_to_virt(p.image)), reinterpret_cast<u64>(phys_to_virt(link)),
+                   p.image - link);
+
+    Boot::pool_base = p.pool_base;
+    Boot::pool_end = p.pool_base + p.size;
+    Boot::hyp_base = p.pool_base;
+    Boot::hyp_end = p.image + size;
     Kmem::init();
     if (!Kmem::add_free(Boot::pool_base, Boot::pool_end - Boot::pool_base))
         panic("MEM: the kernel pool %#lx-%#lx was refused", Boot::pool_base, Boot::pool_end);
@@ -194,18 +211,31 @@ void setup_memory()
 
     if (!memmap.build())
         panic("MEM: no usable memory in the loader's memory map");
+    // A loader may put a module where there is no RAM (QEMU -kernel on a small machine): say so,
+    // the root task's checks will fail on what is there.
+    for (u32 i = 0; i < bi.module_count; i++)
+        if (bi.modules[i].end > bi.modules[i].start &&
+            !memmap.is_ram(bi.modules[i].start, bi.modules[i].end - bi.modules[i].start))
+            trace("MEM: module %u at %#lx-%#lx does not lie in available RAM (the machine is too small for "
+                  "it?)",
+                  i, bi.modules[i].start, bi.modules[i].end);
 
     setup_pool();
-    trace("MEM: %llu MiB RAM, kernel pool %llu MiB at %#lx-%#lx, %llu MiB left for user mode, direct map to "
-          "%#lx",
+    // Free for user mode: what the memory map left free, less pool and image, plus the image's
+    // old place (reserved above, now dead) if the map calls it RAM.
+    u64 image_size = image_phys_end() - image_phys_begin();
+    u64 user = memmap.bytes_free() - (Boot::hyp_end - Boot::hyp_base);
+    if (memmap.is_ram(reinterpret_cast<u64>(__image_start_phys), image_size))
+        user += align_up(image_size, PAGE_SIZE);
+    trace("MEM: %llu MiB RAM, kernel pool %llu KiB at %#lx-%#lx, image moved from %#lx to %#lx, "
+          "%llu MiB left for user mode, direct map to %#lx",
           static_cast<unsigned long long>(memmap.bytes_ram() >> 20),
-          static_cast<unsigned long long>((Boot::pool_end - Boot::pool_base) >> 20), Boot::pool_base,
-          Boot::pool_end,
-          static_cast<unsigned long long>((memmap.bytes_free() - (Boot::pool_end - Boot::pool_base)) >> 20),
-          direct_limit);
+          static_cast<unsigned long long>((Boot::pool_end - Boot::pool_base) >> 10), Boot::pool_base,
+          Boot::pool_end, reinterpret_cast<u64>(__image_start_phys), image_phys_begin(),
+          static_cast<unsigned long long>(user >> 20), direct_limit);
 
     // The MMIO window's PDPT must exist before the first address space copies the kernel half.
-    u64 *master = reinterpret_cast<u64 *>(reinterpret_cast<u64>(boot_pml4) + KERNEL_VIRT);
+    u64 *master = boot_virt(boot_pml4);
     Paging::set_kernel_pml4(master);
     u64 &mmio_slot = master[(MMIO_WINDOW >> 39) & 0x1ff];
     if (!(mmio_slot & Pte::P)) {
@@ -324,8 +354,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
     Keyb::init();
 
     Smp::boot_aps(Boot::trampoline_page);
-    Gsi::init();       // needs the online CPUs (idle SCs)
-    boot_pml4[0] = 0;  // identity map no longer needed
+    Gsi::init();                  // needs the online CPUs (idle SCs)
+    boot_virt(boot_pml4)[0] = 0;  // identity map no longer needed
     set_cr3(get_cr3());
 
     if (Boot::cmdline.kfault) {

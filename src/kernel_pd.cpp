@@ -27,10 +27,9 @@ void Pd::create_kernel(u64 hip_phys)
     Hole holes[4 + Madt_info::MAX_IOAPIC];
     unsigned n = 0;
     holes[n++] = {Boot::hyp_base >> 12, (Boot::hyp_end + PAGE_SIZE - 1) >> 12};
-    // The image itself, whether or not the pool lies next to it (an odd firmware map puts the
-    // pool elsewhere, and the hypervisor region then does not cover the image).
-    holes[n++] = {reinterpret_cast<u64>(__image_start_phys) >> 12,
-                  (reinterpret_cast<u64>(__image_end_phys) + PAGE_SIZE - 1) >> 12};
+    // The image itself, wherever it is (src/init.cpp moves it right above the pool, so the
+    // hypervisor region covers it; this hole only makes sure).
+    holes[n++] = {image_phys_begin() >> 12, (image_phys_end() + PAGE_SIZE - 1) >> 12};
     u64 lapic = Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000;
     holes[n++] = {lapic >> 12, (lapic >> 12) + 1};
     for (unsigned i = 0; i < Boot::acpi.madt.num_ioapic && i < Madt_info::MAX_IOAPIC; i++)

@@ -199,7 +199,7 @@ void Memmap::subtract(u32 na, u32 nb)
 
 bool Memmap::build()
 {
-    n_free = 0;
+    n_free = n_avail = 0;
     ram = total_free = 0;
 
     if (dropped_restrictive) {
@@ -218,10 +218,53 @@ bool Memmap::build()
         diag("memmap: no usable memory map (no available RAM)");
         return false;
     }
+    n_avail = na;
     subtract(na, collect_blocked());
     if (n_free == 0) {
         diag("memmap: no usable memory map (all RAM is reserved)");
         return false;
     }
     return true;
+}
+
+bool Memmap::is_ram(u64 base, u64 size) const
+{
+    if (size == 0 || size > ~u64{0} - base)
+        return false;
+    if (base + size > TOP)
+        return false;
+    u64 b = align_down(base, PAGE_SIZE), e = align_up(base + size, PAGE_SIZE);
+    bool in_avail = false;
+    for (u32 i = 0; i < n_avail && !in_avail; i++)  // sorted, merged: [b, e) must lie in one span
+        in_avail = avail[i].base <= b && e <= avail[i].end;
+    if (!in_avail)
+        return false;
+    for (u32 i = 0; i < n_in; i++)  // where the loader's types overlap, the restrictive one wins
+        if (in[i].type != MEM_AVAILABLE && in[i].base < e && b < end_of(in[i]))
+            return false;
+    return true;
+}
+
+Memmap::Placement Memmap::place_kernel(u64 want, u64 min, u64 image_size, u64 align, u64 limit) const
+{
+    Placement best{0, 0, 0, 0};
+    if (want < min)
+        want = min;
+    for (u32 i = 0; i < n_free; i++) {
+        const Mem_range &r = free_list[i];
+        if (r.base >= limit)
+            break;
+        u64 end = r.size > limit - r.base ? limit : r.base + r.size;
+        if (end - r.base > best.largest)
+            best.largest = end - r.base;
+        if (end - r.base < image_size)
+            continue;
+        u64 image = align_down(end - image_size, align);
+        if (image < r.base || image - r.base < min)
+            continue;
+        u64 pool = image - r.base < want ? image - r.base : want;
+        if (pool >= best.size)  // ranges come sorted: on a tie the later (higher) one wins
+            best = Placement{image - pool, pool, image, best.largest};
+    }
+    return best;
 }

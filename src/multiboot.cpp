@@ -397,12 +397,20 @@ void mb2_tag(u64 tag_phys, const u8 *t, u32 type, u32 size, Mb2_maps &maps, Boot
 {
     switch (type) {
     case TAG_CMDLINE:
-        bi.cmdline_phys = tag_phys + 8;
-        bi.cmdline_len = string_in(t + 8, size - 8, "command line");
+        if (size == 8)  // not even the NUL: no string to point at
+            diag("multiboot2: command line tag holds no string");
+        else {
+            bi.cmdline_phys = tag_phys + 8;
+            bi.cmdline_len = string_in(t + 8, size - 8, "command line");
+        }
         break;
     case TAG_LOADER_NAME:
-        bi.loader_name_phys = tag_phys + 8;
-        bi.loader_name_len = string_in(t + 8, size - 8, "boot loader name");
+        if (size == 8)
+            diag("multiboot2: boot loader name tag holds no string");
+        else {
+            bi.loader_name_phys = tag_phys + 8;
+            bi.loader_name_len = string_in(t + 8, size - 8, "boot loader name");
+        }
         break;
     case TAG_MODULE: mb2_module(tag_phys, t, size, bi); break;
     case TAG_MEMINFO: maps.meminfo = t; break;

@@ -231,7 +231,7 @@ void Smp::boot_aps(u64 page)
     patch(&tr_gdtr_base, static_cast<u32>(page + reinterpret_cast<u64>(tr_gdt_off)));
     patch(&tr_far32, static_cast<u32>(page + reinterpret_cast<u64>(tr_pm32_off)));
     patch(&tr_far64, static_cast<u32>(page + reinterpret_cast<u64>(tr_pm64_off)));
-    patch(&tr_cr3, static_cast<u32>(reinterpret_cast<u64>(boot_pml4)));  // linked at its physical address
+    patch(&tr_cr3, static_cast<u32>(virt_to_phys(Paging::kernel_pml4())));  // below 4 GiB (src/init.cpp)
 
     u64 t0 = rdtsc();
     for (unsigned i = 0; i < Cpu::count; i++)

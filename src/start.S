@@ -5,10 +5,13 @@
  * loader magic, EBX = physical address of the boot information.
  *
  * We build boot page tables (identity map and direct map of the first
- * 4 GiB, kernel image at -2 GiB; 2 MiB pages), switch to long mode and jump
- * to the kernel linked in the upper half.
+ * 4 GiB with 2 MiB pages, the image at -2 GiB with 4 KiB pages), switch to long mode and jump
+ * to the kernel linked in the upper half. Later the kernel moves its image
+ * next to its memory pool (relocate_image below, docs/boot.md).
  */
 #include "memory_asm.hpp"
+
+#define BOOT_PT_KERN 2                      /* page tables for the -2 GiB window: 4 MiB image */
 
 #define MB1_MAGIC   0x1badb002
 #define MB1_FLAGS   0x00000003              /* page-aligned modules, memory info */
@@ -77,28 +80,6 @@ __start_phys:
     add $8, %edi
     loop 1b
 
-    /*
-     * The page below the boot stack stays unmapped, so that an overflow faults instead of
-     * overwriting the page tables: its 2 MiB page becomes a table of 4 KiB pages without it.
-     * The identity map, the direct map and the image all use boot_pd, so no view has it.
-     */
-    mov $boot_stack_guard, %eax
-    shr $21, %eax
-    lea boot_pd(,%eax,8), %edi              /* its 2 MiB entry */
-    shl $21, %eax
-    or $3, %eax                             /* present, writable */
-    xor %edx, %edx
-    mov $512, %ecx
-3:  mov %eax, boot_pt_guard(,%edx,8)
-    add $0x1000, %eax
-    inc %edx
-    loop 3b
-    mov $boot_stack_guard, %eax
-    shr $12, %eax
-    and $0x1ff, %eax
-    movl $0, boot_pt_guard(,%eax,8)
-    movl $boot_pt_guard + 3, (%edi)
-
     /* PDPT for the identity/direct map: 4 entries. */
     mov $boot_pdpt_low, %edi
     mov $boot_pd + 3, %eax
@@ -108,8 +89,35 @@ __start_phys:
     add $8, %edi
     loop 2b
 
-    /* PDPT for -2 GiB: entry 510 maps the first GiB. */
-    movl $boot_pd + 3, boot_pdpt_high + 510 * 8
+    /*
+     * The -2 GiB window (PDPT entry 510) has tables of its own: boot_pd_kern and 4 KiB pages in
+     * boot_pt_kern that map the image and nothing else, so the window follows the image when
+     * it moves (relocate_image). The page below the boot stack stays unmapped there, so that
+     * an overflow of the stack (used through the window from kernel_entry on) faults instead
+     * of overwriting the page tables.
+     */
+    movl $boot_pd_kern + 3, boot_pdpt_high + 510 * 8
+    mov $__image_start_phys, %eax
+    mov $boot_pt_kern, %edi
+3:  lea 3(%eax), %edx                       /* present, writable */
+    cmp $boot_stack_guard, %eax
+    jne 4f
+    xor %edx, %edx
+4:  mov %edx, (%edi)
+    add $8, %edi
+    add $0x1000, %eax
+    cmp $__image_end_phys, %eax
+    jb 3b
+    mov $__image_start_phys, %eax           /* LOAD_ADDR is 2 MiB aligned (linker.ld) */
+    shr $21, %eax
+    mov $boot_pt_kern + 3, %edx
+3:  mov %edx, boot_pd_kern(, %eax, 8)
+    add $0x1000, %edx
+    inc %eax
+    mov %eax, %ecx
+    shl $21, %ecx
+    cmp $__image_end_phys, %ecx
+    jb 3b
 
     movl $boot_pdpt_low + 3, boot_pml4 + 0 * 8          /* identity (boot only) */
     movl $boot_pdpt_low + 3, boot_pml4 + 256 * 8        /* direct map */
@@ -187,11 +195,17 @@ msg_no_lm:  .asciz "hypervisor: this CPU does not support 64-bit long mode; halt
 .align 4096
 .global boot_pml4, boot_pdpt_low
 boot_pt_start:
+/* The tables from boot_pml4 to boot_reloc_end point at each other and at the image:
+   relocate_image adjusts their entries. boot_pd maps physical memory and stays as it is. */
 boot_pml4:      .skip 4096
 boot_pdpt_low:  .skip 4096
 boot_pdpt_high: .skip 4096
+boot_pd_kern:   .skip 4096
+.global boot_pt_kern
+boot_pt_kern:   .skip 4096 * BOOT_PT_KERN   /* the image's 4 KiB pages (linker.ld checks the size) */
+.global boot_reloc_end
+boot_reloc_end:
 boot_pd:        .skip 4096 * 4
-boot_pt_guard:  .skip 4096                  /* 4 KiB pages around the boot stack's guard */
 boot_pt_end:
 .global boot_stack_top, boot_stack_guard
 boot_stack_guard: .skip 4096                /* unmapped */
@@ -216,3 +230,62 @@ kernel_entry:
 6:  cli
     hlt
     jmp 6b
+
+/*
+ * void relocate_image(u64 dst, u64 src, u64 delta)
+ *
+ * Move the whole image (boot code, page tables, boot stack, kernel, .bss) from its load address
+ * (direct-map address src: the window lacks the boot stack's guard page) by delta bytes (a
+ * multiple of 4 KiB) to the physical address whose direct-map address is dst, and continue
+ * there: the copy's page-table entries that point into the image are adjusted, CR3 is loaded
+ * with the copy's PML4 (global entries flushed too), and the -2 GiB window now shows the copy.
+ * Nothing here writes to memory between the copy and the switch (no stack use), so the copy
+ * is exact; the return address was pushed before. The caller runs with interrupts off, on the
+ * BSP, before any AP exists. The old image is dead afterwards.
+ */
+.global relocate_image
+relocate_image:
+    mov %rdx, image_phys_delta(%rip)        /* part of the copy: virt_to_phys sees it there */
+    mov %rdi, %r9                           /* destination */
+    mov %rdx, %r8                           /* delta */
+    mov $__image_end_phys, %ecx
+    sub $__image_start_phys, %ecx
+    mov %rcx, %r10                          /* image length */
+    mov %r9, %rdi
+    rep movsb
+
+    /* Entries of the copy's PML4, PDPTs and window tables that point into the image: + delta. */
+    mov $boot_pml4, %edi
+    sub $__image_start_phys, %edi
+    add %r9, %rdi
+    mov $((boot_reloc_end - boot_pml4) / 8), %ecx
+    movabs $0x000ffffffffff000, %r11
+1:  mov (%rdi), %rax
+    test $1, %al
+    jz 2f
+    mov %rax, %rdx
+    and %r11, %rdx
+    sub $__image_start_phys, %rdx
+    cmp %r10, %rdx
+    jae 2f
+    add %r8, %rax
+    mov %rax, (%rdi)
+2:  add $8, %rdi
+    dec %ecx
+    jnz 1b
+
+    mov $boot_pml4, %eax
+    add %r8, %rax
+    mov %cr4, %rdx
+    mov %rdx, %rcx
+    and $~0x80, %rcx                        /* clearing CR4.PGE drops global TLB entries too */
+    mov %rcx, %cr4
+    mov %rax, %cr3
+    mov %rdx, %cr4
+    ret
+
+.section .bss
+.align 8
+/* Physical minus linked address of the image (include/memory.hpp: virt_to_phys). */
+.global image_phys_delta
+image_phys_delta: .quad 0

@@ -1,7 +1,8 @@
 /*
  * Fuzzes the multiboot 1 and 2 information parser (src/multiboot.cpp) and what the kernel does
- * with its result at boot (src/init.cpp): the reserved ranges, the memory map sanitiser
- * (src/memmap.cpp) and the command line parser (src/cmdline.cpp).
+ * with its result at boot (src/init.cpp): the reserved ranges, the memory map sanitiser and the
+ * placement of the kernel pool and image (src/memmap.cpp), the command line parser
+ * (src/cmdline.cpp).
  *
  * Input: a selector byte (bit 0: multiboot 2, else 1; bit 1: a bad magic; bits 7:4: the info
  * structure's offset into the memory, to reach the alignment check), then physical memory at
@@ -79,5 +80,28 @@ extern "C" int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
         for (u32 j = 0; j < n; j++)
             check(!touches(rsv[j], f.base, f.size));
     }
+
+    // Where src/init.cpp puts the kernel pool and the image: inside one free range, the image
+    // at a page boundary right above the pool, all below 4 GiB; none at all only when no range
+    // is big enough for the smallest pool and the image.
+    constexpr u64 MIN = 2 << 20, IMAGE = 0x86000, LIMIT = u64{4} << 30;
+    u64 want = mm.bytes_ram() / 8 > MIN ? mm.bytes_ram() / 8 & ~u64{0xfff} : MIN;
+    Memmap::Placement p = mm.place_kernel(want, MIN, IMAGE, 0x1000, LIMIT);
+    check(p.largest <= mm.bytes_free());
+    if (!p.size)
+        check(p.largest < MIN + IMAGE);
+    else {
+        check(p.size >= MIN && p.size <= want && p.pool_base + p.size == p.image && !(p.image & 0xfff) &&
+              p.image + IMAGE <= LIMIT && p.largest >= p.size + IMAGE);
+        bool inside = false;
+        for (u32 i = 0; i < mm.free_count(); i++) {
+            Mem_range const &f = mm.free_range(i);
+            inside |= f.base <= p.pool_base && p.image + IMAGE <= f.base + f.size;
+        }
+        check(inside);
+        check(mm.is_ram(p.pool_base, p.size + IMAGE));
+    }
+    for (u32 i = 0; i < bi.module_count; i++)
+        (void)mm.is_ram(bi.modules[i].start, bi.modules[i].end - bi.modules[i].start);
     return 0;
 }

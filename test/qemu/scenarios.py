@@ -71,6 +71,8 @@ ROOT_RUNNING = r'HYP: first hypercall'
 # A line of the command-line option hyptrace (a failed hypercall check and its reason).
 HYPTRACE = r'HYP: \w+ sel 0x[0-9a-f]+: .* -> [A-Z_]+'
 VGA_ANY = r'CORE:|ROOT: loaded|HYP: |NOVA Microhypervisor'
+# The demo's last line (user/demo): both clients have called the console and timer servers.
+DEMO_DONE = r'^demo: all clients done'
 BOOT_TIME = ('boot', r'BOOT: root task after \d+ TSC ticks \((\d+ ms)\)')
 
 # Tests the conformance suite counts with one CPU (cross-CPU tests skipped) and with four. The
@@ -84,6 +86,10 @@ LIVELOCK_KILL = r'Killed EC:0x[0-9a-f]+ SC:0x[0-9a-f]+ V:0x6 CS:0x2b EIP:0x[0-9a
 # Release builds rate-limit console lines user mode can provoke (the leak test floods overmap
 # attempts) and say how many they dropped (src/console.cpp); debug builds print them all.
 SUPPRESSED = r'console: \d+ lines suppressed'
+
+# Conformance tests that need more kernel memory than a small machine has (16 MiB and less): they
+# skip themselves there (user/conformance: needs_kernel_memory), as in mem-8M-conformance-smp1.
+CONFORMANCE_BIG = 5
 
 # Pass/fail exit codes the root task writes to isa-debug-exit; QEMU exits with (code << 1) | 1.
 EXIT_PASS = 0x10 * 2 + 1    # 33
@@ -178,6 +184,30 @@ SCENARIOS = [
     boots('mem-128M', 'small machine', mem='128M', tags=['mem']),
     boots('mem-2G', '2 GiB', mem='2G', tags=['mem']),
     boots('mem-6G', 'memory above 4 GiB', mem='6G', tags=['mem']),
+    # Small machines (docs/boot.md): the image loads at 2 MiB and moves next to its pool. The demo
+    # runs in 32 MiB from every loader (UEFI: OVMF and GRUB themselves need 52 MiB), the
+    # conformance suite in 8 MiB (its tests that need more kernel memory than that skip
+    # themselves); a machine too small for the kernel says so on serial and VGA instead of
+    # staying silent.
+    Scenario('mem-32M-demo', 'the demo in 32 MiB, QEMU -kernel (multiboot1)', mem='32M',
+             module='user/demo/demo', expect=[BANNER, DEMO_DONE], steps=[('exit', EXIT_PASS)],
+             tags=['mem', 'small', 'demo']),
+    Scenario('mem-32M-demo-grub-bios', 'the demo in 32 MiB, GRUB ISO, BIOS, multiboot2', mem='32M',
+             boot='iso-bios', module='user/demo/demo', expect=[BANNER, DEMO_DONE], steps=[('exit', EXIT_PASS)],
+             timeout=90, tags=['mem', 'small', 'demo', 'grub']),
+    Scenario('mem-56M-demo-grub-uefi', 'the demo in 56 MiB, GRUB ISO, UEFI (OVMF, GRUB need 52 MiB)', mem='56M',
+             boot='iso-uefi', module='user/demo/demo', expect=[BANNER, DEMO_DONE], steps=[('exit', EXIT_PASS)],
+             timeout=150, tags=['mem', 'small', 'demo', 'grub', 'uefi']),
+    Scenario('mem-8M-conformance-smp1', 'ABI conformance suite in 8 MiB, one CPU', smp=1, mem='8M',
+             module='user/conformance/conformance',
+             expect=[BANNER, rf'^{CONFORMANCE_SMP1 - CONFORMANCE_BIG} passed, 0 failed$'],
+             count={r'^SKIP .*: needs \d+ MiB of kernel memory, the kernel has \d+ KiB': CONFORMANCE_BIG},
+             steps=[('exit', EXIT_PASS)], allow=['Killed EC'], forbid=[HYPTRACE], timeout=120,
+             tags=['mem', 'small', 'conformance']),
+    Scenario('mem-4M-too-small', '4 MiB: no room for pool and image; the kernel says so on serial and VGA',
+             mem='4M', smp=1, module='user/demo/demo',
+             expect=[BANNER, r'PANIC: MEM: not enough memory for the kernel: .* the largest free range holds \d+ KiB'],
+             steps=[('vga', r'not enough memory for the kernel')], allow=['PANIC'], tags=['mem', 'small']),
 
     # Loaders: GRUB from an ISO (BIOS and UEFI), GRUB over the network (PXE / UEFI netboot).
     boots('grub-iso-bios', 'GRUB ISO, BIOS, multiboot2', boot='iso-bios', timeout=90, tags=['grub']),

@@ -131,6 +131,29 @@ TEST(Buddy, ExhaustionReturnsNullAndAFreeMakesAllocationPossibleAgain)
     EXPECT_EQ(t.b.stats().free_pages, total);
 }
 
+// The first failed allocation is reported (a small machine would otherwise fail silently),
+// later ones are not (the leak test exhausts the pool on purpose); init() re-arms the report.
+TEST(Buddy, TheFirstExhaustionIsReportedOnceWithTheSizes)
+{
+    Single_range t(0x100000, 256 * KiB);
+    while (t.b.alloc(0)) {
+    }
+    diag_clear();
+    EXPECT_EQ(t.b.alloc(2), nullptr);
+    EXPECT_EQ(g_diag_lines.size(), 0u);  // the loop's last alloc() was the first failure
+    t.b.init(t.mem.offset());
+    ASSERT_TRUE(t.b.add_range(0x100000, 256 * KiB));
+    void *p = t.b.alloc(5);  // 32 of the 63 free pages
+    ASSERT_NE(p, nullptr);
+    diag_clear();
+    EXPECT_EQ(t.b.alloc(5), nullptr);
+    ASSERT_EQ(g_diag_lines.size(), 1u);
+    EXPECT_TRUE(diag_contains("buddy: exhausted: no free block of 128 KiB (124 of 252 KiB free)"));
+    EXPECT_EQ(t.b.alloc(5), nullptr);
+    EXPECT_EQ(t.b.alloc(6), nullptr);
+    EXPECT_EQ(g_diag_lines.size(), 1u);
+}
+
 TEST(Buddy, FreeingAllPagesInRandomOrderCoalescesBackToTheMaximalBlocks)
 {
     Single_range t(0x3000, 0x9d000 + 4 * MiB);

@@ -358,3 +358,106 @@ TEST(Memmap, RandomMapsMatchAPageByPageModel)
         ASSERT_EQ(got, expect) << "round " << round;
     }
 }
+
+// is_ram: the loader's available RAM, whatever the kernel reserved in it; reserved types are not RAM.
+TEST(Memmap, IsRamAsksTheLoadersAvailableRangesNotTheFreeList)
+{
+    auto m = fresh();
+    m->add_range(0, 0x9fc00, MEM_AVAILABLE);
+    m->add_range(1 * MiB, 31 * MiB, MEM_AVAILABLE);
+    m->add_range(0x1ff0000, 0x10000, MEM_RESERVED);  // the top 64 KiB: firmware
+    m->reserve(2 * MiB, 512 * KiB);                  // the image: reserved, still RAM
+    ASSERT_TRUE(m->build());
+    EXPECT_TRUE(m->is_ram(2 * MiB, 512 * KiB));
+    EXPECT_TRUE(m->is_ram(0x1000, 0x1000));
+    EXPECT_TRUE(m->is_ram(0x1fef000, 0x1000));
+    EXPECT_FALSE(m->is_ram(0x1fef000, 0x1001));    // one byte into the firmware's range
+    EXPECT_FALSE(m->is_ram(0x9f000, 0x2000));      // across the hole below 1 MiB
+    EXPECT_FALSE(m->is_ram(64 * MiB, 512 * KiB));  // beyond the end of RAM
+    EXPECT_FALSE(m->is_ram(0x1000, 0));
+    EXPECT_FALSE(m->is_ram(~u64{0} - 0xfff, 0x2000));  // wraps
+}
+
+// place_kernel: a pool of `want` with the image right above it, in one free range (src/init.cpp
+// asks for page alignment: the -2 GiB window maps the image with 4 KiB pages).
+TEST(Memmap, TheKernelGoesToTheTopOfTheHighestRangeThatHoldsTheWholePool)
+{
+    auto m = fresh();
+    m->add_range(1 * MiB, 255 * MiB, MEM_AVAILABLE);
+    m->add_range(0xfffc000, 0x4000, MEM_RESERVED);
+    m->reserve(2 * MiB, 0x86000);   // the image where the loader put it
+    m->reserve(0x286000, 0x52000);  // a module right after it
+    ASSERT_TRUE(m->build());
+    auto p = m->place_kernel(32 * MiB, 2 * MiB, 0x86000, PAGE_SIZE, 4 * GiB);
+    EXPECT_EQ(p.image, 0xfffc000u - 0x86000);
+    EXPECT_EQ(p.size, 32 * MiB);
+    EXPECT_EQ(p.pool_base, p.image - 32 * MiB);
+    EXPECT_EQ(p.largest, 0xfffc000u - 0x2d8000);
+}
+
+TEST(Memmap, TheImageIsAlignedAsAskedAndThePoolEndsWhereItStarts)
+{
+    auto m = fresh();
+    m->add_range(1 * MiB, 127 * MiB - 0x1000, MEM_AVAILABLE);
+    ASSERT_TRUE(m->build());
+    auto p = m->place_kernel(8 * MiB, 2 * MiB, 0x86000, 2 * MiB, 4 * GiB);
+    EXPECT_EQ(p.image, 126 * MiB);  // align_down(128 MiB - 4 KiB - 0x86000, 2 MiB)
+    EXPECT_EQ(p.pool_base, 118 * MiB);
+    // The boundary can leave too little below the image: [3, 6) MiB puts it at 4 MiB or 2 MiB.
+    m = fresh();
+    m->add_range(3 * MiB, 3 * MiB, MEM_AVAILABLE);
+    ASSERT_TRUE(m->build());
+    EXPECT_EQ(m->place_kernel(2 * MiB, 2 * MiB, 512 * KiB, 2 * MiB, 4 * GiB).size, 0u);
+    EXPECT_EQ(m->place_kernel(2 * MiB, 2 * MiB, 512 * KiB, PAGE_SIZE, 4 * GiB).size, 2 * MiB);
+}
+
+TEST(Memmap, ASmallMachineGetsASmallerPoolButNeverLessThanTheMinimum)
+{
+    auto m = fresh();
+    m->add_range(1 * MiB, 6 * MiB - 128 * KiB, MEM_AVAILABLE);  // QEMU -m 7M: RAM to 7 MiB - 128 KiB
+    m->reserve(2 * MiB, 0x86000);
+    m->reserve(0x286000, 0x51000);  // the demo right after the image
+    ASSERT_TRUE(m->build());
+    auto p = m->place_kernel(4 * MiB, 2 * MiB, 0x86000, PAGE_SIZE, 4 * GiB);
+    ASSERT_NE(p.size, 0u);
+    EXPECT_EQ(p.image, 7 * MiB - 128 * KiB - 0x86000);
+    EXPECT_EQ(p.pool_base, 0x2d7000u);  // the whole range below the image
+    EXPECT_EQ(p.size, p.image - 0x2d7000);
+    // More than the range can hold as a minimum: no placement, but the largest range is known.
+    auto q = m->place_kernel(4 * MiB, 4 * MiB, 0x86000, PAGE_SIZE, 4 * GiB);
+    EXPECT_EQ(q.size, 0u);
+    EXPECT_EQ(q.largest, 7 * MiB - 128 * KiB - 0x2d7000);
+    // A wanted pool below the minimum is raised to it.
+    auto r = m->place_kernel(0, 2 * MiB, 0x86000, PAGE_SIZE, 4 * GiB);
+    EXPECT_EQ(r.size, 2 * MiB);
+    EXPECT_EQ(r.image, p.image);
+}
+
+TEST(Memmap, TheKernelStaysBelowTheLimitAndPrefersTheBiggerPool)
+{
+    auto m = fresh();
+    m->add_range(1 * MiB, 63 * MiB, MEM_AVAILABLE);             // [1, 64) MiB
+    m->add_range(3 * GiB, 64 * MiB, MEM_AVAILABLE);             // [3 GiB, 3 GiB + 64 MiB)
+    m->add_range(4 * GiB - 16 * MiB, 32 * MiB, MEM_AVAILABLE);  // crosses the 4 GiB limit
+    m->add_range(8 * GiB, 4 * GiB, MEM_AVAILABLE);              // above the limit: never used
+    ASSERT_TRUE(m->build());
+    auto p = m->place_kernel(256 * MiB, 2 * MiB, 512 * KiB, PAGE_SIZE, 4 * GiB);
+    EXPECT_EQ(p.image, 3 * GiB + 64 * MiB - 512 * KiB);  // the range with most room below the image
+    EXPECT_EQ(p.pool_base, 3 * GiB);
+    EXPECT_EQ(p.largest, 64 * MiB);
+    // A pool that fits everywhere: the highest range, clipped at the limit.
+    p = m->place_kernel(8 * MiB, 2 * MiB, 512 * KiB, PAGE_SIZE, 4 * GiB);
+    EXPECT_EQ(p.image, 4 * GiB - 512 * KiB);
+    EXPECT_EQ(p.pool_base, 4 * GiB - 512 * KiB - 8 * MiB);
+}
+
+TEST(Memmap, IsRamCountsWholePages)
+{
+    auto m = fresh();
+    m->add_range(1 * MiB, 15 * MiB, MEM_AVAILABLE);
+    m->add_range(8 * MiB + 0xc00, 0x100, MEM_RESERVED);  // a firmware byte range inside a page
+    ASSERT_TRUE(m->build());
+    EXPECT_FALSE(m->is_ram(8 * MiB, 0x800));  // ends before the reserved bytes, same page
+    EXPECT_TRUE(m->is_ram(8 * MiB - 0x1000, 0x1000));
+    EXPECT_TRUE(m->is_ram(8 * MiB + 0x1000, 0x10));
+}

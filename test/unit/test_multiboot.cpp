@@ -943,3 +943,18 @@ TEST(Multiboot, RandomMb1InfoNeverCrashesOrReadsOutOfBounds)
         }
     }
 }
+
+// A command-line or loader-name tag of 8 bytes holds no string, not even its NUL: there is no
+// string to point at (the address after the tag may be the end of readable memory; fuzz-multiboot
+// found that).
+TEST(Multiboot2, StringTagsWithoutAnyByteGiveNoString)
+{
+    Fake_phys m(BASE, 0x10000);
+    Mb2().tag(1, Bytes()).tag(2, Bytes()).end().store(m, MBI);
+    auto bi = parse(MULTIBOOT2_LOADER_MAGIC, MBI, m);
+    EXPECT_EQ(bi->cmdline_phys, 0u);
+    EXPECT_EQ(bi->cmdline_len, 0u);
+    EXPECT_EQ(bi->loader_name_phys, 0u);
+    EXPECT_TRUE(diag_contains("multiboot2: command line tag holds no string"));
+    EXPECT_TRUE(diag_contains("multiboot2: boot loader name tag holds no string"));
+}

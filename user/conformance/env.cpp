@@ -287,6 +287,19 @@ bool is_mapped(const void *addr, u64 size)
     return true;
 }
 
+bool needs_kernel_memory(Test &t, u64 mib)
+{
+    const Hip *h = hip();
+    u64 have = 0;
+    for (unsigned i = 0; i < h->num_mem_desc(); i++)
+        if (h->mem(i)->type == Hip_mem::HYPERVISOR)
+            have += h->mem(i)->size;
+    if (have >= mib << 20)
+        return true;
+    t.skip("needs %lu MiB of kernel memory, the kernel has %lu KiB (a small machine)", mib, have >> 10);
+    return false;
+}
+
 bool module_option(const char *name)
 {
     const Hip *h = hip();

@@ -124,6 +124,11 @@ void cpuid(u32 leaf, u32 sub, u32 out[4]);
 // The module command line names options for the suite (docs/conformance.md): "iommu".
 bool module_option(const char *name);
 
+// A test that needs `mib` MiB of kernel memory (mappings by the hundred thousand, ECs by the
+// thousand) calls this first: false, with the test skipped, when the kernel's memory (the HIP's
+// hypervisor region: pool and image) is smaller, as on the small machines of docs/boot.md.
+bool needs_kernel_memory(Test &t, u64 mib);
+
 // The first multiboot module (the root task): physical range, and its image mapped read-only.
 struct Module
 {

@@ -15,6 +15,7 @@ namespace {
 
 constexpr u64 MIN_MS = 200;  // an operation shorter than this is made larger (host noise is smaller)
 constexpr unsigned START_NODES = 8192, MAX_NODES = 131072;
+constexpr u64 KERNEL_MIB = 16;         // MAX_NODES mapping-database nodes and their page tables
 constexpr unsigned TICKER_PRIO = 100;  // above the root EC, below the suite's watchdog
 
 struct Watch
@@ -200,6 +201,7 @@ u64 new_pd(Test &t)
 
 void wide_revoke(Test &t)
 {
+    REQUIRE(needs_kernel_memory(t, KERNEL_MIB));
     u64 page = own_page(t), pd = new_pd(t);
     REQUIRE(page && pd);
     Observers o;
@@ -222,6 +224,7 @@ void wide_revoke(Test &t)
 
 void chain_revoke(Test &t)
 {
+    REQUIRE(needs_kernel_memory(t, KERNEL_MIB));
     u64 page = own_page(t), a = new_pd(t), b = new_pd(t);
     REQUIRE(page && a && b);
     Observers o;
@@ -243,6 +246,7 @@ void chain_revoke(Test &t)
 
 void pd_death(Test &t)
 {
+    REQUIRE(needs_kernel_memory(t, KERNEL_MIB));
     u64 page = own_page(t);
     REQUIRE(page);
     Observers o;

@@ -523,6 +523,7 @@ bool recall_chain(Test &t, unsigned cpu)
 
 void x_recall_chain(Test &t)
 {
+    REQUIRE(needs_kernel_memory(t, 8));  // 513 ECs on each of two CPUs (the first ones not yet reclaimed)
     REQUIRE(recall_chain(t, boot_cpu()));
     unsigned other = other_cpu();
     if (other == NO_CPU) {
@@ -564,6 +565,7 @@ bool abort_chain(Test &t, unsigned cpu)
 
 void x_abort_chain(Test &t)
 {
+    REQUIRE(needs_kernel_memory(t, 16));  // 1025 ECs on each of two CPUs (the first ones not yet reclaimed)
     REQUIRE(abort_chain(t, boot_cpu()));
     unsigned other = other_cpu();
     if (other == NO_CPU) {
