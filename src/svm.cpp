@@ -66,7 +66,10 @@ bool xcr0_valid(u64 x)
     return (x & X87) && !(x & ~Fpu::xcr0()) && (!(x & AVX) || (x & SSE));
 }
 
-void xsetbv(u64 v) { asm volatile("xsetbv" : : "c"(0), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32))); }
+void xsetbv(u64 v)
+{
+    asm volatile("xsetbv" : : "c"(0), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32)));
+}
 
 u64 xgetbv()
 {

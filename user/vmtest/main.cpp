@@ -27,7 +27,8 @@ namespace {
 // Guest-physical layout (user/vmtest/guest.S).
 constexpr u64 RAM_ORDER = 5;  // 32 pages
 constexpr u64 RAM_SIZE = PAGE_SIZE << RAM_ORDER;
-constexpr u64 G_PML4 = 0x1000, G_PDPT = 0x2000, G_PD = 0x3000, G_DATA = 0x4000, G_GDT = 0x5000, G_IDT = 0x6000;
+constexpr u64 G_PML4 = 0x1000, G_PDPT = 0x2000, G_PD = 0x3000, G_DATA = 0x4000, G_GDT = 0x5000,
+              G_IDT = 0x6000;
 constexpr u64 G_STACK = 0x8000, G_CODE = 0x10000;
 constexpr u64 D_VECTOR = 0x4000, D_ERROR = 0x4008, D_TSC = 0x4020, D_XSAVE = 0x4030, D_RECALLED = 0x4040,
               D_STRING = 0x4100, D_LOOPS = 0x4200;
@@ -45,10 +46,10 @@ constexpr u64 EX_VINTR = 0x64, EX_CPUID = 0x72, EX_HLT = 0x78, EX_IOIO = 0x7b, E
               EV_RECALL = 255;
 
 // What the exit portals receive: all state there is on SVM (not FPU; CTRL and TLB are write only).
-constexpr u64 MTD_IN = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP | Mtd::RIP_LEN | Mtd::RFLAGS |
-                       Mtd::DS_ES | Mtd::FS_GS | Mtd::CS_SS | Mtd::TR | Mtd::LDTR | Mtd::GDTR | Mtd::IDTR |
-                       Mtd::CR | Mtd::DR | Mtd::SYSENTER | Mtd::QUAL | Mtd::INJ | Mtd::STA | Mtd::TSC |
-                       Mtd::EFER_PAT | Mtd::SYSCALL_SWAPGS;
+constexpr u64 MTD_IN = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP | Mtd::RIP_LEN |
+                       Mtd::RFLAGS | Mtd::DS_ES | Mtd::FS_GS | Mtd::CS_SS | Mtd::TR | Mtd::LDTR | Mtd::GDTR |
+                       Mtd::IDTR | Mtd::CR | Mtd::DR | Mtd::SYSENTER | Mtd::QUAL | Mtd::INJ | Mtd::STA |
+                       Mtd::TSC | Mtd::EFER_PAT | Mtd::SYSCALL_SWAPGS;
 // What a reply that sets the whole guest state writes (not TSC: additive; not INJ, CTRL).
 constexpr u64 MTD_STATE = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP | Mtd::RIP_LEN |
                           Mtd::RFLAGS | Mtd::DS_ES | Mtd::FS_GS | Mtd::CS_SS | Mtd::TR | Mtd::LDTR |
@@ -179,15 +180,19 @@ void on_io(Utcb &u)
     case 0xe2: {
         u64 v = at<u64>(D_VECTOR);
         if (step == 8)
-            check(v == 13 && at<u64>(D_ERROR) == 0x1234, "injected #GP with error code 0x1234 reached the guest "
-                                                         "(vector %lu, error %#lx)", v, at<u64>(D_ERROR));
+            check(v == 13 && at<u64>(D_ERROR) == 0x1234,
+                  "injected #GP with error code 0x1234 reached the guest "
+                  "(vector %lu, error %#lx)",
+                  v, at<u64>(D_ERROR));
         else if (step == 9)
             check(v == 0x30, "injected external interrupt 0x30 reached the guest (vector %#lx)", v);
         else if (step == 10)
             check(v == 2, "injected NMI reached the guest (vector %lu)", v);
         else if (step == 11)
-            check(v == 0x31 && st.events[EX_VINTR] == 1,
-                  "the interrupt window exit came once after STI; interrupt 0x31 injected there (vector %#lx)", v);
+            check(
+                v == 0x31 && st.events[EX_VINTR] == 1,
+                "the interrupt window exit came once after STI; interrupt 0x31 injected there (vector %#lx)",
+                v);
         else
             fail_exit("injection check out of order", EX_IOIO, u);
         return;
@@ -209,7 +214,7 @@ void on_io(Utcb &u)
               "the guest's TSC includes the offset 2^50 (guest %#lx, host before %#lx)", g, st.tsc_before);
         return;
     }
-    case 0xe6:  // the guest spins now: let the recaller recall the vCPU
+    case 0xe6:         // the guest spins now: let the recaller recall the vCPU
         if (st.xsave)  // with or without an XSETBV exit, the guest's XCR0 is what it set
             check(u.xcr0 == 3, "the guest's XCR0 after its XSETBV is 3 (%#lx)", u.xcr0);
         sm_up(st.recall_sm);
@@ -253,8 +258,8 @@ void vmm(u64 n, Utcb &u)
     case EV_STARTUP:
         check(u.cs.sel == 0xf000 && u.cs.base == 0xffff0000 && u.rip == 0xfff0 && u.cr0 == 0x60000010 &&
                   u.efer == 0x1000 && u.rflags == 2,
-              "startup (254): the vCPU's reset state (CS %#x base %#lx, RIP %#lx, CR0 %#lx, EFER %#lx)", u.cs.sel,
-              u.cs.base, u.rip, u.cr0, u.efer);
+              "startup (254): the vCPU's reset state (CS %#x base %#lx, RIP %#lx, CR0 %#lx, EFER %#lx)",
+              u.cs.sel, u.cs.base, u.rip, u.cr0, u.efer);
         long_mode(u);
         return;
     case EX_CPUID:
@@ -392,7 +397,8 @@ bool start_thread(unsigned cpu, unsigned prio, void (*fn)())
     Handler_ec h;
     return create_handler_ec(h, hsel, self_pd(), cpu, start_handler) == Status::SUCCESS &&
            create_portal(evt + Evt::STARTUP, hsel, Mtd::RIP_LEN | Mtd::RSP) == Status::SUCCESS &&
-           create_ec_global(ec, self_pd(), cpu, utcb_addr, reinterpret_cast<u64>(tls), evt) == Status::SUCCESS &&
+           create_ec_global(ec, self_pd(), cpu, utcb_addr, reinterpret_cast<u64>(tls), evt) ==
+               Status::SUCCESS &&
            create_sc(sc, self_pd(), ec, Qpd(prio, 10000)) == Status::SUCCESS;
 }
 
@@ -447,6 +453,42 @@ void doomed_vcpus()
     check(bad_startups == 1, "the second vCPU's startup message came once (%lu)", bad_startups);
 }
 
+// The vCPU cases of the hypercalls (ABI 7.4-7.6, 7.10) on a machine with SVM.
+void hypercall_paths()
+{
+    constexpr unsigned V = Create_ec_flag::VCPU, G = Create_ec_flag::GLOBAL;
+    u64 pd = alloc_sel(), s = alloc_sel(), s2 = alloc_sel(), s3 = alloc_sel(), sm = alloc_sel();
+    if (!pd || !s || !s2 || !s3 || !sm || create_pd(pd, self_pd()) != Status::SUCCESS ||
+        create_sm(sm, self_pd(), 0) != Status::SUCCESS) {
+        check(false, "set-up of the vCPU hypercall checks");
+        return;
+    }
+    check(create_ec(s, sm, 64, 0, 0, 0, V | G) == Status::BAD_CPU,
+          "create_ec of a vCPU on CPU 64 with a non-PD gives BAD_CPU (the CPU is checked first)");
+    check(create_ec(s, sm, st.cpu, 0, 0, 0, V | G) == Status::BAD_CAP,
+          "create_ec of a vCPU in a non-PD: BAD_CAP");
+    check(create_ec(sm, pd, st.cpu, 0, 0, 0, V | G) == Status::BAD_CAP,
+          "create_ec of a vCPU on an occupied selector: BAD_CAP");
+    // rdx[63:12] names a virtual-APIC page, which only VMX has: ignored, never checked as a UTCB.
+    check(create_ec(s, pd, st.cpu, USER_ADDR, 0, 0, V | G) == Status::SUCCESS,
+          "create_ec of a global vCPU with rdx[63:12] beyond USER_ADDR: SUCCESS (no UTCB)");
+    check(create_ec(s2, pd, st.cpu, 0, 0, 0, V) == Status::SUCCESS, "create_ec of a local vCPU: SUCCESS");
+    check(create_pt(s3, self_pd(), s2, 0, 0x1000) == Status::BAD_CAP, "create_pt bound to a vCPU: BAD_CAP");
+    check(create_sc(s3, self_pd(), s2, Qpd(1, 1000)) == Status::BAD_CAP,
+          "create_sc for a local vCPU: BAD_CAP");
+    check(ec_help(s, 0) == Status::BAD_PAR, "ec_ctrl help of a vCPU: BAD_PAR");
+    check(ec_recall(s) == Status::SUCCESS && ec_recall(s) == Status::SUCCESS,
+          "ec_ctrl recall of a vCPU that never ran: SUCCESS, twice");
+    Crd l = pd_lookup(Crd::obj(s, 0)).crd;
+    check(l == Crd::obj(s, 0, 0x0d), "the vCPU's capability has the EC permissions 0x0d (lookup %#lx)",
+          l.value());
+    check(pd_lookup(Crd::mem(0, 0)).crd.is_null(), "no UTCB of the vCPUs appears at page 0 of our PD");
+    revoke(Crd::obj(s, 0), Revoke_flag::SELF);
+    revoke(Crd::obj(s2, 0), Revoke_flag::SELF);
+    revoke(Crd::obj(pd, 0), Revoke_flag::SELF);
+    revoke(Crd::obj(sm, 0), Revoke_flag::SELF);
+}
+
 }  // namespace
 
 int main(const Hip *hip, unsigned cpu)
@@ -469,6 +511,7 @@ int main(const Hip *hip, unsigned cpu)
             break;
         }
 
+    hypercall_paths();
     doomed_vcpus();
 
     build_guest();
@@ -480,8 +523,9 @@ int main(const Hip *hip, unsigned cpu)
               create_sm(st.recall_sm, self_pd(), 0) == Status::SUCCESS;
     check(ok, "VM PD with 256 exit portals");
     // Guest RAM: our 128 KiB at guest-physical 0 (G bit).
-    auto r = pd_delegate(self_pd(), st.vm_pd, Crd::mem(reinterpret_cast<u64>(ram) >> 12, RAM_ORDER, Perm_mem::RWX),
-                         Item_meta(Item_meta::DELEGATE, 0, Item_meta::G), Crd::mem(0, RAM_ORDER, Perm_mem::RWX));
+    auto r =
+        pd_delegate(self_pd(), st.vm_pd, Crd::mem(reinterpret_cast<u64>(ram) >> 12, RAM_ORDER, Perm_mem::RWX),
+                    Item_meta(Item_meta::DELEGATE, 0, Item_meta::G), Crd::mem(0, RAM_ORDER, Perm_mem::RWX));
     check(r.status == Status::SUCCESS && r.crd == Crd::mem(0, RAM_ORDER, Perm_mem::RWX),
           "guest RAM delegated with the G bit (result %#lx)", r.crd.value());
     ok = start_thread(st.recall_cpu, 3, reinterpret_cast<void (*)()>(recaller)) &&
