@@ -106,11 +106,11 @@ TEST(Svm, Xcr0IsCheckedAgainstWhatTheHostAllows)
     EXPECT_TRUE(Svm_state::xcr0_valid(1, h));
     EXPECT_TRUE(Svm_state::xcr0_valid(3, h));
     EXPECT_TRUE(Svm_state::xcr0_valid(7, h));
-    EXPECT_FALSE(Svm_state::xcr0_valid(0, h));   // no x87
-    EXPECT_FALSE(Svm_state::xcr0_valid(2, h));   // no x87
-    EXPECT_FALSE(Svm_state::xcr0_valid(5, h));   // AVX without SSE
+    EXPECT_FALSE(Svm_state::xcr0_valid(0, h));     // no x87
+    EXPECT_FALSE(Svm_state::xcr0_valid(2, h));     // no x87
+    EXPECT_FALSE(Svm_state::xcr0_valid(5, h));     // AVX without SSE
     EXPECT_FALSE(Svm_state::xcr0_valid(0xe7, h));  // AVX-512, which the host does not enable
-    Svm_state::Host fx{false, 3};  // FXSAVE only (noxsave)
+    Svm_state::Host fx{false, 3};                  // FXSAVE only (noxsave)
     EXPECT_TRUE(Svm_state::xcr0_valid(1, fx));
     EXPECT_FALSE(Svm_state::xcr0_valid(3, fx));
 

@@ -27,8 +27,8 @@ namespace {
 // Guest-physical layout (user/vmtest/guest.S).
 constexpr u64 RAM_ORDER = 5;  // 32 pages
 constexpr u64 RAM_SIZE = PAGE_SIZE << RAM_ORDER;
-constexpr u64 G_PML4 = 0x1000, G_PDPT = 0x2000, G_PD = 0x3000, G_DATA = 0x4000, G_GDT = 0x5000,
-              G_IDT = 0x6000;
+constexpr u64 G_PML4 = 0x1000, G_PDPT = 0x2000, G_PD = 0x3000, G_GDT = 0x5000,
+              G_IDT = 0x6000;  // data: 0x4000
 constexpr u64 G_STACK = 0x8000, G_CODE = 0x10000;
 constexpr u64 D_VECTOR = 0x4000, D_ERROR = 0x4008, D_TSC = 0x4020, D_XSAVE = 0x4030, D_RECALLED = 0x4040,
               D_STRING = 0x4100, D_LOOPS = 0x4200;
