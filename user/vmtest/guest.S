@@ -148,7 +148,27 @@ guest_start:
     out %al, $0xe7
     inc %r15d
 
-    /* 16: the exit benchmark: DATA_LOOPS CPUIDs, TSC before and after. */
+    /* 16: the VMM revokes the page it mapped at 2 MiB: the next read faults again, and it maps it again. */
+    out %al, $0xea
+    mov $0x200000, %ebx
+    mov (%rbx), %rax
+    movabs $0x1122334455667788, %rcx
+    cmp %rcx, %rax
+    jne fail
+    inc %r15d
+
+    /* 17: an interrupt injected while the stack is at an unmapped page: a nested page fault
+       during its delivery, with the event pending; the VMM maps the page, the kernel injects
+       the event again. */
+    movq $0, DATA_VECTOR
+    mov %rsp, %rbx
+    mov $0x210000, %esp
+    hlt
+    mov %rbx, %rsp
+    out %al, $0xe2
+    inc %r15d
+
+    /* 18: the exit benchmark: DATA_LOOPS CPUIDs, TSC before and after. */
     out %al, $0xe8
     mov DATA_LOOPS, %r14
     rdtsc
@@ -167,7 +187,7 @@ guest_start:
     out %al, $0xe9
     inc %r15d
 
-    /* 17: done; then a triple fault (no IDT) ends in a shutdown exit. */
+    /* 19: done; then a triple fault (no IDT) ends in a shutdown exit. */
     out %al, $0xef
     lidt null_idt(%rip)
     int3

@@ -32,13 +32,14 @@ constexpr u64 G_PML4 = 0x1000, G_PDPT = 0x2000, G_PD = 0x3000, G_GDT = 0x5000,
 constexpr u64 G_STACK = 0x8000, G_CODE = 0x10000;
 constexpr u64 D_VECTOR = 0x4000, D_ERROR = 0x4008, D_TSC = 0x4020, D_XSAVE = 0x4030, D_RECALLED = 0x4040,
               D_STRING = 0x4100, D_LOOPS = 0x4200;
-constexpr u64 NPF_GPA = 0x200000;
+constexpr u64 NPF_GPA = 0x200000, STACK_GPA = 0x20f000;
 constexpr u64 NPF_MAGIC = 0x1122334455667788ull;
 constexpr u64 LOOPS = 2000;
 constexpr u64 TSC_BUMP = u64{1} << 50;
 
 alignas(RAM_SIZE) u8 ram[RAM_SIZE];
 alignas(PAGE_SIZE) u8 npf_page[PAGE_SIZE];
+alignas(PAGE_SIZE) u8 stack_page[PAGE_SIZE];  // mapped at STACK_GPA when the delivery faults there
 
 // SVM exit codes (AMD APM vol. 2, appendix C) and the ABI's event numbers (10.4).
 constexpr u64 EX_VINTR = 0x64, EX_CPUID = 0x72, EX_HLT = 0x78, EX_IOIO = 0x7b, EX_MSR = 0x7c,
@@ -193,6 +194,11 @@ void on_io(Utcb &u)
                 v == 0x31 && st.events[EX_VINTR] == 1,
                 "the interrupt window exit came once after STI; interrupt 0x31 injected there (vector %#lx)",
                 v);
+        else if (step == 17)
+            check(v == 0x30 && st.events[EV_NPF] == 3,
+                  "after the nested page fault during its delivery, interrupt 0x30 reached the guest (vector "
+                  "%#lx)",
+                  v);
         else
             fail_exit("injection check out of order", EX_IOIO, u);
         return;
@@ -226,6 +232,11 @@ void on_io(Utcb &u)
         u.cr0 = 0x80000010;
         u.mtd |= Mtd::CR;
         return;
+    case 0xea: {  // take the page at 2 MiB away again: revoke reaches the guest's nested page table
+        Status r = revoke(Crd::mem(reinterpret_cast<u64>(npf_page) >> 12, 0, Perm_mem::RWX));
+        check(r == Status::SUCCESS, "revoke of the page the guest sees at 2 MiB");
+        return;
+    }
     case 0xe8:
         at<u64>(D_LOOPS) = LOOPS;
         st.events[EX_CPUID] = 0;
@@ -240,7 +251,7 @@ void on_io(Utcb &u)
     }
     case 0xee: fail_exit("a check in the guest failed", EX_IOIO, u);
     case 0xef:
-        check(step == 17, "the guest went through all 16 steps");
+        check(step == 19, "the guest went through all 18 steps");
         if (st.xsave && !st.events[EX_XSETBV])  // QEMU's TCG does not intercept it (docs/virtualization.md)
             test::report(test::Verdict::SKIP, "XSETBV exit: the CPU did not intercept XSETBV");
         st.done = true;
@@ -265,7 +276,7 @@ void vmm(u64 n, Utcb &u)
     case EX_CPUID:
         if (step == 1)
             check(u.rax == 0x4711 && u.qual[0] == 0, "CPUID exit with the guest's leaf (rax %#lx)", u.rax);
-        else if (step != 16)
+        else if (step != 18)
             fail_exit("unexpected CPUID", n, u);
         u.rax = 0xa;
         u.rbx = 0xb;
@@ -288,19 +299,34 @@ void vmm(u64 n, Utcb &u)
         u.rip += 2;
         u.mtd = Mtd::GPR_ACDB | Mtd::RIP_LEN;
         return;
-    case EV_NPF:
-        if (step != 7 || st.events[EV_NPF] != 1)
+    case EV_NPF: {
+        u64 page = reinterpret_cast<u64>(npf_page), gpa = NPF_GPA;
+        if (step == 7 && st.events[EV_NPF] == 1)
+            check(u.qual[1] == NPF_GPA && !(u.qual[0] & 3) && (u.qual[0] >> 32 & 1),
+                  "nested page fault (252) at guest-physical %#lx: a read of a page not present, final "
+                  "translation (EXITINFO1 %#lx)",
+                  u.qual[1], u.qual[0]);
+        else if (step == 16 && st.events[EV_NPF] == 2)
+            check(u.qual[1] == NPF_GPA, "after the revoke, the guest's read at 2 MiB faults again (%#lx)",
+                  u.qual[1]);
+        else if (step == 17 && st.events[EV_NPF] == 3) {
+            // The CPU pushed the interrupt's frame below 0x210000: the event is pending (EXITINTINFO).
+            check((u.qual[1] & ~u64{0xfff}) == STACK_GPA && (u.qual[0] & 2) &&
+                      u.inj == (INJ_VALID | T_EXTINT | 0x30),
+                  "nested page fault during the delivery of interrupt 0x30: a write at %#lx, the event in "
+                  "inj (%#lx)",
+                  u.qual[1], u.inj);
+            page = reinterpret_cast<u64>(stack_page);
+            gpa = STACK_GPA;
+        } else
             fail_exit("unexpected nested page fault", n, u);
-        check(u.qual[1] == NPF_GPA && !(u.qual[0] & 3) && (u.qual[0] >> 32 & 1),
-              "nested page fault (252) at guest-physical %#lx: a read of a page not present, final "
-              "translation (EXITINFO1 %#lx)",
-              u.qual[1], u.qual[0]);
         // The reply's item maps our page there: G bit, window at the fault (ABI 10.2).
         u.set_items(0, 1);
-        u.item(0).set(Crd::mem(reinterpret_cast<u64>(npf_page) >> 12, 0, Perm_mem::RWX),
-                      Item_meta(Item_meta::DELEGATE, NPF_GPA >> 12, Item_meta::G));
-        u.mtd = 0;  // the guest repeats the read
+        u.item(0).set(Crd::mem(page >> 12, 0, Perm_mem::RWX),
+                      Item_meta(Item_meta::DELEGATE, gpa >> 12, Item_meta::G));
+        u.mtd = 0;  // the guest repeats the access; a pending event goes again (the kernel injects it)
         return;
+    }
     case EX_HLT:
         u.rip += 1;
         u.mtd = Mtd::RIP_LEN | Mtd::INJ;
@@ -312,6 +338,8 @@ void vmm(u64 n, Utcb &u)
             u.intr_info = INJ_VALID | T_EXTINT | 0x30;
         else if (step == 10)
             u.intr_info = INJ_VALID | T_NMI | 2;
+        else if (step == 17)
+            u.intr_info = INJ_VALID | T_EXTINT | 0x30;  // its delivery faults: the stack is not mapped
         else
             fail_exit("unexpected HLT", n, u);
         return;
