@@ -459,6 +459,76 @@ void bad_xcr0(u64, Utcb &u)
     u.mtd = Mtd::CR;
 }
 
+// ---- ASIDs ---------------------------------------------------------------------------------------
+
+// More vCPUs on one CPU than QEMU has ASIDs (16): each spins on CPUID in real mode; the kernel's
+// ASID generations turn over while they take turns (docs/virtualization.md). Any exit other than
+// CPUID (an invalid state from a bad ASID, say) is counted as unexpected.
+constexpr unsigned ASID_VCPUS = 24;
+constexpr u64 SPIN_CODE = 0x1f000;  // cpuid; jmp back
+volatile u64 spin_exits[ASID_VCPUS], spin_unexpected, spin_started;
+
+void spin_vmm(u64 id, Utcb &u)
+{
+    u64 n = id & 0xfff;
+    u.set_items(0, 0);
+    if (n == EV_STARTUP) {
+        u64 i = spin_started;
+        spin_started = i + 1;
+        u.cs = Utcb_segment{0, 0x9b, 0xffff, 0};
+        u.rip = SPIN_CODE;
+        u.rbx = i;
+        u.ctrl[0] = I_CPUID;
+        u.ctrl[1] = 0;
+        u.exc_bitmap = 0;
+        u.mtd = Mtd::CS_SS | Mtd::RIP_LEN | Mtd::GPR_ACDB | Mtd::CTRL;
+        u.ss = seg(0, 0x93, 0xffff);
+        return;
+    }
+    if (n == EX_CPUID && u.rbx < ASID_VCPUS) {
+        spin_exits[u.rbx] = spin_exits[u.rbx] + 1;
+        u.rip += 2;
+        u.rax = u.rcx = u.rdx = 0;  // rbx stays: the vCPU's index
+        u.mtd = Mtd::RIP_LEN | Mtd::GPR_ACDB;
+        return;
+    }
+    spin_unexpected = spin_unexpected + 1;
+    u.mtd = 0;
+}
+
+void asid_turnover()
+{
+    at<u8>(SPIN_CODE) = 0x0f;  // cpuid
+    at<u8>(SPIN_CODE + 1) = 0xa2;
+    at<u8>(SPIN_CODE + 2) = 0xeb;  // jmp -4
+    at<u8>(SPIN_CODE + 3) = 0xfc;
+    u64 pd = alloc_sel(), base = alloc_sel(2 * ASID_VCPUS);
+    bool ok =
+        pd && base && create_pd(pd, self_pd()) == Status::SUCCESS && exit_portals(pd, 0, spin_vmm) &&
+        pd_delegate(self_pd(), pd, Crd::mem(reinterpret_cast<u64>(ram) >> 12, RAM_ORDER, Perm_mem::RWX),
+                    Item_meta(Item_meta::DELEGATE, 0, Item_meta::G), Crd::mem(0, RAM_ORDER, Perm_mem::RWX))
+                .status == Status::SUCCESS;
+    for (unsigned i = 0; ok && i < ASID_VCPUS; i++)
+        ok = create_ec(base + 2 * i, pd, st.cpu, 0, 0, 0, Create_ec_flag::VCPU | Create_ec_flag::GLOBAL) ==
+                 Status::SUCCESS &&
+             create_sc(base + 2 * i + 1, self_pd(), base + 2 * i, Qpd(1, 1000)) == Status::SUCCESS;
+    check(ok, "%u vCPUs on CPU %u, more than its ASIDs", ASID_VCPUS, st.cpu);
+    u64 wait = alloc_sel();
+    create_sm(wait, self_pd(), 0);
+    sm_down(wait, rdtsc() + ticks_ms(300));
+    revoke(Crd::obj(pd, 0), Revoke_flag::SELF);  // the PD, then the vCPUs and their SCs
+    for (unsigned i = 0; i < 2 * ASID_VCPUS; i++)
+        revoke(Crd::obj(base + i, 0), Revoke_flag::SELF);
+    u64 least = ~u64{0};
+    for (unsigned i = 0; i < ASID_VCPUS; i++)
+        least = spin_exits[i] < least ? spin_exits[i] : least;
+    check(
+        spin_started == ASID_VCPUS && least >= 2 && !spin_unexpected,
+        "each of the %u vCPUs ran with its own ASIDs through the turnovers: %lu started, at least %lu CPUID "
+        "exits each, %lu other exits",
+        ASID_VCPUS, spin_started, least, spin_unexpected);
+}
+
 // Two vCPUs that the kernel must kill (ABI 10.5): no exit portal; an invalid XCR0 in a reply.
 void doomed_vcpus()
 {
@@ -543,6 +613,7 @@ int main(const Hip *hip, unsigned cpu)
     doomed_vcpus();
 
     build_guest();
+    asid_turnover();
     st.vm_pd = alloc_sel();
     st.vcpu = alloc_sel();
     st.recall_sm = alloc_sel();
