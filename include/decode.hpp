@@ -14,9 +14,10 @@
  *   bool utcb_free(Pd *pd, u64 addr)            no memory capability, UTCB or mapping at the page
  *   Ec *self()                                  the caller (its cpu and pd)
  *   bool kstat()                                the command-line option `kstat`
+ *   bool virt()                                 the HIP announces VMX or SVM (vCPUs can be made)
  *
  * and the objects' fields the checks read: Ec::global, cpu, pd, utcb->tls, state (RUNNABLE),
- * callee, dead; Sm::is_signal(), gsi. A selector is free when lookup() finds no capability.
+ * callee, dead, is_vcpu(); Sm::is_signal(), gsi. A selector is free when lookup() finds no capability.
  */
 #pragma once
 
@@ -75,14 +76,17 @@ template <typename E> Verdict create_ec(E &e, const Sys_create_ec &a, Found<E> &
 {
     if (a.cpu() >= Abi::NUM_CPU || !e.cpu_online(a.cpu()))
         return fail(Status::BAD_CPU, "the CPU is not online");
-    // No vCPUs until the SVM/VMX work; a UTCB at 0 is for machines with virtualization only.
-    if (a.vcpu())
+    // A UTCB at 0 is for machines with virtualization only (the reference's rule; we then map
+    // it at page 0 like any other address, docs/virtualization.md).
+    if (a.vcpu() && !e.virt())
         return fail(Status::BAD_FTR, "vCPUs need VMX or SVM");
-    if (!a.utcb())
+    if (!a.vcpu() && !a.utcb() && !e.virt())
         return fail(Status::BAD_FTR, "UTCB address 0 needs VMX or SVM");
     d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_EC);
     if (!d.pd)
         return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_EC");
+    if (a.vcpu())  // no UTCB; rdx[63:12] names a virtual-APIC page, which only VMX has
+        return sel_free(e, a.sel());
     if (a.utcb() >= Abi::USER_ADDR)
         return fail(Status::BAD_PAR, "the UTCB address is not below USER_ADDR");
     if (!e.utcb_free(d.pd, a.utcb()))
@@ -117,6 +121,8 @@ template <typename E> Verdict create_pt(E &e, const Sys_create_pt &a, Found<E> &
         return fail(Status::BAD_CAP, "rdx is not an EC with BIND_PT");
     if (d.ec->global)
         return fail(Status::BAD_CAP, "the EC is a global EC");
+    if (d.ec->is_vcpu())  // it never takes calls (docs/virtualization.md)
+        return fail(Status::BAD_CAP, "the EC is a vCPU");
     return sel_free(e, a.sel());
 }
 

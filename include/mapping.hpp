@@ -38,7 +38,7 @@ struct Revoke_state
 /* Every Mdb operation of the kernel goes through one of these; they finish the deferred work. */
 Mdb::Status insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload);
 Mdb::Status insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, unsigned rights, u64 payload);
-Mdb::Result delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot);
+Mdb::Result delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot, u8 attr = 0);
 Crd translate(Pd *src, Crd item, Pd *dst, Crd window);
 Crd lookup(Pd *pd, Crd::Type t, u64 sel);
 /*

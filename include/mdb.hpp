@@ -35,8 +35,11 @@ struct Mdb_node
     u64 payload = 0;             // memory: physical page of base; I/O: = base; object: Kobject *
     u8 order = 0;
     u8 rights = 0;  // never 0 in a live node
+    u8 attr = 0;    // how the item delegated it: Mdb_node::GUEST (the G bit, ABI 3.2)
     u8 height = 0;  // AVL
     u16 pins = 0;   // walks paused here (Mdb_walk); a pinned node that goes is only marked dead
+
+    static constexpr u8 GUEST = 1;  // memory: also in the guest page table; I/O: the guest's ports
 
     u64 size() const { return u64{1} << order; }
     u64 end() const { return base + size(); }
@@ -133,7 +136,7 @@ class Mdb
      * BAD_PARAM). OK also when parts were skipped; OOM: the database is exactly as before.
      */
     static Result delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd window, u64 hotspot,
-                           Mdb_observer *obs = nullptr);
+                           Mdb_observer *obs = nullptr, u8 attr = 0);
 
     /* One translation item (ABI 3.5); never changes anything. */
     static Crd translate(Mdb_space &snd, Crd item, Mdb_space &rcv, Crd window);

@@ -18,6 +18,7 @@
 #include "paging.hpp"
 #include "space_obj.hpp"
 #include "spinlock.hpp"
+#include "svm.hpp"
 
 class Pd : public Kobject
 {
@@ -32,6 +33,12 @@ class Pd : public Kobject
     u64 *pml4 = nullptr;  // host page table; upper half shared with the kernel
     Paging::Keep keep;    // its empty tables kept for reuse (under lock)
     u64 pml4_phys = 0;
+    /* Guest-physical space of its vCPUs (nested page table, same format): G-bit memory nodes
+       (src/mapping.cpp). Allocated with the first vCPU or G-bit mapping, under lock. */
+    u64 *gpt = nullptr;
+    u64 gpt_phys = 0;
+    Paging::Keep gkeep;
+    u64 gpt_gen = 0;          // bumped when guest mappings lose rights: vCPUs flush their guest TLB
     u64 id = 0;               // never reused: names the PD in per-CPU PCID caches
     u64 tlb_gen = 0;          // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
     u8 *io_bitmap = nullptr;  // 1 bit per port, set = no access; allocated on first grant
@@ -59,6 +66,7 @@ class Pd : public Kobject
     static void create_kernel(u64 hip_phys);
     void destroy();
 
+    bool make_gpt();                         // the guest page table exists; false: out of memory
     bool grant_ports(u32 first, u32 count);  // false: out of memory
     void revoke_ports(u32 first, u32 count);
     bool port_allowed(u32 port) const { return io_bitmap && !(io_bitmap[port / 8] & (1u << (port % 8))); }
@@ -118,15 +126,19 @@ class Ec : public Kobject
     Mapping::Revoke_state revoking;  // its revoke hypercall between two pieces (ABI 7.8)
     u64 cr2 = 0;                     // CR2 at this EC's last exception (qual[1], reply window)
     u64 error = 0;                   // error code of that exception (qual[0])
+    Vcpu vcpu;                       // a vCPU's guest state (include/svm.hpp); vcpu.vmcb null for ECs
     alignas(64) u8 fpu[1024];        // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
 
     /* taken: the UTCB page turned out to be occupied (BAD_PAR rather than OOM). */
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
+    /* A vCPU (ABI 7.4): no UTCB, its guest state in a VMCB, the PD's guest page table. */
+    static Ec *create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global);
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
     /* The last reference went: off every wait list. False when the grace period must wait
        until its UTCB is unmapped everywhere (Mapping::unmap_utcb defers the EC then). */
     bool retire();
+    bool is_vcpu() const { return vcpu.vmcb != nullptr; }
     void leave_waits();  // off its semaphore queue and timeout list, if on them
     void destroy();      // after the grace period
 

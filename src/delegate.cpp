@@ -21,7 +21,8 @@ Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd 
     }
     // The H bit takes the kernel as source, for the root PD only (ABI 3.2, 9.6).
     Pd *from = meta.kernel() && src->privileged ? Pd::kernel : src;
-    auto r = Mapping::delegate(from, send, dst, del, meta.hotspot());
+    // G: memory also enters the receiver's guest-physical space (its vCPUs' nested page table).
+    auto r = Mapping::delegate(from, send, dst, del, meta.hotspot(), meta.guest() ? Mdb_node::GUEST : 0);
     if (r.status == Mdb::Status::OK)
         res.crd = r.crd;
     Mapping::preemption_point();  // a message may carry 254 items: interrupts between them

@@ -142,7 +142,7 @@ void timer_tick(Cpu &c, bool from_user)
 
 }  // namespace
 
-static void dispatch(Exc_frame *f);
+static void dispatch(Exc_frame *f, bool user);
 
 /*
  * NMI, #DF and a #MC in kernel mode, on their IST stacks with the kernel's GS base (user_gs: the
@@ -178,14 +178,18 @@ extern "C" void handle_interrupt(Exc_frame *f)
         __atomic_store_n(&c.idle, false, __ATOMIC_SEQ_CST);  // woken from the idle loop's hlt
         __atomic_store_n(&c.lockup.idle_wakeups, c.lockup.idle_wakeups + 1, __ATOMIC_RELAXED);  // progress
     }
-    dispatch(f);
-    if (f->from_user()) {
+    // The interrupt that ended a guest (src/svm.cpp) is one from user mode for the scheduler,
+    // which may leave from here for another SC: the flag goes first.
+    bool user = f->from_user() || c.vm_window;
+    c.vm_window = false;
+    dispatch(f, user);
+    if (user) {
         Sched::stop_if_retired();
         resync_io_bitmap(c);  // some PD's ports changed (the shootdown IPI brings us here)
     }
 }
 
-static void dispatch(Exc_frame *f)
+static void dispatch(Exc_frame *f, bool user)
 {
     Cpu &c = Cpu::current();
     unsigned v = static_cast<unsigned>(f->vector);
@@ -197,7 +201,7 @@ static void dispatch(Exc_frame *f)
     }
     if (v == Vec::IPI_RESCHED) {
         Lapic::eoi();
-        Sched::preempt_check(f->from_user());
+        Sched::preempt_check(user);
         return;
     }
     if (v == Vec::IPI_HALT) {
@@ -218,7 +222,7 @@ static void dispatch(Exc_frame *f)
         Ipc::exception(c.ec, v, f->error, v == Vec::PF ? get_cr2() : c.ec->cr2);
     }
     if (v == Vec::TIMER) {
-        timer_tick(c, f->from_user());
+        timer_tick(c, user);
         return;
     }
     if (v == Vec::SPURIOUS)
@@ -232,8 +236,8 @@ static void dispatch(Exc_frame *f)
         if (Boot::cmdline.spinner)
             Vga::spin(c.id);
         Gsi::interrupt(v - Vec::GSI_BASE);  // masks a level pin, sends EOI, ups
-        if (Cpu::current().resched || f->from_user())
-            Sched::preempt_check(f->from_user());
+        if (Cpu::current().resched || user)
+            Sched::preempt_check(user);
         return;
     }
     Lapic::eoi();

@@ -23,6 +23,7 @@
 #include "smp.hpp"
 #include "start.hpp"
 #include "string.hpp"
+#include "svm.hpp"
 #include "time.hpp"
 #include "vga.hpp"
 #include "x86.hpp"
@@ -287,9 +288,11 @@ void report_features(const Cpu_features &f)
           use(f.xsave, c.noxsave, "off (noxsave)"), use(f.tsc_deadline, c.nodl, "off (nodl)"),
           use(f.vmx && f.vpid, c.novpid, "off (novpid)"), use(f.smep, false, ""), use(f.smap, false, ""),
           use(f.umip, false, ""), use(f.mce && f.mca, false, ""),
-          f.vmx   ? "VMX (not implemented yet)"
-          : f.svm ? "SVM (not implemented yet)"
-                  : "none");
+          f.vmx             ? "VMX (not implemented yet)"
+          : Svm::usable     ? "SVM with nested paging"
+          : f.svm && !f.npt ? "SVM without nested paging (unusable)"
+          : f.svm           ? "SVM (unusable)"
+                            : "none");
 }
 
 }  // namespace

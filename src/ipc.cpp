@@ -178,7 +178,10 @@ void help(Ec *self, Ec *busy, unsigned round, bool call)
         if (h->state == Ec::WAIT_CALL) {
             ec->pending_event = -1;
             ec->event_call = true;
-            Mtd_xfer::to_utcb(ec->regs, pt->mtd, ec->error, ec->cr2, *h->utcb);
+            if (ec->is_vcpu())
+                Svm::to_utcb(*ec, pt->mtd, *h->utcb);
+            else
+                Mtd_xfer::to_utcb(ec->regs, pt->mtd, ec->error, ec->cr2, *h->utcb);
             enter_portal(ec, h, pt);
         }
         ec->pending_event = static_cast<int>(n);  // delivered when ec runs again
@@ -383,7 +386,10 @@ void Ipc::reply(Ec *self)
     if (caller->event_call) {
         caller->event_call = false;
         transfer_event_items(self, caller);
-        if (!Mtd_xfer::from_utcb(*self->utcb, caller->regs))
+        if (caller->is_vcpu()) {
+            if (const char *why = Svm::from_utcb(*self->utcb, *caller))
+                kill(caller, why, direct);  // ABI 10.6: Invalid XCR0
+        } else if (!Mtd_xfer::from_utcb(*self->utcb, caller->regs))
             kill(caller, "EXC", direct);  // would fault in the kernel's iretq (ABI 10.6)
     } else
         transfer(self, caller);
@@ -400,12 +406,13 @@ void Ipc::exception(Ec *self, unsigned n, u64 error, u64 cr2)
 
 [[noreturn]] void deliver_startup(Ec *ec)
 {
-    // ABI 10.2: rip 0, rsp = initial stack pointer, rflags 0x200, GPRs 0, qual 0.
+    // ABI 10.2: rip 0, rsp = initial stack pointer, rflags 0x200, GPRs 0, qual 0. A vCPU's
+    // state is its reset state (src/svm.cpp), qual 0.
     ec->started = true;
     ec->error = 0;
     ec->cr2 = 0;
     Cpu::current().ec = nullptr;  // its state lives in ec->regs from here on
-    deliver(ec, Abi::Evt::STARTUP);
+    deliver(ec, ec->is_vcpu() ? Abi::Vmi::STARTUP : Abi::Evt::STARTUP);
 }
 
 [[noreturn]] void deliver_recall(Ec *ec)
@@ -413,7 +420,7 @@ void Ipc::exception(Ec *self, unsigned n, u64 error, u64 cr2)
     ec->recall = false;
     Sched::save_current();
     Cpu::current().ec = nullptr;
-    deliver(ec, Abi::Evt::RECALL);
+    deliver(ec, ec->is_vcpu() ? Abi::Vmi::RECALL : Abi::Evt::RECALL);
 }
 
 [[noreturn]] void deliver_pending(Ec *ec)

@@ -68,6 +68,52 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
 }
 
 /*
+ * A G-bit memory node in the PD's guest page table (ABI 3.2): guest-physical page = node base,
+ * below 2^48 (four levels of nested paging); beyond that it is recorded only.
+ */
+constexpr u64 GUEST_PAGES = u64{1} << (48 - 12);
+
+bool guest_part(u64 page, u64 &pages)
+{
+    if (page >= GUEST_PAGES)
+        return false;
+    if (page + pages > GUEST_PAGES)
+        pages = GUEST_PAGES - page;
+    return true;
+}
+
+bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
+{
+    if (!guest_part(page, pages))
+        return true;
+    if (!pd->make_gpt())
+        return false;
+    Lock_guard g(pd->lock);
+    u64 ga = page << 12, pa = phys_page << 12;
+    static const u64 sizes[] = {PAGES_1G, PAGES_2M};
+    while (pages) {
+        u64 step = 1;
+        for (u64 big : sizes) {
+            if (big == PAGES_1G && !Paging::have_1g)
+                continue;
+            u64 bytes = big << 12;
+            if (pages >= big && !(ga & (bytes - 1)) && !(pa & (bytes - 1)) &&
+                Paging::range_empty(pd->gpt, ga, bytes)) {
+                step = big;
+                break;
+            }
+        }
+        // Nested paging treats guest accesses as user accesses: U on every level (Paging::map).
+        if (!Paging::map(pd->gpt, ga, pa, step << 12, pte_flags(rights), step > 1))
+            return false;
+        ga += step << 12;
+        pa += step << 12;
+        pages -= step;
+    }
+    return true;
+}
+
+/*
  * What an Mdb operation leaves to its finish(), per CPU (an operation starts and ends on one
  * CPU, so another CPU's finish() never takes it over and returns before it is done): the PDs
  * whose last capability went (their spaces to empty), and the PDs whose mappings or ports lost
@@ -109,6 +155,23 @@ void unmap(Pd *pd, u64 page, u64 pages)
     Lock_guard g(pd->lock);
     Paging::unmap(pd->pml4, page << 12, pages << 12, pd->keep);
     __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
+    must_flush(pd);
+}
+
+/*
+ * Guest pages go or become read-only: vCPUs flush their guest TLB before their next entry
+ * (Pd::gpt_gen, src/svm.cpp); CPUs running one now get the shootdown's IPI, which ends the guest.
+ */
+void unmap_guest(Pd *pd, u64 page, u64 pages, bool remove)
+{
+    if (!guest_part(page, pages) || !__atomic_load_n(&pd->gpt, __ATOMIC_ACQUIRE))
+        return;
+    Lock_guard g(pd->lock);
+    if (remove)
+        Paging::unmap(pd->gpt, page << 12, pages << 12, pd->gkeep);
+    else
+        Paging::protect(pd->gpt, page << 12, pages << 12, false);
+    __atomic_add_fetch(&pd->gpt_gen, 1, __ATOMIC_SEQ_CST);
     must_flush(pd);
 }
 
@@ -174,9 +237,12 @@ struct Observer final : Mdb_observer
             return true;
         }
         case Crd::MEM:
-            if (!map_node(pd, n.base, n.payload, n.size(), n.rights)) {
+            if (!map_node(pd, n.base, n.payload, n.size(), n.rights) ||
+                ((n.attr & Mdb_node::GUEST) && !map_guest(pd, n.base, n.payload, n.size(), n.rights))) {
                 // What was mapped goes again (tables with it): CPUs running the PD may have seen it.
                 unmap(pd, n.base, n.size());
+                if (n.attr & Mdb_node::GUEST)
+                    unmap_guest(pd, n.base, n.size(), true);
                 return false;
             }
             return true;
@@ -208,6 +274,8 @@ struct Observer final : Mdb_observer
                 unmap(pd, n.base, n.size());
             else if (!(n.rights & 2))
                 protect(pd, n.base, n.size());
+            if ((n.attr & Mdb_node::GUEST) && (!(n.rights & 7) || !(n.rights & 2)))
+                unmap_guest(pd, n.base, n.size(), !(n.rights & 7));
             return;
         case Crd::PIO:
             if (!n.rights) {
@@ -340,10 +408,10 @@ Mdb::Status Mapping::insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, uns
     return s;
 }
 
-Mdb::Result Mapping::delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot)
+Mdb::Result Mapping::delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot, u8 attr)
 {
     Mdb::Result r = Mdb::delegate(src->mdb_space(send.type()), send, dst->mdb_space(send.type()), window,
-                                  hotspot, &observer);
+                                  hotspot, &observer, attr);
     finish();
     return r;
 }
@@ -416,6 +484,10 @@ void Mapping::trim(Pd *pd)
         Lock_guard g(pd->lock);
         if (Paging::trim(pd->pml4, pd->keep)) {
             __atomic_add_fetch(&pd->tlb_gen, 1, __ATOMIC_SEQ_CST);
+            must_flush(pd);
+        }
+        if (pd->gpt && Paging::trim(pd->gpt, pd->gkeep)) {
+            __atomic_add_fetch(&pd->gpt_gen, 1, __ATOMIC_SEQ_CST);
             must_flush(pd);
         }
     }

@@ -253,7 +253,11 @@ Crd Mdb::lookup(Mdb_space &s, u64 sel)
     return n ? Crd(s.type(), n->base, n->order, n->rights) : Crd();
 }
 
-Mdb::Result Mdb::delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64 hotspot, Mdb_observer *obs)
+/* The node attributes of a delegation travel with its rights, above them (rights < 2^5). */
+constexpr unsigned ATTR_SHIFT = 8;
+
+Mdb::Result Mdb::delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64 hotspot, Mdb_observer *obs,
+                          u8 attr)
 {
     unsigned a = send.rights() & win.rights();
     if (send.is_null() || send.type() != win.type() || !a)
@@ -267,7 +271,7 @@ Mdb::Result Mdb::delegate(Mdb_space &src, Crd send, Mdb_space &dst, Crd win, u64
     Status st;
     {
         Lock_guard g(lock);
-        st = transfer(src, p.sb, dst, p.rb, p.order, a, obs, om);
+        st = transfer(src, p.sb, dst, p.rb, p.order, a | unsigned{attr} << ATTR_SHIFT, obs, om);
     }
     om.print();
     return {st, Crd(send.type(), p.rb, p.order, a)};
@@ -287,7 +291,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, 
     auto overmap = [&] {
         Mdb_node *e = dst.lookup(db);
         if (!e || e->parent != n)  // a repeated delegation is not worth a line
-            om.note(dst.type(), n->space->owner(), dst.owner(), sb, db, so, a);
+            om.note(dst.type(), n->space->owner(), dst.owner(), sb, db, so, a & ((1u << ATTR_SHIFT) - 1));
         if (obs)
             obs->skipped(dst, db, so, Mdb_observer::Skip::OVERMAP);
         return Status::OK;
@@ -310,6 +314,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, 
     x->base = db;
     x->order = static_cast<u8>(so);
     x->rights = static_cast<u8>(n->rights & a);
+    x->attr = static_cast<u8>(a >> ATTR_SHIFT);
     x->payload = payload_at(n, sb);
     if (!dst.insert(x)) {
         free_node(x);
@@ -390,6 +395,7 @@ Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsign
         x->base = db;
         x->order = static_cast<u8>(p.order);
         x->rights = static_cast<u8>(n->rights & a);
+        x->attr = static_cast<u8>(a >> ATTR_SHIFT);
         x->payload = payload_at(n, p.base);
         bool in = dst.insert(x);
         assert(in);  // dst.free() said so just above

@@ -31,7 +31,9 @@ constinit Slab_cache sm_cache{"sm", sizeof(Sm), 64};
 /* Free the user half of a page table: the tables, never the frames they map. */
 void free_tables(u64 *table, unsigned level)
 {
-    unsigned n = level == 3 ? 256 : 512;  // PML4: user half only
+    unsigned n = level == 3 ? 256 : 512;  // PML4: user half only (level 4: a guest's PML4, all of it)
+    if (level == 4)
+        level = 3;
     for (unsigned i = 0; i < n; i++) {
         u64 e = table[i];
         if (!(e & Pte::P) || (e & Pte::PS) || level == 0)
@@ -71,6 +73,8 @@ void Pd::destroy()
     Mapping::destroy(this);  // every capability range; object references are dropped
     obj.release_tables();
     free_tables(pml4, 3);
+    if (gpt)
+        free_tables(gpt, 4);
     if (io_bitmap)
         Kmem::free(io_bitmap, 1);
     this->~Pd();
@@ -149,6 +153,36 @@ Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global
     return ec;
 }
 
+bool Pd::make_gpt()
+{
+    Lock_guard g(lock);
+    if (gpt)
+        return true;
+    auto *t = static_cast<u64 *>(Kmem::alloc_page());
+    if (!t)
+        return false;
+    gpt_phys = virt_to_phys(t);
+    __atomic_store_n(&gpt, t, __ATOMIC_RELEASE);
+    return true;
+}
+
+Ec *Ec::create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global)
+{
+    void *mem = ec_cache.alloc();
+    if (!mem)
+        return nullptr;
+    Ec *ec = new (mem) Ec(pd, cpu, evt, global);
+    if (!pd->make_gpt() || !Svm::create(*ec)) {
+        ec->~Ec();
+        ec_cache.free(mem);
+        return nullptr;
+    }
+    pd->get();
+    Fpu::init_state(ec->fpu);
+    ec->regs.vector = Abi::Vmi::STARTUP;
+    return ec;
+}
+
 Ec *Ec::create_clone(Ec *of, unsigned cpu)
 {
     void *mem = ec_cache.alloc();
@@ -200,6 +234,7 @@ void Ec::destroy()
         release(xcpu_caller);
     if (utcb && !is_clone)
         Kmem::free(utcb, 0);  // unmapped at retirement (Mapping::unmap_utcb)
+    Svm::destroy(*this);
     Pd *p = pd;
     this->~Ec();
     ec_cache.free(this);

@@ -249,6 +249,8 @@ extern "C" [[noreturn]] void run_body(Sc *sc, Ec *ec)
         deliver_recall(ec);
     if (c.resched)
         Sched::preempt_check(true);  // something of a higher priority became ready meanwhile
+    if (ec->is_vcpu())
+        Svm::run(ec);  // its user mode is a guest
     ret_user(&ec->regs);
 }
 

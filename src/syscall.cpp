@@ -69,10 +69,13 @@ struct Kernel_env
         return Mapping::free(pd, Crd::MEM, addr >> 12, 0) && Paging::lookup(pd->pml4, addr) == ~u64{0};
     }
     static bool kstat() { return Boot::cmdline.kstat; }
+    static bool virt() { return Svm::usable; }
 
     static Pd *new_pd() { return Pd::create(); }
     static Ec *new_ec(Pd *pd, const Sys_create_ec &a, bool &taken)
     {
+        if (a.vcpu())
+            return Ec::create_vcpu(pd, a.cpu(), a.evt(), a.global());
         return Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global(), taken);
     }
     static Sc *new_sc(Ec *ec, Qpd q) { return Sc::create(ec, ec->cpu, q.prio(), q.quantum()); }

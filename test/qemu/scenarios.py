@@ -304,6 +304,18 @@ SCENARIOS = [
              module='user/ipctest/ipctest', expect=[BANNER, r'\b19 passed, 0 failed'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'ipc']),
 
+    # vCPUs on SVM with nested paging (user/vmtest, docs/virtualization.md): -cpu max has both. The
+    # VMM checks every exit kind of its test guest; the kernel kills the two doomed vCPUs.
+    *[Scenario(f'{b}vmtest-smp{n}', f'{b and "debug build: "}vCPU exits, injection, recall, guest memory on SVM '
+               f'({n} CPU{"s" * (n > 1)})', smp=n, cpu='max', module='user/vmtest/vmtest', build=b and 'debug',
+               expect=[BANNER, r'SVM: nested paging', r'virtualization SVM with nested paging',
+                       r'Killed EC:.*\(PT not found\)', r'Killed EC:.*\(Invalid XCR0\)',
+                       rf'PASS: one recall \(255\) while the guest spun, from the EC on CPU {n - 1}',
+                       r'^43 passed, 0 failed$'],
+               figures=[('vm exit', r'BENCH vm-exit round trip .* (\d+) ticks')],
+               count={r'Killed EC': 2}, steps=[('exit', EXIT_PASS)], allow=['Killed EC'], tags=['sdk', 'vm'])
+      for b, n in (('', 1), ('', 2), ('debug-', 2))],
+
     # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
     Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores', smp=2, machine='q35',
              extra=['-device', 'edu'], module='user/msitest/msitest',

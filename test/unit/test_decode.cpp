@@ -38,6 +38,8 @@ struct Fake_ec : Kobject
     State state = RUNNABLE;
     Fake_ec *callee = nullptr;
     bool dead = false;
+    bool vcpu = false;
+    bool is_vcpu() const { return vcpu; }
     Fake_ec() : Kobject(TYPE) {}
 };
 
@@ -92,6 +94,8 @@ struct Fake_env
     bool utcb_free(Fake_pd *, u64 addr) const { return utcbs_taken.count(addr) == 0; }
     Fake_ec *self() const { return me; }
     bool kstat() const { return kstat_option; }
+    bool virt_option = false;
+    bool virt() const { return virt_option; }
 
     // The perform step: an allocator with a budget, an insert with a chosen outcome.
     int alloc_budget = 1 << 30;
@@ -294,6 +298,7 @@ std::vector<Hypercall_case> cases()
           {"rdx is an SM", Status::BAD_CAP, [](World &w) { w.f.rdx = SEL_SM; }},
           {"rdx lacks BIND_PT", Status::BAD_CAP, [](World &w) { w.take(SEL_LEC, Perm_ec::BIND_PT); }},
           {"the EC is global", Status::BAD_CAP, [](World &w) { w.lec.global = true; }},
+          {"the EC is a vCPU", Status::BAD_CAP, [](World &w) { w.lec.vcpu = true; }},
           sel_taken}},
         {"create_sm",
          [](World &w) {
@@ -481,6 +486,37 @@ TEST(Decode, PdCtrlLookupHasNoChecks)
     w.id(Hypercall::PD_CTRL, static_cast<unsigned>(Pd_op::LOOKUP), SEL_EMPTY);
     w.f.rsi = Crd::obj(SEL_EMPTY).value();
     EXPECT_TRUE(decode_raw(w, Decode::pd_ctrl<Fake_env>).ok());
+}
+
+TEST(Decode, WithVirtualizationAVcpuPassesWithoutUtcbChecksAndAUtcbAtZeroIsAllowed)
+{
+    auto decode = [](World &w) {
+        Decode::Found<Fake_env> d;
+        return Decode::create_ec(w.env, Sys_create_ec{Sys{w.f}}, d);
+    };
+    auto setup = [](World &w, bool vcpu, u64 utcb) {
+        w.id(Hypercall::CREATE_EC, Create_ec_flag::GLOBAL | (vcpu ? Create_ec_flag::VCPU : 0), SEL_NEW);
+        w.f.rsi = SEL_PD;
+        w.f.rdx = utcb | 1;
+        w.env.virt_option = true;
+    };
+    World a;  // a vCPU: rdx names a virtual-APIC page (VMX), never checked as a UTCB
+    setup(a, true, Abi::USER_ADDR);
+    a.env.utcbs_taken.insert(Abi::USER_ADDR);
+    EXPECT_TRUE(decode(a).ok());
+    a.take(SEL_PD, Perm_pd::CREATE_EC);  // the PD check still applies
+    EXPECT_EQ(decode(a).status, Status::BAD_CAP);
+    World b;  // an EC with its UTCB at page 0
+    setup(b, false, 0);
+    EXPECT_TRUE(decode(b).ok());
+    b.env.utcbs_taken.insert(0);
+    EXPECT_EQ(decode(b).status, Status::BAD_PAR);
+    World c;  // without virtualization: BAD_FTR for both, after BAD_CPU
+    setup(c, true, 0x1000);
+    c.env.virt_option = false;
+    EXPECT_EQ(decode(c).status, Status::BAD_FTR);
+    c.f.rdx = 0x1000 | 3;  // an offline CPU comes first
+    EXPECT_EQ(decode(c).status, Status::BAD_CPU);
 }
 
 TEST(Decode, PdCtrlSubOperation3IsBadPar)
