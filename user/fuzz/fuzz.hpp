@@ -179,6 +179,10 @@ constexpr const char *vkind_name[V_COUNT] = {
     "exceptions in the raw hypercall",
 };
 
+// The slot of the self-test's catcher (main.cpp selftest): its V_UNEXPECTED reports are expected
+// and counted apart (Shared::selftest_unexpected), not as violations.
+constexpr unsigned SELFTEST_SLOT = ~1u;
+
 struct Violation
 {
     unsigned kind, slot;
@@ -200,7 +204,9 @@ struct Shared
     volatile u64 viol_count[V_COUNT];
     volatile u64 viol_logged;
     Violation viol_log[MAX_VIOL_LOG];
-    volatile bool stop;  // the run is over: workers park
+    volatile u64 selftest_unexpected;  // V_UNEXPECTED reports of the self-test's catcher
+    u64 selftest_last[3];              // the last one: event, rip, cr2
+    volatile bool stop;                // the run is over: workers park
     u64 tsc_khz;
     u64 image_first, image_pages;  // our image, in pages
     u64 stack_first, stack_pages;  // the stack pool, in pages
