@@ -122,6 +122,8 @@ struct Catcher
     unsigned slot;                   // the worker's slot, ~0u for a server EC
     const volatile u64 *last_call;   // the worker's last hypercall (Worker::last_rdi...), or null
     Rng rng;                         // the handler's own stream (bogus replies)
+    // The stack of fz_report (server.cpp), where the EC reports an exception in fz_raw itself.
+    alignas(16) u64 report_stack[256];
 };
 
 // ---- shared state ----------------------------------------------------------------------
@@ -225,6 +227,7 @@ void fz_raw_rsp(const Raw *in, Raw *out);
 int fz_try(void (*fn)(u64), u64 arg, Jmp *jb);
 void fz_catch();
 void fz_park();
+[[noreturn]] void fz_park_on(u64 rsp);  // fz_park with this rsp
 extern char fz_raw_ret[], fz_raw_end[], fz_raw_rsp_end[];
 }
 
