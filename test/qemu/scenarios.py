@@ -138,11 +138,11 @@ def option(opt, desc, **kw):
                  tags=['cmdline'] + list(kw.pop('tags', [])), **kw)
 
 
-# What the fuzzer (user/fuzz, docs/testing.md) checks with `kstat` on n CPUs: its self-test (2), the
+# What the fuzzer (user/fuzz, docs/testing.md) checks with `kstat` on n CPUs: its self-test (3), the
 # baseline, that every CPU made hypercalls, one per kind of violation (10), the server, three per
 # CPU (echo, a revoked page, create/call/delegate/revoke), reclamation and the two comparisons.
 def fuzz_checks(cpus):
-    return 2 + 1 + 1 + 10 + 1 + 3 * min(cpus, 8) + 1 + 2
+    return 3 + 1 + 1 + 10 + 1 + 3 * min(cpus, 8) + 1 + 2
 
 
 def fuzz(name, desc, smp, seed, secs=60, args='', **kw):

@@ -18,6 +18,11 @@ extern "C" char _start[], _image_end[];  // user/linker.ld: the program image
 
 namespace fuzz {
 
+inline bool in_image(u64 a)
+{
+    return a >= reinterpret_cast<u64>(_start) && a < reinterpret_cast<u64>(_image_end);
+}
+
 // ---- limits -------------------------------------------------------------------------------
 
 constexpr unsigned MAX_CPUS = 8;     // CPUs that get workers and servers (the first online ones)
@@ -242,6 +247,10 @@ void server_handler(u64 id, Utcb &u);
 long catch_fault(Catcher &c, void (*fn)(u64), u64 arg, u64 lo, u64 hi, u64 alt);
 
 // ---- workers (worker.cpp) -------------------------------------------------------------------
+
+// Whether a revoke of crd may take event portals away from a worker's PD (selectors C_EVT and up,
+// NUM_EXC of them; selectors wrap). Workers never revoke those with `self` (worker.cpp op_revoke).
+bool hits_events(Crd crd);
 
 // Entry of a worker's global EC (set by its startup event); finds its Worker through Ec_tls::arg.
 [[noreturn]] void worker_main();

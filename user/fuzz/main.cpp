@@ -892,6 +892,32 @@ void selftest()
         "cr2 %#lx)",
         n2 - n1, sh.selftest_last[0], sh.selftest_last[1], sh.selftest_last[2]);
     revoke(Crd::obj(b, 6), Revoke_flag::SELF);
+
+    // The other way to make an event look like another: a worker empties one of its event
+    // selectors (a revoke with self) and delegates another event portal there; a recall in a
+    // hypercall then arrives as event 0 at fz_raw_ret, say. Workers never do that (op_revoke).
+    struct
+    {
+        Crd crd;
+        bool hits;
+    } const revokes[] = {
+        {Crd::obj(C_EVT + Evt::RECALL), true},
+        {Crd::obj(C_EVT, 5), true},
+        {Crd::obj(C_EVT + 16, 4), true},
+        {Crd::obj(0x20, 6), true},  // 0..63: the base rounds down
+        {Crd::obj(0x40, 6), false},
+        {Crd::obj(SEL_NUM + C_EVT + 31), true},  // selectors wrap
+        {Crd::obj(0x123456, 26), true},
+        {Crd::obj(C_EVT + NUM_EXC), false},
+        {Crd::obj(C_WORK, 12), false},
+        {Crd::mem(0, 5), false},
+        {Crd::pio(0, 5), false},
+    };
+    unsigned wrong = 0;
+    for (const auto &t : revokes)
+        wrong += hits_events(t.crd) != t.hits;
+    check(wrong == 0, "self-test: workers never revoke their event portals with self (%u of %zu CRDs wrong)",
+          wrong, sizeof(revokes) / sizeof(revokes[0]));
 }
 
 // ---- set-up -----------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ u64 bogus_rip(Rng &r)
                                    0xffff800000000000ull,  // kernel half
                                    0xffffffff80000000ull,
                                    0xfffffffffffffff0ull};
-    return r.chance(200) ? r.next() : pool[r.below(sizeof(pool) / sizeof(pool[0]))];
+    u64 const rip = r.chance(200) ? r.next() : pool[r.below(sizeof(pool) / sizeof(pool[0]))];
+    return in_image(rip) ? 0 : rip;  // none of our code (only the worker runs fz_raw on its stack)
 }
 
 // Park the EC that raised an event nobody expected; one time in eight something bogus instead.
