@@ -381,6 +381,7 @@ SCENARIOS = [
     fuzz('debug-fuzz-smp4-seed2', 'debug build: hypercall fuzzer, four CPUs, seed 2', 4, 2, build='debug',
          tags=['debug']),
     fuzz('fuzz-smp1-seed3', 'hypercall fuzzer, one CPU, seed 3', 1, 3),
+    fuzz('fuzz-smp1-seed4', 'hypercall fuzzer, one CPU, seed 4', 1, 4),
     fuzz('fuzz-smp1-seed5', 'hypercall fuzzer, one CPU, seed 5', 1, 5),
     fuzz('fuzz-long-smp4', 'hypercall fuzzer: 10 million hypercalls on four CPUs', 4, 7, secs=0,
          args='calls=10000000 progress=60', timeout=4 * 3600, optional=True),
@@ -389,7 +390,6 @@ SCENARIOS = [
          optional=True),
     fuzz('fuzz-strict-smp4-seed11', 'F3: no CPU spins for seconds on the mapping database lock', 4, 11,
          strict=True, optional=True),
-    fuzz('fuzz-smp1-seed4', 'F8: an event 0 right after a hypercall (once in nine runs)', 1, 4, optional=True),
 
     # Lockup detector (include/lockup.hpp, docs/debugging.md): with `lockuptest` (debug builds) CPU 1
     # spins holding a lock with interrupts off and CPU 2 waits for that lock; another CPU reports
