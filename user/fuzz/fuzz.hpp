@@ -203,6 +203,7 @@ struct Shared
 {
     u64 seed;
     bool trace, kstat_on;
+    bool iret_pf;            // QEMU's TCG with SMAP: a failing user-mode IRETQ may raise #PF (main.cpp)
     unsigned ncpus;          // CPUs in use
     unsigned cpu[MAX_CPUS];  // their numbers
     unsigned nworkers;

@@ -1224,6 +1224,17 @@ int main(const Hip *h, unsigned cpu)
     Console::init();
     test::begin("fuzz");
     parse_options();
+    {
+        // QEMU's TCG reads the frame of an IRETQ with supervisor rights: with SMAP (which the
+        // kernel turns on where the CPU has it) a user-mode IRETQ to a kernel code selector then
+        // faults with #PF on its own user stack before it can raise the #GP real CPUs give.
+        u32 a, b, c, d;
+        asm volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+        bool smap = b & (1u << 20);
+        asm volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x40000000), "c"(0));
+        bool tcg = b == 0x54474354 && c == 0x43544743 && d == 0x47435447;  // "TCGTCGTCGTCG"
+        sh.iret_pf = smap && tcg;
+    }
     if (!setup_shared()) {
         check(false, "fuzz: set-up (selectors, stacks, the probe page)");
         test::exit();

@@ -674,7 +674,7 @@ void op_fault(Ctx &c)
     if (v < 0)
         return;
     __atomic_add_fetch(&c.w.faults, 1, __ATOMIC_RELAXED);
-    if (f.vec >= 0 && v != f.vec)
+    if (f.vec >= 0 && v != f.vec && !(f.fn == fz_f_iret_kernel_cs && v == Evt::PF && sh.iret_pf))
         violation(V_VECTOR, c.w.slot, c.gen, reinterpret_cast<u64>(f.fn), static_cast<u64>(v),
                   static_cast<u64>(f.vec));
 }
