@@ -174,6 +174,13 @@ fz_park:
     syscall
     jmp     fz_park
 
+/* void fz_park_on(u64 rsp): park with that stack pointer. */
+.global fz_park_on
+.type fz_park_on, @function
+fz_park_on:
+    mov     %rdi, %rsp
+    jmp     fz_park
+
 /* ---- faulting instructions: fz_f_<name>(u64 arg), expected rip in [fz_f_<name>, _end) ---- */
 
 .macro FAULT name

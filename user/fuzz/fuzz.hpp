@@ -18,6 +18,11 @@ extern "C" char _start[], _image_end[];  // user/linker.ld: the program image
 
 namespace fuzz {
 
+inline bool in_image(u64 a)
+{
+    return a >= reinterpret_cast<u64>(_start) && a < reinterpret_cast<u64>(_image_end);
+}
+
 // ---- limits -------------------------------------------------------------------------------
 
 constexpr unsigned MAX_CPUS = 8;     // CPUs that get workers and servers (the first online ones)
@@ -122,6 +127,8 @@ struct Catcher
     unsigned slot;                   // the worker's slot, ~0u for a server EC
     const volatile u64 *last_call;   // the worker's last hypercall (Worker::last_rdi...), or null
     Rng rng;                         // the handler's own stream (bogus replies)
+    // The stack of fz_report (server.cpp), where the EC reports an exception in fz_raw itself.
+    alignas(16) u64 report_stack[256];
 };
 
 // ---- shared state ----------------------------------------------------------------------
@@ -179,6 +186,10 @@ constexpr const char *vkind_name[V_COUNT] = {
     "exceptions in the raw hypercall",
 };
 
+// The slot of the self-test's catcher (main.cpp selftest): its V_UNEXPECTED reports are expected
+// and counted apart (Shared::selftest_unexpected), not as violations.
+constexpr unsigned SELFTEST_SLOT = ~1u;
+
 struct Violation
 {
     unsigned kind, slot;
@@ -192,6 +203,7 @@ struct Shared
 {
     u64 seed;
     bool trace, kstat_on;
+    bool iret_pf;            // QEMU's TCG with SMAP: a failing user-mode IRETQ may raise #PF (main.cpp)
     unsigned ncpus;          // CPUs in use
     unsigned cpu[MAX_CPUS];  // their numbers
     unsigned nworkers;
@@ -200,7 +212,9 @@ struct Shared
     volatile u64 viol_count[V_COUNT];
     volatile u64 viol_logged;
     Violation viol_log[MAX_VIOL_LOG];
-    volatile bool stop;  // the run is over: workers park
+    volatile u64 selftest_unexpected;  // V_UNEXPECTED reports of the self-test's catcher
+    u64 selftest_last[3];              // the last one: event, rip, cr2
+    volatile bool stop;                // the run is over: workers park
     u64 tsc_khz;
     u64 image_first, image_pages;  // our image, in pages
     u64 stack_first, stack_pages;  // the stack pool, in pages
@@ -219,6 +233,7 @@ void fz_raw_rsp(const Raw *in, Raw *out);
 int fz_try(void (*fn)(u64), u64 arg, Jmp *jb);
 void fz_catch();
 void fz_park();
+[[noreturn]] void fz_park_on(u64 rsp);  // fz_park with this rsp
 extern char fz_raw_ret[], fz_raw_end[], fz_raw_rsp_end[];
 }
 
@@ -233,6 +248,10 @@ void server_handler(u64 id, Utcb &u);
 long catch_fault(Catcher &c, void (*fn)(u64), u64 arg, u64 lo, u64 hi, u64 alt);
 
 // ---- workers (worker.cpp) -------------------------------------------------------------------
+
+// Whether a revoke of crd may take event portals away from a worker's PD (selectors C_EVT and up,
+// NUM_EXC of them; selectors wrap). Workers never revoke those with `self` (worker.cpp op_revoke).
+bool hits_events(Crd crd);
 
 // Entry of a worker's global EC (set by its startup event); finds its Worker through Ec_tls::arg.
 [[noreturn]] void worker_main();

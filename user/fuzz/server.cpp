@@ -7,7 +7,10 @@
  * start-up goes to its entry point, a recall changes nothing. Everything
  * else (ECs the workers created, faults nobody expected, plain calls to an
  * event portal) is parked at fz_park, or now and then sent somewhere bogus,
- * which the kernel must survive (ABI 1.1: it kills the EC).
+ * which the kernel must survive (ABI 1.1: it kills the EC). An exception in
+ * fz_raw after the hypercall is a violation, which the EC reports itself
+ * from where the reply sends it (report_unexpected): a plain call to the
+ * portal can look like it, but its caller does not go there.
  *
  * server_handler serves the echo and probe portals of the server PD.
  */
@@ -35,7 +38,8 @@ u64 bogus_rip(Rng &r)
                                    0xffff800000000000ull,  // kernel half
                                    0xffffffff80000000ull,
                                    0xfffffffffffffff0ull};
-    return r.chance(200) ? r.next() : pool[r.below(sizeof(pool) / sizeof(pool[0]))];
+    u64 const rip = r.chance(200) ? r.next() : pool[r.below(sizeof(pool) / sizeof(pool[0]))];
+    return in_image(rip) ? 0 : rip;  // none of our code (only the worker runs fz_raw on its stack)
 }
 
 // Park the EC that raised an event nobody expected; one time in eight something bogus instead.
@@ -69,6 +73,23 @@ void probe_read(u64 arg)
 {
     u64 k = arg & 0xf, addr = arg >> 4 << 4;  // the server's CPU index travels in the low bits
     probe_value[k] = fz_f_read(addr);
+}
+
+/*
+ * Where the handler sends an EC that raised an exception in fz_raw after its hypercall (a
+ * V_UNEXPECTED, event_handler), on the catcher's report stack: only an EC that waits for the reply
+ * to its event gets here (a plain call to the portal gets the reply as a message, ABI 7.2), so the
+ * EC itself records the violation; then it parks on its own stack (rsp: where it faulted; a local
+ * EC finds its Ec_tls through it at its next portal entry).
+ */
+[[noreturn]] void report_unexpected(Catcher *c, u64 v, u64 rip, u64 cr2, u64 rsp)
+{
+    violation(V_UNEXPECTED, c->slot, 0, v, rip, cr2, c->last_call);
+    c->last_v = v;
+    c->last_rip = rip;
+    c->last_cr2 = cr2;
+    __atomic_add_fetch(&c->parked_self, 1, __ATOMIC_RELAXED);
+    fz_park_on(rsp);
 }
 
 }  // namespace
@@ -130,15 +151,32 @@ void event_handler(u64 id, Utcb &u)
         return;
     }
     // An exception right after a hypercall of fz_raw: the registers the kernel returned made
-    // our own code fault, unless the chaos took our stack or code page away.
-    if (v < Evt::STARTUP && own_stack &&
+    // our own code fault, unless the chaos took our stack or code page away. Or a plain call to
+    // the portal, whose message leaves the rip and rsp of an earlier event in our UTCB (the recall
+    // of an EC in a hypercall: rip = fz_raw_ret), and nothing in the message tells the two apart
+    // for sure (ABI 4.2: a caller can send any items word and state words). The reply does: only
+    // the EC of an event resumes at the rip we give it, and reports there (docs/fuzz-findings.md,
+    // F8).
+    if (v < Evt::STARTUP && in(rsp, c.stack_lo, c.stack_hi) &&
         (in(rip, reinterpret_cast<u64>(fz_raw_ret), reinterpret_cast<u64>(fz_raw_end)))) {
         u64 const cr2 = u.qual[1];
         bool const chaos =
             v == Evt::PF && (in(cr2, c.stack_lo, c.stack_hi) ||
                              in(cr2, reinterpret_cast<u64>(_start), reinterpret_cast<u64>(_image_end)));
-        if (!chaos)
-            violation(V_UNEXPECTED, c.slot, 0, v, rip, cr2, c.last_call);
+        if (!chaos) {
+            u.rip = reinterpret_cast<u64>(&report_unexpected);
+            u.rsp =
+                reinterpret_cast<u64>(c.report_stack + sizeof(c.report_stack) / 8) - 8;  // as after a call
+            u.rdi = reinterpret_cast<u64>(&c);
+            u.rsi = v;
+            u.rdx = rip;
+            u.rcx = cr2;
+            u.r8 = rsp;
+            u.rax = u.rbx = u.rbp = u.r9 = u.r10 = u.r11 = u.r12 = u.r13 = u.r14 = u.r15 = 0;
+            u.rflags = 0x202;
+            u.mtd = Mtd::RIP_LEN | Mtd::RSP | Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RFLAGS;
+            return;
+        }
     }
     if (own_stack) {
         c.last_v = v;
