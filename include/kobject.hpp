@@ -51,6 +51,19 @@ class Kobject
             !__atomic_compare_exchange_n(&refs, &old, old + 1, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
         return true;
     }
+    /*
+     * Undo a get() whose reference was never handed out (a capability that could not be
+     * inserted, src/mapping.cpp): the count goes back and nothing else happens, even at 0. Only
+     * for that: for a new object that is not published yet, whose creator then destroys it
+     * (destroy_unpublished(), include/create.hpp), at 0 is right, and a put() would retire and
+     * destroy it a first time (docs/objects.md); an existing object keeps the reference of the
+     * capability it is copied from. Going below 0 is an assertion, as in put().
+     */
+    void unget()
+    {
+        u32 old = __atomic_fetch_sub(&refs, 1, __ATOMIC_RELAXED);
+        assert(old != 0);
+    }
     /* True when this dropped the last reference: the caller destroys the object. */
     [[nodiscard]] bool put()
     {

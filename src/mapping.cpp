@@ -227,10 +227,15 @@ struct Observer final : Mdb_observer
             return false;  // being emptied: reported like a lack of memory
         switch (n.space->type()) {
         case Crd::OBJ: {
+            // The slot's reference, taken before the insert makes the capability visible to
+            // lock-free lookups (whose try_get() must not find 0 on a new object).
             Kobject *o = n.object();
             o->get();
             if (pd->obj.insert(n.base, o, n.rights) != Space_obj::Result::OK) {
-                release(o);
+                // Not release(): a new object being published (insert_root) would drop to 0 and
+                // be retired here, then destroyed once more by its creator (destroy_unpublished).
+                // A delegated one keeps the source capability's reference (Mdb::lock held).
+                o->unget();
                 return false;
             }
             cap_added(o);

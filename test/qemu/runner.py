@@ -53,6 +53,9 @@ FORBIDDEN = {
     'I/O APICs': r'Could not add all I/O APICs',
     'Killed EC': r'Killed EC',
     'test failures': r'\b\d+ passed, [1-9]\d* failed\b',
+    # The allocators' bug catchers (src/slab.cpp, src/buddy.cpp): a double free, or a free of
+    # something they never handed out, is a kernel bug whatever the scenario.
+    'bad free': r'\b(?:slab \S+|buddy): (?:double free|free of)\b',
     # Loaders put the kernel's file name first (QEMU -kernel, multiboot 1) or leave it out (GRUB 2):
     # a scenario's own command line has no unknown words, so the file name must not show up here.
     'unknown option': r'cmdline: ignoring unknown option',

@@ -84,6 +84,20 @@ TEST_F(AssertDeath, KobjectGetAfterTheLastPut)
     EXPECT_DEATH(o.get(), "Assertion \"!__atomic_load_n\\(&gone, __ATOMIC_RELAXED\\)\" failed");
 }
 
+// unget() undoes a get() without retiring the object: at 0 it may be taken again (the creator's
+// destroy_unpublished() after a failed insert, src/mapping.cpp); below 0 is an assertion.
+TEST_F(AssertDeath, KobjectUngetToZeroThenBelow)
+{
+    Obj o;
+    o.get();
+    o.unget();
+    EXPECT_EQ(o.ref_count(), 0u);
+    o.get();  // not gone: unget() is no last put()
+    EXPECT_TRUE(o.put());
+    Obj p;
+    EXPECT_DEATH(p.unget(), "Assertion \"old != 0\" failed");
+}
+
 struct Item
 {
     Item *next = nullptr, *prev = nullptr;
