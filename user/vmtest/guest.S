@@ -168,7 +168,17 @@ guest_start:
     out %al, $0xe2
     inc %r15d
 
-    /* 18: the exit benchmark: DATA_LOOPS CPUIDs, TSC before and after. */
+    /* 18: port 0x80 given to the guest (a G-bit I/O delegation): OUT no longer exits; after the
+       revoke it does again. */
+    out %al, $0xeb
+    mov $0x11, %al
+    out %al, $0x80
+    out %al, $0xec
+    out %al, $0x80
+    out %al, $0xed
+    inc %r15d
+
+    /* 19: the exit benchmark: DATA_LOOPS CPUIDs, TSC before and after. */
     out %al, $0xe8
     mov DATA_LOOPS, %r14
     rdtsc
@@ -187,7 +197,7 @@ guest_start:
     out %al, $0xe9
     inc %r15d
 
-    /* 19: done; then a triple fault (no IDT) ends in a shutdown exit. */
+    /* 20: done; then a triple fault (no IDT) ends in a shutdown exit. */
     out %al, $0xef
     lidt null_idt(%rip)
     int3

@@ -74,7 +74,7 @@ struct State
     u64 events[256];
     u64 tsc_before;
     bool window_asked, invalid_asked, done;
-    u64 recalls;
+    u64 recalls, port80_exits;
     Status recall_status;
     Utcb good;  // the guest's state before the refused one (step 15)
 } st;
@@ -158,6 +158,10 @@ void on_io(Utcb &u)
     bool len_ok = u.qual[1] == u.rip + u.inst_len && u.inst_len == 2;
     u.mtd = Mtd::RIP_LEN;
     u.rip = u.qual[1];
+    if (port == 0x80 && step == 18) {  // the guest's port while revoked: exits once
+        st.port80_exits++;
+        return;
+    }
     switch (port) {
     case 0x80:
         check(step == 2 && !in && size8 && !str && !rep && (u.rax & 0xff) == 0x5a && len_ok,
@@ -237,6 +241,21 @@ void on_io(Utcb &u)
         check(r == Status::SUCCESS, "revoke of the page the guest sees at 2 MiB");
         return;
     }
+    case 0xeb:  // give port 0x80 to the guest
+        check(pd_delegate(self_pd(), st.vm_pd, Crd::pio(0x80, 0),
+                          Item_meta(Item_meta::DELEGATE, 0, Item_meta::G), Crd::pio(0x80, 0))
+                      .crd == Crd::pio(0x80, 0),
+              "port 0x80 delegated to the VM with the G bit");
+        return;
+    case 0xec:
+        check(st.port80_exits == 0, "the guest's OUT to its own port 0x80 does not exit (%lu exits)",
+              st.port80_exits);
+        check(revoke(Crd::pio(0x80, 0)) == Status::SUCCESS, "revoke of the guest's port 0x80");
+        return;
+    case 0xed:
+        check(st.port80_exits == 1, "after the revoke the OUT to port 0x80 exits again (%lu exits)",
+              st.port80_exits);
+        return;
     case 0xe8:
         at<u64>(D_LOOPS) = LOOPS;
         st.events[EX_CPUID] = 0;
@@ -251,7 +270,7 @@ void on_io(Utcb &u)
     }
     case 0xee: fail_exit("a check in the guest failed", EX_IOIO, u);
     case 0xef:
-        check(step == 19, "the guest went through all 18 steps");
+        check(step == 20, "the guest went through all 19 steps");
         if (st.xsave && !st.events[EX_XSETBV])  // QEMU's TCG does not intercept it (docs/virtualization.md)
             test::report(test::Verdict::SKIP, "XSETBV exit: the CPU did not intercept XSETBV");
         st.done = true;
@@ -276,7 +295,7 @@ void vmm(u64 n, Utcb &u)
     case EX_CPUID:
         if (step == 1)
             check(u.rax == 0x4711 && u.qual[0] == 0, "CPUID exit with the guest's leaf (rax %#lx)", u.rax);
-        else if (step != 18)
+        else if (step != 19)
             fail_exit("unexpected CPUID", n, u);
         u.rax = 0xa;
         u.rbx = 0xb;
@@ -611,6 +630,7 @@ int main(const Hip *hip, unsigned cpu)
 
     hypercall_paths();
     doomed_vcpus();
+    check(request_ports(0x80, 0) == Status::SUCCESS, "port 0x80 from the kernel (for the guest)");
 
     build_guest();
     asid_turnover();
