@@ -535,9 +535,12 @@ void asid_turnover()
     u64 wait = alloc_sel();
     create_sm(wait, self_pd(), 0);
     sm_down(wait, rdtsc() + ticks_ms(300));
-    revoke(Crd::obj(pd, 0), Revoke_flag::SELF);  // the PD, then the vCPUs and their SCs
-    for (unsigned i = 0; i < 2 * ASID_VCPUS; i++)
-        revoke(Crd::obj(base + i, 0), Revoke_flag::SELF);
+    // The SCs first: a vCPU still running when its PD (with the exit portals) goes would be killed.
+    for (unsigned i = 0; i < ASID_VCPUS; i++)
+        revoke(Crd::obj(base + 2 * i + 1, 0), Revoke_flag::SELF);
+    for (unsigned i = 0; i < ASID_VCPUS; i++)
+        revoke(Crd::obj(base + 2 * i, 0), Revoke_flag::SELF);
+    revoke(Crd::obj(pd, 0), Revoke_flag::SELF);
     u64 least = ~u64{0};
     for (unsigned i = 0; i < ASID_VCPUS; i++)
         least = spin_exits[i] < least ? spin_exits[i] : least;
