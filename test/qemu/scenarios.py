@@ -424,6 +424,8 @@ SCENARIOS = [
          tags=['debug']),
     fuzz('fuzz-smp1-seed3', 'hypercall fuzzer, one CPU, seed 3', 1, 3),
     fuzz('fuzz-smp1-seed5', 'hypercall fuzzer, one CPU, seed 5', 1, 5),
+    # With SVM (-cpu max): random vCPUs, G-bit items into nested page tables and guest port maps.
+    fuzz('fuzz-svm-smp2-seed6', 'hypercall fuzzer with SVM, two CPUs, seed 6', 2, 6, cpu='max'),
     fuzz('fuzz-long-smp4', 'hypercall fuzzer: 10 million hypercalls on four CPUs', 4, 7, secs=0,
          args='calls=10000000 progress=60', timeout=4 * 3600, optional=True),
     # Seeds that found something (docs/fuzz-findings.md); to be turned on when it is fixed.
