@@ -311,7 +311,7 @@ SCENARIOS = [
                expect=[BANNER, r'SVM: nested paging', r'virtualization SVM with nested paging',
                        r'Killed EC:.*\(PT not found\)', r'Killed EC:.*\(Invalid XCR0\)',
                        rf'PASS: one recall \(255\) while the guest spun, from the EC on CPU {n - 1}',
-                       r'^48 passed, 0 failed$'],
+                       r'^49 passed, 0 failed$'],
                figures=[('vm exit', r'BENCH vm-exit round trip .* (\d+) ticks')],
                count={r'Killed EC': 2}, steps=[('exit', EXIT_PASS)], allow=['Killed EC'], tags=['sdk', 'vm'])
       for b, n in (('', 1), ('', 2), ('debug-', 2))],
