@@ -38,12 +38,13 @@ class Pd : public Kobject
     u64 *gpt = nullptr;
     u64 gpt_phys = 0;
     Paging::Keep gkeep;
-    u64 gpt_gen = 0;          // bumped when guest mappings lose rights: vCPUs flush their guest TLB
-    u64 id = 0;               // never reused: names the PD in per-CPU PCID caches
-    u64 tlb_gen = 0;          // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
-    u8 *io_bitmap = nullptr;  // 1 bit per port, set = no access; allocated on first grant
-    u64 io_version = 0;       // bumped on every change, so CPUs know to reload their copy
-    bool privileged = false;  // the root PD: H-bit items take the kernel as source (ABI 9.6)
+    u64 gpt_gen = 0;           // bumped when guest mappings lose rights: vCPUs flush their guest TLB
+    u8 *guest_iopm = nullptr;  // its vCPUs' I/O permission map (G-bit port nodes); null: all exit
+    u64 id = 0;                // never reused: names the PD in per-CPU PCID caches
+    u64 tlb_gen = 0;           // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
+    u8 *io_bitmap = nullptr;   // 1 bit per port, set = no access; allocated on first grant
+    u64 io_version = 0;        // bumped on every change, so CPUs know to reload their copy
+    bool privileged = false;   // the root PD: H-bit items take the kernel as source (ABI 9.6)
     /*
      * Capabilities to this PD (under Mdb::lock). When the last one goes the PD is dying: its
      * spaces are emptied at once (which breaks reference cycles through its own object space)
@@ -68,6 +69,8 @@ class Pd : public Kobject
 
     bool make_gpt();                         // the guest page table exists; false: out of memory
     bool grant_ports(u32 first, u32 count);  // false: out of memory
+    bool grant_guest_ports(u32 first, u32 count);
+    void revoke_guest_ports(u32 first, u32 count);
     void revoke_ports(u32 first, u32 count);
     bool port_allowed(u32 port) const { return io_bitmap && !(io_bitmap[port / 8] & (1u << (port % 8))); }
 

@@ -251,7 +251,16 @@ struct Observer final : Mdb_observer
                 return false;
             }
             return true;
-        case Crd::PIO: return pd->grant_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
+        case Crd::PIO:
+            if (!pd->grant_ports(static_cast<u32>(n.base), static_cast<u32>(n.size())))
+                return false;
+            if ((n.attr & Mdb_node::GUEST) &&
+                !pd->grant_guest_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()))) {
+                pd->revoke_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
+                must_flush(pd);
+                return false;
+            }
+            return true;
         default: return true;
         }
     }
@@ -285,7 +294,9 @@ struct Observer final : Mdb_observer
         case Crd::PIO:
             if (!n.rights) {
                 pd->revoke_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
-                must_flush(pd);  // the IPI makes running ECs reload their I/O bitmap
+                if (n.attr & Mdb_node::GUEST)
+                    pd->revoke_guest_ports(static_cast<u32>(n.base), static_cast<u32>(n.size()));
+                must_flush(pd);  // the IPI makes running ECs reload their I/O bitmap and ends guests
             }
             return;
         default: return;

@@ -77,6 +77,8 @@ void Pd::destroy()
         free_tables(gpt, 4);
     if (io_bitmap)
         Kmem::free(io_bitmap, 1);
+    if (guest_iopm)
+        Kmem::free(guest_iopm, 2);
     this->~Pd();
     pd_cache.free(this);
 }
@@ -106,6 +108,31 @@ bool Pd::grant_ports(u32 first, u32 count)
         io_bitmap[p / 8] &= static_cast<u8>(~(1u << (p % 8)));
     new_io_version(this);
     return true;
+}
+
+bool Pd::grant_guest_ports(u32 first, u32 count)
+{
+    Lock_guard g(lock);
+    if (!guest_iopm) {
+        // SVM's I/O permission map: 12 KiB, physically contiguous; every port intercepted but these.
+        auto *t = static_cast<u8 *>(Kmem::alloc(2, false));
+        if (!t)
+            return false;
+        memset(t, 0xff, 4 * PAGE_SIZE);
+        __atomic_store_n(&guest_iopm, t, __ATOMIC_RELEASE);  // vCPUs read it without the lock
+    }
+    for (u32 p = first; p < first + count && p < 0x10000; p++)
+        guest_iopm[p / 8] &= static_cast<u8>(~(1u << (p % 8)));
+    return true;
+}
+
+void Pd::revoke_guest_ports(u32 first, u32 count)
+{
+    Lock_guard g(lock);
+    if (!guest_iopm)
+        return;
+    for (u32 p = first; p < first + count && p < 0x10000; p++)
+        guest_iopm[p / 8] |= static_cast<u8>(1u << (p % 8));
 }
 
 void Pd::revoke_ports(u32 first, u32 count)

@@ -143,6 +143,9 @@ void Svm::run(Ec *ec)
     m.asid = v.asid;
     m.tlb_control = flush ? (flush_by_asid ? TLB_FLUSH_ASID : TLB_FLUSH_ALL) : TLB_NONE;
     m.ncr3 = pd->gpt_phys;
+    // The PD's guest ports (G-bit I/O delegations) or none; the kernel's map either way.
+    const u8 *iopm = __atomic_load_n(&pd->guest_iopm, __ATOMIC_ACQUIRE);
+    m.iopm = iopm ? virt_to_phys(iopm) : iopm_phys;
     m.clean = 0;
     m.exitcode = 0;
 

@@ -311,7 +311,7 @@ SCENARIOS = [
                expect=[BANNER, r'SVM: nested paging', r'virtualization SVM with nested paging',
                        r'Killed EC:.*\(PT not found\)', r'Killed EC:.*\(Invalid XCR0\)',
                        rf'PASS: one recall \(255\) while the guest spun, from the EC on CPU {n - 1}',
-                       r'^43 passed, 0 failed$'],
+                       r'^49 passed, 0 failed$'],
                figures=[('vm exit', r'BENCH vm-exit round trip .* (\d+) ticks')],
                count={r'Killed EC': 2}, steps=[('exit', EXIT_PASS)], allow=['Killed EC'], tags=['sdk', 'vm'])
       for b, n in (('', 1), ('', 2), ('debug-', 2))],
@@ -425,6 +425,8 @@ SCENARIOS = [
     fuzz('fuzz-smp1-seed3', 'hypercall fuzzer, one CPU, seed 3', 1, 3),
     fuzz('fuzz-smp1-seed4', 'hypercall fuzzer, one CPU, seed 4', 1, 4),
     fuzz('fuzz-smp1-seed5', 'hypercall fuzzer, one CPU, seed 5', 1, 5),
+    # With SVM (-cpu max): random vCPUs, G-bit items into nested page tables and guest port maps.
+    fuzz('fuzz-svm-smp2-seed6', 'hypercall fuzzer with SVM, two CPUs, seed 6', 2, 6, cpu='max'),
     fuzz('fuzz-long-smp4', 'hypercall fuzzer: 10 million hypercalls on four CPUs', 4, 7, secs=0,
          args='calls=10000000 progress=60', timeout=4 * 3600, optional=True),
     # Seeds that found something (docs/fuzz-findings.md); to be turned on when it is fixed.

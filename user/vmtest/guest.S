@@ -23,10 +23,17 @@
 guest_start:
     mov $1, %r15d
 
-    /* 1: CPUID leaf 0x4711; the VMM answers a, b, c, d. */
+    /* 1: CPUID leaf 0x4711; the VMM answers a, b, c, d. XMM0 keeps its value across the exit
+       (the VMM's handler runs with its own FPU state). */
+    movabs $0x0123456789abcdef, %rax
+    movq %rax, %xmm0
     mov $0x4711, %eax
     xor %ecx, %ecx
     cpuid
+    movq %xmm0, %rsi
+    movabs $0x0123456789abcdef, %rdi
+    cmp %rdi, %rsi
+    jne fail
     cmp $0xa, %eax
     jne fail
     cmp $0xb, %ebx
@@ -103,7 +110,13 @@ guest_start:
     out %al, $0xe2
     inc %r15d
 
-    /* 11: the VMM asks for an interrupt window while interrupts are off; it opens after STI. */
+    /* 11: HLT; the VMM injects software interrupt 0x30 (INT n, type 4). */
+    movq $0, DATA_VECTOR
+    hlt
+    out %al, $0xe1
+    inc %r15d
+
+    /* 12: the VMM asks for an interrupt window while interrupts are off; it opens after STI. */
     movq $0, DATA_VECTOR
     out %al, $0xe3
     nop
@@ -114,7 +127,7 @@ guest_start:
     out %al, $0xe2
     inc %r15d
 
-    /* 12: the VMM adds 2^50 to the TSC offset; the guest reads the TSC. */
+    /* 13: the VMM adds 2^50 to the TSC offset; the guest reads the TSC. */
     out %al, $0xe4
     rdtsc
     shl $32, %rdx
@@ -123,7 +136,7 @@ guest_start:
     out %al, $0xe5
     inc %r15d
 
-    /* 13: XSETBV of x87|SSE (where the host has XSAVE): the VMM validates and sets it. */
+    /* 14: XSETBV of x87|SSE (where the host has XSAVE): the VMM validates and sets it. */
     cmpq $0, DATA_XSAVE
     je 1f
     xor %ecx, %ecx
@@ -136,7 +149,7 @@ guest_start:
     jne fail
 1:  inc %r15d
 
-    /* 14: spin until the VMM, recalled from another EC, sets the flag. */
+    /* 15: spin until the VMM, recalled from another EC, sets the flag. */
     movq $0, DATA_RECALLED
     out %al, $0xe6
 2:  pause
@@ -144,11 +157,11 @@ guest_start:
     je 2b
     inc %r15d
 
-    /* 15: the VMM replies with a state the CPU refuses, then repairs it. */
+    /* 16: the VMM replies with a state the CPU refuses, then repairs it. */
     out %al, $0xe7
     inc %r15d
 
-    /* 16: the VMM revokes the page it mapped at 2 MiB: the next read faults again, and it maps it again. */
+    /* 17: the VMM revokes the page it mapped at 2 MiB: the next read faults again, and it maps it again. */
     out %al, $0xea
     mov $0x200000, %ebx
     mov (%rbx), %rax
@@ -157,7 +170,7 @@ guest_start:
     jne fail
     inc %r15d
 
-    /* 17: an interrupt injected while the stack is at an unmapped page: a nested page fault
+    /* 18: an interrupt injected while the stack is at an unmapped page: a nested page fault
        during its delivery, with the event pending; the VMM maps the page, the kernel injects
        the event again. */
     movq $0, DATA_VECTOR
@@ -168,7 +181,17 @@ guest_start:
     out %al, $0xe2
     inc %r15d
 
-    /* 18: the exit benchmark: DATA_LOOPS CPUIDs, TSC before and after. */
+    /* 19: port 0x80 given to the guest (a G-bit I/O delegation): OUT no longer exits; after the
+       revoke it does again. */
+    out %al, $0xeb
+    mov $0x11, %al
+    out %al, $0x80
+    out %al, $0xec
+    out %al, $0x80
+    out %al, $0xed
+    inc %r15d
+
+    /* 20: the exit benchmark: DATA_LOOPS CPUIDs, TSC before and after. */
     out %al, $0xe8
     mov DATA_LOOPS, %r14
     rdtsc
@@ -187,7 +210,7 @@ guest_start:
     out %al, $0xe9
     inc %r15d
 
-    /* 19: done; then a triple fault (no IDT) ends in a shutdown exit. */
+    /* 21: done; then a triple fault (no IDT) ends in a shutdown exit. */
     out %al, $0xef
     lidt null_idt(%rip)
     int3

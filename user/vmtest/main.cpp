@@ -59,7 +59,7 @@ constexpr u64 MTD_STATE = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::
 
 constexpr u32 I_CPUID = 1u << 18;  // intercept word 0 (ctrl[0])
 constexpr u32 INJ_VALID = 1u << 31, INJ_ERROR = 1u << 11;
-constexpr u32 T_EXTINT = 0u << 8, T_NMI = 2u << 8, T_EXC = 3u << 8;
+constexpr u32 T_EXTINT = 0u << 8, T_NMI = 2u << 8, T_EXC = 3u << 8, T_SWINT = 4u << 8;
 
 u64 rdtsc() { return __builtin_ia32_rdtsc(); }
 u64 ticks_ms(u64 ms) { return u64{hip()->freq_tsc} * ms; }
@@ -74,7 +74,7 @@ struct State
     u64 events[256];
     u64 tsc_before;
     bool window_asked, invalid_asked, done;
-    u64 recalls;
+    u64 recalls, port80_exits;
     Status recall_status;
     Utcb good;  // the guest's state before the refused one (step 15)
 } st;
@@ -158,6 +158,10 @@ void on_io(Utcb &u)
     bool len_ok = u.qual[1] == u.rip + u.inst_len && u.inst_len == 2;
     u.mtd = Mtd::RIP_LEN;
     u.rip = u.qual[1];
+    if (port == 0x80 && step == 19) {  // the guest's port while revoked: exits once
+        st.port80_exits++;
+        return;
+    }
     switch (port) {
     case 0x80:
         check(step == 2 && !in && size8 && !str && !rep && (u.rax & 0xff) == 0x5a && len_ok,
@@ -189,12 +193,12 @@ void on_io(Utcb &u)
             check(v == 0x30, "injected external interrupt 0x30 reached the guest (vector %#lx)", v);
         else if (step == 10)
             check(v == 2, "injected NMI reached the guest (vector %lu)", v);
-        else if (step == 11)
+        else if (step == 12)
             check(
                 v == 0x31 && st.events[EX_VINTR] == 1,
                 "the interrupt window exit came once after STI; interrupt 0x31 injected there (vector %#lx)",
                 v);
-        else if (step == 17)
+        else if (step == 18)
             check(v == 0x30 && st.events[EV_NPF] == 3,
                   "after the nested page fault during its delivery, interrupt 0x30 reached the guest (vector "
                   "%#lx)",
@@ -203,6 +207,10 @@ void on_io(Utcb &u)
             fail_exit("injection check out of order", EX_IOIO, u);
         return;
     }
+    case 0xe1:
+        check(step == 11 && at<u64>(D_VECTOR) == 0x30,
+              "injected software interrupt 0x30 (type 4) reached the guest (vector %#lx)", at<u64>(D_VECTOR));
+        return;
     case 0xe3:  // ask for the interrupt window (ABI 4.5 bit 12), interrupts are off in the guest
         st.window_asked = true;
         u.intr_info = Inj::REQ_INTR_WINDOW;
@@ -237,6 +245,21 @@ void on_io(Utcb &u)
         check(r == Status::SUCCESS, "revoke of the page the guest sees at 2 MiB");
         return;
     }
+    case 0xeb:  // give port 0x80 to the guest
+        check(pd_delegate(self_pd(), st.vm_pd, Crd::pio(0x80, 0),
+                          Item_meta(Item_meta::DELEGATE, 0, Item_meta::G), Crd::pio(0x80, 0))
+                      .crd == Crd::pio(0x80, 0),
+              "port 0x80 delegated to the VM with the G bit");
+        return;
+    case 0xec:
+        check(st.port80_exits == 0, "the guest's OUT to its own port 0x80 does not exit (%lu exits)",
+              st.port80_exits);
+        check(revoke(Crd::pio(0x80, 0)) == Status::SUCCESS, "revoke of the guest's port 0x80");
+        return;
+    case 0xed:
+        check(st.port80_exits == 1, "after the revoke the OUT to port 0x80 exits again (%lu exits)",
+              st.port80_exits);
+        return;
     case 0xe8:
         at<u64>(D_LOOPS) = LOOPS;
         st.events[EX_CPUID] = 0;
@@ -251,7 +274,7 @@ void on_io(Utcb &u)
     }
     case 0xee: fail_exit("a check in the guest failed", EX_IOIO, u);
     case 0xef:
-        check(step == 19, "the guest went through all 18 steps");
+        check(step == 21, "the guest went through all 20 steps");
         if (st.xsave && !st.events[EX_XSETBV])  // QEMU's TCG does not intercept it (docs/virtualization.md)
             test::report(test::Verdict::SKIP, "XSETBV exit: the CPU did not intercept XSETBV");
         st.done = true;
@@ -276,7 +299,7 @@ void vmm(u64 n, Utcb &u)
     case EX_CPUID:
         if (step == 1)
             check(u.rax == 0x4711 && u.qual[0] == 0, "CPUID exit with the guest's leaf (rax %#lx)", u.rax);
-        else if (step != 18)
+        else if (step != 20)
             fail_exit("unexpected CPUID", n, u);
         u.rax = 0xa;
         u.rbx = 0xb;
@@ -306,10 +329,10 @@ void vmm(u64 n, Utcb &u)
                   "nested page fault (252) at guest-physical %#lx: a read of a page not present, final "
                   "translation (EXITINFO1 %#lx)",
                   u.qual[1], u.qual[0]);
-        else if (step == 16 && st.events[EV_NPF] == 2)
+        else if (step == 17 && st.events[EV_NPF] == 2)
             check(u.qual[1] == NPF_GPA, "after the revoke, the guest's read at 2 MiB faults again (%#lx)",
                   u.qual[1]);
-        else if (step == 17 && st.events[EV_NPF] == 3) {
+        else if (step == 18 && st.events[EV_NPF] == 3) {
             // The CPU pushed the interrupt's frame below 0x210000: the event is pending (EXITINTINFO).
             check((u.qual[1] & ~u64{0xfff}) == STACK_GPA && (u.qual[0] & 2) &&
                       u.inj == (INJ_VALID | T_EXTINT | 0x30),
@@ -338,13 +361,15 @@ void vmm(u64 n, Utcb &u)
             u.intr_info = INJ_VALID | T_EXTINT | 0x30;
         else if (step == 10)
             u.intr_info = INJ_VALID | T_NMI | 2;
-        else if (step == 17)
+        else if (step == 11)
+            u.intr_info = INJ_VALID | T_SWINT | 0x30;
+        else if (step == 18)
             u.intr_info = INJ_VALID | T_EXTINT | 0x30;  // its delivery faults: the stack is not mapped
         else
             fail_exit("unexpected HLT", n, u);
         return;
     case EX_VINTR:
-        if (step != 11 || !st.window_asked)
+        if (step != 12 || !st.window_asked)
             fail_exit("unexpected interrupt window exit", n, u);
         check((u.rflags & 0x200) && !u.intr_state, "interrupt window exit (0x64): guest IF on, no shadow");
         st.window_asked = false;
@@ -353,7 +378,7 @@ void vmm(u64 n, Utcb &u)
         u.mtd = Mtd::INJ;
         return;
     case EX_XSETBV:
-        if (step != 13)
+        if (step != 14)
             fail_exit("unexpected XSETBV", n, u);
         check(u.rcx == 0 && (u.rax & 0xffffffff) == 3 && (u.rdx & 0xffffffff) == 0 && u.xcr0 == 1,
               "XSETBV exit (0x8d): XCR0 := 3 asked, the guest's is still 1");
@@ -362,14 +387,14 @@ void vmm(u64 n, Utcb &u)
         u.mtd = Mtd::CR | Mtd::RIP_LEN;
         return;
     case EV_RECALL:
-        if (step == 14) {
+        if (step == 15) {
             at<u64>(D_RECALLED) = 1;
             st.recalls++;
         }
         u.mtd = 0;
         return;
     case EV_INVALID:
-        if (step != 15 || !st.invalid_asked)
+        if (step != 16 || !st.invalid_asked)
             fail_exit("unexpected invalid state", n, u);
         check(true, "a state the CPU refuses (CR0.PG without PE) gives invalid state (253)");
         st.invalid_asked = false;
@@ -516,9 +541,12 @@ void asid_turnover()
     u64 wait = alloc_sel();
     create_sm(wait, self_pd(), 0);
     sm_down(wait, rdtsc() + ticks_ms(300));
-    revoke(Crd::obj(pd, 0), Revoke_flag::SELF);  // the PD, then the vCPUs and their SCs
-    for (unsigned i = 0; i < 2 * ASID_VCPUS; i++)
-        revoke(Crd::obj(base + i, 0), Revoke_flag::SELF);
+    // The SCs first: a vCPU still running when its PD (with the exit portals) goes would be killed.
+    for (unsigned i = 0; i < ASID_VCPUS; i++)
+        revoke(Crd::obj(base + 2 * i + 1, 0), Revoke_flag::SELF);
+    for (unsigned i = 0; i < ASID_VCPUS; i++)
+        revoke(Crd::obj(base + 2 * i, 0), Revoke_flag::SELF);
+    revoke(Crd::obj(pd, 0), Revoke_flag::SELF);
     u64 least = ~u64{0};
     for (unsigned i = 0; i < ASID_VCPUS; i++)
         least = spin_exits[i] < least ? spin_exits[i] : least;
@@ -611,6 +639,7 @@ int main(const Hip *hip, unsigned cpu)
 
     hypercall_paths();
     doomed_vcpus();
+    check(request_ports(0x80, 0) == Status::SUCCESS, "port 0x80 from the kernel (for the guest)");
 
     build_guest();
     asid_turnover();
