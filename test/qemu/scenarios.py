@@ -469,6 +469,11 @@ SCENARIOS = [
     boots('cpu-qemu64', 'QEMU default model: no x2APIC, PCID, XSAVE, SVM', cpu='qemu64', tags=['cpu']),
     boots('cpu-max', 'all TCG features (SVM, XSAVE, 1G pages)', cpu='max', tags=['cpu']),
     boots('cpu-epyc', 'AMD EPYC: SVM', cpu='EPYC', tags=['cpu']),
+    # SVM without nested paging cannot run vCPUs: the HIP must not announce it (ABI 8.2).
+    Scenario('cpu-max-nonpt', 'SVM without nested paging: no vCPUs, the HIP says so', smp=1, cpu='max,-npt',
+             module='user/vmtest/vmtest', expect=[BANNER, r'virtualization SVM without nested paging \(unusable\)',
+                                                  r'FAIL: the HIP announces SVM'],
+             forbid=[r'SVM: nested paging'], allow=['test failures'], steps=[('exit', EXIT_FAIL)], tags=['cpu', 'vm']),
     boots('cpu-westmere', 'Intel Westmere: no x2APIC, PCID, XSAVE', cpu='Westmere', tags=['cpu']),
     boots('cpu-qemu64-x2apic-pcid', 'x2APIC and PCID requested (absent under TCG)',
           cpu='qemu64,+x2apic,+pcid', tags=['cpu']),

@@ -357,14 +357,12 @@ void vmm(u64 n, Utcb &u)
         if (step == 8) {
             u.intr_info = INJ_VALID | T_EXC | INJ_ERROR | 13;
             u.intr_error = 0x1234;
-        } else if (step == 9)
+        } else if (step == 9 || step == 18)  // at 18 its delivery faults: the stack is not mapped
             u.intr_info = INJ_VALID | T_EXTINT | 0x30;
         else if (step == 10)
             u.intr_info = INJ_VALID | T_NMI | 2;
         else if (step == 11)
             u.intr_info = INJ_VALID | T_SWINT | 0x30;
-        else if (step == 18)
-            u.intr_info = INJ_VALID | T_EXTINT | 0x30;  // its delivery faults: the stack is not mapped
         else
             fail_exit("unexpected HLT", n, u);
         return;
@@ -533,7 +531,7 @@ void asid_turnover()
         pd_delegate(self_pd(), pd, Crd::mem(reinterpret_cast<u64>(ram) >> 12, RAM_ORDER, Perm_mem::RWX),
                     Item_meta(Item_meta::DELEGATE, 0, Item_meta::G), Crd::mem(0, RAM_ORDER, Perm_mem::RWX))
                 .status == Status::SUCCESS;
-    for (unsigned i = 0; ok && i < ASID_VCPUS; i++)
+    for (u64 i = 0; ok && i < ASID_VCPUS; i++)
         ok = create_ec(base + 2 * i, pd, st.cpu, 0, 0, 0, Create_ec_flag::VCPU | Create_ec_flag::GLOBAL) ==
                  Status::SUCCESS &&
              create_sc(base + 2 * i + 1, self_pd(), base + 2 * i, Qpd(1, 1000)) == Status::SUCCESS;
@@ -542,9 +540,9 @@ void asid_turnover()
     create_sm(wait, self_pd(), 0);
     sm_down(wait, rdtsc() + ticks_ms(300));
     // The SCs first: a vCPU still running when its PD (with the exit portals) goes would be killed.
-    for (unsigned i = 0; i < ASID_VCPUS; i++)
+    for (u64 i = 0; i < ASID_VCPUS; i++)
         revoke(Crd::obj(base + 2 * i + 1, 0), Revoke_flag::SELF);
-    for (unsigned i = 0; i < ASID_VCPUS; i++)
+    for (u64 i = 0; i < ASID_VCPUS; i++)
         revoke(Crd::obj(base + 2 * i, 0), Revoke_flag::SELF);
     revoke(Crd::obj(pd, 0), Revoke_flag::SELF);
     u64 least = ~u64{0};
