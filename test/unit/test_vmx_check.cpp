@@ -19,7 +19,7 @@ using namespace Vmcs;
 constexpr u64 DEFAULT_PAT = 0x0007040600070406ull;
 constexpr u64 RFLAGS_TF = 1u << 8, RFLAGS_IF = 1u << 9, RFLAGS_VM = 1u << 17;
 constexpr u64 CR4_CET = u64{1} << 23;
-constexpr u32 UNUSABLE_LDTR = Vmx_ar::UNUSABLE | 0x82;
+constexpr u32 UNUSABLE_LDTR = Vmx_ar::UNUSABLE;  // type 0, not present: checked, it would fail
 
 /* Controls and host state as the kernel would set them up (no guest state yet). */
 Vmx_vmcs_image common(const Vmx_caps &c, u64 guest_efer)
@@ -205,6 +205,14 @@ TEST(VmxCheck, ValidEventsAndStatesPass)
              v.g.seg[SS].ar = 0xc0f3;
              v.g.seg[SS].sel = 0x13;
          }},
+        {"CR0.CD and NW in the field (never checked)",
+         [](Vmx_vmcs_image &v) { v.g.cr0 |= Cr0::CD | Cr0::NW; }},
+        {"unusable data segments with any other access rights",
+         [](Vmx_vmcs_image &v) {
+             v.g.seg[DS].ar = Vmx_ar::UNUSABLE | 0xf00;
+             v.g.seg[ES].ar = Vmx_ar::UNUSABLE | 0xfffe0000;
+             v.g.seg[ES].base = u64{1} << 40;
+         }},
         {"MSR areas",
          [](Vmx_vmcs_image &v) {
              v.c.entry_msr_load_count = v.c.exit_msr_store_count = v.c.exit_msr_load_count = 4;
@@ -217,6 +225,22 @@ TEST(VmxCheck, ValidEventsAndStatesPass)
         k.set(v);
         Vmx_violation r = vmx_check_entry(c, v);
         EXPECT_EQ(r.rule, Vmx_rule::NONE) << k.what << ": " << show(r);
+    }
+}
+
+TEST(VmxCheck, ErrorCodeBitExactlyForTheExceptionsThatPushOne)
+{
+    Vmx_caps c = vmx_caps(skylake());
+    const std::set<u32> with_error = {8, 10, 11, 12, 13, 14, 17};  // #DF #TS #NP #SS #GP #PF #AC
+    for (u32 vec = 0; vec < 32; vec++) {
+        for (bool bit : {false, true}) {
+            Vmx_vmcs_image v = long_mode(c);
+            v.c.entry_intr_info =
+                Vmx_intr::VALID | Vmx_intr::TYPE_HW_EXC | vec | (bit ? Vmx_intr::ERROR_CODE : 0);
+            Vmx_rule want =
+                bit == (with_error.count(vec) == 1) ? Vmx_rule::NONE : Vmx_rule::INJ_ERROR_CODE_BIT;
+            EXPECT_EQ(vmx_check_entry(c, v).rule, want) << "vector " << vec << (bit ? " with" : " without");
+        }
     }
 }
 
@@ -257,6 +281,8 @@ struct Case
     Base base;
     void (*spoil)(Vmx_caps &, Vmx_vmcs_image &);
 };
+
+void PrintTo(const Case &k, std::ostream *os) { *os << k.name; }
 
 using C = Vmx_caps;
 using V = Vmx_vmcs_image;
@@ -419,11 +445,18 @@ const Case cases[] = {
     {"TrS", Vmx_rule::G_TR_S, TR, LONG, [](C &, V &v) { v.g.seg[TR].ar |= Vmx_ar::S; }},
     {"TrPresent", Vmx_rule::G_TR_PRESENT, TR, LONG, [](C &, V &v) { v.g.seg[TR].ar &= ~Vmx_ar::P; }},
     {"TrReserved", Vmx_rule::G_SEG_AR_RESERVED, TR, LONG, [](C &, V &v) { v.g.seg[TR].ar |= 1u << 17; }},
+    {"TrReservedLow", Vmx_rule::G_SEG_AR_RESERVED, TR, LONG, [](C &, V &v) { v.g.seg[TR].ar |= 0x400; }},
+    {"TrReservedBeforeUnusable", Vmx_rule::G_SEG_AR_RESERVED, TR, LONG, [](C &, V &v) {
+         v.g.seg[TR].ar |= 0x400 | Vmx_ar::UNUSABLE; }},
     {"TrGranularity", Vmx_rule::G_SEG_G, TR, LONG, [](C &, V &v) { v.g.seg[TR].ar |= Vmx_ar::G; }},
     {"TrUnusable", Vmx_rule::G_TR_UNUSABLE, TR, LONG, [](C &, V &v) { v.g.seg[TR].ar |= Vmx_ar::UNUSABLE; }},
     {"LdtrType", Vmx_rule::G_LDTR_TYPE, LDTR, LONG, [](C &, V &v) { usable_ldtr(v); v.g.seg[LDTR].ar = 0x83; }},
     {"LdtrS", Vmx_rule::G_LDTR_S, LDTR, LONG, [](C &, V &v) { usable_ldtr(v); v.g.seg[LDTR].ar = 0x92; }},
     {"LdtrPresent", Vmx_rule::G_LDTR_PRESENT, LDTR, LONG, [](C &, V &v) { usable_ldtr(v); v.g.seg[LDTR].ar = 0x02; }},
+    {"LdtrReservedHigh", Vmx_rule::G_SEG_AR_RESERVED, LDTR, LONG, [](C &, V &v) {
+         usable_ldtr(v); v.g.seg[LDTR].ar |= 1u << 18; }},
+    {"LdtrReservedBeforeGranularity", Vmx_rule::G_SEG_AR_RESERVED, LDTR, LONG, [](C &, V &v) {
+         usable_ldtr(v); v.g.seg[LDTR].ar |= 0x200; v.g.seg[LDTR].limit = 0x100000; }},
     {"LdtrReserved", Vmx_rule::G_SEG_AR_RESERVED, LDTR, LONG, [](C &, V &v) {
          usable_ldtr(v); v.g.seg[LDTR].ar |= 0x200; }},
     {"LdtrGranularity", Vmx_rule::G_SEG_G, LDTR, LONG, [](C &, V &v) {

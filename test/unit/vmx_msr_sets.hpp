@@ -5,8 +5,10 @@
  * definitions of the SDM (Appendix A) and what these generations support. They were not read
  * on a machine here (this host has no VMX); they are representative, not a specific part's dump.
  *
- *   skylake    Skylake client: TRUE controls, EPT with 2M/1G pages, A/D, unrestricted guest,
- *              VPID, virtual NMIs, posted interrupts, VMCS shadowing, PML, TSC scaling.
+ *   skylake    modelled on Skylake (a composite, not one part number): TRUE controls, EPT with
+ *              2M/1G pages and A/D, unrestricted guest, VPID, virtual NMIs, APIC-register
+ *              virtualization and virtual-interrupt delivery (no posted interrupts), VMCS
+ *              shadowing, PML, TSC scaling; CR4 without PKE.
  *   westmere   Westmere: TRUE controls, EPT (2M, no 1G), unrestricted guest, VPID, no APICv.
  *   westmere_untrue  the same without IA32_VMX_BASIC bit 55 (as some nested hypervisors report
  *              it): the default1 controls then must stay 1, CR3-load/store exiting included.
