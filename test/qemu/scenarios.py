@@ -195,8 +195,13 @@ SCENARIOS = [
     Scenario('mem-32M-demo-grub-bios', 'the demo in 32 MiB, GRUB ISO, BIOS, multiboot2', mem='32M',
              boot='iso-bios', module='user/demo/demo', expect=[BANNER, DEMO_DONE], steps=[('exit', EXIT_PASS)],
              timeout=90, tags=['mem', 'small', 'demo', 'grub']),
+    # Debian 13's GRUB 2.12 under OVMF 2025.02 needs about 20 MiB more than Debian 12's before it
+    # loads anything: skipped there, on that evidence (GRUB's own message, no kernel banner).
     Scenario('mem-56M-demo-grub-uefi', 'the demo in 56 MiB, GRUB ISO, UEFI (OVMF, GRUB need 52 MiB)', mem='56M',
              boot='iso-uefi', module='user/demo/demo', expect=[BANNER, DEMO_DONE], steps=[('exit', EXIT_PASS)],
+             unsupported=[(r'could not allocate all requested memory', r'NOVA Microhypervisor',
+                           'the loader itself needs more than 56 MiB (GRUB: could not allocate all requested '
+                           'memory)')],
              timeout=150, tags=['mem', 'small', 'demo', 'grub', 'uefi']),
     Scenario('mem-8M-conformance-smp1', 'ABI conformance suite in 8 MiB, one CPU', smp=1, mem='8M',
              module='user/conformance/conformance',
