@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "abi/hypercall.hpp"
 #include "abi/utcb.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
@@ -304,3 +305,10 @@ void destroy_unpublished(Kobject *obj);
 void destroy_object(Kobject *obj);
 /* PDs, ECs, SCs, portals and semaphores allocated (kernel statistics). */
 u64 objects_in_use();
+/*
+ * The kernel census (kstat, docs/debugging.md): counts by type and state into k (its slab_pages
+ * are added to), and every allocated object of type t, in no particular order, with the type's
+ * slab cache locked (fn must not allocate or free objects of that type).
+ */
+void object_census(Kstat_census &k);
+void for_each_object(Obj_type t, void (*fn)(Kobject *, void *), void *arg);
