@@ -110,7 +110,8 @@ void dump_pd(Kobject *o, void *arg)
           "host %lu object %lu; io bitmap %s",
           id(o).s, static_cast<const void *>(o), refs, pd->caps, pd->dying ? " dying" : "",
           pd == Pd::root ? " root" : "", pd->teardown_space, pd->teardown.active() ? " (walking)" : "",
-          pd->mdb_obj.count(), pd->mdb_mem.count(), pd->mdb_pio.count(), pt, ot, pd->io_bitmap ? "yes" : "no");
+          pd->mdb_obj.count(), pd->mdb_mem.count(), pd->mdb_pio.count(), pt, ot,
+          pd->io_bitmap ? "yes" : "no");
 }
 
 void dump_ec(Kobject *o, void *arg)
@@ -123,14 +124,17 @@ void dump_ec(Kobject *o, void *arg)
           "SCs %u waiting %s blocked_sc %s; sm %s deadline %#lx; xcpu caller %s wait %d started %d sel %#lx; "
           "event %d recall %d started %d utcb %s rip %#lx",
           id(o).s, static_cast<const void *>(o), o->ref_count(), id(e->pd).s, e->cpu,
-          e->is_clone  ? "clone"
+          e->is_clone ? "clone"
           : e->global ? "global"
                       : "local",
           e->dead ? " dead" : "", e->event_call ? " event_call" : "", state_name(e->state), id(e->caller).s,
           id(e->callee).s, id(e->helping).s, e->helped_by, e->sc_count, id(e->sc_waiters).s,
           id(e->blocked_sc).s, id(e->waiting_on).s, e->deadline, id(e->xcpu_caller).s, e->xcpu_wait,
           e->xcpu_started, e->xcpu_sel, e->pending_event, e->recall, e->started,
-          e->utcb_mapped ? "mapped" : e->utcb_next ? "unmapping" : "-", e->regs.rip);
+          e->utcb_mapped ? "mapped"
+          : e->utcb_next ? "unmapping"
+                         : "-",
+          e->regs.rip);
 }
 
 void dump_sc(Kobject *o, void *arg)
@@ -205,10 +209,11 @@ Kstat_census Census::count()
 void Census::dump(u64 since)
 {
     Kstat_census k = count();
-    trace("KSTAT: census: PD %lu (%lu dying), EC %lu (%lu clones, %lu dead), SC %lu (%lu retired), PT %lu, SM "
-          "%lu, nodes %lu; slab pages %lu; free pages %lu; pending %lu; next serial %lu",
-          k.pds, k.dying_pds, k.ecs, k.clones, k.dead_ecs, k.scs, k.retired_scs, k.pts, k.sms, k.nodes,
-          k.slab_pages, Kmem::free_pages(), Rcu::pending() + Sched::retiring() + Mapping::pending(), k.serial);
+    trace(
+        "KSTAT: census: PD %lu (%lu dying), EC %lu (%lu clones, %lu dead), SC %lu (%lu retired), PT %lu, SM "
+        "%lu, nodes %lu; slab pages %lu; free pages %lu; pending %lu; next serial %lu",
+        k.pds, k.dying_pds, k.ecs, k.clones, k.dead_ecs, k.scs, k.retired_scs, k.pts, k.sms, k.nodes,
+        k.slab_pages, Kmem::free_pages(), Rcu::pending() + Sched::retiring() + Mapping::pending(), k.serial);
     trace("KSTAT: objects made since serial %lu:", since);
     Walk w[5] = {{since}, {since}, {since}, {since}, {since}};
     for_each_object(Obj_type::PD, dump_pd, &w[0]);

@@ -91,6 +91,13 @@ SUPPRESSED = r'console: \d+ lines suppressed'
 # skip themselves there (user/conformance: needs_kernel_memory), as in mem-8M-conformance-smp1.
 CONFORMANCE_BIG = 5
 
+# The kernel census (docs/debugging.md) the leak test asks for: the nine objects of a round, by
+# type, and the last line (the round's nodes are listed as well).
+CENSUS = [r'KSTAT: census: PD \d+ \(\d+ dying\), EC \d+ \(0 clones', r'KSTAT: PD #\d+ 0x[0-9a-f]+ refs \d+ caps 2 ',
+          r'KSTAT: EC #\d+ 0x[0-9a-f]+ refs \d+ PD #\d+ cpu \d+ global ', r'KSTAT: SC #\d+ 0x[0-9a-f]+ refs 1 EC #\d+ .* prio 1',
+          r'KSTAT: PT #\d+ ', r'KSTAT: SM #\d+ ', r'KSTAT: node 0x[0-9a-f]+ obj PD #\d+ ',
+          r'KSTAT: end of census: \d+ listed, 0 more not listed']
+
 # Pass/fail exit codes the root task writes to isa-debug-exit; QEMU exits with (code << 1) | 1.
 EXIT_PASS = 0x10 * 2 + 1    # 33
 EXIT_FAIL = 0x11 * 2 + 1    # 35
@@ -393,13 +400,14 @@ SCENARIOS = [
              allow=['Killed EC'], timeout=150, tags=['conformance', 'harden']),
 
     # Leak test (user/leaktest): 100 000 objects created and destroyed, an exhaustion of kernel
-    # memory; free pages and objects of the kstat hypercall back at the baseline each time. The
+    # memory; free pages and objects of the kstat hypercall back at the baseline each time; the
+    # kernel census of a round (CENSUS). The
     # rounds' global ECs have no startup portal; should one ever run it is killed, which is allowed.
     Scenario('leak-kstat-smp1', 'kernel memory back at its baseline after 100 000 objects, one CPU', smp=1,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^21 passed, 0 failed$', SUPPRESSED],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', SUPPRESSED, *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
     Scenario('leak-kstat-smp4', 'the same on four CPUs (ECs on a second CPU, TLB shootdowns)', smp=4,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^21 passed, 0 failed$', SUPPRESSED],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', SUPPRESSED, *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
 
     # The debug build (configs/debug.config: -Og, assertions on, docs/debugging.md) under the
@@ -415,7 +423,7 @@ SCENARIOS = [
              expect=[BANNER, LIVELOCK_KILL, rf'^{CONFORMANCE_SMP4} passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              timeout=150, tags=['conformance', 'debug']),
     Scenario('debug-leak-kstat-smp4', 'debug build: the leak test on four CPUs', smp=4, build='debug',
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^21 passed, 0 failed$'],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=150, tags=['sdk', 'leak', 'debug']),
 
     # The hypercall fuzzer (user/fuzz, docs/testing.md): seeded random hypercalls from two child
