@@ -123,7 +123,14 @@ class Ec : public Kobject
     Ec *xcpu_caller = nullptr;
     u64 xcpu_sel = 0;
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
-    bool xcpu_wait = false;          // the caller waits for its clone (exchanged atomically)
+    /*
+     * The caller: the SC of the clone it waits for, with the call's reference to it. Whoever
+     * takes it (compare-and-swap) ends the call: the clone when it is done (it leaves XCPU_DONE
+     * while it hands its registers over, then nullptr), or the abandonment of the caller's chain
+     * (the clone's SC retires; src/ipc.cpp).
+     */
+    class Sc *xcpu_sc = nullptr;
+    static class Sc *xcpu_done() { return reinterpret_cast<class Sc *>(u64{1}); }
     Ec *utcb_next = nullptr;         // retired, its UTCB still to be unmapped (src/mapping.cpp)
     bool utcb_mapped = false;        // its UTCB node is in its PD's memory space (until finish())
     Mdb_walk utcb_walk;              // that removal, in pieces

@@ -121,7 +121,8 @@ void dump_ec(Kobject *o, void *arg)
     if (!w.take(o))
         return;
     trace("KSTAT: EC %s %p refs %u PD %s cpu %u %s%s%s %s; caller %s callee %s helping %s helped_by %u; "
-          "SCs %u waiting %s blocked_sc %s; sm %s deadline %#lx; xcpu caller %s wait %d started %d sel %#lx; "
+          "SCs %u waiting %s blocked_sc %s; sm %s deadline %#lx; xcpu caller %s waits for %s started %d sel "
+          "%#lx; "
           "event %d recall %d started %d utcb %s rip %#lx",
           id(o).s, static_cast<const void *>(o), o->ref_count(), id(e->pd).s, e->cpu,
           e->is_clone ? "clone"
@@ -129,8 +130,9 @@ void dump_ec(Kobject *o, void *arg)
                       : "local",
           e->dead ? " dead" : "", e->event_call ? " event_call" : "", state_name(e->state), id(e->caller).s,
           id(e->callee).s, id(e->helping).s, e->helped_by, e->sc_count, id(e->sc_waiters).s,
-          id(e->blocked_sc).s, id(e->waiting_on).s, e->deadline, id(e->xcpu_caller).s, e->xcpu_wait,
-          e->xcpu_started, e->xcpu_sel, e->pending_event, e->recall, e->started,
+          id(e->blocked_sc).s, id(e->waiting_on).s, e->deadline, id(e->xcpu_caller).s,
+          e->xcpu_sc == Ec::xcpu_done() ? "(done)" : id(e->xcpu_sc).s, e->xcpu_started, e->xcpu_sel,
+          e->pending_event, e->recall, e->started,
           e->utcb_mapped ? "mapped"
           : e->utcb_next ? "unmapping"
                          : "-",
