@@ -442,9 +442,9 @@ SCENARIOS = [
     fuzz('fuzz-svm-smp2-seed6', 'hypercall fuzzer with SVM, two CPUs, seed 6', 2, 6, cpu='max'),
     fuzz('fuzz-long-smp4', 'hypercall fuzzer: 10 million hypercalls on four CPUs', 4, 7, secs=0,
          args='calls=10000000 progress=60', timeout=4 * 3600, optional=True),
-    # Seeds that found something (docs/fuzz-findings.md); to be turned on when it is fixed.
-    fuzz('fuzz-smp4-seed13', 'F2: kernel memory not back at the baseline (intermittent)', 4, 13,
-         optional=True),
+    # Seeds that found something (docs/fuzz-findings.md); optional until it is fixed.
+    fuzz('fuzz-smp4-seed13', 'hypercall fuzzer, four CPUs, seed 13 (F2, fixed: kernel memory back at the baseline)',
+         4, 13),
     fuzz('fuzz-strict-smp4-seed11', 'F3: no CPU spins for seconds on the mapping database lock', 4, 11,
          strict=True, optional=True),
 
