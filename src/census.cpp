@@ -125,9 +125,10 @@ void dump_ec(Kobject *o, void *arg)
           "%#lx; "
           "event %d recall %d started %d utcb %s rip %#lx",
           id(o).s, static_cast<const void *>(o), o->ref_count(), id(e->pd).s, e->cpu,
-          e->is_clone ? "clone"
-          : e->global ? "global"
-                      : "local",
+          e->is_clone    ? "clone"
+          : e->is_vcpu() ? "vCPU"
+          : e->global    ? "global"
+                         : "local",
           e->dead ? " dead" : "", e->event_call ? " event_call" : "", state_name(e->state), id(e->caller).s,
           id(e->callee).s, id(e->helping).s, e->helped_by, e->sc_count, id(e->sc_waiters).s,
           id(e->blocked_sc).s, id(e->waiting_on).s, e->deadline, id(e->xcpu_caller).s,
