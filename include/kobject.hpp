@@ -13,12 +13,18 @@ class Kobject
 {
     u32 refs = 0;
     bool gone = false;  // with assertions: put() dropped the last reference (objects start at 0)
+    static inline u64 serials = 0;
 
   public:
     const Obj_type otype;
+    /* Creation number, never reused: the kernel census lists the objects made after a mark
+       (kstat, docs/debugging.md). */
+    const u64 serial;
     Kobject *release_next = nullptr;  // waiting for its grace period (src/rcu.cpp)
 
-    explicit Kobject(Obj_type t) : otype(t) {}
+    explicit Kobject(Obj_type t) : otype(t), serial(__atomic_fetch_add(&serials, 1, __ATOMIC_RELAXED)) {}
+    /* The serial the next object gets. */
+    static u64 next_serial() { return __atomic_load_n(&serials, __ATOMIC_RELAXED); }
     Kobject(const Kobject &) = delete;
     Kobject &operator=(const Kobject &) = delete;
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "abi/crd.hpp"
+#include "abi/hypercall.hpp"
 #include "cpu.hpp"
 #include "mdb.hpp"
 
@@ -73,5 +74,9 @@ bool settle();
 /* Mapping-database nodes allocated; PDs and UTCBs waiting for their teardown (kernel statistics). */
 u64 nodes_in_use();
 u64 pending();
+/* The kernel census (kstat, docs/debugging.md): node count and slab pages (added to k's), and
+   every allocated node, with the node cache locked (fn must not allocate or free nodes). */
+void node_census(Kstat_census &k);
+void for_each_node(void (*fn)(const Mdb_node &, void *), void *arg);
 
 }  // namespace Mapping

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "abi/hypercall.hpp"
 #include "abi/utcb.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
@@ -122,7 +123,14 @@ class Ec : public Kobject
     Ec *xcpu_caller = nullptr;
     u64 xcpu_sel = 0;
     bool xcpu_db = false, xcpu_started = false, is_clone = false;
-    bool xcpu_wait = false;          // the caller waits for its clone (exchanged atomically)
+    /*
+     * The caller: the SC of the clone it waits for, with the call's reference to it. Whoever
+     * takes it (compare-and-swap) ends the call: the clone when it is done (it leaves XCPU_DONE
+     * while it hands its registers over, then nullptr), or the abandonment of the caller's chain
+     * (the clone's SC retires; src/ipc.cpp).
+     */
+    class Sc *xcpu_sc = nullptr;
+    static class Sc *xcpu_done() { return reinterpret_cast<class Sc *>(u64{1}); }
     Ec *utcb_next = nullptr;         // retired, its UTCB still to be unmapped (src/mapping.cpp)
     bool utcb_mapped = false;        // its UTCB node is in its PD's memory space (until finish())
     Mdb_walk utcb_walk;              // that removal, in pieces
@@ -304,3 +312,10 @@ void destroy_unpublished(Kobject *obj);
 void destroy_object(Kobject *obj);
 /* PDs, ECs, SCs, portals and semaphores allocated (kernel statistics). */
 u64 objects_in_use();
+/*
+ * The kernel census (kstat, docs/debugging.md): counts by type and state into k (its slab_pages
+ * are added to), and every allocated object of type t, in no particular order, with the type's
+ * slab cache locked (fn must not allocate or free objects of that type).
+ */
+void object_census(Kstat_census &k);
+void for_each_object(Obj_type t, void (*fn)(Kobject *, void *), void *arg);

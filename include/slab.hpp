@@ -13,7 +13,8 @@
  *   slab size (buddy blocks are naturally aligned). free() checks that this is an
  *   allocated buddy block owned by this cache and that p is an object start;
  *   this catches bugs, it does not defend against forged headers.
- * - Slabs with free objects are on a partial list; full slabs are on no list.
+ * - Slabs with free objects are on a partial list, full slabs on a full list (only
+ *   for_each() walks it: the kernel's object census, docs/debugging.md).
  *   A slab that becomes empty goes straight back to the buddy, so once all objects
  *   are freed the buddy's statistics are exactly as before (leak tests rely on it).
  * - The constructor is constexpr, so static caches need no run-time constructor.
@@ -65,6 +66,20 @@ class Slab_cache
     bool free(void *p);  // false (with a diag line) if p is not a live object of this cache
     Stats stats() const;
     const char *name() const { return cache_name; }
+    /*
+     * Call fn(object) for every allocated object, under the cache's lock (fn must not use this
+     * cache). For debugging (the kernel's object census), not for hot paths.
+     */
+    template <typename F> void for_each(F &&fn) const
+    {
+        Lock_guard g(lock);
+        const Slab *lists[] = {partial, full};
+        for (const Slab *list : lists)
+            for (const Slab *s = list; s; s = s->next)
+                for (size_t i = 0; i < per_slab; i++)
+                    if (s->map[i / 64] & (u64{1} << (i % 64)))
+                        fn(reinterpret_cast<void *>(reinterpret_cast<u64>(s) + first + i * size));
+    }
 
   private:
     struct Slab
@@ -83,6 +98,7 @@ class Slab_cache
     unsigned order = 0;
     size_t per_slab = 0;
     Slab *partial = nullptr;
+    Slab *full = nullptr;
     size_t in_use = 0;
     size_t slabs = 0;
     mutable Spinlock lock;
@@ -94,6 +110,6 @@ class Slab_cache
     }
 
     Slab *grow();
-    void link(Slab *s);
-    void unlink(Slab *s);
+    void link(Slab *s, Slab *&list);
+    void unlink(Slab *s, Slab *&list);
 };

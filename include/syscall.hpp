@@ -97,6 +97,9 @@ struct Sys_revoke : Sys
 struct Sys_kstat : Sys
 {
     bool report() const { return flags() & Kstat_flag::REPORT; }
+    bool census() const { return flags() & Kstat_flag::CENSUS; }
+    bool dump() const { return flags() & Kstat_flag::DUMP; }
+    u64 since() const { return f.rsi; }  // DUMP: the first serial to list
 };
 
 struct Sys_assign_gsi : Sys

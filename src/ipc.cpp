@@ -261,7 +261,7 @@ void help(Ec *self, Ec *busy, unsigned round, bool call)
         self->regs.rdi = static_cast<u64>(Status::OOM);
         Sched::run(cur, self);
     }
-    sc->get();    // this call's reference: dropped when the clone is done
+    sc->get();    // this call's reference (self->xcpu_sc): dropped by whoever ends the call
     self->get();  // the clone's reference to its caller
     sc->quantum_ticks = cur ? cur->quantum_ticks : 1;
     sc->left = cur && cur->left ? cur->left : sc->quantum_ticks;
@@ -272,7 +272,7 @@ void help(Ec *self, Ec *busy, unsigned round, bool call)
     clone->xcpu_db = db;
     self->state = Ec::BLOCKED;
     self->blocked_sc = cur;
-    __atomic_store_n(&self->xcpu_wait, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&self->xcpu_sc, sc, __ATOMIC_RELEASE);
     Cpu::current().ec = nullptr;
     Sched::ready(sc);
     Sched::run_next();
@@ -292,17 +292,23 @@ void xcpu_step(Sc *sc, Ec *clone)
     Ec *caller = clone->xcpu_caller;
     assert(clone->is_clone && sc->ec == clone && !clone->callee && caller->cpu != clone->cpu);
     Sched::save_current();
-    // The caller's own call chain may have been abandoned meanwhile (its SC went).
-    if (__atomic_exchange_n(&caller->xcpu_wait, false, __ATOMIC_ACQ_REL)) {
+    // The caller's own call chain may have been abandoned meanwhile (its SC went): then the
+    // abandonment took the call (and retired our SC), and the caller has its COM_ABT.
+    Sc *expected = sc;
+    bool mine = __atomic_compare_exchange_n(&caller->xcpu_sc, &expected, Ec::xcpu_done(), false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    if (mine) {
         caller->regs = clone->regs;
         caller->state = Ec::RUNNABLE;
+        __atomic_store_n(&caller->xcpu_sc, nullptr, __ATOMIC_RELEASE);  // an abandonment waits for this
         Sched::wake(caller);
     }
     Cpu &c = Cpu::current();
     c.ec = nullptr;
     c.sc = nullptr;
     clone->dead = true;
-    release(sc);  // the only reference: the SC goes, and with it the clone
+    if (mine)
+        release(sc);  // the call's (and only) reference: the SC goes, and with it the clone
     Sched::run_next();
 }
 
@@ -456,11 +462,37 @@ void stop_helping(Ec *ec)
 }
 
 namespace {
+/*
+ * r's cross-CPU call is abandoned with r's activation: if its clone is not done yet, the clone's
+ * SC retires (it holds no capability: the call's reference is its last), and the clone's CPU
+ * abandons the clone's chain like any other (the callee is ready for calls again, the clone never
+ * runs again). True if r waited for a clone that was not done.
+ */
+bool abandon_xcpu(Ec *r)
+{
+    Sc *sc = __atomic_load_n(&r->xcpu_sc, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (!sc)
+            return false;
+        if (sc == Ec::xcpu_done()) {
+            // The clone is handing its registers over on its CPU (a few instructions with
+            // interrupts off): wait, so that r's state is final before the chain resets it.
+            pause();
+            sc = __atomic_load_n(&r->xcpu_sc, __ATOMIC_ACQUIRE);
+            continue;
+        }
+        if (__atomic_compare_exchange_n(&r->xcpu_sc, &sc, nullptr, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            break;
+    }
+    release(sc);  // the call's reference, its last: Sched::retire, its CPU stops it and finishes it
+    return true;
+}
+
 /* r stops waiting for whatever it waits for (its activation is being abandoned). */
 void unblock(Ec *r)
 {
     r->leave_waits();
-    __atomic_store_n(&r->xcpu_wait, false, __ATOMIC_RELEASE);
+    abandon_xcpu(r);
     if (r->helping)
         stop_helping(r);
 }
@@ -495,6 +527,12 @@ void abandon_chain(Sc *sc)
         if (r == e0) {
             if (e0->helping)
                 stop_helping(e0);  // nothing will run it to repeat its call
+            // A cross-CPU call of the chain's first EC goes with the chain: its clone's SC would
+            // otherwise run (or wait for) the callee on the other CPU for an SC that is gone.
+            if (abandon_xcpu(e0)) {
+                e0->regs.rdi = static_cast<u64>(Status::COM_ABT);
+                e0->state = Ec::RUNNABLE;
+            }
             break;
         }
         Ec *caller = r->caller;

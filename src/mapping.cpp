@@ -533,4 +533,16 @@ bool Mapping::settle()
 
 u64 Mapping::nodes_in_use() { return node_cache.stats().in_use; }
 
+void Mapping::node_census(Kstat_census &k)
+{
+    Slab_cache::Stats s = node_cache.stats();
+    k.nodes = s.in_use;
+    k.slab_pages += s.slabs << s.order;
+}
+
+void Mapping::for_each_node(void (*fn)(const Mdb_node &, void *), void *arg)
+{
+    node_cache.for_each([&](void *n) { fn(*static_cast<const Mdb_node *>(n), arg); });
+}
+
 u64 Mapping::pending() { return __atomic_load_n(&teardowns, __ATOMIC_RELAXED); }

@@ -533,6 +533,38 @@ u64 objects_in_use()
     return n;
 }
 
+void object_census(Kstat_census &k)
+{
+    auto pages = [](const Slab_cache &c) {
+        Slab_cache::Stats s = c.stats();
+        return s.slabs << s.order;
+    };
+    k.pds = pd_cache.stats().in_use;
+    k.ecs = ec_cache.stats().in_use;
+    k.scs = sc_cache.stats().in_use;
+    k.pts = pt_cache.stats().in_use;
+    k.sms = sm_cache.stats().in_use;
+    k.slab_pages += pages(pd_cache) + pages(ec_cache) + pages(sc_cache) + pages(pt_cache) + pages(sm_cache);
+    k.clones = k.dying_pds = k.dead_ecs = k.retired_scs = 0;
+    pd_cache.for_each([&](void *o) { k.dying_pds += static_cast<Pd *>(o)->dying; });
+    ec_cache.for_each([&](void *o) {
+        const Ec *e = static_cast<Ec *>(o);
+        k.clones += e->is_clone;
+        k.dead_ecs += e->dead;
+    });
+    sc_cache.for_each([&](void *o) { k.retired_scs += static_cast<Sc *>(o)->retired; });
+}
+
+void for_each_object(Obj_type t, void (*fn)(Kobject *, void *), void *arg)
+{
+    Slab_cache *c = t == Obj_type::PD   ? &pd_cache
+                    : t == Obj_type::EC ? &ec_cache
+                    : t == Obj_type::SC ? &sc_cache
+                    : t == Obj_type::PT ? &pt_cache
+                                        : &sm_cache;
+    c->for_each([&](void *o) { fn(static_cast<Kobject *>(o), arg); });
+}
+
 void load_io_bitmap(Cpu &c, const Pd *pd)
 {
     u64 ver = __atomic_load_n(&pd->io_version, __ATOMIC_ACQUIRE);

@@ -5,21 +5,21 @@
 #include "slab.hpp"
 #include "diag.hpp"
 
-void Slab_cache::link(Slab *s)
+void Slab_cache::link(Slab *s, Slab *&list)
 {
     s->prev = nullptr;
-    s->next = partial;
-    if (partial)
-        partial->prev = s;
-    partial = s;
+    s->next = list;
+    if (list)
+        list->prev = s;
+    list = s;
 }
 
-void Slab_cache::unlink(Slab *s)
+void Slab_cache::unlink(Slab *s, Slab *&list)
 {
     if (s->prev)
         s->prev->next = s->next;
     else
-        partial = s->next;
+        list = s->next;
     if (s->next)
         s->next->prev = s->prev;
 }
@@ -35,7 +35,7 @@ Slab_cache::Slab *Slab_cache::grow()
         size_t lo = w * 64;  // mark the bits past per_slab as taken so alloc never finds them
         s->map[w] = per_slab >= lo + 64 ? 0 : per_slab <= lo ? ~u64{0} : ~u64{0} << (per_slab - lo);
     }
-    link(s);
+    link(s, partial);
     slabs++;
     return s;
 }
@@ -56,8 +56,10 @@ void *Slab_cache::alloc()
         w++;
     unsigned b = static_cast<unsigned>(__builtin_ctzll(~s->map[w]));
     s->map[w] |= u64{1} << b;
-    if (++s->used == per_slab)
-        unlink(s);
+    if (++s->used == per_slab) {
+        unlink(s, partial);
+        link(s, full);
+    }
     in_use++;
     return reinterpret_cast<char *>(s) + first + (w * 64 + b) * size;
 }
@@ -93,10 +95,12 @@ bool Slab_cache::free(void *p)
     }
     s->map[i / 64] &= ~bit;
     in_use--;
-    if (s->used-- == per_slab)
-        link(s);  // was full, now partial
+    if (s->used-- == per_slab) {  // was full, now partial
+        unlink(s, full);
+        link(s, partial);
+    }
     if (!s->used) {
-        unlink(s);
+        unlink(s, partial);
         s->cache = nullptr;
         buddy.free(s, order);
         slabs--;

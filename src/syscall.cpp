@@ -19,6 +19,7 @@
 #include "abi/status.hpp"
 #include "activate.hpp"
 #include "boot.hpp"
+#include "census.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "create.hpp"
@@ -286,6 +287,8 @@ Verdict assign_pci(Kernel_env e, Sys a)
  * flag 0: kernel memory statistics for leak tests (docs/objects.md): rsi = free pages of the
  * kernel pool, rdx = kernel objects and mapping-database nodes allocated, rax = objects
  * waiting for their destruction (retired SCs their CPU has not let go yet, grace periods).
+ * Flag 1 adds the census (counts by type) in the caller's UTCB, flag 2 (root PD only) prints
+ * the objects made since serial rsi (include/census.hpp, docs/debugging.md).
  */
 Verdict kstat(Kernel_env e, Sys_kstat a)
 {
@@ -294,6 +297,13 @@ Verdict kstat(Kernel_env e, Sys_kstat a)
         return v;
     Mapping::trim(e.me->pd);  // the few empty tables it keeps for reuse: the leak test's baseline
     Rcu::poll();
+    if (a.census() && e.me->utcb) {
+        Kstat_census k = Census::count();
+        static_assert(sizeof k <= sizeof e.me->utcb->data);
+        memcpy(e.me->utcb->data, &k, sizeof k);
+    }
+    if (a.dump() && e.me->pd == Pd::root)
+        Census::dump(a.since());
     a.f.rsi = Kmem::free_pages();
     a.f.rdx = objects_in_use() + Mapping::nodes_in_use();
     a.f.rax = Rcu::pending() + Sched::retiring() + Mapping::pending();

@@ -60,6 +60,24 @@ struct Sm_flag
 struct Kstat_flag
 {
     static constexpr unsigned REPORT = 1u << 0;  // without it number 15 is BAD_HYP even with `kstat`
+    static constexpr unsigned CENSUS = 1u << 1;  // also a Kstat_census in the caller's UTCB data words
+    static constexpr unsigned DUMP = 1u << 2;    // root PD only: print the objects with serial >= rsi
+};
+
+/*
+ * kstat with Kstat_flag::CENSUS (this project's debugging extension, docs/debugging.md): the
+ * kernel's objects by type, written to the caller's UTCB from data word 0 on. Counts are of
+ * objects allocated, including those retired and waiting for their grace period.
+ */
+struct Kstat_census
+{
+    u64 serial;  // the creation number the next object gets (Kstat_flag::DUMP's mark)
+    u64 pds, ecs, clones, scs, pts, sms;  // ecs includes the clones of cross-CPU calls
+    u64 nodes;                            // mapping-database nodes
+    u64 slab_pages;                       // pages the slab caches of these objects and nodes hold
+    u64 dying_pds;                        // PDs whose last capability went and that still exist
+    u64 dead_ecs;                         // ECs killed or retired that still exist
+    u64 retired_scs;                      // SCs whose last capability went that still exist
 };
 
 // Sub-operations of pd_ctrl and ec_ctrl live in flags bits 1:0.

@@ -317,3 +317,43 @@ TEST(Slab, AConstantInitializedCacheUsesTheKernelBuddy)
     EXPECT_FALSE(static_cache.free(nullptr));  // the kernel buddy has no memory in host tests
     EXPECT_EQ(static_cache.alloc(), nullptr);
 }
+
+TEST(Slab, ForEachVisitsExactlyTheLiveObjectsOfFullAndPartialSlabs)
+{
+    Phys_memory m(0x100000, 8 * MiB);
+    Slab_cache c("census", 100, 8, m.b);
+    size_t const per = c.stats().per_slab;
+    std::set<void *> live;
+    std::mt19937 rng(7);
+    // Full slabs, partial ones and slabs that went back to the buddy, several times over.
+    for (int round = 0; round < 20; round++) {
+        size_t n = rng() % (5 * per);
+        for (size_t i = 0; i < n; i++) {
+            void *p = c.alloc();
+            ASSERT_NE(p, nullptr);
+            live.insert(p);
+        }
+        size_t drop = live.empty() ? 0 : rng() % live.size();
+        for (size_t i = 0; i < drop; i++) {
+            auto it = live.begin();
+            std::advance(it, rng() % live.size());
+            ASSERT_TRUE(c.free(*it));
+            live.erase(it);
+        }
+        std::set<void *> seen;
+        size_t visits = 0;
+        c.for_each([&](void *p) {
+            seen.insert(p);
+            visits++;
+        });
+        EXPECT_EQ(visits, live.size());
+        EXPECT_EQ(seen, live);
+        EXPECT_EQ(c.stats().in_use, live.size());
+    }
+    for (void *p : live)
+        EXPECT_TRUE(c.free(p));
+    size_t visits = 0;
+    c.for_each([&](void *) { visits++; });
+    EXPECT_EQ(visits, 0u);
+    EXPECT_EQ(m.b.stats().used_pages, 0u);
+}

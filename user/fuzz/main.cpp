@@ -28,7 +28,9 @@
  *                children, 32 restart the server, 64 probe revoked pages, 128 call the
  *                echo server; default all)
  *   nochaos      chaos=0 (stalled workers are still respawned)
- *   kstat        compare the kernel's memory with the baseline (the kernel needs `kstat` too)
+ *   kstat        compare the kernel's memory with the baseline (the kernel needs `kstat` too);
+ *                if it is not back, print the kernel's census and let it list what is left
+ *   census       with kstat: the census and the list even when the memory is back
  *   trace        workers print every hypercall before they make it (slow; gives them the UART)
  *   verbose      the controller prints every spawn and kill
  */
@@ -79,6 +81,7 @@ struct Config
     u64 probes = 0;       // extra probe checks in the sanity phase (probes=N, for experiments)
     u64 probe_self = 2;   // probes revoke 0: without self, 1: with, 2: either (probe_self=N)
     bool kstat = false, trace = false, verbose = false;
+    bool census = false;  // the kernel's census at the end even when the memory is back
 };
 
 Config cfg;
@@ -936,6 +939,7 @@ void parse_options()
     if (cmdline_flag("nochaos"))
         cfg.chaos = 0;
     cfg.kstat = cmdline_flag("kstat");
+    cfg.census = cmdline_flag("census");
     cfg.trace = cmdline_flag("trace");
     cfg.verbose = cmdline_flag("verbose");
     if (cfg.cpus == 0 || cfg.cpus > MAX_CPUS)
@@ -1117,18 +1121,41 @@ bool setup_shared()
 
 // ---- the controller ---------------------------------------------------------------------------------
 
-void compare(const Kstat &base, const Kstat &now)
+void print_census(const char *what, const Kstat_census &c)
 {
-    check(now.free_pages == base.free_pages,
-          "kernel memory: free pages back at the baseline (%lu, baseline %lu)", now.free_pages,
+    printf(
+        "fuzz: census %s: PD %lu (%lu dying), EC %lu (%lu clones, %lu dead), SC %lu (%lu retired), PT %lu, "
+        "SM %lu, nodes %lu, slab pages %lu, next serial %lu\n",
+        what, c.pds, c.dying_pds, c.ecs, c.clones, c.dead_ecs, c.scs, c.retired_scs, c.pts, c.sms, c.nodes,
+        c.slab_pages, c.serial);
+}
+
+/*
+ * Memory back at the baseline? If not, the census by type against the baseline's, and the kernel
+ * prints every object made since the baseline that still exists (docs/debugging.md, F2).
+ */
+void compare(const Kstat &base, const Kstat_census &base_census, const Kstat &now)
+{
+    bool pages = now.free_pages == base.free_pages, objects = now.objects == base.objects;
+    check(pages, "kernel memory: free pages back at the baseline (%lu, baseline %lu)", now.free_pages,
           base.free_pages);
-    check(now.objects == base.objects, "kernel memory: objects back at the baseline (%lu, baseline %lu)",
-          now.objects, base.objects);
+    check(objects, "kernel memory: objects back at the baseline (%lu, baseline %lu)", now.objects,
+          base.objects);
+    if (pages && objects && !cfg.census)
+        return;
+    Kstat k{};
+    Kstat_census c{};
+    if (kstat_census(k, c, utcb()) != Status::SUCCESS)
+        return;
+    print_census("at the baseline", base_census);
+    print_census("now", c);
+    kstat(k, Kstat_flag::DUMP, base_census.serial);
 }
 
 [[noreturn]] void controller()
 {
     Kstat base{};
+    Kstat_census base_census{};
     bool have_base = false;
     selftest();
     if (cfg.kstat) {
@@ -1143,6 +1170,9 @@ void compare(const Kstat &base, const Kstat &now)
         teardown();
         u64 ms = 0;
         have_base = wait_reclaimed(base, ms);
+        Kstat k{};
+        if (have_base)  // the census's serial marks the objects made from now on
+            kstat_census(k, base_census, utcb());
         check(have_base,
               "kstat: the kernel's statistics (boot the kernel with kstat); baseline %lu free pages, "
               "%lu objects",
@@ -1210,7 +1240,7 @@ void compare(const Kstat &base, const Kstat &now)
         check(ok, "kstat: nothing left for deferred reclamation after the teardown (%lu ms, %lu pending)", ms,
               now.pending);
         if (ok)
-            compare(base, now);
+            compare(base, base_census, now);
     }
     print_violations();
     printf("fuzz: seed %lu; replay: the same module command line (docs/testing.md)\n", sh.seed);

@@ -128,14 +128,32 @@ bool reclaimed(Kstat &out, const char *when)
     return ok;
 }
 
+Kstat_census base_census;  // taken with the baseline: its serial marks what was made after it
+
+void print_census(const char *what, const Kstat_census &c)
+{
+    printf("leaktest: census %s: PD %lu (%lu dying), EC %lu (%lu clones, %lu dead), SC %lu (%lu retired), PT "
+           "%lu, SM %lu, nodes %lu, slab pages %lu, next serial %lu\n",
+           what, c.pds, c.dying_pds, c.ecs, c.clones, c.dead_ecs, c.scs, c.retired_scs, c.pts, c.sms, c.nodes,
+           c.slab_pages, c.serial);
+}
+
 void compare(const Kstat &base, const Kstat &now, const char *when)
 {
     printf("leaktest: %s: free pages %lu (baseline %lu), objects %lu (baseline %lu)\n", when, now.free_pages,
            base.free_pages, now.objects, base.objects);
-    check(now.free_pages == base.free_pages, "%s: free pages back at the baseline (%lu, baseline %lu)", when,
-          now.free_pages, base.free_pages);
-    check(now.objects == base.objects, "%s: objects back at the baseline (%lu, baseline %lu)", when,
-          now.objects, base.objects);
+    bool pages = now.free_pages == base.free_pages, objects = now.objects == base.objects;
+    check(pages, "%s: free pages back at the baseline (%lu, baseline %lu)", when, now.free_pages,
+          base.free_pages);
+    check(objects, "%s: objects back at the baseline (%lu, baseline %lu)", when, now.objects, base.objects);
+    Kstat k{};
+    Kstat_census c{};
+    if ((pages && objects) || kstat_census(k, c, utcb()) != Status::SUCCESS)
+        return;
+    // What is left: the census against the baseline's, and the kernel lists what was made since.
+    print_census("at the baseline", base_census);
+    print_census("now", c);
+    kstat(k, Kstat_flag::DUMP, base_census.serial);
 }
 
 // ---- a round of the workload ------------------------------------------------------------
@@ -237,6 +255,48 @@ bool run_round(u64 n, Failure &f, Kstat *mid = nullptr)
 void print_failure(u64 n, const Failure &f)
 {
     printf("leaktest: round %lu: %s failed: %s\n", n, f.step, status_name(f.status));
+}
+
+// ---- census ------------------------------------------------------------------------------
+
+/*
+ * The kernel census (docs/debugging.md) sees a round's objects by type, lists exactly the ones
+ * made since a serial (the scenarios expect the kernel's lines), and is back where it was after
+ * the round is destroyed.
+ */
+void census_round(u64 n)
+{
+    Kstat k{};
+    Kstat_census c0{}, c1{}, c2{};
+    Failure f;
+    u64 ms = 0;
+    bool ok = wait_reclaimed(k, ms) && kstat_census(k, c0, utcb()) == Status::SUCCESS;
+    ok = ok && build_round(n, f) && kstat_census(k, c1, utcb()) == Status::SUCCESS;
+    // The three ECs, the SC, the two portals and the two semaphores of the round, and its PD.
+    bool const counted = ok && c1.pds == c0.pds + 1 && c1.ecs == c0.ecs + 3 && c1.scs == c0.scs + 1 &&
+                         c1.pts == c0.pts + 2 && c1.sms == c0.sms + 2 && c1.clones == c0.clones &&
+                         c1.serial >= c0.serial + OBJECTS_PER_ROUND && c1.nodes > c0.nodes &&
+                         c1.dying_pds == c0.dying_pds && c1.dead_ecs == c0.dead_ecs;
+    if (ok) {
+        printf("leaktest: census: the kernel lists the %lu objects of a round (serials %lu on)\n",
+               OBJECTS_PER_ROUND, c0.serial);
+        kstat(k, Kstat_flag::DUMP, c0.serial);
+    }
+    ok = destroy_round(static_cast<unsigned>(n % 4), f) && wait_reclaimed(k, ms) &&
+         kstat_census(k, c2, utcb()) == Status::SUCCESS;
+    bool const back = ok && c2.pds == c0.pds && c2.ecs == c0.ecs && c2.scs == c0.scs && c2.pts == c0.pts &&
+                      c2.sms == c0.sms && c2.nodes == c0.nodes && c2.slab_pages == c0.slab_pages;
+    if (!counted || !back) {
+        print_census("before the round", c0);
+        print_census("with it", c1);
+        print_census("after it", c2);
+    }
+    check(
+        counted && back,
+        "census: a round's objects by type (PD +%ld, EC +%ld, SC +%ld, PT +%ld, SM +%ld), and back after it",
+        static_cast<long>(c1.pds - c0.pds), static_cast<long>(c1.ecs - c0.ecs),
+        static_cast<long>(c1.scs - c0.scs), static_cast<long>(c1.pts - c0.pts),
+        static_cast<long>(c1.sms - c0.sms));
 }
 
 // ---- spread ------------------------------------------------------------------------------
@@ -416,6 +476,8 @@ void exhaust(const Kstat &base)
         test::exit();
     }
     printf("leaktest: baseline: %lu free pages, %lu objects\n", base.free_pages, base.objects);
+    Kstat census_k{};
+    kstat_census(census_k, base_census, utcb());
 
     // The workload.
     u64 created = 0, rounds = 0, retries = 0;
@@ -467,6 +529,8 @@ void exhaust(const Kstat &base)
         compare(base, after, "after the spread mappings");
 
     flood();
+
+    census_round(n);
 
     exhaust(base);
     if (reclaimed(after, "after the exhaustion"))

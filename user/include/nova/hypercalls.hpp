@@ -11,6 +11,7 @@
 #include "abi/hypercall.hpp"
 #include "abi/qpd.hpp"
 #include "abi/status.hpp"
+#include "abi/utcb.hpp"
 
 namespace nova {
 
@@ -283,15 +284,26 @@ struct Kstat
     u64 pending;     // rax: objects waiting for deferred reclamation (freed after a grace period)
 };
 
-// kstat: `out` is written only on SUCCESS.
-inline Status kstat(Kstat &out)
+// kstat: `out` is written only on SUCCESS. `more`: Kstat_flag::CENSUS (the kernel writes a
+// Kstat_census to our UTCB's data words: nova::kstat_census) and DUMP (the kernel prints every
+// object with a serial >= since on its console; root PD only, ignored for others).
+inline Status kstat(Kstat &out, unsigned more = 0, u64 since = 0)
 {
-    u64 rdi = Hypercall_id(Hypercall::KSTAT, Kstat_flag::REPORT, 0).value();
-    u64 rsi = 0, rdx = 0, rax = 0;
+    u64 rdi = Hypercall_id(Hypercall::KSTAT, Kstat_flag::REPORT | more, 0).value();
+    u64 rsi = since, rdx = 0, rax = 0;
     asm volatile("syscall" : "+D"(rdi), "+S"(rsi), "+d"(rdx), "+a"(rax) : : "rcx", "r11", "memory");
     Status s = status_of(rdi);
     if (s == Status::SUCCESS)
         out = {rsi, rdx, rax};
+    return s;
+}
+
+// kstat with the census, copied from `utcb` (the calling EC's UTCB); both written only on SUCCESS.
+inline Status kstat_census(Kstat &out, Kstat_census &census, const Utcb &utcb)
+{
+    Status s = kstat(out, Kstat_flag::CENSUS);
+    if (s == Status::SUCCESS)
+        __builtin_memcpy(&census, utcb.data, sizeof census);
     return s;
 }
 
