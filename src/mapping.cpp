@@ -35,15 +35,13 @@ Pd *owner(const Mdb_node &n) { return static_cast<Pd *>(n.space->owner()); }
 
 u64 pte_flags(unsigned rights) { return Pte::U | ((rights & 2) ? Pte::W : 0); }
 
-/* Map a node's pages (below USER_ADDR) with the largest pages alignment and emptiness allow. */
-bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
+/*
+ * Map [page, page + pages) to phys_page... in `table` (a host or a nested page table: the same
+ * format, and U on every level, which nested paging needs as guest accesses count as user ones)
+ * with the largest pages alignment and emptiness allow. pd->lock held.
+ */
+bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights)
 {
-    constexpr u64 user_pages = USER_ADDR >> 12;
-    if (page >= user_pages)
-        return true;  // recorded only: not reachable from host user mode (ABI 1.1)
-    if (page + pages > user_pages)
-        pages = user_pages - page;
-    Lock_guard g(pd->lock);
     u64 va = page << 12, pa = phys_page << 12;
     static const u64 sizes[] = {PAGES_1G, PAGES_2M};
     while (pages) {
@@ -53,18 +51,30 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
                 continue;
             u64 bytes = big << 12;
             if (pages >= big && !(va & (bytes - 1)) && !(pa & (bytes - 1)) &&
-                Paging::range_empty(pd->pml4, va, bytes)) {
+                Paging::range_empty(table, va, bytes)) {
                 step = big;
                 break;
             }
         }
-        if (!Paging::map(pd->pml4, va, pa, step << 12, pte_flags(rights), step > 1))
+        if (!Paging::map(table, va, pa, step << 12, pte_flags(rights), step > 1))
             return false;
         va += step << 12;
         pa += step << 12;
         pages -= step;
     }
     return true;
+}
+
+/* A node's pages below USER_ADDR in the PD's host page table. */
+bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
+{
+    constexpr u64 user_pages = USER_ADDR >> 12;
+    if (page >= user_pages)
+        return true;  // recorded only: not reachable from host user mode (ABI 1.1)
+    if (page + pages > user_pages)
+        pages = user_pages - page;
+    Lock_guard g(pd->lock);
+    return map_pages(pd->pml4, page, phys_page, pages, rights);
 }
 
 /*
@@ -89,28 +99,7 @@ bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (!pd->make_gpt())
         return false;
     Lock_guard g(pd->lock);
-    u64 ga = page << 12, pa = phys_page << 12;
-    static const u64 sizes[] = {PAGES_1G, PAGES_2M};
-    while (pages) {
-        u64 step = 1;
-        for (u64 big : sizes) {
-            if (big == PAGES_1G && !Paging::have_1g)
-                continue;
-            u64 bytes = big << 12;
-            if (pages >= big && !(ga & (bytes - 1)) && !(pa & (bytes - 1)) &&
-                Paging::range_empty(pd->gpt, ga, bytes)) {
-                step = big;
-                break;
-            }
-        }
-        // Nested paging treats guest accesses as user accesses: U on every level (Paging::map).
-        if (!Paging::map(pd->gpt, ga, pa, step << 12, pte_flags(rights), step > 1))
-            return false;
-        ga += step << 12;
-        pa += step << 12;
-        pages -= step;
-    }
-    return true;
+    return map_pages(pd->gpt, page, phys_page, pages, rights);
 }
 
 /*
