@@ -14,6 +14,7 @@
 #include "runqueue.hpp"
 #include "spinlock.hpp"
 #include "types.hpp"
+#include "vcpu.hpp"
 
 class Ec;
 class Pd;
@@ -105,12 +106,14 @@ struct Cpu
     u64 mces;                           // machine checks taken
     Lockup_state lockup;                // progress and the last NMI sample (src/lockup.cpp)
 
-    /* Virtualization (src/svm.cpp). */
-    u64 svm_host;    // physical address of the host's VMSAVE area
-    u32 asid_next;   // the next free ASID of this generation
-    u32 asid_max;    // the highest ASID
-    u64 asid_gen;    // bumped when the ASIDs run out (include/svm.hpp)
-    bool vm_window;  // taking the interrupt that ended a guest: it counts as one from user mode
+    /* Virtualization (src/svm.cpp, src/vmx.cpp). */
+    u64 svm_host;       // physical address of the host's VMSAVE area
+    Virt::Tags tags;    // ASIDs / VPIDs (include/vcpu.hpp)
+    bool vm_window;     // taking the interrupt that ended a guest: it counts as one from user mode
+    u64 vmxon_phys;     // VMX: this CPU's VMXON region (0: VMX off)
+    u64 vmcs_current;   // VMX: the current VMCS (physical; 0: none)
+    u64 vmx_host_msrs;  // VMX: physical address of the host's MSR-load area
+    void *vmcs_dead;    // VMX: VMCS regions of destroyed vCPUs, to be cleared here (src/vmx.cpp)
 
     /* LAPIC state as found at boot (ABI 8.3, reported in the HIP later). */
     u32 lapic_version, lapic_svr, lvt_timer, lvt_lint0, lvt_lint1, lvt_error, lvt_perfm, lvt_therm;

@@ -85,7 +85,9 @@ template <typename E> Verdict create_ec(E &e, const Sys_create_ec &a, Found<E> &
     d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_EC);
     if (!d.pd)
         return fail(Status::BAD_CAP, "rsi is not a PD with CREATE_EC");
-    if (a.vcpu())  // no UTCB; rdx[63:12] names a virtual-APIC page, which only VMX has
+    // A vCPU has no UTCB; on VMX rdx[63:12] names its virtual-APIC page, which is checked and
+    // mapped like a UTCB (the reference maps it unchecked: docs/vmx.md).
+    if (a.vcpu() && !(e.vmx() && a.utcb()))
         return sel_free(e, a.sel());
     if (a.utcb() >= Abi::USER_ADDR)
         return fail(Status::BAD_PAR, "the UTCB address is not below USER_ADDR");
@@ -158,10 +160,12 @@ template <typename E> Verdict pd_ctrl(E &e, const Sys_pd_ctrl &a, Found<E> &d)
 {
     switch (a.op()) {
     case Pd_op::LOOKUP: return PASS;
-    case Pd_op::MAP_ACCESS_PAGE:  // the APIC-access page exists for VMX guests only (not yet)
+    case Pd_op::MAP_ACCESS_PAGE:  // the APIC-access page exists for VMX guests only
         if (a.crd().type() != Crd::MEM || a.crd().rights() != Perm_mem::RW || a.crd().order())
             return fail(Status::BAD_PAR, "map_access_page: not a memory CRD of order 0 with rights RW");
-        return fail(Status::BAD_FTR, "map_access_page: no APIC-access page without VMX");
+        if (!e.vmx())
+            return fail(Status::BAD_FTR, "map_access_page: no APIC-access page without VMX");
+        return PASS;
     case Pd_op::DELEGATE:
         d.pd = as<typename E::Pd>(e.lookup(a.src_pd()), 0);
         if (!d.pd)
@@ -190,7 +194,7 @@ template <typename E> Verdict ec_ctrl(E &e, const Sys_ec_ctrl &a, Found<E> &d)
             return fail(Status::BAD_CAP, "help: not an EC");
         if (ec->cpu != self->cpu)
             return fail(Status::BAD_CPU, "help: the EC is on another CPU");
-        if (!ec->utcb)
+        if (ec->is_vcpu())
             return fail(Status::BAD_PAR, "help: the EC is a vCPU");
         if (ec->state != E::Ec::RUNNABLE)
             return fail(Status::BAD_PAR, "help: the EC is blocked");

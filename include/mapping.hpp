@@ -38,6 +38,12 @@ struct Revoke_state
 
 /* Every Mdb operation of the kernel goes through one of these; they finish the deferred work. */
 Mdb::Status insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload);
+/*
+ * map_access_page (ABI 7.9.2): the PD's APIC-access page as a root node at `page` of its memory
+ * space (host mapping like any node) and in its guest page table (not in the database: it stays
+ * until the PD goes or a G-bit mapping replaces it).
+ */
+Mdb::Status map_access_page(Pd *pd, u64 page);
 Mdb::Status insert_roots(Pd *pd, Crd::Type t, u64 first, u64 count, unsigned rights, u64 payload);
 Mdb::Result delegate(Pd *src, Crd send, Pd *dst, Crd window, u64 hotspot, u8 attr = 0);
 Crd translate(Pd *src, Crd item, Pd *dst, Crd window);

@@ -19,7 +19,7 @@
 #include "paging.hpp"
 #include "space_obj.hpp"
 #include "spinlock.hpp"
-#include "svm.hpp"
+#include "vcpu.hpp"
 
 class Pd : public Kobject
 {
@@ -39,13 +39,14 @@ class Pd : public Kobject
     u64 *gpt = nullptr;
     u64 gpt_phys = 0;
     Paging::Keep gkeep;
-    u64 gpt_gen = 0;           // bumped when guest mappings lose rights: vCPUs flush their guest TLB
-    u8 *guest_iopm = nullptr;  // its vCPUs' I/O permission map (G-bit port nodes); null: all exit
-    u64 id = 0;                // never reused: names the PD in per-CPU PCID caches
-    u64 tlb_gen = 0;           // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
-    u8 *io_bitmap = nullptr;   // 1 bit per port, set = no access; allocated on first grant
-    u64 io_version = 0;        // bumped on every change, so CPUs know to reload their copy
-    bool privileged = false;   // the root PD: H-bit items take the kernel as source (ABI 9.6)
+    u64 gpt_gen = 0;              // bumped when guest mappings lose rights: vCPUs flush their guest TLB
+    u8 *guest_iopm = nullptr;     // its vCPUs' I/O permission map (G-bit port nodes); null: all exit
+    void *apic_access = nullptr;  // VMX APIC-access page (ABI 7.9.2), allocated on first use
+    u64 id = 0;                   // never reused: names the PD in per-CPU PCID caches
+    u64 tlb_gen = 0;              // bumped when mappings lose rights: PCIDs flush (pcid.hpp)
+    u8 *io_bitmap = nullptr;      // 1 bit per port, set = no access; allocated on first grant
+    u64 io_version = 0;           // bumped on every change, so CPUs know to reload their copy
+    bool privileged = false;      // the root PD: H-bit items take the kernel as source (ABI 9.6)
     /*
      * Capabilities to this PD (under Mdb::lock). When the last one goes the PD is dying: its
      * spaces are emptied at once (which breaks reference cycles through its own object space)
@@ -69,6 +70,7 @@ class Pd : public Kobject
     void destroy();
 
     bool make_gpt();                         // the guest page table exists; false: out of memory
+    bool make_apic_access();                 // the APIC-access page exists; false: out of memory
     bool grant_ports(u32 first, u32 count);  // false: out of memory
     bool grant_guest_ports(u32 first, u32 count);
     void revoke_guest_ports(u32 first, u32 count);
@@ -143,13 +145,14 @@ class Ec : public Kobject
     /* taken: the UTCB page turned out to be occupied (BAD_PAR rather than OOM). */
     static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
     /* A vCPU (ABI 7.4): no UTCB, its guest state in a VMCB, the PD's guest page table. */
-    static Ec *create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global);
+    static Ec *create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global, u64 vapic_addr, bool apic_access,
+                           bool &taken);
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
     /* The last reference went: off every wait list. False when the grace period must wait
        until its UTCB is unmapped everywhere (Mapping::unmap_utcb defers the EC then). */
     bool retire();
-    bool is_vcpu() const { return vcpu.vmcb != nullptr; }
+    bool is_vcpu() const { return vcpu.vmcb || vcpu.vmcs; }
     void leave_waits();  // off its semaphore queue and timeout list, if on them
     void destroy();      // after the grace period
 

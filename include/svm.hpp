@@ -11,22 +11,11 @@
 
 #include "abi/utcb.hpp"
 #include "types.hpp"
+#include "vcpu.hpp"
 
 class Ec;
 struct Cpu;
 struct Vmcb;
-
-/* A vCPU's state besides the VMCB (SVM; VMX will add its VMCS here). */
-struct Vcpu
-{
-    Vmcb *vmcb = nullptr;  // nullptr: an ordinary EC
-    u64 asid_gen = 0;      // the CPU's ASID generation `asid` belongs to (0: none yet)
-    u32 asid = 0;
-    u64 gpt_seen = 0;        // the PD's guest-table generation this vCPU's TLB entries are from
-    u64 xcr0 = 1;            // guest XCR0 (ABI 7.4: x87)
-    u64 exit_tsc = 0;        // host TSC at the last exit (tsc_val)
-    bool flush_tlb = false;  // the VMM asked for a guest TLB flush (MTD TLB)
-};
 
 namespace Svm {
 /* The HIP's SVM flag (ABI 8.2): every CPU has SVM with nested paging and the kernel enabled it. */

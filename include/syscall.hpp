@@ -28,6 +28,7 @@ struct Sys_create_ec : Sys
 {
     bool global() const { return flags() & Create_ec_flag::GLOBAL; }
     bool vcpu() const { return flags() & Create_ec_flag::VCPU; }
+    bool apic_access() const { return flags() & Create_ec_flag::APIC_ACCESS; }
     u64 pd() const { return f.rsi; }
     unsigned cpu() const { return f.rdx & 0xfff; }
     u64 utcb() const { return f.rdx & ~u64{0xfff}; }

@@ -23,6 +23,7 @@
 #include "smp.hpp"
 #include "time.hpp"
 #include "vga.hpp"
+#include "vmx.hpp"
 #include "x86.hpp"
 
 namespace {
@@ -201,6 +202,8 @@ static void dispatch(Exc_frame *f, bool user)
     }
     if (v == Vec::IPI_RESCHED) {
         Lapic::eoi();
+        if (__atomic_load_n(&c.vmcs_dead, __ATOMIC_RELAXED))
+            Vmx::reap(c);  // destroyed vCPUs' VMCS regions (src/vmx.cpp)
         Sched::preempt_check(user);
         return;
     }

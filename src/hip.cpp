@@ -14,6 +14,7 @@
 #include "string.hpp"
 #include "svm.hpp"
 #include "time.hpp"
+#include "vmx.hpp"
 #include "x86.hpp"
 
 namespace {
@@ -90,9 +91,9 @@ void Hip_builder::build(Hip &h)
     h.ioapic_size = sizeof(Hip_ioapic);
     h.mem_offs = Hip::MEM_OFFS;
     h.mem_size = sizeof(Hip_mem);
-    // SVM when every CPU runs vCPUs (src/svm.cpp); VMX and the IOMMU are not announced yet (README
+    // SVM or VMX when every CPU runs vCPUs (src/vcpu.cpp); the IOMMU is not announced yet (README
     // feature table; docs/virtualization.md lists our choices where the ABI is silent).
-    h.api_flg = Svm::usable ? Hip::FEAT_SVM : 0;
+    h.api_flg = (Svm::usable ? Hip::FEAT_SVM : 0) | (Vmx::usable ? Hip::FEAT_VMX : 0);
     h.api_ver = Abi::API_VERSION;
     h.sel_num = static_cast<u32>(Abi::SEL_NUM);
     h.sel_exc = Abi::NUM_EXC;

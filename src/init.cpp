@@ -26,6 +26,7 @@
 #include "svm.hpp"
 #include "time.hpp"
 #include "vga.hpp"
+#include "vmx.hpp"
 #include "x86.hpp"
 
 Cmdline Boot::cmdline;
@@ -288,7 +289,8 @@ void report_features(const Cpu_features &f)
           use(f.xsave, c.noxsave, "off (noxsave)"), use(f.tsc_deadline, c.nodl, "off (nodl)"),
           use(f.vmx && f.vpid, c.novpid, "off (novpid)"), use(f.smep, false, ""), use(f.smap, false, ""),
           use(f.umip, false, ""), use(f.mce && f.mca, false, ""),
-          f.vmx             ? "VMX (not implemented yet)"
+          Vmx::usable       ? "VMX with EPT and unrestricted guest (not run on hardware)"
+          : f.vmx           ? "VMX (unusable)"
           : Svm::usable     ? "SVM with nested paging"
           : f.svm && !f.npt ? "SVM without nested paging (unusable)"
           : f.svm           ? "SVM (unusable)"

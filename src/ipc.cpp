@@ -179,7 +179,7 @@ void help(Ec *self, Ec *busy, unsigned round, bool call)
             ec->pending_event = -1;
             ec->event_call = true;
             if (ec->is_vcpu())
-                Svm::to_utcb(*ec, pt->mtd, *h->utcb);
+                Virt::to_utcb(*ec, pt->mtd, *h->utcb);
             else
                 Mtd_xfer::to_utcb(ec->regs, pt->mtd, ec->error, ec->cr2, *h->utcb);
             enter_portal(ec, h, pt);
@@ -393,7 +393,7 @@ void Ipc::reply(Ec *self)
         caller->event_call = false;
         transfer_event_items(self, caller);
         if (caller->is_vcpu()) {
-            if (const char *why = Svm::from_utcb(*self->utcb, *caller))
+            if (const char *why = Virt::from_utcb(*self->utcb, *caller))
                 kill(caller, why, direct);  // ABI 10.6: Invalid XCR0
         } else if (!Mtd_xfer::from_utcb(*self->utcb, caller->regs))
             kill(caller, "EXC", direct);  // would fault in the kernel's iretq (ABI 10.6)

@@ -23,6 +23,8 @@
 #include "rcu.hpp"
 #include "shootdown.hpp"
 #include "slab.hpp"
+#include "vmx.hpp"
+#include "vmx_defs.hpp"
 #include "x86.hpp"
 
 namespace {
@@ -36,18 +38,37 @@ Pd *owner(const Mdb_node &n) { return static_cast<Pd *>(n.space->owner()); }
 u64 pte_flags(unsigned rights) { return Pte::U | ((rights & 2) ? Pte::W : 0); }
 
 /*
- * Map [page, page + pages) to phys_page... in `table` (a host or a nested page table: the same
- * format, and U on every level, which nested paging needs as guest accesses count as user ones)
- * with the largest pages alignment and emptiness allow. pd->lock held.
+ * Leaf flags of the guest page table. Nested paging (SVM) has the host's format, U included (guest
+ * accesses count as user ones). EPT (VMX) shares the layout where it matters to the walker
+ * (present = R = bit 0, W = bit 1, large = bit 7, the address, and intermediate entries P|W|U =
+ * R|W|X): a leaf has X (U's bit) for the X right and the write-back memory type in bits 5:3, the
+ * guest's PAT respected so that its uncached mappings of device memory stay uncached (docs/vmx.md);
+ * ignore_pat for the APIC-access page (ABI 7.9.2).
  */
-bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights)
+u64 guest_flags(unsigned rights, bool ignore_pat = false)
+{
+    if (!Vmx::usable)
+        return pte_flags(rights);
+    return ((rights & 2) ? Ept::W : 0) | ((rights & 4) ? Ept::X : 0) | u64{Ept::WB} << Ept::MEMTYPE_SHIFT |
+           (ignore_pat ? Ept::IGNORE_PAT : 0);
+}
+
+/* The largest leaf level a table takes: 2 (1 GiB), 1 (2 MiB) or 0. */
+unsigned host_max_level() { return Paging::have_1g ? 2 : 1; }
+unsigned guest_max_level() { return Vmx::usable ? Vmx::ept_max_level() : host_max_level(); }
+
+/*
+ * Map [page, page + pages) to phys_page... in `table` (a host or a guest page table) with leaf
+ * `flags` and the largest pages (up to max_level) alignment and emptiness allow. pd->lock held.
+ */
+bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, u64 flags, unsigned max_level)
 {
     u64 va = page << 12, pa = phys_page << 12;
     static const u64 sizes[] = {PAGES_1G, PAGES_2M};
     while (pages) {
         u64 step = 1;
         for (u64 big : sizes) {
-            if (big == PAGES_1G && !Paging::have_1g)
+            if ((big == PAGES_1G && max_level < 2) || max_level < 1)
                 continue;
             u64 bytes = big << 12;
             if (pages >= big && !(va & (bytes - 1)) && !(pa & (bytes - 1)) &&
@@ -56,7 +77,7 @@ bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights)
                 break;
             }
         }
-        if (!Paging::map(table, va, pa, step << 12, pte_flags(rights), step > 1))
+        if (!Paging::map(table, va, pa, step << 12, flags, step > 1))
             return false;
         va += step << 12;
         pa += step << 12;
@@ -74,7 +95,7 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (page + pages > user_pages)
         pages = user_pages - page;
     Lock_guard g(pd->lock);
-    return map_pages(pd->pml4, page, phys_page, pages, rights);
+    return map_pages(pd->pml4, page, phys_page, pages, pte_flags(rights), host_max_level());
 }
 
 /*
@@ -92,14 +113,14 @@ bool guest_part(u64 page, u64 &pages)
     return true;
 }
 
-bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
+bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights, bool ignore_pat = false)
 {
     if (!guest_part(page, pages))
         return true;
     if (!pd->make_gpt())
         return false;
     Lock_guard g(pd->lock);
-    return map_pages(pd->gpt, page, phys_page, pages, rights);
+    return map_pages(pd->gpt, page, phys_page, pages, guest_flags(rights, ignore_pat), guest_max_level());
 }
 
 /*
@@ -403,6 +424,19 @@ Mdb::Status Mapping::insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, 
 {
     Mdb::Status s = Mdb::insert_root(pd->mdb_space(t), base, order, rights, payload, &observer);
     finish();
+    return s;
+}
+
+Mdb::Status Mapping::map_access_page(Pd *pd, u64 page)
+{
+    if (!pd->make_apic_access())
+        return Mdb::Status::OOM;
+    u64 phys_page = virt_to_phys(pd->apic_access) >> 12;
+    Mdb::Status s = insert_root(pd, Crd::MEM, page, 0, 3, phys_page);
+    if (s != Mdb::Status::OK)
+        return s;
+    if (!map_guest(pd, page, phys_page, 1, 3, true))
+        return Mdb::Status::OOM;  // the host node stays, as after any partial delegation
     return s;
 }
 

@@ -16,27 +16,7 @@ bool canonical(u64 a) { return static_cast<u64>(static_cast<i64>(a << 16) >> 16)
 /* The registers exceptions transfer (note 3), in either direction: Exc_frame and Utcb name them alike. */
 template <typename From, typename To> void copy_regs(u64 mtd, const From &f, To &t)
 {
-    if (mtd & Mtd::GPR_ACDB) {
-        t.rax = f.rax;
-        t.rcx = f.rcx;
-        t.rdx = f.rdx;
-        t.rbx = f.rbx;
-    }
-    if (mtd & Mtd::GPR_BSD) {
-        t.rbp = f.rbp;
-        t.rsi = f.rsi;
-        t.rdi = f.rdi;
-    }
-    if (mtd & Mtd::GPR_R8_R15) {
-        t.r8 = f.r8;
-        t.r9 = f.r9;
-        t.r10 = f.r10;
-        t.r11 = f.r11;
-        t.r12 = f.r12;
-        t.r13 = f.r13;
-        t.r14 = f.r14;
-        t.r15 = f.r15;
-    }
+    Mtd_xfer::copy_gprs(mtd, f, t);
     if (mtd & Mtd::RSP)
         t.rsp = f.rsp;
     if (mtd & Mtd::RIP_LEN)

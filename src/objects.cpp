@@ -79,6 +79,8 @@ void Pd::destroy()
         Kmem::free(io_bitmap, 1);
     if (guest_iopm)
         Kmem::free(guest_iopm, 2);
+    if (apic_access)
+        Kmem::free(apic_access, 0);  // its nodes (and their host mappings) went with the space
     this->~Pd();
     pd_cache.free(this);
 }
@@ -193,13 +195,49 @@ bool Pd::make_gpt()
     return true;
 }
 
-Ec *Ec::create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global)
+bool Pd::make_apic_access()
 {
+    Lock_guard g(lock);
+    if (!apic_access)
+        apic_access = Kmem::alloc_page();
+    return apic_access;
+}
+
+Ec *Ec::create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global, u64 vapic_addr, bool apic_access, bool &taken)
+{
+    taken = false;
     void *mem = ec_cache.alloc();
     if (!mem)
         return nullptr;
+    // VMX: the virtual-APIC page lives like a UTCB (a root node of the PD's memory space at
+    // vapic_addr, unmapped at retirement, freed with the EC); ec->utcb is its kernel view.
+    void *vapic = vapic_addr ? Kmem::alloc_page() : nullptr;
+    if (vapic_addr && !vapic) {
+        ec_cache.free(mem);
+        return nullptr;
+    }
+    if (vapic) {
+        auto st = Mapping::insert_root(pd, Crd::MEM, vapic_addr >> 12, 0, 3, virt_to_phys(vapic) >> 12);
+        if (st != Mdb::Status::OK) {
+            taken = st == Mdb::Status::OCCUPIED;
+            ec_cache.free(mem);
+            Kmem::free(vapic, 0);
+            return nullptr;
+        }
+    }
     Ec *ec = new (mem) Ec(pd, cpu, evt, global);
-    if (!pd->make_gpt() || !Svm::create(*ec)) {
+    if (vapic) {
+        ec->utcb = static_cast<Utcb *>(vapic);
+        ec->utcb_addr = vapic_addr;
+        ec->utcb_mapped = true;
+    }
+    ec->vcpu.apic_access = apic_access && vapic;  // ABI 7.4: flag 2 only with a virtual-APIC page
+    if (!pd->make_gpt() || (apic_access && vapic && !pd->make_apic_access()) || !Virt::create(*ec)) {
+        if (vapic) {  // mapped already: it leaves like any retired EC's UTCB
+            pd->get();
+            destroy_unpublished(ec);
+            return nullptr;
+        }
         ec->~Ec();
         ec_cache.free(mem);
         return nullptr;
@@ -261,7 +299,7 @@ void Ec::destroy()
         release(xcpu_caller);
     if (utcb && !is_clone)
         Kmem::free(utcb, 0);  // unmapped at retirement (Mapping::unmap_utcb)
-    Svm::destroy(*this);
+    Virt::destroy(*this);
     Pd *p = pd;
     this->~Ec();
     ec_cache.free(this);

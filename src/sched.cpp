@@ -250,7 +250,7 @@ extern "C" [[noreturn]] void run_body(Sc *sc, Ec *ec)
     if (c.resched)
         Sched::preempt_check(true);  // something of a higher priority became ready meanwhile
     if (ec->is_vcpu())
-        Svm::run(ec);  // its user mode is a guest
+        Virt::run(ec);  // its user mode is a guest
     ret_user(&ec->regs);
 }
 

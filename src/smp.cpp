@@ -15,8 +15,8 @@
 #include "sched.hpp"
 #include "start.hpp"
 #include "string.hpp"
-#include "svm.hpp"
 #include "time.hpp"
+#include "vcpu.hpp"
 #include "vga.hpp"
 #include "x86.hpp"
 
@@ -146,12 +146,7 @@ void Smp::init_this_cpu()
     c.detect_features();
     c.enable_features(Boot::cmdline.nopcid, Boot::cmdline.noxsave);
     Fpu::init_cpu(c.feat.xsave && !Boot::cmdline.noxsave);
-    // vCPUs only where every CPU can run them (the HIP's SVM flag is one for all).
-    bool svm = Svm::init_cpu(c);
-    if (c.bsp)
-        Svm::usable = svm;
-    else if (!svm)
-        __atomic_store_n(&Svm::usable, false, __ATOMIC_RELAXED);
+    Virt::init_cpu(c);
     Lapic::init_cpu();
     Lapic::timer_setup(c.feat.tsc_deadline && !Boot::cmdline.nodl);
     if (Time::tsc_khz)

@@ -87,9 +87,7 @@ bool Svm::init_cpu(Cpu &c)
     wrmsr(MSR_VM_HSAVE_PA, virt_to_phys(hsave));
     c.svm_host = virt_to_phys(host);
     asm volatile("vmsave %%rax" : : "a"(c.svm_host) : "memory");
-    c.asid_max = f.svm_asids > 1 ? f.svm_asids - 1 : 1;
-    c.asid_next = 1;
-    c.asid_gen = 1;
+    c.tags = Virt::Tags{1, f.svm_asids > 1 ? f.svm_asids - 1 : 1, 1};
     return true;
 }
 
@@ -119,18 +117,8 @@ void Svm::run(Ec *ec)
     const Pd *pd = ec->pd;
 
     // A new ASID when this CPU's generation moved on (or never had one); its TLB entries may be
-    // a former owner's, so the first entry flushes them. When the ASIDs run out the generation
-    // moves on and every vCPU of this CPU gets a new one the same way: never 0, never shared.
-    bool flush = v.flush_tlb;
-    if (v.asid_gen != c.asid_gen) {
-        if (c.asid_next > c.asid_max) {
-            c.asid_gen++;
-            c.asid_next = 1;
-        }
-        v.asid = c.asid_next++;
-        v.asid_gen = c.asid_gen;
-        flush = true;
-    }
+    // a former owner's, so the first entry flushes them (include/vcpu.hpp).
+    bool flush = Virt::take_tag(c.tags, v) || v.flush_tlb;
     // Guest mappings that lost rights (src/mapping.cpp): the CPU published its space (activate)
     // before this read, so either the revoker's shootdown sees this CPU in the PD (the IPI ends
     // the guest and we come here again) or we see its generation.
@@ -140,7 +128,7 @@ void Svm::run(Ec *ec)
         flush = true;
     }
     v.flush_tlb = false;
-    m.asid = v.asid;
+    m.asid = v.tag;
     m.tlb_control = flush ? (flush_by_asid ? TLB_FLUSH_ASID : TLB_FLUSH_ALL) : TLB_NONE;
     m.ncr3 = pd->gpt_phys;
     // The PD's guest ports (G-bit I/O delegations) or none; the kernel's map either way.

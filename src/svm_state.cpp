@@ -5,6 +5,7 @@
 #include "svm_state.hpp"
 #include "abi/constants.hpp"
 #include "abi/mtd.hpp"
+#include "mtd_xfer.hpp"
 #include "string.hpp"
 #include "x86.hpp"
 
@@ -94,27 +95,9 @@ void Svm_state::to_utcb(const Vmcb &m, const Exc_frame &r, const Vcpu &v, u64 mt
     unsigned n = static_cast<unsigned>(r.vector);
     u.items = Utcb::EVENT_ITEMS;
     u.mtd = mtd;
-    if (mtd & Mtd::GPR_ACDB) {
-        u.rax = m.rax;
-        u.rcx = r.rcx;
-        u.rdx = r.rdx;
-        u.rbx = r.rbx;
-    }
-    if (mtd & Mtd::GPR_BSD) {
-        u.rbp = r.rbp;
-        u.rsi = r.rsi;
-        u.rdi = r.rdi;
-    }
-    if (mtd & Mtd::GPR_R8_R15) {
-        u.r8 = r.r8;
-        u.r9 = r.r9;
-        u.r10 = r.r10;
-        u.r11 = r.r11;
-        u.r12 = r.r12;
-        u.r13 = r.r13;
-        u.r14 = r.r14;
-        u.r15 = r.r15;
-    }
+    Mtd_xfer::copy_gprs(mtd, r, u);
+    if (mtd & Mtd::GPR_ACDB)
+        u.rax = m.rax;  // VMRUN switches RAX: the frame's is not the guest's
     if (mtd & Mtd::RSP)
         u.rsp = m.rsp;
     if (mtd & Mtd::RIP_LEN) {
@@ -197,27 +180,9 @@ const char *Svm_state::from_utcb(const Utcb &u, Vmcb &m, Exc_frame &r, Vcpu &v, 
         m.cr3 = u.cr3;
         m.cr4 = u.cr4;
     }
-    if (mtd & Mtd::GPR_ACDB) {
+    Mtd_xfer::copy_gprs(mtd, u, r);
+    if (mtd & Mtd::GPR_ACDB)
         m.rax = u.rax;
-        r.rcx = u.rcx;
-        r.rdx = u.rdx;
-        r.rbx = u.rbx;
-    }
-    if (mtd & Mtd::GPR_BSD) {
-        r.rbp = u.rbp;
-        r.rsi = u.rsi;
-        r.rdi = u.rdi;
-    }
-    if (mtd & Mtd::GPR_R8_R15) {
-        r.r8 = u.r8;
-        r.r9 = u.r9;
-        r.r10 = u.r10;
-        r.r11 = u.r11;
-        r.r12 = u.r12;
-        r.r13 = u.r13;
-        r.r14 = u.r14;
-        r.r15 = u.r15;
-    }
     if (mtd & Mtd::RSP)
         m.rsp = u.rsp;
     if (mtd & Mtd::RIP_LEN)

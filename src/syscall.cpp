@@ -39,6 +39,7 @@
 #include "smp.hpp"
 #include "string.hpp"
 #include "time.hpp"
+#include "vmx.hpp"
 #include "x86.hpp"
 
 namespace {
@@ -70,13 +71,15 @@ struct Kernel_env
         return Mapping::free(pd, Crd::MEM, addr >> 12, 0) && Paging::lookup(pd->pml4, addr) == ~u64{0};
     }
     static bool kstat() { return Boot::cmdline.kstat; }
-    static bool virt() { return Svm::usable; }
+    static bool virt() { return Virt::usable(); }
+    static bool vmx() { return Vmx::usable; }
 
     static Pd *new_pd() { return Pd::create(); }
     static Ec *new_ec(Pd *pd, const Sys_create_ec &a, bool &taken)
     {
         if (a.vcpu())
-            return Ec::create_vcpu(pd, a.cpu(), a.evt(), a.global());
+            return Ec::create_vcpu(pd, a.cpu(), a.evt(), a.global(), vmx() ? a.utcb() : 0, a.apic_access(),
+                                   taken);
         return Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global(), taken);
     }
     static Sc *new_sc(Ec *ec, Qpd q) { return Sc::create(ec, ec->cpu, q.prio(), q.quantum()); }
@@ -111,6 +114,12 @@ Verdict pd_ctrl(Kernel_env e, Sys_pd_ctrl a)
     if (a.op() == Pd_op::LOOKUP) {
         a.f.rsi = Delegate::lookup(e.me->pd, a.crd()).value();
         return PASS;
+    }
+    if (a.op() == Pd_op::MAP_ACCESS_PAGE) {
+        auto s = Mapping::map_access_page(e.me->pd, a.crd().base());
+        return s == Mdb::Status::OK    ? PASS
+               : s == Mdb::Status::OOM ? fail(Status::OOM, "map_access_page: out of memory")
+                                       : fail(Status::BAD_PAR, "map_access_page: the page is occupied");
     }
     // Pd_op::DELEGATE: the destination CRD is both windows (ABI 7.9.3).
     auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window(), a.window());

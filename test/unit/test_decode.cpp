@@ -95,7 +95,9 @@ struct Fake_env
     Fake_ec *self() const { return me; }
     bool kstat() const { return kstat_option; }
     bool virt_option = false;
-    bool virt() const { return virt_option; }
+    bool virt() const { return virt_option || vmx_option; }
+    bool vmx_option = false;
+    bool vmx() const { return vmx_option; }
 
     // The perform step: an allocator with a budget, an insert with a chosen outcome.
     int alloc_budget = 1 << 30;
@@ -346,7 +348,7 @@ std::vector<Hypercall_case> cases()
          decoder<Sys_ec_ctrl>(ec_ctrl<Fake_env>),
          {{"sel is a PD", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_PD); }},
           {"the EC is on another CPU", Status::BAD_CPU, [](World &w) { w.gec.cpu = 1; }},
-          {"the EC is a vCPU", Status::BAD_PAR, [](World &w) { w.gec.utcb = nullptr; }},
+          {"the EC is a vCPU", Status::BAD_PAR, [](World &w) { w.gec.vcpu = true; }},
           {"the EC is blocked", Status::BAD_PAR, [](World &w) { w.gec.state = Fake_ec::BLOCKED; }},
           {"the EC waits for a reply", Status::BAD_PAR, [](World &w) { w.gec.callee = &w.lec; }},
           {"the EC is in another PD", Status::BAD_PAR, [](World &w) { w.self.pd = nullptr; }},
@@ -519,6 +521,32 @@ TEST(Decode, WithVirtualizationAVcpuPassesWithoutUtcbChecksAndAUtcbAtZeroIsAllow
     EXPECT_EQ(decode(c).status, Status::BAD_CPU);
 }
 
+TEST(Decode, OnVmxAVcpusVirtualApicPageIsCheckedLikeAUtcb)
+{
+    auto decode = [](World &w) {
+        Decode::Found<Fake_env> d;
+        return Decode::create_ec(w.env, Sys_create_ec{Sys{w.f}}, d);
+    };
+    auto setup = [](World &w, u64 vapic) {
+        w.id(Hypercall::CREATE_EC,
+             Create_ec_flag::GLOBAL | Create_ec_flag::VCPU | Create_ec_flag::APIC_ACCESS, SEL_NEW);
+        w.f.rsi = SEL_PD;
+        w.f.rdx = vapic | 1;
+        w.env.vmx_option = true;
+    };
+    World a;  // none: nothing to check
+    setup(a, 0);
+    EXPECT_TRUE(decode(a).ok());
+    World b;  // below USER_ADDR and free: passes
+    setup(b, 0x5000);
+    EXPECT_TRUE(decode(b).ok());
+    b.env.utcbs_taken.insert(0x5000);  // occupied: the reference would map over it
+    EXPECT_EQ(decode(b).status, Status::BAD_PAR);
+    World c;  // at or above USER_ADDR: the reference maps it unchecked
+    setup(c, Abi::USER_ADDR);
+    EXPECT_EQ(decode(c).status, Status::BAD_PAR);
+}
+
 TEST(Decode, PdCtrlSubOperation3IsBadPar)
 {
     World w;
@@ -532,6 +560,10 @@ TEST(Decode, MapAccessPageChecksItsCrdThenAnswersBadFtrWithoutVmx)
     w.id(Hypercall::PD_CTRL, static_cast<unsigned>(Pd_op::MAP_ACCESS_PAGE), 0);
     w.f.rsi = Crd::mem(0x100, 0, Perm_mem::RW).value();
     EXPECT_EQ(decode_raw(w, Decode::pd_ctrl<Fake_env>).status, Status::BAD_FTR);
+    w.env.virt_option = true;  // SVM has no APIC-access page either
+    EXPECT_EQ(decode_raw(w, Decode::pd_ctrl<Fake_env>).status, Status::BAD_FTR);
+    w.env.vmx_option = true;
+    EXPECT_EQ(decode_raw(w, Decode::pd_ctrl<Fake_env>).status, Status::SUCCESS);
     for (Crd bad : {Crd::obj(0x100, 0, Perm_mem::RW), Crd::mem(0x100, 0, Perm_mem::RWX),
                     Crd::mem(0x100, 1, Perm_mem::RW)}) {
         w.f.rsi = bad.value();

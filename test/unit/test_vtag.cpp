@@ -1,142 +1,77 @@
 /*
- * Tag_alloc (include/vtag.hpp): VPIDs/ASIDs per CPU, never 0, fresh tags first, freed tags
- * handed out again with a flush, the shared tag when the pool is empty, none with no tags.
+ * Virt::take_tag (include/vcpu.hpp): ASIDs (SVM) and VPIDs (VMX) per CPU in generations. A vCPU
+ * keeps its tag while the CPU's generation lasts; a new tag is flushed before use; tags are never
+ * 0 and never shared within a generation; with no tags (novpid) every vCPU has 0 and nothing to flush.
  */
 #include <gtest/gtest.h>
 
-#include <memory>
+#include <map>
 #include <random>
-#include <set>
+#include <vector>
 
-#include "vtag.hpp"
+#include "vcpu.hpp"
 
 namespace {
 
-TEST(Vtag, NoTagsGiveZero)
+TEST(Vtag, NoTagsGiveZeroWithoutFlush)
 {
-    for (u32 count : {0u, 1u}) {  // `novpid`, no VPID support, or NASID 1 (only the host's ASID)
-        Tag_alloc a(count);
-        for (int i = 0; i < 3; i++) {
-            Tag_alloc::Tag t = a.alloc();
-            EXPECT_EQ(t.tag, 0u);
-            EXPECT_FALSE(t.flush);
-            EXPECT_FALSE(t.shared);
-        }
-        EXPECT_FALSE(a.free(0));
+    Virt::Tags t{1, 0, 1};  // `novpid` or no VPID support
+    Vcpu v;
+    for (int i = 0; i < 3; i++) {
+        EXPECT_FALSE(Virt::take_tag(t, v));
+        EXPECT_EQ(v.tag, 0u);
     }
 }
 
-TEST(Vtag, FreshTagsCountUpFromOneWithoutFlush)
+TEST(Vtag, FirstUseTakesTheNextTagAndFlushes)
 {
-    Tag_alloc a(16);  // QEMU's NASID: ASIDs 1..15, 15 shared
-    for (u32 i = 1; i < 15; i++) {
-        Tag_alloc::Tag t = a.alloc();
-        EXPECT_EQ(t.tag, i);
-        EXPECT_FALSE(t.flush);
-        EXPECT_FALSE(t.shared);
-    }
-    EXPECT_EQ(a.in_use(), 14u);
-    EXPECT_EQ(a.shared_tag(), 15u);
+    Virt::Tags t{1, 15, 1};  // QEMU's SVM: 16 ASIDs, 1..15 for guests
+    Vcpu a, b;
+    EXPECT_TRUE(Virt::take_tag(t, a));
+    EXPECT_EQ(a.tag, 1u);
+    EXPECT_TRUE(Virt::take_tag(t, b));
+    EXPECT_EQ(b.tag, 2u);
+    EXPECT_FALSE(Virt::take_tag(t, a)) << "kept within the generation, no flush";
+    EXPECT_EQ(a.tag, 1u);
 }
 
-TEST(Vtag, EmptyPoolHandsOutTheSharedTagWithFlush)
+TEST(Vtag, RunningOutStartsANewGenerationFromOne)
 {
-    Tag_alloc a(4);  // exclusive 1, 2; shared 3
-    EXPECT_EQ(a.alloc().tag, 1u);
-    EXPECT_EQ(a.alloc().tag, 2u);
-    for (int i = 0; i < 5; i++) {
-        Tag_alloc::Tag t = a.alloc();
-        EXPECT_EQ(t.tag, 3u);
-        EXPECT_TRUE(t.flush);
-        EXPECT_TRUE(t.shared);
-    }
-    EXPECT_FALSE(a.free(3)) << "the shared tag never enters the pool";
-    EXPECT_EQ(a.in_use(), 2u);
+    Virt::Tags t{1, 3, 1};
+    std::vector<Vcpu> v(4);
+    for (unsigned i = 0; i < 3; i++)
+        ASSERT_TRUE(Virt::take_tag(t, v[i]));
+    EXPECT_EQ(t.gen, 1u);
+    EXPECT_TRUE(Virt::take_tag(t, v[3]));
+    EXPECT_EQ(v[3].tag, 1u) << "never 0, never beyond max";
+    EXPECT_EQ(t.gen, 2u);
+    // The others lost their tags with the generation: each takes a new one, flushed.
+    EXPECT_TRUE(Virt::take_tag(t, v[0]));
+    EXPECT_EQ(v[0].tag, 2u);
+    EXPECT_FALSE(Virt::take_tag(t, v[3]));
 }
 
-TEST(Vtag, OneTagIsSharedByAll)
-{
-    Tag_alloc a(2);
-    Tag_alloc::Tag t = a.alloc();
-    EXPECT_EQ(t.tag, 1u);
-    EXPECT_TRUE(t.shared);
-    EXPECT_TRUE(t.flush);
-}
-
-TEST(Vtag, RecycledTagsAreFlushedAndPreferredToTheSharedOne)
-{
-    Tag_alloc a(8);  // exclusive 1..6
-    for (u32 i = 1; i <= 6; i++)
-        a.alloc();
-    EXPECT_TRUE(a.free(4));
-    EXPECT_TRUE(a.free(2));
-    EXPECT_FALSE(a.free(2)) << "a double free is refused";
-    EXPECT_EQ(a.in_use(), 4u);
-    std::set<u32> got;
-    for (int i = 0; i < 2; i++) {
-        Tag_alloc::Tag t = a.alloc();
-        EXPECT_TRUE(t.flush) << "the TLB may still hold the previous owner's entries";
-        EXPECT_FALSE(t.shared);
-        got.insert(t.tag);
-    }
-    EXPECT_EQ(got, (std::set<u32>{2, 4}));
-    EXPECT_TRUE(a.alloc().shared);
-}
-
-TEST(Vtag, FreeingUnknownTagsIsRefused)
-{
-    Tag_alloc a(100);
-    a.alloc();
-    EXPECT_FALSE(a.free(2)) << "never handed out";
-    EXPECT_FALSE(a.free(99)) << "the shared tag";
-    EXPECT_FALSE(a.free(1000)) << "beyond the pool";
-    EXPECT_TRUE(a.free(1));
-}
-
-TEST(Vtag, VpidPoolIsCappedAndNeverWrapsToZero)
-{
-    auto a = std::make_unique<Tag_alloc>(0x10000);  // 16-bit VPIDs
-    EXPECT_EQ(a->shared_tag(), Tag_alloc::CAP);
-    for (u32 i = 1; i < Tag_alloc::CAP; i++)
-        ASSERT_EQ(a->alloc().tag, i);
-    for (int i = 0; i < 10; i++) {
-        Tag_alloc::Tag t = a->alloc();
-        ASSERT_NE(t.tag, 0u);
-        ASSERT_TRUE(t.shared);
-    }
-    ASSERT_TRUE(a->free(Tag_alloc::CAP - 1));
-    ASSERT_TRUE(a->free(1));
-    Tag_alloc::Tag t = a->alloc();
-    EXPECT_EQ(t.tag, 1u) << "the lowest recycled tag first";
-    EXPECT_TRUE(t.flush);
-    EXPECT_EQ(a->alloc().tag, Tag_alloc::CAP - 1);
-}
-
-TEST(Vtag, RandomChurnKeepsTagsUniqueAndNonZero)
+TEST(Vtag, RandomChurnNeverSharesATagWithinAGeneration)
 {
     std::mt19937 rng(7);
-    for (u32 count : {3u, 16u, 300u, 0x10000u}) {
-        auto a = std::make_unique<Tag_alloc>(count);
-        std::set<u32> live;
-        std::set<u32> ever;
-        for (int i = 0; i < 20000; i++) {
-            if (!live.empty() && rng() % 2) {
-                auto it = live.begin();
-                std::advance(it, rng() % live.size());
-                ASSERT_TRUE(a->free(*it));
-                live.erase(it);
-            } else {
-                Tag_alloc::Tag t = a->alloc();
-                ASSERT_NE(t.tag, 0u);
-                if (t.shared) {
-                    ASSERT_EQ(t.tag, a->shared_tag());
-                    continue;
+    for (u32 max : {1u, 2u, 15u, 0xffffu}) {
+        Virt::Tags t{1, max, 1};
+        std::vector<Vcpu> v(40);
+        for (int step = 0; step < 20000; step++) {
+            Vcpu &x = v[rng() % v.size()];
+            u32 old = x.tag;
+            u64 old_gen = x.tag_gen;
+            bool flush = Virt::take_tag(t, x);
+            ASSERT_NE(x.tag, 0u);
+            ASSERT_LE(x.tag, max);
+            ASSERT_EQ(x.tag_gen, t.gen);
+            ASSERT_EQ(flush, old_gen != t.gen || old == 0) << "a flush exactly when the tag is new";
+            std::map<u32, int> seen;
+            for (const Vcpu &y : v) {
+                if (y.tag_gen == t.gen) {
+                    ASSERT_EQ(seen[y.tag]++, 0) << "tag " << y.tag << " shared in generation " << t.gen;
                 }
-                ASSERT_TRUE(live.insert(t.tag).second) << "tag " << t.tag << " handed out twice";
-                ASSERT_EQ(t.flush, ever.count(t.tag) == 1) << "flush exactly when the tag was used before";
-                ever.insert(t.tag);
             }
-            ASSERT_EQ(a->in_use(), live.size());
         }
     }
 }
