@@ -262,10 +262,11 @@ Xcr0_check xcr0_sanitise(u64 guest, u64 host);
  * EPT entries (SDM 28.3.2). level: 0 = 4 KiB page (PTE), 1 = 2 MiB (PDE), 2 = 1 GiB (PDPTE);
  * rights: the memory capability's R (1), W (2), X (4). Any right makes the page readable (as
  * in the host page table, ABI 2.6; write-only would be an EPT misconfiguration), W writable,
- * X executable. No right: 0 (not present). The memory type goes into bits 5:3 with
- * "ignore PAT" set, so the guest's PAT cannot change the type the host chose.
+ * X executable. No right: 0 (not present). The memory type goes into bits 5:3, with "ignore PAT"
+ * set (ignore_pat) the guest's PAT cannot change the type the host chose; clear, the guest's PAT
+ * combines with it (SDM 28.3.7), as the kernel's guest memory has it (docs/vmx.md).
  */
-u64 ept_leaf(u64 phys, unsigned level, unsigned rights, Ept::Mtype type);
+u64 ept_leaf(u64 phys, unsigned level, unsigned rights, Ept::Mtype type, bool ignore_pat = true);
 /* A non-leaf entry: the next table, all rights (the leaf decides). */
 constexpr u64 ept_table(u64 phys) { return (phys & Ept::ADDR) | Ept::R | Ept::W | Ept::X; }
 /* EPTP: write-back paging structures, 4-level walk, accessed/dirty flags off. */

@@ -24,7 +24,7 @@
 #include "shootdown.hpp"
 #include "slab.hpp"
 #include "vmx.hpp"
-#include "vmx_defs.hpp"
+#include "vmx_logic.hpp"
 #include "x86.hpp"
 
 namespace {
@@ -49,8 +49,7 @@ u64 guest_flags(unsigned rights, bool ignore_pat = false)
 {
     if (!Vmx::usable)
         return pte_flags(rights);
-    return ((rights & 2) ? Ept::W : 0) | ((rights & 4) ? Ept::X : 0) | u64{Ept::WB} << Ept::MEMTYPE_SHIFT |
-           (ignore_pat ? Ept::IGNORE_PAT : 0);
+    return ept_leaf(0, 0, rights, Ept::WB, ignore_pat);  // Paging::map adds P (= R) and PS (= large)
 }
 
 /* The largest leaf level a table takes: 2 (1 GiB), 1 (2 MiB) or 0. */

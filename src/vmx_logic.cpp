@@ -283,12 +283,13 @@ Xcr0_check xcr0_sanitise(u64 guest, u64 host)
     return {ok, v};
 }
 
-u64 ept_leaf(u64 phys, unsigned level, unsigned rights, Ept::Mtype type)
+u64 ept_leaf(u64 phys, unsigned level, unsigned rights, Ept::Mtype type, bool ignore_pat)
 {
     if (!(rights & 7) || level > 2)
         return 0;
     u64 size = u64{1} << (PAGE_BITS + 9 * u64{level});
-    u64 e = (phys & Ept::ADDR & ~(size - 1)) | Ept::R | u64{type} << Ept::MEMTYPE_SHIFT | Ept::IGNORE_PAT;
+    u64 e = (phys & Ept::ADDR & ~(size - 1)) | Ept::R | u64{type} << Ept::MEMTYPE_SHIFT |
+            (ignore_pat ? Ept::IGNORE_PAT : 0);
     if (rights & 2)
         e |= Ept::W;
     if (rights & 4)

@@ -288,6 +288,23 @@ TEST(VmxEpt, LeafRightsAndMemoryType)
     EXPECT_EQ(ept_leaf(0x1234000, 0, 8, Ept::WB), 0u) << "bits beyond RWX are no rights";
     EXPECT_EQ(ept_leaf(0x1234000, 0, 1, Ept::WC) & Ept::MEMTYPE_MASK, u64{Ept::WC} << 3);
     EXPECT_EQ(ept_leaf(0x1234000, 0, 1, Ept::WB) & (Ept::ACCESSED | Ept::DIRTY | Ept::SUPPRESS_VE), 0u);
+    EXPECT_EQ(ept_leaf(0x1234000, 0, 7, Ept::WB, false), 0x1234000u | Ept::R | Ept::W | Ept::X | 6u << 3)
+        << "guest memory: the guest's PAT is not ignored";
+}
+
+// The kernel's guest page table is walked by the host's walker (src/paging.cpp): it writes a
+// leaf as phys | flags | P | (PS for a large page) and a table entry as phys | P | W | U. On EPT
+// that must mean R, the large bit and R|W|X (src/mapping.cpp, guest_flags).
+TEST(VmxEpt, HostWalkerBitsAreEptBits)
+{
+    constexpr u64 P = 1, W = 2, U = 4, PS = 128;  // include/paging.hpp Pte
+    EXPECT_EQ(P, Ept::R);
+    EXPECT_EQ(W, Ept::W);
+    EXPECT_EQ(U, Ept::X);
+    EXPECT_EQ(PS, Ept::LARGE);
+    EXPECT_EQ(ept_table(0x5000), 0x5000u | P | W | U);
+    u64 flags = ept_leaf(0, 0, 3, Ept::WB, false);
+    EXPECT_EQ(0x200000u | flags | P | PS, ept_leaf(0x200000, 1, 3, Ept::WB, false));
 }
 
 TEST(VmxEpt, LargePages)
