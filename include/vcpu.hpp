@@ -30,10 +30,10 @@ enum : unsigned { STAR, LSTAR, FMASK, KERNEL_GS_BASE, TSC_AUX, COUNT };
 /* A vCPU's state besides its VMCB or VMCS. */
 struct Vcpu
 {
-    Vmcb *vmcb = nullptr;  // SVM: the control block
-    void *vmcs = nullptr;  // VMX: the VMCS region (a page; the next page holds `msrs`)
-    u64 tag_gen = 0;       // the CPU's tag generation `tag` belongs to (0: none yet)
-    u32 tag = 0;           // SVM ASID / VMX VPID (VPID 0: VPIDs off for this vCPU)
+    Vmcb *vmcb = nullptr;    // SVM: the control block
+    void *vmcs = nullptr;    // VMX: the VMCS region (a page; the next page holds `msrs`)
+    u64 tag_gen = 0;         // the CPU's tag generation `tag` belongs to (0: none yet)
+    u32 tag = 0;             // SVM ASID / VMX VPID (VPID 0: VPIDs off for this vCPU)
     u64 gpt_seen = 0;        // the PD's guest-table generation this vCPU's TLB entries are from
     u64 xcr0 = 1;            // guest XCR0 (ABI 7.4: x87)
     u64 exit_tsc = 0;        // host TSC at the last exit (tsc_val)
@@ -50,7 +50,8 @@ struct Vcpu
     u64 cr0_mon = 0, cr4_mon = 0;
     u64 cr2 = 0;         // VMX does not switch CR2: src/vmx_entry.S does
     u64 vapic_phys = 0;  // the virtual-APIC page (create_ec rdx[63:12]), 0: none
-    Vmx_msr_entry *msrs = nullptr;  // the guest's MSR area (Vmx_guest_msr::COUNT): loaded at entry, stored at exit
+    Vmx_msr_entry *msrs =
+        nullptr;  // the guest's MSR area (Vmx_guest_msr::COUNT): loaded at entry, stored at exit
 };
 
 namespace Virt {

@@ -95,7 +95,10 @@ void invvpid(u64 type, u16 vpid)
     asm volatile("invvpid %0, %1" : : "m"(d), "r"(type) : "cc", "memory");
 }
 
-void xsetbv(u64 v) { asm volatile("xsetbv" : : "c"(0), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32))); }
+void xsetbv(u64 v)
+{
+    asm volatile("xsetbv" : : "c"(0), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32)));
+}
 
 Vmx_state::Host host()
 {
@@ -205,8 +208,8 @@ bool Vmx::init_cpu(Cpu &c)
               k.ept_2m ? " 2M" : "", k.ept_1g ? " 1G" : "",
               k.vpid ? (Boot::cmdline.novpid ? "off (novpid)" : "yes") : "no", k.vnmi ? "yes" : "no",
               k.revision);
-    } else if (k.revision != caps.revision || k.cpu2.may1 != caps.cpu2.may1 || k.cr0_fixed0 != caps.cr0_fixed0 ||
-               k.cr4_fixed0 != caps.cr4_fixed0) {
+    } else if (k.revision != caps.revision || k.cpu2.may1 != caps.cpu2.may1 ||
+               k.cr0_fixed0 != caps.cr0_fixed0 || k.cr4_fixed0 != caps.cr4_fixed0) {
         trace("VMX: CPU %u differs from the boot CPU", c.id);
         return false;
     }
@@ -214,8 +217,8 @@ bool Vmx::init_cpu(Cpu &c)
         wrmsr(Vmx_msr::FEATURE_CONTROL,
               m.feature_control | Vmx_feature_control::LOCK | Vmx_feature_control::VMX_OUTSIDE_SMX);
     u64 cr0 = get_cr0(), cr4 = get_cr4() | Cr4::VMXE;
-    if ((cr0 & k.cr0_fixed0) != k.cr0_fixed0 || (cr0 & ~k.cr0_fixed1) || (cr4 & k.cr4_fixed0) != k.cr4_fixed0 ||
-        (cr4 & ~k.cr4_fixed1)) {
+    if ((cr0 & k.cr0_fixed0) != k.cr0_fixed0 || (cr0 & ~k.cr0_fixed1) ||
+        (cr4 & k.cr4_fixed0) != k.cr4_fixed0 || (cr4 & ~k.cr4_fixed1)) {
         trace("VMX: CR0 %#llx or CR4 %#llx not allowed in VMX operation on CPU %u",
               static_cast<unsigned long long>(cr0), static_cast<unsigned long long>(cr4), c.id);
         return false;
@@ -292,7 +295,8 @@ void Vmx::destroy(Ec &ec)
     void *head = __atomic_load_n(&owner.vmcs_dead, __ATOMIC_RELAXED);
     do
         aux_of(vmcs)->dead_next = head;
-    while (!__atomic_compare_exchange_n(&owner.vmcs_dead, &head, vmcs, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    while (!__atomic_compare_exchange_n(&owner.vmcs_dead, &head, vmcs, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
     if (&owner == &Cpu::current())
         reap(owner);
     else

@@ -187,7 +187,8 @@ Vmx_vmcs_image Vmx_state::image(const Vmcs_io &io, u8 vtpr)
     auto r16 = [&](u32 f) { return static_cast<u16>(io.read(f)); };
     Vmx_vmcs_image v{};
     Vmx_control_state &c = v.c;
-    c.ctl = {r32(PIN_CONTROLS), r32(PROC_CONTROLS), r32(PROC_CONTROLS2), r32(EXIT_CONTROLS), r32(ENTRY_CONTROLS)};
+    c.ctl = {r32(PIN_CONTROLS), r32(PROC_CONTROLS), r32(PROC_CONTROLS2), r32(EXIT_CONTROLS),
+             r32(ENTRY_CONTROLS)};
     c.entry_intr_info = r32(ENTRY_INTR_INFO);
     c.entry_error = r32(ENTRY_EXC_ERROR);
     c.entry_inst_len = r32(ENTRY_INST_LEN);

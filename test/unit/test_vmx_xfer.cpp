@@ -173,11 +173,18 @@ TEST(VmxXfer, ReplyAndDeliveryRoundTripEveryGroup)
     Vmx_state::to_utcb(io, w.r, w.v, u.mtd, d);
     EXPECT_EQ(d.items, Utcb::EVENT_ITEMS);
     EXPECT_EQ(d.inst_len, 2u);
-    for (auto f : {&Utcb::rax, &Utcb::rcx, &Utcb::rdx, &Utcb::rbx, &Utcb::rbp, &Utcb::rsi, &Utcb::rdi, &Utcb::r8,
-                   &Utcb::r9, &Utcb::r10, &Utcb::r11, &Utcb::r12, &Utcb::r13, &Utcb::r14, &Utcb::r15, &Utcb::rsp,
-                   &Utcb::rip, &Utcb::rflags, &Utcb::cr0, &Utcb::cr2, &Utcb::cr3, &Utcb::cr4, &Utcb::xcr0,
-                   &Utcb::dr7, &Utcb::sysenter_cs, &Utcb::sysenter_rsp, &Utcb::sysenter_rip, &Utcb::efer,
-                   &Utcb::pat, &Utcb::star, &Utcb::lstar, &Utcb::fmask, &Utcb::kernel_gs_base, &Utcb::tsc_off})
+    for (auto f : {&Utcb::rax,         &Utcb::rcx,          &Utcb::rdx,
+                   &Utcb::rbx,         &Utcb::rbp,          &Utcb::rsi,
+                   &Utcb::rdi,         &Utcb::r8,           &Utcb::r9,
+                   &Utcb::r10,         &Utcb::r11,          &Utcb::r12,
+                   &Utcb::r13,         &Utcb::r14,          &Utcb::r15,
+                   &Utcb::rsp,         &Utcb::rip,          &Utcb::rflags,
+                   &Utcb::cr0,         &Utcb::cr2,          &Utcb::cr3,
+                   &Utcb::cr4,         &Utcb::xcr0,         &Utcb::dr7,
+                   &Utcb::sysenter_cs, &Utcb::sysenter_rsp, &Utcb::sysenter_rip,
+                   &Utcb::efer,        &Utcb::pat,          &Utcb::star,
+                   &Utcb::lstar,       &Utcb::fmask,        &Utcb::kernel_gs_base,
+                   &Utcb::tsc_off})
         EXPECT_EQ(d.*f, u.*f);
     EXPECT_EQ(d.tsc_aux, 3u);
     for (auto s : {&Utcb::es, &Utcb::cs, &Utcb::ss, &Utcb::ds, &Utcb::fs, &Utcb::gs, &Utcb::ldtr, &Utcb::tr,
@@ -291,7 +298,8 @@ TEST(VmxXfer, InjectionAndWindows)
     World w;
     Utcb u{};
     u.mtd = Mtd::INJ;
-    u.intr_info = Inj::VALID | Inj::TYPE_HW_EXC | Inj::ERROR_CODE | 13 | Inj::REQ_INTR_WINDOW | Inj::REQ_NMI_WINDOW;
+    u.intr_info =
+        Inj::VALID | Inj::TYPE_HW_EXC | Inj::ERROR_CODE | 13 | Inj::REQ_INTR_WINDOW | Inj::REQ_NMI_WINDOW;
     u.intr_error = 0x18;
     ASSERT_EQ(Vmx_state::from_utcb(io, w.host, u, w.r, w.v), nullptr);
     EXPECT_EQ(rd(ENTRY_INTR_INFO), Inj::VALID | Inj::TYPE_HW_EXC | Inj::ERROR_CODE | 13u);
@@ -357,7 +365,8 @@ TEST(VmxXfer, PendingInjectionForInvalidStateAndRecall)
         Utcb d{};
         w.r.vector = n;
         Vmx_state::to_utcb(io, w.r, w.v, Mtd::INJ, d);
-        EXPECT_EQ(d.intr_info, n == 30 ? (Vmx_intr::VALID | Vmx_intr::TYPE_HW_EXC | 6u) : (Vmx_intr::VALID | 0x41u))
+        EXPECT_EQ(d.intr_info,
+                  n == 30 ? (Vmx_intr::VALID | Vmx_intr::TYPE_HW_EXC | 6u) : (Vmx_intr::VALID | 0x41u))
             << "event " << n;
     }
 }
