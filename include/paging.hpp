@@ -48,6 +48,8 @@ bool trim(u64 *pml4, Keep &keep);
 extern void (*retire_table)(void *page);
 /* Set or clear write access in [virt, virt + size). */
 void protect(u64 *pml4, u64 virt, u64 size, bool writable);
+/* Clear `bits` (access bits: W, or EPT's W and X) in every leaf in [virt, virt + size). */
+void clear_leaf_bits(u64 *pml4, u64 virt, u64 size, u64 bits);
 /* True if nothing is mapped in [virt, virt + size) (size 2 MiB or 1 GiB, aligned). */
 bool range_empty(const u64 *pml4, u64 virt, u64 size);
 /* Physical address behind virt, or ~0 if unmapped. */

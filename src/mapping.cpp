@@ -167,19 +167,23 @@ void unmap(Pd *pd, u64 page, u64 pages)
     must_flush(pd);
 }
 
+/* The guest-table access bits a node with `rights` must not have (W; on EPT also X). */
+u64 guest_lost(unsigned rights) { return guest_flags(7) & ~guest_flags(rights); }
+
 /*
- * Guest pages go or become read-only: vCPUs flush their guest TLB before their next entry
- * (Pd::gpt_gen, src/svm.cpp); CPUs running one now get the shootdown's IPI, which ends the guest.
+ * Guest pages go or lose access (W; X on EPT): vCPUs flush their guest TLB before their next
+ * entry (Pd::gpt_gen, src/svm.cpp, src/vmx.cpp); CPUs running one now get the shootdown's IPI,
+ * which ends the guest.
  */
-void unmap_guest(Pd *pd, u64 page, u64 pages, bool remove)
+void unmap_guest(Pd *pd, u64 page, u64 pages, unsigned rights)
 {
     if (!guest_part(page, pages) || !__atomic_load_n(&pd->gpt, __ATOMIC_ACQUIRE))
         return;
     Lock_guard g(pd->lock);
-    if (remove)
+    if (!(rights & 7))
         Paging::unmap(pd->gpt, page << 12, pages << 12, pd->gkeep);
     else
-        Paging::protect(pd->gpt, page << 12, pages << 12, false);
+        Paging::clear_leaf_bits(pd->gpt, page << 12, pages << 12, guest_lost(rights));
     __atomic_add_fetch(&pd->gpt_gen, 1, __ATOMIC_SEQ_CST);
     must_flush(pd);
 }
@@ -256,7 +260,7 @@ struct Observer final : Mdb_observer
                 // What was mapped goes again (tables with it): CPUs running the PD may have seen it.
                 unmap(pd, n.base, n.size());
                 if (n.attr & Mdb_node::GUEST)
-                    unmap_guest(pd, n.base, n.size(), true);
+                    unmap_guest(pd, n.base, n.size(), 0);  // rights 0: removed
                 return false;
             }
             return true;
@@ -297,8 +301,8 @@ struct Observer final : Mdb_observer
                 unmap(pd, n.base, n.size());
             else if (!(n.rights & 2))
                 protect(pd, n.base, n.size());
-            if ((n.attr & Mdb_node::GUEST) && (!(n.rights & 7) || !(n.rights & 2)))
-                unmap_guest(pd, n.base, n.size(), !(n.rights & 7));
+            if ((n.attr & Mdb_node::GUEST) && (!(n.rights & 7) || guest_lost(n.rights)))
+                unmap_guest(pd, n.base, n.size(), n.rights);
             return;
         case Crd::PIO:
             if (!n.rights) {

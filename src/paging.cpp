@@ -216,6 +216,16 @@ void Paging::protect(u64 *pml4, u64 virt, u64 size, bool writable)
     }
 }
 
+void Paging::clear_leaf_bits(u64 *pml4, u64 virt, u64 size, u64 bits)
+{
+    for (u64 end = virt + size; virt < end;) {
+        u64 s;
+        if (u64 *e = leaf(pml4, virt, s))
+            *e &= ~bits;
+        virt = align_down(virt, s) + s;
+    }
+}
+
 bool Paging::range_empty(const u64 *pml4, u64 virt, u64 size)
 {
     // The entry that would hold a page of this size must be absent (no table, no page below it).

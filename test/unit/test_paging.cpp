@@ -240,3 +240,18 @@ TEST_F(Paging_test, RandomMapsAndUnmapsLeaveExactlyTheTablesTheMappingsNeed)
         }
     }
 }
+
+TEST_F(Paging_test, ClearLeafBitsTakesOnlyTheGivenBitsAlsoFromLargePages)
+{
+    ASSERT_TRUE(Paging::map(pml4, 0x800000, 0x800000, 2 * PAGE_SIZE, Pte::U | Pte::W, false));
+    ASSERT_TRUE(Paging::map(pml4, 0x40000000, 0x40000000, 0x200000, Pte::U | Pte::W, true));
+    Paging::clear_leaf_bits(pml4, 0x800000, PAGE_SIZE, Pte::U);
+    Paging::clear_leaf_bits(pml4, 0x40000000, 0x200000, Pte::U | Pte::W);
+    u64 f0 = 0, f1 = 0, f2 = 0;
+    Paging::lookup(pml4, 0x800000, &f0);
+    Paging::lookup(pml4, 0x801000, &f1);
+    EXPECT_EQ(Paging::lookup(pml4, 0x40001000, &f2), 0x40001000u) << "still mapped";
+    EXPECT_EQ(f0 & (Pte::P | Pte::U | Pte::W), Pte::P | Pte::W);
+    EXPECT_EQ(f1 & (Pte::P | Pte::U | Pte::W), Pte::P | Pte::U | Pte::W);
+    EXPECT_EQ(f2 & (Pte::P | Pte::U | Pte::W), Pte::P);
+}
