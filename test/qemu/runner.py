@@ -254,6 +254,23 @@ class Run:
         out.write_bytes(data)
         return out
 
+    def guest_dir(self):
+        """Where `prepare` puts a scenario's guest files (shared by the scenarios, kept as a cache)."""
+        return self.opts.build / 'vm-guest'
+
+    def prepare(self):
+        """Run the scenario's `prepare` command; exit status 3 means the machine cannot (SKIP)."""
+        cmd = [c.replace('{guest}', str(self.guest_dir())) for c in self.sc.prepare]
+        start = time.monotonic()
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        out = (r.stderr or r.stdout).strip().splitlines()
+        if r.returncode == 3:
+            raise Unsupported(out[-1] if out else f'{cmd[0]} cannot run here')
+        if r.returncode != 0:
+            raise Failure(f'{shlex.join(cmd)} failed: {out[-1] if out else r.returncode}')
+        if self.opts.verbose:
+            say(f'  {self.sc.name}| prepared in {time.monotonic() - start:.1f} s: {shlex.join(cmd)}')
+
     def firmware(self):
         found = find_ovmf(self.sc.machine)
         if found is None:
@@ -303,7 +320,9 @@ class Run:
             if module:
                 if ',' in str(module):
                     raise Failure(f'module path must not contain a comma: {module}')
-                args += ['-initrd', str(module)]
+                # QEMU separates modules with commas; a comma inside a module's words is doubled.
+                more = [m.replace('{guest}', str(self.guest_dir())).replace(',', ',,') for m in sc.modules]
+                args += ['-initrd', ','.join([str(module)] + more)]
         elif sc.boot.startswith('iso-'):
             if sc.boot == 'iso-uefi':
                 args += self.firmware()
@@ -396,6 +415,8 @@ class Run:
         self.work.mkdir(parents=True, exist_ok=True)
         for p in (self.log, Path(str(self.log) + '.qemu')):
             p.unlink(missing_ok=True)
+        if sc.prepare:
+            self.prepare()
         args = self.command()
         self.log.touch()
         (self.work / 'qemu-command').write_text(shlex.join(args) + '\n')

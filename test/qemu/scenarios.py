@@ -131,6 +131,10 @@ class Scenario:
     tcg: str | None = None
     build: str | None = None
     same_as: str | None = None
+    # Further multiboot modules after `module` ("path words..."; "{guest}" is the directory that
+    # `prepare` fills), and a command that runs first (exit status 3: cannot run here, SKIP).
+    modules: list = field(default_factory=list)
+    prepare: list | None = None
 
 
 def boots(name, desc, smp=2, expect=(), **kw):
@@ -327,6 +331,23 @@ SCENARIOS = [
                figures=[('vm exit', r'BENCH vm-exit round trip .* (\d+) ticks')],
                count={r'Killed EC': 2}, steps=[('exit', EXIT_PASS)], allow=['Killed EC'], tags=['sdk', 'vm'])
       for b, n in (('', 1), ('', 2), ('debug-', 2))],
+
+    # The VMM (user/vmm, docs/vmm.md) boots Debian's own kernel with a busybox initramfs, both
+    # fetched with apt-get download by tools/debian-guest (SKIP where that is impossible), on one
+    # vCPU to the final line of its /init, which powers off; the VMM then ends QEMU.
+    Scenario('vmm-linux-smp1', 'VMM: Debian 12 kernel + busybox initramfs to the final line on 1 vCPU', smp=1,
+             cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 earlyprintk=serial', '{guest}/initramfs.cpio'],
+             expect=[BANNER, r'vmm: Linux boot protocol 2\.\d+, kernel at', r'Linux version 6\.\d+\.\d+-\d+-amd64',
+                     r'tsc: Detected \d+\.\d+ MHz processor', r'serial8250: ttyS0 at I/O 0x3f8 \(irq = 4',
+                     r'Run /init as init process', r'^init: CPUs online: 1$', r'^init: arithmetic: 6\*7=42',
+                     r'^init: timer: sleep 1 took (0\.9\d*|1(\.[0-2]\d*)?) s$', r'^init: serial: uart:16550A',
+                     r'^init: all checks done, powering off$', r'vmm: VM ended: halted \(power-off\)'],
+             forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic'],
+             figures=[('first line', r'guest.s first output after (\d+) ms'),
+                      ('VMM start to power-off', r'vmm: (\d+) ms since the VMM started'),
+                      ('exits', r'vmm: (\d+) exits')],
+             steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
 
     # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
     Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores', smp=2, machine='q35',

@@ -275,6 +275,8 @@ u32 io_in(u16 port, unsigned size, const Utcb &u)
     case 0x4d0: case 0x4d1: return 0;  // ELCR: every ISA IRQ edge-triggered
     default: break;
     }
+    if (port >= 0xcf8 && port <= 0xcff)  // no PCI host bridge: all ones, quietly
+        return 0xffffffff;
     if (vm.open_bus_logged < 8 && port != 0x80) {
         vm.open_bus_logged++;
         say("vmm: IN from port %#x (size %u) at RIP %#lx: open bus\n", port, size, u.rip);
@@ -311,6 +313,8 @@ void io_out(u16 port, u32 v, unsigned size, const Utcb &u)
         return;
     default: break;
     }
+    if (port >= 0xcf8 && port <= 0xcff)
+        return;
     if (vm.open_bus_logged < 8) {
         vm.open_bus_logged++;
         say("vmm: OUT %#x to port %#x (size %u) at RIP %#lx: ignored\n", v, port, size, u.rip);
