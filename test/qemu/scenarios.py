@@ -341,13 +341,35 @@ SCENARIOS = [
              expect=[BANNER, r'vmm: Linux boot protocol 2\.\d+, kernel at', r'Linux version 6\.\d+\.\d+-\d+-amd64',
                      r'tsc: Detected \d+\.\d+ MHz processor', r'serial8250: ttyS0 at I/O 0x3f8 \(irq = 4',
                      r'Run /init as init process', r'^init: CPUs online: 1$', r'^init: arithmetic: 6\*7=42',
-                     r'^init: timer: sleep 1 took (0\.9\d*|1(\.[0-2]\d*)?) s$', r'^init: serial: uart:16550A',
+                     r'^init: timer: sleep 2 took 2(\.[0-2]\d*)? s by the guest.s clock, [23] s by the RTC$', r'^init: serial: uart:16550A',
                      r'^init: all checks done, powering off$', r'vmm: VM ended: halted \(power-off\)'],
              forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic'],
              figures=[('first line', r'guest.s first output after (\d+) ms'),
                       ('VMM start to power-off', r'vmm: (\d+) ms since the VMM started'),
                       ('exits', r'vmm: (\d+) exits')],
              steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
+
+    # Misbehaving guests: /init reads where there is no RAM, writes to the ROM, or reboots with
+    # reboot=t (a triple fault); the VMM reports it and ends the VM with a failure, the host goes on.
+    *[Scenario(f'vmm-guest-{t}', f'VMM: the guest {what}: reported, the VM stopped', smp=1, cpu='max', mem='512M',
+               module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+               modules=[f'{{guest}}/vmlinuz console=ttyS0 vmtest={t} reboot=t', '{guest}/initramfs.cpio'],
+               expect=[BANNER, rf'^init: vmtest: ', rf'^vmm: {line}.* \(guest RIP 0x[0-9a-f]+',
+                       r'vmm: VM ended: failure'],
+               forbid=[r'init: all checks done'], steps=[('exit', EXIT_FAIL)], timeout=240, tags=['vm', 'vmm'])
+      for t, what, line in (('npf', 'reads guest-physical memory beyond its RAM',
+                             r'guest access to 0x40000000 outside its RAM \(nested page fault'),
+                            ('rom', 'writes to its ROM (0xf0000)', r'guest write to its ROM at 0xf0000'),
+                            ('reboot', 'triple-faults (reboot=t)', r"the guest's triple fault"))],
+    # The loader's errors (boot protocol checks) end the VMM with a clear line before any guest runs.
+    *[Scenario(f'vmm-load-{t}', f'VMM: {what}', smp=1, cpu='max', mem='512M', module=f'user/vmm/vmm mem={mem}',
+               prepare=['tools/debian-guest', '{guest}'], modules=mods, expect=[BANNER, rf'^vmm: {line}'],
+               forbid=[r'vmm: the vCPU starts'], steps=[('exit', EXIT_FAIL)], timeout=60, tags=['vm', 'vmm'])
+      for t, what, mem, mods, line in (
+          ('not-bzimage', 'a kernel module that is not a bzImage is refused', 128, ['{guest}/initramfs.cpio'],
+           r'not a bzImage'),
+          ('small', 'too little guest RAM for the kernel is refused', 48,
+           ['{guest}/vmlinuz', '{guest}/initramfs.cpio'], r'too little RAM for the kernel'))],
 
     # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
     Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores', smp=2, machine='q35',

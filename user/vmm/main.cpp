@@ -449,9 +449,14 @@ void exit_handler(u64 id, Utcb &u)
     case EV_RECALL: break;
     case EX_SHUTDOWN: end(END_FAIL, "the guest's triple fault (shutdown exit)", u);
     case EV_NPF: {
-        char why[96];
-        format(why, sizeof why, "guest access to %#lx outside its RAM (nested page fault, error %#lx)",
-                 u.qual[1], u.qual[0]);
+        char why[112];
+        u64 gpa = u.qual[1];
+        if (gpa >= vmm::ROM_START && gpa < 0x100000 && (u.qual[0] & 2))
+            format(why, sizeof why, "guest write to its ROM at %#lx (nested page fault, error %#lx)", gpa,
+                   u.qual[0]);
+        else
+            format(why, sizeof why, "guest access to %#lx outside its RAM (nested page fault, error %#lx)", gpa,
+                   u.qual[0]);
         end(END_FAIL, why, u);
     }
     case EV_INVALID: end(END_FAIL, "the CPU refused the guest's state (invalid state)", u);
@@ -608,6 +613,24 @@ bool exit_portals(u64 pd)
                .status == Status::SUCCESS;
 }
 
+// Guest-physical [from, to) with `rights`: our mapping of that RAM, delegated with the G bit in the
+// largest naturally aligned pieces.
+bool give_ram(u64 from, u64 to, unsigned rights)
+{
+    for (u64 at = from; at < to;) {
+        unsigned order = 0;
+        while (order < 9 && !(at >> 12 & ((u64{2} << order) - 1)) && at + (PAGE_SIZE << (order + 1)) <= to)
+            order++;
+        u64 src = (reinterpret_cast<u64>(vm.ram) + at) >> 12, dst = at >> 12;
+        auto r = pd_delegate(self_pd(), vm.pd, Crd::mem(src, order, rights),
+                             Item_meta(Item_meta::DELEGATE, dst, Item_meta::G), Crd::mem(dst, order, rights));
+        if (r.status != Status::SUCCESS || r.crd.is_null())
+            return false;
+        at += PAGE_SIZE << order;
+    }
+    return true;
+}
+
 [[noreturn]] void fail(const char *what)
 {
     say("vmm: %s\n", what);
@@ -675,14 +698,11 @@ int main(const Hip *hip, unsigned cpu)
         create_sm(vm.tick_sm, self_pd(), 0) != Status::SUCCESS)
         fail("cannot create the VM's PD, its exit portals or semaphores");
 
-    // Guest RAM: G-bit delegations of 2 MiB each at guest-physical 0.
-    for (u64 off = 0; off < vm.ram_size; off += LARGE) {
-        u64 src = (reinterpret_cast<u64>(vm.ram) + off) >> 12, dst = off >> 12;
-        auto r = pd_delegate(self_pd(), vm.pd, Crd::mem(src, 9, Perm_mem::RWX),
-                             Item_meta(Item_meta::DELEGATE, dst, Item_meta::G), Crd::mem(dst, 9, Perm_mem::RWX));
-        if (r.status != Status::SUCCESS || r.crd.is_null())
-            fail("cannot delegate the guest's RAM");
-    }
+    // Guest RAM: G-bit delegations at guest-physical 0; the BIOS area [0xf0000, 0x100000) read
+    // only (a write there is reported as the guest's fault, docs/vmm.md).
+    if (!give_ram(0, vmm::ROM_START, Perm_mem::RWX) || !give_ram(vmm::ROM_START, 0x100000, Perm_mem::R) ||
+        !give_ram(0x100000, vm.ram_size, Perm_mem::RWX))
+        fail("cannot delegate the guest's RAM");
 
     if (create_ec(vm.vcpu, vm.pd, cpu, 0, 0, 0, Create_ec_flag::VCPU | Create_ec_flag::GLOBAL) !=
             Status::SUCCESS ||

@@ -103,6 +103,7 @@ Boot_result load_linux(u8 *ram, u64 ram_size, const u8 *image, u64 image_size, c
 
 // Guest-physical layout of what the loader builds below 1 MiB.
 constexpr u64 G_GDT = 0x6000, G_ZERO_PAGE = 0x7000, G_PML4 = 0x9000, G_PDPT = 0xa000, G_PD = 0xb000,
-              G_CMDLINE = 0x20000, CMDLINE_MAX = 0x1000, LOW_RAM_END = 0x9f000;
+              G_CMDLINE = 0x20000, CMDLINE_MAX = 0x1000, LOW_RAM_END = 0x9f000,
+              ROM_START = 0xf0000;
 
 }  // namespace vmm
