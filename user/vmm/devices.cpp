@@ -209,8 +209,14 @@ u8 Pit::in(u16 port)
     u16 v = c.latched ? c.latch : count(c, now);
     u8 r;
     switch (c.access) {
-    case 1: r = static_cast<u8>(v); c.latched = 0; break;
-    case 2: r = static_cast<u8>(v >> 8); c.latched = 0; break;
+    case 1:
+        r = static_cast<u8>(v);
+        c.latched = 0;
+        break;
+    case 2:
+        r = static_cast<u8>(v >> 8);
+        c.latched = 0;
+        break;
     default:
         r = c.read_hi ? static_cast<u8>(v >> 8) : static_cast<u8>(v);
         if (c.read_hi)
@@ -260,8 +266,14 @@ void Pit::out(u16 port, u8 v)
     unsigned n = port - 0x40u;
     Channel &c = ch[n];
     switch (c.access) {
-    case 1: c.reload = v; arm(n, now); break;
-    case 2: c.reload = u32{v} << 8; arm(n, now); break;
+    case 1:
+        c.reload = v;
+        arm(n, now);
+        break;
+    case 2:
+        c.reload = u32{v} << 8;
+        arm(n, now);
+        break;
     default:
         if (!c.write_hi) {
             c.reload = (c.reload & 0xff00) | v;

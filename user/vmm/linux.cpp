@@ -98,7 +98,9 @@ Boot_result load_linux(u8 *ram, u64 ram_size, const u8 *image, u64 image_size, c
             limit = ram_size;
         u64 size = align_up(initrd_size, 0x1000);
         if (size > limit || limit - size < align_up(kernel_end, 0x1000))
-            return r.error = "the initrd does not fit between the kernel and its limit (initrd_addr_max or RAM)", r;
+            return r.error =
+                       "the initrd does not fit between the kernel and its limit (initrd_addr_max or RAM)",
+                   r;
         u64 ia = (limit - size) & ~u64{0xfff};
         memcpy(ram + ia, initrd, initrd_size);
         put<u32>(zp, RAMDISK_IMAGE, static_cast<u32>(ia));

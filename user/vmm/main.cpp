@@ -111,7 +111,9 @@ void print_stats()
     vm.ended = true;
     say("vmm: %s (guest RIP %#lx, CR3 %#lx)\n", why, u.rip, u.cr3);
     print_stats();
-    say("vmm: VM ended: %s\n", code == END_POWEROFF ? "halted (power-off)" : code == END_RESET ? "reset" : "failure");
+    say("vmm: VM ended: %s\n", code == END_POWEROFF ? "halted (power-off)"
+                               : code == END_RESET  ? "reset"
+                                                    : "failure");
     nova::exit(code);
 }
 
@@ -174,8 +176,8 @@ Regs4 guest_cpuid(u32 leaf, u32 sub, const Utcb &u)
     case 0x80000001:
         // Hidden: CMP_LEGACY, SVM, ExtApicSpace, OSVW, IBS, SKINIT, WDT, TOPOEXT, PERFCTR_CORE/NB,
         // MWAITX; RDTSCP (TSC_AUX has no UTCB field on SVM).
-        r.c &= ~(1u << 1 | 1u << 2 | 1u << 3 | 1u << 9 | 1u << 10 | 1u << 12 | 1u << 13 | 1u << 22 | 1u << 23 |
-                 1u << 24 | 1u << 29);
+        r.c &= ~(1u << 1 | 1u << 2 | 1u << 3 | 1u << 9 | 1u << 10 | 1u << 12 | 1u << 13 | 1u << 22 |
+                 1u << 23 | 1u << 24 | 1u << 29);
         r.d &= ~(1u << 27);
         break;
     case 0x80000007: r = {0, 0, 0, 1u << 8}; break;  // invariant TSC
@@ -229,9 +231,9 @@ void on_msr(Utcb &u)
     case 0xc0000100: field = &u.fs.base, mtd = Mtd::FS_GS; break;
     case 0xc0000101: field = &u.gs.base, mtd = Mtd::FS_GS; break;
     case 0xc0000102: field = &u.kernel_gs_base, mtd = Mtd::SYSCALL_SWAPGS; break;
-    case 0x8b:                        // microcode patch level
-    case 0xc0010015:                  // HWCR
-    case 0xc0010055:                  // interrupt pending message (C1E): read unchecked by Linux on AMD
+    case 0x8b:        // microcode patch level
+    case 0xc0010015:  // HWCR
+    case 0xc0010055:  // interrupt pending message (C1E): read unchecked by Linux on AMD
         if (write)
             break;
         v = 0;
@@ -269,10 +271,19 @@ u32 io_in(u16 port, unsigned size, const Utcb &u)
     if (port >= 0x3f8 && port <= 0x3ff)
         return vm.uart.in(static_cast<u16>(port - 0x3f8));
     switch (port) {
-    case 0x20: case 0x21: case 0xa0: case 0xa1: return vm.pic.in(port);
-    case 0x40: case 0x41: case 0x42: case 0x43: case 0x61: return vm.pit.in(port);
-    case 0x70: case 0x71: return vm.rtc.in(port);
-    case 0x4d0: case 0x4d1: return 0;  // ELCR: every ISA IRQ edge-triggered
+    case 0x20:
+    case 0x21:
+    case 0xa0:
+    case 0xa1: return vm.pic.in(port);
+    case 0x40:
+    case 0x41:
+    case 0x42:
+    case 0x43:
+    case 0x61: return vm.pit.in(port);
+    case 0x70:
+    case 0x71: return vm.rtc.in(port);
+    case 0x4d0:
+    case 0x4d1: return 0;  // ELCR: every ISA IRQ edge-triggered
     default: break;
     }
     if (port >= 0xcf8 && port <= 0xcff)  // no PCI host bridge: all ones, quietly
@@ -291,13 +302,21 @@ void io_out(u16 port, u32 v, unsigned size, const Utcb &u)
         return;
     }
     switch (port) {
-    case 0x20: case 0x21: case 0xa0: case 0xa1: vm.pic.out(port, static_cast<u8>(v)); return;
-    case 0x40: case 0x41: case 0x42: case 0x43: case 0x61:
+    case 0x20:
+    case 0x21:
+    case 0xa0:
+    case 0xa1: vm.pic.out(port, static_cast<u8>(v)); return;
+    case 0x40:
+    case 0x41:
+    case 0x42:
+    case 0x43:
+    case 0x61:
         vm.pit.out(port, static_cast<u8>(v));
         if (port == 0x40 || port == 0x43)
             sm_up(vm.tick_sm);  // the ticker's deadline may have changed
         return;
-    case 0x70: case 0x71: vm.rtc.out(port, static_cast<u8>(v)); return;
+    case 0x70:
+    case 0x71: vm.rtc.out(port, static_cast<u8>(v)); return;
     case 0x80: return;  // POST codes, I/O delays
     case 0x64:
         if ((v & 0xff) == 0xfe)
@@ -375,7 +394,8 @@ void on_hlt(Utcb &u)
     u.rip += 1;
     u.mtd |= Mtd::RIP_LEN;
     if (!(u.rflags & RFLAGS_IF))
-        end(END_POWEROFF, "the guest halted with interrupts off (Linux's power-off and halt without ACPI)", u);
+        end(END_POWEROFF, "the guest halted with interrupts off (Linux's power-off and halt without ACPI)",
+            u);
     for (;;) {
         poll_devices();
         if (vm.pic.pending() >= 0)
@@ -455,8 +475,8 @@ void exit_handler(u64 id, Utcb &u)
             format(why, sizeof why, "guest write to its ROM at %#lx (nested page fault, error %#lx)", gpa,
                    u.qual[0]);
         else
-            format(why, sizeof why, "guest access to %#lx outside its RAM (nested page fault, error %#lx)", gpa,
-                   u.qual[0]);
+            format(why, sizeof why, "guest access to %#lx outside its RAM (nested page fault, error %#lx)",
+                   gpa, u.qual[0]);
         end(END_FAIL, why, u);
     }
     case EV_INVALID: end(END_FAIL, "the CPU refused the guest's state (invalid state)", u);
@@ -675,15 +695,17 @@ int main(const Hip *hip, unsigned cpu)
     if (args_len > sizeof cmdline - 64)
         fail("the guest's command line is too long");
     memcpy(cmdline, args, args_len);
-    size_t len = args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u", hip->freq_tsc);
-    vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel.data, kernel.size, has_initrd ? initrd.data : nullptr,
-                              has_initrd ? initrd.size : 0, cmdline, len);
+    size_t len =
+        args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u", hip->freq_tsc);
+    vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel.data, kernel.size,
+                              has_initrd ? initrd.data : nullptr, has_initrd ? initrd.size : 0, cmdline, len);
     if (vm.boot.error)
         fail(vm.boot.error);
-    printf("vmm: Linux boot protocol %u.%02u, kernel at %#lx-%#lx, entry %#lx, initrd %lu KiB at %#lx, %lu MiB "
-           "RAM\n",
-           vm.boot.version >> 8, vm.boot.version & 0xff, vm.boot.kernel_at, vm.boot.kernel_end, vm.boot.entry,
-           initrd.size >> 10, vm.boot.initrd_at, mem_mib);
+    printf(
+        "vmm: Linux boot protocol %u.%02u, kernel at %#lx-%#lx, entry %#lx, initrd %lu KiB at %#lx, %lu MiB "
+        "RAM\n",
+        vm.boot.version >> 8, vm.boot.version & 0xff, vm.boot.kernel_at, vm.boot.kernel_end, vm.boot.entry,
+        initrd.size >> 10, vm.boot.initrd_at, mem_mib);
     printf("vmm: command line: %s\n", cmdline);
 
     vm.pit.next_irq = ~u64{0};

@@ -17,8 +17,8 @@ constexpr u64 PIT_HZ = 1193182;
 
 // Host TSC <-> PIT ticks, set up from the HIP's TSC frequency.
 void time_init(u64 tsc_khz);
-u64 now_pit();                // PIT ticks since time_init
-u64 pit_to_tsc(u64 ticks);    // absolute host TSC of the PIT tick `ticks`
+u64 now_pit();              // PIT ticks since time_init
+u64 pit_to_tsc(u64 ticks);  // absolute host TSC of the PIT tick `ticks`
 u64 rdtsc();
 
 // 8259A pair (master 0x20/0x21, slave 0xa0/0xa1), edge-triggered.
@@ -103,7 +103,6 @@ Boot_result load_linux(u8 *ram, u64 ram_size, const u8 *image, u64 image_size, c
 
 // Guest-physical layout of what the loader builds below 1 MiB.
 constexpr u64 G_GDT = 0x6000, G_ZERO_PAGE = 0x7000, G_PML4 = 0x9000, G_PDPT = 0xa000, G_PD = 0xb000,
-              G_CMDLINE = 0x20000, CMDLINE_MAX = 0x1000, LOW_RAM_END = 0x9f000,
-              ROM_START = 0xf0000;
+              G_CMDLINE = 0x20000, CMDLINE_MAX = 0x1000, LOW_RAM_END = 0x9f000, ROM_START = 0xf0000;
 
 }  // namespace vmm
