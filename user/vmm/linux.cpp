@@ -24,9 +24,8 @@ template <typename T> void put(u8 *p, u64 off, T v) { memcpy(p + off, &v, sizeof
 // Setup header fields (offsets into the bzImage and into the zero page alike).
 constexpr u64 SETUP_SECTS = 0x1f1, BOOT_FLAG = 0x1fe, JUMP = 0x200, HEADER = 0x202, VERSION = 0x206,
               TYPE_OF_LOADER = 0x210, LOADFLAGS = 0x211, RAMDISK_IMAGE = 0x218, RAMDISK_SIZE = 0x21c,
-              HEAP_END_PTR = 0x224, CMD_LINE_PTR = 0x228, INITRD_ADDR_MAX = 0x22c, KERNEL_ALIGNMENT = 0x230,
-              RELOCATABLE = 0x234, XLOADFLAGS = 0x236, CMDLINE_SIZE = 0x238, PREF_ADDRESS = 0x258,
-              INIT_SIZE = 0x260;
+              HEAP_END_PTR = 0x224, CMD_LINE_PTR = 0x228, INITRD_ADDR_MAX = 0x22c, RELOCATABLE = 0x234,
+              XLOADFLAGS = 0x236, CMDLINE_SIZE = 0x238, PREF_ADDRESS = 0x258, INIT_SIZE = 0x260;
 // Zero page fields outside the setup header.
 constexpr u64 EXT_RAMDISK_IMAGE = 0x0c0, EXT_RAMDISK_SIZE = 0x0c4, EXT_CMD_LINE_PTR = 0x0c8,
               E820_ENTRIES = 0x1e8, E820_TABLE = 0x2d0;

@@ -694,7 +694,8 @@ int main(const Hip *hip, unsigned cpu)
     size_t args_len = kernel.args_len ? kernel.args_len : strlen(args);
     if (args_len > sizeof cmdline - 64)
         fail("the guest's command line is too long");
-    memcpy(cmdline, args, args_len);
+    for (size_t i = 0; i < args_len; i++)  // not NUL-terminated in the module's string
+        cmdline[i] = args[i];
     size_t len =
         args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u", hip->freq_tsc);
     vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel.data, kernel.size,
