@@ -210,6 +210,8 @@ class Run:
         self.tmp = Path(tempfile.mkdtemp(prefix='nova-qemu-'))   # short path for the socket
         self.qmp_path = self.tmp / 'qmp'
         self.qmp = None
+        self.serial_path = self.tmp / 'serial'
+        self.serial = None
         self.proc = None
         self.lines = []
         self.partial = ''
@@ -294,8 +296,12 @@ class Run:
 
     def command(self):
         sc = self.sc
+        # With serial input the serial port is a socket that the `type` steps write to; QEMU still
+        # logs every byte the guest sends into the log file.
+        serial = (['-chardev', f'socket,id=s0,path={self.serial_path},server=on,wait=off,logfile={self.log}',
+                   '-serial', 'chardev:s0'] if sc.serial_input else ['-serial', f'file:{self.log}'])
         args = [QEMU, '-machine', sc.machine, '-smp', str(sc.smp), '-m', sc.mem,
-                '-display', 'none', '-no-reboot', '-serial', f'file:{self.log}',
+                '-display', 'none', '-no-reboot', *serial,
                 '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
                 '-qmp', f'unix:{self.qmp_path},server=on,wait=off',
                 '-d', 'cpu_reset,guest_errors', '-D', str(self.log) + '.qemu']
@@ -487,6 +493,12 @@ class Run:
         if kind == 'key':
             self.qmp_cmd('send-key', keys=[{'type': 'qcode', 'data': arg}])
             return True
+        if kind == 'type':                  # into the serial port (scenarios with serial_input)
+            if self.serial is None:
+                self.serial = socket.socket(socket.AF_UNIX)
+                self.serial.connect(str(self.serial_path))
+            self.serial.sendall(arg.encode())
+            return True
         if kind == 'nmi':
             for _ in range(arg):
                 self.qmp_cmd('inject-nmi')
@@ -545,6 +557,8 @@ class Run:
         return time.monotonic() - start
 
     def stop(self):
+        if self.serial:
+            self.serial.close()
         if self.qmp:
             try:
                 self.qmp.close()

@@ -135,6 +135,7 @@ class Scenario:
     # `prepare` fills), and a command that runs first (exit status 3: cannot run here, SKIP).
     modules: list = field(default_factory=list)
     prepare: list | None = None
+    serial_input: bool = False  # the serial port is a socket: steps ('type', text) write to it
 
 
 def boots(name, desc, smp=2, expect=(), **kw):
@@ -348,6 +349,16 @@ SCENARIOS = [
                       ('VMM start to power-off', r'vmm: (\d+) ms since the VMM started'),
                       ('exits', r'vmm: (\d+) exits')],
              steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
+
+    # Serial input from the host: commands typed into busybox's shell in the guest (vmshell) run.
+    Scenario('vmm-linux-shell', 'VMM: commands typed on the host serial line run in the guest shell', smp=1,
+             cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 vmshell', '{guest}/initramfs.cpio'], serial_input=True,
+             expect=[BANNER, r'^init: vmshell: a shell on the console'],
+             steps=[('sleep', 1), ('type', 'echo typed-$((6*7)) $(uname -m)\r'), ('expect', r'^typed-42 x86_64'),
+                    ('type', 'exit\r'), ('expect', r'^init: all checks done, powering off$'),
+                    ('exit', EXIT_PASS)],
+             timeout=240, tags=['vm', 'vmm']),
 
     # Misbehaving guests: /init reads where there is no RAM, writes to the ROM, or reboots with
     # reboot=t (a triple fault); the VMM reports it and ends the VM with a failure, the host goes on.
