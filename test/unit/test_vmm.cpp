@@ -1,0 +1,280 @@
+/* Unit tests of the VMM's Linux loader and devices (user/vmm/linux.cpp, user/vmm/devices.cpp). */
+#include <cstring>
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+#include "../../user/vmm/vmm.hpp"
+
+namespace {
+
+constexpr u64 RAM = u64{64} << 20;
+
+template <typename T> T get(const u8 *p, u64 off)
+{
+    T v;
+    std::memcpy(&v, p + off, sizeof v);
+    return v;
+}
+
+template <typename T> void put(std::vector<u8> &p, u64 off, T v) { std::memcpy(p.data() + off, &v, sizeof v); }
+
+// A bzImage as far as the loader looks: one setup sector after the boot sector, then 0x2000 bytes
+// of "kernel" that count up.
+struct Bzimage
+{
+    std::vector<u8> img = std::vector<u8>(0x400 + 0x2000, 0);
+
+    Bzimage()
+    {
+        put<u8>(img, 0x1f1, 1);             // setup_sects
+        put<u16>(img, 0x1fe, 0xaa55);       // boot_flag
+        put<u8>(img, 0x201, 0x6a);          // jump: the header ends at 0x26c
+        put<u32>(img, 0x202, 0x53726448);   // "HdrS"
+        put<u16>(img, 0x206, 0x20f);        // version
+        put<u8>(img, 0x211, 1);             // LOADED_HIGH
+        put<u32>(img, 0x22c, 0x7fffffff);   // initrd_addr_max
+        put<u8>(img, 0x234, 1);             // relocatable
+        put<u16>(img, 0x236, 1);            // XLF_KERNEL_64
+        put<u32>(img, 0x238, 255);          // cmdline_size
+        put<u64>(img, 0x258, 0x1000000);    // pref_address
+        put<u32>(img, 0x260, 0x400000);     // init_size
+        for (u64 i = 0x400; i < img.size(); i++)
+            img[i] = static_cast<u8>(i);
+    }
+};
+
+struct Loader : ::testing::Test
+{
+    std::vector<u8> ram = std::vector<u8>(RAM, 0xcc);
+    std::vector<u8> initrd = std::vector<u8>(0x1800, 0x5a);
+    Bzimage bz;
+
+    vmm::Boot_result load(const std::string &cmd = "console=ttyS0", u64 ram_size = RAM)
+    {
+        return vmm::load_linux(ram.data(), ram_size, bz.img.data(), bz.img.size(), initrd.data(), initrd.size(),
+                               cmd.data(), cmd.size());
+    }
+};
+
+TEST_F(Loader, PlacesKernelZeroPageCommandLineInitrdAndMap)
+{
+    auto r = load();
+    ASSERT_EQ(r.error, nullptr);
+    EXPECT_EQ(r.entry, 0x1000200u);
+    EXPECT_EQ(r.kernel_at, 0x1000000u);
+    EXPECT_EQ(r.kernel_end, 0x1400000u);
+    EXPECT_EQ(std::memcmp(ram.data() + 0x1000000, bz.img.data() + 0x400, 0x2000), 0);
+    const u8 *zp = ram.data() + vmm::G_ZERO_PAGE;
+    EXPECT_EQ(get<u32>(zp, 0x202), 0x53726448u) << "setup header copied";
+    EXPECT_EQ(get<u8>(zp, 0x210), 0xff) << "type_of_loader";
+    EXPECT_EQ(get<u8>(zp, 0x211), 0x81) << "LOADED_HIGH | CAN_USE_HEAP";
+    EXPECT_EQ(get<u32>(zp, 0x228), vmm::G_CMDLINE);
+    EXPECT_STREQ(reinterpret_cast<const char *>(ram.data() + vmm::G_CMDLINE), "console=ttyS0");
+    // The initrd: page aligned at the top of RAM, below initrd_addr_max.
+    EXPECT_EQ(get<u32>(zp, 0x218), RAM - 0x2000);
+    EXPECT_EQ(get<u32>(zp, 0x21c), 0x1800u);
+    EXPECT_EQ(r.initrd_at, RAM - 0x2000);
+    EXPECT_EQ(ram[RAM - 0x2000], 0x5a);
+    // E820: low RAM, the reserved BIOS area, RAM from 1 MiB.
+    ASSERT_EQ(get<u8>(zp, 0x1e8), 3);
+    EXPECT_EQ(get<u64>(zp, 0x2d0 + 8), vmm::LOW_RAM_END);
+    EXPECT_EQ(get<u32>(zp, 0x2d0 + 20 + 16), 2u);
+    EXPECT_EQ(get<u64>(zp, 0x2d0 + 40), 0x100000u);
+    EXPECT_EQ(get<u64>(zp, 0x2d0 + 48), RAM - 0x100000);
+    // Identity map and GDT for the 64-bit entry.
+    EXPECT_EQ(get<u64>(ram.data(), vmm::G_PML4), vmm::G_PDPT | 3);
+    EXPECT_EQ(get<u64>(ram.data(), vmm::G_PD + 0x1000 * 3 + 8 * 511), (u64{3} << 30 | u64{511} << 21) | 0x83);
+    EXPECT_EQ(get<u64>(ram.data(), vmm::G_GDT + 0x10), 0x00af9b000000ffffull);
+}
+
+TEST_F(Loader, InitrdBelowItsLimit)
+{
+    put<u32>(bz.img, 0x22c, 0x1fffffff);  // limit at 512 MiB: above RAM, so RAM decides
+    ASSERT_EQ(load().error, nullptr);
+    put<u32>(bz.img, 0x22c, 0x2ffffff);  // 48 MiB - 1
+    auto r = load();
+    ASSERT_EQ(r.error, nullptr);
+    EXPECT_EQ(r.initrd_at, 0x3000000u - 0x2000);
+}
+
+TEST_F(Loader, RefusesWhatIsNotABzImage)
+{
+    put<u32>(bz.img, 0x202, 0);
+    EXPECT_NE(std::string(load().error).find("not a bzImage"), std::string::npos);
+    bz = Bzimage();
+    put<u16>(bz.img, 0x1fe, 0);
+    EXPECT_NE(std::string(load().error).find("not a bzImage"), std::string::npos);
+    bz = Bzimage();
+    put<u8>(bz.img, 0x211, 0);  // a zImage
+    EXPECT_NE(std::string(load().error).find("zImage"), std::string::npos);
+}
+
+TEST_F(Loader, RefusesOldProtocolAndNo64BitEntry)
+{
+    put<u16>(bz.img, 0x206, 0x20b);
+    EXPECT_NE(std::string(load().error).find("older than 2.12"), std::string::npos);
+    bz = Bzimage();
+    put<u16>(bz.img, 0x236, 0);
+    EXPECT_NE(std::string(load().error).find("64-bit entry"), std::string::npos);
+}
+
+TEST_F(Loader, RefusesTooLittleRamAndAnInitrdThatDoesNotFit)
+{
+    EXPECT_NE(std::string(load("x", 0x1300000).error).find("too little RAM"), std::string::npos);
+    initrd.resize(RAM - 0x1400000 + 1);  // one byte more than there is above the kernel
+    EXPECT_NE(std::string(load().error).find("initrd does not fit"), std::string::npos);
+    initrd.resize(RAM - 0x1400000);
+    EXPECT_EQ(load().error, nullptr);
+}
+
+TEST_F(Loader, RefusesACommandLineLongerThanTheKernelTakes)
+{
+    EXPECT_EQ(load(std::string(255, 'a')).error, nullptr);
+    EXPECT_NE(std::string(load(std::string(256, 'a')).error).find("command line"), std::string::npos);
+}
+
+// Linux's 8259A set-up: ICW1-4 on both chips, vector bases 0x30 and 0x38, slave on IRQ 2.
+vmm::Pic linux_pic()
+{
+    vmm::Pic p{};
+    p.out(0x21, 0xff);
+    p.out(0xa1, 0xff);
+    p.out(0x20, 0x11);
+    p.out(0x21, 0x30);
+    p.out(0x21, 0x04);
+    p.out(0x21, 0x01);
+    p.out(0xa0, 0x11);
+    p.out(0xa1, 0x38);
+    p.out(0xa1, 0x02);
+    p.out(0xa1, 0x01);
+    p.out(0x21, 0xfb);  // everything masked but the cascade
+    p.out(0xa1, 0xff);
+    return p;
+}
+
+TEST(VmmPic, MaskReadBackPriorityAndEoi)
+{
+    vmm::Pic p = linux_pic();
+    EXPECT_EQ(p.in(0x21), 0xfb) << "Linux's probe reads the mask back";
+    p.raise(0);
+    EXPECT_EQ(p.pending(), -1) << "IRQ 0 is masked";
+    p.out(0x21, 0xea);  // unmask IRQ 0 and 4
+    p.raise(4);
+    EXPECT_EQ(p.pending(), 0x30) << "IRQ 0 before IRQ 4";
+    EXPECT_EQ(p.ack(), 0x30);
+    EXPECT_EQ(p.pending(), -1) << "IRQ 4 waits behind IRQ 0 in service";
+    p.out(0x20, 0x0b);  // OCW3: read ISR
+    EXPECT_EQ(p.in(0x20), 0x01);
+    p.out(0x20, 0x60);  // specific EOI for IRQ 0
+    EXPECT_EQ(p.pending(), 0x34);
+    EXPECT_EQ(p.ack(), 0x34);
+    p.out(0x20, 0x20);  // non-specific EOI
+    EXPECT_EQ(p.in(0x20), 0x00);
+    EXPECT_EQ(p.pending(), -1);
+}
+
+TEST(VmmPic, SlaveThroughTheCascade)
+{
+    vmm::Pic p = linux_pic();
+    p.out(0xa1, 0xfe);  // unmask IRQ 8
+    p.raise(8);
+    EXPECT_EQ(p.pending(), 0x38);
+    EXPECT_EQ(p.ack(), 0x38);
+    p.out(0x20, 0x0b);
+    EXPECT_EQ(p.in(0x20), 0x04) << "the master has IRQ 2 in service";
+    p.out(0x21, 0xfe & 0xfb);
+    p.raise(0);
+    EXPECT_EQ(p.pending(), 0x30) << "IRQ 0 has priority over the cascade in service";
+}
+
+TEST(VmmPit, PeriodicChannelZeroFiresEveryPeriod)
+{
+    vmm::time_init(2000000);
+    vmm::Pit t{};
+    t.next_irq = ~u64{0};
+    t.out(0x43, 0x34);  // channel 0, lobyte/hibyte, mode 2
+    t.out(0x40, 0xa9);  // 1193: 1 ms
+    u64 before = vmm::now_pit();
+    t.out(0x40, 0x04);
+    u64 first = t.next_irq;
+    EXPECT_GE(first, before + 1193);
+    EXPECT_LE(first, vmm::now_pit() + 1193);
+    EXPECT_FALSE(t.update(first - 1));
+    EXPECT_TRUE(t.update(first));
+    EXPECT_EQ(t.next_irq, first + 1193);
+    EXPECT_TRUE(t.update(first + 5 * 1193 + 7)) << "missed periods are coalesced";
+    EXPECT_EQ(t.next_irq, first + 6 * 1193);
+    t.out(0x43, 0x30);  // mode 0: the count stops until it is written
+    EXPECT_EQ(t.next_irq, ~u64{0});
+}
+
+TEST(VmmPit, LatchedCountAndPort61)
+{
+    vmm::time_init(2000000);
+    vmm::Pit t{};
+    t.next_irq = ~u64{0};
+    t.out(0x61, 0x01);  // gate 2 on, speaker off
+    t.out(0x43, 0xb0);  // channel 2, lobyte/hibyte, mode 0
+    t.out(0x42, 0xff);
+    t.out(0x42, 0xff);
+    EXPECT_FALSE(t.in(0x61) & 0x20) << "OUT2 low while counting";
+    t.out(0x43, 0x80);  // latch channel 2
+    u16 c = static_cast<u16>(t.in(0x42) | t.in(0x42) << 8);
+    EXPECT_LE(c, 0xffff);
+    EXPECT_GT(c, 0xff00) << "a fresh count";
+    u8 a = t.in(0x61), b = t.in(0x61);
+    EXPECT_NE(a & 0x10, b & 0x10) << "the refresh bit toggles";
+    EXPECT_EQ(a & 0x0f, 0x01);
+}
+
+TEST(VmmUart, LinuxProbeAndInterrupts)
+{
+    vmm::Uart u{};
+    std::string out;
+    static std::string *sink_to;
+    sink_to = &out;
+    u.sink = [](u8 c) { sink_to->push_back(static_cast<char>(c)); };
+    u.out(4, 0x1a);  // loopback with RTS and OUT2
+    EXPECT_EQ(u.in(6) & 0xf0, 0x90) << "CTS and DCD looped back";
+    u.out(4, 0x08);  // OUT2: the IRQ line is enabled
+    u.out(7, 0xa5);
+    EXPECT_EQ(u.in(7), 0xa5);
+    u.out(2, 0x07);  // FIFO on
+    EXPECT_EQ(u.in(2) & 0xc0, 0xc0) << "a 16550A";
+    EXPECT_FALSE(u.irq_edge());
+    u.out(1, 0x02);  // THRE interrupt
+    EXPECT_TRUE(u.irq_edge());
+    EXPECT_EQ(u.in(2) & 0x0f, 0x02);
+    EXPECT_EQ(u.in(2) & 0x0f, 0x01) << "reading IIR clears THRE";
+    EXPECT_FALSE(u.irq_edge());
+    u.out(0, 'h');
+    EXPECT_EQ(out, "h");
+    EXPECT_TRUE(u.irq_edge()) << "THR empty again";
+    u.out(1, 0x01);  // RX interrupt only
+    EXPECT_EQ(u.in(5) & 1, 0);
+    EXPECT_TRUE(u.push('x'));
+    EXPECT_EQ(u.in(5) & 0x61, 0x61);
+    EXPECT_EQ(u.in(2) & 0x0f, 0x04);
+    EXPECT_EQ(u.in(0), 'x');
+    EXPECT_EQ(u.in(5) & 1, 0);
+}
+
+TEST(VmmRtc, BcdDateAndStatus)
+{
+    vmm::time_init(2000000);
+    vmm::Rtc r{};
+    r.out(0x70, 0x09);
+    EXPECT_EQ(r.in(0x71), 0x26);
+    r.out(0x70, 0x32);
+    EXPECT_EQ(r.in(0x71), 0x20);
+    r.out(0x70, 0x0b);
+    EXPECT_EQ(r.in(0x71), 0x02) << "24 h, BCD";
+    r.out(0x70, 0x0a);
+    EXPECT_FALSE(r.in(0x71) & 0x80) << "never update in progress";
+    r.out(0x70, 0x20);
+    r.out(0x71, 0x77);
+    EXPECT_EQ(r.in(0x71), 0x77) << "NVRAM";
+}
+
+}  // namespace
