@@ -17,7 +17,10 @@ template <typename T> T get(const u8 *p, u64 off)
     return v;
 }
 
-template <typename T> void put(std::vector<u8> &p, u64 off, T v) { std::memcpy(p.data() + off, &v, sizeof v); }
+template <typename T> void put(std::vector<u8> &p, u64 off, T v)
+{
+    std::memcpy(p.data() + off, &v, sizeof v);
+}
 
 // A bzImage as far as the loader looks: one setup sector after the boot sector, then 0x2000 bytes
 // of "kernel" that count up.
@@ -27,18 +30,18 @@ struct Bzimage
 
     Bzimage()
     {
-        put<u8>(img, 0x1f1, 1);             // setup_sects
-        put<u16>(img, 0x1fe, 0xaa55);       // boot_flag
-        put<u8>(img, 0x201, 0x6a);          // jump: the header ends at 0x26c
-        put<u32>(img, 0x202, 0x53726448);   // "HdrS"
-        put<u16>(img, 0x206, 0x20f);        // version
-        put<u8>(img, 0x211, 1);             // LOADED_HIGH
-        put<u32>(img, 0x22c, 0x7fffffff);   // initrd_addr_max
-        put<u8>(img, 0x234, 1);             // relocatable
-        put<u16>(img, 0x236, 1);            // XLF_KERNEL_64
-        put<u32>(img, 0x238, 255);          // cmdline_size
-        put<u64>(img, 0x258, 0x1000000);    // pref_address
-        put<u32>(img, 0x260, 0x400000);     // init_size
+        put<u8>(img, 0x1f1, 1);            // setup_sects
+        put<u16>(img, 0x1fe, 0xaa55);      // boot_flag
+        put<u8>(img, 0x201, 0x6a);         // jump: the header ends at 0x26c
+        put<u32>(img, 0x202, 0x53726448);  // "HdrS"
+        put<u16>(img, 0x206, 0x20f);       // version
+        put<u8>(img, 0x211, 1);            // LOADED_HIGH
+        put<u32>(img, 0x22c, 0x7fffffff);  // initrd_addr_max
+        put<u8>(img, 0x234, 1);            // relocatable
+        put<u16>(img, 0x236, 1);           // XLF_KERNEL_64
+        put<u32>(img, 0x238, 255);         // cmdline_size
+        put<u64>(img, 0x258, 0x1000000);   // pref_address
+        put<u32>(img, 0x260, 0x400000);    // init_size
         for (u64 i = 0x400; i < img.size(); i++)
             img[i] = static_cast<u8>(i);
     }
@@ -52,8 +55,8 @@ struct Loader : ::testing::Test
 
     vmm::Boot_result load(const std::string &cmd = "console=ttyS0", u64 ram_size = RAM)
     {
-        return vmm::load_linux(ram.data(), ram_size, bz.img.data(), bz.img.size(), initrd.data(), initrd.size(),
-                               cmd.data(), cmd.size());
+        return vmm::load_linux(ram.data(), ram_size, bz.img.data(), bz.img.size(), initrd.data(),
+                               initrd.size(), cmd.data(), cmd.size());
     }
 };
 
