@@ -369,8 +369,10 @@ SCENARIOS = [
                        r'vmm: VM ended: failure'],
                forbid=[r'init: all checks done'], steps=[('exit', EXIT_FAIL)], timeout=240, tags=['vm', 'vmm'])
       for t, what, line in (('npf', 'reads guest-physical memory beyond its RAM',
-                             r'guest access to 0x40000000 outside its RAM \(nested page fault'),
-                            ('rom', 'writes to its ROM (0xf0000)', r'guest write to its ROM at 0xf0000'),
+                             r'guest access to 0x40000000 outside its RAM \(nested page fault, error 0x[0-9a-f]+; '
+                             r'a 4-byte read, instruction of \d+ bytes\)'),
+                            ('rom', 'writes to its ROM (0xf0000)',
+                             r'guest write to its ROM at 0xf0000 \(.*; a 4-byte write of 0x12345678, instruction'),
                             ('reboot', 'triple-faults (reboot=t)', r"the guest's triple fault"))],
     # The loader's errors (boot protocol checks) end the VMM with a clear line before any guest runs.
     *[Scenario(f'vmm-load-{t}', f'VMM: {what}', smp=1, cpu='max', mem='512M', module=f'user/vmm/vmm mem={mem}',

@@ -337,3 +337,125 @@ TEST(VmmDevices, GarbageInIoThenLinuxSetUpWorks)
 }
 
 }  // namespace
+
+#include "../../user/vmm/decode.hpp"
+
+namespace {
+
+vmm::Mmio_insn decode64(std::vector<u8> code, bool expect = true)
+{
+    vmm::Mmio_insn d{};
+    EXPECT_EQ(vmm::decode_mmio(code.data(), static_cast<unsigned>(code.size()), true, false, d), expect);
+    return d;
+}
+
+TEST(VmmDecode, MovStoresAndLoads)
+{
+    auto d = decode64({0x89, 0x02});  // mov %eax,(%rdx)
+    EXPECT_EQ(d.len, 2u);
+    EXPECT_EQ(d.size, 4u);
+    EXPECT_TRUE(d.write);
+    EXPECT_EQ(d.reg, 0u);
+    d = decode64({0x8b, 0x82, 0x20, 0x03, 0x00, 0x00});  // mov 0x320(%rdx),%eax
+    EXPECT_EQ(d.len, 6u);
+    EXPECT_FALSE(d.write);
+    d = decode64({0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0xe0, 0xfe});  // mov %rax,0xfee00000 (SIB, no base)
+    EXPECT_EQ(d.len, 8u);
+    EXPECT_EQ(d.size, 8u);
+    d = decode64({0x44, 0x8b, 0x4b, 0x30});  // mov 0x30(%rbx),%r9d
+    EXPECT_EQ(d.len, 4u);
+    EXPECT_EQ(d.reg, 9u);
+    d = decode64({0x66, 0x89, 0x08});  // mov %cx,(%rax)
+    EXPECT_EQ(d.size, 2u);
+    EXPECT_EQ(d.reg, 1u);
+    d = decode64({0x8b, 0x44, 0x24, 0x08});  // mov 0x8(%rsp),%eax (SIB, disp8)
+    EXPECT_EQ(d.len, 4u);
+    d = decode64({0x65, 0x8b, 0x04, 0x25, 0x10, 0x00, 0x00, 0x00});  // mov %gs:0x10,%eax
+    EXPECT_EQ(d.len, 8u);
+}
+
+TEST(VmmDecode, ImmediatesRipRelativeAndMoffs)
+{
+    auto d = decode64(
+        {0xc7, 0x05, 0x10, 0x00, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12});  // movl $0x12345678,0x10(%rip)
+    EXPECT_EQ(d.len, 10u);
+    EXPECT_TRUE(d.imm_source);
+    EXPECT_EQ(d.imm, 0x12345678u);
+    d = decode64({0x48, 0xc7, 0x00, 0xff, 0xff, 0xff, 0xff});  // movq $-1,(%rax)
+    EXPECT_EQ(d.len, 7u);
+    EXPECT_EQ(d.imm, ~u64{0});
+    d = decode64({0xc6, 0x40, 0x04, 0xab});  // movb $0xab,4(%rax)
+    EXPECT_EQ(d.len, 4u);
+    EXPECT_EQ(d.imm, 0xabu);
+    d = decode64({0xa1, 0, 0, 0xe0, 0xfe, 0, 0, 0, 0});  // movabs 0xfee00000,%eax
+    EXPECT_EQ(d.len, 9u);
+    EXPECT_FALSE(d.write);
+    vmm::Mmio_insn d32{};
+    std::vector<u8> c32{0x8b, 0x05, 0x20, 0x03, 0xe0, 0xfe};  // mov 0xfee00320,%eax (32-bit mode)
+    ASSERT_TRUE(vmm::decode_mmio(c32.data(), 6, false, true, d32));
+    EXPECT_EQ(d32.len, 6u);
+}
+
+TEST(VmmDecode, RegisterSemantics)
+{
+    u64 gpr[16] = {};
+    gpr[0] = 0x1122334455667788ull;
+    auto d = decode64({0x88, 0x60, 0x04});  // mov %ah,4(%rax)
+    EXPECT_TRUE(d.high_byte);
+    EXPECT_EQ(vmm::mmio_store_value(d, gpr), 0x77u);
+    d = decode64({0x8b, 0x00});  // mov (%rax),%eax: bits 63:32 cleared
+    vmm::mmio_load_result(d, 0xaabbccdd, gpr);
+    EXPECT_EQ(gpr[0], 0xaabbccddu);
+    gpr[1] = 0xffffffffffffffffull;
+    d = decode64({0x66, 0x8b, 0x08});  // mov (%rax),%cx: merged
+    vmm::mmio_load_result(d, 0x1234, gpr);
+    EXPECT_EQ(gpr[1], 0xffffffffffff1234ull);
+    d = decode64({0x0f, 0xb6, 0x48, 0x01});  // movzbl 1(%rax),%ecx
+    EXPECT_EQ(d.size, 1u);
+    vmm::mmio_load_result(d, 0x1ff, gpr);
+    EXPECT_EQ(gpr[1], 0xffu);
+}
+
+TEST(VmmDecode, RefusesWhatItDoesNotKnow)
+{
+    decode64({0xf3, 0xa5}, false);              // rep movsl
+    decode64({0x89, 0xc0}, false);              // a register operand
+    decode64({0xc7, 0x48, 0x04}, false);        // /1 is no MOV; and truncated
+    decode64({0x8b}, false);                    // no ModRM
+    decode64({0xc7, 0x00, 0x01, 0x02}, false);  // immediate cut short
+}
+
+TEST(VmmDecode, GuestPageWalks)
+{
+    std::vector<u8> ram(0x200000, 0);
+    auto put64 = [&](u64 a, u64 v) { std::memcpy(ram.data() + a, &v, 8); };
+    // Long mode: PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000 -> PT 0x4000.
+    put64(0x1000 + 8 * 511, 0x2003);    // va bits 47:39 = 511
+    put64(0x2000 + 8 * 510, 0x3003);    // 38:30 = 510
+    put64(0x3000 + 8 * 0, 0x4003);      // 29:21 = 0: a page table
+    put64(0x4000 + 8 * 5, 0x150003);    // 20:12 = 5
+    put64(0x3000 + 8 * 1, 0x600083);    // a 2 MiB page
+    put64(0x2000 + 8 * 1, 0x40000083);  // a 1 GiB page
+    u64 pa = 0;
+    const u64 cr0 = 0x80000011, cr4 = 0x20, efer = 0x500;
+    ASSERT_TRUE(
+        vmm::guest_translate(ram.data(), ram.size(), cr0, 0x1000, cr4, efer, 0xffffffff80005123ull, pa));
+    EXPECT_EQ(pa, 0x150123u);
+    ASSERT_TRUE(
+        vmm::guest_translate(ram.data(), ram.size(), cr0, 0x1000, cr4, efer, 0xffffffff80212345ull, pa));
+    EXPECT_EQ(pa, 0x612345u);
+    put64(0x1000, 0x2003);
+    ASSERT_TRUE(
+        vmm::guest_translate(ram.data(), ram.size(), cr0, 0x1000, cr4, efer, 0x7654321ull | 1ull << 30, pa));
+    EXPECT_EQ(pa, 0x47654321u);
+    EXPECT_FALSE(
+        vmm::guest_translate(ram.data(), ram.size(), cr0, 0x1000, cr4, efer, 0xffffffff80006000ull, pa))
+        << "not present";
+    put64(0x3000 + 8 * 2, 0x7fff0003);  // a table beyond RAM
+    EXPECT_FALSE(
+        vmm::guest_translate(ram.data(), ram.size(), cr0, 0x1000, cr4, efer, 0xffffffff80400000ull, pa));
+    ASSERT_TRUE(vmm::guest_translate(ram.data(), ram.size(), 0x11, 0, 0, 0, 0x12345678, pa)) << "no paging";
+    EXPECT_EQ(pa, 0x12345678u);
+}
+
+}  // namespace

@@ -14,6 +14,7 @@
  */
 #include <nova/nova.hpp>
 
+#include "decode.hpp"
 #include "format.hpp"
 #include "string.hpp"
 #include "vmm.hpp"
@@ -440,6 +441,28 @@ void on_startup(Utcb &u)
     u.mtd = MTD_STATE | Mtd::CTRL | Mtd::INJ;
 }
 
+// What the instruction at the guest's RIP does, decoded from guest memory (decode.hpp): the
+// nested page fault gives neither its bytes nor its length on QEMU's SVM.
+void describe_access(const Utcb &u, char *out, size_t size)
+{
+    u64 pa = 0;
+    vmm::Mmio_insn d{};
+    bool long64 = (u.efer & 0x400) && (u.cs.ar & 0x200);
+    if (!vmm::guest_translate(vm.ram, vm.ram_size, u.cr0, u.cr3, u.cr4, u.efer, u.rip, pa) ||
+        pa + 15 > vm.ram_size || (u.rip & 0xfff) > 0xff1 ||
+        !vmm::decode_mmio(vm.ram + pa, 15, long64, u.cs.ar & 0x400, d)) {
+        format(out, size, "the instruction is not a MOV the VMM decodes");
+        return;
+    }
+    u64 gpr[16] = {u.rax, u.rcx, u.rdx, u.rbx, u.rsp, u.rbp, u.rsi, u.rdi,
+                   u.r8,  u.r9,  u.r10, u.r11, u.r12, u.r13, u.r14, u.r15};
+    if (d.write)
+        format(out, size, "a %u-byte write of %#lx, instruction of %u bytes", d.size,
+               vmm::mmio_store_value(d, gpr), d.len);
+    else
+        format(out, size, "a %u-byte read, instruction of %u bytes", d.size, d.len);
+}
+
 void exit_handler(u64 id, Utcb &u)
 {
     u64 n = id & 0xff;
@@ -469,14 +492,16 @@ void exit_handler(u64 id, Utcb &u)
     case EV_RECALL: break;
     case EX_SHUTDOWN: end(END_FAIL, "the guest's triple fault (shutdown exit)", u);
     case EV_NPF: {
-        char why[112];
+        char why[192], insn[80];
         u64 gpa = u.qual[1];
+        describe_access(u, insn, sizeof insn);
         if (gpa >= vmm::ROM_START && gpa < 0x100000 && (u.qual[0] & 2))
-            format(why, sizeof why, "guest write to its ROM at %#lx (nested page fault, error %#lx)", gpa,
-                   u.qual[0]);
+            format(why, sizeof why, "guest write to its ROM at %#lx (nested page fault, error %#lx; %s)", gpa,
+                   u.qual[0], insn);
         else
-            format(why, sizeof why, "guest access to %#lx outside its RAM (nested page fault, error %#lx)",
-                   gpa, u.qual[0]);
+            format(why, sizeof why,
+                   "guest access to %#lx outside its RAM (nested page fault, error %#lx; %s)", gpa, u.qual[0],
+                   insn);
         end(END_FAIL, why, u);
     }
     case EV_INVALID: end(END_FAIL, "the CPU refused the guest's state (invalid state)", u);
