@@ -105,7 +105,10 @@ bool decode_mmio(const u8 *code, unsigned avail, bool long64, bool db, Mmio_insn
         out.size = code[i++] == 0xb6 ? 1 : 2;
         out.dst_size = osz;
         break;
-    case 0xa0: case 0xa1: case 0xa2: case 0xa3:  // MOV AL/eAX <-> moffs
+    case 0xa0:
+    case 0xa1:
+    case 0xa2:
+    case 0xa3:  // MOV AL/eAX <-> moffs
         modrm = false;
         out.write = op & 2;
         byte = !(op & 1);
