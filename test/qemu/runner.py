@@ -363,6 +363,17 @@ class Run:
             say(*(f'  {self.sc.name}| {line}' for line in new))
         return new
 
+    def drain_serial(self):
+        """Read and drop what the guest sent to the serial socket: the log file has it, and a socket
+        nobody reads fills up and stalls the guest's UART (QEMU applies back-pressure)."""
+        if self.serial is None:
+            return
+        try:
+            while self.serial.recv(65536):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
     def check_forbidden(self, new, forbidden, banner):
         for line in new:
             for name, rx in forbidden:
@@ -440,6 +451,7 @@ class Run:
         with open(self.log, 'rb') as fh:
             while True:
                 status = self.proc.poll()
+                self.drain_serial()
                 new = self.read_log(fh)
                 if status is not None and self.partial:
                     new.append(clean(self.partial))
@@ -497,6 +509,7 @@ class Run:
             if self.serial is None:
                 self.serial = socket.socket(socket.AF_UNIX)
                 self.serial.connect(str(self.serial_path))
+                self.serial.setblocking(False)
             self.serial.sendall(arg.encode())
             return True
         if kind == 'nmi':

@@ -350,6 +350,19 @@ SCENARIOS = [
                       ('exits', r'vmm: (\d+) exits')],
              steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
 
+    # The VMM's local APIC (VMM word `lapic`): Linux finds it (CPUID, the APIC base MSR), sets it up
+    # in virtual-wire mode through MMIO that the VMM decodes from nested page faults, and boots on.
+    Scenario('vmm-linux-lapic', 'VMM: the guest with a local APIC (MMIO decoded from nested page faults)', smp=1,
+             cpu='max', mem='512M', module='user/vmm/vmm mem=128 lapic', prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 apic=verbose', '{guest}/initramfs.cpio'],
+             expect=[BANNER, r'APIC: Switch to virtual wire mode setup with no configuration',
+                     r'\.\.\. APIC VERSION: 00050014', r'^init: CPUs online: 1$',
+                     r'^init: timer: sleep 2 took 2(\.[0-2]\d*)? s by the guest.s clock, [23] s by the RTC$',
+                     r'^init: all checks done, powering off$', r'vmm: \d+ exits: .* npf [1-9]\d*$',
+                     r'vmm: VM ended: halted \(power-off\)'],
+             forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic', r'No local APIC present'],
+             steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
+
     # Serial input from the host: commands typed into busybox's shell in the guest (vmshell) run.
     Scenario('vmm-linux-shell', 'VMM: commands typed on the host serial line run in the guest shell', smp=1,
              cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],

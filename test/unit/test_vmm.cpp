@@ -459,3 +459,61 @@ TEST(VmmDecode, GuestPageWalks)
 }
 
 }  // namespace
+
+#include "../../user/vmm/lapic.hpp"
+
+namespace {
+
+TEST(VmmLapic, PrioritiesEoiAndExtint)
+{
+    vmm::Lapic l;
+    l.reset(0);
+    EXPECT_TRUE(l.extint_open()) << "software-disabled: the virtual wire passes";
+    l.write(0xf0, 0x1ff, 0);  // enable, spurious vector 0xff
+    EXPECT_FALSE(l.extint_open()) << "LINT0 masked after reset";
+    l.write(0x350, 0x700, 0);  // LINT0: ExtINT, unmasked
+    EXPECT_TRUE(l.extint_open());
+    EXPECT_EQ(l.read(0x30, 0), 0x00050014u);
+    l.write(0x80, 0x20, 0);  // TPR: class 2
+    l.raise(0x25);
+    EXPECT_EQ(l.pending(), -1) << "class 2 is blocked by TPR 0x20";
+    l.raise(0x41);
+    EXPECT_EQ(l.pending(), 0x41);
+    l.ack(0x41);
+    l.raise(0x45);
+    EXPECT_EQ(l.pending(), -1) << "same class as the one in service";
+    l.raise(0x51);
+    EXPECT_EQ(l.pending(), 0x51);
+    EXPECT_EQ(l.read(0xa0, 0), 0x40u) << "PPR from the ISR";
+    l.write(0xb0, 0, 0);  // EOI clears 0x41
+    EXPECT_EQ(l.read(0x100 + 0x20, 0), 0u);
+    EXPECT_EQ(l.pending(), 0x51);
+    l.write(0xf0, 0xff, 0);  // software disable masks every LVT
+    EXPECT_TRUE(l.read(0x350, 0) & (1u << 16));
+}
+
+TEST(VmmLapic, TimerOneShotAndPeriodic)
+{
+    vmm::Lapic l;
+    l.reset(0);
+    l.write(0xf0, 0x1ff, 1000);
+    l.write(0x3e0, 0x3, 1000);   // divide by 16
+    l.write(0x320, 0xec, 1000);  // one-shot, vector 0xec
+    l.write(0x380, 100, 1000);   // 100 * 16 TSC ticks
+    EXPECT_EQ(l.deadline, 1000u + 1600);
+    EXPECT_EQ(l.read(0x390, 1000 + 160), 90u);
+    EXPECT_FALSE(l.update(2599));
+    EXPECT_TRUE(l.update(2600));
+    EXPECT_EQ(l.pending(), 0xec);
+    EXPECT_EQ(l.deadline, ~u64{0});
+    EXPECT_EQ(l.read(0x390, 3000), 0u);
+    l.write(0x320, 0x200ec, 3000);  // periodic
+    l.write(0x380, 10, 3000);
+    EXPECT_TRUE(l.update(3000 + 160 * 3 + 5)) << "missed periods coalesce";
+    EXPECT_EQ(l.deadline, 3000u + 160 * 4);
+    l.write(0x380, 0, 4000);  // a zero count stops it
+    EXPECT_EQ(l.deadline, ~u64{0});
+    EXPECT_FALSE(l.update(~u64{0} - 1));
+}
+
+}  // namespace

@@ -3,8 +3,7 @@
  * neither the instruction bytes nor its length (no decode assists, no next-RIP save), so the VMM
  * translates the guest's RIP through the guest's page tables, fetches the bytes from guest RAM
  * and decodes the MOV forms compilers emit for device registers. Pure logic (host unit tests in
- * test/unit/test_vmm.cpp); not used by a device yet: the local APIC and I/O APIC of SMP guests
- * will be its first users.
+ * test/unit/test_vmm.cpp); used for the local APIC and for the VMM's reports of faulting accesses.
  */
 #pragma once
 

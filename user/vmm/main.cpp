@@ -16,6 +16,7 @@
 
 #include "decode.hpp"
 #include "format.hpp"
+#include "lapic.hpp"
 #include "string.hpp"
 #include "vmm.hpp"
 
@@ -58,6 +59,8 @@ struct Vm
     vmm::Pit pit;
     vmm::Uart uart;
     vmm::Rtc rtc;
+    vmm::Lapic lapic;
+    bool lapic_on;         // VMM command-line word `lapic`: the guest gets a local APIC
     volatile bool halted;  // the handler waits in HLT
     volatile bool ended;
     u64 exits[256];
@@ -147,6 +150,8 @@ Regs4 guest_cpuid(u32 leaf, u32 sub, const Utcb &u)
         // Hidden: MCE, APIC, MTRR, MCA, ACPI, DS, HTT, TM, PBE, PSN.
         r.d &= ~(1u << 7 | 1u << 9 | 1u << 12 | 1u << 14 | 1u << 18 | 1u << 21 | 1u << 22 | 1u << 28 |
                  1u << 29 | 1u << 31);
+        if (vm.lapic_on)
+            r.d |= 1u << 9;
         break;
     case 7:
         if (sub == 0) {
@@ -209,6 +214,16 @@ void on_msr(Utcb &u)
     u64 mtd = 0;
     u64 ignored = 0;
     switch (msr) {
+    case 0x1b:  // APIC base: the BSP's APIC, enabled, at its reset address; a move is refused
+        if (!vm.lapic_on)
+            goto gp;
+        if (write) {
+            if ((v & ~u64{0xfff}) != vmm::Lapic::BASE || !(v & 0x800))
+                goto gp;
+            break;
+        }
+        v = vmm::Lapic::BASE | 0x900;
+        break;
     case 0x10:  // TSC: the guest's is the host's (the offset stays 0)
         if (write)
             goto gp;
@@ -367,20 +382,48 @@ void poll_devices()
         vm.pic.raise(0);
     if (vm.uart.irq_edge())
         vm.pic.raise(4);
+    if (vm.lapic_on)
+        vm.lapic.update(rdtsc());
 }
 
-// Inject the PIC's interrupt if the guest can take it now, else ask for the interrupt window. An
-// event already in the injection field (the interrupted delivery, or our #GP) goes first.
+// The host TSC of the next timer event (PIT channel 0, local APIC timer), ~0 if none.
+u64 next_event()
+{
+    u64 pit = vm.pit.next_irq, t = pit == ~u64{0} ? ~u64{0} : vmm::pit_to_tsc(pit);
+    u64 l = vm.lapic_on ? vm.lapic.deadline : ~u64{0};
+    return l < t ? l : t;
+}
+
+// The interrupt the guest would take now: the local APIC's (fixed) first, then the PIC's through
+// LINT0 (ExtINT); -1 if none. `take` acknowledges it.
+int interrupt(bool take)
+{
+    if (vm.lapic_on) {
+        int v = vm.lapic.pending();
+        if (v >= 0) {
+            if (take)
+                vm.lapic.ack(static_cast<u8>(v));
+            return v;
+        }
+        if (!vm.lapic.extint_open())
+            return -1;
+    }
+    int v = vm.pic.pending();
+    return v >= 0 && take ? vm.pic.ack() : v;
+}
+
+// Inject an interrupt if the guest can take it now, else ask for the interrupt window. An event
+// already in the injection field (the interrupted delivery, or our #GP) goes first.
 void deliver(Utcb &u)
 {
     poll_devices();
     bool busy = u.intr_info & Inj::VALID;
     u32 info = busy ? u.intr_info : 0;
     u32 err = busy ? u.intr_error : 0;
-    if (vm.pic.pending() >= 0) {
+    if (interrupt(false) >= 0) {
         if (!busy && (u.rflags & RFLAGS_IF) && !(u.intr_state & 3)) {
-            info = Inj::VALID | Inj::TYPE_EXTINT | vm.pic.ack();
-            if (vm.pic.pending() >= 0)
+            info = Inj::VALID | Inj::TYPE_EXTINT | static_cast<u32>(interrupt(true));
+            if (interrupt(false) >= 0)
                 info |= Inj::REQ_INTR_WINDOW;
         } else
             info |= Inj::REQ_INTR_WINDOW;
@@ -399,13 +442,46 @@ void on_hlt(Utcb &u)
             u);
     for (;;) {
         poll_devices();
-        if (vm.pic.pending() >= 0)
+        if (interrupt(false) >= 0)
             return;
-        u64 next = vm.pit.next_irq;
+        u64 next = next_event();
         vm.halted = true;
-        sm_down(vm.wake_sm, next == ~u64{0} ? 0 : vmm::pit_to_tsc(next));
+        sm_down(vm.wake_sm, next == ~u64{0} ? 0 : next);
         vm.halted = false;
     }
+}
+
+// A nested page fault in the local APIC's page: the access decoded and emulated (docs/vmm.md).
+bool on_lapic(Utcb &u)
+{
+    u64 gpa = u.qual[1], pa = 0;
+    if (!vm.lapic_on || gpa < vmm::Lapic::BASE || gpa >= vmm::Lapic::BASE + PAGE_SIZE)
+        return false;
+    vmm::Mmio_insn d{};
+    bool long64 = (u.efer & 0x400) && (u.cs.ar & 0x200);
+    if (!vmm::guest_translate(vm.ram, vm.ram_size, u.cr0, u.cr3, u.cr4, u.efer, u.rip, pa) ||
+        pa + 15 > vm.ram_size || !vmm::decode_mmio(vm.ram + pa, 15, long64, u.cs.ar & 0x400, d) ||
+        d.size != 4)
+        return false;
+    u64 gpr[16] = {u.rax, u.rcx, u.rdx, u.rbx, u.rsp, u.rbp, u.rsi, u.rdi,
+                   u.r8,  u.r9,  u.r10, u.r11, u.r12, u.r13, u.r14, u.r15};
+    u32 off = static_cast<u32>(gpa & 0xff0);
+    if (d.write) {
+        vm.lapic.write(off, static_cast<u32>(vmm::mmio_store_value(d, gpr)), rdtsc());
+        if (off == 0x380)
+            sm_up(vm.tick_sm);  // the ticker's deadline may have changed
+    } else {
+        vmm::mmio_load_result(d, vm.lapic.read(off, rdtsc()), gpr);
+        u64 *regs[16] = {&u.rax, &u.rcx, &u.rdx, &u.rbx, &u.rsp, &u.rbp, &u.rsi, &u.rdi,
+                         &u.r8,  &u.r9,  &u.r10, &u.r11, &u.r12, &u.r13, &u.r14, &u.r15};
+        *regs[d.reg & 15] = gpr[d.reg & 15];
+        if (d.high_byte)
+            *regs[d.reg - 4] = gpr[d.reg - 4];
+        u.mtd |= Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP;
+    }
+    u.rip += d.len;
+    u.mtd |= Mtd::RIP_LEN;
+    return true;
 }
 
 void on_startup(Utcb &u)
@@ -492,6 +568,8 @@ void exit_handler(u64 id, Utcb &u)
     case EV_RECALL: break;
     case EX_SHUTDOWN: end(END_FAIL, "the guest's triple fault (shutdown exit)", u);
     case EV_NPF: {
+        if (on_lapic(u))
+            break;
         char why[192], insn[80];
         u64 gpa = u.qual[1];
         describe_access(u, insn, sizeof insn);
@@ -520,12 +598,10 @@ void exit_handler(u64 id, Utcb &u)
 {
     u64 kicked = ~u64{0};
     for (;;) {
-        u64 next = vm.pit.next_irq;
+        u64 next = next_event();
         u64 deadline = rdtsc() + u64{hip()->freq_tsc} * 10;  // host input is polled every 10 ms
-        if (next != ~u64{0} && next != kicked) {
-            u64 t = vmm::pit_to_tsc(next);
-            deadline = t < deadline ? t : deadline;
-        }
+        if (next != kicked && next < deadline)
+            deadline = next;
         sm_down(vm.tick_sm, deadline);
         if (vm.ended)
             park();
@@ -534,8 +610,8 @@ void exit_handler(u64 id, Utcb &u)
             vm.uart.push(inb(0x3f8));
             input = true;
         }
-        next = vm.pit.next_irq;
-        bool due = next != ~u64{0} && next != kicked && now_pit() >= next;
+        next = next_event();
+        bool due = next != ~u64{0} && next != kicked && rdtsc() >= next;
         if (due)
             kicked = next;
         if (input || due) {
@@ -735,6 +811,8 @@ int main(const Hip *hip, unsigned cpu)
     printf("vmm: command line: %s\n", cmdline);
 
     vm.pit.next_irq = ~u64{0};
+    vm.lapic_on = cmdline_flag("lapic");
+    vm.lapic.reset(0);
     vm.uart.sink = guest_out;
     vm.pd = alloc_sel();
     vm.vcpu = alloc_sel();
