@@ -114,7 +114,12 @@ u32 Lapic::read(u32 off, u64 tsc)
     case 0x300: return icr_lo & ~(1u << 12);  // delivered at once
     case 0x310: return icr_hi;
     case 0x2f0: return lvt[0];
-    case 0x320: case 0x330: case 0x340: case 0x350: case 0x360: case 0x370: return lvt[(off - 0x310) >> 4];
+    case 0x320:
+    case 0x330:
+    case 0x340:
+    case 0x350:
+    case 0x360:
+    case 0x370: return lvt[(off - 0x310) >> 4];
     case 0x380: return init_count;
     case 0x390: return current(tsc);
     case 0x3e0: return divide;
@@ -159,7 +164,11 @@ void Lapic::write(u32 off, u32 v, u64 tsc)
         if (!enabled())
             lvt[LVT_TIMER] |= MASKED;
         return;
-    case 0x330: case 0x340: case 0x350: case 0x360: case 0x370: {
+    case 0x330:
+    case 0x340:
+    case 0x350:
+    case 0x360:
+    case 0x370: {
         u32 &l = lvt[(off - 0x310) >> 4];
         l = v & 0x1a7ff;
         if (!enabled())

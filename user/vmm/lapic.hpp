@@ -23,12 +23,12 @@ struct Lapic
     void reset(u32 apic_id);
     u32 read(u32 off, u64 tsc);
     void write(u32 off, u32 v, u64 tsc);
-    bool update(u64 tsc);       // the timer fired: its vector is in IRR now
-    void raise(u8 vector);      // a fixed interrupt
-    int pending() const;        // the vector to inject now (above PPR), or -1
-    void ack(u8 vector);        // the CPU took it: IRR -> ISR
+    bool update(u64 tsc);   // the timer fired: its vector is in IRR now
+    void raise(u8 vector);  // a fixed interrupt
+    int pending() const;    // the vector to inject now (above PPR), or -1
+    void ack(u8 vector);    // the CPU took it: IRR -> ISR
     bool enabled() const { return svr & 0x100; }
-    bool extint_open() const;   // PIC interrupts pass to the CPU (LINT0 ExtINT, or the APIC off)
+    bool extint_open() const;  // PIC interrupts pass to the CPU (LINT0 ExtINT, or the APIC off)
 
   private:
     u32 shift() const;
