@@ -387,6 +387,13 @@ SCENARIOS = [
                             ('rom', 'writes to its ROM (0xf0000)',
                              r'guest write to its ROM at 0xf0000 \(.*; a 4-byte write of 0x12345678, instruction'),
                             ('reboot', 'triple-faults (reboot=t)', r"the guest's triple fault"))],
+    # A reboot the default way (no ACPI: the keyboard controller's reset line) ends the VM as a reset.
+    Scenario('vmm-guest-reset', 'VMM: the guest reboots through the keyboard controller: the VM ends as a reset',
+             smp=1, cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 vmtest=reboot', '{guest}/initramfs.cpio'],
+             expect=[BANNER, r'^init: vmtest: rebooting', r'^vmm: reset through the keyboard controller',
+                     r'vmm: VM ended: reset'],
+             forbid=[r'init: all checks done'], steps=[('exit', 0x12 * 2 + 1)], timeout=240, tags=['vm', 'vmm']),
     # The loader's errors (boot protocol checks) end the VMM with a clear line before any guest runs.
     *[Scenario(f'vmm-load-{t}', f'VMM: {what}', smp=1, cpu='max', mem='512M', module=f'user/vmm/vmm mem={mem}',
                prepare=['tools/debian-guest', '{guest}'], modules=mods, expect=[BANNER, rf'^vmm: {line}'],
