@@ -336,19 +336,22 @@ SCENARIOS = [
     # The VMM (user/vmm, docs/vmm.md) boots Debian's own kernel with a busybox initramfs, both
     # fetched with apt-get download by tools/debian-guest (SKIP where that is impossible), on one
     # vCPU to the final line of its /init, which powers off; the VMM then ends QEMU.
-    Scenario('vmm-linux-smp1', 'VMM: Debian 12 kernel + busybox initramfs to the final line on 1 vCPU', smp=1,
-             cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
-             modules=['{guest}/vmlinuz console=ttyS0 earlyprintk=serial', '{guest}/initramfs.cpio'],
-             expect=[BANNER, r'vmm: Linux boot protocol 2\.\d+, kernel at', r'Linux version 6\.\d+\.\d+-\d+-amd64',
-                     r'tsc: Detected \d+\.\d+ MHz processor', r'serial8250: ttyS0 at I/O 0x3f8 \(irq = 4',
-                     r'Run /init as init process', r'^init: CPUs online: 1$', r'^init: arithmetic: 6\*7=42',
-                     r'^init: timer: sleep 2 took 2(\.[0-2]\d*)? s by the guest.s clock, [23] s by the RTC$', r'^init: serial: uart:16550A',
-                     r'^init: all checks done, powering off$', r'vmm: VM ended: halted \(power-off\)'],
-             forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic'],
-             figures=[('first line', r'guest.s first output after (\d+) ms'),
-                      ('VMM start to power-off', r'vmm: (\d+) ms since the VMM started'),
-                      ('exits', r'vmm: (\d+) exits')],
-             steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
+    *[Scenario(f'{b}vmm-linux-smp1{suffix}', f'{b and "debug build: "}VMM: Debian 12 kernel + busybox initramfs to the '
+               f'final line on 1 vCPU ({n} host CPU{"s" * (n > 1)})', smp=n, build=b and 'debug',
+               cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+               modules=['{guest}/vmlinuz console=ttyS0 earlyprintk=serial', '{guest}/initramfs.cpio'],
+               expect=[BANNER, r'vmm: Linux boot protocol 2\.\d+, kernel at', r'Linux version 6\.\d+\.\d+-\d+-amd64',
+                       r'tsc: Detected \d+\.\d+ MHz processor', r'serial8250: ttyS0 at I/O 0x3f8 \(irq = 4',
+                       r'Run /init as init process', r'^init: CPUs online: 1$', r'^init: arithmetic: 6\*7=42',
+                       r'^init: timer: sleep 2 took 2(\.[0-2]\d*)? s by the guest.s clock, [23] s by the RTC$',
+                       r'^init: serial: uart:16550A',
+                       r'^init: all checks done, powering off$', r'vmm: VM ended: halted \(power-off\)'],
+               forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic'],
+               figures=[('first line', r'guest.s first output after (\d+) ms'),
+                        ('VMM start to power-off', r'vmm: (\d+) ms since the VMM started'),
+                        ('exits', r'vmm: (\d+) exits')],
+               steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm'])
+      for b, n, suffix in (('', 1, ''), ('debug-', 2, '-host2'))],
 
     # The VMM's local APIC (VMM word `lapic`): Linux finds it (CPUID, the APIC base MSR), sets it up
     # in virtual-wire mode through MMIO that the VMM decodes from nested page faults, and boots on.
