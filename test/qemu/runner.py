@@ -210,6 +210,8 @@ class Run:
         self.tmp = Path(tempfile.mkdtemp(prefix='nova-qemu-'))   # short path for the socket
         self.qmp_path = self.tmp / 'qmp'
         self.qmp = None
+        self.serial_path = self.tmp / 'serial'
+        self.serial = None
         self.proc = None
         self.lines = []
         self.partial = ''
@@ -254,6 +256,23 @@ class Run:
         out.write_bytes(data)
         return out
 
+    def guest_dir(self):
+        """Where `prepare` puts a scenario's guest files (shared by the scenarios, kept as a cache)."""
+        return self.opts.build / 'vm-guest'
+
+    def prepare(self):
+        """Run the scenario's `prepare` command; exit status 3 means the machine cannot (SKIP)."""
+        cmd = [c.replace('{guest}', str(self.guest_dir())) for c in self.sc.prepare]
+        start = time.monotonic()
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        out = (r.stderr or r.stdout).strip().splitlines()
+        if r.returncode == 3:
+            raise Unsupported(out[-1] if out else f'{cmd[0]} cannot run here')
+        if r.returncode != 0:
+            raise Failure(f'{shlex.join(cmd)} failed: {out[-1] if out else r.returncode}')
+        if self.opts.verbose:
+            say(f'  {self.sc.name}| prepared in {time.monotonic() - start:.1f} s: {shlex.join(cmd)}')
+
     def firmware(self):
         found = find_ovmf(self.sc.machine)
         if found is None:
@@ -277,8 +296,12 @@ class Run:
 
     def command(self):
         sc = self.sc
+        # With serial input the serial port is a socket that the `type` steps write to; QEMU still
+        # logs every byte the guest sends into the log file.
+        serial = (['-chardev', f'socket,id=s0,path={self.serial_path},server=on,wait=off,logfile={self.log}',
+                   '-serial', 'chardev:s0'] if sc.serial_input else ['-serial', f'file:{self.log}'])
         args = [QEMU, '-machine', sc.machine, '-smp', str(sc.smp), '-m', sc.mem,
-                '-display', 'none', '-no-reboot', '-serial', f'file:{self.log}',
+                '-display', 'none', '-no-reboot', *serial,
                 '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
                 '-qmp', f'unix:{self.qmp_path},server=on,wait=off',
                 '-d', 'cpu_reset,guest_errors', '-D', str(self.log) + '.qemu']
@@ -303,7 +326,9 @@ class Run:
             if module:
                 if ',' in str(module):
                     raise Failure(f'module path must not contain a comma: {module}')
-                args += ['-initrd', str(module)]
+                # QEMU separates modules with commas; a comma inside a module's words is doubled.
+                more = [m.replace('{guest}', str(self.guest_dir())).replace(',', ',,') for m in sc.modules]
+                args += ['-initrd', ','.join([str(module)] + more)]
         elif sc.boot.startswith('iso-'):
             if sc.boot == 'iso-uefi':
                 args += self.firmware()
@@ -337,6 +362,17 @@ class Run:
         if self.opts.verbose:
             say(*(f'  {self.sc.name}| {line}' for line in new))
         return new
+
+    def drain_serial(self):
+        """Read and drop what the guest sent to the serial socket: the log file has it, and a socket
+        nobody reads fills up and stalls the guest's UART (QEMU applies back-pressure)."""
+        if self.serial is None:
+            return
+        try:
+            while self.serial.recv(65536):
+                pass
+        except (BlockingIOError, OSError):
+            pass
 
     def check_forbidden(self, new, forbidden, banner):
         for line in new:
@@ -396,6 +432,8 @@ class Run:
         self.work.mkdir(parents=True, exist_ok=True)
         for p in (self.log, Path(str(self.log) + '.qemu')):
             p.unlink(missing_ok=True)
+        if sc.prepare:
+            self.prepare()
         args = self.command()
         self.log.touch()
         (self.work / 'qemu-command').write_text(shlex.join(args) + '\n')
@@ -413,6 +451,7 @@ class Run:
         with open(self.log, 'rb') as fh:
             while True:
                 status = self.proc.poll()
+                self.drain_serial()
                 new = self.read_log(fh)
                 if status is not None and self.partial:
                     new.append(clean(self.partial))
@@ -465,6 +504,13 @@ class Run:
             return now - since >= arg
         if kind == 'key':
             self.qmp_cmd('send-key', keys=[{'type': 'qcode', 'data': arg}])
+            return True
+        if kind == 'type':                  # into the serial port (scenarios with serial_input)
+            if self.serial is None:
+                self.serial = socket.socket(socket.AF_UNIX)
+                self.serial.connect(str(self.serial_path))
+                self.serial.setblocking(False)
+            self.serial.sendall(arg.encode())
             return True
         if kind == 'nmi':
             for _ in range(arg):
@@ -524,6 +570,8 @@ class Run:
         return time.monotonic() - start
 
     def stop(self):
+        if self.serial:
+            self.serial.close()
         if self.qmp:
             try:
                 self.qmp.close()

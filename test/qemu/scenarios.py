@@ -131,6 +131,11 @@ class Scenario:
     tcg: str | None = None
     build: str | None = None
     same_as: str | None = None
+    # Further multiboot modules after `module` ("path words..."; "{guest}" is the directory that
+    # `prepare` fills), and a command that runs first (exit status 3: cannot run here, SKIP).
+    modules: list = field(default_factory=list)
+    prepare: list | None = None
+    serial_input: bool = False  # the serial port is a socket: steps ('type', text) write to it
 
 
 def boots(name, desc, smp=2, expect=(), **kw):
@@ -327,6 +332,80 @@ SCENARIOS = [
                figures=[('vm exit', r'BENCH vm-exit round trip .* (\d+) ticks')],
                count={r'Killed EC': 2}, steps=[('exit', EXIT_PASS)], allow=['Killed EC'], tags=['sdk', 'vm'])
       for b, n in (('', 1), ('', 2), ('debug-', 2))],
+
+    # The VMM (user/vmm, docs/vmm.md) boots Debian's own kernel with a busybox initramfs, both
+    # fetched with apt-get download by tools/debian-guest (SKIP where that is impossible), on one
+    # vCPU to the final line of its /init, which powers off; the VMM then ends QEMU.
+    *[Scenario(f'{b}vmm-linux-smp1{suffix}', f'{b and "debug build: "}VMM: Debian 12 kernel + busybox initramfs to the '
+               f'final line on 1 vCPU ({n} host CPU{"s" * (n > 1)})', smp=n, build=b and 'debug',
+               cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+               modules=['{guest}/vmlinuz console=ttyS0 earlyprintk=serial', '{guest}/initramfs.cpio'],
+               expect=[BANNER, r'vmm: Linux boot protocol 2\.\d+, kernel at', r'Linux version 6\.\d+\.\d+-\d+-amd64',
+                       r'tsc: Detected \d+\.\d+ MHz processor', r'serial8250: ttyS0 at I/O 0x3f8 \(irq = 4',
+                       r'Run /init as init process', r'^init: CPUs online: 1$', r'^init: arithmetic: 6\*7=42',
+                       r'^init: timer: sleep 2 took 2(\.[0-2]\d*)? s by the guest.s clock, [23] s by the RTC$',
+                       r'^init: serial: uart:16550A',
+                       r'^init: all checks done, powering off$', r'vmm: VM ended: halted \(power-off\)'],
+               forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic'],
+               figures=[('first line', r'guest.s first output after (\d+) ms'),
+                        ('VMM start to power-off', r'vmm: (\d+) ms since the VMM started'),
+                        ('exits', r'vmm: (\d+) exits')],
+               steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm'])
+      for b, n, suffix in (('', 1, ''), ('debug-', 2, '-host2'))],
+
+    # The VMM's local APIC (VMM word `lapic`): Linux finds it (CPUID, the APIC base MSR), sets it up
+    # in virtual-wire mode through MMIO that the VMM decodes from nested page faults, and boots on.
+    Scenario('vmm-linux-lapic', 'VMM: the guest with a local APIC (MMIO decoded from nested page faults)', smp=1,
+             cpu='max', mem='512M', module='user/vmm/vmm mem=128 lapic', prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 apic=verbose', '{guest}/initramfs.cpio'],
+             expect=[BANNER, r'APIC: Switch to virtual wire mode setup with no configuration',
+                     r'\.\.\. APIC VERSION: 00050014', r'^init: CPUs online: 1$',
+                     r'^init: timer: sleep 2 took 2(\.[0-2]\d*)? s by the guest.s clock, [23] s by the RTC$',
+                     r'^init: all checks done, powering off$', r'vmm: \d+ exits: .* npf [1-9]\d*$',
+                     r'vmm: VM ended: halted \(power-off\)'],
+             forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic', r'No local APIC present'],
+             steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
+
+    # Serial input from the host: commands typed into busybox's shell in the guest (vmshell) run.
+    Scenario('vmm-linux-shell', 'VMM: commands typed on the host serial line run in the guest shell', smp=1,
+             cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 vmshell', '{guest}/initramfs.cpio'], serial_input=True,
+             expect=[BANNER, r'^init: vmshell: a shell on the console'],
+             steps=[('sleep', 1), ('type', 'echo typed-$((6*7)) $(uname -m)\r'), ('expect', r'^typed-42 x86_64'),
+                    ('type', 'exit\r'), ('expect', r'^init: all checks done, powering off$'),
+                    ('exit', EXIT_PASS)],
+             timeout=240, tags=['vm', 'vmm']),
+
+    # Misbehaving guests: /init reads where there is no RAM, writes to the ROM, or reboots with
+    # reboot=t (a triple fault); the VMM reports it and ends the VM with a failure, the host goes on.
+    *[Scenario(f'vmm-guest-{t}', f'VMM: the guest {what}: reported, the VM stopped', smp=1, cpu='max', mem='512M',
+               module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+               modules=[f'{{guest}}/vmlinuz console=ttyS0 vmtest={t} reboot=t', '{guest}/initramfs.cpio'],
+               expect=[BANNER, rf'^init: vmtest: ', rf'^vmm: {line}.* \(guest RIP 0x[0-9a-f]+',
+                       r'vmm: VM ended: failure'],
+               forbid=[r'init: all checks done'], steps=[('exit', EXIT_FAIL)], timeout=240, tags=['vm', 'vmm'])
+      for t, what, line in (('npf', 'reads guest-physical memory beyond its RAM',
+                             r'guest access to 0x40000000 outside its RAM \(nested page fault, error 0x[0-9a-f]+; '
+                             r'a 4-byte read, instruction of \d+ bytes\)'),
+                            ('rom', 'writes to its ROM (0xf0000)',
+                             r'guest write to its ROM at 0xf0000 \(.*; a 4-byte write of 0x12345678, instruction'),
+                            ('reboot', 'triple-faults (reboot=t)', r"the guest's triple fault"))],
+    # A reboot the default way (no ACPI: the keyboard controller's reset line) ends the VM as a reset.
+    Scenario('vmm-guest-reset', 'VMM: the guest reboots through the keyboard controller: the VM ends as a reset',
+             smp=1, cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 vmtest=reboot', '{guest}/initramfs.cpio'],
+             expect=[BANNER, r'^init: vmtest: rebooting', r'^vmm: reset through the keyboard controller',
+                     r'vmm: VM ended: reset'],
+             forbid=[r'init: all checks done'], steps=[('exit', 0x12 * 2 + 1)], timeout=240, tags=['vm', 'vmm']),
+    # The loader's errors (boot protocol checks) end the VMM with a clear line before any guest runs.
+    *[Scenario(f'vmm-load-{t}', f'VMM: {what}', smp=1, cpu='max', mem='512M', module=f'user/vmm/vmm mem={mem}',
+               prepare=['tools/debian-guest', '{guest}'], modules=mods, expect=[BANNER, rf'^vmm: {line}'],
+               forbid=[r'vmm: the vCPU starts'], steps=[('exit', EXIT_FAIL)], timeout=60, tags=['vm', 'vmm'])
+      for t, what, mem, mods, line in (
+          ('not-bzimage', 'a kernel module that is not a bzImage is refused', 128, ['{guest}/initramfs.cpio'],
+           r'not a bzImage'),
+          ('small', 'too little guest RAM for the kernel is refused', 48,
+           ['{guest}/vmlinuz', '{guest}/initramfs.cpio'], r'too little RAM for the kernel'))],
 
     # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
     Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores', smp=2, machine='q35',

@@ -1,0 +1,839 @@
+/*
+ * The VMM (docs/vmm.md): boots a Linux bzImage with an initramfs in a VM of its own.
+ *
+ * Modules (multiboot, in this order): this program (its command line: `mem=MiB`), the bzImage
+ * (its module command line after the file name is the guest's kernel command line), the
+ * initramfs. The VMM builds the VM's PD, gives it RAM with G-bit delegations, creates a vCPU and
+ * a handler EC with 256 exit portals, loads Linux by the 64-bit boot protocol and emulates the
+ * PC devices Linux needs (devices.cpp). A second EC, the ticker, waits for the PIT's next
+ * deadline and for host serial input and recalls the vCPU (or wakes it from HLT) so the handler
+ * can inject the interrupt. The VM ends when the guest halts for good (Linux's power-off without
+ * ACPI), resets, or misbehaves; the VMM then ends QEMU with a status for each (docs/vmm.md).
+ *
+ * For this session the VMM is the root task itself (docs/vmm.md, "Limits").
+ */
+#include <nova/nova.hpp>
+
+#include "decode.hpp"
+#include "format.hpp"
+#include "lapic.hpp"
+#include "string.hpp"
+#include "vmm.hpp"
+
+using namespace nova;
+
+namespace {
+
+using vmm::now_pit;
+using vmm::rdtsc;
+
+// SVM exit codes (AMD APM vol. 2, appendix C) and the ABI's event numbers (10.4).
+constexpr u64 EX_VINTR = 0x64, EX_CPUID = 0x72, EX_HLT = 0x78, EX_IOIO = 0x7b, EX_MSR = 0x7c,
+              EX_SHUTDOWN = 0x7f, EX_XSETBV = 0x8d, EV_NPF = 252, EV_INVALID = 253, EV_STARTUP = 254,
+              EV_RECALL = 255;
+constexpr u32 I_CPUID = 1u << 18;
+constexpr u64 RFLAGS_IF = 0x200;
+
+// Exit codes towards QEMU (isa-debug-exit; tools/vm maps them).
+constexpr u32 END_POWEROFF = 0x10, END_FAIL = 0x11, END_RESET = 0x12;
+
+constexpr u64 MTD_IN = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP | Mtd::RIP_LEN |
+                       Mtd::RFLAGS | Mtd::DS_ES | Mtd::FS_GS | Mtd::CS_SS | Mtd::TR | Mtd::LDTR | Mtd::GDTR |
+                       Mtd::IDTR | Mtd::CR | Mtd::DR | Mtd::SYSENTER | Mtd::QUAL | Mtd::INJ | Mtd::STA |
+                       Mtd::TSC | Mtd::EFER_PAT | Mtd::SYSCALL_SWAPGS;
+constexpr u64 MTD_STATE = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP | Mtd::RIP_LEN |
+                          Mtd::RFLAGS | Mtd::DS_ES | Mtd::FS_GS | Mtd::CS_SS | Mtd::TR | Mtd::LDTR |
+                          Mtd::GDTR | Mtd::IDTR | Mtd::CR | Mtd::DR | Mtd::SYSENTER | Mtd::STA |
+                          Mtd::EFER_PAT | Mtd::SYSCALL_SWAPGS;
+
+constexpr u64 MIB = u64{1} << 20, LARGE = u64{2} << 20;
+
+struct Vm
+{
+    unsigned cpu;
+    u64 pd, vcpu, wake_sm, tick_sm;
+    u8 *ram;
+    u64 ram_size;
+    vmm::Boot_result boot;
+    vmm::Pic pic;
+    vmm::Pit pit;
+    vmm::Uart uart;
+    vmm::Rtc rtc;
+    vmm::Lapic lapic;
+    bool lapic_on;         // VMM command-line word `lapic`: the guest gets a local APIC
+    volatile bool halted;  // the handler waits in HLT
+    volatile bool ended;
+    u64 exits[256];
+    u64 start_tsc, first_out_tsc, guest_bytes;
+    bool line_start = true;
+    unsigned open_bus_logged, msr_logged;
+} vm;
+
+u64 ms_since(u64 tsc) { return (rdtsc() - tsc) / hip()->freq_tsc; }
+
+// ---- output -------------------------------------------------------------------------------------
+
+void host_putc(u8 c)
+{
+    for (unsigned i = 0; i < 100000 && !(inb(0x3fd) & 0x20); i++) {
+    }
+    outb(0x3f8, c);
+}
+
+void guest_out(u8 c)
+{
+    if (!vm.guest_bytes++)
+        vm.first_out_tsc = rdtsc();
+    host_putc(c);
+    vm.line_start = c == '\n';
+}
+
+// A VMM line on a line of its own, whatever the guest printed last.
+template <typename... A> void say(const char *fmt, A... a)
+{
+    if (!vm.line_start)
+        Console::putc('\n');
+    vm.line_start = true;
+    printf(fmt, a...);
+}
+
+void print_stats()
+{
+    say("vmm: %lu ms since the VMM started; guest's first output after %lu ms\n", ms_since(vm.start_tsc),
+        vm.first_out_tsc ? (vm.first_out_tsc - vm.start_tsc) / hip()->freq_tsc : 0);
+    u64 total = 0;
+    for (u64 n : vm.exits)
+        total += n;
+    say("vmm: %lu exits: io %lu, msr %lu, cpuid %lu, hlt %lu, window %lu, recall %lu, npf %lu\n", total,
+        vm.exits[EX_IOIO], vm.exits[EX_MSR], vm.exits[EX_CPUID], vm.exits[EX_HLT], vm.exits[EX_VINTR],
+        vm.exits[EV_RECALL], vm.exits[EV_NPF]);
+}
+
+// The VM is over: report, end QEMU (one VM per QEMU here), never return to the guest.
+[[noreturn]] void end(u32 code, const char *why, const Utcb &u)
+{
+    vm.ended = true;
+    say("vmm: %s (guest RIP %#lx, CR3 %#lx)\n", why, u.rip, u.cr3);
+    print_stats();
+    say("vmm: VM ended: %s\n", code == END_POWEROFF ? "halted (power-off)"
+                               : code == END_RESET  ? "reset"
+                                                    : "failure");
+    nova::exit(code);
+}
+
+// ---- CPUID and MSR policy ----------------------------------------------------------------------
+
+struct Regs4
+{
+    u32 a, b, c, d;
+};
+
+Regs4 host_cpuid(u32 leaf, u32 sub)
+{
+    Regs4 r;
+    asm volatile("cpuid" : "=a"(r.a), "=b"(r.b), "=c"(r.c), "=d"(r.d) : "a"(leaf), "c"(sub));
+    return r;
+}
+
+Regs4 guest_cpuid(u32 leaf, u32 sub, const Utcb &u)
+{
+    Regs4 r = host_cpuid(leaf, sub);
+    switch (leaf) {
+    case 0: r.a = r.a < 0xd ? r.a : 0xd; break;
+    case 1:
+        r.b = (r.b & 0xffff) | 1u << 16;  // one logical CPU, APIC ID 0
+        // Hidden: MONITOR, VMX, SMX, EST, TM2, PDCM, PCID, DCA, x2APIC, TSC deadline; OSXSAVE follows
+        // the guest's CR4; the hypervisor bit is set.
+        r.c &= ~(1u << 3 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 8 | 1u << 15 | 1u << 17 | 1u << 18 | 1u << 21 |
+                 1u << 24 | 1u << 27);
+        r.c |= (u.cr4 >> 18 & 1) << 27 | 1u << 31;
+        // Hidden: MCE, APIC, MTRR, MCA, ACPI, DS, HTT, TM, PBE, PSN.
+        r.d &= ~(1u << 7 | 1u << 9 | 1u << 12 | 1u << 14 | 1u << 18 | 1u << 21 | 1u << 22 | 1u << 28 |
+                 1u << 29 | 1u << 31);
+        if (vm.lapic_on)
+            r.d |= 1u << 9;
+        break;
+    case 7:
+        if (sub == 0) {
+            r.a = 0;
+            // Hidden: TSC_ADJUST, SGX, HLE, INVPCID, RTM, PQM, MPX, PQE, Intel PT.
+            r.b &= ~(1u << 1 | 1u << 2 | 1u << 4 | 1u << 10 | 1u << 11 | 1u << 12 | 1u << 14 | 1u << 15 |
+                     1u << 25);
+            // Hidden: PKU, OSPKE, WAITPKG, LA57, RDPID, SGX_LC.
+            r.c &= ~(1u << 3 | 1u << 4 | 1u << 5 | 1u << 16 | 1u << 22 | 1u << 30);
+            r.d = 0;  // speculation controls and the rest: MSRs not emulated
+        } else
+            r = {0, 0, 0, 0};
+        break;
+    case 0xd:
+        if (sub == 0) {  // the XSAVE area for the guest's XCR0
+            u32 size = 576;
+            for (u32 i = 2; i < 32; i++)
+                if (u.xcr0 >> i & 1) {
+                    Regs4 s = host_cpuid(0xd, i);
+                    size = s.a + s.b > size ? s.a + s.b : size;
+                }
+            r.b = size;
+        } else if (sub == 1)
+            r.a &= ~(1u << 3);  // XSAVES: IA32_XSS is not emulated
+        break;
+    case 0x40000000: r = {0x40000000, 0, 0, 0}; break;
+    case 0x80000000: r.a = r.a < 0x80000008 ? r.a : 0x80000008; break;
+    case 0x80000001:
+        // Hidden: CMP_LEGACY, SVM, ExtApicSpace, OSVW, IBS, SKINIT, WDT, TOPOEXT, PERFCTR_CORE/NB,
+        // MWAITX; RDTSCP (TSC_AUX has no UTCB field on SVM).
+        r.c &= ~(1u << 1 | 1u << 2 | 1u << 3 | 1u << 9 | 1u << 10 | 1u << 12 | 1u << 13 | 1u << 22 |
+                 1u << 23 | 1u << 24 | 1u << 29);
+        r.d &= ~(1u << 27);
+        break;
+    case 0x80000007: r = {0, 0, 0, 1u << 8}; break;  // invariant TSC
+    case 0x80000008:
+        r.b = 0;  // IBPB and friends: MSRs not emulated
+        r.c = 0;  // one core
+        break;
+    default:
+        if ((leaf >= 2 && leaf <= 0xc) || (leaf > 0xd && leaf < 0x40000000) || leaf > 0x80000008 ||
+            (leaf > 0x40000000 && leaf < 0x80000000))
+            r = {0, 0, 0, 0};
+    }
+    return r;
+}
+
+void inject_gp(Utcb &u)
+{
+    u.intr_info = Inj::VALID | Inj::TYPE_HW_EXC | Inj::ERROR_CODE | 13;
+    u.intr_error = 0;
+}
+
+void on_msr(Utcb &u)
+{
+    bool write = u.qual[0] & 1;
+    u32 msr = static_cast<u32>(u.rcx);
+    u64 v = (u.rdx & 0xffffffff) << 32 | (u.rax & 0xffffffff);
+    u64 *field = nullptr;
+    u64 mtd = 0;
+    u64 ignored = 0;
+    switch (msr) {
+    case 0x1b:  // APIC base: the BSP's APIC, enabled, at its reset address; a move is refused
+        if (!vm.lapic_on)
+            goto gp;
+        if (write) {
+            if ((v & ~u64{0xfff}) != vmm::Lapic::BASE || !(v & 0x800))
+                goto gp;
+            break;
+        }
+        v = vmm::Lapic::BASE | 0x900;
+        break;
+    case 0x10:  // TSC: the guest's is the host's (the offset stays 0)
+        if (write)
+            goto gp;
+        v = rdtsc();
+        break;
+    case 0x174: field = &u.sysenter_cs, mtd = Mtd::SYSENTER; break;
+    case 0x175: field = &u.sysenter_rsp, mtd = Mtd::SYSENTER; break;
+    case 0x176: field = &u.sysenter_rip, mtd = Mtd::SYSENTER; break;
+    case 0x277: field = &u.pat, mtd = Mtd::EFER_PAT; break;
+    case 0xc0000080:  // EFER: LMA is the CPU's
+        if (write) {
+            u.efer = (v & ~u64{0x400}) | (u.efer & 0x400);
+            u.mtd |= Mtd::EFER_PAT;
+        } else
+            v = u.efer & ~u64{0x1000};  // SVME is the host's
+        goto done;
+    case 0xc0000081: field = &u.star, mtd = Mtd::SYSCALL_SWAPGS; break;
+    case 0xc0000082: field = &u.lstar, mtd = Mtd::SYSCALL_SWAPGS; break;
+    case 0xc0000083: field = &ignored; break;  // CSTAR: no UTCB field; compat SYSCALL unsupported
+    case 0xc0000084: field = &u.fmask, mtd = Mtd::SYSCALL_SWAPGS; break;
+    case 0xc0000100: field = &u.fs.base, mtd = Mtd::FS_GS; break;
+    case 0xc0000101: field = &u.gs.base, mtd = Mtd::FS_GS; break;
+    case 0xc0000102: field = &u.kernel_gs_base, mtd = Mtd::SYSCALL_SWAPGS; break;
+    case 0x8b:        // microcode patch level
+    case 0xc0010015:  // HWCR
+    case 0xc0010055:  // interrupt pending message (C1E): read unchecked by Linux on AMD
+        if (write)
+            break;
+        v = 0;
+        break;
+    default: goto gp;
+    }
+    if (field) {
+        if (write) {
+            *field = v;
+            u.mtd |= mtd;
+        } else
+            v = *field;
+    }
+done:
+    if (!write) {
+        u.rax = v & 0xffffffff;
+        u.rdx = v >> 32;
+        u.mtd |= Mtd::GPR_ACDB;
+    }
+    u.rip += 2;
+    u.mtd |= Mtd::RIP_LEN;
+    return;
+gp:
+    if (vm.msr_logged < 16) {
+        vm.msr_logged++;
+        say("vmm: %s of MSR %#x (value %#lx): #GP\n", write ? "WRMSR" : "RDMSR", msr, write ? v : 0);
+    }
+    inject_gp(u);
+}
+
+// ---- I/O ----------------------------------------------------------------------------------------
+
+u32 io_in(u16 port, unsigned size, const Utcb &u)
+{
+    if (port >= 0x3f8 && port <= 0x3ff)
+        return vm.uart.in(static_cast<u16>(port - 0x3f8));
+    switch (port) {
+    case 0x20:
+    case 0x21:
+    case 0xa0:
+    case 0xa1: return vm.pic.in(port);
+    case 0x40:
+    case 0x41:
+    case 0x42:
+    case 0x43:
+    case 0x61: return vm.pit.in(port);
+    case 0x70:
+    case 0x71: return vm.rtc.in(port);
+    case 0x4d0:
+    case 0x4d1: return 0;  // ELCR: every ISA IRQ edge-triggered
+    default: break;
+    }
+    if (port >= 0xcf8 && port <= 0xcff)  // no PCI host bridge: all ones, quietly
+        return 0xffffffff;
+    if (vm.open_bus_logged < 8 && port != 0x80) {
+        vm.open_bus_logged++;
+        say("vmm: IN from port %#x (size %u) at RIP %#lx: open bus\n", port, size, u.rip);
+    }
+    return 0xffffffff;
+}
+
+void io_out(u16 port, u32 v, unsigned size, const Utcb &u)
+{
+    if (port >= 0x3f8 && port <= 0x3ff) {
+        vm.uart.out(static_cast<u16>(port - 0x3f8), static_cast<u8>(v));
+        return;
+    }
+    switch (port) {
+    case 0x20:
+    case 0x21:
+    case 0xa0:
+    case 0xa1: vm.pic.out(port, static_cast<u8>(v)); return;
+    case 0x40:
+    case 0x41:
+    case 0x42:
+    case 0x43:
+    case 0x61:
+        vm.pit.out(port, static_cast<u8>(v));
+        if (port == 0x40 || port == 0x43)
+            sm_up(vm.tick_sm);  // the ticker's deadline may have changed
+        return;
+    case 0x70:
+    case 0x71: vm.rtc.out(port, static_cast<u8>(v)); return;
+    case 0x80: return;  // POST codes, I/O delays
+    case 0x64:
+        if ((v & 0xff) == 0xfe)
+            end(END_RESET, "reset through the keyboard controller (port 0x64, 0xfe)", u);
+        return;
+    case 0xcf9:
+        if (v & 4)
+            end(END_RESET, "reset through port 0xcf9", u);
+        return;
+    case 0x92:
+        if (v & 1)
+            end(END_RESET, "reset through port 0x92", u);
+        return;
+    default: break;
+    }
+    if (port >= 0xcf8 && port <= 0xcff)
+        return;
+    if (vm.open_bus_logged < 8) {
+        vm.open_bus_logged++;
+        say("vmm: OUT %#x to port %#x (size %u) at RIP %#lx: ignored\n", v, port, size, u.rip);
+    }
+}
+
+void on_io(Utcb &u)
+{
+    u64 q = u.qual[0];
+    u16 port = static_cast<u16>(q >> 16);
+    unsigned size = q & 0x10 ? 1 : q & 0x20 ? 2 : 4;
+    if (q & 4)
+        end(END_FAIL, "string I/O (INS/OUTS) is not emulated", u);
+    if (q & 1) {
+        u32 v = io_in(port, size, u);
+        u64 mask = size == 4 ? 0xffffffffull : (u64{1} << (8 * size)) - 1;
+        u.rax = size == 4 ? v : (u.rax & ~mask) | (v & mask);
+        u.mtd |= Mtd::GPR_ACDB;
+    } else
+        io_out(port, static_cast<u32>(u.rax), size, u);
+    u.rip = u.qual[1];  // IOIO's EXITINFO2: the next RIP
+    u.mtd |= Mtd::RIP_LEN;
+}
+
+// ---- interrupts -----------------------------------------------------------------------------------
+
+void poll_devices()
+{
+    if (vm.pit.update(now_pit()))
+        vm.pic.raise(0);
+    if (vm.uart.irq_edge())
+        vm.pic.raise(4);
+    if (vm.lapic_on)
+        vm.lapic.update(rdtsc());
+}
+
+// The host TSC of the next timer event (PIT channel 0, local APIC timer), ~0 if none.
+u64 next_event()
+{
+    u64 pit = vm.pit.next_irq, t = pit == ~u64{0} ? ~u64{0} : vmm::pit_to_tsc(pit);
+    u64 l = vm.lapic_on ? vm.lapic.deadline : ~u64{0};
+    return l < t ? l : t;
+}
+
+// The interrupt the guest would take now: the local APIC's (fixed) first, then the PIC's through
+// LINT0 (ExtINT); -1 if none. `take` acknowledges it.
+int interrupt(bool take)
+{
+    if (vm.lapic_on) {
+        int v = vm.lapic.pending();
+        if (v >= 0) {
+            if (take)
+                vm.lapic.ack(static_cast<u8>(v));
+            return v;
+        }
+        if (!vm.lapic.extint_open())
+            return -1;
+    }
+    int v = vm.pic.pending();
+    return v >= 0 && take ? vm.pic.ack() : v;
+}
+
+// Inject an interrupt if the guest can take it now, else ask for the interrupt window. An event
+// already in the injection field (the interrupted delivery, or our #GP) goes first.
+void deliver(Utcb &u)
+{
+    poll_devices();
+    bool busy = u.intr_info & Inj::VALID;
+    u32 info = busy ? u.intr_info : 0;
+    u32 err = busy ? u.intr_error : 0;
+    if (interrupt(false) >= 0) {
+        if (!busy && (u.rflags & RFLAGS_IF) && !(u.intr_state & 3)) {
+            info = Inj::VALID | Inj::TYPE_EXTINT | static_cast<u32>(interrupt(true));
+            if (interrupt(false) >= 0)
+                info |= Inj::REQ_INTR_WINDOW;
+        } else
+            info |= Inj::REQ_INTR_WINDOW;
+    }
+    u.intr_info = info;
+    u.intr_error = err;
+    u.mtd |= Mtd::INJ;
+}
+
+void on_hlt(Utcb &u)
+{
+    u.rip += 1;
+    u.mtd |= Mtd::RIP_LEN;
+    if (!(u.rflags & RFLAGS_IF))
+        end(END_POWEROFF, "the guest halted with interrupts off (Linux's power-off and halt without ACPI)",
+            u);
+    for (;;) {
+        poll_devices();
+        if (interrupt(false) >= 0)
+            return;
+        u64 next = next_event();
+        vm.halted = true;
+        sm_down(vm.wake_sm, next == ~u64{0} ? 0 : next);
+        vm.halted = false;
+    }
+}
+
+// A nested page fault in the local APIC's page: the access decoded and emulated (docs/vmm.md).
+bool on_lapic(Utcb &u)
+{
+    u64 gpa = u.qual[1], pa = 0;
+    if (!vm.lapic_on || gpa < vmm::Lapic::BASE || gpa >= vmm::Lapic::BASE + PAGE_SIZE)
+        return false;
+    vmm::Mmio_insn d{};
+    bool long64 = (u.efer & 0x400) && (u.cs.ar & 0x200);
+    if (!vmm::guest_translate(vm.ram, vm.ram_size, u.cr0, u.cr3, u.cr4, u.efer, u.rip, pa) ||
+        pa + 15 > vm.ram_size || !vmm::decode_mmio(vm.ram + pa, 15, long64, u.cs.ar & 0x400, d) ||
+        d.size != 4)
+        return false;
+    u64 gpr[16] = {u.rax, u.rcx, u.rdx, u.rbx, u.rsp, u.rbp, u.rsi, u.rdi,
+                   u.r8,  u.r9,  u.r10, u.r11, u.r12, u.r13, u.r14, u.r15};
+    u32 off = static_cast<u32>(gpa & 0xff0);
+    if (d.write) {
+        vm.lapic.write(off, static_cast<u32>(vmm::mmio_store_value(d, gpr)), rdtsc());
+        if (off == 0x380)
+            sm_up(vm.tick_sm);  // the ticker's deadline may have changed
+    } else {
+        vmm::mmio_load_result(d, vm.lapic.read(off, rdtsc()), gpr);
+        u64 *regs[16] = {&u.rax, &u.rcx, &u.rdx, &u.rbx, &u.rsp, &u.rbp, &u.rsi, &u.rdi,
+                         &u.r8,  &u.r9,  &u.r10, &u.r11, &u.r12, &u.r13, &u.r14, &u.r15};
+        *regs[d.reg & 15] = gpr[d.reg & 15];
+        if (d.high_byte)
+            *regs[d.reg - 4] = gpr[d.reg - 4];
+        u.mtd |= Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP;
+    }
+    u.rip += d.len;
+    u.mtd |= Mtd::RIP_LEN;
+    return true;
+}
+
+void on_startup(Utcb &u)
+{
+    auto seg = [](u16 sel, u16 ar) { return Utcb_segment{sel, ar, 0xffffffff, 0}; };
+    u.cs = seg(0x10, 0xa9b);
+    u.ss = u.ds = u.es = u.fs = u.gs = seg(0x18, 0xc93);
+    u.tr = Utcb_segment{0, 0x8b, 0x67, 0};
+    u.ldtr = Utcb_segment{0, 0, 0, 0};
+    u.gdtr = Utcb_segment{0, 0, 0x2f, vmm::G_GDT};
+    u.idtr = Utcb_segment{0, 0, 0, 0};
+    u.cr0 = 0x80000033;  // PG NE ET MP PE
+    u.cr2 = 0;
+    u.cr3 = vmm::G_PML4;
+    u.cr4 = 0x20;  // PAE
+    u.xcr0 = 1;
+    u.efer = 0x500;  // LME LMA
+    u.pat = 0x0007040600070406ull;
+    u.star = u.lstar = u.fmask = u.kernel_gs_base = 0;
+    u.sysenter_cs = u.sysenter_rsp = u.sysenter_rip = 0;
+    u.dr7 = 0x400;
+    u.rip = vm.boot.entry;
+    u.rsp = vmm::G_GDT - 0x10;
+    u.rflags = 2;
+    u.rax = u.rbx = u.rcx = u.rdx = u.rbp = u.rdi = 0;
+    u.rsi = vm.boot.zero_page;
+    u.r8 = u.r9 = u.r10 = u.r11 = u.r12 = u.r13 = u.r14 = u.r15 = 0;
+    u.intr_state = 0;
+    u.ctrl[0] = I_CPUID;
+    u.ctrl[1] = 0;
+    u.exc_bitmap = 0;
+    u.intr_info = u.intr_error = 0;
+    u.mtd = MTD_STATE | Mtd::CTRL | Mtd::INJ;
+}
+
+// What the instruction at the guest's RIP does, decoded from guest memory (decode.hpp): the
+// nested page fault gives neither its bytes nor its length on QEMU's SVM.
+void describe_access(const Utcb &u, char *out, size_t size)
+{
+    u64 pa = 0;
+    vmm::Mmio_insn d{};
+    bool long64 = (u.efer & 0x400) && (u.cs.ar & 0x200);
+    if (!vmm::guest_translate(vm.ram, vm.ram_size, u.cr0, u.cr3, u.cr4, u.efer, u.rip, pa) ||
+        pa + 15 > vm.ram_size || (u.rip & 0xfff) > 0xff1 ||
+        !vmm::decode_mmio(vm.ram + pa, 15, long64, u.cs.ar & 0x400, d)) {
+        format(out, size, "the instruction is not a MOV the VMM decodes");
+        return;
+    }
+    u64 gpr[16] = {u.rax, u.rcx, u.rdx, u.rbx, u.rsp, u.rbp, u.rsi, u.rdi,
+                   u.r8,  u.r9,  u.r10, u.r11, u.r12, u.r13, u.r14, u.r15};
+    if (d.write)
+        format(out, size, "a %u-byte write of %#lx, instruction of %u bytes", d.size,
+               vmm::mmio_store_value(d, gpr), d.len);
+    else
+        format(out, size, "a %u-byte read, instruction of %u bytes", d.size, d.len);
+}
+
+void exit_handler(u64 id, Utcb &u)
+{
+    u64 n = id & 0xff;
+    vm.exits[n]++;
+    u.set_items(0, 0);
+    if (vm.ended)
+        park();
+    u.mtd = 0;
+    switch (n) {
+    case EV_STARTUP: on_startup(u); return;
+    case EX_IOIO: on_io(u); break;
+    case EX_MSR: on_msr(u); break;
+    case EX_CPUID: {
+        Regs4 r = guest_cpuid(static_cast<u32>(u.rax), static_cast<u32>(u.rcx), u);
+        u.rax = r.a, u.rbx = r.b, u.rcx = r.c, u.rdx = r.d;
+        u.rip += 2;
+        u.mtd |= Mtd::GPR_ACDB | Mtd::RIP_LEN;
+        break;
+    }
+    case EX_XSETBV:  // QEMU 10 intercepts it: the kernel checks the value (a bad one kills the vCPU)
+        u.xcr0 = (u.rdx & 0xffffffff) << 32 | (u.rax & 0xffffffff);
+        u.rip += 3;
+        u.mtd |= Mtd::CR | Mtd::RIP_LEN;
+        break;
+    case EX_HLT: on_hlt(u); break;
+    case EX_VINTR:
+    case EV_RECALL: break;
+    case EX_SHUTDOWN: end(END_FAIL, "the guest's triple fault (shutdown exit)", u);
+    case EV_NPF: {
+        if (on_lapic(u))
+            break;
+        char why[192], insn[80];
+        u64 gpa = u.qual[1];
+        describe_access(u, insn, sizeof insn);
+        if (gpa >= vmm::ROM_START && gpa < 0x100000 && (u.qual[0] & 2))
+            format(why, sizeof why, "guest write to its ROM at %#lx (nested page fault, error %#lx; %s)", gpa,
+                   u.qual[0], insn);
+        else
+            format(why, sizeof why,
+                   "guest access to %#lx outside its RAM (nested page fault, error %#lx; %s)", gpa, u.qual[0],
+                   insn);
+        end(END_FAIL, why, u);
+    }
+    case EV_INVALID: end(END_FAIL, "the CPU refused the guest's state (invalid state)", u);
+    default: {
+        char why[64];
+        format(why, sizeof why, "unexpected exit %#lx", n);
+        end(END_FAIL, why, u);
+    }
+    }
+    deliver(u);
+}
+
+// ---- the ticker ----------------------------------------------------------------------------------
+
+[[noreturn]] void ticker()
+{
+    u64 kicked = ~u64{0};
+    for (;;) {
+        u64 next = next_event();
+        u64 deadline = rdtsc() + u64{hip()->freq_tsc} * 10;  // host input is polled every 10 ms
+        if (next != kicked && next < deadline)
+            deadline = next;
+        sm_down(vm.tick_sm, deadline);
+        if (vm.ended)
+            park();
+        bool input = false;
+        while (inb(0x3fd) & 1) {
+            vm.uart.push(inb(0x3f8));
+            input = true;
+        }
+        next = next_event();
+        bool due = next != ~u64{0} && next != kicked && rdtsc() >= next;
+        if (due)
+            kicked = next;
+        if (input || due) {
+            if (vm.halted)
+                sm_up(vm.wake_sm);
+            else
+                ec_recall(vm.vcpu);
+        }
+    }
+}
+
+struct Thread_start
+{
+    void (*fn)();
+    u64 rsp;
+} start_of;
+
+void start_handler(u64, Utcb &u)
+{
+    u.rip = reinterpret_cast<u64>(start_of.fn);
+    u.rsp = start_of.rsp;
+    u.mtd = Mtd::RIP_LEN | Mtd::RSP;
+}
+
+bool start_thread(unsigned cpu, unsigned prio, void (*fn)())
+{
+    u64 evt = alloc_sel(32), hsel = alloc_sel(), ec = alloc_sel(), sc = alloc_sel();
+    auto stack = static_cast<u8 *>(alloc(STACK_SIZE, STACK_SIZE));
+    u64 utcb_addr = alloc_virt(PAGE_SIZE);
+    if (!evt || !sc || !stack || !utcb_addr)
+        return false;
+    auto tls = reinterpret_cast<Ec_tls *>(stack + STACK_SIZE - sizeof(Ec_tls));
+    *tls = Ec_tls{reinterpret_cast<Utcb *>(utcb_addr), nullptr, nullptr, 0};
+    start_of = {fn, reinterpret_cast<u64>(tls) - 8};
+    Handler_ec h;
+    return create_handler_ec(h, hsel, self_pd(), cpu, start_handler) == Status::SUCCESS &&
+           create_portal(evt + Evt::STARTUP, hsel, Mtd::RIP_LEN | Mtd::RSP) == Status::SUCCESS &&
+           create_ec_global(ec, self_pd(), cpu, utcb_addr, reinterpret_cast<u64>(tls), evt) ==
+               Status::SUCCESS &&
+           create_sc(sc, self_pd(), ec, Qpd(prio, 10000)) == Status::SUCCESS;
+}
+
+// ---- set-up ---------------------------------------------------------------------------------------
+
+struct Module
+{
+    const u8 *data;
+    u64 size;
+    const char *args;  // the module's command line after its file name
+    u64 args_len;
+};
+
+bool module(unsigned index, Module &m)
+{
+    const Hip *h = hip();
+    unsigned seen = 0;
+    for (unsigned i = 0; i < h->num_mem_desc(); i++) {
+        const Hip_mem *d = h->mem(i);
+        if (d->type != Hip_mem::MODULE || seen++ != index)
+            continue;
+        m.data = static_cast<const u8 *>(map_phys(d->addr, d->size, Perm_mem::R));
+        m.size = d->size;
+        m.args = "";
+        m.args_len = 0;
+        if (d->aux) {
+            u64 max = PAGE_SIZE - (d->aux & (PAGE_SIZE - 1));
+            auto s = static_cast<const char *>(map_phys(d->aux, max, Perm_mem::R));
+            u64 n = 0;
+            while (s && n < max && s[n])
+                n++;
+            u64 p = 0;
+            while (p < n && s[p] != ' ')  // the file name
+                p++;
+            while (p < n && s[p] == ' ')
+                p++;
+            m.args = s ? s + p : "";
+            m.args_len = s ? n - p : 0;
+        }
+        return m.data != nullptr;
+    }
+    return false;
+}
+
+// Host-physical RAM for the guest: `size` bytes, 2 MiB aligned, that no descriptor but AVAILABLE
+// covers (not the kernel, not a module, not firmware).
+u64 find_ram(u64 size)
+{
+    const Hip *h = hip();
+    for (unsigned i = 0; i < h->num_mem_desc(); i++) {
+        const Hip_mem *d = h->mem(i);
+        if (d->type != Hip_mem::AVAILABLE)
+            continue;
+        u64 s = (d->addr + LARGE - 1) & ~(LARGE - 1), end = d->addr + d->size;
+        while (s + size <= end) {
+            u64 clash = 0;
+            for (unsigned j = 0; j < h->num_mem_desc(); j++) {
+                const Hip_mem *o = h->mem(j);
+                if (o->type != Hip_mem::AVAILABLE && o->addr < s + size && s < o->addr + o->size)
+                    clash = o->addr + o->size > clash ? o->addr + o->size : clash;
+            }
+            if (!clash)
+                return s;
+            s = (clash + LARGE - 1) & ~(LARGE - 1);
+        }
+    }
+    return 0;
+}
+
+bool exit_portals(u64 pd)
+{
+    u64 hsel = alloc_sel(), base = alloc_sel(256);
+    Handler_ec h;
+    if (!hsel || !base || create_handler_ec(h, hsel, self_pd(), vm.cpu, exit_handler) != Status::SUCCESS)
+        return false;
+    for (u64 n = 0; n < 256; n++)
+        if (create_portal(base + n, hsel, MTD_IN, n) != Status::SUCCESS)
+            return false;
+    return pd_delegate(self_pd(), pd, Crd::obj(base, 8, Crd::ALL_RIGHTS), Item_meta(Item_meta::DELEGATE, 0),
+                       Crd::obj(0, 8, Crd::ALL_RIGHTS))
+               .status == Status::SUCCESS;
+}
+
+// Guest-physical [from, to) with `rights`: our mapping of that RAM, delegated with the G bit in the
+// largest naturally aligned pieces.
+bool give_ram(u64 from, u64 to, unsigned rights)
+{
+    for (u64 at = from; at < to;) {
+        unsigned order = 0;
+        while (order < 9 && !(at >> 12 & ((u64{2} << order) - 1)) && at + (PAGE_SIZE << (order + 1)) <= to)
+            order++;
+        u64 src = (reinterpret_cast<u64>(vm.ram) + at) >> 12, dst = at >> 12;
+        auto r = pd_delegate(self_pd(), vm.pd, Crd::mem(src, order, rights),
+                             Item_meta(Item_meta::DELEGATE, dst, Item_meta::G), Crd::mem(dst, order, rights));
+        if (r.status != Status::SUCCESS || r.crd.is_null())
+            return false;
+        at += PAGE_SIZE << order;
+    }
+    return true;
+}
+
+[[noreturn]] void fail(const char *what)
+{
+    say("vmm: %s\n", what);
+    nova::exit(END_FAIL);
+}
+
+}  // namespace
+
+int main(const Hip *hip, unsigned cpu)
+{
+    Console::init();
+    vm.start_tsc = rdtsc();
+    vm.cpu = cpu;
+    vmm::time_init(hip->freq_tsc);
+    printf("vmm: the VMM starts on CPU %u (TSC %u kHz)\n", cpu, hip->freq_tsc);
+    if (!hip->has(Hip::FEAT_SVM))
+        fail("no vCPUs: the HIP does not announce SVM with nested paging (QEMU -cpu max or an AMD CPU)");
+
+    u64 mem_mib = 256;
+    cmdline_u64("mem", mem_mib);
+    if (mem_mib < 32 || mem_mib > 3072)
+        fail("mem= must be between 32 and 3072 MiB");
+    vm.ram_size = mem_mib * MIB;
+
+    Module kernel{}, initrd{};
+    if (!module(1, kernel))
+        fail("no kernel: the second multiboot module must be a bzImage");
+    bool has_initrd = module(2, initrd);
+
+    u64 phys = find_ram(vm.ram_size);
+    if (!phys)
+        fail("too little host RAM for the guest (mem=)");
+    vm.ram = static_cast<u8 *>(map_phys(phys, vm.ram_size, Perm_mem::RW));
+    if (!vm.ram)
+        fail("cannot map the guest's RAM");
+    memset(vm.ram, 0, vm.ram_size);
+
+    // The guest's command line, with the TSC frequency from the HIP (docs/vmm.md, "Time").
+    static char cmdline[vmm::CMDLINE_MAX];
+    const char *args = kernel.args_len ? kernel.args : "console=ttyS0";
+    size_t args_len = kernel.args_len ? kernel.args_len : strlen(args);
+    if (args_len > sizeof cmdline - 64)
+        fail("the guest's command line is too long");
+    for (size_t i = 0; i < args_len; i++)  // not NUL-terminated in the module's string
+        cmdline[i] = args[i];
+    size_t len =
+        args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u", hip->freq_tsc);
+    vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel.data, kernel.size,
+                              has_initrd ? initrd.data : nullptr, has_initrd ? initrd.size : 0, cmdline, len);
+    if (vm.boot.error)
+        fail(vm.boot.error);
+    printf(
+        "vmm: Linux boot protocol %u.%02u, kernel at %#lx-%#lx, entry %#lx, initrd %lu KiB at %#lx, %lu MiB "
+        "RAM\n",
+        vm.boot.version >> 8, vm.boot.version & 0xff, vm.boot.kernel_at, vm.boot.kernel_end, vm.boot.entry,
+        initrd.size >> 10, vm.boot.initrd_at, mem_mib);
+    printf("vmm: command line: %s\n", cmdline);
+
+    vm.pit.next_irq = ~u64{0};
+    vm.lapic_on = cmdline_flag("lapic");
+    vm.lapic.reset(0);
+    vm.uart.sink = guest_out;
+    vm.pd = alloc_sel();
+    vm.vcpu = alloc_sel();
+    vm.wake_sm = alloc_sel();
+    vm.tick_sm = alloc_sel();
+    u64 sc = alloc_sel();
+    if (create_pd(vm.pd, self_pd()) != Status::SUCCESS || !exit_portals(vm.pd) ||
+        create_sm(vm.wake_sm, self_pd(), 0) != Status::SUCCESS ||
+        create_sm(vm.tick_sm, self_pd(), 0) != Status::SUCCESS)
+        fail("cannot create the VM's PD, its exit portals or semaphores");
+
+    // Guest RAM: G-bit delegations at guest-physical 0; the BIOS area [0xf0000, 0x100000) read
+    // only (a write there is reported as the guest's fault, docs/vmm.md).
+    if (!give_ram(0, vmm::ROM_START, Perm_mem::RWX) || !give_ram(vmm::ROM_START, 0x100000, Perm_mem::R) ||
+        !give_ram(0x100000, vm.ram_size, Perm_mem::RWX))
+        fail("cannot delegate the guest's RAM");
+
+    if (create_ec(vm.vcpu, vm.pd, cpu, 0, 0, 0, Create_ec_flag::VCPU | Create_ec_flag::GLOBAL) !=
+            Status::SUCCESS ||
+        !start_thread(cpu, 3, ticker) || create_sc(sc, self_pd(), vm.vcpu, Qpd(1, 10000)) != Status::SUCCESS)
+        fail("cannot create the vCPU, its SC or the ticker");
+    printf("vmm: VM set up in %lu ms; the vCPU starts\n", ms_since(vm.start_tsc));
+    park();
+}
