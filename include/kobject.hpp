@@ -9,6 +9,8 @@
 #include "assert.hpp"
 #include "types.hpp"
 
+class Quota;
+
 class Kobject
 {
     u32 refs = 0;
@@ -21,6 +23,9 @@ class Kobject
        (kstat, docs/debugging.md). */
     const u64 serial;
     Kobject *release_next = nullptr;  // waiting for its grace period (src/rcu.cpp)
+    /* The quota that paid for the object (docs/quota.md: the caller of create_*; nullptr: the
+       kernel's own); refunded when it is freed. */
+    Quota *payer = nullptr;
 
     explicit Kobject(Obj_type t) : otype(t), serial(__atomic_fetch_add(&serials, 1, __ATOMIC_RELAXED)) {}
     /* The serial the next object gets. */

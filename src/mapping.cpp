@@ -20,6 +20,7 @@
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
+#include "quota.hpp"
 #include "rcu.hpp"
 #include "shootdown.hpp"
 #include "slab.hpp"
@@ -28,6 +29,7 @@
 namespace {
 
 constinit Slab_cache node_cache{"mdb", sizeof(Mdb_node), 16};
+constinit Slab_cache quota_cache{"quota", Quota::SIZE, 64};  // docs/quota.md
 
 constexpr u64 PAGES_2M = 512, PAGES_1G = PAGES_2M * 512;
 
@@ -40,7 +42,7 @@ u64 pte_flags(unsigned rights) { return Pte::U | ((rights & 2) ? Pte::W : 0); }
  * format, and U on every level, which nested paging needs as guest accesses count as user ones)
  * with the largest pages alignment and emptiness allow. pd->lock held.
  */
-bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights)
+bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights, Quota *q)
 {
     u64 va = page << 12, pa = phys_page << 12;
     static const u64 sizes[] = {PAGES_1G, PAGES_2M};
@@ -56,7 +58,7 @@ bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights)
                 break;
             }
         }
-        if (!Paging::map(table, va, pa, step << 12, pte_flags(rights), step > 1))
+        if (!Paging::map(table, va, pa, step << 12, pte_flags(rights), step > 1, q))
             return false;
         va += step << 12;
         pa += step << 12;
@@ -74,7 +76,7 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (page + pages > user_pages)
         pages = user_pages - page;
     Lock_guard g(pd->lock);
-    return map_pages(pd->pml4, page, phys_page, pages, rights);
+    return map_pages(pd->pml4, page, phys_page, pages, rights, pd->quota);
 }
 
 /*
@@ -99,7 +101,7 @@ bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (!pd->make_gpt())
         return false;
     Lock_guard g(pd->lock);
-    return map_pages(pd->gpt, page, phys_page, pages, rights);
+    return map_pages(pd->gpt, page, phys_page, pages, rights, pd->quota);
 }
 
 /*
@@ -391,12 +393,33 @@ void finish(u64 budget = Mapping::PIECE)
 
 void Mapping::init()
 {
-    Mdb::alloc_node = [] { return node_cache.alloc(); };
-    Mdb::free_node = [](void *p) { node_cache.free(p); };
+    Quota::alloc_mem = [] { return quota_cache.alloc(); };
+    Quota::free_mem = [](void *p) { quota_cache.free(p); };
+    // A node is paid for by the PD whose space it is in (docs/quota.md).
+    Mdb::alloc_node = [](Mdb_space &s) -> void * {
+        Quota *q = static_cast<Pd *>(s.owner())->quota;
+        if (!Quota::charge(q, node_cache.object_size()))
+            return nullptr;
+        void *p = node_cache.alloc();
+        if (!p)
+            Quota::refund(q, node_cache.object_size());
+        return p;
+    };
+    Mdb::free_node = [](void *p, Mdb_space *s) {
+        if (p)
+            node_cache.free(p);
+        if (s)
+            Quota::refund(static_cast<Pd *>(s->owner())->quota, node_cache.object_size());
+    };
     // Emptied tables: lock-free lookups (object spaces) and walkers (page tables, after the
-    // shootdown that every unmap is followed by) may still see them for a grace period.
-    Space_obj::retire_page = Rcu::defer_page;
-    Paging::retire_table = Rcu::defer_page;
+    // shootdown that every unmap is followed by) may still see them for a grace period. Their
+    // quota gets them back at once.
+    auto retire = [](void *page, Quota *q) {
+        Quota::refund(q, PAGE_SIZE);
+        Rcu::defer_page(page);
+    };
+    Space_obj::retire_page = retire;
+    Paging::retire_table = retire;
 }
 
 Mdb::Status Mapping::insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload)

@@ -114,7 +114,7 @@ struct Fake_env
         made.push_back(o);
         return o;
     }
-    Fake_pd *new_pd() { return make<Fake_pd>(); }
+    Fake_pd *new_pd(const u64 * = nullptr) { return make<Fake_pd>(); }
     Fake_ec *new_ec(Fake_pd *, const Sys_create_ec &, bool &taken)
     {
         if (utcb_race) {
