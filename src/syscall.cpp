@@ -136,7 +136,8 @@ Verdict pd_ctrl(Kernel_env e, Sys_pd_ctrl a)
     auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window(), a.window());
     a.f.rdx = r.crd.value();
     a.f.rax = r.meta;
-    return PASS;
+    // ABI 1.5's OOM (the reference panics): the destination's memory or quota ran out.
+    return r.oom ? fail(Status::OOM, "no memory or quota for the destination's node or tables") : PASS;
 }
 
 Verdict ec_ctrl(Kernel_env e, const Sys_ec_ctrl &a)

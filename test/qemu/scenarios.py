@@ -77,8 +77,8 @@ BOOT_TIME = ('boot', r'BOOT: root task after \d+ TSC ticks \((\d+ ms)\)')
 
 # Tests the conformance suite counts with one CPU (cross-CPU tests skipped) and with four. The
 # README and docs/conformance.md quote these numbers; tools/check-docs compares them.
-CONFORMANCE_SMP1 = 196
-CONFORMANCE_SMP4 = 210
+CONFORMANCE_SMP1 = 203
+CONFORMANCE_SMP4 = 217
 # The kill line of G.help-livelock-self (user/conformance/t_helping.cpp): a #UD whose handler is
 # the faulting EC itself (ABI 7.1 step 4, 10.5, 13.3). The suite cannot read the console.
 LIVELOCK_KILL = r'Killed EC:0x[0-9a-f]+ SC:0x[0-9a-f]+ V:0x6 CS:0x2b EIP:0x[0-9a-f]+ CR2:0x[0-9a-f]+ ERR:0x0 \(Livelock\)'
