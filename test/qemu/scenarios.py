@@ -404,10 +404,10 @@ SCENARIOS = [
     # kernel census of a round (CENSUS). The
     # rounds' global ECs have no startup portal; should one ever run it is killed, which is allowed.
     Scenario('leak-kstat-smp1', 'kernel memory back at its baseline after 100 000 objects, one CPU', smp=1,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', SUPPRESSED, *CENSUS],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^31 passed, 0 failed$', SUPPRESSED, *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
     Scenario('leak-kstat-smp4', 'the same on four CPUs (ECs on a second CPU, TLB shootdowns)', smp=4,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', SUPPRESSED, *CENSUS],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^31 passed, 0 failed$', SUPPRESSED, *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
 
     # The debug build (configs/debug.config: -Og, assertions on, docs/debugging.md) under the
@@ -423,7 +423,7 @@ SCENARIOS = [
              expect=[BANNER, LIVELOCK_KILL, rf'^{CONFORMANCE_SMP4} passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              timeout=150, tags=['conformance', 'debug']),
     Scenario('debug-leak-kstat-smp4', 'debug build: the leak test on four CPUs', smp=4, build='debug',
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', *CENSUS],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^31 passed, 0 failed$', *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=150, tags=['sdk', 'leak', 'debug']),
 
     # The hypercall fuzzer (user/fuzz, docs/testing.md): seeded random hypercalls from two child
