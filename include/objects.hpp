@@ -64,7 +64,7 @@ class Pd : public Kobject
 
     static Pd *root;
     static Quota root_quota;  // the whole pool at boot (src/roottask.cpp)
-    static Pd *kernel;  // source of H-bit items (ABI 9.6); never runs
+    static Pd *kernel;        // source of H-bit items (ABI 9.6); never runs
 
     Mdb_space &mdb_space(Crd::Type t) { return t == Crd::MEM ? mdb_mem : t == Crd::PIO ? mdb_pio : mdb_obj; }
 

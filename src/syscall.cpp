@@ -34,10 +34,10 @@
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
+#include "quota.hpp"
 #include "rcu.hpp"
 #include "sched.hpp"
 #include "smp.hpp"
-#include "quota.hpp"
 #include "string.hpp"
 #include "time.hpp"
 #include "x86.hpp"
@@ -347,7 +347,8 @@ Verdict quota(Kernel_env e, Sys_quota a)
         return v;
     if (!d.pd->quota || (d.pd2 && !d.pd2->quota))
         return fail(Status::BAD_CAP, "the kernel PD has no quota");
-    if (__atomic_load_n(&d.pd->dying, __ATOMIC_ACQUIRE) || (d.pd2 && __atomic_load_n(&d.pd2->dying, __ATOMIC_ACQUIRE)))
+    if (__atomic_load_n(&d.pd->dying, __ATOMIC_ACQUIRE) ||
+        (d.pd2 && __atomic_load_n(&d.pd2->dying, __ATOMIC_ACQUIRE)))
         return fail(Status::BAD_CAP, "the PD is dying");
     if (a.op() == static_cast<unsigned>(Quota_op::INFO)) {
         Mapping::trim(d.pd);
@@ -452,9 +453,7 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::ASSIGN_GSI: v = assign_gsi(e, Sys_assign_gsi{s}); break;
     case Hypercall::CALL: v = call_verdict(Ipc::call(self, s.sel(), Sys_call{s}.db())); break;
     case Hypercall::REVOKE: v = revoke(e, Sys_revoke{s}); break;
-    case Hypercall::KSTAT:
-        v = Sys_quota{s}.keyed() ? quota(e, Sys_quota{s}) : kstat(e, Sys_kstat{s});
-        break;
+    case Hypercall::KSTAT: v = Sys_quota{s}.keyed() ? quota(e, Sys_quota{s}) : kstat(e, Sys_kstat{s}); break;
     default: v = fail(Status::BAD_HYP, "no such hypercall"); break;  // none left: nr() has four bits
     }
     if (Boot::cmdline.hyptrace) [[unlikely]]

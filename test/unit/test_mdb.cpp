@@ -146,7 +146,8 @@ class Mdb_test : public testing::Test
         // Quota accounting (docs/quota.md): every space paid for exactly the nodes it holds,
         // whatever the test did (delegations, revocations, OOM withdrawals, paused walks).
         for (auto &p : pds)
-            EXPECT_TRUE(charges_match({&p->obj, &p->mem, &p->pio})) << "a space is charged for nodes it does not hold";
+            EXPECT_TRUE(charges_match({&p->obj, &p->mem, &p->pio}))
+                << "a space is charged for nodes it does not hold";
         for (auto &p : pds)
             for (Mdb_space *s : {&p->obj, &p->mem, &p->pio})
                 Mdb::destroy(*s, &rec);

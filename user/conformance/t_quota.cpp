@@ -9,8 +9,8 @@
 
 namespace {
 
-constexpr u64 SELF = 1;          // the child's capability to itself, in its own object space
-constexpr u64 BASE = 0x10000;    // where the child puts what it makes
+constexpr u64 SELF = 1;              // the child's capability to itself, in its own object space
+constexpr u64 BASE = 0x10000;        // where the child puts what it makes
 constexpr u64 HEADROOM = 32768;      // bytes a child has free once it is set up
 constexpr u64 CHILD_QUOTA = 196608;  // what it gets to set itself up (small machines too)
 constexpr u64 GIB = u64{1} << 30;
@@ -77,7 +77,8 @@ bool make_quota_child(Test &t, Child_pd &c)
         return false;
     }
     Quota_info q{};
-    if ((s = quota_info(c.pd, q)) != Status::SUCCESS || q.limit != CHILD_QUOTA || q.used == 0 || q.used > q.limit) {
+    if ((s = quota_info(c.pd, q)) != Status::SUCCESS || q.limit != CHILD_QUOTA || q.used == 0 ||
+        q.used > q.limit) {
         t.fail("the child's quota: %s, limit %lu used %lu (expected %lu, some used)", status_name(s), q.limit,
                q.used, CHILD_QUOTA);
         return false;
@@ -103,8 +104,8 @@ bool exhaust(Test &t, const Child_pd &c, Op op, const char *what, u64 &made)
     made = utcb().data[0];
     auto st = static_cast<Status>(utcb().data[1]);
     if (st != Status::OOM || made == 0) {
-        t.fail("%s in a child with %lu bytes of quota free: %lu made, then %s (expected some, then OOM)", what,
-               HEADROOM, made, status_name(st));
+        t.fail("%s in a child with %lu bytes of quota free: %lu made, then %s (expected some, then OOM)",
+               what, HEADROOM, made, status_name(st));
         return false;
     }
     Quota_info q{};
@@ -194,12 +195,14 @@ void info_root(Test &t)
 {
     Quota_info a{}, b{}, c{};
     CHECK_ST(quota_info(SEL_ROOT_PD, a), Status::SUCCESS, "quota_info of the root PD");
-    CHECK(a.limit > 0 && a.used > 0 && a.used <= a.limit, "the root's quota: limit %lu used %lu", a.limit, a.used);
+    CHECK(a.limit > 0 && a.used > 0 && a.used <= a.limit, "the root's quota: limit %lu used %lu", a.limit,
+          a.used);
     u64 sm = t.sel();
     REQUIRE(sm);
     CHECK_ST(create_sm(sm, SEL_ROOT_PD, 0), Status::SUCCESS, "create_sm");
     CHECK_ST(quota_info(SEL_ROOT_PD, b), Status::SUCCESS, "quota_info after a create_sm");
-    CHECK(b.used > a.used && b.limit == a.limit, "a semaphore costs nothing: used %lu, before %lu", b.used, a.used);
+    CHECK(b.used > a.used && b.limit == a.limit, "a semaphore costs nothing: used %lu, before %lu", b.used,
+          a.used);
     // A PD made the classic way shares our quota: it shows the same numbers.
     u64 pd = t.sel();
     REQUIRE(pd);
@@ -207,17 +210,19 @@ void info_root(Test &t)
     Quota_info mine{};
     CHECK_ST(quota_info(SEL_ROOT_PD, mine), Status::SUCCESS, "quota_info of the root PD");
     CHECK_ST(quota_info(pd, c), Status::SUCCESS, "quota_info of a classic child");
-    CHECK(c.limit == mine.limit && c.used == mine.used, "a classic child's quota (%lu/%lu) is not ours (%lu/%lu)",
-          c.used, c.limit, mine.used, mine.limit);
+    CHECK(c.limit == mine.limit && c.used == mine.used,
+          "a classic child's quota (%lu/%lu) is not ours (%lu/%lu)", c.used, c.limit, mine.used, mine.limit);
     CHECK_ST(quota_info(sm, c), Status::BAD_CAP, "quota_info of a semaphore");
     // Without the key, number 15 is what the ABI says.
     Regs r{Hypercall_id(Hypercall::KSTAT, Quota_flag::QUOTA, SEL_ROOT_PD).value(), 0, 0, 0, QUOTA_KEY ^ 1};
     hypercall(r);
-    CHECK(status_of(r.rdi) == Status::BAD_HYP, "number 15 with the quota flag and a wrong key: %s, expected BAD_HYP",
+    CHECK(status_of(r.rdi) == Status::BAD_HYP,
+          "number 15 with the quota flag and a wrong key: %s, expected BAD_HYP",
           status_name(status_of(r.rdi)));
     r = {Hypercall_id(Hypercall::KSTAT, Quota_flag::QUOTA | 3, SEL_ROOT_PD).value(), 0, 0, 0, QUOTA_KEY};
     hypercall(r);
-    CHECK(status_of(r.rdi) == Status::BAD_PAR, "quota operation 3: %s, expected BAD_PAR", status_name(status_of(r.rdi)));
+    CHECK(status_of(r.rdi) == Status::BAD_PAR, "quota operation 3: %s, expected BAD_PAR",
+          status_name(status_of(r.rdi)));
 }
 
 void create_and_return(Test &t)
@@ -232,16 +237,16 @@ void create_and_return(Test &t)
     CHECK_ST(create_pd_quota(pd, bad, 4096), Status::BAD_CAP, "create_pd with a quota and no owner PD");
     CHECK_ST(create_pd_quota(pd, SEL_ROOT_PD, 65536), Status::SUCCESS, "create_pd with a quota of 64 KiB");
     CHECK_ST(quota_info(pd, q), Status::SUCCESS, "quota_info of the new PD");
-    CHECK(q.limit == 65536 && q.used == PAGE_SIZE, "the new PD's quota: limit %lu used %lu (expected 65536, its PML4)",
-          q.limit, q.used);
+    CHECK(q.limit == 65536 && q.used == PAGE_SIZE,
+          "the new PD's quota: limit %lu used %lu (expected 65536, its PML4)", q.limit, q.used);
     CHECK_ST(quota_info(SEL_ROOT_PD, b), Status::SUCCESS, "quota_info of the root PD");
     CHECK(b.limit == a.limit - 65536, "our limit %lu, expected %lu (64 KiB less)", b.limit, a.limit - 65536);
     // Its death gives everything back.
     CHECK_ST(revoke(Crd::obj(pd, 0, OBJ_ALL), Revoke_flag::SELF), Status::SUCCESS, "revoke of the PD");
     u64 after = settled_use();
     CHECK_ST(quota_info(SEL_ROOT_PD, b), Status::SUCCESS, "quota_info of the root PD");
-    CHECK(b.limit == a.limit && after == base, "after the PD's death: limit %lu used %lu, before %lu and %lu", b.limit,
-          after, a.limit, base);
+    CHECK(b.limit == a.limit && after == base, "after the PD's death: limit %lu used %lu, before %lu and %lu",
+          b.limit, after, a.limit, base);
 }
 
 void move_inputs(Test &t)
@@ -255,15 +260,18 @@ void move_inputs(Test &t)
     CHECK_ST(quota_move(SEL_ROOT_PD, pd, 8192), Status::SUCCESS, "moving 8 KiB to the child");
     CHECK_ST(quota_info(pd, q), Status::SUCCESS, "quota_info of the child");
     CHECK(q.limit == 65536 + 8192, "the child's limit after the move: %lu", q.limit);
-    CHECK_ST(quota_move(pd, SEL_ROOT_PD, q.limit - q.used + 1), Status::OOM, "moving more than the child has free");
+    CHECK_ST(quota_move(pd, SEL_ROOT_PD, q.limit - q.used + 1), Status::OOM,
+             "moving more than the child has free");
     CHECK_ST(quota_move(pd, SEL_ROOT_PD, q.limit - q.used), Status::SUCCESS, "moving all the child has free");
     CHECK_ST(quota_info(pd, q), Status::SUCCESS, "quota_info of the child");
     CHECK(q.limit == q.used, "the child has %lu bytes left", q.limit - q.used);
     CHECK_ST(quota_move(SEL_ROOT_PD, pd, 8192), Status::SUCCESS, "moving 8 KiB to the child again");
     // A capability without CREATE_PD cannot give the PD's quota away; it can receive.
     REQUIRE(copy_cap(t, pd, weak, OBJ_ALL & ~Perm_pd::CREATE_PD));
-    CHECK_ST(quota_move(weak, SEL_ROOT_PD, 4096), Status::BAD_CAP, "moving from a PD capability without CREATE_PD");
-    CHECK_ST(quota_move(SEL_ROOT_PD, weak, 4096), Status::SUCCESS, "moving to a PD capability without CREATE_PD");
+    CHECK_ST(quota_move(weak, SEL_ROOT_PD, 4096), Status::BAD_CAP,
+             "moving from a PD capability without CREATE_PD");
+    CHECK_ST(quota_move(SEL_ROOT_PD, weak, 4096), Status::SUCCESS,
+             "moving to a PD capability without CREATE_PD");
     CHECK_ST(quota_move(SEL_ROOT_PD, sm, 4096), Status::BAD_CAP, "moving to a semaphore");
     CHECK_ST(quota_move(sm, SEL_ROOT_PD, 4096), Status::BAD_CAP, "moving from a semaphore");
     CHECK_ST(quota_move(SEL_ROOT_PD, SEL_ROOT_PD, 4096), Status::SUCCESS, "moving within one quota");
@@ -274,7 +282,8 @@ void move_inputs(Test &t)
     Quota_info b{};
     settled_use();
     CHECK_ST(quota_info(SEL_ROOT_PD, b), Status::SUCCESS, "quota_info of the root PD");
-    CHECK(b.limit == a.limit + 65536, "our limit %lu after the child's death, expected %lu", b.limit, a.limit + 65536);
+    CHECK(b.limit == a.limit + 65536, "our limit %lu after the child's death, expected %lu", b.limit,
+          a.limit + 65536);
 }
 
 const Test_case list[] = {
@@ -289,7 +298,8 @@ const Test_case list[] = {
      exhaust_spread, 60},
     {"Q.exhaust-deleg", "a child exhausts its quota with delegations: OOM; we and a sibling go on",
      exhaust_deleg, 60},
-    {"Q.exhaust-sparse", "a child exhausts its quota with sparse mappings (page tables): OOM; we and a sibling go on",
+    {"Q.exhaust-sparse",
+     "a child exhausts its quota with sparse mappings (page tables): OOM; we and a sibling go on",
      exhaust_sparse, 60},
 };
 

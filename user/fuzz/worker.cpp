@@ -616,12 +616,14 @@ void op_quota(Ctx &c)
     case 1: hyper(c, id(Hypercall::KSTAT, flags, pick_pd(c)), pick_pd(c), bytes, 0, key); break;
     case 2: {
         u64 const sel = c.r.chance(900) ? work_sel(c) : pick_sel(c);
-        if (hyper(c, id(Hypercall::KSTAT, flags, sel), pick_pd(c), pick_crd(c, Crd::OBJ).value(), bytes, key) ==
-            Status::SUCCESS)
+        if (hyper(c, id(Hypercall::KSTAT, flags, sel), pick_pd(c), pick_crd(c, Crd::OBJ).value(), bytes,
+                  key) == Status::SUCCESS)
             remember(c, sel, Obj_type::PD);
         break;
     }
-    default: hyper(c, id(Hypercall::KSTAT, flags, pick_sel(c)), c.r.next(), c.r.next(), c.r.next(), key); break;
+    default:
+        hyper(c, id(Hypercall::KSTAT, flags, pick_sel(c)), c.r.next(), c.r.next(), c.r.next(), key);
+        break;
     }
 }
 
@@ -715,8 +717,8 @@ struct Op
 };
 
 constexpr Op ops[] = {
-    {op_raw, 150}, {op_create, 200}, {op_revoke, 80}, {op_pd_ctrl, 120}, {op_ctrl, 100},
-    {op_sm, 120},  {op_call, 130},   {op_fault, 60},  {op_assign, 20},   {op_kstat, 10}, {op_quota, 30},
+    {op_raw, 150},  {op_create, 200}, {op_revoke, 80}, {op_pd_ctrl, 120}, {op_ctrl, 100}, {op_sm, 120},
+    {op_call, 130}, {op_fault, 60},   {op_assign, 20}, {op_kstat, 10},    {op_quota, 30},
 };
 
 void step(Ctx &c)

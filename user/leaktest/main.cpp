@@ -158,8 +158,8 @@ void compare(const Kstat &base, const Kstat &now, const char *when)
     Quota_info q{};
     Status qs = quota_info(self_pd(), q);
     check(qs == Status::SUCCESS && q.limit == base_quota.limit && q.used == base_quota.used,
-          "%s: our quota back at the baseline (%s: limit %lu, use %lu; baseline %lu, %lu)", when, status_name(qs),
-          q.limit, q.used, base_quota.limit, base_quota.used);
+          "%s: our quota back at the baseline (%s: limit %lu, use %lu; baseline %lu, %lu)", when,
+          status_name(qs), q.limit, q.used, base_quota.limit, base_quota.used);
     Kstat k{};
     Kstat_census c{};
     if ((pages && objects) || kstat_census(k, c, utcb()) != Status::SUCCESS)
@@ -460,8 +460,9 @@ void exhaust(const Kstat &base, bool quota)
                                     n * SM_COST <= QUOTA_CHILD && q.limit - q.used < SM_COST + PAGE_SIZE &&
                                     peak.free_pages > base.free_pages / 2);
     check(s == Status::SUCCESS && n > 0 && ended && counted && bounded,
-          "exhaustion%s: %lu semaphores in a child PD, then %s (%lu ms); %lu objects, %lu free pages%s", quota ? " of a quota" : "", n, n < EXHAUST_CAP ? status_name(last) : "the cap", ms, peak.objects, peak.free_pages,
-          quota ? "; the child's quota used up" : "");
+          "exhaustion%s: %lu semaphores in a child PD, then %s (%lu ms); %lu objects, %lu free pages%s",
+          quota ? " of a quota" : "", n, n < EXHAUST_CAP ? status_name(last) : "the cap", ms, peak.objects,
+          peak.free_pages, quota ? "; the child's quota used up" : "");
     revoke(Crd::obj(r, RANGE_ORDER), Revoke_flag::SELF);
 }
 
@@ -495,8 +496,8 @@ void exhaust(const Kstat &base, bool quota)
         test::exit();
     }
     quota_info(self_pd(), base_quota);
-    printf("leaktest: baseline: %lu free pages, %lu objects; our quota: limit %lu, use %lu\n", base.free_pages,
-           base.objects, base_quota.limit, base_quota.used);
+    printf("leaktest: baseline: %lu free pages, %lu objects; our quota: limit %lu, use %lu\n",
+           base.free_pages, base.objects, base_quota.limit, base_quota.used);
     Kstat census_k{};
     kstat_census(census_k, base_census, utcb());
 
