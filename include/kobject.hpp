@@ -99,7 +99,8 @@ struct Capability
     /* The object if it has type T's tag and all of `need`, else nullptr (ABI 2: "(perm & P) == P"). */
     template <typename T> T *as(unsigned need) const
     {
-        if (null() || obj->otype != T::TYPE || (perm & need) != need)
+        const Kobject *o = obj;  // spelled out (not null()): clang-analyzer then sees o checked
+        if (!o || !perm || o->otype != T::TYPE || (perm & need) != need)
             return nullptr;
         return static_cast<T *>(obj);
     }

@@ -66,7 +66,8 @@ bool make_quota_child(Test &t, Child_pd &c)
         t.fail("create_pd with a quota of %lu bytes: %s", CHILD_QUOTA, status_name(s));
         return false;
     }
-    if ((s = share_image(c.pd)) != Status::SUCCESS) {
+    s = share_image(c.pd);
+    if (s != Status::SUCCESS) {
         t.fail("sharing our image with the child: %s", status_name(s));
         return false;
     }
@@ -77,13 +78,14 @@ bool make_quota_child(Test &t, Child_pd &c)
         return false;
     }
     Quota_info q{};
-    if ((s = quota_info(c.pd, q)) != Status::SUCCESS || q.limit != CHILD_QUOTA || q.used == 0 ||
-        q.used > q.limit) {
+    s = quota_info(c.pd, q);
+    if (s != Status::SUCCESS || q.limit != CHILD_QUOTA || q.used == 0 || q.used > q.limit) {
         t.fail("the child's quota: %s, limit %lu used %lu (expected %lu, some used)", status_name(s), q.limit,
                q.used, CHILD_QUOTA);
         return false;
     }
-    if ((s = quota_move(c.pd, SEL_ROOT_PD, q.limit - q.used - HEADROOM)) != Status::SUCCESS) {
+    s = quota_move(c.pd, SEL_ROOT_PD, q.limit - q.used - HEADROOM);
+    if (s != Status::SUCCESS) {
         t.fail("moving the child's spare quota back: %s", status_name(s));
         return false;
     }
