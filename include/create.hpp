@@ -70,14 +70,16 @@ template <typename E> struct Held
     Held &operator=(const Held &) = delete;
 };
 
-template <typename E> Verdict pd(E &e, const Sys_create_pd &a)
+/* limit: the quota extension's create_pd (docs/quota.md), a PD with a quota of its own of that
+   many bytes; nullptr: the classic one, sharing the caller's quota. */
+template <typename E> Verdict pd(E &e, const Sys_create_pd &a, const u64 *limit = nullptr)
 {
     Decode::Found<E> d;
     if (Verdict v = Decode::create_pd(e, a, d); !v.ok())
         return v;
-    auto *pd = e.new_pd();
+    auto *pd = e.new_pd(limit);
     if (!pd)
-        return NO_MEMORY;
+        return limit ? fail(Status::OOM, "no memory or quota for the PD and its quota") : NO_MEMORY;
     if (Verdict v = publish(e, a.sel(), pd, d.perm); !v.ok())
         return v;
     e.populate(pd, a.crd());

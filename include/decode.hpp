@@ -283,6 +283,26 @@ template <typename E> Verdict assign_gsi(E &e, const Sys_assign_gsi &a, Found<E>
     return PASS;
 }
 
+/*
+ * Number 15 with Quota_flag::QUOTA and QUOTA_KEY (docs/quota.md): INFO and MOVE (CREATE_PD is
+ * create_pd's decode). Without the key, kstat's decode decides (BAD_HYP on a NOVA-2019 kernel).
+ */
+template <typename E> Verdict quota(E &e, const Sys_quota &a, Found<E> &d)
+{
+    switch (a.op()) {
+    case static_cast<unsigned>(Quota_op::INFO):
+        d.pd = as<typename E::Pd>(e.lookup(a.pd()), 0);
+        return d.pd ? PASS : fail(Status::BAD_CAP, "sel is not a PD");
+    case static_cast<unsigned>(Quota_op::MOVE):
+        d.pd = as<typename E::Pd>(e.lookup(a.pd()), Perm_pd::CREATE_PD);
+        if (!d.pd)
+            return fail(Status::BAD_CAP, "sel is not a PD with CREATE_PD (the source of the quota)");
+        d.pd2 = as<typename E::Pd>(e.lookup(a.dst_pd()), 0);
+        return d.pd2 ? PASS : fail(Status::BAD_CAP, "rsi is not a PD");
+    default: return fail(Status::BAD_PAR, "no such quota operation");
+    }
+}
+
 /* Number 15: BAD_HYP (ABI 1.6) unless `kstat` and Kstat_flag::REPORT (docs/objects.md). */
 template <typename E> Verdict kstat(E &e, const Sys_kstat &a, Found<E> &)
 {

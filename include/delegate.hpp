@@ -12,8 +12,9 @@ namespace Delegate {
 
 struct Result
 {
-    Crd crd;   // result CRD (ABI 3.2)
-    u64 meta;  // result metadata word
+    Crd crd;           // result CRD (ABI 3.2)
+    u64 meta;          // result metadata word
+    bool oom = false;  // nothing delegated: no memory or quota (the receiver's, docs/quota.md)
 };
 
 /*

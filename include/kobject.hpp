@@ -9,6 +9,8 @@
 #include "assert.hpp"
 #include "types.hpp"
 
+class Quota;
+
 class Kobject
 {
     u32 refs = 0;
@@ -21,6 +23,9 @@ class Kobject
        (kstat, docs/debugging.md). */
     const u64 serial;
     Kobject *release_next = nullptr;  // waiting for its grace period (src/rcu.cpp)
+    /* The quota that paid for the object (docs/quota.md: the caller of create_*; nullptr: the
+       kernel's own); refunded when it is freed. */
+    Quota *payer = nullptr;
 
     explicit Kobject(Obj_type t) : otype(t), serial(__atomic_fetch_add(&serials, 1, __ATOMIC_RELAXED)) {}
     /* The serial the next object gets. */
@@ -94,7 +99,8 @@ struct Capability
     /* The object if it has type T's tag and all of `need`, else nullptr (ABI 2: "(perm & P) == P"). */
     template <typename T> T *as(unsigned need) const
     {
-        if (null() || obj->otype != T::TYPE || (perm & need) != need)
+        const Kobject *o = obj;  // spelled out (not null()): clang-analyzer then sees o checked
+        if (!o || !perm || o->otype != T::TYPE || (perm & need) != need)
             return nullptr;
         return static_cast<T *>(obj);
     }

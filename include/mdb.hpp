@@ -111,9 +111,14 @@ class Mdb
         Crd crd;  // delegation result CRD (ABI 3.2)
     };
 
-    /* Node memory: blocks of sizeof(Mdb_node); alloc returns nullptr when out of memory. */
-    static void *(*alloc_node)();
-    static void (*free_node)(void *);
+    /*
+     * Node memory: blocks of sizeof(Mdb_node), paid for by the space the node is made for (the
+     * kernel charges its PD's quota, docs/quota.md); alloc returns nullptr when out of memory or
+     * quota. free_node(p, s) frees p and refunds s; p nullptr: only the refund (a pinned node
+     * leaving its space), s nullptr: only the free (that node's last unpin).
+     */
+    static void *(*alloc_node)(Mdb_space &s);
+    static void (*free_node)(void *p, Mdb_space *s);
     /* One lock for the whole database: a revoke crosses the spaces of many PDs. */
     static Spinlock lock;
 

@@ -17,6 +17,7 @@
 #include "mdb_space.hpp"
 #include "memory.hpp"
 #include "paging.hpp"
+#include "quota.hpp"
 #include "space_obj.hpp"
 #include "spinlock.hpp"
 #include "vcpu.hpp"
@@ -58,13 +59,19 @@ class Pd : public Kobject
     Mdb_walk teardown;      // emptying its spaces (in pieces, src/mapping.cpp)
     u8 teardown_space = 0;  // spaces begun: object, memory, I/O
     Spinlock lock;          // serialises changes to the memory and I/O spaces
+    /* The quota its spaces are charged to and the create_* calls of its ECs (docs/quota.md);
+       nullptr for the kernel PD. Kobject::payer paid for this structure. */
+    Quota *quota = nullptr;
 
     static Pd *root;
-    static Pd *kernel;  // source of H-bit items (ABI 9.6); never runs
+    static Quota root_quota;  // the whole pool at boot (src/roottask.cpp)
+    static Pd *kernel;        // source of H-bit items (ABI 9.6); never runs
 
     Mdb_space &mdb_space(Crd::Type t) { return t == Crd::MEM ? mdb_mem : t == Crd::PIO ? mdb_pio : mdb_obj; }
 
-    static Pd *create();
+    /* payer: pays for the structure; uses: its spaces' quota (attached here, detached when it
+       is destroyed). Both nullptr: the kernel's. */
+    static Pd *create(Quota *payer, Quota *uses);
     /* The kernel PD and its resources (ABI 9.6), once the HIP frame is known (src/kernel_pd.cpp). */
     static void create_kernel(u64 hip_phys);
     void destroy();
@@ -143,10 +150,11 @@ class Ec : public Kobject
     alignas(64) u8 fpu[1024];        // XSAVE/FXSAVE image, switched eagerly (include/fpu.hpp)
 
     /* taken: the UTCB page turned out to be occupied (BAD_PAR rather than OOM). */
-    static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken);
+    static Ec *create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken,
+                      Quota *payer = nullptr);
     /* A vCPU (ABI 7.4): no UTCB, its guest state in a VMCB, the PD's guest page table. */
     static Ec *create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global, u64 vapic_addr, bool apic_access,
-                           bool &taken);
+                           bool &taken, Quota *payer = nullptr);
     /* A clone of `of` on `cpu` sharing its PD and UTCB, for one cross-CPU call. */
     static Ec *create_clone(Ec *of, unsigned cpu);
     /* The last reference went: off every wait list. False when the grace period must wait
@@ -209,7 +217,7 @@ class Sc : public Kobject
     /* A helped EC that still has work of its own: its helper's SC follows it. */
     static bool helped_busy(const Ec *h) { return h->state != Ec::WAIT_CALL && !h->dead; }
 
-    static Sc *create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us);
+    static Sc *create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us, Quota *payer = nullptr);
     void destroy();
 
   private:
@@ -229,7 +237,7 @@ class Pt : public Kobject
     u64 ip;
     u64 id = 0;  // delivered in rdi; set by pt_ctrl (ABI 7.12)
 
-    static Pt *create(Ec *ec, u64 mtd, u64 ip);
+    static Pt *create(Ec *ec, u64 mtd, u64 ip, Quota *payer = nullptr);
     void destroy();
 
   private:
@@ -256,7 +264,7 @@ class Sm : public Kobject
 
     bool is_signal() const { return chain != nullptr; }
 
-    static Sm *create(u64 counter, Sm *chain);
+    static Sm *create(u64 counter, Sm *chain, Quota *payer = nullptr);
     void retire();  // the last reference went: waiters return BAD_CAP
     void destroy();
 

@@ -20,6 +20,8 @@
 
 #include "types.hpp"
 
+class Quota;
+
 namespace Pte {
 constexpr u64 P = 1, W = 2, U = 4, PWT = 8, PCD = 16, A = 32, D = 64, PS = 128, G = 256;
 constexpr u64 NX = u64{1} << 63;
@@ -29,8 +31,9 @@ constexpr u64 COUNT = 0x3ffull << COUNT_SHIFT;  // non-leaf entries: present ent
 }  // namespace Pte
 
 namespace Paging {
-/* Map [virt, virt+size) to [phys, ...); large: allow 2 MiB/1 GiB pages. */
-bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large);
+/* Map [virt, virt+size) to [phys, ...); large: allow 2 MiB/1 GiB pages. New tables are charged
+   to q (include/kmem.hpp; nullptr: the kernel's own). */
+bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large, Quota *q = nullptr);
 /* Remove every mapping in [virt, virt + size), large pages included (they never straddle it). */
 void unmap_range(u64 *pml4, u64 virt, u64 size);
 /* The empty table kept per level (0: page table, 1: page directory, 2: PDPT), by an address it
@@ -39,13 +42,14 @@ struct Keep
 {
     static constexpr u64 NONE = ~u64{0};
     u64 va[3] = {NONE, NONE, NONE};
+    Quota *quota = nullptr;  // the address space's tables are charged to it (retire_table refunds)
 };
 /* The same as unmap_range, and tables (below the PML4) left empty go as described above; true if
    one was handed to retire_table. */
 bool unmap(u64 *pml4, u64 virt, u64 size, Keep &keep);
 /* The kept tables that are still empty go too; true if one did. */
 bool trim(u64 *pml4, Keep &keep);
-extern void (*retire_table)(void *page);
+extern void (*retire_table)(void *page, Quota *q);  // q: Keep::quota, to refund
 /* Set or clear write access in [virt, virt + size). */
 void protect(u64 *pml4, u64 virt, u64 size, bool writable);
 /* Clear `bits` (access bits: W, or EPT's W and X) in every leaf in [virt, virt + size). */

@@ -66,6 +66,8 @@ class Slab_cache
     bool free(void *p);  // false (with a diag line) if p is not a live object of this cache
     Stats stats() const;
     const char *name() const { return cache_name; }
+    /* Bytes one object takes (its stride): what a quota is charged for it (docs/quota.md). */
+    constexpr size_t object_size() const { return size; }
     /*
      * Call fn(object) for every allocated object, under the cache's lock (fn must not use this
      * cache). For debugging (the kernel's object census), not for hot paths.

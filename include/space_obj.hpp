@@ -25,18 +25,23 @@
 #include "kobject.hpp"
 #include "types.hpp"
 
+class Quota;
+
 class Space_obj
 {
   public:
     static constexpr u64 SELECTORS = u64{1} << 26;
     enum class Result { OK, OCCUPIED, NO_MEMORY };
 
-    /* Pages for the tables (the kernel's Kmem; host tests plug in their own). free_page: a
-       table never seen by a lookup, or all of them once the PD is gone; retire_page: a table
-       that became empty (the kernel frees it after a grace period). */
-    static void *(*alloc_page)();
-    static void (*free_page)(void *);
-    static void (*retire_page)(void *);
+    /* Pages for the tables (the kernel's Kmem; host tests plug in their own), charged to and
+       refunded to `quota` (docs/quota.md). free_page: a table never seen by a lookup, or all of
+       them once the PD is gone; retire_page: a table that became empty (the kernel refunds it
+       at once and frees it after a grace period). */
+    static void *(*alloc_page)(Quota *);
+    static void (*free_page)(void *, Quota *);
+    static void (*retire_page)(void *, Quota *);
+
+    Quota *quota = nullptr;  // pays for the tables (the owning PD's quota)
 
     /* Lock-free: every hypercall starts here, so it is inline and never allocates. */
     Capability lookup(u64 sel) const

@@ -103,6 +103,18 @@ struct Sys_kstat : Sys
     u64 since() const { return f.rsi; }  // DUMP: the first serial to list
 };
 
+/* Number 15 with Quota_flag::QUOTA (docs/quota.md). */
+struct Sys_quota : Sys
+{
+    bool keyed() const { return (flags() & Quota_flag::QUOTA) && f.r8 == QUOTA_KEY; }
+    unsigned op() const { return flags() & SUB_OP_MASK; }
+    u64 pd() const { return sel(); }      // INFO, MOVE: source
+    u64 dst_pd() const { return f.rsi; }  // MOVE
+    u64 bytes() const { return f.rdx; }   // MOVE
+    u64 limit() const { return f.rax; }   // CREATE_PD
+    Sys_create_pd create() const { return Sys_create_pd{{f}}; }
+};
+
 struct Sys_assign_gsi : Sys
 {
     u64 dev() const { return f.rsi; }

@@ -25,6 +25,7 @@ Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd 
     auto r = Mapping::delegate(from, send, dst, del, meta.hotspot(), meta.guest() ? Mdb_node::GUEST : 0);
     if (r.status == Mdb::Status::OK)
         res.crd = r.crd;
+    res.oom = r.status == Mdb::Status::OOM;
     Mapping::preemption_point();  // a message may carry 254 items: interrupts between them
     return res;
 }

@@ -14,7 +14,7 @@ Pd *Pd::kernel;
 
 void Pd::create_kernel(u64 hip_phys)
 {
-    Pd *k = Pd::create();
+    Pd *k = Pd::create(nullptr, nullptr);
     if (!k)
         panic("MDB: out of memory for the kernel PD");
     Pd::kernel = k;

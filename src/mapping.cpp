@@ -20,6 +20,7 @@
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
+#include "quota.hpp"
 #include "rcu.hpp"
 #include "shootdown.hpp"
 #include "slab.hpp"
@@ -30,6 +31,7 @@
 namespace {
 
 constinit Slab_cache node_cache{"mdb", sizeof(Mdb_node), 16};
+constinit Slab_cache quota_cache{"quota", Quota::SIZE, 64};  // docs/quota.md
 
 constexpr u64 PAGES_2M = 512, PAGES_1G = PAGES_2M * 512;
 
@@ -60,7 +62,7 @@ unsigned guest_max_level() { return Vmx::usable ? Vmx::ept_max_level() : host_ma
  * Map [page, page + pages) to phys_page... in `table` (a host or a guest page table) with leaf
  * `flags` and the largest pages (up to max_level) alignment and emptiness allow. pd->lock held.
  */
-bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, u64 flags, unsigned max_level)
+bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, u64 flags, unsigned max_level, Quota *q)
 {
     u64 va = page << 12, pa = phys_page << 12;
     static const u64 sizes[] = {PAGES_1G, PAGES_2M};
@@ -76,7 +78,7 @@ bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, u64 flags, unsign
                 break;
             }
         }
-        if (!Paging::map(table, va, pa, step << 12, flags, step > 1))
+        if (!Paging::map(table, va, pa, step << 12, flags, step > 1, q))
             return false;
         va += step << 12;
         pa += step << 12;
@@ -94,7 +96,7 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (page + pages > user_pages)
         pages = user_pages - page;
     Lock_guard g(pd->lock);
-    return map_pages(pd->pml4, page, phys_page, pages, pte_flags(rights), host_max_level());
+    return map_pages(pd->pml4, page, phys_page, pages, pte_flags(rights), host_max_level(), pd->quota);
 }
 
 /*
@@ -119,7 +121,8 @@ bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights, bool
     if (!pd->make_gpt())
         return false;
     Lock_guard g(pd->lock);
-    return map_pages(pd->gpt, page, phys_page, pages, guest_flags(rights, ignore_pat), guest_max_level());
+    return map_pages(pd->gpt, page, phys_page, pages, guest_flags(rights, ignore_pat), guest_max_level(),
+                     pd->quota);
 }
 
 /*
@@ -415,12 +418,33 @@ void finish(u64 budget = Mapping::PIECE)
 
 void Mapping::init()
 {
-    Mdb::alloc_node = [] { return node_cache.alloc(); };
-    Mdb::free_node = [](void *p) { node_cache.free(p); };
+    Quota::alloc_mem = [] { return quota_cache.alloc(); };
+    Quota::free_mem = [](void *p) { quota_cache.free(p); };
+    // A node is paid for by the PD whose space it is in (docs/quota.md).
+    Mdb::alloc_node = [](Mdb_space &s) -> void * {
+        Quota *q = static_cast<Pd *>(s.owner())->quota;
+        if (!Quota::charge(q, node_cache.object_size()))
+            return nullptr;
+        void *p = node_cache.alloc();
+        if (!p)
+            Quota::refund(q, node_cache.object_size());
+        return p;
+    };
+    Mdb::free_node = [](void *p, Mdb_space *s) {
+        if (p)
+            node_cache.free(p);
+        if (s)
+            Quota::refund(static_cast<Pd *>(s->owner())->quota, node_cache.object_size());
+    };
     // Emptied tables: lock-free lookups (object spaces) and walkers (page tables, after the
-    // shootdown that every unmap is followed by) may still see them for a grace period.
-    Space_obj::retire_page = Rcu::defer_page;
-    Paging::retire_table = Rcu::defer_page;
+    // shootdown that every unmap is followed by) may still see them for a grace period. Their
+    // quota gets them back at once.
+    auto retire = [](void *page, Quota *q) {
+        Quota::refund(q, PAGE_SIZE);
+        Rcu::defer_page(page);
+    };
+    Space_obj::retire_page = retire;
+    Paging::retire_table = retire;
 }
 
 Mdb::Status Mapping::insert_root(Pd *pd, Crd::Type t, u64 base, unsigned order, unsigned rights, u64 payload)

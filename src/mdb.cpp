@@ -8,8 +8,8 @@
 #include "diag.hpp"
 #include "mdb_space.hpp"
 
-void *(*Mdb::alloc_node)();
-void (*Mdb::free_node)(void *);
+void *(*Mdb::alloc_node)(Mdb_space &);
+void (*Mdb::free_node)(void *, Mdb_space *);
 Spinlock Mdb::lock;
 
 namespace {
@@ -171,10 +171,11 @@ void Mdb::release(Mdb_node *n)
     assert(lock.held());
     n->parent = n->child = n->prev = n->next = nullptr;
     n->rights = 0;
-    if (n->pins)
+    if (n->pins) {
+        free_node(nullptr, n->space);  // refunded now, freed by the last unpin
         n->space = nullptr;
-    else
-        free_node(n);
+    } else
+        free_node(n, n->space);
 }
 
 /* Let go of a paused walk's node; false if it died meanwhile (and is freed now, if this was its last pin). */
@@ -185,7 +186,7 @@ bool Mdb::unpin(Mdb_node *n)
     if (!n->dead())
         return true;
     if (!n->pins)
-        free_node(n);
+        free_node(n, nullptr);
     return false;
 }
 
@@ -202,7 +203,7 @@ Mdb::Status Mdb::insert_root_locked(Mdb_space &s, u64 base, unsigned order, unsi
         return Status::BAD_PARAM;
     if (!s.free(base, order))
         return Status::OCCUPIED;
-    auto *n = static_cast<Mdb_node *>(alloc_node ? alloc_node() : nullptr);
+    auto *n = static_cast<Mdb_node *>(alloc_node ? alloc_node(s) : nullptr);
     if (!n)
         return Status::OOM;
     *n = Mdb_node{};
@@ -215,7 +216,7 @@ Mdb::Status Mdb::insert_root_locked(Mdb_space &s, u64 base, unsigned order, unsi
     assert(in);  // s.free() said so, under the lock
     if (obs && !obs->mapped(*n)) {
         unlink(n);
-        free_node(n);
+        free_node(n, &s);
         return Status::OOM;
     }
     return Status::OK;
@@ -306,7 +307,7 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, 
     // The insert finds an overlap itself: no separate search for a free range. A range that is
     // taken costs a node allocation, which must then succeed to report the overmap, as a free
     // range needs one anyway.
-    auto *x = static_cast<Mdb_node *>(alloc_node ? alloc_node() : nullptr);
+    auto *x = static_cast<Mdb_node *>(alloc_node ? alloc_node(dst) : nullptr);
     if (!x)
         return dst.free(db, so) ? Status::OOM : overmap();
     *x = Mdb_node{};
@@ -317,13 +318,13 @@ Mdb::Status Mdb::transfer_one(Mdb_node *n, u64 sb, unsigned so, Mdb_space &dst, 
     x->attr = static_cast<u8>(a >> ATTR_SHIFT);
     x->payload = payload_at(n, sb);
     if (!dst.insert(x)) {
-        free_node(x);
+        free_node(x, &dst);
         return overmap();
     }
     adopt(n, x);
     if (obs && !obs->mapped(*x)) {
         unlink(x);
-        free_node(x);
+        free_node(x, &dst);
         return Status::OOM;
     }
     return Status::OK;
@@ -345,17 +346,17 @@ Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsign
         return transfer_one(n, sb, so, dst, sb + delta, a, obs, om);
 
     Mdb_node *spare = nullptr;  // linked through next
-    auto release = [&spare] {
+    auto release = [&spare, &dst] {
         while (Mdb_node *x = spare) {
             spare = x->next;
-            free_node(x);
+            free_node(x, &dst);
         }
     };
     for (Mdb_node *n = src.next(sb); n && n->base < end; n = src.next(n->end())) {
         Piece p = piece(n, sb, so);
         if (!(n->rights & a) || !dst.free(p.base + delta, p.order))
             continue;
-        auto *x = static_cast<Mdb_node *>(alloc_node ? alloc_node() : nullptr);
+        auto *x = static_cast<Mdb_node *>(alloc_node ? alloc_node(dst) : nullptr);
         if (!x) {
             release();
             return Status::OOM;
@@ -402,7 +403,7 @@ Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsign
         adopt(n, x);
         if (obs && !obs->mapped(*x)) {
             unlink(x);
-            free_node(x);
+            free_node(x, &dst);
             st = Status::OOM;
             break;
         }
@@ -418,7 +419,7 @@ Mdb::Status Mdb::transfer(Mdb_space &src, u64 sb, Mdb_space &dst, u64 rb, unsign
             if (obs)
                 obs->demoted(*x, r);
             unlink(x);
-            free_node(x);
+            free_node(x, &dst);
         }
     }
     release();

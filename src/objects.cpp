@@ -28,8 +28,28 @@ constinit Slab_cache sc_cache{"sc", sizeof(Sc), 64};
 constinit Slab_cache pt_cache{"pt", sizeof(Pt), 64};
 constinit Slab_cache sm_cache{"sm", sizeof(Sm), 64};
 
-/* Free the user half of a page table: the tables, never the frames they map. */
-void free_tables(u64 *table, unsigned level)
+/*
+ * A slab object paid for by payer (docs/quota.md): charged at its stride first; nullptr when the
+ * quota or the pool is exhausted.
+ */
+void *charged_alloc(Slab_cache &c, Quota *payer)
+{
+    if (!Quota::charge(payer, c.object_size()))
+        return nullptr;
+    void *p = c.alloc();
+    if (!p)
+        Quota::refund(payer, c.object_size());
+    return p;
+}
+
+void charged_free(Slab_cache &c, void *p, Quota *payer)
+{
+    if (c.free(p))
+        Quota::refund(payer, c.object_size());
+}
+
+/* Free the user half of a page table: the tables, never the frames they map; refunded to q. */
+void free_tables(u64 *table, unsigned level, Quota *q)
 {
     unsigned n = level == 3 ? 256 : 512;  // PML4: user half only (level 4: a guest's PML4, all of it)
     if (level == 4)
@@ -38,23 +58,24 @@ void free_tables(u64 *table, unsigned level)
         u64 e = table[i];
         if (!(e & Pte::P) || (e & Pte::PS) || level == 0)
             continue;
-        free_tables(phys_to_virt<u64>(e & Pte::ADDR), level - 1);
+        free_tables(phys_to_virt<u64>(e & Pte::ADDR), level - 1, q);
     }
-    Kmem::free(table, 0);
+    Kmem::free(table, 0, q);
 }
 }  // namespace
 
 Pd *Pd::root;
+constinit Quota Pd::root_quota;
 
-Pd *Pd::create()
+Pd *Pd::create(Quota *payer, Quota *uses)
 {
-    void *mem = pd_cache.alloc();
-    auto pml4 = static_cast<u64 *>(Kmem::alloc_page());
+    void *mem = charged_alloc(pd_cache, payer);
+    auto pml4 = static_cast<u64 *>(Kmem::alloc_page(uses));
     if (!mem || !pml4) {
         if (mem)
-            pd_cache.free(mem);
+            charged_free(pd_cache, mem, payer);
         if (pml4)
-            Kmem::free(pml4, 0);
+            Kmem::free(pml4, 0, uses);
         return nullptr;
     }
     const u64 *k = Paging::kernel_pml4();
@@ -65,6 +86,10 @@ Pd *Pd::create()
     pd->id = __atomic_add_fetch(&ids, 1, __ATOMIC_RELAXED);
     pd->pml4 = pml4;
     pd->pml4_phys = virt_to_phys(pml4);
+    pd->payer = payer;
+    pd->quota = uses;
+    pd->obj.quota = pd->keep.quota = pd->gkeep.quota = uses;
+    Quota::attach(uses);
     return pd;
 }
 
@@ -72,17 +97,19 @@ void Pd::destroy()
 {
     Mapping::destroy(this);  // every capability range; object references are dropped
     obj.release_tables();
-    free_tables(pml4, 3);
+    free_tables(pml4, 3, quota);
     if (gpt)
-        free_tables(gpt, 4);
+        free_tables(gpt, 4, quota);
     if (io_bitmap)
-        Kmem::free(io_bitmap, 1);
+        Kmem::free(io_bitmap, 1, quota);
     if (guest_iopm)
-        Kmem::free(guest_iopm, 2);
+        Kmem::free(guest_iopm, 2, quota);
     if (apic_access)
-        Kmem::free(apic_access, 0);  // its nodes (and their host mappings) went with the space
+        Kmem::free(apic_access, 0, quota);  // its nodes (and their host mappings) went with the space
+    Quota *p = payer, *q = quota;
     this->~Pd();
-    pd_cache.free(this);
+    charged_free(pd_cache, this, p);
+    Quota::detach(q);  // the last PD of a quota of its own: the quota goes back (docs/quota.md)
 }
 
 /*
@@ -101,7 +128,7 @@ bool Pd::grant_ports(u32 first, u32 count)
 {
     Lock_guard g(lock);
     if (!io_bitmap) {
-        io_bitmap = static_cast<u8 *>(Kmem::alloc(1, false));  // 8 KiB
+        io_bitmap = static_cast<u8 *>(Kmem::alloc(1, false, quota));  // 8 KiB
         if (!io_bitmap)
             return false;
         memset(io_bitmap, 0xff, IO_BITMAP_BYTES);
@@ -117,7 +144,7 @@ bool Pd::grant_guest_ports(u32 first, u32 count)
     Lock_guard g(lock);
     if (!guest_iopm) {
         // SVM's I/O permission map: 12 KiB, physically contiguous; every port intercepted but these.
-        auto *t = static_cast<u8 *>(Kmem::alloc(2, false));
+        auto *t = static_cast<u8 *>(Kmem::alloc(2, false, quota));
         if (!t)
             return false;
         memset(t, 0xff, 4 * PAGE_SIZE);
@@ -147,27 +174,28 @@ void Pd::revoke_ports(u32 first, u32 count)
     new_io_version(this);
 }
 
-Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken)
+Ec *Ec::create(Pd *pd, unsigned cpu, u64 utcb_addr, u64 sp, u64 evt, bool global, bool &taken, Quota *payer)
 {
     taken = false;
-    void *mem = ec_cache.alloc();
-    auto utcb = static_cast<Utcb *>(Kmem::alloc_page());
+    void *mem = charged_alloc(ec_cache, payer);
+    auto utcb = static_cast<Utcb *>(Kmem::alloc_page(payer));
     if (!mem || !utcb) {
         if (mem)
-            ec_cache.free(mem);
+            charged_free(ec_cache, mem, payer);
         if (utcb)
-            Kmem::free(utcb, 0);
+            Kmem::free(utcb, 0, payer);
         return nullptr;
     }
     // The UTCB is a root node of the PD's memory space (ABI 7.4: lookup shows it, rights RW).
     auto st = Mapping::insert_root(pd, Crd::MEM, utcb_addr >> 12, 0, 3, virt_to_phys(utcb) >> 12);
     if (st != Mdb::Status::OK) {
         taken = st == Mdb::Status::OCCUPIED;
-        ec_cache.free(mem);
-        Kmem::free(utcb, 0);
+        charged_free(ec_cache, mem, payer);
+        Kmem::free(utcb, 0, payer);
         return nullptr;
     }
     Ec *ec = new (mem) Ec(pd, cpu, evt, global);
+    ec->payer = payer;
     pd->get();
     Fpu::init_state(ec->fpu);
     ec->utcb = utcb;
@@ -187,7 +215,7 @@ bool Pd::make_gpt()
     Lock_guard g(lock);
     if (gpt)
         return true;
-    auto *t = static_cast<u64 *>(Kmem::alloc_page());
+    auto *t = static_cast<u64 *>(Kmem::alloc_page(quota));
     if (!t)
         return false;
     gpt_phys = virt_to_phys(t);
@@ -199,33 +227,35 @@ bool Pd::make_apic_access()
 {
     Lock_guard g(lock);
     if (!apic_access)
-        apic_access = Kmem::alloc_page();
+        apic_access = Kmem::alloc_page(quota);
     return apic_access;
 }
 
-Ec *Ec::create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global, u64 vapic_addr, bool apic_access, bool &taken)
+Ec *Ec::create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global, u64 vapic_addr, bool apic_access, bool &taken,
+                    Quota *payer)
 {
     taken = false;
-    void *mem = ec_cache.alloc();
+    void *mem = charged_alloc(ec_cache, payer);
     if (!mem)
         return nullptr;
     // VMX: the virtual-APIC page lives like a UTCB (a root node of the PD's memory space at
     // vapic_addr, unmapped at retirement, freed with the EC); ec->utcb is its kernel view.
-    void *vapic = vapic_addr ? Kmem::alloc_page() : nullptr;
+    void *vapic = vapic_addr ? Kmem::alloc_page(payer) : nullptr;
     if (vapic_addr && !vapic) {
-        ec_cache.free(mem);
+        charged_free(ec_cache, mem, payer);
         return nullptr;
     }
     if (vapic) {
         auto st = Mapping::insert_root(pd, Crd::MEM, vapic_addr >> 12, 0, 3, virt_to_phys(vapic) >> 12);
         if (st != Mdb::Status::OK) {
             taken = st == Mdb::Status::OCCUPIED;
-            ec_cache.free(mem);
-            Kmem::free(vapic, 0);
+            charged_free(ec_cache, mem, payer);
+            Kmem::free(vapic, 0, payer);
             return nullptr;
         }
     }
     Ec *ec = new (mem) Ec(pd, cpu, evt, global);
+    ec->payer = payer;  // and its VMCB or VMCS (Svm::create, Vmx::create)
     if (vapic) {
         ec->utcb = static_cast<Utcb *>(vapic);
         ec->utcb_addr = vapic_addr;
@@ -239,7 +269,7 @@ Ec *Ec::create_vcpu(Pd *pd, unsigned cpu, u64 evt, bool global, u64 vapic_addr, 
             return nullptr;
         }
         ec->~Ec();
-        ec_cache.free(mem);
+        charged_free(ec_cache, mem, payer);
         return nullptr;
     }
     pd->get();
@@ -298,60 +328,68 @@ void Ec::destroy()
     if (is_clone && xcpu_caller)
         release(xcpu_caller);
     if (utcb && !is_clone)
-        Kmem::free(utcb, 0);  // unmapped at retirement (Mapping::unmap_utcb)
+        Kmem::free(utcb, 0, payer);  // unmapped at retirement (Mapping::unmap_utcb)
     Virt::destroy(*this);
     Pd *p = pd;
+    Quota *q = payer;
     this->~Ec();
-    ec_cache.free(this);
+    charged_free(ec_cache, this, q);
     release(p);
 }
 
-Sc *Sc::create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us)
+Sc *Sc::create(Ec *ec, unsigned cpu, unsigned prio, u64 quantum_us, Quota *payer)
 {
-    void *mem = sc_cache.alloc();
+    void *mem = charged_alloc(sc_cache, payer);
     if (!mem)
         return nullptr;
     if (ec) {
         ec->get();
         __atomic_add_fetch(&ec->sc_count, 1, __ATOMIC_RELAXED);
     }
-    return new (mem) Sc(ec, cpu, prio, quantum_us * Time::tsc_khz / 1000);
+    Sc *sc = new (mem) Sc(ec, cpu, prio, quantum_us * Time::tsc_khz / 1000);
+    sc->payer = payer;
+    return sc;
 }
 
 void Sc::destroy()
 {
     Ec *e = ec;
+    Quota *q = payer;
     this->~Sc();
-    sc_cache.free(this);
+    charged_free(sc_cache, this, q);
     if (e)
         release(e);
 }
 
-Pt *Pt::create(Ec *ec, u64 mtd, u64 ip)
+Pt *Pt::create(Ec *ec, u64 mtd, u64 ip, Quota *payer)
 {
-    void *mem = pt_cache.alloc();
+    void *mem = charged_alloc(pt_cache, payer);
     if (!mem)
         return nullptr;
     ec->get();
-    return new (mem) Pt(ec, mtd, ip);
+    Pt *pt = new (mem) Pt(ec, mtd, ip);
+    pt->payer = payer;
+    return pt;
 }
 
 void Pt::destroy()
 {
     Ec *e = ec;
+    Quota *q = payer;
     this->~Pt();
-    pt_cache.free(this);
+    charged_free(pt_cache, this, q);
     release(e);
 }
 
-Sm *Sm::create(u64 counter, Sm *chain)
+Sm *Sm::create(u64 counter, Sm *chain, Quota *payer)
 {
-    void *mem = sm_cache.alloc();
+    void *mem = charged_alloc(sm_cache, payer);
     if (!mem)
         return nullptr;
     if (chain)
         chain->get();
     Sm *sm = new (mem) Sm(chain ? 0 : counter, chain);
+    sm->payer = payer;
     if (chain)
         sm->value = counter;
     return sm;
@@ -385,8 +423,9 @@ void Sm::destroy()
 {
     assert(!wait_head);  // retire() woke every waiter and took no new ones
     Sm *c = chain;
+    Quota *q = payer;
     this->~Sm();
-    sm_cache.free(this);
+    charged_free(sm_cache, this, q);
     if (c)
         release(c);
 }

@@ -10,7 +10,7 @@
 #include "x86.hpp"
 
 bool Paging::have_1g;
-void (*Paging::retire_table)(void *page);
+void (*Paging::retire_table)(void *page, Quota *q);
 
 namespace {
 
@@ -28,7 +28,7 @@ u64 count(u64 e) { return (e & Pte::COUNT) >> Pte::COUNT_SHIFT; }
  * Entry at `level` (0 = 4 KiB PTE) for va, creating intermediate tables. *owner: the entry that
  * points to its table (nullptr for the PML4).
  */
-u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner)
+u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner, Quota *q = nullptr)
 {
     u64 *table = pml4, *up = nullptr;
     for (unsigned l = 3; l > level; l--) {
@@ -36,7 +36,7 @@ u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner)
         if (!(e & Pte::P)) {
             if (!create)
                 return nullptr;
-            auto t = static_cast<u64 *>(Kmem::alloc_page());
+            auto t = static_cast<u64 *>(Kmem::alloc_page(q));
             if (!t)
                 return nullptr;
             // Intermediate entries grant everything; leaves decide. The new table is empty.
@@ -54,7 +54,7 @@ u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner)
 
 }  // namespace
 
-bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large)
+bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large, Quota *q)
 {
     while (size) {
         unsigned level = 0;
@@ -68,7 +68,7 @@ bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large)
             }
         }
         u64 *owner;
-        u64 *e = walk(pml4, virt, level, true, &owner);
+        u64 *e = walk(pml4, virt, level, true, &owner, q);
         if (!e)
             return false;
         u64 s = u64{1} << (12 + 9 * level);
@@ -137,7 +137,7 @@ bool release(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
         return false;  // gone already, or in use again
     void *t = phys_to_virt<u64>(*up & Pte::ADDR);
     *up = 0;
-    Paging::retire_table(t);
+    Paging::retire_table(t, keep.quota);
     if (lvl + 2 <= 3) {  // the table holding `up` has one entry less
         u64 &owner = *path[lvl + 2];
         if (u64 n = count(owner); n > 1)

@@ -80,7 +80,9 @@ void start_root_task()
         trace("ROOT: module not page aligned, copied to %#lx", phys);
     }
 
-    Pd *pd = Pd::create();
+    // The root PD's quota is the whole pool left now (docs/quota.md); it pays for itself.
+    Pd::root_quota.init_root(Kmem::free_pages() * PAGE_SIZE);
+    Pd *pd = Pd::create(&Pd::root_quota, &Pd::root_quota);
     if (!pd)
         panic("ROOT: out of memory for the root PD");
     pd->privileged = true;
@@ -123,8 +125,8 @@ void start_root_task()
     // ABI 9.5: PD, EC (global, boot CPU) and SC (priority 1, 10 ms) at selectors 32, 33, 34.
     Cpu &c = Cpu::current();
     bool taken;
-    Ec *ec = Ec::create(pd, c.id, UTCB_ADDR, HIP_ADDR, 0, true, taken);
-    Sc *sc = ec ? Sc::create(ec, c.id, Abi::ROOT_SC_PRIO, Abi::ROOT_SC_QUANTUM_US) : nullptr;
+    Ec *ec = Ec::create(pd, c.id, UTCB_ADDR, HIP_ADDR, 0, true, taken, &Pd::root_quota);
+    Sc *sc = ec ? Sc::create(ec, c.id, Abi::ROOT_SC_PRIO, Abi::ROOT_SC_QUANTUM_US, &Pd::root_quota) : nullptr;
     auto obj = [](Kobject *o) { return reinterpret_cast<u64>(o); };
     if (!sc || Mapping::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_PD, 0, 0x1f, obj(pd)) != Mdb::Status::OK ||
         Mapping::insert_root(pd, Crd::OBJ, Abi::SEL_ROOT_EC, 0, Perm_ec::CREATED, obj(ec)) !=

@@ -4,16 +4,16 @@
  */
 #include "space_obj.hpp"
 
-void *(*Space_obj::alloc_page)();
-void (*Space_obj::free_page)(void *);
-void (*Space_obj::retire_page)(void *);
+void *(*Space_obj::alloc_page)(Quota *);
+void (*Space_obj::free_page)(void *, Quota *);
+void (*Space_obj::retire_page)(void *, Quota *);
 
 namespace {
 constexpr unsigned ENTRIES = 512;
 
-u64 *fresh_table()
+u64 *fresh_table(Quota *q)
 {
-    auto t = static_cast<u64 *>(Space_obj::alloc_page());
+    auto t = static_cast<u64 *>(Space_obj::alloc_page(q));
     if (t)
         for (unsigned i = 0; i < ENTRIES; i++)
             t[i] = 0;
@@ -41,11 +41,11 @@ u64 *Space_obj::make_slot(u64 sel)
     u64 &mid = top[sel >> (LEAF_BITS + MID_BITS)];
     u64 m = __atomic_load_n(&mid, __ATOMIC_ACQUIRE);
     // Both tables first, then publish: a lack of memory leaves nothing behind.
-    u64 *new_mid = m & PRESENT ? nullptr : fresh_table();
-    u64 *leaf = (m & PRESENT) || new_mid ? fresh_table() : nullptr;
+    u64 *new_mid = m & PRESENT ? nullptr : fresh_table(quota);
+    u64 *leaf = (m & PRESENT) || new_mid ? fresh_table(quota) : nullptr;
     if (!leaf) {
         if (new_mid)
-            free_page(new_mid);
+            free_page(new_mid, quota);
         return nullptr;
     }
     u64 *mt = new_mid ? new_mid : table(m);
@@ -89,7 +89,7 @@ void Space_obj::release_leaf(u64 leaf)
         return;  // gone, or in use again
     u64 *lt = table(l);
     __atomic_store_n(&l, u64{0}, __ATOMIC_RELEASE);
-    retire_page(lt);
+    retire_page(lt, quota);
     __atomic_store_n(&mid, mid - COUNT_ONE, __ATOMIC_RELEASE);
     if (count(mid))
         return;
@@ -106,7 +106,7 @@ void Space_obj::release_mid(u64 m)
         return;
     u64 *mt = table(mid);
     __atomic_store_n(&mid, u64{0}, __ATOMIC_RELEASE);
-    retire_page(mt);
+    retire_page(mt, quota);
 }
 
 void Space_obj::trim()
@@ -212,8 +212,8 @@ void Space_obj::release_tables()
         u64 *mt = table(m);
         for (unsigned i = 0; i < ENTRIES; i++)
             if (mt[i] & PRESENT)
-                free_page(table(mt[i]));
-        free_page(mt);
+                free_page(table(mt[i]), quota);
+        free_page(mt, quota);
         m = 0;
     }
 }

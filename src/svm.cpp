@@ -93,7 +93,7 @@ bool Svm::init_cpu(Cpu &c)
 
 bool Svm::create(Ec &ec)
 {
-    auto *m = static_cast<Vmcb *>(Kmem::alloc_page());
+    auto *m = static_cast<Vmcb *>(Kmem::alloc_page(ec.payer));  // paid for with the vCPU (docs/quota.md)
     if (!m)
         return false;
     Svm_state::init(*m, iopm_phys, msrpm_phys);
@@ -105,7 +105,7 @@ bool Svm::create(Ec &ec)
 void Svm::destroy(Ec &ec)
 {
     if (ec.vcpu.vmcb)
-        Kmem::free(ec.vcpu.vmcb, 0);
+        Kmem::free(ec.vcpu.vmcb, 0, ec.payer);
     ec.vcpu.vmcb = nullptr;
 }
 

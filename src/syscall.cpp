@@ -34,6 +34,7 @@
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
+#include "quota.hpp"
 #include "rcu.hpp"
 #include "sched.hpp"
 #include "smp.hpp"
@@ -74,17 +75,36 @@ struct Kernel_env
     static bool virt() { return Virt::usable(); }
     static bool vmx() { return Vmx::usable; }
 
-    static Pd *new_pd() { return Pd::create(); }
-    static Ec *new_ec(Pd *pd, const Sys_create_ec &a, bool &taken)
+    /*
+     * New objects are paid for by the caller's PD's quota (docs/quota.md). A classic create_pd
+     * shares that quota with the new PD; the quota extension's (limit) gives it one of its own,
+     * taken from the caller's.
+     */
+    Quota *payer() const { return me->pd->quota; }
+    Pd *new_pd(const u64 *limit) const
+    {
+        if (!limit)
+            return Pd::create(payer(), payer());
+        Quota *q = Quota::create(payer(), *limit);
+        if (!q)
+            return nullptr;
+        Pd *pd = Pd::create(payer(), q);
+        if (!pd) {  // the quota ends again: its limit goes back
+            Quota::attach(q);
+            Quota::detach(q);
+        }
+        return pd;
+    }
+    Ec *new_ec(Pd *pd, const Sys_create_ec &a, bool &taken) const
     {
         if (a.vcpu())
             return Ec::create_vcpu(pd, a.cpu(), a.evt(), a.global(), vmx() ? a.utcb() : 0, a.apic_access(),
-                                   taken);
-        return Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global(), taken);
+                                   taken, payer());
+        return Ec::create(pd, a.cpu(), a.utcb(), a.sp(), a.evt(), a.global(), taken, payer());
     }
-    static Sc *new_sc(Ec *ec, Qpd q) { return Sc::create(ec, ec->cpu, q.prio(), q.quantum()); }
-    static Pt *new_pt(Ec *ec, u64 mtd, u64 ip) { return Pt::create(ec, mtd, ip); }
-    static Sm *new_sm(u64 count, Sm *chain) { return Sm::create(count, chain); }
+    Sc *new_sc(Ec *ec, Qpd q) const { return Sc::create(ec, ec->cpu, q.prio(), q.quantum(), payer()); }
+    Pt *new_pt(Ec *ec, u64 mtd, u64 ip) const { return Pt::create(ec, mtd, ip, payer()); }
+    Sm *new_sm(u64 count, Sm *chain) const { return Sm::create(count, chain, payer()); }
     static bool hold(Kobject *o) { return o->try_get(); }
     static void drop(Kobject *o) { release(o); }
 
@@ -125,7 +145,8 @@ Verdict pd_ctrl(Kernel_env e, Sys_pd_ctrl a)
     auto r = Delegate::item(d.pd, d.pd2, a.send(), a.meta(), a.window(), a.window());
     a.f.rdx = r.crd.value();
     a.f.rax = r.meta;
-    return PASS;
+    // ABI 1.5's OOM (the reference panics): the destination's memory or quota ran out.
+    return r.oom ? fail(Status::OOM, "no memory or quota for the destination's node or tables") : PASS;
 }
 
 Verdict ec_ctrl(Kernel_env e, const Sys_ec_ctrl &a)
@@ -319,6 +340,38 @@ Verdict kstat(Kernel_env e, Sys_kstat a)
     return PASS;
 }
 
+/*
+ * The quota extension (docs/quota.md): number 15 with Quota_flag::QUOTA and QUOTA_KEY in r8.
+ * INFO first lets the PD's kept empty tables go (as kstat does), so its use is exactly what its
+ * objects, capabilities and mappings need.
+ */
+Verdict quota(Kernel_env e, Sys_quota a)
+{
+    if (a.op() == static_cast<unsigned>(Quota_op::CREATE_PD)) {
+        u64 limit = a.limit();
+        return Create::pd(e, a.create(), &limit);
+    }
+    Decode::Found<Kernel_env> d;
+    if (Verdict v = Decode::quota(e, a, d); !v.ok())
+        return v;
+    if (!d.pd->quota || (d.pd2 && !d.pd2->quota))
+        return fail(Status::BAD_CAP, "the kernel PD has no quota");
+    if (__atomic_load_n(&d.pd->dying, __ATOMIC_ACQUIRE) ||
+        (d.pd2 && __atomic_load_n(&d.pd2->dying, __ATOMIC_ACQUIRE)))
+        return fail(Status::BAD_CAP, "the PD is dying");
+    if (a.op() == static_cast<unsigned>(Quota_op::INFO)) {
+        Mapping::trim(d.pd);
+        Rcu::poll();
+        Quota::Info i = d.pd->quota->info();
+        a.f.rsi = i.limit;
+        a.f.rdx = i.used;
+        return PASS;
+    }
+    if (!Quota::move(d.pd->quota, d.pd2->quota, a.bytes()))
+        return fail(Status::OOM, "the source's quota has not that many bytes free");
+    return PASS;
+}
+
 /* Reasons for call (7.1), whose checks live in src/ipc.cpp. */
 Verdict call_verdict(Status s)
 {
@@ -409,7 +462,7 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::ASSIGN_GSI: v = assign_gsi(e, Sys_assign_gsi{s}); break;
     case Hypercall::CALL: v = call_verdict(Ipc::call(self, s.sel(), Sys_call{s}.db())); break;
     case Hypercall::REVOKE: v = revoke(e, Sys_revoke{s}); break;
-    case Hypercall::KSTAT: v = kstat(e, Sys_kstat{s}); break;
+    case Hypercall::KSTAT: v = Sys_quota{s}.keyed() ? quota(e, Sys_quota{s}) : kstat(e, Sys_kstat{s}); break;
     default: v = fail(Status::BAD_HYP, "no such hypercall"); break;  // none left: nr() has four bits
     }
     if (Boot::cmdline.hyptrace) [[unlikely]]

@@ -75,6 +75,7 @@ struct Vmx_aux
 {
     Vmx_msr_entry msrs[Vmx_guest_msr::COUNT];
     void *dead_next;  // the CPU's list of VMCS regions to clear (Vmx::destroy)
+    Quota *payer;     // who pays for the two pages (docs/quota.md)
 };
 Vmx_aux *aux_of(void *vmcs) { return reinterpret_cast<Vmx_aux *>(static_cast<u8 *>(vmcs) + PAGE_SIZE); }
 
@@ -267,9 +268,10 @@ unsigned Vmx::ept_max_level() { return ::ept_max_level(caps); }
 
 bool Vmx::create(Ec &ec)
 {
-    void *vmcs = Kmem::alloc(1);
+    void *vmcs = Kmem::alloc(1, true, ec.payer);  // paid for with the vCPU (docs/quota.md)
     if (!vmcs)
         return false;
+    aux_of(vmcs)->payer = ec.payer;
     ec.vcpu.vmcs = vmcs;
     ec.vcpu.msrs = aux_of(vmcs)->msrs;
     ec.vcpu.vmcs_ready = false;
@@ -286,7 +288,7 @@ void Vmx::destroy(Ec &ec)
         return;
     ec.vcpu.vmcs = nullptr;
     if (!ec.vcpu.vmcs_ready) {  // never loaded anywhere
-        Kmem::free(vmcs, 1);
+        Kmem::free(vmcs, 1, ec.payer);
         return;
     }
     // Only its CPU may clear it: queue it there (linked through the second page: the CPU may
@@ -308,11 +310,12 @@ void Vmx::reap(Cpu &c)
     void *p = __atomic_exchange_n(&c.vmcs_dead, nullptr, __ATOMIC_ACQUIRE);
     while (p) {
         void *next = aux_of(p)->dead_next;
+        Quota *payer = aux_of(p)->payer;
         u64 phys = virt_to_phys(p);
         vmclear(phys);  // writes back what this CPU cached of it, and it is no longer active
         if (c.vmcs_current == phys)
             c.vmcs_current = 0;
-        Kmem::free(p, 1);
+        Kmem::free(p, 1, payer);
         p = next;
     }
 }

@@ -24,7 +24,8 @@ enum class Hypercall : u8 {
     ASSIGN_PCI = 0xd,
     ASSIGN_GSI = 0xe,
     // 0xf is no hypercall of the ABI: it answers BAD_HYP, except with the command-line option
-    // `kstat` and Kstat_flag::REPORT (this project's extension, docs/objects.md).
+    // `kstat` and Kstat_flag::REPORT (this project's extension, docs/objects.md), and for the
+    // quota extension (Quota_flag::QUOTA and QUOTA_KEY in r8, docs/quota.md).
     KSTAT = 0xf,
 };
 
@@ -62,6 +63,22 @@ struct Kstat_flag
     static constexpr unsigned REPORT = 1u << 0;  // without it number 15 is BAD_HYP even with `kstat`
     static constexpr unsigned CENSUS = 1u << 1;  // also a Kstat_census in the caller's UTCB data words
     static constexpr unsigned DUMP = 1u << 2;    // root PD only: print the objects with serial >= rsi
+};
+
+/*
+ * The kernel-memory quota extension (docs/quota.md): number 15 with Quota_flag::QUOTA, the
+ * operation in flags bits 1:0 and QUOTA_KEY in r8. Without the key (or without the flag)
+ * number 15 is what it was (BAD_HYP, or kstat), so no NOVA-2019 binary reaches it by chance.
+ */
+struct Quota_flag
+{
+    static constexpr unsigned QUOTA = 1u << 3;
+};
+constexpr u64 QUOTA_KEY = 0x4154'4f55'514d'454bull;  // "KEMQUOTA" in little-endian bytes
+enum class Quota_op : u8 {
+    INFO = 0,       // sel: a PD (any permission) -> rsi = limit, rdx = use of its quota (bytes)
+    MOVE = 1,       // sel: source PD (CREATE_PD), rsi: destination PD (any), rdx: bytes
+    CREATE_PD = 2,  // create_pd's arguments (sel, rsi owner, rdx CRD), rax: the new quota (bytes)
 };
 
 /*

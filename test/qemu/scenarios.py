@@ -77,8 +77,8 @@ BOOT_TIME = ('boot', r'BOOT: root task after \d+ TSC ticks \((\d+ ms)\)')
 
 # Tests the conformance suite counts with one CPU (cross-CPU tests skipped) and with four. The
 # README and docs/conformance.md quote these numbers; tools/check-docs compares them.
-CONFORMANCE_SMP1 = 196
-CONFORMANCE_SMP4 = 210
+CONFORMANCE_SMP1 = 203
+CONFORMANCE_SMP4 = 217
 # The kill line of G.help-livelock-self (user/conformance/t_helping.cpp): a #UD whose handler is
 # the faulting EC itself (ABI 7.1 step 4, 10.5, 13.3). The suite cannot read the console.
 LIVELOCK_KILL = r'Killed EC:0x[0-9a-f]+ SC:0x[0-9a-f]+ V:0x6 CS:0x2b EIP:0x[0-9a-f]+ CR2:0x[0-9a-f]+ ERR:0x0 \(Livelock\)'
@@ -483,10 +483,10 @@ SCENARIOS = [
     # kernel census of a round (CENSUS). The
     # rounds' global ECs have no startup portal; should one ever run it is killed, which is allowed.
     Scenario('leak-kstat-smp1', 'kernel memory back at its baseline after 100 000 objects, one CPU', smp=1,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', SUPPRESSED, *CENSUS],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^31 passed, 0 failed$', SUPPRESSED, *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
     Scenario('leak-kstat-smp4', 'the same on four CPUs (ECs on a second CPU, TLB shootdowns)', smp=4,
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', SUPPRESSED, *CENSUS],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^31 passed, 0 failed$', SUPPRESSED, *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=120, tags=['sdk', 'leak']),
 
     # The debug build (configs/debug.config: -Og, assertions on, docs/debugging.md) under the
@@ -502,7 +502,7 @@ SCENARIOS = [
              expect=[BANNER, LIVELOCK_KILL, rf'^{CONFORMANCE_SMP4} passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              timeout=150, tags=['conformance', 'debug']),
     Scenario('debug-leak-kstat-smp4', 'debug build: the leak test on four CPUs', smp=4, build='debug',
-             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^22 passed, 0 failed$', *CENSUS],
+             cmdline='serial kstat', module='user/leaktest/leaktest', expect=[BANNER, r'^31 passed, 0 failed$', *CENSUS],
              steps=[('exit', EXIT_PASS)], allow=['Killed EC'], timeout=150, tags=['sdk', 'leak', 'debug']),
 
     # The hypercall fuzzer (user/fuzz, docs/testing.md): seeded random hypercalls from two child

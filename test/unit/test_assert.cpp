@@ -144,12 +144,12 @@ TEST_F(AssertDeath, SpaceInsertOfAMisalignedNode)
 }
 
 std::vector<std::unique_ptr<Mdb_node>> *pool;
-void *alloc_node()
+void *alloc_node(Mdb_space &)
 {
     pool->push_back(std::make_unique<Mdb_node>());
     return pool->back().get();
 }
-void free_node(void *) {}
+void free_node(void *, Mdb_space *) {}
 
 // An observer must not call Mdb (the lock is held): the recursive acquisition is caught.
 struct Reentrant : Mdb_observer
@@ -166,8 +166,8 @@ struct Reentrant : Mdb_observer
 
 class MdbDeath : public AssertDeath
 {
-    void *(*saved_alloc)() = Mdb::alloc_node;
-    void (*saved_free)(void *) = Mdb::free_node;
+    void *(*saved_alloc)(Mdb_space &) = Mdb::alloc_node;
+    void (*saved_free)(void *, Mdb_space *) = Mdb::free_node;
 
   protected:
     std::vector<std::unique_ptr<Mdb_node>> nodes;

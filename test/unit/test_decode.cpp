@@ -116,7 +116,7 @@ struct Fake_env
         made.push_back(o);
         return o;
     }
-    Fake_pd *new_pd() { return make<Fake_pd>(); }
+    Fake_pd *new_pd(const u64 * = nullptr) { return make<Fake_pd>(); }
     Fake_ec *new_ec(Fake_pd *, const Sys_create_ec &, bool &taken)
     {
         if (utcb_race) {
@@ -552,6 +552,38 @@ TEST(Decode, PdCtrlSubOperation3IsBadPar)
     World w;
     w.id(Hypercall::PD_CTRL, 3, SEL_PD);
     EXPECT_EQ(decode_raw(w, Decode::pd_ctrl<Fake_env>).status, Status::BAD_PAR);
+}
+
+/* The quota extension's INFO and MOVE (docs/quota.md); CREATE_PD is create_pd's decode. */
+TEST(Decode, QuotaInfoNeedsAPdAndMoveAPdWithCreatePdAsSourceAndAnyPdAsDestination)
+{
+    auto quota = [](World &w, unsigned op, u64 sel, u64 dst = 0) {
+        w.id(Hypercall::KSTAT, Quota_flag::QUOTA | op, sel);
+        w.f.rsi = dst;
+        w.f.r8 = QUOTA_KEY;
+        Decode::Found<Fake_env> d;
+        EXPECT_TRUE(Sys_quota{Sys{w.f}}.keyed());
+        return Decode::quota(w.env, Sys_quota{Sys{w.f}}, d);
+    };
+    World w;
+    EXPECT_TRUE(quota(w, 0, SEL_PD).ok());
+    EXPECT_EQ(quota(w, 0, SEL_SM).status, Status::BAD_CAP);
+    EXPECT_EQ(quota(w, 0, SEL_EMPTY).status, Status::BAD_CAP);
+    EXPECT_TRUE(quota(w, 1, SEL_PD, SEL_PD).ok());
+    EXPECT_EQ(quota(w, 1, SEL_PD, SEL_SM).status, Status::BAD_CAP);
+    EXPECT_EQ(quota(w, 1, SEL_SM, SEL_PD).status, Status::BAD_CAP);
+    EXPECT_EQ(quota(w, 3, SEL_PD, SEL_PD).status, Status::BAD_PAR);
+    w.take(SEL_PD, ~Perm_pd::CREATE_PD);  // only CREATE_PD left: still a source and a destination
+    EXPECT_TRUE(quota(w, 1, SEL_PD, SEL_PD).ok());
+    w.env.space[SEL_PD].perm = Perm_pd::CREATE_EC;  // no CREATE_PD: a destination only
+    EXPECT_EQ(quota(w, 1, SEL_PD, SEL_PD).status, Status::BAD_CAP);
+    EXPECT_TRUE(quota(w, 0, SEL_PD).ok());
+    // Without the flag or with another key it is no quota call (kstat's decode decides).
+    w.id(Hypercall::KSTAT, 0, SEL_PD);
+    EXPECT_FALSE(Sys_quota{Sys{w.f}}.keyed());
+    w.id(Hypercall::KSTAT, Quota_flag::QUOTA, SEL_PD);
+    w.f.r8 = QUOTA_KEY + 1;
+    EXPECT_FALSE(Sys_quota{Sys{w.f}}.keyed());
 }
 
 TEST(Decode, MapAccessPageChecksItsCrdThenAnswersBadFtrWithoutVmx)

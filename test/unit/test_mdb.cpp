@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -25,18 +26,40 @@ namespace {
 std::atomic<long> live;    // nodes allocated and not freed
 std::atomic<long> budget;  // allocations left; negative: unlimited
 
-void *test_alloc()
+/* Nodes charged per space (the kernel charges the space's PD's quota, docs/quota.md). */
+std::map<const Mdb_space *, long> charged;
+std::mutex charged_lock;
+
+void *test_alloc(Mdb_space &s)
 {
     if (budget.load() >= 0 && budget.fetch_sub(1) <= 0)
         return nullptr;
     live++;
+    std::lock_guard g(charged_lock);
+    charged[&s]++;
     return malloc(sizeof(Mdb_node));
 }
 
-void test_free(void *p)
+void test_free(void *p, Mdb_space *s)
 {
-    live--;
-    free(p);
+    if (p) {
+        live--;
+        free(p);
+    }
+    if (s) {
+        std::lock_guard g(charged_lock);
+        charged[s]--;
+    }
+}
+
+/* Every space is charged exactly for the nodes it holds. */
+bool charges_match(std::initializer_list<const Mdb_space *> spaces)
+{
+    std::lock_guard g(charged_lock);
+    for (const Mdb_space *s : spaces)
+        if (charged[s] != static_cast<long>(s->count()))
+            return false;
+    return true;
 }
 
 Crd obj(u64 s, unsigned o = 0, unsigned r = 0x1f) { return Crd::obj(s, o, r); }
@@ -112,6 +135,7 @@ class Mdb_test : public testing::Test
     {
         Mdb::alloc_node = test_alloc;
         Mdb::free_node = test_free;
+        charged.clear();
         live = 0;
         budget = -1;
         diag_clear();
@@ -119,9 +143,16 @@ class Mdb_test : public testing::Test
 
     void TearDown() override
     {
+        // Quota accounting (docs/quota.md): every space paid for exactly the nodes it holds,
+        // whatever the test did (delegations, revocations, OOM withdrawals, paused walks).
+        for (auto &p : pds)
+            EXPECT_TRUE(charges_match({&p->obj, &p->mem, &p->pio}))
+                << "a space is charged for nodes it does not hold";
         for (auto &p : pds)
             for (Mdb_space *s : {&p->obj, &p->mem, &p->pio})
                 Mdb::destroy(*s, &rec);
+        for (auto &[space, n] : charged)
+            EXPECT_EQ(n, 0) << "a space's node charges were not all refunded";
         EXPECT_EQ(live.load(), 0) << "leaked nodes";
         EXPECT_TRUE(rec.state.empty()) << "observer not told about every freed node";
     }

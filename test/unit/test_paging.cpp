@@ -35,7 +35,7 @@ struct Paging_test : testing::Test
         budget = POOL_PAGES;
         pml4 = static_cast<u64 *>(Kmem::alloc_page());
         Paging::have_1g = true;
-        Paging::retire_table = [](void *p) { retired.push_back(p); };
+        Paging::retire_table = [](void *p, Quota *) { retired.push_back(p); };
         retired.clear();
     }
     void TearDown() override { free(pool); }
@@ -61,7 +61,7 @@ unsigned tables_below(const u64 *t, unsigned level)
 }  // namespace
 
 // The walker's page-table pages come from here in the tests.
-void *Kmem::alloc(unsigned order, bool zero)
+void *Kmem::alloc(unsigned order, bool zero, Quota *)
 {
     if (order || !budget || next_page == POOL_PAGES)
         return nullptr;
@@ -71,7 +71,7 @@ void *Kmem::alloc(unsigned order, bool zero)
         memset(p, 0, PAGE_SIZE);
     return p;
 }
-void Kmem::free(void *, unsigned) {}
+void Kmem::free(void *, unsigned, Quota *) {}
 
 TEST_F(Paging_test, AFourKilobyteMappingIsFoundWithItsFlags)
 {

@@ -21,7 +21,7 @@ struct alignas(64) Fake_obj : Kobject
 int pages_live;
 int pages_budget = 1 << 30;
 
-void *test_alloc()
+void *test_alloc(Quota *)
 {
     if (pages_budget-- <= 0)
         return nullptr;
@@ -29,7 +29,7 @@ void *test_alloc()
     return aligned_alloc(4096, 4096);
 }
 
-void test_free(void *p)
+void test_free(void *p, Quota *)
 {
     pages_live--;
     free(p);
@@ -37,11 +37,11 @@ void test_free(void *p)
 
 /* Emptied tables: kept until the test frees them, like the kernel's grace period. */
 std::vector<void *> retired;
-void test_retire(void *p) { retired.push_back(p); }
+void test_retire(void *p, Quota *) { retired.push_back(p); }
 void free_retired()
 {
     for (void *p : retired)
-        test_free(p);
+        test_free(p, nullptr);
     retired.clear();
 }
 

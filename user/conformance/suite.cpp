@@ -204,9 +204,10 @@ int main(const Hip *h, unsigned)
     start_watchdog();
     start_finisher();
 
-    const Test_section *sections[] = {
-        &sec_entry,   &sec_boot, &sec_hip, &sec_create,  &sec_ipc,    &sec_deleg, &sec_event,  &sec_sched,
-        &sec_helping, &sec_xcpu, &sec_irq, &sec_hostile, &sec_system, &sec_oom,   &sec_harden, &sec_bounded};
+    const Test_section *sections[] = {&sec_entry,  &sec_boot,    &sec_hip,    &sec_create,  &sec_ipc,
+                                      &sec_deleg,  &sec_event,   &sec_sched,  &sec_helping, &sec_xcpu,
+                                      &sec_irq,    &sec_hostile, &sec_system, &sec_oom,     &sec_quota,
+                                      &sec_harden, &sec_bounded};
     for (const Test_section *s : sections)
         run_section(*s);
     finish();

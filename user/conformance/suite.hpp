@@ -32,8 +32,8 @@ struct Test_section
 
 // Each t_*.cpp defines one section; suite.cpp runs them in this order.
 extern const Test_section sec_boot_early, sec_entry, sec_boot, sec_hip, sec_create, sec_ipc, sec_deleg,
-    sec_event, sec_sched, sec_helping, sec_xcpu, sec_irq, sec_hostile, sec_system, sec_oom, sec_harden,
-    sec_bounded;
+    sec_event, sec_sched, sec_helping, sec_xcpu, sec_irq, sec_hostile, sec_system, sec_oom, sec_quota,
+    sec_harden, sec_bounded;
 
 class Test
 {

@@ -34,7 +34,13 @@
  * Exhaustion: a handler EC in a child PD (reached through a portal, with
  * the same range) creates semaphores in the child's own object space until
  * the kernel answers OOM. Revoking the range destroys the child and with it
- * the semaphores and the child's selector tables.
+ * the semaphores and the child's selector tables. Then the same with a child
+ * made with a quota of its own (docs/quota.md): it runs out of its quota
+ * (OOM after at most QUOTA_CHILD bytes' worth of semaphores), not the pool.
+ *
+ * Quotas: every comparison with the baseline also compares our PD's quota
+ * (limit and use, docs/quota.md): the children's quotas have ended and every
+ * byte charged for the rounds has been refunded.
  */
 #include <nova/nova.hpp>
 
@@ -51,6 +57,8 @@ constexpr u32 QUANTUM_US = 10000;
 constexpr u64 POLL_MS = 5;              // idle time between two statistics polls
 constexpr u64 RECLAIM_LIMIT_MS = 2000;  // reclamation must finish within this (TSC time)
 constexpr u64 EXHAUST_CAP = 2000000;    // most semaphores the exhaustion creates
+constexpr u64 QUOTA_CHILD = 1 << 20;    // the quota of the quota exhaustion's child (bytes)
+constexpr u64 SM_COST = 192 + 80;       // least bytes a semaphore and its node cost (docs/quota.md)
 
 /*
  * Selectors of a round, relative to the range base: the objects in the first
@@ -129,6 +137,7 @@ bool reclaimed(Kstat &out, const char *when)
 }
 
 Kstat_census base_census;  // taken with the baseline: its serial marks what was made after it
+Quota_info base_quota;     // our PD's quota at the baseline
 
 void print_census(const char *what, const Kstat_census &c)
 {
@@ -146,6 +155,11 @@ void compare(const Kstat &base, const Kstat &now, const char *when)
     check(pages, "%s: free pages back at the baseline (%lu, baseline %lu)", when, now.free_pages,
           base.free_pages);
     check(objects, "%s: objects back at the baseline (%lu, baseline %lu)", when, now.objects, base.objects);
+    Quota_info q{};
+    Status qs = quota_info(self_pd(), q);
+    check(qs == Status::SUCCESS && q.limit == base_quota.limit && q.used == base_quota.used,
+          "%s: our quota back at the baseline (%s: limit %lu, use %lu; baseline %lu, %lu)", when,
+          status_name(qs), q.limit, q.used, base_quota.limit, base_quota.used);
     Kstat k{};
     Kstat_census c{};
     if ((pages && objects) || kstat_census(k, c, utcb()) != Status::SUCCESS)
@@ -410,11 +424,11 @@ void exhaust_handler(u64, Utcb &u)
  * A child PD that shares our image, a handler EC in it (exhaust_handler) and a
  * portal to it, all in the round's range; the child gets its own PD capability.
  */
-void exhaust(const Kstat &base)
+void exhaust(const Kstat &base, bool quota)
 {
     u64 const r = range, pd = r + PD;
     Handler_ec h{};
-    Status s = create_pd(pd, self_pd());
+    Status s = quota ? create_pd_quota(pd, self_pd(), QUOTA_CHILD) : create_pd(pd, self_pd());
     if (s == Status::SUCCESS)
         s = share_memory(pd, reinterpret_cast<u64>(_start), static_cast<u64>(_image_end - _start));
     if (s == Status::SUCCESS)
@@ -440,9 +454,15 @@ void exhaust(const Kstat &base)
     // statistics must show at least twice as many objects more than the baseline.
     bool const ended = n < EXHAUST_CAP ? last == Status::OOM : true;
     bool const counted = ks == Status::SUCCESS && peak.objects >= base.objects + 2 * n;
-    check(s == Status::SUCCESS && n > 0 && ended && counted,
-          "exhaustion: %lu semaphores in a child PD, then %s (%lu ms); %lu objects, %lu free pages", n,
-          n < EXHAUST_CAP ? status_name(last) : "the cap", ms, peak.objects, peak.free_pages);
+    // With a quota of its own the child stops at its quota, the pool has plenty left.
+    Quota_info q{};
+    bool const bounded = !quota || (quota_info(pd, q) == Status::SUCCESS && q.limit == QUOTA_CHILD &&
+                                    n * SM_COST <= QUOTA_CHILD && q.limit - q.used < SM_COST + PAGE_SIZE &&
+                                    peak.free_pages > base.free_pages / 2);
+    check(s == Status::SUCCESS && n > 0 && ended && counted && bounded,
+          "exhaustion%s: %lu semaphores in a child PD, then %s (%lu ms); %lu objects, %lu free pages%s",
+          quota ? " of a quota" : "", n, n < EXHAUST_CAP ? status_name(last) : "the cap", ms, peak.objects,
+          peak.free_pages, quota ? "; the child's quota used up" : "");
     revoke(Crd::obj(r, RANGE_ORDER), Revoke_flag::SELF);
 }
 
@@ -475,7 +495,9 @@ void exhaust(const Kstat &base)
         check(false, "warm-up: four rounds, no baseline");
         test::exit();
     }
-    printf("leaktest: baseline: %lu free pages, %lu objects\n", base.free_pages, base.objects);
+    quota_info(self_pd(), base_quota);
+    printf("leaktest: baseline: %lu free pages, %lu objects; our quota: limit %lu, use %lu\n",
+           base.free_pages, base.objects, base_quota.limit, base_quota.used);
     Kstat census_k{};
     kstat_census(census_k, base_census, utcb());
 
@@ -532,11 +554,16 @@ void exhaust(const Kstat &base)
 
     census_round(n);
 
-    exhaust(base);
+    exhaust(base, false);
     if (reclaimed(after, "after the exhaustion"))
         compare(base, after, "after the exhaustion");
     else
         check(false, "after the exhaustion: no comparison with the baseline");
+    exhaust(base, true);
+    if (reclaimed(after, "after the quota exhaustion"))
+        compare(base, after, "after the quota exhaustion");
+    else
+        check(false, "after the quota exhaustion: no comparison with the baseline");
     test::exit();
 }
 

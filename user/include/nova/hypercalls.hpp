@@ -298,6 +298,51 @@ inline Status kstat(Kstat &out, unsigned more = 0, u64 since = 0)
     return s;
 }
 
+/*
+ * Kernel-memory quotas: this project's extension (docs/quota.md), number 15 with
+ * Quota_flag::QUOTA, the operation in flags bits 1:0 and QUOTA_KEY in r8. Every kernel of this
+ * project answers it; a NOVA-2019 kernel answers BAD_HYP.
+ */
+struct Quota_info
+{
+    u64 limit;  // bytes the PD's quota holds
+    u64 used;   // bytes charged to it
+};
+
+namespace detail {
+inline u64 quota_id(Quota_op op, u64 sel)
+{
+    return Hypercall_id(Hypercall::KSTAT, Quota_flag::QUOTA | static_cast<unsigned>(op), sel).value();
+}
+}  // namespace detail
+
+// The limit and use of the quota of `pd` (any permission); `out` is written only on SUCCESS.
+inline Status quota_info(u64 pd, Quota_info &out)
+{
+    Regs r{detail::quota_id(Quota_op::INFO, pd), 0, 0, 0, QUOTA_KEY};
+    hypercall(r);
+    Status s = status_of(r.rdi);
+    if (s == Status::SUCCESS)
+        out = {r.rsi, r.rdx};
+    return s;
+}
+
+// Move `bytes` of limit from the quota of `from` (a PD capability with CREATE_PD) to that of `to`.
+inline Status quota_move(u64 from, u64 to, u64 bytes)
+{
+    Regs r{detail::quota_id(Quota_op::MOVE, from), to, bytes, 0, QUOTA_KEY};
+    hypercall(r);
+    return status_of(r.rdi);
+}
+
+// create_pd (7.3) with a quota of its own of `limit` bytes, taken from our PD's quota.
+inline Status create_pd_quota(u64 sel, u64 owner_pd, u64 limit, Crd crd = Crd())
+{
+    Regs r{detail::quota_id(Quota_op::CREATE_PD, sel), owner_pd, crd.value(), limit, QUOTA_KEY};
+    hypercall(r);
+    return status_of(r.rdi);
+}
+
 // kstat with the census, copied from `utcb` (the calling EC's UTCB); both written only on SUCCESS.
 inline Status kstat_census(Kstat &out, Kstat_census &census, const Utcb &utcb)
 {
