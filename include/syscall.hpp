@@ -102,6 +102,12 @@ struct Sys_kstat : Sys
     u64 since() const { return f.rsi; }  // DUMP: the first serial to list
 };
 
+struct Sys_assign_pci : Sys
+{
+    u64 dev() const { return f.rsi; }   // configuration page, in the target PD
+    u64 hint() const { return f.rdx; }  // requester ID that selects the unit
+};
+
 struct Sys_assign_gsi : Sys
 {
     u64 dev() const { return f.rsi; }

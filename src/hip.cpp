@@ -9,6 +9,7 @@
 #include "cpu.hpp"
 #include "hip_builder.hpp"
 #include "ioapic.hpp"
+#include "iommu.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "string.hpp"
@@ -90,9 +91,10 @@ void Hip_builder::build(Hip &h)
     h.ioapic_size = sizeof(Hip_ioapic);
     h.mem_offs = Hip::MEM_OFFS;
     h.mem_size = sizeof(Hip_mem);
-    // SVM when every CPU runs vCPUs (src/svm.cpp); VMX and the IOMMU are not announced yet (README
-    // feature table; docs/virtualization.md lists our choices where the ABI is silent).
-    h.api_flg = Svm::usable ? Hip::FEAT_SVM : 0;
+    // SVM when every CPU runs vCPUs (src/svm.cpp); VMX is not announced yet (README feature table;
+    // docs/virtualization.md lists our choices where the ABI is silent). IOMMU exactly when DMA
+    // remapping is on (ABI 8.2; the reference never sets it: docs/iommu.md).
+    h.api_flg = (Svm::usable ? Hip::FEAT_SVM : 0) | (Iommu::active() ? Hip::FEAT_IOMMU : 0);
     h.api_ver = Abi::API_VERSION;
     h.sel_num = static_cast<u32>(Abi::SEL_NUM);
     h.sel_exc = Abi::NUM_EXC;

@@ -16,6 +16,7 @@
 #include "cpu.hpp"
 #include "gsi.hpp"
 #include "idt.hpp"
+#include "iommu.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
@@ -36,18 +37,21 @@ Pd *owner(const Mdb_node &n) { return static_cast<Pd *>(n.space->owner()); }
 u64 pte_flags(unsigned rights) { return Pte::U | ((rights & 2) ? Pte::W : 0); }
 
 /*
- * Map [page, page + pages) to phys_page... in `table` (a host or a nested page table: the same
- * format, and U on every level, which nested paging needs as guest accesses count as user ones)
- * with the largest pages alignment and emptiness allow. pd->lock held.
+ * Map [page, page + pages) to phys_page... in `table` (a host, nested or DMA page table: the
+ * same format, and U on every level, which nested paging needs as guest accesses count as user
+ * ones; VT-d reads bits 0 and 1 as read and write) with the largest pages alignment, emptiness
+ * and `large` (bit 0: 2 MiB, bit 1: 1 GiB) allow. pd->lock held.
  */
-bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights)
+unsigned host_large() { return Paging::have_1g ? 3 : 1; }
+
+bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, unsigned rights, unsigned large)
 {
     u64 va = page << 12, pa = phys_page << 12;
     static const u64 sizes[] = {PAGES_1G, PAGES_2M};
     while (pages) {
         u64 step = 1;
         for (u64 big : sizes) {
-            if (big == PAGES_1G && !Paging::have_1g)
+            if (!(large & (big == PAGES_1G ? 2 : 1)))
                 continue;
             u64 bytes = big << 12;
             if (pages >= big && !(va & (bytes - 1)) && !(pa & (bytes - 1)) &&
@@ -74,7 +78,7 @@ bool map_node(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (page + pages > user_pages)
         pages = user_pages - page;
     Lock_guard g(pd->lock);
-    return map_pages(pd->pml4, page, phys_page, pages, rights);
+    return map_pages(pd->pml4, page, phys_page, pages, rights, host_large());
 }
 
 /*
@@ -99,7 +103,46 @@ bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (!pd->make_gpt())
         return false;
     Lock_guard g(pd->lock);
-    return map_pages(pd->gpt, page, phys_page, pages, rights);
+    return map_pages(pd->gpt, page, phys_page, pages, rights, host_large());
+}
+
+/*
+ * A D-bit memory node in the PD's DMA page table (ABI 3.2, 11.4): device address = node base,
+ * below the units' address width; beyond that, or without DMA remapping, recorded only.
+ */
+bool dma_part(u64 page, u64 &pages)
+{
+    u64 top = Iommu::dma_pages();
+    if (page >= top)
+        return false;
+    if (page + pages > top)
+        pages = top - page;
+    return true;
+}
+
+bool map_dma(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
+{
+    if (!dma_part(page, pages))
+        return true;
+    if (!Iommu::make_table(pd))
+        return false;
+    Lock_guard g(pd->lock);
+    bool ok = map_pages(pd->dpt, page, phys_page, pages, rights, Iommu::large_pages());
+    Iommu::sync(pd, page << 12, pages << 12, false);
+    return ok;
+}
+
+/* DMA pages go or become read-only: out of every IOMMU cache before this returns. */
+void unmap_dma(Pd *pd, u64 page, u64 pages, bool remove)
+{
+    if (!dma_part(page, pages) || !__atomic_load_n(&pd->dpt, __ATOMIC_ACQUIRE))
+        return;
+    Lock_guard g(pd->lock);
+    if (remove)
+        Paging::unmap(pd->dpt, page << 12, pages << 12, pd->dkeep);
+    else
+        Paging::protect(pd->dpt, page << 12, pages << 12, false);
+    Iommu::sync(pd, page << 12, pages << 12, true);
 }
 
 /*
@@ -232,11 +275,14 @@ struct Observer final : Mdb_observer
         }
         case Crd::MEM:
             if (!map_node(pd, n.base, n.payload, n.size(), n.rights) ||
-                ((n.attr & Mdb_node::GUEST) && !map_guest(pd, n.base, n.payload, n.size(), n.rights))) {
+                ((n.attr & Mdb_node::GUEST) && !map_guest(pd, n.base, n.payload, n.size(), n.rights)) ||
+                ((n.attr & Mdb_node::DMA) && !map_dma(pd, n.base, n.payload, n.size(), n.rights))) {
                 // What was mapped goes again (tables with it): CPUs running the PD may have seen it.
                 unmap(pd, n.base, n.size());
                 if (n.attr & Mdb_node::GUEST)
                     unmap_guest(pd, n.base, n.size(), true);
+                if (n.attr & Mdb_node::DMA)
+                    unmap_dma(pd, n.base, n.size(), true);
                 return false;
             }
             return true;
@@ -279,6 +325,8 @@ struct Observer final : Mdb_observer
                 protect(pd, n.base, n.size());
             if ((n.attr & Mdb_node::GUEST) && (!(n.rights & 7) || !(n.rights & 2)))
                 unmap_guest(pd, n.base, n.size(), !(n.rights & 7));
+            if ((n.attr & Mdb_node::DMA) && (!(n.rights & 7) || !(n.rights & 2)))
+                unmap_dma(pd, n.base, n.size(), !(n.rights & 7));
             return;
         case Crd::PIO:
             if (!n.rights) {

@@ -9,6 +9,7 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
+#include "iommu.hpp"
 #include "ipc.hpp"
 #include "kmem.hpp"
 #include "mapping.hpp"
@@ -75,6 +76,9 @@ void Pd::destroy()
     free_tables(pml4, 3);
     if (gpt)
         free_tables(gpt, 4);
+    Iommu::release(this);  // its devices blocked and out of the IOMMU caches first
+    if (dpt)
+        free_tables(dpt, 4);
     if (io_bitmap)
         Kmem::free(io_bitmap, 1);
     if (guest_iopm)
