@@ -101,8 +101,10 @@ CENSUS = [r'KSTAT: census: PD \d+ \(\d+ dying\), EC \d+ \(0 clones', r'KSTAT: PD
 # user/iommutest: its checks, and the DMA writes it expects the IOMMU to block with a fault line of
 # reason 5. It blocks seven; QEMU records no fault for the write to the read-only page, whose
 # translation its IOTLB holds from the read before (it checks permissions only when it walks).
-IOMMU_TESTS = 46
-IOMMU_BLOCKED_WRITES = 6
+# Then a storm of IOMMU_STORM writes from an unassigned device (reason 2, each one a line).
+IOMMU_TESTS = 52
+IOMMU_BLOCKED_WRITES = 8
+IOMMU_STORM = 16
 
 # Pass/fail exit codes the root task writes to isa-debug-exit; QEMU exits with (code << 1) | 1.
 EXIT_PASS = 0x10 * 2 + 1    # 33
@@ -348,11 +350,13 @@ SCENARIOS = [
                smp=2, machine='q35', cmdline='serial iommu kstat', build=build,
                extra=['-device', f'intel-iommu{opts}', '-device', 'edu', '-device', 'edu'],
                module='user/iommutest/iommutest',
-               expect=[BANNER, r'IOMMU: DMA remapping on: 1 unit, ' + levels, r'^%d passed, 0 failed$' % IOMMU_TESTS],
+               expect=[BANNER, r'IOMMU: DMA remapping on: 1 unit, ' + levels, r'^%d passed, 0 failed$' % IOMMU_TESTS,
+                       r'DMAR:0x[0-9a-f]+ FRR:\d+ FR:0x5 BDF:0:[0-9a-f]+:0 FI:0x7777000 \(write'],
                count={r'DMAR:0x[0-9a-f]+ FRR:\d+ FR:0x5 BDF:0:[0-9a-f]+:0 FI:0x[0-9a-f]+ \(write, write not permitted\)':
                       IOMMU_BLOCKED_WRITES,
                       r'DMAR:0x[0-9a-f]+ FRR:\d+ FR:0x6 BDF:0:[0-9a-f]+:0 FI:0x[0-9a-f]+ \(read, read not permitted\)': 1,
-                      r'DMAR:0x[0-9a-f]+ FRR:\d+ FR:0x2 BDF:0:[0-9a-f]+:0 FI:0x[0-9a-f]+ \(write, context entry not present\)': 1},
+                      r'DMAR:0x[0-9a-f]+ FRR:\d+ FR:0x2 BDF:0:[0-9a-f]+:0 FI:0x[0-9a-f]+ \(write, context entry not present\)':
+                      1 + IOMMU_STORM},
                steps=[('exit', EXIT_PASS)], tags=['iommu'])
       for build, suffix, desc, opts, levels in (
           (None, '', '', '', r'3-level'), ('debug', '', ' (debug build)', '', r'3-level'),
