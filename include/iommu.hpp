@@ -38,4 +38,18 @@ void release(Pd *pd);
 void for_each_register_range(void (*fn)(u64 first, u64 pages, void *ctx), void *ctx);
 /* The fault event interrupt (Vec::IOMMU): report and clear the recorded faults. */
 void interrupt();
+
+/*
+ * Interrupt remapping (on with DMA remapping where every unit and the DMAR table allow it;
+ * xAPIC destinations only: no EIM yet). Remapping entry `index` = GSI; set_irte() programs it
+ * and invalidates it in every unit. sid: the requester ID the unit must see, -1: not checked.
+ */
+bool remaps_interrupts();
+bool set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid);
+/* The requester ID of I/O APIC `id` from the DMAR scopes, -1 if none lists it. */
+int ioapic_sid(u32 id);
+/* Remappable formats naming entry `index`: an I/O APIC RTE's upper half; the MSI address (the
+   MSI data is the index: ABI 7.15's 0xfee00018 and GSI). */
+u32 rte_hi(u32 index);
+constexpr u32 MSI_REMAPPED = 0xfee00018;
 }  // namespace Iommu

@@ -12,6 +12,7 @@ namespace Vtd {
 
 namespace Reg {
 constexpr unsigned VER = 0x00, CAP = 0x08, ECAP = 0x10, GCMD = 0x18, GSTS = 0x1c, RTADDR = 0x20, CCMD = 0x28;
+constexpr unsigned IRTA = 0xb8;
 constexpr unsigned FSTS = 0x34, FECTL = 0x38, FEDATA = 0x3c, FEADDR = 0x40, FEUADDR = 0x44, PMEN = 0x64;
 constexpr unsigned IQH = 0x80, IQT = 0x88, IQA = 0x90, ICS = 0x9c;
 }  // namespace Reg
@@ -106,7 +107,32 @@ constexpr Desc wait(u64 status_phys, u32 data)
 {
     return {WAIT | 1u << 5 | 1u << 6 | u64{data} << 32, status_phys};
 }
+/* Interrupt entry cache: every entry, or one index. */
+constexpr Desc iec_global() { return {IEC, 0}; }
+constexpr Desc iec_index(u16 index) { return {IEC | 1u << 4 | u64{index} << 32, 0}; }
 }  // namespace Inv
+
+/*
+ * Interrupt remapping (VT-d 9.10), xAPIC destinations: a table of 2^(S + 1) 16-byte entries,
+ * IRTA = table | S. An entry: present, physical destination mode, fixed delivery, trigger mode,
+ * vector, destination APIC ID (bits 47:40); source validation by requester ID (SVT 1, all 16 bits
+ * compared) or none (SVT 0).
+ */
+namespace Irte {
+constexpr unsigned SIZE_BITS = 7;  // S: 256 entries, one page
+constexpr unsigned ENTRIES = 2u << SIZE_BITS;
+constexpr u64 irta(u64 table_phys) { return table_phys | SIZE_BITS; }
+constexpr u64 lo(u8 vector, u32 apic_id, bool level)
+{
+    return 1 | (level ? 1u << 4 : 0) | u64{vector} << 16 | u64{apic_id & 0xff} << 40;
+}
+constexpr u64 hi(int sid) { return sid < 0 ? 0 : u64{1} << 18 | static_cast<u16>(sid); }
+/* Remappable-format requests naming entry `index`: an I/O APIC RTE's upper dword (interrupt
+   format bit 48, handle bits 63:49; handle bit 15 is RTE bit 11, and our indices are below 2^15),
+   an MSI address with SHV (the data is the subhandle: handle 0 + data = index). */
+constexpr u32 rte_hi(u16 index) { return u32{index} << 17 | 1u << 16; }
+constexpr u32 MSI_ADDR = 0xfee00018;
+}  // namespace Irte
 
 /* A fault recording register (16 bytes) decoded. */
 struct Fault
@@ -139,6 +165,12 @@ constexpr const char *fault_reason(u8 fr)
     case 0xb: return "reserved bits in a context entry";
     case 0xc: return "reserved bits in a page-table entry";
     case 0xd: return "translation type blocked";
+    case 0x20: return "interrupt index beyond the table";
+    case 0x21: return "interrupt entry not present";
+    case 0x22: return "interrupt table not accessible";
+    case 0x24: return "compatibility-format interrupt blocked";
+    case 0x25: return "reserved bits in an interrupt entry";
+    case 0x26: return "interrupt source-ID check failed";
     default: return "other";
     }
 }

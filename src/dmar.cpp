@@ -17,8 +17,11 @@
  *
  * Faults raise the fault event (Vec::IOMMU on CPU 0); each record is printed (rate-limited with
  * the console's other lines user mode can provoke) and cleared, and so is overflow, so the unit
- * keeps recording after any storm. Interrupt remapping is not used (yet): a firmware-enabled IRE
- * is switched off, and MSIs keep the compatibility format (ABI 7.15 without remapping).
+ * keeps recording after any storm.
+ *
+ * Interrupt remapping (where the DMAR table and every unit allow it): one table, entry = GSI,
+ * xAPIC destinations (no EIM yet), each change invalidated by index in every unit; I/O APIC pins
+ * and MSIs name their entry in the remappable format (src/ioapic.cpp, assign_gsi).
  */
 #include "abi/hip.hpp"
 #include "boot.hpp"
@@ -65,7 +68,9 @@ u64 *ctx_tables[256];        // per bus (16-byte entries as pairs)
 volatile u8 *bus_cfg[256];   // MMCONFIG of each bus, mapped on first use
 u64 *rmrr_table;             // identity maps of the RMRR regions (domain RMRR_DID)
 u64 did_used[0x10000 / 64];  // domain IDs in use
-Spinlock lock;               // tables, queues, domain IDs, configuration mappings
+u64 *irt;                    // interrupt remapping table (index = GSI), shared by all units
+bool ir_on;
+Spinlock lock;  // tables, queues, domain IDs, configuration mappings
 
 u32 rd32(const Unit &u, unsigned off) { return *reinterpret_cast<volatile const u32 *>(u.regs + off); }
 u64 rd64(const Unit &u, unsigned off) { return *reinterpret_cast<volatile const u64 *>(u.regs + off); }
@@ -386,9 +391,80 @@ bool enable(Unit &u, unsigned idx)
     return command(u, Gcmd::TE, true);
 }
 
+/* Interrupt remapping where every unit has it and the DMAR table allows it (lock held). */
+void enable_ir(const Dmar_info &d)
+{
+    const char *why = nullptr;
+    if (!d.intr_remap())
+        why = "the DMAR table does not allow it";
+    for (unsigned i = 0; !why && i < num_units; i++)
+        if (!units[i].ecap.ir())
+            why = "a unit lacks it";
+    if (!why) {
+        irt = static_cast<u64 *>(Kmem::alloc_page());
+        if (!irt)
+            why = "out of memory";
+    }
+    if (why) {
+        trace("IOMMU: interrupt remapping off: %s (MSIs in the compatibility format)", why);
+        return;
+    }
+    write_back(irt, PAGE_SIZE);
+    for (unsigned i = 0; i < num_units; i++) {
+        Unit &u = units[i];
+        wr64(u, Reg::IRTA, Irte::irta(virt_to_phys(irt)));
+        Desc iec = Inv::iec_global();
+        if (!command(u, Gcmd::SIRTP, true) || !submit(u, &iec, 1) || !command(u, Gcmd::IRE, true))
+            panic("IOMMU: unit at %#lx failed while enabling interrupt remapping", u.phys);
+    }
+    ir_on = true;
+    trace("IOMMU: interrupt remapping on: %u entries, xAPIC destinations%s", Irte::ENTRIES,
+          d.x2apic_opt_out() ? " (firmware asks to stay out of x2APIC)" : "");
+}
+
 }  // namespace
 
 bool Iommu::active() { return on; }
+
+bool Iommu::remaps_interrupts() { return ir_on; }
+
+u32 Iommu::rte_hi(u32 index) { return Irte::rte_hi(static_cast<u16>(index)); }
+
+static_assert(Iommu::MSI_REMAPPED == Irte::MSI_ADDR);
+
+bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
+{
+    if (!ir_on || index >= Irte::ENTRIES || apic_id > 0xff)
+        return false;
+    Lock_guard g(lock);
+    u64 *e = &irt[size_t{2} * index];
+    if (e[1] != Irte::hi(sid)) {
+        __atomic_store_n(&e[0], 0, __ATOMIC_RELEASE);  // not present while both halves change
+        e[1] = Irte::hi(sid);
+    }
+    __atomic_store_n(&e[0], Irte::lo(vector, apic_id, level), __ATOMIC_RELEASE);
+    write_back(e, 16);
+    for (unsigned i = 0; i < num_units; i++) {
+        Desc iec = Inv::iec_index(static_cast<u16>(index));
+        submit(units[i], &iec, 1);
+    }
+    return true;
+}
+
+int Iommu::ioapic_sid(u32 id)
+{
+    const Dmar_info &d = Boot::acpi.dmar;
+    Lock_guard g(lock);
+    for (unsigned u = 0; on && u < d.num_drhd && u < Dmar_info::MAX_DRHD; u++)
+        for (unsigned i = 0; i < d.drhd[u].scopes.count && i < Dmar_scopes::MAX_SCOPES; i++) {
+            const Dmar_scope &s = d.drhd[u].scopes.scope[i];
+            u16 rid;
+            if (s.type == Dmar_scope::IOAPIC && s.enum_id == id &&
+                Dmar_scope_map::end_rid(s, bridge_buses, nullptr, rid))
+                return rid;
+        }
+    return -1;
+}
 
 u64 Iommu::dma_pages() { return on ? dma_limit() : 0; }
 
@@ -460,6 +536,7 @@ void Iommu::init()
     did_used[0] = 3;  // 0 (reserved in caching mode) and RMRR_DID
     on = true;
     setup_rmrr(d);
+    enable_ir(d);
     trace("IOMMU: DMA remapping on: %u unit%s, %u-level tables (%u-bit device addresses), large pages%s%s, "
           "%scoherent%s%s, %u domains",
           num_units, num_units == 1 ? "" : "s", depth, depth == 4 ? 48 : 39, large & 1 ? " 2M" : "",

@@ -351,8 +351,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
           Lapic::timer_uses_deadline() ? "TSC-deadline" : "LAPIC one-shot");
     Lapic::timer_setup(Lapic::timer_uses_deadline());
     Lapic::timer_arm_tsc(rdtsc() + Time::ms_to_tsc(100));
+    Iommu::init();  // first: with interrupt remapping the I/O APIC pins are programmed remappable
     Ioapic::init(Boot::acpi);
-    Iommu::init();
     Keyb::init();
 
     Smp::boot_aps(Boot::trampoline_page);

@@ -279,7 +279,16 @@ Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
     if (!pci && !hpet)
         return fail(Status::BAD_DEV, "MSI: rsi maps neither a PCI configuration page nor the HPET");
     if (target.apic_id > 0xff)
-        return fail(Status::BAD_CPU, "MSI: the CPU needs interrupt remapping");
+        return fail(Status::BAD_CPU, "MSI: the CPU needs interrupt remapping with x2APIC destinations");
+    if (Iommu::remaps_interrupts()) {
+        // The remapping entry (= GSI) checks that the device whose configuration page was named
+        // sends the MSI; the HPET's is not checked (no requester ID without a DMAR HPET scope).
+        int sid = pci ? static_cast<int>(Kernel_env::config_rid(e.me->pd, a.dev())) : -1;
+        Iommu::set_irte(gsi, target.apic_id, static_cast<u8>(Vec::GSI_BASE + gsi), false, sid);
+        a.f.rsi = Iommu::MSI_REMAPPED;
+        a.f.rdx = u64{Iommu::MSI_REMAPPED} << 32 | gsi;
+        return PASS;
+    }
     u64 addr = 0xfee00000ull | u64{target.apic_id} << 12;
     a.f.rsi = addr;
     a.f.rdx = addr << 32 | (Vec::GSI_BASE + gsi);

@@ -341,6 +341,15 @@ SCENARIOS = [
              extra=['-device', 'edu'], module='user/msitest/msitest',
              expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore', r'^23 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'irq']),
+    # The same through VT-d interrupt remapping (docs/iommu.md): remappable MSIs, I/O APIC pins in
+    # the remappable format, a second edu sending the first one's message is dropped. The INTx part's
+    # DMA from an unassigned edu is blocked (one fault line), its interrupt still comes.
+    Scenario('msi-edu-iommu', 'edu MSI and INTx through VT-d interrupt remapping, source-ID check', smp=2,
+             machine='q35', cmdline='serial iommu', extra=['-device', 'intel-iommu', '-device', 'edu', '-device', 'edu'],
+             module='user/msitest/msitest',
+             expect=[BANNER, r'IOMMU: interrupt remapping on', r'PASS: the second edu sending that message: dropped',
+                     r'^28 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu']),
 
     # DMA remapping with VT-d (docs/iommu.md): two edu devices in child PDs, their DMA confined to
     # what was delegated with the D bit (user/iommutest). Every blocked write prints a DMAR fault line
@@ -402,6 +411,14 @@ SCENARIOS = [
     Scenario('conformance-smp4', 'ABI conformance suite, four CPUs', smp=4, module='user/conformance/conformance',
              expect=[BANNER, LIVELOCK_KILL, rf'^{CONFORMANCE_SMP4} passed, 0 failed$'], steps=[('exit', EXIT_PASS)], allow=['Killed EC'],
              forbid=[HYPTRACE], timeout=120, tags=['conformance']),
+    # With `iommu` on q35 with intel-iommu: DMA and interrupt remapping on (the PIT and every other
+    # I/O APIC pin through remapping entries); I.135 skips itself (the module says `iommu`).
+    Scenario('conformance-iommu-smp4', 'ABI conformance suite with VT-d DMA and interrupt remapping, four CPUs',
+             smp=4, machine='q35', cmdline='serial iommu', extra=['-device', 'intel-iommu'],
+             module='user/conformance/conformance iommu',
+             expect=[BANNER, LIVELOCK_KILL, r'IOMMU: interrupt remapping on', rf'^{CONFORMANCE_SMP4 - 1} passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], allow=['Killed EC'], forbid=[HYPTRACE], timeout=120,
+             tags=['conformance', 'iommu']),
     # With `hyptrace` every failed check the suite provokes is logged with its reason, and the
     # suite's verdict is the same.
     Scenario('conformance-hyptrace-smp1', 'hyptrace: failed hypercall checks of the conformance suite logged',

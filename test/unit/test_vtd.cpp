@@ -205,3 +205,25 @@ TEST(DmarScope, AUnitIsFoundByItsScopesElseTheIncludeAllUnit)
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Vtd, InterruptRemappingEntriesAndFormats)
+{
+    EXPECT_EQ(Irte::ENTRIES, 256u);
+    EXPECT_EQ(Irte::irta(0x5000), 0x5007u);
+    // GSI 20, vector 52, APIC ID 3, level-triggered: present, TM, vector in 23:16, destination 47:40.
+    EXPECT_EQ(Irte::lo(52, 3, true), 0x0000'0300'0034'0011u);
+    EXPECT_EQ(Irte::lo(52, 3, false), 0x0000'0300'0034'0001u);
+    EXPECT_EQ(Irte::lo(33, 0x1ff, false) >> 40, 0xffu);  // xAPIC destinations only: 8 bits
+    EXPECT_EQ(Irte::hi(-1), 0u);                         // no source check
+    EXPECT_EQ(Irte::hi(0x18), 0x4'0018u);                // SVT 1, SQ 0: all 16 bits compared
+    EXPECT_EQ(Irte::rte_hi(20), 20u << 17 | 1u << 16);
+    EXPECT_EQ(Irte::MSI_ADDR & 0xfff00000, 0xfee00000u);
+    EXPECT_EQ(Irte::MSI_ADDR & 0x18, 0x18u);  // remappable format and SHV: handle 0 + data
+    EXPECT_EQ(Inv::iec_global().lo, 4u);
+    EXPECT_EQ(Inv::iec_index(20).lo, 0x14'0000'0014u);
+    EXPECT_STREQ(fault_reason(0x26), "interrupt source-ID check failed");
+}
+
+}  // namespace
