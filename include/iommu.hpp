@@ -34,7 +34,8 @@ bool known(u16 rid);
 bool assign(Pd *pd, u16 rid);
 /* The PD goes: its devices are blocked, the caches cleaned, its domain ID free for reuse. */
 void release(Pd *pd);
-/* The units' register pages (ABI 9.6: never delegable): fn(first page, pages) for each DRHD. */
+/* The units' register pages (ABI 9.6: never delegable): fn(first page, pages) for each DRHD, and
+   for each IVHD its registers and its PCI configuration page. */
 void for_each_register_range(void (*fn)(u64 first, u64 pages, void *ctx), void *ctx);
 /* The fault event interrupt (Vec::IOMMU): report and clear the recorded faults. */
 void interrupt();

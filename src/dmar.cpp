@@ -476,7 +476,15 @@ void Iommu::init()
     if (!Boot::cmdline.iommu)
         return;
     if (!d.present) {
-        trace("IOMMU: 'iommu' given but no DMAR table: DMA remapping off");
+        const Ivrs_info &v = Boot::acpi.ivrs;
+        for (unsigned i = 0; i < v.num_ivhd; i++)
+            trace("IOMMU: AMD-Vi unit at %#lx (IVHD type %#x, device %02x:%02x.%x, %u device ranges, %u "
+                  "special "
+                  "devices)",
+                  v.ivhd[i].base, v.ivhd[i].type, v.ivhd[i].devid >> 8, (v.ivhd[i].devid >> 3) & 0x1f,
+                  v.ivhd[i].devid & 7, v.ivhd[i].num_ranges, v.ivhd[i].num_special);
+        trace("IOMMU: 'iommu' given but no DMAR table%s: DMA remapping off",
+              v.present ? " (AMD-Vi is not supported yet)" : "");
         return;
     }
     if (d.incomplete || !d.num_drhd) {
@@ -623,6 +631,16 @@ void Iommu::for_each_register_range(void (*fn)(u64 first, u64 pages, void *ctx),
     const Dmar_info &d = Boot::acpi.dmar;
     for (unsigned i = 0; d.present && i < d.num_drhd && i < Dmar_info::MAX_DRHD; i++)
         fn(d.drhd[i].base >> 12, i < num_units ? units[i].pages : 1, ctx);
+    // AMD-Vi: the 16 KiB register block and the IOMMU's own PCI configuration page (its MSI
+    // and base address registers), whether or not we drive the unit.
+    const Ivrs_info &v = Boot::acpi.ivrs;
+    const Mcfg_info &m = Boot::acpi.mcfg;
+    for (unsigned i = 0; v.present && i < v.num_ivhd && i < Ivrs_info::MAX_IVHD; i++) {
+        fn(v.ivhd[i].base >> 12, 4, ctx);
+        u64 bus = v.ivhd[i].devid >> 8;
+        if (m.has_seg0 && !v.ivhd[i].segment && bus >= m.seg0_bus_start && bus <= m.seg0_bus_end)
+            fn((m.seg0_base >> 12) + (u64{v.ivhd[i].devid} - u64{m.seg0_bus_start} * 256), 1, ctx);
+    }
 }
 
 void Iommu::interrupt()

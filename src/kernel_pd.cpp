@@ -1,7 +1,8 @@
 /*
  * The kernel PD (ABI 9.6): the source of the root task's H-bit delegations. It owns every
  * memory frame but the hypervisor's own, the local APIC, the I/O APICs and the IOMMU units' registers
- * (every DRHD's, with or without the option `iommu`); every I/O port; the
+ * (every DRHD's and IVHD's, and an AMD IOMMU's configuration page, with or without the option
+ * `iommu`); every I/O port; the
  * idle SCs and the GSI semaphores. It never runs; its nodes are never mapped anywhere.
  */
 #include "abi/constants.hpp"
@@ -26,7 +27,7 @@ void Pd::create_kernel(u64 hip_phys)
     {
         u64 first, end;
     };
-    Hole holes[4 + Madt_info::MAX_IOAPIC + Dmar_info::MAX_DRHD];
+    Hole holes[4 + Madt_info::MAX_IOAPIC + Dmar_info::MAX_DRHD + 2 * Ivrs_info::MAX_IVHD];
     unsigned n = 0;
     holes[n++] = {Boot::hyp_base >> 12, (Boot::hyp_end + PAGE_SIZE - 1) >> 12};
     // The image itself, wherever it is (src/init.cpp moves it right above the pool, so the
