@@ -171,7 +171,7 @@ def fuzz(name, desc, smp, seed, secs=60, args='', **kw):
     are not forbidden while the mapping database's lock can be held for seconds (docs/fuzz-findings.md,
     F3): strict=True forbids them."""
     forbid = [r'LOCKUP:'] if kw.pop('strict', False) else []
-    return Scenario(name, desc, smp=smp, cmdline='serial kstat',
+    return Scenario(name, desc, smp=smp, cmdline=kw.pop('cmdline', 'serial kstat'),
                     module=f'user/fuzz/fuzz seed={seed} time={secs} kstat {args}'.strip(),
                     expect=[BANNER, rf'^{fuzz_checks(smp)} passed, 0 failed$'], steps=[('exit', EXIT_PASS)],
                     allow=['Killed EC'], forbid=forbid, timeout=kw.pop('timeout', 2 * secs + 150),
@@ -496,6 +496,10 @@ SCENARIOS = [
     fuzz('debug-fuzz-smp4-seed2', 'debug build: hypercall fuzzer, four CPUs, seed 2', 4, 2, build='debug',
          tags=['debug']),
     fuzz('fuzz-smp1-seed3', 'hypercall fuzzer, one CPU, seed 3', 1, 3),
+    # With DMA and interrupt remapping on: random D-bit items fill and empty DMA tables (written back
+    # with clflush for QEMU's non-coherent unit), PDs die with them; kernel memory back at the baseline.
+    fuzz('fuzz-iommu-smp2-seed7', 'hypercall fuzzer with VT-d remapping on, two CPUs, seed 7', 2, 7,
+         cmdline='serial kstat iommu', machine='q35', extra=['-device', 'intel-iommu'], tags=['iommu']),
     fuzz('fuzz-smp1-seed4', 'hypercall fuzzer, one CPU, seed 4', 1, 4),
     fuzz('fuzz-smp1-seed5', 'hypercall fuzzer, one CPU, seed 5', 1, 5),
     # With SVM (-cpu max): random vCPUs, G-bit items into nested page tables and guest port maps.
