@@ -1,5 +1,5 @@
 /*
- * ACPI table discovery and parsing: RSDP, RSDT/XSDT, MADT, FADT, HPET, MCFG, DMAR.
+ * ACPI table discovery and parsing: RSDP, RSDT/XSDT, MADT, FADT, HPET, MCFG, DMAR, IVRS.
  *
  * Firmware tables are untrusted input. Every table is read through a Phys_reader by physical
  * address; its length is bounded and its checksum verified before any field is used, every
@@ -276,6 +276,73 @@ struct Dmar_info
     bool x2apic_opt_out() const { return flags & FLAG_X2APIC_OPT_OUT; }
 };
 
+/*
+ * ACPI IVRS (AMD-Vi, AMD I/O Virtualization Technology specification, chapter 5). An IVHD
+ * describes one IOMMU (types 10h, 11h and 40h may describe the same one; software picks the
+ * highest type it knows) and the devices it translates, as ranges of device IDs (select, range,
+ * all, alias, extended) and special devices (I/O APIC, HPET); an IVMD a unity-mapped or excluded
+ * memory range. As with DMAR, anything malformed or too long to store marks the result
+ * incomplete rather than guessed at.
+ */
+struct Ivrs_range
+{
+    u16 first, last;  // device IDs (bus << 8 | dev << 3 | fn)
+    u16 alias;        // the requester ID their DMA carries (alias entries), else = each one's own
+    bool aliased;
+};
+
+struct Ivrs_special
+{
+    enum : u8 { IOAPIC = 1, HPET = 2 };
+    u8 variety;
+    u8 handle;  // I/O APIC ID or HPET number
+    u16 devid;
+};
+
+struct Ivrs_ivhd
+{
+    static constexpr unsigned MAX_RANGES = 32, MAX_SPECIAL = 8;
+
+    u8 type;  // 0x10, 0x11, 0x40
+    u8 flags;
+    u16 devid;       // the IOMMU's own PCI function
+    u16 cap_offset;  // its capability block in configuration space
+    u16 segment;
+    u16 info;
+    u64 base;      // MMIO registers (16 KiB aligned)
+    u32 features;  // type 10h: IOMMU feature reporting
+    u64 efr;       // types 11h, 40h: the extended feature register's image
+    bool incomplete;
+    u8 num_ranges;
+    u8 num_special;
+    Ivrs_range range[MAX_RANGES];
+    Ivrs_special special[MAX_SPECIAL];
+};
+
+struct Ivrs_ivmd
+{
+    static constexpr u8 UNITY = 1, READ = 2, WRITE = 4, EXCLUSION = 8;
+    u8 type;  // 0x20 all devices, 0x21 one, 0x22 a range
+    u8 flags;
+    u16 first, last;  // devices it applies to
+    u64 base, length;
+};
+
+struct Ivrs_info
+{
+    static constexpr unsigned MAX_IVHD = 8, MAX_IVMD = 8;
+
+    bool present;
+    u64 phys;
+    u32 length;
+    u32 iv_info;
+    bool incomplete;
+    u32 num_ivhd;
+    u32 num_ivmd;
+    Ivrs_ivhd ivhd[MAX_IVHD];
+    Ivrs_ivmd ivmd[MAX_IVMD];
+};
+
 /* Everything the kernel needs from ACPI. About 6 KiB: keep it static, not on a stack. */
 struct Acpi_info
 {
@@ -293,6 +360,7 @@ struct Acpi_info
     Hpet_info hpet;
     Mcfg_info mcfg;
     Dmar_info dmar;
+    Ivrs_info ivrs;
 
     /* ISA IRQ to GSI: identity unless an interrupt source override says otherwise. */
     u32 isa_to_gsi(u8 irq) const;
@@ -343,6 +411,7 @@ class Acpi
     static bool parse_hpet(Acpi_bytes t, u64 phys, Hpet_info &out);
     static bool parse_mcfg(Acpi_bytes t, u64 phys, Mcfg_info &out);
     static bool parse_dmar(Acpi_bytes t, u64 phys, Dmar_info &out);
+    static bool parse_ivrs(Acpi_bytes t, u64 phys, Ivrs_info &out);
 
     /*
      * Calls fn for each unique usable processor of the MADT, in table order (xAPIC duplicates

@@ -51,6 +51,7 @@ template <typename E> struct Found
     typename E::Sm *sm = nullptr;
     typename E::Sm *sm2 = nullptr;  // create_sm: chain target; assign_gsi: new chain target
     unsigned perm = 0;              // create_pd: the owner capability's permissions
+    u16 rid = 0;                    // assign_pci: the device's requester ID
 };
 
 template <typename T> T *as(const Capability &c, unsigned need) { return c.template as<T>(need); }
@@ -250,13 +251,26 @@ template <typename E> Verdict sm_ctrl(E &e, const Sys_sm_ctrl &a, Found<E> &d)
     return PASS;
 }
 
-/* 7.14: without IOMMU support no device can be assigned (step 3 always fails). */
-template <typename E> Verdict assign_pci(E &e, const Sys &a, Found<E> &d)
+/*
+ * 7.14. Step 2: rsi in the target PD must map a page of the MMCONFIG region (d.rid: the requester
+ * ID it stands for). Step 3: a PCI function must answer at rdx behind an IOMMU unit (never without
+ * DMA remapping). The function at rsi must too: its context entry is the one set, and one for a
+ * function nobody has would only waste a context table (docs/iommu.md).
+ */
+template <typename E> Verdict assign_pci(E &e, const Sys_assign_pci &a, Found<E> &d)
 {
     d.pd = as<typename E::Pd>(e.lookup(a.sel()), 0);
     if (!d.pd)
         return fail(Status::BAD_CAP, "not a PD");
-    return fail(Status::BAD_DEV, "no IOMMU support: no device can be assigned");
+    long rid = e.config_rid(d.pd, a.dev());
+    if (rid < 0)
+        return fail(Status::BAD_DEV, "rsi maps no PCI configuration page in the target PD");
+    if (a.hint() > 0xffff || !e.iommu_device(static_cast<u16>(a.hint())))
+        return fail(Status::BAD_DEV, "no PCI device with requester ID rdx behind an IOMMU unit");
+    if (!e.iommu_device(static_cast<u16>(rid)))
+        return fail(Status::BAD_DEV, "no PCI device behind an IOMMU unit answers at rsi");
+    d.rid = static_cast<u16>(rid);
+    return PASS;
 }
 
 /*

@@ -22,6 +22,7 @@ constexpr unsigned NUM_GSI = 192;
 constexpr unsigned IPI_HALT = 0xf0;     // panic: stop this CPU
 constexpr unsigned IPI_RESCHED = 0xf1;  // an SC became ready on this CPU
 constexpr unsigned IPI_TLB = 0xf2;      // flush user TLB entries (revoke)
+constexpr unsigned IOMMU = 0xf3;        // IOMMU fault event (src/dmar.cpp)
 constexpr unsigned TIMER = 0xfd;
 constexpr unsigned ERROR = 0xfe;
 constexpr unsigned SPURIOUS = 0xff;

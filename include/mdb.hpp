@@ -35,11 +35,12 @@ struct Mdb_node
     u64 payload = 0;             // memory: physical page of base; I/O: = base; object: Kobject *
     u8 order = 0;
     u8 rights = 0;  // never 0 in a live node
-    u8 attr = 0;    // how the item delegated it: Mdb_node::GUEST (the G bit, ABI 3.2)
+    u8 attr = 0;    // how the item delegated it: Mdb_node::GUEST, DMA (G and D bits, ABI 3.2)
     u8 height = 0;  // AVL
     u16 pins = 0;   // walks paused here (Mdb_walk); a pinned node that goes is only marked dead
 
     static constexpr u8 GUEST = 1;  // memory: also in the guest page table; I/O: the guest's ports
+    static constexpr u8 DMA = 2;    // memory: also in the DMA page table (the D bit, ABI 3.2)
 
     u64 size() const { return u64{1} << order; }
     u64 end() const { return base + size(); }

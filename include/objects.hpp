@@ -40,7 +40,12 @@ class Pd : public Kobject
     u64 *gpt = nullptr;
     u64 gpt_phys = 0;
     Paging::Keep gkeep;
-    u64 gpt_gen = 0;              // bumped when guest mappings lose rights: vCPUs flush their guest TLB
+    u64 gpt_gen = 0;  // bumped when guest mappings lose rights: vCPUs flush their guest TLB
+    /* DMA space of its assigned devices (same format): D-bit memory nodes (src/mapping.cpp), and
+       its IOMMU domain ID, 0 until a device is assigned (src/dmar.cpp). */
+    u64 *dpt = nullptr;
+    Paging::Keep dkeep;
+    u16 did = 0;
     u8 *guest_iopm = nullptr;     // its vCPUs' I/O permission map (G-bit port nodes); null: all exit
     void *apic_access = nullptr;  // VMX APIC-access page (ABI 7.9.2), allocated on first use
     u64 id = 0;                   // never reused: names the PD in per-CPU PCID caches

@@ -115,6 +115,12 @@ struct Sys_quota : Sys
     Sys_create_pd create() const { return Sys_create_pd{{f}}; }
 };
 
+struct Sys_assign_pci : Sys
+{
+    u64 dev() const { return f.rsi; }   // configuration page, in the target PD
+    u64 hint() const { return f.rdx; }  // requester ID that selects the unit
+};
+
 struct Sys_assign_gsi : Sys
 {
     u64 dev() const { return f.rsi; }

@@ -118,11 +118,11 @@ bool scan_bios(Phys_reader const &r, Acpi_rsdp &out)
     return false;
 }
 
-enum Kind { MADT, FADT, HPET, MCFG, DMAR, OTHER };
+enum Kind { MADT, FADT, HPET, MCFG, DMAR, IVRS, OTHER };
 
 Kind kind_of(Acpi_table_record const &rec)
 {
-    static constexpr char const *sigs[] = {"APIC", "FACP", "HPET", "MCFG", "DMAR"};
+    static constexpr char const *sigs[] = {"APIC", "FACP", "HPET", "MCFG", "DMAR", "IVRS"};
     for (unsigned k = 0; k < OTHER; k++)
         if (sig_is(rec, sigs[k]))
             return static_cast<Kind>(k);
@@ -144,6 +144,7 @@ Slot slot_of(Acpi_info const &info, Kind k)
     case HPET: return {&info.hpet.present, &info.hpet.phys};
     case MCFG: return {&info.mcfg.present, &info.mcfg.phys};
     case DMAR: return {&info.dmar.present, &info.dmar.phys};
+    case IVRS: return {&info.ivrs.present, &info.ivrs.phys};
     default: return {nullptr, nullptr};
     }
 }
@@ -156,6 +157,7 @@ void parse_known(Kind k, Acpi_bytes t, u64 phys, Acpi_info &info)
     case HPET: Acpi::parse_hpet(t, phys, info.hpet); break;
     case MCFG: Acpi::parse_mcfg(t, phys, info.mcfg); break;
     case DMAR: Acpi::parse_dmar(t, phys, info.dmar); break;
+    case IVRS: Acpi::parse_ivrs(t, phys, info.ivrs); break;
     default: break;
     }
 }

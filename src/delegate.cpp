@@ -21,8 +21,11 @@ Delegate::Result Delegate::item(Pd *src, Pd *dst, Crd send, Item_meta meta, Crd 
     }
     // The H bit takes the kernel as source, for the root PD only (ABI 3.2, 9.6).
     Pd *from = meta.kernel() && src->privileged ? Pd::kernel : src;
-    // G: memory also enters the receiver's guest-physical space (its vCPUs' nested page table).
-    auto r = Mapping::delegate(from, send, dst, del, meta.hotspot(), meta.guest() ? Mdb_node::GUEST : 0);
+    // G: memory also enters the receiver's guest-physical space (its vCPUs' nested page table);
+    // D: memory also enters its DMA space (the devices assigned to it, src/dmar.cpp).
+    u8 attr = static_cast<u8>((meta.guest() ? Mdb_node::GUEST : 0) |
+                              (meta.dma() && send.type() == Crd::MEM ? Mdb_node::DMA : 0));
+    auto r = Mapping::delegate(from, send, dst, del, meta.hotspot(), attr);
     if (r.status == Mdb::Status::OK)
         res.crd = r.crd;
     res.oom = r.status == Mdb::Status::OOM;

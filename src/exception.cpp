@@ -13,6 +13,7 @@
 #include "gsi.hpp"
 #include "idt.hpp"
 #include "ioapic.hpp"
+#include "iommu.hpp"
 #include "ipc.hpp"
 #include "keyb.hpp"
 #include "lapic.hpp"
@@ -223,6 +224,11 @@ static void dispatch(Exc_frame *f, bool user)
             kill_current(*f, "EXC");
         // ABI 10.2: an exception in user mode is an event message to the EC's portal.
         Ipc::exception(c.ec, v, f->error, v == Vec::PF ? get_cr2() : c.ec->cr2);
+    }
+    if (v == Vec::IOMMU) {
+        Iommu::interrupt();
+        Lapic::eoi();
+        return;
     }
     if (v == Vec::TIMER) {
         timer_tick(c, user);

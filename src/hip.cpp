@@ -9,6 +9,7 @@
 #include "cpu.hpp"
 #include "hip_builder.hpp"
 #include "ioapic.hpp"
+#include "iommu.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "string.hpp"
@@ -91,9 +92,11 @@ void Hip_builder::build(Hip &h)
     h.ioapic_size = sizeof(Hip_ioapic);
     h.mem_offs = Hip::MEM_OFFS;
     h.mem_size = sizeof(Hip_mem);
-    // SVM or VMX when every CPU runs vCPUs (src/vcpu.cpp); the IOMMU is not announced yet (README
-    // feature table; docs/virtualization.md lists our choices where the ABI is silent).
-    h.api_flg = (Svm::usable ? Hip::FEAT_SVM : 0) | (Vmx::usable ? Hip::FEAT_VMX : 0);
+    // SVM or VMX when every CPU runs vCPUs (src/vcpu.cpp); IOMMU exactly when DMA remapping is on
+    // (ABI 8.2; the reference never sets it: docs/iommu.md). docs/virtualization.md lists our
+    // choices where the ABI is silent.
+    h.api_flg = (Svm::usable ? Hip::FEAT_SVM : 0) | (Vmx::usable ? Hip::FEAT_VMX : 0) |
+                (Iommu::active() ? Hip::FEAT_IOMMU : 0);
     h.api_ver = Abi::API_VERSION;
     h.sel_num = static_cast<u32>(Abi::SEL_NUM);
     h.sel_exc = Abi::NUM_EXC;

@@ -10,6 +10,7 @@
 #include "gsi.hpp"
 #include "idt.hpp"
 #include "ioapic.hpp"
+#include "iommu.hpp"
 #include "keyb.hpp"
 #include "kmem.hpp"
 #include "ktest.hpp"
@@ -352,10 +353,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
           Lapic::timer_uses_deadline() ? "TSC-deadline" : "LAPIC one-shot");
     Lapic::timer_setup(Lapic::timer_uses_deadline());
     Lapic::timer_arm_tsc(rdtsc() + Time::ms_to_tsc(100));
+    Iommu::init();  // first: with interrupt remapping the I/O APIC pins are programmed remappable
     Ioapic::init(Boot::acpi);
-    if (Boot::cmdline.iommu)
-        trace("IOMMU: 'iommu' given; DMA/interrupt remapping is not implemented yet (DMAR %s)",
-              Boot::acpi.dmar.present ? "present" : "absent");
     Keyb::init();
 
     Smp::boot_aps(Boot::trampoline_page);

@@ -1,9 +1,12 @@
 /*
- * I/O APIC driver and the legacy 8259 PIC shutdown.
+ * I/O APIC driver and the legacy 8259 PIC shutdown. With interrupt remapping (src/dmar.cpp) a
+ * pin's redirection entry is in the remappable format and names remapping entry = GSI, which
+ * holds the destination; the entry's vector stays 32 + GSI, so EOIs still reach the pin.
  */
 #include "ioapic.hpp"
 #include "console.hpp"
 #include "idt.hpp"
+#include "iommu.hpp"
 #include "lapic.hpp"
 #include "paging.hpp"
 #include "spinlock.hpp"
@@ -104,9 +107,16 @@ bool Ioapic::route(u32 gsi, u32 apic_id, Irq_mode mode, bool masked)
     u32 pin = gsi - u->gsi_base;
     u32 lo = (Vec::GSI_BASE + gsi) | (mode.polarity == Irq_mode::LOW ? 1u << 13 : 0) |
              (mode.trigger == Irq_mode::LEVEL ? 1u << 15 : 0) | (masked ? 1u << 16 : 0);
+    u32 hi = apic_id << 24;
+    if (Iommu::remaps_interrupts()) {
+        if (!Iommu::set_irte(gsi, apic_id, static_cast<u8>(Vec::GSI_BASE + gsi),
+                             mode.trigger == Irq_mode::LEVEL, Iommu::ioapic_sid(u->id)))
+            return false;
+        hi = Iommu::rte_hi(gsi);
+    }
     Lock_guard g(lock);
     write(*u, 0x10 + 2 * pin, 1u << 16);
-    write(*u, 0x11 + 2 * pin, apic_id << 24);
+    write(*u, 0x11 + 2 * pin, hi);
     write(*u, 0x10 + 2 * pin, lo);
     return true;
 }

@@ -1,12 +1,15 @@
 /*
  * The kernel PD (ABI 9.6): the source of the root task's H-bit delegations. It owns every
- * memory frame but the hypervisor's own, the local APIC and the I/O APICs; every I/O port; the
+ * memory frame but the hypervisor's own, the local APIC, the I/O APICs and the IOMMU units' registers
+ * (every DRHD's and IVHD's, and an AMD IOMMU's configuration page, with or without the option
+ * `iommu`); every I/O port; the
  * idle SCs and the GSI semaphores. It never runs; its nodes are never mapped anywhere.
  */
 #include "abi/constants.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "gsi.hpp"
+#include "iommu.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 
@@ -24,7 +27,7 @@ void Pd::create_kernel(u64 hip_phys)
     {
         u64 first, end;
     };
-    Hole holes[4 + Madt_info::MAX_IOAPIC];
+    Hole holes[4 + Madt_info::MAX_IOAPIC + Dmar_info::MAX_DRHD + 2 * Ivrs_info::MAX_IVHD];
     unsigned n = 0;
     holes[n++] = {Boot::hyp_base >> 12, (Boot::hyp_end + PAGE_SIZE - 1) >> 12};
     // The image itself, wherever it is (src/init.cpp moves it right above the pool, so the
@@ -35,6 +38,17 @@ void Pd::create_kernel(u64 hip_phys)
     for (unsigned i = 0; i < Boot::acpi.madt.num_ioapic && i < Madt_info::MAX_IOAPIC; i++)
         holes[n++] = {Boot::acpi.madt.ioapic[i].address >> 12u,
                       (Boot::acpi.madt.ioapic[i].address >> 12u) + 1};
+    struct Holes
+    {
+        Hole *h;
+        unsigned &n;
+    } into{holes, n};
+    Iommu::for_each_register_range(
+        [](u64 first, u64 pages, void *ctx) {
+            auto &in = *static_cast<Holes *>(ctx);
+            in.h[in.n++] = {first, first + pages};
+        },
+        &into);
     for (unsigned i = 1; i < n; i++)  // sort by start (insertion)
         for (unsigned j = i; j > 0 && holes[j].first < holes[j - 1].first; j--) {
             Hole t = holes[j];

@@ -16,6 +16,7 @@
 #include "cpu.hpp"
 #include "gsi.hpp"
 #include "idt.hpp"
+#include "iommu.hpp"
 #include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
@@ -56,11 +57,14 @@ u64 guest_flags(unsigned rights, bool ignore_pat = false)
 
 /* The largest leaf level a table takes: 2 (1 GiB), 1 (2 MiB) or 0. */
 unsigned host_max_level() { return Paging::have_1g ? 2 : 1; }
+/* The same from a mask of large pages (bit 0: 2 MiB, bit 1: 1 GiB; the IOMMU's). */
+unsigned level_of(unsigned large) { return !(large & 1) ? 0 : (large & 2) ? 2 : 1; }
 unsigned guest_max_level() { return Vmx::usable ? Vmx::ept_max_level() : host_max_level(); }
 
 /*
- * Map [page, page + pages) to phys_page... in `table` (a host or a guest page table) with leaf
- * `flags` and the largest pages (up to max_level) alignment and emptiness allow. pd->lock held.
+ * Map [page, page + pages) to phys_page... in `table` (a host, guest or DMA page table; VT-d reads
+ * bits 0 and 1 as read and write) with leaf `flags` and the largest pages (up to max_level) alignment and
+ * emptiness allow. pd->lock held.
  */
 bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, u64 flags, unsigned max_level, Quota *q)
 {
@@ -123,6 +127,46 @@ bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights, bool
     Lock_guard g(pd->lock);
     return map_pages(pd->gpt, page, phys_page, pages, guest_flags(rights, ignore_pat), guest_max_level(),
                      pd->quota);
+}
+
+/*
+ * A D-bit memory node in the PD's DMA page table (ABI 3.2, 11.4): device address = node base,
+ * below the units' address width; beyond that, or without DMA remapping, recorded only.
+ */
+bool dma_part(u64 page, u64 &pages)
+{
+    u64 top = Iommu::dma_pages();
+    if (page >= top)
+        return false;
+    if (page + pages > top)
+        pages = top - page;
+    return true;
+}
+
+bool map_dma(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
+{
+    if (!dma_part(page, pages))
+        return true;
+    if (!Iommu::make_table(pd))
+        return false;
+    Lock_guard g(pd->lock);
+    bool ok = map_pages(pd->dpt, page, phys_page, pages, pte_flags(rights), level_of(Iommu::large_pages()),
+                        pd->quota);
+    Iommu::sync(pd, page << 12, pages << 12, false);
+    return ok;
+}
+
+/* DMA pages go or become read-only: out of every IOMMU cache before this returns. */
+void unmap_dma(Pd *pd, u64 page, u64 pages, bool remove)
+{
+    if (!dma_part(page, pages) || !__atomic_load_n(&pd->dpt, __ATOMIC_ACQUIRE))
+        return;
+    Lock_guard g(pd->lock);
+    if (remove)
+        Paging::unmap(pd->dpt, page << 12, pages << 12, pd->dkeep);
+    else
+        Paging::protect(pd->dpt, page << 12, pages << 12, false);
+    Iommu::sync(pd, page << 12, pages << 12, true);
 }
 
 /*
@@ -259,11 +303,14 @@ struct Observer final : Mdb_observer
         }
         case Crd::MEM:
             if (!map_node(pd, n.base, n.payload, n.size(), n.rights) ||
-                ((n.attr & Mdb_node::GUEST) && !map_guest(pd, n.base, n.payload, n.size(), n.rights))) {
+                ((n.attr & Mdb_node::GUEST) && !map_guest(pd, n.base, n.payload, n.size(), n.rights)) ||
+                ((n.attr & Mdb_node::DMA) && !map_dma(pd, n.base, n.payload, n.size(), n.rights))) {
                 // What was mapped goes again (tables with it): CPUs running the PD may have seen it.
                 unmap(pd, n.base, n.size());
                 if (n.attr & Mdb_node::GUEST)
                     unmap_guest(pd, n.base, n.size(), 0);  // rights 0: removed
+                if (n.attr & Mdb_node::DMA)
+                    unmap_dma(pd, n.base, n.size(), true);
                 return false;
             }
             return true;
@@ -306,6 +353,8 @@ struct Observer final : Mdb_observer
                 protect(pd, n.base, n.size());
             if ((n.attr & Mdb_node::GUEST) && (!(n.rights & 7) || guest_lost(n.rights)))
                 unmap_guest(pd, n.base, n.size(), n.rights);
+            if ((n.attr & Mdb_node::DMA) && (!(n.rights & 7) || !(n.rights & 2)))
+                unmap_dma(pd, n.base, n.size(), !(n.rights & 7));
             return;
         case Crd::PIO:
             if (!n.rights) {

@@ -9,6 +9,7 @@
 #include "console.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
+#include "iommu.hpp"
 #include "ipc.hpp"
 #include "kmem.hpp"
 #include "mapping.hpp"
@@ -88,7 +89,7 @@ Pd *Pd::create(Quota *payer, Quota *uses)
     pd->pml4_phys = virt_to_phys(pml4);
     pd->payer = payer;
     pd->quota = uses;
-    pd->obj.quota = pd->keep.quota = pd->gkeep.quota = uses;
+    pd->obj.quota = pd->keep.quota = pd->gkeep.quota = pd->dkeep.quota = uses;
     Quota::attach(uses);
     return pd;
 }
@@ -100,6 +101,9 @@ void Pd::destroy()
     free_tables(pml4, 3, quota);
     if (gpt)
         free_tables(gpt, 4, quota);
+    Iommu::release(this);  // its devices blocked and out of the IOMMU caches first
+    if (dpt)
+        free_tables(dpt, 4, quota);
     if (io_bitmap)
         Kmem::free(io_bitmap, 1, quota);
     if (guest_iopm)

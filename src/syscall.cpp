@@ -10,8 +10,7 @@
  *
  * call and reply are src/ipc.cpp's (with the fast paths); revoke works through the mapping
  * database (src/mapping.cpp); assign_gsi routes I/O APIC pins and answers MSI address/data.
- * Not implemented yet (listed in README): the IOMMU, so assign_pci answers BAD_DEV after its
- * capability check.
+ * assign_pci binds a device to a PD's DMA space through the IOMMU (src/dmar.cpp).
  */
 #include "syscall.hpp"
 #include "abi/constants.hpp"
@@ -27,6 +26,7 @@
 #include "entry.hpp"
 #include "gsi.hpp"
 #include "ioapic.hpp"
+#include "iommu.hpp"
 #include "ipc.hpp"
 #include "kmem.hpp"
 #include "lapic.hpp"
@@ -74,6 +74,16 @@ struct Kernel_env
     static bool kstat() { return Boot::cmdline.kstat; }
     static bool virt() { return Virt::usable(); }
     static bool vmx() { return Vmx::usable; }
+    /* ABI 7.14 step 2: the requester ID of the MMCONFIG page at va in pd, -1 if it is none. */
+    static long config_rid(Pd *pd, u64 va)
+    {
+        const Mcfg_info &m = Boot::acpi.mcfg;
+        u64 phys = va < USER_ADDR ? Paging::lookup(pd->pml4, va) : ~u64{0};
+        if (phys == ~u64{0} || !m.has_seg0 || phys < m.seg0_base || phys - m.seg0_base >= m.seg0_size)
+            return -1;
+        return long{m.seg0_bus_start} * 256 + static_cast<long>((phys - m.seg0_base) >> 12);
+    }
+    static bool iommu_device(u16 rid) { return Iommu::known(rid); }
 
     /*
      * New objects are paid for by the caller's PD's quota (docs/quota.md). A classic create_pd
@@ -299,17 +309,30 @@ Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
     if (!pci && !hpet)
         return fail(Status::BAD_DEV, "MSI: rsi maps neither a PCI configuration page nor the HPET");
     if (target.apic_id > 0xff)
-        return fail(Status::BAD_CPU, "MSI: the CPU needs interrupt remapping");
+        return fail(Status::BAD_CPU, "MSI: the CPU needs interrupt remapping with x2APIC destinations");
+    if (Iommu::remaps_interrupts()) {
+        // The remapping entry (= GSI) checks that the device whose configuration page was named
+        // sends the MSI; the HPET's is not checked (no requester ID without a DMAR HPET scope).
+        int sid = pci ? static_cast<int>(Kernel_env::config_rid(e.me->pd, a.dev())) : -1;
+        Iommu::set_irte(gsi, target.apic_id, static_cast<u8>(Vec::GSI_BASE + gsi), false, sid);
+        a.f.rsi = Iommu::MSI_REMAPPED;
+        a.f.rdx = u64{Iommu::MSI_REMAPPED} << 32 | gsi;
+        return PASS;
+    }
     u64 addr = 0xfee00000ull | u64{target.apic_id} << 12;
     a.f.rsi = addr;
     a.f.rdx = addr << 32 | (Vec::GSI_BASE + gsi);
     return PASS;
 }
 
-Verdict assign_pci(Kernel_env e, Sys a)
+Verdict assign_pci(Kernel_env e, Sys_assign_pci a)
 {
     Decode::Found<Kernel_env> d;
-    return Decode::assign_pci(e, a, d);  // no IOMMU support yet: every decode fails
+    if (Verdict v = Decode::assign_pci(e, a, d); !v.ok())
+        return v;
+    if (!Iommu::assign(d.pd, d.rid))
+        return fail(Status::OOM, "out of memory or IOMMU domain IDs");
+    return PASS;
 }
 
 /*
@@ -458,7 +481,7 @@ extern "C" void handle_syscall(Exc_frame *f)
     case Hypercall::SC_CTRL: v = sc_ctrl(e, s); break;
     case Hypercall::PT_CTRL: v = pt_ctrl(e, s); break;
     case Hypercall::SM_CTRL: v = sm_ctrl(e, Sys_sm_ctrl{s}); break;
-    case Hypercall::ASSIGN_PCI: v = assign_pci(e, s); break;
+    case Hypercall::ASSIGN_PCI: v = assign_pci(e, Sys_assign_pci{s}); break;
     case Hypercall::ASSIGN_GSI: v = assign_gsi(e, Sys_assign_gsi{s}); break;
     case Hypercall::CALL: v = call_verdict(Ipc::call(self, s.sel(), Sys_call{s}.db())); break;
     case Hypercall::REVOKE: v = revoke(e, Sys_revoke{s}); break;

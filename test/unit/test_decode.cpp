@@ -98,6 +98,14 @@ struct Fake_env
     bool virt() const { return virt_option || vmx_option; }
     bool vmx_option = false;
     bool vmx() const { return vmx_option; }
+    std::map<u64, long> config_pages;  // assign_pci: address in the target PD -> requester ID
+    std::set<u16> iommu_devices;       // functions behind an IOMMU unit
+    long config_rid(Fake_pd *, u64 va) const
+    {
+        auto i = config_pages.find(va);
+        return i == config_pages.end() ? -1 : i->second;
+    }
+    bool iommu_device(u16 rid) const { return iommu_devices.count(rid) != 0; }
 
     // The perform step: an allocator with a budget, an insert with a chosen outcome.
     int alloc_budget = 1 << 30;
@@ -654,9 +662,35 @@ TEST(Decode, AssignPciChecksThePdThenAnswersBadDevWithoutAnIommu)
     World w;
     w.id(Hypercall::ASSIGN_PCI, 0, SEL_SM);
     Decode::Found<Fake_env> d;
-    EXPECT_EQ(Decode::assign_pci(w.env, Sys{w.f}, d).status, Status::BAD_CAP);
+    EXPECT_EQ(Decode::assign_pci(w.env, Sys_assign_pci{Sys{w.f}}, d).status, Status::BAD_CAP);
     w.set_sel(SEL_PD);
-    EXPECT_EQ(Decode::assign_pci(w.env, Sys{w.f}, d).status, Status::BAD_DEV);
+    EXPECT_EQ(Decode::assign_pci(w.env, Sys_assign_pci{Sys{w.f}}, d).status, Status::BAD_DEV);
+    w.env.config_pages[0x5000] = 0x20;  // a config page, but no IOMMU covers anything
+    w.f.rsi = 0x5000;
+    w.f.rdx = 0x20;
+    EXPECT_EQ(Decode::assign_pci(w.env, Sys_assign_pci{Sys{w.f}}, d).status, Status::BAD_DEV);
+}
+
+TEST(Decode, AssignPciChecksTheConfigPageThenTheHintThenTheDevice)
+{
+    World w;
+    w.id(Hypercall::ASSIGN_PCI, 0, SEL_PD);
+    w.env.config_pages[0x5000] = 0x20;
+    w.env.config_pages[0x6000] = 0x28;
+    w.env.iommu_devices = {0x20, 0x18};
+    auto run = [&](u64 rsi, u64 rdx, Decode::Found<Fake_env> &d) {
+        w.f.rsi = rsi;
+        w.f.rdx = rdx;
+        return Decode::assign_pci(w.env, Sys_assign_pci{Sys{w.f}}, d).status;
+    };
+    Decode::Found<Fake_env> d;
+    EXPECT_EQ(run(0x7000, 0x20, d), Status::BAD_DEV);     // rsi: no config page
+    EXPECT_EQ(run(0x5000, 0x28, d), Status::BAD_DEV);     // the hint names no known device
+    EXPECT_EQ(run(0x5000, 0x10020, d), Status::BAD_DEV);  // the hint is no requester ID
+    EXPECT_EQ(run(0x6000, 0x20, d), Status::BAD_DEV);     // nobody answers at rsi
+    EXPECT_EQ(run(0x5000, 0x18, d), Status::SUCCESS);     // another device's hint selects the unit
+    EXPECT_EQ(d.rid, 0x20);
+    EXPECT_EQ(d.pd, &w.pd);
 }
 
 TEST(Decode, SelectorsWrapAtTheObjectSpaceSize)

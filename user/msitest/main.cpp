@@ -1,6 +1,7 @@
 /*
- * Device interrupt test (ABI 7.13, 7.15, 11.1, 11.2, checklist I.132/133)
- * with QEMU's `edu` PCI device. Needs `-machine q35 -device edu`.
+ * Device interrupt test (ABI 7.13, 7.15, 11.1, 11.2, 11.4, checklist I.132/133)
+ * with QEMU's `edu` PCI device. Needs `-machine q35 -device edu`. With `iommu` and a second edu
+ * it also checks interrupt remapping's source validation (docs/iommu.md).
  *
  * MSI: find the device through MMCONFIG, ask the kernel for the MSI address
  * and data of a GSI that has no I/O APIC pin, program the device's MSI
@@ -51,6 +52,12 @@ void spin_ms(u64 ms)
         pause();
 }
 
+// With the IOMMU flag (8.2) the kernel may remap interrupts: then MSIs use the remappable format.
+bool remapped(const Hip *hip, const Gsi_result &g)
+{
+    return (hip->api_flg & Hip::FEAT_IOMMU) && g.msi_addr == 0xfee00018;
+}
+
 // The offset of the MSI capability (id 5) in the capability list, 0 if there is none.
 unsigned msi_cap(volatile u8 *dev)
 {
@@ -85,9 +92,13 @@ void test_msi(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u32 *mmio
     check(bad.status == Status::BAD_DEV, "assign_gsi with a non-device page: BAD_DEV (I.131)");
     auto g = assign_gsi(gsm, reinterpret_cast<u64>(dev), cpu);
     u32 apic = hip->cpu(cpu)->lapic_id >> 24;
-    check(g.status == Status::SUCCESS && g.msi_addr == (0xfee00000ull | u64{apic} << 12) &&
-              g.msi_data == 32 + MSI_GSI,
-          "assign_gsi returns the MSI address and data (I.132)");
+    if (remapped(hip, g))
+        check(g.status == Status::SUCCESS && g.msi_data == MSI_GSI,
+              "assign_gsi with interrupt remapping returns 0xfee00018 and the GSI as MSI data (7.15)");
+    else
+        check(g.status == Status::SUCCESS && g.msi_addr == (0xfee00000ull | u64{apic} << 12) &&
+                  g.msi_data == 32 + MSI_GSI,
+              "assign_gsi returns the MSI address and data (I.132)");
 
     // Program the capability: address, data, enable; and let the device master the bus.
     u16 ctrl = cfg16(dev, cap + 2);
@@ -104,6 +115,48 @@ void test_msi(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u32 *mmio
     check(d.status == Status::SUCCESS, "the device's MSI releases the GSI semaphore (I.133)");
     check(mmio[EDU_IRQ_STATUS / 4] == 0x1, "interrupt status as raised");
     mmio[EDU_IRQ_ACK / 4] = 0x1;
+}
+
+// Program dev's MSI capability with g's address and data, enable it and bus mastering.
+void program_msi(volatile u8 *dev, const Gsi_result &g)
+{
+    unsigned cap = msi_cap(dev);
+    u16 ctrl = cfg16(dev, cap + 2);
+    bool is64 = ctrl & (1u << 7);
+    *reinterpret_cast<volatile u32 *>(dev + cap + 4) = static_cast<u32>(g.msi_addr);
+    if (is64)
+        *reinterpret_cast<volatile u32 *>(dev + cap + 8) = 0;
+    cfg16(dev, cap + (is64 ? 12 : 8)) = static_cast<u16>(g.msi_data);
+    cfg16(dev, cap + 2) = static_cast<u16>(ctrl | 1);
+    cfg16(dev, PCI_COMMAND) = static_cast<u16>(cfg16(dev, PCI_COMMAND) | 0x6);
+}
+
+/*
+ * With interrupt remapping (a second edu, `iommu`): the remapping entry checks the requester ID,
+ * so a device that sends the message assign_gsi made for another device's configuration page is
+ * dropped; with its own page the message arrives.
+ */
+void test_msi_source(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u8 *other, volatile u32 *mmio)
+{
+    u64 gsm = alloc_sel();
+    check(request_kernel_cap(Abi::ksel_gsi_sm(MSI_GSI + 1), gsm) == Status::SUCCESS,
+          "a second MSI GSI semaphore from the kernel");
+    auto g = assign_gsi(gsm, reinterpret_cast<u64>(dev), cpu);
+    check(g.status == Status::SUCCESS && remapped(hip, g), "assign_gsi with the first edu's page: remapped");
+    program_msi(other, g);
+    mmio[EDU_IRQ_RAISE / 4] = 0x1;
+    auto d = sm_down(gsm, after_ms(500));
+    check(d.status == Status::COM_TIM, "the second edu sending that message: dropped (source-ID check)");
+    mmio[EDU_IRQ_ACK / 4] = 0x1;
+    g = assign_gsi(gsm, reinterpret_cast<u64>(other), cpu);
+    program_msi(other, g);
+    mmio[EDU_IRQ_RAISE / 4] = 0x1;
+    d = sm_down(gsm, after_ms(2000));
+    check(g.status == Status::SUCCESS && d.status == Status::SUCCESS,
+          "assign_gsi with its own page: the second edu's MSI arrives");
+    mmio[EDU_IRQ_ACK / 4] = 0x1;
+    unsigned cap = msi_cap(other);
+    cfg16(other, cap + 2) = static_cast<u16>(cfg16(other, cap + 2) & ~1u);
 }
 
 // The INTx part: legacy interrupt through the I/O APIC.
@@ -238,14 +291,18 @@ int main(const Hip *hip, unsigned cpu)
     check(cfg != nullptr, "map bus 0 configuration space");
     if (!cfg)
         test::exit();
-    volatile u8 *dev = nullptr;
+    volatile u8 *dev = nullptr, *dev2 = nullptr;
     unsigned slot = 0;
-    for (unsigned d = 0; d < 32 && !dev; d++) {
+    for (unsigned d = 0; d < 32 && !dev2; d++) {
         auto f = cfg + (d << 15);
-        if (cfg16(f, 0) == 0x1234 && cfg16(f, 2) == 0x11e8) {
-            dev = f;
-            slot = d;
+        if (cfg16(f, 0) != 0x1234 || cfg16(f, 2) != 0x11e8)
+            continue;
+        if (dev) {
+            dev2 = f;
+            continue;
         }
+        dev = f;
+        slot = d;
     }
     check(dev != nullptr, "edu device found on bus 0");
     if (!dev)
@@ -258,6 +315,13 @@ int main(const Hip *hip, unsigned cpu)
         test::exit();
 
     test_msi(hip, cpu, dev, mmio);
+    if (dev2 && (hip->api_flg & Hip::FEAT_IOMMU)) {
+        u64 bar = *reinterpret_cast<volatile u32 *>(dev2 + 0x10) & ~0xfull;
+        auto mmio2 = static_cast<volatile u32 *>(map_phys(bar, 1u << 20));
+        check(mmio2 != nullptr, "map the second edu's registers");
+        if (mmio2)
+            test_msi_source(hip, cpu, dev, dev2, mmio2);
+    }
     test_intx(cpu, dev, slot, mmio);
     test::exit();
 }

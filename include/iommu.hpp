@@ -1,0 +1,56 @@
+/*
+ * The IOMMU (ABI 7.14, 11.4; docs/iommu.md): DMA remapping with Intel VT-d (src/dmar.cpp),
+ * only with the command-line option `iommu`. Each PD has a DMA page table (Pd::dpt, the host
+ * table's format), filled by src/mapping.cpp from D-bit memory nodes; assign_pci points a
+ * device's context entry at it. Devices not assigned are blocked. Every change that takes
+ * rights away is out of every unit's caches before sync() returns.
+ */
+#pragma once
+
+#include "types.hpp"
+
+class Pd;
+
+namespace Iommu {
+/* Discovery and enabling, after ACPI, the allocator, the LAPIC and the I/O APICs; before the kernel PD. */
+void init();
+/* DMA remapping is on (HIP feature bit 0). */
+bool active();
+/* Device addresses below this page number are translated (the units' common address width). */
+u64 dma_pages();
+/* Leaf sizes every unit walks in DMA tables: bit 0 2 MiB, bit 1 1 GiB. */
+unsigned large_pages();
+/* pd->dpt exists (created under pd->lock); false: out of memory. */
+bool make_table(Pd *pd);
+/*
+ * pd->dpt changed in [va, va + size) (pd->lock held): write the entries back for units that do
+ * not snoop, and with `lost` (rights went) or in caching mode invalidate the PD's domain in
+ * every unit's IOTLB and wait for it.
+ */
+void sync(Pd *pd, u64 va, u64 size, bool lost);
+/* A PCI function answers at rid and a unit translates it. */
+bool known(u16 rid);
+/* rid's DMA goes through pd->dpt from now on (caches invalidated); false: out of memory or domain IDs. */
+bool assign(Pd *pd, u16 rid);
+/* The PD goes: its devices are blocked, the caches cleaned, its domain ID free for reuse. */
+void release(Pd *pd);
+/* The units' register pages (ABI 9.6: never delegable): fn(first page, pages) for each DRHD, and
+   for each IVHD its registers and its PCI configuration page. */
+void for_each_register_range(void (*fn)(u64 first, u64 pages, void *ctx), void *ctx);
+/* The fault event interrupt (Vec::IOMMU): report and clear the recorded faults. */
+void interrupt();
+
+/*
+ * Interrupt remapping (on with DMA remapping where every unit and the DMAR table allow it;
+ * xAPIC destinations only: no EIM yet). Remapping entry `index` = GSI; set_irte() programs it
+ * and invalidates it in every unit. sid: the requester ID the unit must see, -1: not checked.
+ */
+bool remaps_interrupts();
+bool set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid);
+/* The requester ID of I/O APIC `id` from the DMAR scopes, -1 if none lists it. */
+int ioapic_sid(u32 id);
+/* Remappable formats naming entry `index`: an I/O APIC RTE's upper half; the MSI address (the
+   MSI data is the index: ABI 7.15's 0xfee00018 and GSI). */
+u32 rte_hi(u32 index);
+constexpr u32 MSI_REMAPPED = 0xfee00018;
+}  // namespace Iommu
