@@ -19,6 +19,8 @@ extern u64 trampoline_page;
 extern u64 pool_base, pool_end;  // kernel memory pool (the buddy's only memory)
 extern u64 hyp_base, hyp_end;    // pool + kernel image: the HIP's hypervisor region
 extern u64 hip_phys;             // the HIP's page frame
+/* [base, base + size) is RAM by the sanitised memory map (src/init.cpp). */
+bool is_ram(u64 base, u64 size);
 }  // namespace Boot
 
 /* The root task: load the first module and enter it in user mode (src/roottask.cpp). */

@@ -23,7 +23,7 @@ constexpr u32 FORCED0 = Svm_bits::I_INTR | Svm_bits::I_NMI | Svm_bits::I_INIT | 
 constexpr u32 CLEARED0 = Svm_bits::I_INVLPG;  // nested paging: nothing in it for the VMM (ABI 10.4)
 constexpr u32 FORCED1 = Svm_bits::I_VMRUN | Svm_bits::I_VMLOAD | Svm_bits::I_VMSAVE | Svm_bits::I_STGI |
                         Svm_bits::I_CLGI | Svm_bits::I_SKINIT | Svm_bits::I_XSETBV;
-constexpr u32 FORCED_EXC = 1u << 1 | 1u << 17;
+constexpr u32 FORCED_EXC = 1u << 1 | 1u << 17 | 1u << 18;  // #DB, #AC (above) and #MC: the host's first
 
 /* What the host allows the guest: XCR0 bits (with XSAVE in use; else only x87). */
 struct Host

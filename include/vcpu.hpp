@@ -70,6 +70,10 @@ void destroy(Ec &ec);
 /* Enter the guest and handle its exits until one must go to the VMM (the scheduler's last step). */
 [[noreturn]] void run(Ec *ec);
 
+/* A machine check ended the guest (#MC intercepted, or a VM entry failed on one): the kernel logs
+   it and clears the banks and MCIP, as for one in user mode (src/exception.cpp). */
+void machine_check(Cpu &c);
+
 /* Event message (ABI 4.3, 5): the state the portal's MTD selects; ec->regs.vector is the event. */
 void to_utcb(Ec &ec, u64 mtd, Utcb &u);
 /* Reply: the state the UTCB's mtd selects, sanitised; a kill reason if the vCPU cannot go on. */

@@ -163,8 +163,9 @@ Vmx_proc vmx_proc_controls(const Vmx_caps &c, const Vmx_vcpu_cfg &cfg, u32 ctrl0
                            bool nmi_window);
 
 /* The exception bitmap from the VMM's exc_bitmap: #AC (17, ABI 5 note 4) and #DB (1) always
-   intercepted, as on SVM: the delivery of either can loop in the CPU with no exit for the host. */
-constexpr u32 vmx_exc_bitmap(u32 vmm) { return vmm | 1u << 17 | 1u << 1; }
+   intercepted, as on SVM: the delivery of either can loop in the CPU with no exit for the host;
+   and #MC (18): a machine check is the host's to log and clear before the VMM hears of it. */
+constexpr u32 vmx_exc_bitmap(u32 vmm) { return vmm | 1u << 17 | 1u << 1 | 1u << 18; }
 
 /*
  * CR0/CR4 write-back (ABI 4.3, 5): the value the guest runs with, the read shadow and the

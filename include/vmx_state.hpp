@@ -50,6 +50,10 @@ int event_of(u32 exit_reason);
 /* The exit is a host NMI (exception-or-NMI exit with NMI type): the kernel's, never delivered. */
 bool host_nmi(u32 exit_reason, u32 exit_intr_info);
 
+/* The exit is a machine check the host must handle (a #MC intercepted, always, by the exception
+   bitmap; or a VM entry that failed on one, reason 41): the kernel logs and clears it first. */
+bool host_mce(u32 exit_reason, u32 exit_intr_info);
+
 /*
  * After an exit that was not a failed entry: an event whose delivery it interrupted is programmed
  * for the next entry (ABI 10.3 row 0), and blocking by NMI restored after an interrupted IRET.

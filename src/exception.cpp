@@ -144,6 +144,9 @@ void timer_tick(Cpu &c, bool from_user)
 
 }  // namespace
 
+/* A machine check that ended a guest (include/vcpu.hpp). */
+void Virt::machine_check(Cpu &c) { ::machine_check(c, true); }
+
 static void dispatch(Exc_frame *f, bool user);
 
 /*

@@ -300,6 +300,8 @@ void report_features(const Cpu_features &f)
 
 }  // namespace
 
+bool Boot::is_ram(u64 base, u64 size) { return memmap.is_ram(base, size); }
+
 extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
 {
     Boot::entry_tsc = rdtsc();

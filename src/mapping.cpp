@@ -44,15 +44,16 @@ u64 pte_flags(unsigned rights) { return Pte::U | ((rights & 2) ? Pte::W : 0); }
  * Leaf flags of the guest page table. Nested paging (SVM) has the host's format, U included (guest
  * accesses count as user ones). EPT (VMX) shares the layout where it matters to the walker
  * (present = R = bit 0, W = bit 1, large = bit 7, the address, and intermediate entries P|W|U =
- * R|W|X): a leaf has X (U's bit) for the X right and the write-back memory type in bits 5:3, the
- * guest's PAT respected so that its uncached mappings of device memory stay uncached (docs/vmx.md);
- * ignore_pat for the APIC-access page (ABI 7.9.2).
+ * R|W|X): a leaf has X (U's bit) for the X right and a memory type, which for guest accesses takes
+ * the MTRRs' place (docs/vmx.md): RAM write-back with the guest's PAT ignored (no second type for
+ * memory the host maps write-back), anything else (device memory) uncached with the guest's PAT
+ * combined (it may still choose write-combining).
  */
-u64 guest_flags(unsigned rights, bool ignore_pat = false)
+u64 guest_flags(unsigned rights, bool ram)
 {
     if (!Vmx::usable)
         return pte_flags(rights);
-    return ept_leaf(0, 0, rights, Ept::WB, ignore_pat);  // Paging::map adds P (= R) and PS (= large)
+    return ept_leaf(0, 0, rights, ram ? Ept::WB : Ept::UC, ram);  // Paging::map adds P (= R), PS (= large)
 }
 
 /* The largest leaf level a table takes: 2 (1 GiB), 1 (2 MiB) or 0. */
@@ -118,15 +119,16 @@ bool guest_part(u64 page, u64 &pages)
     return true;
 }
 
-bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights, bool ignore_pat = false)
+bool map_guest(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
 {
     if (!guest_part(page, pages))
         return true;
     if (!pd->make_gpt())
         return false;
     Lock_guard g(pd->lock);
-    return map_pages(pd->gpt, page, phys_page, pages, guest_flags(rights, ignore_pat), guest_max_level(),
-                     pd->quota);
+    return map_pages(pd->gpt, page, phys_page, pages,
+                     guest_flags(rights, Vmx::usable && Boot::is_ram(phys_page << 12, pages << 12)),
+                     guest_max_level(), pd->quota);
 }
 
 /*
@@ -215,7 +217,7 @@ void unmap(Pd *pd, u64 page, u64 pages)
 }
 
 /* The guest-table access bits a node with `rights` must not have (W; on EPT also X). */
-u64 guest_lost(unsigned rights) { return guest_flags(7) & ~guest_flags(rights); }
+u64 guest_lost(unsigned rights) { return guest_flags(7, true) & ~guest_flags(rights, true); }
 
 /*
  * Guest pages go or lose access (W; X on EPT): vCPUs flush their guest TLB before their next
@@ -511,8 +513,8 @@ Mdb::Status Mapping::map_access_page(Pd *pd, u64 page)
     Mdb::Status s = insert_root(pd, Crd::MEM, page, 0, 3, phys_page);
     if (s != Mdb::Status::OK)
         return s;
-    if (!map_guest(pd, page, phys_page, 1, 3, true))
-        return Mdb::Status::OOM;  // the host node stays, as after any partial delegation
+    if (!map_guest(pd, page, phys_page, 1, 3))  // RAM: write-back, PAT ignored (ABI 7.9.2)
+        return Mdb::Status::OOM;                // the host node stays, as after any partial delegation
     return s;
 }
 

@@ -162,6 +162,8 @@ void Svm::run(Ec *ec)
         c.vm_window = false;
         Sched::run(c.sc, ec);
     }
+    if (code == EXIT_EXC_BASE + 18)
+        Virt::machine_check(c);  // the host's (log, clear MCIP); the VMM still gets the event
     int n = Svm_state::event_of(code);
     if (n < 0) {
         trace("SVM: vCPU %p: exit code %#llx has no event number", static_cast<void *>(ec),

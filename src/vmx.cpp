@@ -41,8 +41,8 @@ unsigned guest_msrs;
 
 u64 vmread(u32 field)
 {
-    u64 v = 0;
-    asm volatile("vmread %1, %0" : "=r"(v) : "r"(u64{field}) : "cc");
+    u64 v = 0;  // stays 0 where the field does not exist (VMfailValid leaves the operand alone)
+    asm volatile("vmread %1, %0" : "+r"(v) : "r"(u64{field}) : "cc");
     return v;
 }
 
@@ -101,10 +101,23 @@ void xsetbv(u64 v)
     asm volatile("xsetbv" : : "c"(0), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32)));
 }
 
+/* Every CPU must allow what the boot CPU's VMCS settings assume. */
+bool same_caps(const Vmx_caps &a, const Vmx_caps &b)
+{
+    auto same = [](Vmx_ctl x, Vmx_ctl y) { return x.must1 == y.must1 && x.may1 == y.may1; };
+    return a.revision == b.revision && same(a.pin, b.pin) && same(a.cpu1, b.cpu1) && same(a.cpu2, b.cpu2) &&
+           same(a.exit, b.exit) && same(a.entry, b.entry) && a.ept_vpid == b.ept_vpid && a.misc == b.misc &&
+           a.cr0_fixed0 == b.cr0_fixed0 && a.cr0_fixed1 == b.cr0_fixed1 && a.cr4_fixed0 == b.cr4_fixed0 &&
+           a.cr4_fixed1 == b.cr4_fixed1;
+}
+
 Vmx_state::Host host()
 {
+    // Denied to guests: OSXSAVE without XSAVE in the host; PKE, since PKRU is not switched (the
+    // host's XCR0 has no PKRU component, and VM entry and exit leave it): one guest's keys would
+    // be the next one's.
     bool xs = Fpu::xsave_used();
-    return {caps, xs, Fpu::xcr0(), xs ? 0 : Cr4::OSXSAVE, guest_msrs};
+    return {caps, xs, Fpu::xcr0(), (xs ? 0 : Cr4::OSXSAVE) | Cr4::PKE, guest_msrs};
 }
 
 u64 eptp_of(const Pd *pd) { return ept_pointer(pd->gpt_phys); }
@@ -173,6 +186,9 @@ void make_current(Cpu &c, Ec &ec)
     Pd *pd = ec.pd;
     if (Virt::take_tag(c.tags, v))
         v.flush_tlb = true;  // a former owner's entries: run() flushes before the first entry
+    // EPT-derived entries are tagged by the EPT root only: a PD before this one may have had the
+    // same root page, so the first entry on this CPU flushes it (INVEPT).
+    v.gpt_seen = ~u64{0};
     v.io_bitmaps = false;
     Vmx_state::init(io, host(), v, virt_to_phys(v.msrs), c.vmx_host_msrs, eptp_of(pd),
                     pd->apic_access ? virt_to_phys(pd->apic_access) : 0);
@@ -209,14 +225,14 @@ bool Vmx::init_cpu(Cpu &c)
               k.ept_2m ? " 2M" : "", k.ept_1g ? " 1G" : "",
               k.vpid ? (Boot::cmdline.novpid ? "off (novpid)" : "yes") : "no", k.vnmi ? "yes" : "no",
               k.revision);
-    } else if (k.revision != caps.revision || k.cpu2.may1 != caps.cpu2.may1 ||
-               k.cr0_fixed0 != caps.cr0_fixed0 || k.cr4_fixed0 != caps.cr4_fixed0) {
+    } else if (!same_caps(k, caps)) {
         trace("VMX: CPU %u differs from the boot CPU", c.id);
         return false;
     }
-    if (!(m.feature_control & Vmx_feature_control::LOCK))
+    // Read again: the MSR may be shared by a core's or package's CPUs, one of which locked it.
+    if (u64 fc = rdmsr(Vmx_msr::FEATURE_CONTROL); !(fc & Vmx_feature_control::LOCK))
         wrmsr(Vmx_msr::FEATURE_CONTROL,
-              m.feature_control | Vmx_feature_control::LOCK | Vmx_feature_control::VMX_OUTSIDE_SMX);
+              fc | Vmx_feature_control::LOCK | Vmx_feature_control::VMX_OUTSIDE_SMX);
     u64 cr0 = get_cr0(), cr4 = get_cr4() | Cr4::VMXE;
     if ((cr0 & k.cr0_fixed0) != k.cr0_fixed0 || (cr0 & ~k.cr0_fixed1) ||
         (cr4 & k.cr4_fixed0) != k.cr4_fixed0 || (cr4 & ~k.cr4_fixed1)) {
@@ -390,7 +406,10 @@ void Vmx::run(Ec *ec)
         c.vm_window = false;
         Sched::run(c.sc, ec);
     }
-    if (Vmx_state::host_nmi(reason, static_cast<u32>(vmread(Vmcs::EXIT_INTR_INFO)))) {
+    u32 info = static_cast<u32>(vmread(Vmcs::EXIT_INTR_INFO));
+    if (Vmx_state::host_mce(reason, info))
+        Virt::machine_check(c);  // the host's (log, clear MCIP); the VMM still gets the event
+    if (Vmx_state::host_nmi(reason, info)) {
         asm volatile("int $2" ::: "memory");  // the host's NMI: its handler, and NMIs unblocked
         Sched::run(c.sc, ec);
     }

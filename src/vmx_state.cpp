@@ -146,6 +146,14 @@ void Vmx_state::init(const Vmcs_io &io, const Host &h, Vcpu &v, u64 msrs_phys, u
     io.write(ENTRY_EXC_ERROR, 0);
     io.write(ENTRY_INST_LEN, 0);
     io.write(TSC_OFFSET, 0);
+    // Fields of controls the VMM may turn on (XSAVES, PAUSE-loop exiting, virtual-interrupt
+    // delivery) get defined values; where the CPU lacks them the write fails harmlessly.
+    io.write(XSS_EXIT_BITMAP, 0);
+    io.write(PLE_GAP, 0);
+    io.write(PLE_WINDOW, 0);
+    io.write(GUEST_INTR_STATUS, 0);
+    for (unsigned i = 0; i < 4; i++)
+        io.write(eoi_exit_bitmap(i), 0);
     v.xcr0 = 1;
 }
 
@@ -161,6 +169,14 @@ bool Vmx_state::host_nmi(u32 exit_reason, u32 info)
            Vmx_intr::type(info) == Vmx_intr::TYPE_NMI;
 }
 
+bool Vmx_state::host_mce(u32 exit_reason, u32 info)
+{
+    if (exit_reason == (Vmx_exit::ENTRY_FAILURE | Vmx_exit::MACHINE_CHECK))
+        return true;
+    return (exit_reason & Vmx_exit::BASIC_MASK) == Vmx_exit::EXC_NMI && (info & Vmx_intr::VALID) &&
+           Vmx_intr::type(info) == Vmx_intr::TYPE_HW_EXC && (info & Vmx_intr::VECTOR) == 18;
+}
+
 void Vmx_state::after_exit(const Vmcs_io &io, const Host &h, u32 exit_reason)
 {
     u32 vect = static_cast<u32>(io.read(IDT_VECTORING_INFO));
@@ -170,6 +186,13 @@ void Vmx_state::after_exit(const Vmcs_io &io, const Host &h, u32 exit_reason)
         io.write(ENTRY_INTR_INFO, ev.info);
         io.write(ENTRY_EXC_ERROR, ev.error);
         io.write(ENTRY_INST_LEN, ev.inst_len);
+        // An NMI whose delivery was interrupted left blocking by NMI set; injecting it with that
+        // bit fails the entry (SDM 26.3.1.5, 31.7.1.2).
+        if (h.caps.vnmi && Vmx_intr::type(ev.info) == Vmx_intr::TYPE_NMI) {
+            u32 state = static_cast<u32>(io.read(GUEST_INTERRUPTIBILITY));
+            if (state & Vmx_intr_state::NMI)
+                io.write(GUEST_INTERRUPTIBILITY, state & ~Vmx_intr_state::NMI);
+        }
         return;
     }
     if (!h.caps.vnmi)

@@ -394,8 +394,8 @@ TEST(VmxNegotiation, WindowsFollowTheInjectionRequests)
 
 TEST(VmxNegotiation, ExceptionBitmapAlwaysInterceptsAc)
 {
-    EXPECT_EQ(vmx_exc_bitmap(0), 1u << 17 | 1u << 1);
-    EXPECT_EQ(vmx_exc_bitmap(1u << 14 | 1u << 6), 1u << 17 | 1u << 14 | 1u << 6 | 1u << 1);
+    EXPECT_EQ(vmx_exc_bitmap(0), 1u << 17 | 1u << 1 | 1u << 18);
+    EXPECT_EQ(vmx_exc_bitmap(1u << 14 | 1u << 6), 1u << 17 | 1u << 14 | 1u << 6 | 1u << 1 | 1u << 18);
     EXPECT_EQ(vmx_exc_bitmap(~0u), ~0u);
 }
 

@@ -69,7 +69,7 @@ TEST(VmxXfer, NewVcpuIsTheResetStateAndPassesTheEntryChecks)
     EXPECT_EQ(rd(GUEST_CS_BASE), 0xffff0000u);
     EXPECT_EQ(rd(VMCS_LINK_PTR), ~u64{0});
     EXPECT_EQ(rd(EPT_POINTER), ept_pointer(EPTP_PHYS));
-    EXPECT_EQ(rd(EXCEPTION_BITMAP), 1u << 17 | 1u << 1) << "#AC and #DB always exit";
+    EXPECT_EQ(rd(EXCEPTION_BITMAP), 1u << 17 | 1u << 1 | 1u << 18) << "#AC, #DB and #MC always exit";
     EXPECT_EQ(rd(VPID), 1u);
     EXPECT_TRUE(rd(PROC_CONTROLS2) & Vmx_cpu2::VPID);
     EXPECT_TRUE(rd(PROC_CONTROLS) & Vmx_cpu1::HLT);
@@ -165,7 +165,7 @@ TEST(VmxXfer, ReplyAndDeliveryRoundTripEveryGroup)
     ASSERT_EQ(Vmx_state::from_utcb(io, w.host, u, w.r, w.v), nullptr);
     EXPECT_EQ(w.check(), Vmx_rule::NONE) << vmx_rule_text(w.check());
     EXPECT_TRUE(rd(ENTRY_CONTROLS) & Vmx_entry_ctl::IA32E_GUEST) << "IA-32e mode guest follows EFER.LMA";
-    EXPECT_EQ(rd(EXCEPTION_BITMAP), 1u << 14 | 1u << 17 | 1u << 1);
+    EXPECT_EQ(rd(EXCEPTION_BITMAP), 1u << 14 | 1u << 17 | 1u << 1 | 1u << 18);
 
     Utcb d{};
     w.r.vector = 10;  // CPUID
@@ -237,7 +237,7 @@ TEST(VmxXfer, ControlsAreSanitised)
     EXPECT_TRUE(p2 & Vmx_cpu2::EPT);
     EXPECT_TRUE(p2 & Vmx_cpu2::UNRESTRICTED);
     EXPECT_FALSE(p2 & (Vmx_cpu2::VMCS_SHADOW | Vmx_cpu2::PML | Vmx_cpu2::VMFUNC | Vmx_cpu2::EPT_VE));
-    EXPECT_EQ(rd(EXCEPTION_BITMAP), 1u << 17 | 1u << 1);
+    EXPECT_EQ(rd(EXCEPTION_BITMAP), 1u << 17 | 1u << 1 | 1u << 18);
     EXPECT_EQ(w.check(), Vmx_rule::NONE) << vmx_rule_text(w.check());
     // With the PD's guest ports, "use I/O bitmaps" is the VMM's choice.
     w.v.io_bitmaps = true;
@@ -354,6 +354,44 @@ TEST(VmxXfer, EveryExitReinjectsAnInterruptedDelivery)
     Vmx_state::after_exit(io, w.host, 48);
     EXPECT_EQ(rd(ENTRY_INTR_INFO), 0u);
     EXPECT_TRUE(rd(GUEST_INTERRUPTIBILITY) & Vmx_intr_state::NMI);
+}
+
+TEST(VmxXfer, AReinjectedNmiDropsItsBlocking)
+{
+    World w;
+    ASSERT_TRUE(w.caps.vnmi);
+    // The exit interrupted the delivery of an NMI the last entry injected: the CPU saved
+    // blocking by NMI, which would fail the entry that injects it again (SDM 31.7.1.2).
+    wr(IDT_VECTORING_INFO, Vmx_intr::VALID | Vmx_intr::TYPE_NMI | 2);
+    wr(GUEST_INTERRUPTIBILITY, Vmx_intr_state::NMI | Vmx_intr_state::STI);
+    Vmx_state::after_exit(io, w.host, 48);
+    EXPECT_EQ(rd(ENTRY_INTR_INFO), Vmx_intr::VALID | Vmx_intr::TYPE_NMI | 2u);
+    EXPECT_EQ(rd(GUEST_INTERRUPTIBILITY), u64{Vmx_intr_state::STI});
+    wr(GUEST_RFLAGS, 0x202);  // blocking by STI needs IF
+    EXPECT_EQ(w.check(), Vmx_rule::NONE) << vmx_rule_text(w.check());
+}
+
+TEST(VmxXfer, MachineChecksAreTheHosts)
+{
+    EXPECT_TRUE(Vmx_state::host_mce(0, Vmx_intr::VALID | Vmx_intr::TYPE_HW_EXC | 18));
+    EXPECT_TRUE(Vmx_state::host_mce(Vmx_exit::ENTRY_FAILURE | 41, 0));
+    EXPECT_FALSE(Vmx_state::host_mce(0, Vmx_intr::VALID | Vmx_intr::TYPE_HW_EXC | 14));
+    EXPECT_FALSE(Vmx_state::host_mce(0, Vmx_intr::VALID | Vmx_intr::TYPE_SW_INT | 18))
+        << "INT 18 is the guest's";
+    EXPECT_FALSE(Vmx_state::host_mce(41, 0));
+}
+
+TEST(VmxXfer, ProtectionKeysAreDenied)
+{
+    World w;
+    Vmx_state::Host h{w.caps, true, 0x7, Cr4::PKE, Vmx_guest_msr::COUNT};
+    Utcb u{};
+    u.mtd = Mtd::CR;
+    u.xcr0 = 1;
+    u.cr4 = Cr4::PKE | Cr4::PAE;
+    ASSERT_EQ(Vmx_state::from_utcb(io, h, u, w.r, w.v), nullptr);
+    EXPECT_FALSE(rd(GUEST_CR4) & Cr4::PKE);
+    EXPECT_TRUE(rd(GUEST_CR4) & Cr4::PAE);
 }
 
 TEST(VmxXfer, PendingInjectionForInvalidStateAndRecall)

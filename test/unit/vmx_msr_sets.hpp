@@ -28,7 +28,7 @@ constexpr u64 PE = 1u << 0, MP = 1u << 1, TS = 1u << 3, NE = 1u << 5, WP = 1u <<
 }
 namespace Cr4 {
 constexpr u64 PAE = 1u << 5, PGE = 1u << 7, OSFXSR = 1u << 9, OSXMMEXCPT = 1u << 10, VMXE = 1u << 13,
-              PCIDE = 1u << 17, OSXSAVE = 1u << 18;
+              PCIDE = 1u << 17, OSXSAVE = 1u << 18, PKE = 1u << 22;
 }
 namespace Efer {
 constexpr u64 SCE = 1u << 0, LME = 1u << 8, LMA = 1u << 10, NXE = 1u << 11, SVME = 1u << 12;
