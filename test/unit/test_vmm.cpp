@@ -557,6 +557,7 @@ TEST(VmmSmp, ApicDestinations)
     EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0030, 7), 0u) << "physical: no such ID";
     EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0030, 0xff), 7u) << "physical broadcast";
     EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0830, 6), 6u) << "flat logical: a mask";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0830, 0x11), 1u) << "flat logical: no clusters";
     EXPECT_EQ(vmm::apic_targets(a, 3, 1, 0x40030, 0), 2u) << "shorthand self";
     EXPECT_EQ(vmm::apic_targets(a, 3, 1, 0x80030, 0), 7u) << "shorthand all";
     EXPECT_EQ(vmm::apic_targets(a, 3, 1, 0xc0030, 0), 5u) << "shorthand all but self";

@@ -997,7 +997,7 @@ int main(const Hip *hip, unsigned cpu)
     u64 ncpus_arg = 1;
     cmdline_u64("cpus", ncpus_arg);
     size_t len = args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u%s",
-                                   hip->freq_tsc, ncpus_arg > 1 ? " no_timer_check" : "");
+                                   hip->freq_tsc, ncpus_arg > 1 ? " no_timer_check tsc=reliable" : "");
     vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel.data, kernel.size,
                               has_initrd ? initrd.data : nullptr, has_initrd ? initrd.size : 0, cmdline, len);
     if (vm.boot.error)

@@ -106,7 +106,7 @@ void Ioapic::write(u32 off, u32 v)
 u64 build_mp_table(u8 *ram, u64 fp, u64 room, unsigned ncpus, u32 cpu_signature, u32 cpu_features)
 {
     unsigned entries = ncpus + 1 + 1 + 16 + 2;
-    u64 cfg_len = 44 + 20 * u64{ncpus} + 8 * (entries - ncpus);
+    u64 cfg_len = 44 + 20 * u64{ncpus} + 8 * u64{entries - ncpus};
     if (ncpus == 0 || ncpus > 15 || 16 + cfg_len > room)
         return 0;
     u8 *f = ram + fp, *c = f + 16;
