@@ -361,6 +361,26 @@ SCENARIOS = [
                steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm'])
       for b, n, suffix in (('', 1, ''), ('debug-', 2, '-host2'))],
 
+    # Two vCPUs (VMM word cpus=2) on two host CPUs: Linux finds the MP table (two processors, the
+    # I/O APIC), starts the AP by INIT-SIPI-SIPI, routes the PIT and the UART through the I/O APIC,
+    # and /init checks that it sees two CPUs (vmcpus=2).
+    Scenario('vmm-linux-smp2', 'VMM: the guest on 2 vCPUs (MP table, local and I/O APICs, SIPI) to the final line',
+             smp=2, cpu='max', mem='512M', module='user/vmm/vmm mem=128 cpus=2',
+             prepare=['tools/debian-guest', '{guest}'],
+             modules=['{guest}/vmlinuz console=ttyS0 vmcpus=2', '{guest}/initramfs.cpio'],
+             expect=[BANNER, r'vmm: vCPU 1 on host CPU 1 waits for its SIPI', r'found SMP MP-table at',
+                     r'IOAPIC\[0\]: apic_id 2, version 32, address 0xfec00000, GSI 0-23',
+                     r'TSC deadline timer available', r'smp: Brought up 1 node, 2 CPUs',
+                     r'serial8250: ttyS0 at I/O 0x3f8 \(irq = 4', r'^init: CPUs online: 2$',
+                     r'^init: CPU count: 2 as expected$',
+                     r'^init: timer: sleep 2 took 2(\.[0-2]\d*)? s by the guest.s clock, [23] s by the RTC$',
+                     r'^init: all checks done, powering off$', r'vmm: VM ended: halted \(power-off\)'],
+             forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic', r'FAILED', r'not delivered'],
+             figures=[('first line', r'guest.s first output after (\d+) ms'),
+                      ('VMM start to power-off', r'vmm: (\d+) ms since the VMM started'),
+                      ('exits', r'vmm: (\d+) exits')],
+             steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
+
     # The VMM's local APIC (VMM word `lapic`): Linux finds it (CPUID, the APIC base MSR), sets it up
     # in virtual-wire mode through MMIO that the VMM decodes from nested page faults, and boots on.
     Scenario('vmm-linux-lapic', 'VMM: the guest with a local APIC (MMIO decoded from nested page faults)', smp=1,

@@ -516,4 +516,134 @@ TEST(VmmLapic, TimerOneShotAndPeriodic)
     EXPECT_FALSE(l.update(~u64{0} - 1));
 }
 
+TEST(VmmLapic, TscDeadlineMode)
+{
+    vmm::Lapic l;
+    l.reset(0);
+    l.write(0xf0, 0x1ff, 0);
+    l.write_tsc_deadline(5000);  // not in TSC-deadline mode: ignored
+    EXPECT_EQ(l.deadline, ~u64{0});
+    l.write(0x320, 0x400ef, 0);  // TSC deadline, vector 0xef
+    l.write(0x380, 100, 0);      // the initial count is ignored in this mode
+    EXPECT_EQ(l.deadline, ~u64{0});
+    l.write_tsc_deadline(5000);
+    EXPECT_EQ(l.read_tsc_deadline(), 5000u);
+    EXPECT_FALSE(l.update(4999));
+    EXPECT_TRUE(l.update(5000));
+    EXPECT_EQ(l.pending(), 0xef);
+    EXPECT_EQ(l.read_tsc_deadline(), 0u) << "fires once";
+    l.write_tsc_deadline(9000);
+    l.write_tsc_deadline(0);  // disarms
+    EXPECT_FALSE(l.update(10000));
+    l.write_tsc_deadline(9000);
+    l.write(0x320, 0xef, 0);  // a mode change disarms
+    EXPECT_FALSE(l.update(10000));
+}
+
+}  // namespace
+
+#include "../../user/vmm/smp.hpp"
+
+namespace {
+
+TEST(VmmSmp, ApicDestinations)
+{
+    vmm::Lapic a[3];
+    for (unsigned i = 0; i < 3; i++) {
+        a[i].reset(i);
+        a[i].write(0xd0, (1u << i) << 24, 0);  // flat logical IDs 1, 2, 4
+    }
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0030, 1), 2u) << "physical: APIC ID 1";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0030, 7), 0u) << "physical: no such ID";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0030, 0xff), 7u) << "physical broadcast";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0830, 6), 6u) << "flat logical: a mask";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0830, 0x11), 1u) << "flat logical: no clusters";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 1, 0x40030, 0), 2u) << "shorthand self";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 1, 0x80030, 0), 7u) << "shorthand all";
+    EXPECT_EQ(vmm::apic_targets(a, 3, 1, 0xc0030, 0), 5u) << "shorthand all but self";
+    for (unsigned i = 0; i < 3; i++) {  // cluster model: cluster 1, members 1, 2, 4
+        a[i].write(0xe0, 0x0fffffff, 0);
+        a[i].write(0xd0, (0x10u | 1u << i) << 24, 0);
+    }
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0830, 0x13), 3u);
+    EXPECT_EQ(vmm::apic_targets(a, 3, 0, 0x0830, 0x23), 0u) << "another cluster";
+}
+
+TEST(VmmSmp, IoapicRegisters)
+{
+    vmm::Ioapic io;
+    io.reset(2);
+    io.write(0, 0);
+    EXPECT_EQ(io.read(0x10), 2u << 24);
+    io.write(0, 1);
+    EXPECT_EQ(io.read(0x10), 0x170020u) << "24 pins, version 0x20";
+    io.write(0, 0x10 + 2 * 2);  // pin 2, low half
+    EXPECT_EQ(io.read(0x10), 0x10000u) << "masked after reset";
+    io.write(0x10, 0xffffffff);
+    EXPECT_EQ(io.read(0x10), 0x1afffu) << "delivery status and remote IRR stay 0";
+    io.write(0, 0x10 + 2 * 2 + 1);
+    io.write(0x10, 0x01ffffff);
+    EXPECT_EQ(io.redir[2], 0x010000000001afffull);
+    io.write(0, 0x10 + 2 * 24);  // beyond the last pin
+    io.write(0x10, 0x30);
+    EXPECT_EQ(io.read(0x10), 0u);
+    EXPECT_EQ(vmm::isa_pin(0), 2u);
+    EXPECT_EQ(vmm::isa_pin(4), 4u);
+}
+
+TEST(VmmSmp, MpTable)
+{
+    std::vector<u8> ram(0x100000, 0);
+    u64 n = vmm::build_mp_table(ram.data(), vmm::G_MP_TABLE, 0x400, 2, 0x600f11, 0x201);
+    ASSERT_GT(n, 16u);
+    const u8 *f = ram.data() + vmm::G_MP_TABLE;
+    EXPECT_EQ(std::string(reinterpret_cast<const char *>(f), 4), "_MP_");
+    u8 sum = 0;
+    for (unsigned i = 0; i < 16; i++)
+        sum = static_cast<u8>(sum + f[i]);
+    EXPECT_EQ(sum, 0) << "floating pointer checksum";
+    EXPECT_EQ(get<u32>(f, 4), vmm::G_MP_TABLE + 16);
+    EXPECT_EQ(f[8], 1);  // 16 bytes
+    const u8 *c = f + 16;
+    EXPECT_EQ(std::string(reinterpret_cast<const char *>(c), 4), "PCMP");
+    u16 len = get<u16>(c, 4), entries = get<u16>(c, 34);
+    EXPECT_EQ(len + 16u, n);
+    sum = 0;
+    for (unsigned i = 0; i < len; i++)
+        sum = static_cast<u8>(sum + c[i]);
+    EXPECT_EQ(sum, 0) << "table checksum";
+    EXPECT_EQ(get<u32>(c, 36), 0xfee00000u);
+    // Walk the entries: two processors (0 the BSP), one bus, one I/O APIC (ID 2), 16 + 2 interrupts.
+    unsigned counts[5] = {}, at = 44;
+    int pin_of_irq0 = -1, pin_of_irq4 = -1;
+    for (unsigned e = 0; e < entries; e++) {
+        u8 type = c[at];
+        ASSERT_LT(type, 5);
+        counts[type]++;
+        if (type == 0) {
+            EXPECT_EQ(c[at + 1], counts[0] - 1);
+            EXPECT_EQ(c[at + 3], counts[0] == 1 ? 3 : 1) << "enabled, BSP first";
+        }
+        if (type == 2) {
+            EXPECT_EQ(c[at + 1], 2);
+            EXPECT_EQ(get<u32>(c + at, 4), 0xfec00000u);
+        }
+        if (type == 3 && c[at + 1] == 0 && c[at + 5] == 0)
+            pin_of_irq0 = c[at + 7];
+        if (type == 3 && c[at + 1] == 0 && c[at + 5] == 4)
+            pin_of_irq4 = c[at + 7];
+        at += type == 0 ? 20 : 8;
+    }
+    EXPECT_EQ(at, len);
+    EXPECT_EQ(counts[0], 2u);
+    EXPECT_EQ(counts[1], 1u);
+    EXPECT_EQ(counts[2], 1u);
+    EXPECT_EQ(counts[3], 16u);
+    EXPECT_EQ(counts[4], 2u);
+    EXPECT_EQ(pin_of_irq0, 2);
+    EXPECT_EQ(pin_of_irq4, 4);
+    EXPECT_EQ(vmm::build_mp_table(ram.data(), vmm::G_MP_TABLE, 0x40, 2, 0, 0), 0u) << "too little room";
+    EXPECT_EQ(vmm::build_mp_table(ram.data(), vmm::G_MP_TABLE, 0x400, 0, 0, 0), 0u);
+}
+
 }  // namespace

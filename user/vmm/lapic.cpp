@@ -28,11 +28,11 @@ u32 Lapic::shift() const
 
 u32 Lapic::current(u64 tsc) const
 {
-    if (!init_count || deadline == ~u64{0})
+    if (!init_count || deadline == ~u64{0} || mode() == 2)
         return 0;
     u64 ticks = (tsc - start_tsc) >> shift();
     u64 n = init_count;
-    if (lvt[LVT_TIMER] & (1u << 17))  // periodic
+    if (mode() == 1)  // periodic
         return static_cast<u32>(n - ticks % n);
     return ticks >= n ? 0 : static_cast<u32>(n - ticks);
 }
@@ -47,7 +47,7 @@ bool Lapic::update(u64 tsc)
 {
     if (deadline == ~u64{0} || tsc < deadline)
         return false;
-    if (lvt[LVT_TIMER] & (1u << 17)) {
+    if (mode() == 1) {
         u64 period = u64{init_count} << shift();
         deadline += period * ((tsc - deadline) / period + 1);  // coalesced
     } else
@@ -56,6 +56,14 @@ bool Lapic::update(u64 tsc)
         raise(static_cast<u8>(lvt[LVT_TIMER]));
     return true;
 }
+
+void Lapic::write_tsc_deadline(u64 v)
+{
+    if (mode() == 2)
+        deadline = v ? v : ~u64{0};
+}
+
+u64 Lapic::read_tsc_deadline() const { return mode() == 2 && deadline != ~u64{0} ? deadline : 0; }
 
 void Lapic::raise(u8 vector)
 {
@@ -152,18 +160,20 @@ void Lapic::write(u32 off, u32 v, u64 tsc)
                 l |= MASKED;
         return;
     case 0x280: esr = 0; return;
-    case 0x300:  // ICR: a self-IPI by shorthand or to our own ID; others are not delivered (one vCPU)
-        icr_lo = v;
-        if ((v >> 8 & 7) == 0 && ((v >> 18 & 3) == 1 || ((v >> 18 & 3) == 0 && (icr_hi >> 24) == (id >> 24))))
-            raise(static_cast<u8>(v));
-        return;
+    case 0x300: icr_lo = v & 0xccfff; return;  // ICR: the VMM delivers the IPI (apic_targets, smp.hpp)
     case 0x310: icr_hi = v; return;
     case 0x2f0: lvt[0] = v & 0x117ff; return;
-    case 0x320:
+    case 0x320: {
+        u32 old = mode();
         lvt[LVT_TIMER] = v & 0x700ff;
         if (!enabled())
             lvt[LVT_TIMER] |= MASKED;
+        if (mode() != old) {  // a mode change disarms the timer
+            init_count = 0;
+            deadline = ~u64{0};
+        }
         return;
+    }
     case 0x330:
     case 0x340:
     case 0x350:
@@ -176,6 +186,8 @@ void Lapic::write(u32 off, u32 v, u64 tsc)
         return;
     }
     case 0x380:
+        if (mode() == 2)  // ignored in TSC-deadline mode
+            return;
         init_count = v;
         arm(tsc);
         return;

@@ -17,6 +17,7 @@
 #include "decode.hpp"
 #include "format.hpp"
 #include "lapic.hpp"
+#include "smp.hpp"
 #include "string.hpp"
 #include "vmm.hpp"
 
@@ -47,11 +48,25 @@ constexpr u64 MTD_STATE = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::
                           Mtd::EFER_PAT | Mtd::SYSCALL_SWAPGS;
 
 constexpr u64 MIB = u64{1} << 20, LARGE = u64{2} << 20;
+constexpr unsigned MAX_VCPUS = 4;
+
+// One vCPU: its EC in the VM's PD, its handler EC's host CPU, its local APIC (Vm::lapic[i]).
+struct Vcpu
+{
+    unsigned cpu;  // host CPU of the vCPU and of its handler EC
+    u64 ec, wake_sm, sipi_sm;
+    u64 kicked;             // the ticker's last kick for this deadline
+    volatile bool halted;   // the handler waits in HLT
+    volatile bool running;  // started (the BSP at once, an AP by SIPI)
+    volatile bool stopped;  // halted with interrupts off
+    u8 sipi_vector;
+};
 
 struct Vm
 {
     unsigned cpu;
-    u64 pd, vcpu, wake_sm, tick_sm;
+    unsigned ncpus;  // vCPUs (VMM word cpus=)
+    u64 pd, tick_sm;
     u8 *ram;
     u64 ram_size;
     vmm::Boot_result boot;
@@ -59,9 +74,14 @@ struct Vm
     vmm::Pit pit;
     vmm::Uart uart;
     vmm::Rtc rtc;
-    vmm::Lapic lapic;
-    bool lapic_on;         // VMM command-line word `lapic`: the guest gets a local APIC
-    volatile bool halted;  // the handler waits in HLT
+    vmm::Lapic lapic[MAX_VCPUS];
+    vmm::Ioapic ioapic;
+    Vcpu v[MAX_VCPUS];
+    bool lapic_on;          // VMM command-line word `lapic` (or cpus= above 1): local APICs
+    bool smp;               // cpus= above 1: MP table, I/O APIC
+    u32 lock;               // the device state, taken by the handler ECs (docs/vmm.md, "SMP guests")
+    u32 to_kick, to_start;  // vCPUs to kick / APs to start once the lock is released
+    unsigned nmi_logged;
     volatile bool ended;
     u64 exits[256];
     u64 start_tsc, first_out_tsc, guest_bytes;
@@ -70,6 +90,44 @@ struct Vm
 } vm;
 
 u64 ms_since(u64 tsc) { return (rdtsc() - tsc) / hip()->freq_tsc; }
+
+// The lock of the shared VM state. Held only by handler ECs (never by the ticker, which may preempt
+// a handler on its CPU), and never across a blocking call.
+void lock()
+{
+    while (__atomic_exchange_n(&vm.lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&vm.lock, __ATOMIC_RELAXED))
+            asm volatile("pause");
+}
+
+void unlock() { __atomic_store_n(&vm.lock, 0, __ATOMIC_RELEASE); }
+
+// Make vCPU `i` look at its interrupts: wake its handler from HLT, or recall the vCPU.
+void kick(unsigned i)
+{
+    Vcpu &c = vm.v[i];
+    if (!c.running)
+        return;
+    if (c.halted)
+        sm_up(c.wake_sm);
+    else
+        ec_recall(c.ec);
+}
+
+// Release the lock, then kick and start the vCPUs that the work under the lock asked for (`self`
+// needs no kick: its handler decides on injection before it replies).
+void unlock_and_kick(unsigned self)
+{
+    u32 k = vm.to_kick & ~(1u << self), s = vm.to_start;
+    vm.to_kick = vm.to_start = 0;
+    unlock();
+    for (unsigned i = 0; i < vm.ncpus; i++) {
+        if (s >> i & 1)
+            sm_up(vm.v[i].sipi_sm);
+        else if (k >> i & 1)
+            kick(i);
+    }
+}
 
 // ---- output -------------------------------------------------------------------------------------
 
@@ -135,13 +193,13 @@ Regs4 host_cpuid(u32 leaf, u32 sub)
     return r;
 }
 
-Regs4 guest_cpuid(u32 leaf, u32 sub, const Utcb &u)
+Regs4 guest_cpuid(u32 leaf, u32 sub, const Utcb &u, unsigned idx)
 {
     Regs4 r = host_cpuid(leaf, sub);
     switch (leaf) {
     case 0: r.a = r.a < 0xd ? r.a : 0xd; break;
     case 1:
-        r.b = (r.b & 0xffff) | 1u << 16;  // one logical CPU, APIC ID 0
+        r.b = (r.b & 0xffff) | 1u << 16 | idx << 24;  // one logical CPU per package, APIC ID = index
         // Hidden: MONITOR, VMX, SMX, EST, TM2, PDCM, PCID, DCA, x2APIC, TSC deadline; OSXSAVE follows
         // the guest's CR4; the hypervisor bit is set.
         r.c &= ~(1u << 3 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 8 | 1u << 15 | 1u << 17 | 1u << 18 | 1u << 21 |
@@ -150,8 +208,10 @@ Regs4 guest_cpuid(u32 leaf, u32 sub, const Utcb &u)
         // Hidden: MCE, APIC, MTRR, MCA, ACPI, DS, HTT, TM, PBE, PSN.
         r.d &= ~(1u << 7 | 1u << 9 | 1u << 12 | 1u << 14 | 1u << 18 | 1u << 21 | 1u << 22 | 1u << 28 |
                  1u << 29 | 1u << 31);
-        if (vm.lapic_on)
+        if (vm.lapic_on) {
             r.d |= 1u << 9;
+            r.c |= 1u << 24;  // TSC deadline: the guest need not calibrate the APIC timer
+        }
         break;
     case 7:
         if (sub == 0) {
@@ -205,7 +265,7 @@ void inject_gp(Utcb &u)
     u.intr_error = 0;
 }
 
-void on_msr(Utcb &u)
+void on_msr(Utcb &u, unsigned idx)
 {
     bool write = u.qual[0] & 1;
     u32 msr = static_cast<u32>(u.rcx);
@@ -214,7 +274,7 @@ void on_msr(Utcb &u)
     u64 mtd = 0;
     u64 ignored = 0;
     switch (msr) {
-    case 0x1b:  // APIC base: the BSP's APIC, enabled, at its reset address; a move is refused
+    case 0x1b:  // APIC base: enabled at its reset address (BSP bit on vCPU 0); a move is refused
         if (!vm.lapic_on)
             goto gp;
         if (write) {
@@ -222,7 +282,17 @@ void on_msr(Utcb &u)
                 goto gp;
             break;
         }
-        v = vmm::Lapic::BASE | 0x900;
+        v = vmm::Lapic::BASE | 0x800 | (idx == 0 ? 0x100 : 0);
+        break;
+    case 0x6e0:  // TSC deadline of this vCPU's local APIC
+        if (!vm.lapic_on)
+            goto gp;
+        if (write) {
+            vm.lapic[idx].write_tsc_deadline(v);
+            sm_up(vm.tick_sm);  // the ticker's deadline may have changed
+            break;
+        }
+        v = vm.lapic[idx].read_tsc_deadline();
         break;
     case 0x10:  // TSC: the guest's is the host's (the offset stays 0)
         if (write)
@@ -376,54 +446,101 @@ void on_io(Utcb &u)
 
 // ---- interrupts -----------------------------------------------------------------------------------
 
-void poll_devices()
+// Send an interrupt message (ICR or I/O APIC redirection entry layout) to the local APICs it
+// addresses: fixed and lowest-priority (the first addressed vCPU) deliveries raise the vector,
+// INIT is accepted (APs wait for SIPI anyway), SIPI starts an AP that waits for it.
+void apic_message(unsigned self, u32 lo, u8 dest)
 {
-    if (vm.pit.update(now_pit()))
-        vm.pic.raise(0);
-    if (vm.uart.irq_edge())
-        vm.pic.raise(4);
-    if (vm.lapic_on)
-        vm.lapic.update(rdtsc());
+    u32 t = vmm::apic_targets(vm.lapic, vm.ncpus, self, lo, dest);
+    switch (lo >> 8 & 7) {
+    case 1: t &= -t; [[fallthrough]];  // lowest priority: the first one
+    case 0:
+        for (unsigned i = 0; i < vm.ncpus; i++)
+            if (t >> i & 1)
+                vm.lapic[i].raise(static_cast<u8>(lo));
+        vm.to_kick |= t;
+        return;
+    case 5: return;  // INIT (assert and de-assert): an AP not started waits for SIPI already
+    case 6:
+        for (unsigned i = 1; i < vm.ncpus; i++)
+            if ((t >> i & 1) && !vm.v[i].running) {
+                vm.v[i].sipi_vector = static_cast<u8>(lo);
+                vm.v[i].running = true;
+                vm.to_start |= 1u << i;
+            }
+        return;
+    default:
+        if (vm.nmi_logged < 4) {
+            vm.nmi_logged++;
+            say("vmm: IPI with delivery mode %u (ICR %#x, destination %u) not delivered\n", lo >> 8 & 7, lo,
+                dest);
+        }
+    }
 }
 
-// The host TSC of the next timer event (PIT channel 0, local APIC timer), ~0 if none.
-u64 next_event()
+// An ISA interrupt: to the PIC, and with an I/O APIC through its redirection entry.
+void raise_irq(unsigned irq)
 {
-    u64 pit = vm.pit.next_irq, t = pit == ~u64{0} ? ~u64{0} : vmm::pit_to_tsc(pit);
-    u64 l = vm.lapic_on ? vm.lapic.deadline : ~u64{0};
+    vm.pic.raise(irq);
+    if (!vm.smp)
+        return;
+    u64 r = vm.ioapic.redir[vmm::isa_pin(irq)];
+    if (!(r >> 16 & 1) && (r >> 8 & 7) <= 1)  // unmasked, fixed or lowest priority
+        apic_message(~0u, static_cast<u32>(r) & 0xfff, static_cast<u8>(r >> 56));
+}
+
+void poll_devices(unsigned idx)
+{
+    if (vm.pit.update(now_pit()))
+        raise_irq(0);
+    if (vm.uart.irq_edge())
+        raise_irq(4);
+    if (vm.lapic_on)
+        vm.lapic[idx].update(rdtsc());
+}
+
+// The host TSC of vCPU idx's next timer event (PIT channel 0 for vCPU 0, its local APIC timer), ~0
+// if none.
+u64 next_event(unsigned idx)
+{
+    u64 pit = vm.pit.next_irq, t = pit == ~u64{0} || idx ? ~u64{0} : vmm::pit_to_tsc(pit);
+    u64 l = vm.lapic_on ? vm.lapic[idx].deadline : ~u64{0};
     return l < t ? l : t;
 }
 
-// The interrupt the guest would take now: the local APIC's (fixed) first, then the PIC's through
-// LINT0 (ExtINT); -1 if none. `take` acknowledges it.
-int interrupt(bool take)
+// The interrupt vCPU idx would take now: its local APIC's (fixed) first, then (vCPU 0 only) the
+// PIC's through LINT0 (ExtINT); -1 if none. `take` acknowledges it.
+int interrupt(unsigned idx, bool take)
 {
     if (vm.lapic_on) {
-        int v = vm.lapic.pending();
+        vmm::Lapic &l = vm.lapic[idx];
+        int v = l.pending();
         if (v >= 0) {
             if (take)
-                vm.lapic.ack(static_cast<u8>(v));
+                l.ack(static_cast<u8>(v));
             return v;
         }
-        if (!vm.lapic.extint_open())
+        if (!l.extint_open())
             return -1;
     }
+    if (idx)
+        return -1;
     int v = vm.pic.pending();
     return v >= 0 && take ? vm.pic.ack() : v;
 }
 
 // Inject an interrupt if the guest can take it now, else ask for the interrupt window. An event
 // already in the injection field (the interrupted delivery, or our #GP) goes first.
-void deliver(Utcb &u)
+void deliver(unsigned idx, Utcb &u)
 {
-    poll_devices();
+    poll_devices(idx);
     bool busy = u.intr_info & Inj::VALID;
     u32 info = busy ? u.intr_info : 0;
     u32 err = busy ? u.intr_error : 0;
-    if (interrupt(false) >= 0) {
+    if (interrupt(idx, false) >= 0) {
         if (!busy && (u.rflags & RFLAGS_IF) && !(u.intr_state & 3)) {
-            info = Inj::VALID | Inj::TYPE_EXTINT | static_cast<u32>(interrupt(true));
-            if (interrupt(false) >= 0)
+            info = Inj::VALID | Inj::TYPE_EXTINT | static_cast<u32>(interrupt(idx, true));
+            if (interrupt(idx, false) >= 0)
                 info |= Inj::REQ_INTR_WINDOW;
         } else
             info |= Inj::REQ_INTR_WINDOW;
@@ -433,29 +550,46 @@ void deliver(Utcb &u)
     u.mtd |= Mtd::INJ;
 }
 
-void on_hlt(Utcb &u)
+// HLT: wait (without the lock) for an interrupt or the next timer event. With interrupts off the
+// vCPU stops for good; when every running vCPU has stopped, the VM has powered off.
+void on_hlt(unsigned idx, Utcb &u)
 {
     u.rip += 1;
     u.mtd |= Mtd::RIP_LEN;
-    if (!(u.rflags & RFLAGS_IF))
-        end(END_POWEROFF, "the guest halted with interrupts off (Linux's power-off and halt without ACPI)",
-            u);
+    Vcpu &c = vm.v[idx];
+    if (!(u.rflags & RFLAGS_IF)) {
+        c.stopped = true;
+        bool all = true;
+        for (unsigned i = 0; i < vm.ncpus; i++)
+            all = all && (!vm.v[i].running || vm.v[i].stopped);
+        if (all)
+            end(END_POWEROFF,
+                "the guest halted with interrupts off (Linux's power-off and halt without ACPI)", u);
+        unlock_and_kick(idx);
+        for (;;)
+            sm_down(c.wake_sm);  // no NMI, no INIT to a running AP: stopped for good
+    }
     for (;;) {
-        poll_devices();
-        if (interrupt(false) >= 0)
+        poll_devices(idx);
+        if (interrupt(idx, false) >= 0)
             return;
-        u64 next = next_event();
-        vm.halted = true;
-        sm_down(vm.wake_sm, next == ~u64{0} ? 0 : next);
-        vm.halted = false;
+        u64 next = next_event(idx);
+        c.halted = true;
+        unlock_and_kick(idx);
+        sm_down(c.wake_sm, next == ~u64{0} ? 0 : next);
+        lock();
+        c.halted = false;
     }
 }
 
-// A nested page fault in the local APIC's page: the access decoded and emulated (docs/vmm.md).
-bool on_lapic(Utcb &u)
+// A nested page fault in the local APIC's or the I/O APIC's page: the access decoded and emulated
+// (docs/vmm.md).
+bool on_mmio(unsigned idx, Utcb &u)
 {
     u64 gpa = u.qual[1], pa = 0;
-    if (!vm.lapic_on || gpa < vmm::Lapic::BASE || gpa >= vmm::Lapic::BASE + PAGE_SIZE)
+    bool lapic = vm.lapic_on && gpa >= vmm::Lapic::BASE && gpa < vmm::Lapic::BASE + PAGE_SIZE;
+    bool ioapic = vm.smp && gpa >= vmm::Ioapic::BASE && gpa < vmm::Ioapic::BASE + PAGE_SIZE;
+    if (!lapic && !ioapic)
         return false;
     vmm::Mmio_insn d{};
     bool long64 = (u.efer & 0x400) && (u.cs.ar & 0x200);
@@ -466,12 +600,20 @@ bool on_lapic(Utcb &u)
     u64 gpr[16] = {u.rax, u.rcx, u.rdx, u.rbx, u.rsp, u.rbp, u.rsi, u.rdi,
                    u.r8,  u.r9,  u.r10, u.r11, u.r12, u.r13, u.r14, u.r15};
     u32 off = static_cast<u32>(gpa & 0xff0);
+    vmm::Lapic &l = vm.lapic[idx];
     if (d.write) {
-        vm.lapic.write(off, static_cast<u32>(vmm::mmio_store_value(d, gpr)), rdtsc());
-        if (off == 0x380)
-            sm_up(vm.tick_sm);  // the ticker's deadline may have changed
+        u32 v = static_cast<u32>(vmm::mmio_store_value(d, gpr));
+        if (ioapic)
+            vm.ioapic.write(off, v);
+        else {
+            l.write(off, v, rdtsc());
+            if (off == 0x380)
+                sm_up(vm.tick_sm);  // the ticker's deadline may have changed
+            if (off == 0x300)
+                apic_message(idx, l.icr_lo, static_cast<u8>(l.icr_hi >> 24));
+        }
     } else {
-        vmm::mmio_load_result(d, vm.lapic.read(off, rdtsc()), gpr);
+        vmm::mmio_load_result(d, ioapic ? vm.ioapic.read(off) : l.read(off, rdtsc()), gpr);
         u64 *regs[16] = {&u.rax, &u.rcx, &u.rdx, &u.rbx, &u.rsp, &u.rbp, &u.rsi, &u.rdi,
                          &u.r8,  &u.r9,  &u.r10, &u.r11, &u.r12, &u.r13, &u.r14, &u.r15};
         *regs[d.reg & 15] = gpr[d.reg & 15];
@@ -482,6 +624,39 @@ bool on_lapic(Utcb &u)
     u.rip += d.len;
     u.mtd |= Mtd::RIP_LEN;
     return true;
+}
+
+// An AP's first event: wait (without the lock) for its SIPI, then start in real mode at the
+// vector's page (CS = vector << 8, IP 0), as after INIT-SIPI-SIPI.
+void on_startup_ap(unsigned idx, Utcb &u)
+{
+    Vcpu &c = vm.v[idx];
+    while (!c.running)
+        sm_down(c.sipi_sm);
+    auto seg = [](u16 sel, u16 ar) { return Utcb_segment{sel, ar, 0xffff, u64{sel} << 4}; };
+    u.cs = seg(static_cast<u16>(c.sipi_vector << 8), 0x9b);
+    u.ss = u.ds = u.es = u.fs = u.gs = seg(0, 0x93);
+    u.tr = Utcb_segment{0, 0x8b, 0xffff, 0};
+    u.ldtr = Utcb_segment{0, 0x82, 0xffff, 0};
+    u.gdtr = u.idtr = Utcb_segment{0, 0, 0xffff, 0};
+    u.cr0 = 0x10;  // ET
+    u.cr2 = u.cr3 = u.cr4 = 0;
+    u.xcr0 = 1;
+    u.efer = 0;
+    u.pat = 0x0007040600070406ull;
+    u.star = u.lstar = u.fmask = u.kernel_gs_base = 0;
+    u.sysenter_cs = u.sysenter_rsp = u.sysenter_rip = 0;
+    u.dr7 = 0x400;
+    u.rip = u.rsp = 0;
+    u.rflags = 2;
+    u.rax = u.rbx = u.rcx = u.rdx = u.rbp = u.rdi = u.rsi = 0;
+    u.r8 = u.r9 = u.r10 = u.r11 = u.r12 = u.r13 = u.r14 = u.r15 = 0;
+    u.intr_state = 0;
+    u.ctrl[0] = I_CPUID;
+    u.ctrl[1] = 0;
+    u.exc_bitmap = 0;
+    u.intr_info = u.intr_error = 0;
+    u.mtd = MTD_STATE | Mtd::CTRL | Mtd::INJ;
 }
 
 void on_startup(Utcb &u)
@@ -542,17 +717,26 @@ void describe_access(const Utcb &u, char *out, size_t size)
 void exit_handler(u64 id, Utcb &u)
 {
     u64 n = id & 0xff;
-    vm.exits[n]++;
+    unsigned idx = static_cast<unsigned>(id >> 8);
     u.set_items(0, 0);
     if (vm.ended)
         park();
     u.mtd = 0;
+    if (n == EV_STARTUP && idx) {
+        on_startup_ap(idx, u);
+        return;
+    }
+    lock();
+    vm.exits[n]++;
     switch (n) {
-    case EV_STARTUP: on_startup(u); return;
+    case EV_STARTUP:
+        on_startup(u);
+        unlock();
+        return;
     case EX_IOIO: on_io(u); break;
-    case EX_MSR: on_msr(u); break;
+    case EX_MSR: on_msr(u, idx); break;
     case EX_CPUID: {
-        Regs4 r = guest_cpuid(static_cast<u32>(u.rax), static_cast<u32>(u.rcx), u);
+        Regs4 r = guest_cpuid(static_cast<u32>(u.rax), static_cast<u32>(u.rcx), u, idx);
         u.rax = r.a, u.rbx = r.b, u.rcx = r.c, u.rdx = r.d;
         u.rip += 2;
         u.mtd |= Mtd::GPR_ACDB | Mtd::RIP_LEN;
@@ -563,12 +747,12 @@ void exit_handler(u64 id, Utcb &u)
         u.rip += 3;
         u.mtd |= Mtd::CR | Mtd::RIP_LEN;
         break;
-    case EX_HLT: on_hlt(u); break;
+    case EX_HLT: on_hlt(idx, u); break;
     case EX_VINTR:
     case EV_RECALL: break;
     case EX_SHUTDOWN: end(END_FAIL, "the guest's triple fault (shutdown exit)", u);
     case EV_NPF: {
-        if (on_lapic(u))
+        if (on_mmio(idx, u))
             break;
         char why[192], insn[80];
         u64 gpa = u.qual[1];
@@ -589,19 +773,24 @@ void exit_handler(u64 id, Utcb &u)
         end(END_FAIL, why, u);
     }
     }
-    deliver(u);
+    deliver(idx, u);
+    unlock_and_kick(idx);
 }
 
 // ---- the ticker ----------------------------------------------------------------------------------
 
+// The ticker takes no lock (it may preempt a handler on its CPU): it reads the deadlines and kicks
+// the vCPU whose timer is due (the PIT's: vCPU 0, whose handler routes its interrupt), or vCPU 0
+// for host input.
 [[noreturn]] void ticker()
 {
-    u64 kicked = ~u64{0};
     for (;;) {
-        u64 next = next_event();
         u64 deadline = rdtsc() + u64{hip()->freq_tsc} * 10;  // host input is polled every 10 ms
-        if (next != kicked && next < deadline)
-            deadline = next;
+        for (unsigned i = 0; i < vm.ncpus; i++) {
+            u64 next = next_event(i);
+            if (next != vm.v[i].kicked && next < deadline)
+                deadline = next;
+        }
         sm_down(vm.tick_sm, deadline);
         if (vm.ended)
             park();
@@ -610,15 +799,13 @@ void exit_handler(u64 id, Utcb &u)
             vm.uart.push(inb(0x3f8));
             input = true;
         }
-        next = next_event();
-        bool due = next != ~u64{0} && next != kicked && rdtsc() >= next;
-        if (due)
-            kicked = next;
-        if (input || due) {
-            if (vm.halted)
-                sm_up(vm.wake_sm);
-            else
-                ec_recall(vm.vcpu);
+        for (unsigned i = 0; i < vm.ncpus; i++) {
+            u64 next = next_event(i);
+            bool due = next != ~u64{0} && next != vm.v[i].kicked && rdtsc() >= next;
+            if (due)
+                vm.v[i].kicked = next;
+            if (due || (input && i == 0))
+                kick(i);
         }
     }
 }
@@ -720,17 +907,22 @@ u64 find_ram(u64 size)
     return 0;
 }
 
-bool exit_portals(u64 pd)
+// vCPU idx's exit portals: a handler EC on the vCPU's host CPU (portals are per CPU), 256 portals
+// with the exit number and the vCPU's index as id, delegated to the VM's PD at idx * 256 (the
+// vCPU's event base).
+bool exit_portals(u64 pd, unsigned idx)
 {
     u64 hsel = alloc_sel(), base = alloc_sel(256);
-    Handler_ec h;
-    if (!hsel || !base || create_handler_ec(h, hsel, self_pd(), vm.cpu, exit_handler) != Status::SUCCESS)
+    static Handler_ec h[MAX_VCPUS];
+    if (!hsel || !base ||
+        create_handler_ec(h[idx], hsel, self_pd(), vm.v[idx].cpu, exit_handler) != Status::SUCCESS)
         return false;
     for (u64 n = 0; n < 256; n++)
-        if (create_portal(base + n, hsel, MTD_IN, n) != Status::SUCCESS)
+        if (create_portal(base + n, hsel, MTD_IN, n | u64{idx} << 8) != Status::SUCCESS)
             return false;
-    return pd_delegate(self_pd(), pd, Crd::obj(base, 8, Crd::ALL_RIGHTS), Item_meta(Item_meta::DELEGATE, 0),
-                       Crd::obj(0, 8, Crd::ALL_RIGHTS))
+    return pd_delegate(self_pd(), pd, Crd::obj(base, 8, Crd::ALL_RIGHTS),
+                       Item_meta(Item_meta::DELEGATE, u64{idx} * 256),
+                       Crd::obj(u64{idx} * 256, 8, Crd::ALL_RIGHTS))
                .status == Status::SUCCESS;
 }
 
@@ -775,6 +967,11 @@ int main(const Hip *hip, unsigned cpu)
     if (mem_mib < 32 || mem_mib > 3072)
         fail("mem= must be between 32 and 3072 MiB");
     vm.ram_size = mem_mib * MIB;
+    u64 ncpus = 1;
+    cmdline_u64("cpus", ncpus);
+    if (ncpus < 1 || ncpus > MAX_VCPUS)
+        fail("cpus= must be between 1 and 4");
+    vm.ncpus = static_cast<unsigned>(ncpus);
 
     Module kernel{}, initrd{};
     if (!module(1, kernel))
@@ -797,8 +994,10 @@ int main(const Hip *hip, unsigned cpu)
         fail("the guest's command line is too long");
     for (size_t i = 0; i < args_len; i++)  // not NUL-terminated in the module's string
         cmdline[i] = args[i];
-    size_t len =
-        args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u", hip->freq_tsc);
+    u64 ncpus_arg = 1;
+    cmdline_u64("cpus", ncpus_arg);
+    size_t len = args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u%s",
+                                   hip->freq_tsc, ncpus_arg > 1 ? " no_timer_check tsc=reliable" : "");
     vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel.data, kernel.size,
                               has_initrd ? initrd.data : nullptr, has_initrd ? initrd.size : 0, cmdline, len);
     if (vm.boot.error)
@@ -811,18 +1010,38 @@ int main(const Hip *hip, unsigned cpu)
     printf("vmm: command line: %s\n", cmdline);
 
     vm.pit.next_irq = ~u64{0};
-    vm.lapic_on = cmdline_flag("lapic");
-    vm.lapic.reset(0);
+    vm.smp = vm.ncpus > 1;
+    vm.lapic_on = cmdline_flag("lapic") || vm.smp;
     vm.uart.sink = guest_out;
+    if (vm.smp) {  // the MP table and the I/O APIC (docs/vmm.md, "SMP guests")
+        vm.ioapic.reset(vm.ncpus);
+        Regs4 id = host_cpuid(1, 0);
+        if (!vmm::build_mp_table(vm.ram, vmm::G_MP_TABLE, 0x400, vm.ncpus, id.a, id.d & (1u << 0 | 1u << 9)))
+            fail("the MP table does not fit");
+    }
     vm.pd = alloc_sel();
-    vm.vcpu = alloc_sel();
-    vm.wake_sm = alloc_sel();
     vm.tick_sm = alloc_sel();
-    u64 sc = alloc_sel();
-    if (create_pd(vm.pd, self_pd()) != Status::SUCCESS || !exit_portals(vm.pd) ||
-        create_sm(vm.wake_sm, self_pd(), 0) != Status::SUCCESS ||
+    if (create_pd(vm.pd, self_pd()) != Status::SUCCESS ||
         create_sm(vm.tick_sm, self_pd(), 0) != Status::SUCCESS)
-        fail("cannot create the VM's PD, its exit portals or semaphores");
+        fail("cannot create the VM's PD or the ticker's semaphore");
+    unsigned online[MAX_VCPUS], nonline = 0;  // host CPUs for the vCPUs: the boot CPU first
+    online[nonline++] = cpu;
+    for (unsigned i = 0; i < hip->num_cpu_desc() && nonline < vm.ncpus; i++)
+        if (i != cpu && hip->cpu(i)->online())
+            online[nonline++] = i;
+    for (unsigned i = 0; i < vm.ncpus; i++) {
+        Vcpu &c = vm.v[i];
+        c.cpu = online[i % nonline];
+        c.kicked = ~u64{0};
+        c.ec = alloc_sel();
+        c.wake_sm = alloc_sel();
+        c.sipi_sm = alloc_sel();
+        vm.lapic[i].reset(i);
+        if (!exit_portals(vm.pd, i) || create_sm(c.wake_sm, self_pd(), 0) != Status::SUCCESS ||
+            create_sm(c.sipi_sm, self_pd(), 0) != Status::SUCCESS)
+            fail("cannot create a vCPU's exit portals or semaphores");
+    }
+    vm.v[0].running = true;
 
     // Guest RAM: G-bit delegations at guest-physical 0; the BIOS area [0xf0000, 0x100000) read
     // only (a write there is reported as the guest's fault, docs/vmm.md).
@@ -830,10 +1049,18 @@ int main(const Hip *hip, unsigned cpu)
         !give_ram(0x100000, vm.ram_size, Perm_mem::RWX))
         fail("cannot delegate the guest's RAM");
 
-    if (create_ec(vm.vcpu, vm.pd, cpu, 0, 0, 0, Create_ec_flag::VCPU | Create_ec_flag::GLOBAL) !=
-            Status::SUCCESS ||
-        !start_thread(cpu, 3, ticker) || create_sc(sc, self_pd(), vm.vcpu, Qpd(1, 10000)) != Status::SUCCESS)
-        fail("cannot create the vCPU, its SC or the ticker");
-    printf("vmm: VM set up in %lu ms; the vCPU starts\n", ms_since(vm.start_tsc));
+    if (!start_thread(cpu, 3, ticker))
+        fail("cannot create the ticker");
+    for (unsigned i = 0; i < vm.ncpus; i++) {
+        u64 sc = alloc_sel();
+        if (create_ec(vm.v[i].ec, vm.pd, vm.v[i].cpu, 0, 0, u64{i} * 256,
+                      Create_ec_flag::VCPU | Create_ec_flag::GLOBAL) != Status::SUCCESS ||
+            create_sc(sc, self_pd(), vm.v[i].ec, Qpd(1, 10000)) != Status::SUCCESS)
+            fail("cannot create a vCPU or its SC");
+        if (i)
+            printf("vmm: vCPU %u on host CPU %u waits for its SIPI\n", i, vm.v[i].cpu);
+    }
+    printf("vmm: VM set up in %lu ms; %s starts on host CPU %u\n", ms_since(vm.start_tsc),
+           vm.ncpus > 1 ? "vCPU 0 (the BSP)" : "the vCPU", vm.v[0].cpu);
     park();
 }
