@@ -15,7 +15,7 @@
 
 Pd *Pd::kernel;
 
-void Pd::create_kernel(u64 hip_phys)
+void Pd::create_kernel(u64 hip_phys, unsigned hip_pages)
 {
     Pd *k = Pd::create(nullptr, nullptr);
     if (!k)
@@ -63,8 +63,9 @@ void Pd::create_kernel(u64 hip_phys)
         if (i < n && holes[i].end > page)
             page = holes[i].end;
     }
-    // The HIP frame sits in the hypervisor region: its own node, read-only.
-    Mdb::insert_root(k->mdb_mem, hip_phys >> 12, 0, 1, hip_phys >> 12);
+    // The HIP frames sit in the hypervisor region: nodes of their own, read-only.
+    for (unsigned i = 0; i < hip_pages; i++)
+        Mdb::insert_root(k->mdb_mem, (hip_phys >> 12) + i, 0, 1, (hip_phys >> 12) + i);
     Mdb::insert_root(k->mdb_pio, 0, 16, 7, 0);
     for (unsigned c = 0; c < 64; c++)
         if (Sc *sc = Gsi::idle_sc(c))
