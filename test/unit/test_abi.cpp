@@ -599,6 +599,9 @@ TEST(Constants, AddressesSelectorsAndEventNumbersMatchTheAbi)
     EXPECT_EQ(Abi::Vmi::STARTUP, 254u);
     EXPECT_EQ(Abi::Vmi::RECALL, 255u);
     EXPECT_EQ(Abi::ksel_idle_sc(3), 3u);
+    EXPECT_EQ(Abi::ksel_idle_sc(63), 63u);
+    EXPECT_EQ(Abi::ksel_idle_sc(64), 256u);  // after the GSI semaphores 64..255
+    EXPECT_EQ(Abi::ksel_idle_sc(299), 491u);
     EXPECT_EQ(Abi::ksel_gsi_sm(0), 64u);
     EXPECT_EQ(Abi::ksel_gsi_sm(191), 255u);
     EXPECT_EQ(Abi::Pf_err::USER | Abi::Pf_err::WRITE, 6u);  // checklist 106

@@ -1,9 +1,10 @@
 /*
  * Every CPU usable (docs/boot.md "HIP layout"): the HIP describes each CPU,
  * also beyond the reference's 64, and each of them takes a local EC with a
- * portal that the boot CPU calls across CPUs, and a global EC with an SC that
- * calls back to the boot CPU. One CPU after the other, so that the handler
- * ECs can share one stack. Ends with "N passed, M failed" and isa-debug-exit.
+ * portal that the boot CPU calls across CPUs and a global EC with an SC that
+ * calls back to the boot CPU; its idle SC comes from the kernel. One CPU
+ * after the other, so that the handler ECs can share one stack. Ends with "N passed, M failed" and
+ * isa-debug-exit.
  */
 #include "nova/nova.hpp"
 
@@ -36,9 +37,9 @@ u32 my_apic_id()
 u32 hip_apic_id(const Hip_cpu &c) { return (c.lapic_id & 0xffffff) == 0 ? c.lapic_id >> 24 : c.lapic_id; }
 
 constexpr u32 NONE = ~0u;
-u32 *called_on;   // per CPU: APIC ID seen by the handler of the cross-CPU call
-u32 *global_on;   // per CPU: APIC ID seen by the global EC
-Status *back;     // per CPU: the global EC's call to the boot CPU
+u32 *called_on;             // per CPU: APIC ID seen by the handler of the cross-CPU call
+u32 *global_on;             // per CPU: APIC ID seen by the global EC
+Status *back;               // per CPU: the global EC's call to the boot CPU
 volatile unsigned current;  // the CPU whose global EC starts next
 volatile unsigned home_calls;
 u64 home_pt, done_sm, block_sm;
@@ -119,13 +120,22 @@ int main(const Hip *h, unsigned cpu)
     *tls = Ec_tls{nullptr, remote_handler, nullptr, 0};
 
     u64 t0 = __builtin_ia32_rdtsc(), timeout = u64{h->freq_tsc} * 10000;  // 10 s per CPU
-    unsigned calls_ok = 0, globals_ok = 0, tried = 0, failed_at = NONE;
+    unsigned calls_ok = 0, globals_ok = 0, idle_ok = 0, tried = 0, failed_at = NONE;
     for (unsigned c = 0; c < n && failed_at == NONE; c++) {
         const Hip_cpu &d = *h->cpu(c);
         if (!d.online())
             continue;
         tried++;
         called_on[c] = global_on[c] = NONE;
+        // Its idle SC from the kernel (ABI 9.6; beyond CPU 63 after the GSI semaphores).
+        u64 isc = alloc_sel();
+        Status i = request_kernel_cap(ksel_idle_sc(c), isc);
+        Sc_time t = i == Status::SUCCESS ? sc_ctrl(isc) : Sc_time{i, 0};
+        if (t.status == Status::SUCCESS)
+            idle_ok++;
+        else
+            check(false, "CPU %u: idle SC from the kernel %s, sc_ctrl %s", c, status_name(i),
+                  status_name(t.status));
         u64 evt = alloc_sel(32), lec = alloc_sel(), pt = alloc_sel(), gec = alloc_sel(), sc = alloc_sel();
         u64 lutcb = alloc_virt(PAGE_SIZE), gutcb = alloc_virt(PAGE_SIZE);
         auto *gstack = static_cast<u8 *>(alloc(GSTACK, 16));
@@ -150,24 +160,31 @@ int main(const Hip *h, unsigned cpu)
         // A global EC with an SC on CPU c: its startup portal is served by the same local EC.
         current = c;
         Status p = create_portal(evt + Evt::STARTUP, lec, Mtd::RIP_LEN, STARTUP | c);
-        Status g = p == Status::SUCCESS
-                       ? create_ec_global(gec, self_pd(), c, gutcb, reinterpret_cast<u64>(gstack + GSTACK - 8), evt)
-                       : p;
+        Status g = p == Status::SUCCESS ? create_ec_global(gec, self_pd(), c, gutcb,
+                                                           reinterpret_cast<u64>(gstack + GSTACK - 8), evt)
+                                        : p;
         Status q = g == Status::SUCCESS ? create_sc(sc, self_pd(), gec, Qpd(2, 10000)) : g;
-        Sm_result w = q == Status::SUCCESS ? sm_down(done_sm, __builtin_ia32_rdtsc() + timeout) : Sm_result{q, 0, 0};
+        Sm_result w =
+            q == Status::SUCCESS ? sm_down(done_sm, __builtin_ia32_rdtsc() + timeout) : Sm_result{q, 0, 0};
         if (w.status == Status::SUCCESS && global_on[c] == hip_apic_id(d) && back[c] == Status::SUCCESS)
             globals_ok++;
         else {
-            check(false, "CPU %u: startup portal %s, global EC %s, SC %s, done %s, ran on APIC %#x, call back %s", c,
+            check(false,
+                  "CPU %u: startup portal %s, global EC %s, SC %s, done %s, ran on APIC %#x, call back %s", c,
                   status_name(p), status_name(g), status_name(q), status_name(w.status), global_on[c],
                   w.status == Status::SUCCESS ? status_name(back[c]) : "-");
             failed_at = c;
         }
     }
     u64 ms = h->freq_tsc ? (__builtin_ia32_rdtsc() - t0) / h->freq_tsc : 0;
-    check(tried == online && calls_ok == online, "cross-CPU calls answered on each of the %u online CPUs", online);
+    check(tried == online && calls_ok == online, "cross-CPU calls answered on each of the %u online CPUs",
+          online);
     check(globals_ok == online, "global ECs with SCs ran on each of the %u online CPUs", online);
-    check(home_calls == online && !home_seen, "each of them called back to the boot CPU (%u calls)", home_calls);
-    printf("allcpus: %u of %u CPUs used in %lu ms, heap %lu bytes left\n", globals_ok, online, ms, heap_free());
+    check(home_calls == online && !home_seen, "each of them called back to the boot CPU (%u calls)",
+          home_calls);
+    check(idle_ok == online, "the idle SC of each of the %u online CPUs from the kernel, sc_ctrl on it",
+          online);
+    printf("allcpus: %u of %u CPUs used in %lu ms, heap %lu bytes left\n", globals_ok, online, ms,
+           heap_free());
     return static_cast<int>(test::finish());
 }
