@@ -71,12 +71,12 @@ struct Hip
      * the layout is exactly the reference's (the struct below).
      */
     static constexpr unsigned cpu_slots(unsigned ncpu) { return ncpu > Abi::NUM_CPU ? ncpu : Abi::NUM_CPU; }
-    static constexpr size_t ioapic_offs_for(unsigned ncpu) { return CPU_OFFS + cpu_slots(ncpu) * 48; }
+    static constexpr size_t ioapic_offs_for(unsigned ncpu) { return CPU_OFFS + size_t{cpu_slots(ncpu)} * 48; }
     static constexpr size_t mem_offs_for(unsigned ncpu)
     {
-        return ioapic_offs_for(ncpu) + Abi::NUM_IOAPIC * 16;
+        return ioapic_offs_for(ncpu) + size_t{Abi::NUM_IOAPIC} * 16;
     }
-    static constexpr size_t size_for(unsigned ncpu) { return mem_offs_for(ncpu) + MAX_MEM * 24; }
+    static constexpr size_t size_for(unsigned ncpu) { return mem_offs_for(ncpu) + size_t{MAX_MEM} * 24; }
     static constexpr unsigned pages_for(unsigned ncpu)
     {
         return static_cast<unsigned>((size_for(ncpu) + PAGE_SIZE - 1) / PAGE_SIZE);
