@@ -18,7 +18,8 @@ extern u64 entry_tsc;     // TSC at kernel entry (the BSP's TSC is reset to 0 th
 extern u64 trampoline_page;
 extern u64 pool_base, pool_end;  // kernel memory pool (the buddy's only memory)
 extern u64 hyp_base, hyp_end;    // pool + kernel image: the HIP's hypervisor region
-extern u64 hip_phys;             // the HIP's page frame
+extern u64 hip_phys;             // the HIP's first page frame
+extern unsigned hip_pages;       // its length in pages (more than one beyond 64 CPUs)
 /* [base, base + size) is RAM by the sanitised memory map (src/init.cpp). */
 bool is_ram(u64 base, u64 size);
 }  // namespace Boot

@@ -75,7 +75,7 @@ template <typename E> Verdict create_pd(E &e, const Sys_create_pd &a, Found<E> &
 /* 7.4 */
 template <typename E> Verdict create_ec(E &e, const Sys_create_ec &a, Found<E> &d)
 {
-    if (a.cpu() >= Abi::NUM_CPU || !e.cpu_online(a.cpu()))
+    if (!e.cpu_online(a.cpu()))
         return fail(Status::BAD_CPU, "the CPU is not online");
     // A UTCB at 0 is for machines with virtualization only (the reference's rule; we then map
     // it at page 0 like any other address, docs/virtualization.md).
@@ -280,7 +280,7 @@ template <typename E> Verdict assign_pci(E &e, const Sys_assign_pci &a, Found<E>
  */
 template <typename E> Verdict assign_gsi(E &e, const Sys_assign_gsi &a, Found<E> &d)
 {
-    if (a.cpu() >= Abi::NUM_CPU || !e.cpu_online(a.cpu()))
+    if (!e.cpu_online(a.cpu()))
         return fail(Status::BAD_CPU, "the CPU is not online");
     d.sm = as<typename E::Sm>(e.lookup(a.sel()), 0);
     if (!d.sm)

@@ -19,7 +19,7 @@ constexpr unsigned COUNT = 192;
 /* Create the GSI semaphores and the idle SCs (boot, after the I/O APICs and the CPUs). */
 void init();
 Sm *sm(unsigned gsi);
-/* Idle SC of a CPU (kernel object selector = CPU number), nullptr for offline CPUs. */
+/* Idle SC of a CPU (kernel object selector Abi::ksel_idle_sc), nullptr for offline CPUs. */
 Sc *idle_sc(unsigned cpu);
 /* Interrupt for GSI g arrived on this CPU: mask a level pin, send EOI, up the semaphore. */
 void interrupt(unsigned gsi);

@@ -4,5 +4,8 @@
 struct Hip;
 
 namespace Hip_builder {
+// CPUs the HIP describes: every CPU (up to Hip::MAX_CPUS); hypercalls accept these numbers.
+unsigned cpus();
+// Fills Hip::pages_for(cpus()) pages at hip.
 void build(Hip &hip);
-}
+}  // namespace Hip_builder

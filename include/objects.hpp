@@ -78,7 +78,7 @@ class Pd : public Kobject
        is destroyed). Both nullptr: the kernel's. */
     static Pd *create(Quota *payer, Quota *uses);
     /* The kernel PD and its resources (ABI 9.6), once the HIP frame is known (src/kernel_pd.cpp). */
-    static void create_kernel(u64 hip_phys);
+    static void create_kernel(u64 hip_phys, unsigned hip_pages);
     void destroy();
 
     bool make_gpt();                         // the guest page table exists; false: out of memory

@@ -7,12 +7,14 @@
 #include "cpu.hpp"
 #include "ioapic.hpp"
 #include "keyb.hpp"
+#include "kmem.hpp"
 #include "lapic.hpp"
 #include "objects.hpp"
 
 namespace {
 Sm *sms[Gsi::COUNT];
-Sc *idle[64];
+Sc **idle;  // one per CPU
+unsigned idle_count;
 bool level[Gsi::COUNT];
 }  // namespace
 
@@ -29,7 +31,12 @@ void Gsi::init()
             level[g] = Boot::acpi.gsi_mode(g).trigger == Irq_mode::LEVEL;
         made++;
     }
-    for (unsigned c = 0; c < Cpu::count && c < 64; c++) {
+    unsigned order = 0;
+    while ((PAGE_SIZE << order) < Cpu::count * sizeof(Sc *))
+        order++;
+    idle = static_cast<Sc **>(Kmem::alloc(order));
+    idle_count = idle ? Cpu::count : 0;
+    for (unsigned c = 0; c < idle_count; c++) {
         if (!Cpu::table[c]->online)
             continue;
         idle[c] = Sc::create(nullptr, c, 0, 0);
@@ -42,7 +49,7 @@ void Gsi::init()
 
 Sm *Gsi::sm(unsigned gsi) { return gsi < COUNT ? sms[gsi] : nullptr; }
 
-Sc *Gsi::idle_sc(unsigned cpu) { return cpu < 64 ? idle[cpu] : nullptr; }
+Sc *Gsi::idle_sc(unsigned cpu) { return cpu < idle_count ? idle[cpu] : nullptr; }
 
 void Gsi::interrupt(unsigned gsi)
 {

@@ -20,11 +20,17 @@
 
 namespace {
 
-void fill_cpus(Hip &h)
+// Array entry i at offs (the arrays move behind a longer CPU array: docs/boot.md "HIP layout").
+template <typename T> T &entry(Hip &h, size_t offs, unsigned i)
 {
-    for (unsigned i = 0; i < Cpu::count && i < Abi::NUM_CPU; i++) {
+    return reinterpret_cast<T *>(reinterpret_cast<u8 *>(&h) + offs)[i];
+}
+
+void fill_cpus(Hip &h, unsigned ncpu)
+{
+    for (unsigned i = 0; i < ncpu; i++) {
         const Cpu &c = *Cpu::table[i];
-        Hip_cpu &d = h.cpu_desc[i];
+        auto &d = entry<Hip_cpu>(h, h.cpu_offs, i);
         d.flags = c.online ? Hip_cpu::ONLINE : 0;
         d.thread = static_cast<u8>(c.feat.thread);
         d.core = static_cast<u8>(c.feat.core);
@@ -40,8 +46,8 @@ void fill_cpus(Hip &h)
         d.lvt_perfm = c.lvt_perfm;
         d.lvt_therm = c.lvt_therm;
     }
-    if (Cpu::count > Abi::NUM_CPU)
-        trace("HIP: %u CPUs, the HIP describes the first %u (ABI NUM_CPU)", Cpu::count, Abi::NUM_CPU);
+    if (Cpu::count > ncpu)
+        trace("HIP: %u CPUs, the HIP describes the first %u", Cpu::count, ncpu);
 }
 
 void fill_memory(Hip &h)
@@ -57,20 +63,22 @@ void fill_memory(Hip &h)
         if (bi.mmap_count > map_room)
             trace("HIP: %u memory map entries, %u fit", bi.mmap_count, map_room);
         for (u32 i = 0; i < bi.mmap_count && n < map_room; i++)
-            h.mem_desc[n++] = Hip_mem{bi.mmap[i].base, bi.mmap[i].size, bi.mmap[i].type, 0};
+            entry<Hip_mem>(h, h.mem_offs, n++) =
+                Hip_mem{bi.mmap[i].base, bi.mmap[i].size, bi.mmap[i].type, 0};
     }
     for (u32 i = 0; i < bi.module_count && n < cap - 1; i++) {
         const Boot_module &m = bi.modules[i];
-        h.mem_desc[n++] =
+        entry<Hip_mem>(h, h.mem_offs, n++) =
             Hip_mem{m.start, m.end - m.start, Hip_mem::MODULE, static_cast<u32>(m.cmdline_phys)};
     }
-    h.mem_desc[n++] = Hip_mem{Boot::hyp_base, Boot::hyp_end - Boot::hyp_base, Hip_mem::HYPERVISOR, 0};
+    entry<Hip_mem>(h, h.mem_offs, n++) =
+        Hip_mem{Boot::hyp_base, Boot::hyp_end - Boot::hyp_base, Hip_mem::HYPERVISOR, 0};
     // Should the pool ever lie away from the image, the image is a region of its own (src/init.cpp
     // keeps them together: the image moves right above the pool).
     u64 img = image_phys_begin(), img_end = image_phys_end();
     if ((img < Boot::hyp_base || img_end > Boot::hyp_end) && n < cap)
-        h.mem_desc[n++] = Hip_mem{img, img_end - img, Hip_mem::HYPERVISOR, 0};
-    h.length = static_cast<u16>(Hip::MEM_OFFS + n * sizeof(Hip_mem));
+        entry<Hip_mem>(h, h.mem_offs, n++) = Hip_mem{img, img_end - img, Hip_mem::HYPERVISOR, 0};
+    h.length = static_cast<u16>(h.mem_offs + n * sizeof(Hip_mem));
 }
 
 u64 platform_info()
@@ -82,15 +90,18 @@ u64 platform_info()
 
 }  // namespace
 
+unsigned Hip_builder::cpus() { return Cpu::count < Hip::MAX_CPUS ? Cpu::count : Hip::MAX_CPUS; }
+
 void Hip_builder::build(Hip &h)
 {
-    memset(&h, 0, PAGE_SIZE);
+    unsigned ncpu = cpus();
+    memset(&h, 0, Hip::pages_for(ncpu) * PAGE_SIZE);
     h.signature = Hip::SIGNATURE;
     h.cpu_offs = Hip::CPU_OFFS;
     h.cpu_size = sizeof(Hip_cpu);
-    h.ioapic_offs = Hip::IOAPIC_OFFS;
+    h.ioapic_offs = static_cast<u16>(Hip::ioapic_offs_for(ncpu));
     h.ioapic_size = sizeof(Hip_ioapic);
-    h.mem_offs = Hip::MEM_OFFS;
+    h.mem_offs = static_cast<u16>(Hip::mem_offs_for(ncpu));
     h.mem_size = sizeof(Hip_mem);
     // SVM or VMX when every CPU runs vCPUs (src/vcpu.cpp); IOMMU exactly when DMA remapping is on
     // (ABI 8.2; the reference never sets it: docs/iommu.md). docs/virtualization.md lists our
@@ -119,9 +130,9 @@ void Hip_builder::build(Hip &h)
     h.msr_platform_info = platform_info();
     h.cap_vmx_sec_exec = 0;
 
-    fill_cpus(h);
+    fill_cpus(h, ncpu);
     for (unsigned i = 0; i < Abi::NUM_IOAPIC; i++) {
-        Hip_ioapic &d = h.ioapic_desc[i];
+        auto &d = entry<Hip_ioapic>(h, h.ioapic_offs, i);
         if (!Ioapic::describe(i, d.id, d.version, d.gsi_base, d.base))
             break;
     }

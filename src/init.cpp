@@ -37,6 +37,7 @@ Phys_reader Boot::phys;
 u64 Boot::entry_tsc;
 u64 Boot::trampoline_page;
 u64 Boot::pool_base, Boot::pool_end, Boot::hyp_base, Boot::hyp_end, Boot::hip_phys;
+unsigned Boot::hip_pages;
 
 namespace {
 

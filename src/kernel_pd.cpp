@@ -6,8 +6,10 @@
  * idle SCs and the GSI semaphores. It never runs; its nodes are never mapped anywhere.
  */
 #include "abi/constants.hpp"
+#include "abi/hip.hpp"
 #include "boot.hpp"
 #include "console.hpp"
+#include "cpu.hpp"
 #include "gsi.hpp"
 #include "iommu.hpp"
 #include "memory.hpp"
@@ -15,7 +17,7 @@
 
 Pd *Pd::kernel;
 
-void Pd::create_kernel(u64 hip_phys)
+void Pd::create_kernel(u64 hip_phys, unsigned hip_pages)
 {
     Pd *k = Pd::create(nullptr, nullptr);
     if (!k)
@@ -63,10 +65,11 @@ void Pd::create_kernel(u64 hip_phys)
         if (i < n && holes[i].end > page)
             page = holes[i].end;
     }
-    // The HIP frame sits in the hypervisor region: its own node, read-only.
-    Mdb::insert_root(k->mdb_mem, hip_phys >> 12, 0, 1, hip_phys >> 12);
+    // The HIP frames sit in the hypervisor region: nodes of their own, read-only.
+    for (unsigned i = 0; i < hip_pages; i++)
+        Mdb::insert_root(k->mdb_mem, (hip_phys >> 12) + i, 0, 1, (hip_phys >> 12) + i);
     Mdb::insert_root(k->mdb_pio, 0, 16, 7, 0);
-    for (unsigned c = 0; c < 64; c++)
+    for (unsigned c = 0; c < Cpu::count && c < Hip::MAX_CPUS; c++)
         if (Sc *sc = Gsi::idle_sc(c))
             Mdb::insert_root(k->mdb_obj, Abi::ksel_idle_sc(c), 0, 1, reinterpret_cast<u64>(sc));
     for (unsigned g = 0; g < Gsi::COUNT; g++)

@@ -24,9 +24,6 @@
 
 namespace {
 
-constexpr u64 HIP_ADDR = 0x7fffffffe000ull;
-constexpr u64 UTCB_ADDR = 0x7fffffffd000ull;
-
 [[noreturn]] void refuse(const char *reason)
 {
     // The root EC never ran in user mode: its frame's vector is the startup event 0x1e (ABI 13.3).
@@ -89,11 +86,18 @@ void start_root_task()
     Pd::root = pd;
     u64 *pml4 = pd->pml4;
 
-    void *hip = Kmem::alloc_page();
+    // The HIP ends at USER_ADDR and the root UTCB lies right below it: HIP_ADDR and ROOT_UTCB_ADDR
+    // with up to 64 CPUs, lower with more (the HIP spans several pages: docs/boot.md "HIP layout").
+    unsigned hip_pages = Hip::pages_for(Hip_builder::cpus()), hip_order = 0;
+    while ((1u << hip_order) < hip_pages)
+        hip_order++;
+    void *hip = Kmem::alloc(hip_order);
     if (!hip)
         panic("ROOT: out of memory for the HIP");
     Boot::hip_phys = virt_to_phys(hip);
-    Pd::create_kernel(Boot::hip_phys);
+    Boot::hip_pages = hip_pages;
+    Pd::create_kernel(Boot::hip_phys, hip_pages);
+    const u64 HIP_ADDR = USER_ADDR - u64{hip_pages} * PAGE_SIZE, UTCB_ADDR = HIP_ADDR - PAGE_SIZE;
 
     // ELF segments: root nodes of the root PD's memory space, rights from p_flags (ABI 9.2).
     for (u32 i = 0; i < elf.count; i++) {
@@ -119,7 +123,8 @@ void start_root_task()
         trace("HIP: %u CPUs online, %u memory descriptors, length %#x, checksum %s", h.num_cpus_online(),
               h.num_mem_desc(), h.length, h.checksum_ok() ? "ok" : "BAD");
     }
-    if (Mapping::insert_root(pd, Crd::MEM, HIP_ADDR >> 12, 0, 1, Boot::hip_phys >> 12) != Mdb::Status::OK)
+    if (Mapping::insert_roots(pd, Crd::MEM, HIP_ADDR >> 12, hip_pages, 1, Boot::hip_phys >> 12) !=
+        Mdb::Status::OK)
         panic("ROOT: out of memory for the HIP");
 
     // ABI 9.5: PD, EC (global, boot CPU) and SC (priority 1, 10 ms) at selectors 32, 33, 34.

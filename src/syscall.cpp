@@ -25,6 +25,7 @@
 #include "delegate.hpp"
 #include "entry.hpp"
 #include "gsi.hpp"
+#include "hip_builder.hpp"
 #include "ioapic.hpp"
 #include "iommu.hpp"
 #include "ipc.hpp"
@@ -66,7 +67,7 @@ struct Kernel_env
 
     Ec *self() const { return me; }
     Capability lookup(u64 sel) const { return cap(me, sel); }
-    static bool cpu_online(unsigned cpu) { return cpu < Cpu::count && Cpu::table[cpu]->online; }
+    static bool cpu_online(unsigned cpu) { return cpu < Hip_builder::cpus() && Cpu::table[cpu]->online; }
     static bool utcb_free(Pd *pd, u64 addr)
     {
         return Mapping::free(pd, Crd::MEM, addr >> 12, 0) && Paging::lookup(pd->pml4, addr) == ~u64{0};

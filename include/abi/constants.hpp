@@ -39,7 +39,11 @@ constexpr unsigned ROOT_SC_QUANTUM_US = 10000;
 
 // The kernel's object selectors the root PD can delegate from with the H bit (9.6).
 constexpr u64 KSEL_GSI_BASE = 64;
-constexpr u64 ksel_idle_sc(unsigned cpu) { return cpu; }
+// Idle SCs: CPUs 0..63 at their number (the reference), CPUs from 64 on after the GSI semaphores.
+constexpr u64 ksel_idle_sc(unsigned cpu)
+{
+    return cpu < NUM_CPU ? cpu : KSEL_GSI_BASE + NUM_GSI + (cpu - NUM_CPU);
+}
 constexpr u64 ksel_gsi_sm(unsigned gsi) { return KSEL_GSI_BASE + gsi; }
 
 // Event numbers of ECs, added to the EC's event base (10.2).

@@ -1,7 +1,8 @@
 /*
  * Hypervisor information page (ABI 8): the header, the CPU, I/O APIC and
  * memory descriptors, the feature flags and the checksum rule. The kernel
- * fills it; the root task finds it at Abi::HIP_ADDR.
+ * fills it; the root task finds it at its initial rsp (Abi::HIP_ADDR with up
+ * to Abi::NUM_CPU CPUs; lower with more, docs/boot.md "HIP layout").
  */
 #pragma once
 
@@ -63,6 +64,26 @@ struct Hip
     static constexpr u16 MEM_OFFS = 0xcc8;
     static constexpr unsigned MAX_MEM = (PAGE_SIZE - MEM_OFFS) / sizeof(Hip_mem);  // 34
 
+    /*
+     * Extension (docs/boot.md "HIP layout"): with more than Abi::NUM_CPU CPUs
+     * the CPU array holds one descriptor per CPU; the I/O APIC and memory
+     * arrays follow it and the HIP spans several pages. Up to NUM_CPU CPUs
+     * the layout is exactly the reference's (the struct below).
+     */
+    static constexpr unsigned cpu_slots(unsigned ncpu) { return ncpu > Abi::NUM_CPU ? ncpu : Abi::NUM_CPU; }
+    static constexpr size_t ioapic_offs_for(unsigned ncpu) { return CPU_OFFS + size_t{cpu_slots(ncpu)} * 48; }
+    static constexpr size_t mem_offs_for(unsigned ncpu)
+    {
+        return ioapic_offs_for(ncpu) + size_t{Abi::NUM_IOAPIC} * 16;
+    }
+    static constexpr size_t size_for(unsigned ncpu) { return mem_offs_for(ncpu) + size_t{MAX_MEM} * 24; }
+    static constexpr unsigned pages_for(unsigned ncpu)
+    {
+        return static_cast<unsigned>((size_for(ncpu) + PAGE_SIZE - 1) / PAGE_SIZE);
+    }
+    // The most CPUs the 16-bit offset and length fields can describe.
+    static constexpr unsigned MAX_CPUS = (0xffff - CPU_OFFS - Abi::NUM_IOAPIC * 16 - MAX_MEM * 24) / 48;
+
     u32 signature;
     u16 checksum;
     u16 length;  // bytes up to the end of the last memory descriptor
@@ -88,17 +109,20 @@ struct Hip
 
     /*
      * Consumers locate the arrays through the offset/size fields (8.1). These
-     * return nullptr for an index beyond the array's ABI size, the page or the
-     * reported length, or when the reported descriptor size is smaller than ours.
+     * return nullptr for an index beyond the array, the reported length (or
+     * for the I/O APICs the page), or when the reported descriptor size is
+     * smaller than ours. The CPU array ends where the I/O APIC array starts
+     * (64 descriptors in the reference layout, one per CPU beyond that).
      */
     const Hip_cpu *cpu(unsigned i) const
     {
-        return static_cast<const Hip_cpu *>(element(cpu_offs, cpu_size, sizeof(Hip_cpu), i, Abi::NUM_CPU));
+        return static_cast<const Hip_cpu *>(
+            element(cpu_offs, cpu_size, sizeof(Hip_cpu), i, ~0u, cpu_array_end()));
     }
     const Hip_ioapic *ioapic(unsigned i) const
     {
         return static_cast<const Hip_ioapic *>(
-            element(ioapic_offs, ioapic_size, sizeof(Hip_ioapic), i, Abi::NUM_IOAPIC));
+            element(ioapic_offs, ioapic_size, sizeof(Hip_ioapic), i, Abi::NUM_IOAPIC, bounded_length()));
     }
     const Hip_mem *mem(unsigned i) const
     {
@@ -106,7 +130,7 @@ struct Hip
             element(mem_offs, mem_size, sizeof(Hip_mem), i, ~0u, bounded_length()));
     }
 
-    unsigned num_cpu_desc() const { return count(cpu_offs, cpu_size, sizeof(Hip_cpu), Abi::NUM_CPU); }
+    unsigned num_cpu_desc() const { return count(cpu_offs, cpu_size, sizeof(Hip_cpu), ~0u, cpu_array_end()); }
     unsigned num_mem_desc() const
     {
         return count(mem_offs, mem_size, sizeof(Hip_mem), ~0u, bounded_length());
@@ -142,18 +166,22 @@ struct Hip
         return static_cast<u16>(0 - static_cast<u16>(word_sum(p, len) - stored));
     }
 
-    // length within the page and every word summing to zero.
+    // length covering the header and the memory array's start, and every word summing to zero.
     bool checksum_ok() const
     {
-        return length >= MEM_OFFS && length <= PAGE_SIZE && word_sum(bytes(), length) == 0;
+        return length >= MEM_OFFS && length >= mem_offs && word_sum(bytes(), length) == 0;
     }
 
+    // Bytes the HIP spans (what the kernel maps for the root): whole pages.
+    size_t mapped_size() const { return (size_t{length} + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE; }
+
     // Fill in `checksum`; call after every other field is final.
-    void set_checksum() { checksum = compute_checksum(bytes(), bounded_length()); }
+    void set_checksum() { checksum = compute_checksum(bytes(), length); }
 
   private:
     const u8 *bytes() const { return reinterpret_cast<const u8 *>(this); }
-    size_t bounded_length() const { return length < PAGE_SIZE ? length : PAGE_SIZE; }
+    size_t bounded_length() const { return length; }
+    size_t cpu_array_end() const { return ioapic_offs < length ? ioapic_offs : length; }
 
     // Entries of `size` bytes (at least min_size) from offs that fit below limit, at most max.
     static unsigned count(size_t offs, size_t size, size_t min_size, unsigned max, size_t limit = PAGE_SIZE)
@@ -178,6 +206,10 @@ static_assert(sizeof(Hip_ioapic) == 16);
 static_assert(sizeof(Hip_mem) == 24);
 static_assert(sizeof(Hip) <= PAGE_SIZE);
 static_assert(Hip::MAX_MEM == 34);
+static_assert(Hip::size_for(Abi::NUM_CPU) <= PAGE_SIZE && Hip::pages_for(Abi::NUM_CPU) == 1);
+static_assert(Hip::ioapic_offs_for(Abi::NUM_CPU) == Hip::IOAPIC_OFFS &&
+              Hip::mem_offs_for(1) == Hip::MEM_OFFS);
+static_assert(Hip::size_for(Hip::MAX_CPUS) <= 0xffff);
 
 static_assert(offsetof(Hip_cpu, flags) == 0x00 && offsetof(Hip_cpu, thread) == 0x01);
 static_assert(offsetof(Hip_cpu, core) == 0x02 && offsetof(Hip_cpu, package) == 0x03);

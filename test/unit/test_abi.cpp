@@ -486,11 +486,9 @@ TEST(Hip, AnOddTrailingByteCountsAsALowByte)
     EXPECT_EQ(Hip::word_sum(copy, sizeof(copy)), 0u);
 }
 
-TEST(Hip, ALengthOutsideThePageOrShorterThanTheHeaderIsNotValid)
+TEST(Hip, ALengthShorterThanTheHeaderOrTheArraysIsNotValid)
 {
     Hip_page p(1);
-    p.hip().length = 0x2000;
-    EXPECT_FALSE(p.hip().checksum_ok());
     p.hip().length = 0x100;
     p.hip().set_checksum();
     EXPECT_FALSE(p.hip().checksum_ok());
@@ -513,6 +511,49 @@ TEST(Hip, DescriptorsAreFoundThroughTheOffsetAndSizeFields)
     EXPECT_EQ(h.mem(3)->type, Hip_mem::HYPERVISOR);
     EXPECT_EQ(h.mem(4), nullptr);  // beyond the length
     EXPECT_EQ(reinterpret_cast<const u8 *>(h.mem(2)) - p.bytes, 0xcc8 + 2 * 24);
+}
+
+// The extension beyond 64 CPUs (docs/boot.md "HIP layout"): one descriptor per CPU, the I/O APIC
+// and memory arrays behind them, the HIP several pages long; found through the same fields.
+TEST(Hip, BeyondSixtyFourCpusTheArraysMoveAndTheHipSpansSeveralPages)
+{
+    constexpr unsigned N = 300;
+    EXPECT_EQ(Hip::pages_for(64), 1u);
+    EXPECT_EQ(Hip::pages_for(65), 2u);
+    EXPECT_EQ(Hip::pages_for(N), 4u);
+    EXPECT_GE(Hip::MAX_CPUS, 1000u);
+    alignas(4096) static u8 buf[4 * 4096];
+    std::memset(buf, 0, sizeof(buf));
+    Hip &h = *reinterpret_cast<Hip *>(buf);
+    h.signature = Hip::SIGNATURE;
+    h.cpu_offs = Hip::CPU_OFFS;
+    h.cpu_size = sizeof(Hip_cpu);
+    h.ioapic_offs = static_cast<u16>(Hip::ioapic_offs_for(N));
+    h.ioapic_size = sizeof(Hip_ioapic);
+    h.mem_offs = static_cast<u16>(Hip::mem_offs_for(N));
+    h.mem_size = sizeof(Hip_mem);
+    EXPECT_EQ(h.ioapic_offs, 0x78u + N * 48);
+    EXPECT_EQ(h.mem_offs, 0x78u + N * 48 + 5 * 16);
+    for (unsigned i = 0; i < N; i++)
+        reinterpret_cast<Hip_cpu *>(buf + h.cpu_offs)[i] =
+            Hip_cpu{Hip_cpu::ONLINE, 0, 0, 0, 0, {}, i, 0, 0, 0, 0, 0, 0, 0, 0, 0};  // x2APIC IDs
+    reinterpret_cast<Hip_ioapic *>(buf + h.ioapic_offs)[0] = {0, 0x20, 0, 0xfec00000};
+    reinterpret_cast<Hip_mem *>(buf + h.mem_offs)[0] = {0x100000, 0x1000, Hip_mem::HYPERVISOR, 0};
+    h.length = static_cast<u16>(h.mem_offs + sizeof(Hip_mem));
+    h.set_checksum();
+    EXPECT_TRUE(h.checksum_ok());
+    EXPECT_EQ(h.mapped_size(), 4u * 4096);
+    EXPECT_EQ(h.num_cpu_desc(), N);
+    EXPECT_EQ(h.num_cpus_online(), N);
+    ASSERT_NE(h.cpu(N - 1), nullptr);
+    EXPECT_EQ(h.cpu(N - 1)->lapic_id, N - 1);
+    EXPECT_EQ(h.cpu(N), nullptr);
+    ASSERT_NE(h.ioapic(0), nullptr);
+    EXPECT_EQ(h.ioapic(0)->base, 0xfec00000u);
+    EXPECT_EQ(h.num_mem_desc(), 1u);
+    EXPECT_EQ(h.mem(0)->type, Hip_mem::HYPERVISOR);
+    buf[0x3000] ^= 1;  // a CPU descriptor on the fourth page is covered by the checksum
+    EXPECT_FALSE(h.checksum_ok());
 }
 
 TEST(Hip, AnEmptyOrInconsistentHipYieldsNoDescriptors)
@@ -558,6 +599,9 @@ TEST(Constants, AddressesSelectorsAndEventNumbersMatchTheAbi)
     EXPECT_EQ(Abi::Vmi::STARTUP, 254u);
     EXPECT_EQ(Abi::Vmi::RECALL, 255u);
     EXPECT_EQ(Abi::ksel_idle_sc(3), 3u);
+    EXPECT_EQ(Abi::ksel_idle_sc(63), 63u);
+    EXPECT_EQ(Abi::ksel_idle_sc(64), 256u);  // after the GSI semaphores 64..255
+    EXPECT_EQ(Abi::ksel_idle_sc(299), 491u);
     EXPECT_EQ(Abi::ksel_gsi_sm(0), 64u);
     EXPECT_EQ(Abi::ksel_gsi_sm(191), 255u);
     EXPECT_EQ(Abi::Pf_err::USER | Abi::Pf_err::WRITE, 6u);  // checklist 106

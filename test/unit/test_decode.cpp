@@ -264,11 +264,8 @@ std::vector<Hypercall_case> cases()
          },
          decoder<Sys_create_ec>(create_ec<Fake_env>),
          {{"the CPU is offline", Status::BAD_CPU, [](World &w) { w.f.rdx = (w.f.rdx & ~u64{0xfff}) | 3; }},
-          {"the CPU is beyond the HIP's 64", Status::BAD_CPU,
-           [](World &w) {
-               w.env.online.insert(64);
-               w.f.rdx = (w.f.rdx & ~u64{0xfff}) | 64;
-           }},
+          {"the CPU is beyond the HIP's CPUs", Status::BAD_CPU,
+           [](World &w) { w.f.rdx = (w.f.rdx & ~u64{0xfff}) | 0xfff; }},
           {"a vCPU is asked for", Status::BAD_FTR,
            [](World &w) { w.f.rdi |= u64{Create_ec_flag::VCPU} << 4; }},
           {"the UTCB address is 0", Status::BAD_FTR, [](World &w) { w.f.rdx &= 0xfff; }},
@@ -394,11 +391,7 @@ std::vector<Hypercall_case> cases()
          },
          decoder<Sys_assign_gsi>(assign_gsi<Fake_env>),
          {{"the CPU is offline", Status::BAD_CPU, [](World &w) { w.f.rdx = 2; }},
-          {"the CPU is 64", Status::BAD_CPU,
-           [](World &w) {
-               w.env.online.insert(64);
-               w.f.rdx = 64;
-           }},
+          {"the CPU is beyond the HIP's CPUs", Status::BAD_CPU, [](World &w) { w.f.rdx = 300; }},
           {"sel is a PD", Status::BAD_CAP, [](World &w) { w.set_sel(SEL_PD); }},
           {"the SM is no GSI semaphore", Status::BAD_CAP, [](World &w) { w.gsi.gsi = -1; }},
           {"rax is empty", Status::BAD_CAP, [](World &w) { w.f.rax = SEL_EMPTY; }},
@@ -496,6 +489,28 @@ TEST(Decode, PdCtrlLookupHasNoChecks)
     w.id(Hypercall::PD_CTRL, static_cast<unsigned>(Pd_op::LOOKUP), SEL_EMPTY);
     w.f.rsi = Crd::obj(SEL_EMPTY).value();
     EXPECT_TRUE(decode_raw(w, Decode::pd_ctrl<Fake_env>).ok());
+}
+
+// Every CPU the HIP describes is valid, also beyond the reference's 64 (docs/boot.md "HIP layout").
+TEST(Decode, AnOnlineCpuBeyond64IsAccepted)
+{
+    World a;
+    a.id(Hypercall::CREATE_EC, Create_ec_flag::GLOBAL, SEL_NEW);
+    a.f.rsi = SEL_PD;
+    a.f.rdx = UTCB_ADDR | 299;
+    a.env.online.insert(299);
+    Decode::Found<Fake_env> d;
+    EXPECT_TRUE(Decode::create_ec(a.env, Sys_create_ec{Sys{a.f}}, d).ok());
+    a.env.online.erase(299);
+    EXPECT_EQ(Decode::create_ec(a.env, Sys_create_ec{Sys{a.f}}, d).status, Status::BAD_CPU);
+
+    World b;
+    b.id(Hypercall::ASSIGN_GSI, 0, SEL_GSI);
+    b.f.rdx = 64;
+    b.f.rax = SEL_SM;
+    b.env.online.insert(64);
+    Decode::Found<Fake_env> e;
+    EXPECT_TRUE(Decode::assign_gsi(b.env, Sys_assign_gsi{Sys{b.f}}, e).ok());
 }
 
 TEST(Decode, WithVirtualizationAVcpuPassesWithoutUtcbChecksAndAUtcbAtZeroIsAllowed)

@@ -190,7 +190,8 @@ extern "C" [[noreturn]] void nova_start(unsigned cpu, const Hip *hip)
     nova::start_hip = hip;
     nova::start_cpu = cpu;
     nova::Ec_tls *tls = nova::ec_tls();
-    tls->utcb = reinterpret_cast<Utcb *>(Abi::ROOT_UTCB_ADDR);
+    // Right below the HIP: Abi::ROOT_UTCB_ADDR, lower beyond 64 CPUs (docs/boot.md "HIP layout").
+    tls->utcb = reinterpret_cast<Utcb *>(reinterpret_cast<u64>(hip) - PAGE_SIZE);
     tls->handler = nullptr;
     nova::exit(static_cast<u32>(main(hip, cpu)));
 }
