@@ -74,8 +74,7 @@ struct Amd
 template <class F = Host>
 bool map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large, Quota *q = nullptr);
 /* Remove every mapping in [virt, virt + size), large pages included (they never straddle it). */
-template <class F = Host>
-void unmap_range(u64 *pml4, u64 virt, u64 size);
+template <class F = Host> void unmap_range(u64 *pml4, u64 virt, u64 size);
 /* The empty table kept per level (0: page table, 1: page directory, 2: PDPT), by an address it
    covers; NONE: none. One per address space, changed under the same lock as its tables. */
 struct Keep
@@ -86,15 +85,12 @@ struct Keep
 };
 /* The same as unmap_range, and tables (below the PML4) left empty go as described above; true if
    one was handed to retire_table. */
-template <class F = Host>
-bool unmap(u64 *pml4, u64 virt, u64 size, Keep &keep);
+template <class F = Host> bool unmap(u64 *pml4, u64 virt, u64 size, Keep &keep);
 /* The kept tables that are still empty go too; true if one did. */
-template <class F = Host>
-bool trim(u64 *pml4, Keep &keep);
+template <class F = Host> bool trim(u64 *pml4, Keep &keep);
 extern void (*retire_table)(void *page, Quota *q);  // q: Keep::quota, to refund
 /* Set or clear write access (F::W) in [virt, virt + size). */
-template <class F = Host>
-void protect(u64 *pml4, u64 virt, u64 size, bool writable);
+template <class F = Host> void protect(u64 *pml4, u64 virt, u64 size, bool writable);
 /* Clear `bits` (access bits: W, or EPT's W and X; any format) in every leaf in [virt, virt + size). */
 void clear_leaf_bits(u64 *pml4, u64 virt, u64 size, u64 bits);
 /* True if nothing is mapped in [virt, virt + size) (size 2 MiB or 1 GiB, aligned). */

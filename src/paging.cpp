@@ -26,8 +26,7 @@ using Paging::Amd;
  * Entry at `level` (0 = 4 KiB PTE) for va, creating intermediate tables. *owner: the entry that
  * points to its table (nullptr for the PML4).
  */
-template <class F>
-u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner, Quota *q = nullptr)
+template <class F> u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner, Quota *q = nullptr)
 {
     u64 *table = pml4, *up = nullptr;
     for (unsigned l = 3; l > level; l--) {
@@ -70,8 +69,7 @@ void Amd::add(u64 &e, bool up)
         t[i] = (t[i] & ~KEEP) | ((n >> i) & 1) << 63;
 }
 
-template <class F>
-bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large, Quota *q)
+template <class F> bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large, Quota *q)
 {
     while (size) {
         unsigned level = 0;
@@ -114,8 +112,7 @@ static u64 *leaf(u64 *pml4, u64 virt, u64 &size)
     }
 }
 
-template <class F>
-void Paging::unmap_range(u64 *pml4, u64 virt, u64 size)
+template <class F> void Paging::unmap_range(u64 *pml4, u64 virt, u64 size)
 {
     for (u64 end = virt + size; virt < end;) {
         u64 s;
@@ -144,12 +141,10 @@ u64 *entry_at(u64 *pml4, u64 va, unsigned level, u64 *path[4])
     }
 }
 
-template <class F>
-bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep);
+template <class F> bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep);
 
 /* Unhook the table of level lvl covering va (its entries are level-lvl entries) if it is empty. */
-template <class F>
-bool release(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
+template <class F> bool release(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
 {
     u64 *path[4];
     u64 *up = entry_at(pml4, va, lvl + 1, path);
@@ -171,8 +166,7 @@ bool release(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
 }
 
 /* The table of level lvl covering va has no entries left: keep it, let the one kept before go. */
-template <class F>
-bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
+template <class F> bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
 {
     u64 span = u64{1} << (12 + 9 * (lvl + 1));  // what one table of this level covers
     u64 old = keep.va[lvl];
@@ -184,8 +178,7 @@ bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
 
 }  // namespace
 
-template <class F>
-bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
+template <class F> bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
 {
     bool freed = false;
     for (u64 end = virt + size; virt < end;) {
@@ -215,8 +208,7 @@ bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
     return freed;
 }
 
-template <class F>
-bool Paging::trim(u64 *pml4, Keep &keep)
+template <class F> bool Paging::trim(u64 *pml4, Keep &keep)
 {
     bool freed = false;
     for (unsigned lvl = 0; lvl < 3; lvl++) {  // a page table first: its directory may empty then
@@ -228,8 +220,7 @@ bool Paging::trim(u64 *pml4, Keep &keep)
     return freed;
 }
 
-template <class F>
-void Paging::protect(u64 *pml4, u64 virt, u64 size, bool writable)
+template <class F> void Paging::protect(u64 *pml4, u64 virt, u64 size, bool writable)
 {
     for (u64 end = virt + size; virt < end;) {
         u64 s;

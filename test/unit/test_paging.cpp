@@ -205,8 +205,7 @@ TEST_F(Paging_test, LargePagesAndRemapsAreCountedOnce)
 }
 
 /* Random maps and unmaps in format F: exactly the tables the mappings need, plus at most six kept. */
-template <class F>
-void random_maps_and_unmaps(u64 *pml4, u64 leaf_flags)
+template <class F> void random_maps_and_unmaps(u64 *pml4, u64 leaf_flags)
 {
     Paging::Keep keep;
     std::mt19937_64 rng(3);
@@ -215,7 +214,8 @@ void random_maps_and_unmaps(u64 *pml4, u64 leaf_flags)
         // Pages in 4 GiB regions of few 2 MiB regions: tables come and go.
         u64 va = ((rng() % 4) << 32) | ((rng() % 4) << 21) | ((rng() % 8) << 12);
         if (rng() % 2) {
-            ASSERT_TRUE(Paging::map<F>(pml4, va, 0x1000 * static_cast<u64>(i + 1), PAGE_SIZE, leaf_flags, false));
+            ASSERT_TRUE(
+                Paging::map<F>(pml4, va, 0x1000 * static_cast<u64>(i + 1), PAGE_SIZE, leaf_flags, false));
             mapped.insert(va);
         } else {
             Paging::unmap<F>(pml4, va, PAGE_SIZE, keep);
