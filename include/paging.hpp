@@ -66,7 +66,7 @@ struct Amd
     static u64 table(u64 phys, unsigned level) { return phys | Pte::P | IR | IW | u64{level} << NEXT_SHIFT; }
     static u64 count(u64 const &e);
     static void add(u64 &e, bool up);
-    static void store(u64 &e, u64 v) { e = v; }
+    static void store(u64 &e, u64 v) { e = v | (e & KEEP); }
 };
 
 /* Map [virt, virt+size) to [phys, ...); large: allow 2 MiB/1 GiB pages. New tables are charged
