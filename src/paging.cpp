@@ -20,15 +20,13 @@ u64 mmio_next = MMIO_WINDOW;
 
 unsigned index(u64 va, unsigned level) { return (va >> (12 + 9 * level)) & 0x1ff; }
 
-constexpr u64 ONE = u64{1} << Pte::COUNT_SHIFT;
-
-u64 count(u64 e) { return (e & Pte::COUNT) >> Pte::COUNT_SHIFT; }
+using Paging::Amd;
 
 /*
  * Entry at `level` (0 = 4 KiB PTE) for va, creating intermediate tables. *owner: the entry that
  * points to its table (nullptr for the PML4).
  */
-u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner, Quota *q = nullptr)
+template <class F> u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner, Quota *q = nullptr)
 {
     u64 *table = pml4, *up = nullptr;
     for (unsigned l = 3; l > level; l--) {
@@ -39,10 +37,9 @@ u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner, Quota *q 
             auto t = static_cast<u64 *>(Kmem::alloc_page(q));
             if (!t)
                 return nullptr;
-            // Intermediate entries grant everything; leaves decide. The new table is empty.
-            e = virt_to_phys(t) | Pte::P | Pte::W | Pte::U;
-            if (up && count(*up) < 512)
-                *up += ONE;
+            F::store(e, F::table(virt_to_phys(t), l));  // the new table is empty: count 0
+            if (up && F::count(*up) < 512)
+                F::add(*up, true);
         } else if (e & Pte::PS)
             return nullptr;  // a large page is in the way; callers do not split
         up = &e;
@@ -54,7 +51,25 @@ u64 *walk(u64 *pml4, u64 va, unsigned level, bool create, u64 **owner, Quota *q 
 
 }  // namespace
 
-bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large, Quota *q)
+/* The count of the table e points to: bit 63 of its entries 0-9 (include/paging.hpp). */
+u64 Amd::count(u64 const &e)
+{
+    const u64 *t = phys_to_virt<u64>(e & Pte::ADDR);
+    u64 n = 0;
+    for (unsigned i = 0; i < 10; i++)
+        n |= (t[i] >> 63) << i;
+    return n;
+}
+
+void Amd::add(u64 &e, bool up)
+{
+    u64 *t = phys_to_virt<u64>(e & Pte::ADDR);
+    u64 n = count(e) + (up ? 1 : u64{0} - 1);
+    for (unsigned i = 0; i < 10; i++)
+        t[i] = (t[i] & ~KEEP) | ((n >> i) & 1) << 63;
+}
+
+template <class F> bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large, Quota *q)
 {
     while (size) {
         unsigned level = 0;
@@ -68,13 +83,13 @@ bool Paging::map(u64 *pml4, u64 virt, u64 phys, u64 size, u64 flags, bool large,
             }
         }
         u64 *owner;
-        u64 *e = walk(pml4, virt, level, true, &owner, q);
+        u64 *e = walk<F>(pml4, virt, level, true, &owner, q);
         if (!e)
             return false;
         u64 s = u64{1} << (12 + 9 * level);
-        if (!(*e & Pte::P) && owner && count(*owner) < 512)
-            *owner += ONE;
-        *e = phys | flags | Pte::P | (level ? Pte::PS : 0);
+        if (!(*e & Pte::P) && owner && F::count(*owner) < 512)
+            F::add(*owner, true);
+        F::store(*e, phys | flags | Pte::P | (level ? Pte::PS : 0));
         virt += s;
         phys += s;
         size -= s;
@@ -97,13 +112,13 @@ static u64 *leaf(u64 *pml4, u64 virt, u64 &size)
     }
 }
 
-void Paging::unmap_range(u64 *pml4, u64 virt, u64 size)
+template <class F> void Paging::unmap_range(u64 *pml4, u64 virt, u64 size)
 {
     for (u64 end = virt + size; virt < end;) {
         u64 s;
         u64 *e = leaf(pml4, virt, s);
         if (e)
-            *e = 0;
+            F::store(*e, 0);
         virt = align_down(virt, s) + s;
     }
 }
@@ -126,44 +141,44 @@ u64 *entry_at(u64 *pml4, u64 va, unsigned level, u64 *path[4])
     }
 }
 
-bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep);
+template <class F> bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep);
 
 /* Unhook the table of level lvl covering va (its entries are level-lvl entries) if it is empty. */
-bool release(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
+template <class F> bool release(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
 {
     u64 *path[4];
     u64 *up = entry_at(pml4, va, lvl + 1, path);
-    if (!up || !(*up & Pte::P) || (*up & Pte::PS) || count(*up))
+    if (!up || !(*up & Pte::P) || (*up & Pte::PS) || F::count(*up))
         return false;  // gone already, or in use again
     void *t = phys_to_virt<u64>(*up & Pte::ADDR);
-    *up = 0;
+    F::store(*up, 0);
     Paging::retire_table(t, keep.quota);
     if (lvl + 2 <= 3) {  // the table holding `up` has one entry less
         u64 &owner = *path[lvl + 2];
-        if (u64 n = count(owner); n > 1)
-            owner -= ONE;
+        if (u64 n = F::count(owner); n > 1)
+            F::add(owner, false);
         else if (n == 1) {
-            owner -= ONE;
-            emptied(pml4, va, lvl + 1, keep);
+            F::add(owner, false);
+            emptied<F>(pml4, va, lvl + 1, keep);
         }
     }
     return true;
 }
 
 /* The table of level lvl covering va has no entries left: keep it, let the one kept before go. */
-bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
+template <class F> bool emptied(u64 *pml4, u64 va, unsigned lvl, Paging::Keep &keep)
 {
     u64 span = u64{1} << (12 + 9 * (lvl + 1));  // what one table of this level covers
     u64 old = keep.va[lvl];
     if (old != Paging::Keep::NONE && align_down(old, span) == align_down(va, span))
         return false;  // the kept one, emptied again
     keep.va[lvl] = va;
-    return old != Paging::Keep::NONE && release(pml4, old, lvl, keep);
+    return old != Paging::Keep::NONE && release<F>(pml4, old, lvl, keep);
 }
 
 }  // namespace
 
-bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
+template <class F> bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
 {
     bool freed = false;
     for (u64 end = virt + size; virt < end;) {
@@ -179,13 +194,13 @@ bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
         }
         u64 s = u64{1} << (12 + 9 * l);
         if ((*path[l] & Pte::P) && l < 3) {
-            *path[l] = 0;
+            F::store(*path[l], 0);
             u64 &up = *path[l + 1];  // its table has one entry less
-            if (u64 n = count(up); n > 1)
-                up -= ONE;
+            if (u64 n = F::count(up); n > 1)
+                F::add(up, false);
             else if (n == 1) {  // (0: never counted, kept)
-                up -= ONE;
-                freed |= emptied(pml4, virt, l, keep);
+                F::add(up, false);
+                freed |= emptied<F>(pml4, virt, l, keep);
             }
         }
         virt = align_down(virt, s) + s;
@@ -193,25 +208,25 @@ bool Paging::unmap(u64 *pml4, u64 virt, u64 size, Keep &keep)
     return freed;
 }
 
-bool Paging::trim(u64 *pml4, Keep &keep)
+template <class F> bool Paging::trim(u64 *pml4, Keep &keep)
 {
     bool freed = false;
     for (unsigned lvl = 0; lvl < 3; lvl++) {  // a page table first: its directory may empty then
         u64 va = keep.va[lvl];
         keep.va[lvl] = Keep::NONE;
         if (va != Keep::NONE)
-            freed |= release(pml4, va, lvl, keep);
+            freed |= release<F>(pml4, va, lvl, keep);
     }
     return freed;
 }
 
-void Paging::protect(u64 *pml4, u64 virt, u64 size, bool writable)
+template <class F> void Paging::protect(u64 *pml4, u64 virt, u64 size, bool writable)
 {
     for (u64 end = virt + size; virt < end;) {
         u64 s;
         u64 *e = leaf(pml4, virt, s);
         if (e)
-            *e = writable ? *e | Pte::W : *e & ~Pte::W;
+            *e = writable ? *e | F::W : *e & ~F::W;
         virt = align_down(virt, s) + s;
     }
 }
@@ -258,6 +273,18 @@ u64 Paging::lookup(const u64 *pml4, u64 virt, u64 *flags)
         table = phys_to_virt<u64>(e & Pte::ADDR);
     }
 }
+
+// The walker for both formats (the host one is what it was before formats: the same code).
+template bool Paging::map<Paging::Host>(u64 *, u64, u64, u64, u64, bool, Quota *);
+template bool Paging::map<Amd>(u64 *, u64, u64, u64, u64, bool, Quota *);
+template void Paging::unmap_range<Paging::Host>(u64 *, u64, u64);
+template void Paging::unmap_range<Amd>(u64 *, u64, u64);
+template bool Paging::unmap<Paging::Host>(u64 *, u64, u64, Keep &);
+template bool Paging::unmap<Amd>(u64 *, u64, u64, Keep &);
+template bool Paging::trim<Paging::Host>(u64 *, Keep &);
+template bool Paging::trim<Amd>(u64 *, Keep &);
+template void Paging::protect<Paging::Host>(u64 *, u64, u64, bool);
+template void Paging::protect<Amd>(u64 *, u64, u64, bool);
 
 u64 *Paging::kernel_pml4() { return master; }
 void Paging::set_kernel_pml4(u64 *p) { master = p; }
