@@ -20,9 +20,24 @@ using namespace model;
 
 namespace {
 
-long live, budget, mapped;
-void *alloc() { return budget == 0 ? nullptr : (budget > 0 && budget--, live++, malloc(sizeof(Mdb_node))); }
-void release(void *p) { live--, free(p); }
+long live, budget, mapped, charged;  // charged: nodes paid for by a space and not yet refunded
+void *alloc(Mdb_space &)
+{
+    if (budget == 0)
+        return nullptr;
+    if (budget > 0)
+        budget--;
+    live++, charged++;
+    return malloc(sizeof(Mdb_node));
+}
+// p nullptr: only the refund (a pinned node leaving its space); s nullptr: only the free.
+void release(void *p, Mdb_space *s)
+{
+    if (s)
+        charged--;
+    if (p)
+        live--, free(p);
+}
 
 struct Obs : Mdb_observer
 {
@@ -35,7 +50,7 @@ struct Obs : Mdb_observer
 extern "C" int LLVMFuzzerTestOneInput(const u8 *d, size_t size)
 {
     Mdb::alloc_node = alloc, Mdb::free_node = release;
-    live = mapped = 0, budget = -1, m.clear();
+    live = mapped = charged = 0, budget = -1, m.clear();
     Mdb_space sp[3] = {Mdb_space(Crd::MEM), Mdb_space(Crd::MEM), Mdb_space(Crd::MEM)};
     for (; size >= 8; d += 8, size -= 8) {
         int s = d[1] % 3, t = d[2] % 3;
@@ -120,6 +135,6 @@ extern "C" int LLVMFuzzerTestOneInput(const u8 *d, size_t size)
     }
     for (auto &s : sp)
         Mdb::destroy(s, &obs);
-    check(live == 0 && mapped == 0);
+    check(live == 0 && mapped == 0 && charged == 0);  // every node freed and every charge refunded
     return 0;
 }
