@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include "guest_gprs_asm.hpp"
 #include "types.hpp"
 
 struct Exc_frame
@@ -14,6 +15,10 @@ struct Exc_frame
 
     bool from_user() const { return cs & 3; }
 };
+// The world switches' view of the frame (include/guest_gprs_asm.hpp).
+static_assert(__builtin_offsetof(Exc_frame, r15) == F_R15 && __builtin_offsetof(Exc_frame, r8) == F_R8 &&
+              __builtin_offsetof(Exc_frame, rbp) == F_RBP && __builtin_offsetof(Exc_frame, rdi) == F_RDI &&
+              __builtin_offsetof(Exc_frame, rbx) == F_RBX && __builtin_offsetof(Exc_frame, rax) == F_RAX);
 
 namespace Vec {
 constexpr unsigned NMI = 2, DF = 8, GP = 13, PF = 14, MC = 18;

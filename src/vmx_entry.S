@@ -9,21 +9,7 @@
  * through the pin controls whatever the host's IF). Returns 0 after a VM exit, 1 if VMLAUNCH or
  * VMRESUME failed (the VM-instruction error field says why; nothing was switched).
  */
-#define F_R15 0
-#define F_R14 8
-#define F_R13 16
-#define F_R12 24
-#define F_R11 32
-#define F_R10 40
-#define F_R9 48
-#define F_R8 56
-#define F_RBP 64
-#define F_RDI 72
-#define F_RSI 80
-#define F_RDX 88
-#define F_RCX 96
-#define F_RBX 104
-#define F_RAX 112
+#include "guest_gprs_asm.hpp"
 #define VMCS_HOST_RSP 0x6c14
 
 .text
@@ -44,19 +30,7 @@ vmx_vmrun:
     mov %rax, %cr2
     cmp $0, %rdx                    /* flags survive the movs below */
 
-    mov F_R15(%rdi), %r15
-    mov F_R14(%rdi), %r14
-    mov F_R13(%rdi), %r13
-    mov F_R12(%rdi), %r12
-    mov F_R11(%rdi), %r11
-    mov F_R10(%rdi), %r10
-    mov F_R9(%rdi), %r9
-    mov F_R8(%rdi), %r8
-    mov F_RBP(%rdi), %rbp
-    mov F_RSI(%rdi), %rsi
-    mov F_RDX(%rdi), %rdx
-    mov F_RCX(%rdi), %rcx
-    mov F_RBX(%rdi), %rbx
+    LOAD_GUEST_GPRS
     mov F_RAX(%rdi), %rax
     mov F_RDI(%rdi), %rdi
     jne 1f
@@ -80,19 +54,7 @@ vmx_vmrun:
 vmx_exit:                           /* the VM exit: RSP = HOST_RSP, interrupts off */
     push %rdi                       /* the guest's rdi */
     mov 16(%rsp), %rdi              /* the frame */
-    mov %r15, F_R15(%rdi)
-    mov %r14, F_R14(%rdi)
-    mov %r13, F_R13(%rdi)
-    mov %r12, F_R12(%rdi)
-    mov %r11, F_R11(%rdi)
-    mov %r10, F_R10(%rdi)
-    mov %r9, F_R9(%rdi)
-    mov %r8, F_R8(%rdi)
-    mov %rbp, F_RBP(%rdi)
-    mov %rsi, F_RSI(%rdi)
-    mov %rdx, F_RDX(%rdi)
-    mov %rcx, F_RCX(%rdi)
-    mov %rbx, F_RBX(%rdi)
+    SAVE_GUEST_GPRS
     mov %rax, F_RAX(%rdi)
     popq F_RDI(%rdi)
     pop %rsi                        /* where the guest's CR2 goes */
