@@ -23,6 +23,7 @@
 #define F_RAX 112
 
 #ifdef __ASSEMBLER__
+// clang-format off
 /* Guest registers from the frame at %rdi (all but %rdi and %rax). */
 .macro LOAD_GUEST_GPRS
     mov F_R15(%rdi), %r15
@@ -56,4 +57,5 @@
     mov %rcx, F_RCX(%rdi)
     mov %rbx, F_RBX(%rdi)
 .endm
+// clang-format on
 #endif

@@ -16,6 +16,8 @@ namespace {
 constexpr u32 MSR_INDEX[Vmx_guest_msr::COUNT] = {Msr::STAR, Msr::LSTAR, Msr::FMASK, Msr::KERNEL_GS_BASE,
                                                  Msr::TSC_AUX};
 constexpr Seg SEG_OF[] = {ES, CS, SS, DS, FS, GS, LDTR, TR};
+constexpr u64 SEG_MTD[] = {Mtd::DS_ES, Mtd::CS_SS, Mtd::CS_SS, Mtd::DS_ES,
+                           Mtd::FS_GS, Mtd::FS_GS, Mtd::LDTR,  Mtd::TR};  // the MTD bit of each, by Seg
 
 Utcb_segment *utcb_seg(Utcb &u, Seg s)
 {
@@ -298,9 +300,7 @@ void Vmx_state::to_utcb(const Vmcs_io &io, const Exc_frame &r, const Vcpu &v, u6
     if (mtd & Mtd::RFLAGS)
         u.rflags = io.read(GUEST_RFLAGS);
     for (Seg s : SEG_OF) {
-        static constexpr u64 bit[] = {Mtd::DS_ES, Mtd::CS_SS, Mtd::CS_SS, Mtd::DS_ES,
-                                      Mtd::FS_GS, Mtd::FS_GS, Mtd::LDTR,  Mtd::TR};
-        if (mtd & bit[s])
+        if (mtd & SEG_MTD[s])
             *utcb_seg(u, s) = vmx_seg_to_utcb(read_seg(io, s));
     }
     if (mtd & Mtd::GDTR)
@@ -385,9 +385,7 @@ const char *Vmx_state::from_utcb(const Vmcs_io &io, const Host &h, const Utcb &u
     // Segments, descriptor tables and the guest's control registers are its own: what the CPU
     // rejects ends in an invalid-state event (33) for the VMM, never harms the host.
     for (Seg s : SEG_OF) {
-        static constexpr u64 bit[] = {Mtd::DS_ES, Mtd::CS_SS, Mtd::CS_SS, Mtd::DS_ES,
-                                      Mtd::FS_GS, Mtd::FS_GS, Mtd::LDTR,  Mtd::TR};
-        if (mtd & bit[s])
+        if (mtd & SEG_MTD[s])
             write_seg(io, s, vmx_seg_from_utcb(utcb_seg(u, s)));
     }
     if (mtd & Mtd::GDTR) {

@@ -810,37 +810,6 @@ void exit_handler(u64 id, Utcb &u)
     }
 }
 
-struct Thread_start
-{
-    void (*fn)();
-    u64 rsp;
-} start_of;
-
-void start_handler(u64, Utcb &u)
-{
-    u.rip = reinterpret_cast<u64>(start_of.fn);
-    u.rsp = start_of.rsp;
-    u.mtd = Mtd::RIP_LEN | Mtd::RSP;
-}
-
-bool start_thread(unsigned cpu, unsigned prio, void (*fn)())
-{
-    u64 evt = alloc_sel(32), hsel = alloc_sel(), ec = alloc_sel(), sc = alloc_sel();
-    auto stack = static_cast<u8 *>(alloc(STACK_SIZE, STACK_SIZE));
-    u64 utcb_addr = alloc_virt(PAGE_SIZE);
-    if (!evt || !sc || !stack || !utcb_addr)
-        return false;
-    auto tls = reinterpret_cast<Ec_tls *>(stack + STACK_SIZE - sizeof(Ec_tls));
-    *tls = Ec_tls{reinterpret_cast<Utcb *>(utcb_addr), nullptr, nullptr, 0};
-    start_of = {fn, reinterpret_cast<u64>(tls) - 8};
-    Handler_ec h;
-    return create_handler_ec(h, hsel, self_pd(), cpu, start_handler) == Status::SUCCESS &&
-           create_portal(evt + Evt::STARTUP, hsel, Mtd::RIP_LEN | Mtd::RSP) == Status::SUCCESS &&
-           create_ec_global(ec, self_pd(), cpu, utcb_addr, reinterpret_cast<u64>(tls), evt) ==
-               Status::SUCCESS &&
-           create_sc(sc, self_pd(), ec, Qpd(prio, 10000)) == Status::SUCCESS;
-}
-
 // ---- set-up ---------------------------------------------------------------------------------------
 
 struct Module

@@ -167,4 +167,11 @@ Status share_memory(u64 pd, u64 virt, u64 size);
  */
 Status catch_exceptions(unsigned cpu);
 
+/*
+ * A thread in our own PD: a global EC on `cpu` with its own stack and UTCB, an SC of priority
+ * `prio`, and a handler EC whose startup portal starts it in fn() (which must not return).
+ * One start at a time (the start state is shared). False if a resource is missing.
+ */
+bool start_thread(unsigned cpu, unsigned prio, void (*fn)());
+
 }  // namespace nova
