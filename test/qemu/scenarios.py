@@ -467,20 +467,30 @@ SCENARIOS = [
           ('small', 'too little guest RAM for the kernel is refused', 48,
            ['{guest}/vmlinuz', '{guest}/initramfs.cpio'], r'too little RAM for the kernel'))],
 
-    # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
-    Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores', smp=2, machine='q35',
-             extra=['-device', 'edu'], module='user/msitest/msitest',
-             expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore', r'^23 passed, 0 failed$'],
+    # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2). Then the MSI and the INTx
+    # pin routed to each CPU in turn, raised and awaited by a handler EC there; `kstat`'s census
+    # names the CPU that took each interrupt, which must be the one assign_gsi named.
+    Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores, on each CPU', smp=2,
+             machine='q35', cmdline='serial kstat', extra=['-device', 'edu'], module='user/msitest/msitest',
+             expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore',
+                     r'PASS: the MSI routed to each of the 2 CPUs in turn reaches its handler EC there \(the kernel',
+                     r'PASS: the INTx pin routed to each of the 2 CPUs', r'^26 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'irq']),
     # The same through VT-d interrupt remapping (docs/iommu.md): remappable MSIs, I/O APIC pins in
     # the remappable format, a second edu sending the first one's message is dropped. The INTx part's
-    # DMA from an unassigned edu is blocked (one fault line), its interrupt still comes.
-    Scenario('msi-edu-iommu', 'edu MSI and INTx through VT-d interrupt remapping, source-ID check', smp=2,
-             machine='q35', cmdline='serial iommu', extra=['-device', 'intel-iommu', '-device', 'edu', '-device', 'edu'],
-             module='user/msitest/msitest',
-             expect=[BANNER, r'IOMMU: interrupt remapping on', r'PASS: the second edu sending that message: dropped',
-                     r'^28 passed, 0 failed$'],
-             steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu']),
+    # DMA from an unassigned edu is blocked (one fault line), its interrupt still comes. On four CPUs
+    # the remapping entries' destinations are what moves the interrupts from CPU to CPU.
+    *[Scenario(f'msi-edu-iommu{suffix}', f'edu MSI and INTx through VT-d interrupt remapping, source-ID check, '
+               f'each of {smp} CPUs', smp=smp,
+               machine='q35', cmdline='serial iommu kstat',
+               extra=['-device', f'intel-iommu{opts}', '-device', 'edu', '-device', 'edu'],
+               module='user/msitest/msitest',
+               expect=[BANNER, r'IOMMU: interrupt remapping on: 256 entries, xAPIC destinations',
+                       r'PASS: the second edu sending that message: dropped',
+                       rf'PASS: the MSI routed to each of the {smp} CPUs in turn reaches its handler EC there \(the kernel',
+                       rf'PASS: the INTx pin routed to each of the {smp} CPUs', r'^31 passed, 0 failed$'],
+               steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu'])
+      for suffix, smp, opts in (('', 2, ''), ('-smp4', 4, ',intremap=on'))],
 
     # DMA remapping with VT-d (docs/iommu.md): two edu devices in child PDs, their DMA confined to
     # what was delegated with the D bit (user/iommutest). Every blocked write prints a DMAR fault line
