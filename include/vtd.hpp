@@ -127,6 +127,12 @@ constexpr u64 irta(u64 table_phys, bool eim) { return table_phys | (eim ? EIME :
 /* EIM where every unit has it, the local APICs run in x2APIC mode (the 32-bit destinations are
    x2APIC IDs) and the DMAR table does not ask to stay out of x2APIC (X2APIC_OPT_OUT). */
 constexpr bool use_eim(bool units_eim, bool x2apic, bool opt_out) { return units_eim && x2apic && !opt_out; }
+/* With X2APIC_OPT_OUT (and `iommu`) the local APICs stay in xAPIC mode where the firmware left
+   them there and every APIC ID fits 8 bits; else x2APIC stays (without EIM). */
+constexpr bool stay_xapic(bool opt_out, bool firmware_x2apic, u32 max_apic_id)
+{
+    return opt_out && !firmware_x2apic && max_apic_id <= 0xff;
+}
 /* An entry can name the CPU with this APIC ID: any with EIM, else xAPIC IDs 0-255. */
 constexpr bool reachable(u32 apic_id, bool eim) { return eim || apic_id <= 0xff; }
 constexpr u64 lo(u8 vector, u32 apic_id, bool level, bool eim)

@@ -28,6 +28,7 @@
 #include "time.hpp"
 #include "vga.hpp"
 #include "vmx.hpp"
+#include "vtd.hpp"
 #include "x86.hpp"
 
 Cmdline Boot::cmdline;
@@ -288,13 +289,14 @@ const Cpu_features &boot_cpu_features() { return Cpu::current().feat; }
 bool use_x2apic(const Cpu &boot)
 {
     const Dmar_info &d = Boot::acpi.dmar;
-    if (!boot.feat.x2apic || !Boot::cmdline.iommu || !d.present || !d.x2apic_opt_out())
+    bool opt_out = Boot::cmdline.iommu && d.present && d.x2apic_opt_out();
+    if (!boot.feat.x2apic || !opt_out)
         return boot.feat.x2apic;
     bool firmware_x2 = rdmsr(Msr::APIC_BASE) & (1u << 10);
     u32 max_id = 0;
     for (unsigned i = 0; i < Cpu::count; i++)
         max_id = Cpu::table[i]->apic_id > max_id ? Cpu::table[i]->apic_id : max_id;
-    bool stay = !firmware_x2 && max_id <= 0xff;
+    bool stay = Vtd::Irte::stay_xapic(opt_out, firmware_x2, max_id);
     trace("IOMMU: the DMAR table opts out of x2APIC: %s", stay ? "xAPIC mode"
                                                         : firmware_x2 ? "x2APIC kept (enabled by the firmware)"
                                                                       : "x2APIC kept (APIC IDs above 255)");

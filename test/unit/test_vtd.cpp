@@ -244,6 +244,11 @@ TEST(Vtd, ExtendedInterruptModeDestinations)
     EXPECT_FALSE(Irte::use_eim(false, true, false));
     EXPECT_FALSE(Irte::use_eim(true, false, false));
     EXPECT_FALSE(Irte::use_eim(true, true, true));
+    // X2APIC_OPT_OUT: xAPIC mode only where the firmware left it and no APIC ID needs more bits.
+    EXPECT_TRUE(Irte::stay_xapic(true, false, 255));
+    EXPECT_FALSE(Irte::stay_xapic(true, false, 256));
+    EXPECT_FALSE(Irte::stay_xapic(true, true, 0));
+    EXPECT_FALSE(Irte::stay_xapic(false, false, 0));
     EXPECT_TRUE(Ecap{0x10}.eim());
     EXPECT_FALSE(Ecap{0xf00f4a}.eim());  // QEMU 7.2's unit without eim=on
 }
