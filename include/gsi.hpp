@@ -25,4 +25,6 @@ Sc *idle_sc(unsigned cpu);
 void interrupt(unsigned gsi);
 /* sm_ctrl down on a GSI semaphore: unmask its pin first (ABI 11.1). */
 void unmask(unsigned gsi);
+/* Per GSI the CPU that took its last interrupt, ~0 for none (kstat's census, Kstat_census). */
+u32 last_cpu(unsigned gsi);
 }  // namespace Gsi

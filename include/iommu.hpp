@@ -42,10 +42,14 @@ void interrupt();
 
 /*
  * Interrupt remapping (on with DMA remapping where every unit and the DMAR table allow it;
- * xAPIC destinations only: no EIM yet). Remapping entry `index` = GSI; set_irte() programs it
- * and invalidates it in every unit. sid: the requester ID the unit must see, -1: not checked.
+ * x2APIC destinations with EIM, docs/iommu.md). Remapping entry `index` = GSI; set_irte() programs
+ * it and invalidates it in every unit (false: no remapping, or a CPU it cannot name). sid: the
+ * requester ID the unit must see, -1: not checked.
  */
 bool remaps_interrupts();
+/* A device interrupt can be sent to the CPU with this APIC ID: with remapping and EIM any, else
+   xAPIC IDs 0-255 only. */
+bool reaches(u32 apic_id);
 bool set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid);
 /* The requester ID of I/O APIC `id` from the DMAR scopes, -1 if none lists it. */
 int ioapic_sid(u32 id);

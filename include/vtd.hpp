@@ -113,18 +113,32 @@ constexpr Desc iec_index(u16 index) { return {IEC | 1u << 4 | u64{index} << 32, 
 }  // namespace Inv
 
 /*
- * Interrupt remapping (VT-d 9.10), xAPIC destinations: a table of 2^(S + 1) 16-byte entries,
- * IRTA = table | S. An entry: present, physical destination mode, fixed delivery, trigger mode,
- * vector, destination APIC ID (bits 47:40); source validation by requester ID (SVT 1, all 16 bits
- * compared) or none (SVT 0).
+ * Interrupt remapping (VT-d 9.10): a table of 2^(S + 1) 16-byte entries, IRTA = table | EIME | S.
+ * An entry: present, physical destination mode, fixed delivery, trigger mode, vector, destination;
+ * source validation by requester ID (SVT 1, all 16 bits compared) or none (SVT 0). The destination
+ * is an x2APIC ID in bits 63:32 in extended interrupt mode (EIME, units with ECAP.EIM), else an
+ * xAPIC ID in bits 47:40 (the rest of 63:32 reserved, 0).
  */
 namespace Irte {
 constexpr unsigned SIZE_BITS = 7;  // S: 256 entries, one page
 constexpr unsigned ENTRIES = 2u << SIZE_BITS;
-constexpr u64 irta(u64 table_phys) { return table_phys | SIZE_BITS; }
-constexpr u64 lo(u8 vector, u32 apic_id, bool level)
+constexpr u64 EIME = u64{1} << 11;
+constexpr u64 irta(u64 table_phys, bool eim) { return table_phys | (eim ? EIME : 0) | SIZE_BITS; }
+/* EIM where every unit has it, the local APICs run in x2APIC mode (the 32-bit destinations are
+   x2APIC IDs) and the DMAR table does not ask to stay out of x2APIC (X2APIC_OPT_OUT). */
+constexpr bool use_eim(bool units_eim, bool x2apic, bool opt_out) { return units_eim && x2apic && !opt_out; }
+/* With X2APIC_OPT_OUT (and `iommu`) the local APICs stay in xAPIC mode where the firmware left
+   them there and every APIC ID fits 8 bits; else x2APIC stays (without EIM). */
+constexpr bool stay_xapic(bool opt_out, bool firmware_x2apic, u32 max_apic_id)
 {
-    return 1 | (level ? 1u << 4 : 0) | u64{vector} << 16 | u64{apic_id & 0xff} << 40;
+    return opt_out && !firmware_x2apic && max_apic_id <= 0xff;
+}
+/* An entry can name the CPU with this APIC ID: any with EIM, else xAPIC IDs 0-255. */
+constexpr bool reachable(u32 apic_id, bool eim) { return eim || apic_id <= 0xff; }
+constexpr u64 lo(u8 vector, u32 apic_id, bool level, bool eim)
+{
+    u64 dest = eim ? u64{apic_id} << 32 : u64{apic_id & 0xff} << 40;
+    return 1 | (level ? 1u << 4 : 0) | u64{vector} << 16 | dest;
 }
 constexpr u64 hi(int sid) { return sid < 0 ? 0 : u64{1} << 18 | static_cast<u16>(sid); }
 /* Remappable-format requests naming entry `index`: an I/O APIC RTE's upper dword (interrupt

@@ -12,6 +12,7 @@
 #include "census.hpp"
 #include "console.hpp"
 #include "format.hpp"
+#include "gsi.hpp"
 #include "kmem.hpp"
 #include "mapping.hpp"
 #include "memory.hpp"
@@ -206,6 +207,9 @@ Kstat_census Census::count()
     k.serial = Kobject::next_serial();
     object_census(k);
     Mapping::node_census(k);
+    static_assert(Gsi::COUNT == Abi::NUM_GSI);
+    for (unsigned g = 0; g < Abi::NUM_GSI; g++)
+        k.gsi_cpu[g] = Gsi::last_cpu(g);
     return k;
 }
 

@@ -20,8 +20,9 @@
  * keeps recording after any storm.
  *
  * Interrupt remapping (where the DMAR table and every unit allow it): one table, entry = GSI,
- * xAPIC destinations (no EIM yet), each change invalidated by index in every unit; I/O APIC pins
- * and MSIs name their entry in the remappable format (src/ioapic.cpp, assign_gsi).
+ * each change invalidated by index in every unit; I/O APIC pins and MSIs name their entry in the
+ * remappable format (src/ioapic.cpp, assign_gsi). Destinations are x2APIC IDs (EIM) where every
+ * unit has EIM, the machine runs x2APIC and the DMAR table does not opt out, else xAPIC IDs.
  */
 #include "abi/hip.hpp"
 #include "boot.hpp"
@@ -31,6 +32,7 @@
 #include "idt.hpp"
 #include "iommu.hpp"
 #include "kmem.hpp"
+#include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
@@ -69,7 +71,7 @@ volatile u8 *bus_cfg[256];   // MMCONFIG of each bus, mapped on first use
 u64 *rmrr_table;             // identity maps of the RMRR regions (domain RMRR_DID)
 u64 did_used[0x10000 / 64];  // domain IDs in use
 u64 *irt;                    // interrupt remapping table (index = GSI), shared by all units
-bool ir_on;
+bool ir_on, eim;  // interrupt remapping; with 32-bit x2APIC destinations
 Spinlock lock;  // tables, queues, domain IDs, configuration mappings
 
 u32 rd32(const Unit &u, unsigned off) { return *reinterpret_cast<volatile const u32 *>(u.regs + off); }
@@ -411,16 +413,25 @@ void enable_ir(const Dmar_info &d)
         return;
     }
     write_back(irt, PAGE_SIZE);
+    bool units_eim = true;
+    for (unsigned i = 0; i < num_units; i++)
+        units_eim &= units[i].ecap.eim();
+    eim = Irte::use_eim(units_eim, Lapic::x2apic(), d.x2apic_opt_out());
     for (unsigned i = 0; i < num_units; i++) {
         Unit &u = units[i];
-        wr64(u, Reg::IRTA, Irte::irta(virt_to_phys(irt)));
+        wr64(u, Reg::IRTA, Irte::irta(virt_to_phys(irt), eim));
         Desc iec = Inv::iec_global();
         if (!command(u, Gcmd::SIRTP, true) || !submit(u, &iec, 1) || !command(u, Gcmd::IRE, true))
             panic("IOMMU: unit at %#lx failed while enabling interrupt remapping", u.phys);
     }
     ir_on = true;
-    trace("IOMMU: interrupt remapping on: %u entries, xAPIC destinations%s", Irte::ENTRIES,
-          d.x2apic_opt_out() ? " (firmware asks to stay out of x2APIC)" : "");
+    const char *xapic_why = !Lapic::x2apic()      ? "the local APICs run in xAPIC mode"
+                            : d.x2apic_opt_out() ? "the DMAR table opts out of x2APIC"
+                            : !units_eim         ? "a unit lacks EIM"
+                                                 : "";
+    trace("IOMMU: interrupt remapping on: %u entries, %s%s%s", Irte::ENTRIES,
+          eim ? "x2APIC destinations (EIM)" : "xAPIC destinations: ", eim ? "" : xapic_why,
+          eim ? "" : ", no CPU above APIC ID 255");
 }
 
 }  // namespace
@@ -433,9 +444,11 @@ u32 Iommu::rte_hi(u32 index) { return Irte::rte_hi(static_cast<u16>(index)); }
 
 static_assert(Iommu::MSI_REMAPPED == Irte::MSI_ADDR);
 
+bool Iommu::reaches(u32 apic_id) { return ir_on ? Irte::reachable(apic_id, eim) : apic_id <= 0xff; }
+
 bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
 {
-    if (!ir_on || index >= Irte::ENTRIES || apic_id > 0xff)
+    if (!ir_on || index >= Irte::ENTRIES || !Irte::reachable(apic_id, eim))
         return false;
     Lock_guard g(lock);
     u64 *e = &irt[size_t{2} * index];
@@ -443,7 +456,7 @@ bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
         __atomic_store_n(&e[0], 0, __ATOMIC_RELEASE);  // not present while both halves change
         e[1] = Irte::hi(sid);
     }
-    __atomic_store_n(&e[0], Irte::lo(vector, apic_id, level), __ATOMIC_RELEASE);
+    __atomic_store_n(&e[0], Irte::lo(vector, apic_id, level, eim), __ATOMIC_RELEASE);
     write_back(e, 16);
     for (unsigned i = 0; i < num_units; i++) {
         Desc iec = Inv::iec_index(static_cast<u16>(index));

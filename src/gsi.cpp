@@ -16,6 +16,7 @@ Sm *sms[Gsi::COUNT];
 Sc **idle;  // one per CPU
 unsigned idle_count;
 bool level[Gsi::COUNT];
+u32 taken_on[Gsi::COUNT];  // CPU + 1 of the last interrupt, 0: none yet
 }  // namespace
 
 void Gsi::init()
@@ -55,6 +56,8 @@ void Gsi::interrupt(unsigned gsi)
 {
     Keyb::interrupt(gsi);
     bool known = gsi < COUNT && sms[gsi];
+    if (gsi < COUNT)
+        __atomic_store_n(&taken_on[gsi], Cpu::current().id + 1, __ATOMIC_RELAXED);  // before the up below
     // Level-triggered: mask until the driver's next down, or the interrupt storms; masked
     // before the EOI, or the I/O APIC sends the still-asserted line once more (ABI 11.1).
     if (known && level[gsi])
@@ -68,6 +71,8 @@ void Gsi::interrupt(unsigned gsi)
     else
         sm->up();
 }
+
+u32 Gsi::last_cpu(unsigned gsi) { return gsi < COUNT ? __atomic_load_n(&taken_on[gsi], __ATOMIC_RELAXED) - 1 : ~0u; }
 
 void Gsi::unmask(unsigned gsi)
 {

@@ -28,6 +28,7 @@
 #include "time.hpp"
 #include "vga.hpp"
 #include "vmx.hpp"
+#include "vtd.hpp"
 #include "x86.hpp"
 
 Cmdline Boot::cmdline;
@@ -279,6 +280,29 @@ u64 find_trampoline_page()
 
 const Cpu_features &boot_cpu_features() { return Cpu::current().feat; }
 
+/*
+ * x2APIC where the CPU has it, except that with `iommu` a DMAR table with X2APIC_OPT_OUT asks us to
+ * stay in xAPIC mode: we do where the firmware left the APIC in xAPIC mode and every CPU has an
+ * xAPIC ID; otherwise x2APIC stays, and interrupt remapping then uses xAPIC destinations anyway
+ * (no EIM: src/dmar.cpp, docs/iommu.md).
+ */
+bool use_x2apic(const Cpu &boot)
+{
+    const Dmar_info &d = Boot::acpi.dmar;
+    bool opt_out = Boot::cmdline.iommu && d.present && d.x2apic_opt_out();
+    if (!boot.feat.x2apic || !opt_out)
+        return boot.feat.x2apic;
+    bool firmware_x2 = rdmsr(Msr::APIC_BASE) & (1u << 10);
+    u32 max_id = 0;
+    for (unsigned i = 0; i < Cpu::count; i++)
+        max_id = Cpu::table[i]->apic_id > max_id ? Cpu::table[i]->apic_id : max_id;
+    bool stay = Vtd::Irte::stay_xapic(opt_out, firmware_x2, max_id);
+    trace("IOMMU: the DMAR table opts out of x2APIC: %s", stay ? "xAPIC mode"
+                                                        : firmware_x2 ? "x2APIC kept (enabled by the firmware)"
+                                                                      : "x2APIC kept (APIC IDs above 255)");
+    return !stay;
+}
+
 const char *use(bool have, bool off, const char *opt) { return !have ? "unsupported" : off ? opt : "on"; }
 
 /* What the kernel uses of the BSP's features, and which command-line option turned what off. */
@@ -346,8 +370,7 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
 
     Mapping::init();
     Smp::setup_cpus(Boot::phys, Boot::acpi);
-    Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000,
-                 boot.feat.x2apic);
+    Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000, use_x2apic(boot));
     Pic::disable();
     Smp::init_this_cpu();
     report_features(boot_cpu_features());

@@ -102,12 +102,12 @@ bool Ioapic::describe(unsigned i, u32 &id, u32 &version, u32 &gsi_base, u32 &bas
 bool Ioapic::route(u32 gsi, u32 apic_id, Irq_mode mode, bool masked)
 {
     Unit *u = find(gsi);
-    if (!u || gsi >= Vec::NUM_GSI || apic_id > 0xff)
+    if (!u || gsi >= Vec::NUM_GSI || !Iommu::reaches(apic_id))
         return false;
     u32 pin = gsi - u->gsi_base;
     u32 lo = (Vec::GSI_BASE + gsi) | (mode.polarity == Irq_mode::LOW ? 1u << 13 : 0) |
              (mode.trigger == Irq_mode::LEVEL ? 1u << 15 : 0) | (masked ? 1u << 16 : 0);
-    u32 hi = apic_id << 24;
+    u32 hi = apic_id << 24;  // without remapping apic_id <= 0xff
     if (Iommu::remaps_interrupts()) {
         if (!Iommu::set_irte(gsi, apic_id, static_cast<u8>(Vec::GSI_BASE + gsi),
                              mode.trigger == Irq_mode::LEVEL, Iommu::ioapic_sid(u->id)))

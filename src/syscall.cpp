@@ -296,7 +296,8 @@ Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
         Irq_mode mode =
             Boot::acpi.valid ? Boot::acpi.gsi_mode(gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
         if (!Ioapic::route(gsi, target.apic_id, mode, false))
-            return fail(Status::BAD_CPU, "the CPU cannot be addressed without interrupt remapping");
+            return fail(Status::BAD_CPU, "the CPU cannot be addressed without interrupt remapping with x2APIC "
+                                         "destinations");
         a.f.rsi = 0;
         a.f.rdx = 0;
         return PASS;
@@ -309,13 +310,14 @@ Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
     bool hpet = phys != ~u64{0} && acpi.hpet.present && (phys >> 12) == (acpi.hpet.base >> 12);
     if (!pci && !hpet)
         return fail(Status::BAD_DEV, "MSI: rsi maps neither a PCI configuration page nor the HPET");
-    if (target.apic_id > 0xff)
+    if (!Iommu::reaches(target.apic_id))
         return fail(Status::BAD_CPU, "MSI: the CPU needs interrupt remapping with x2APIC destinations");
     if (Iommu::remaps_interrupts()) {
         // The remapping entry (= GSI) checks that the device whose configuration page was named
         // sends the MSI; the HPET's is not checked (no requester ID without a DMAR HPET scope).
         int sid = pci ? static_cast<int>(Kernel_env::config_rid(e.me->pd, a.dev())) : -1;
-        Iommu::set_irte(gsi, target.apic_id, static_cast<u8>(Vec::GSI_BASE + gsi), false, sid);
+        if (!Iommu::set_irte(gsi, target.apic_id, static_cast<u8>(Vec::GSI_BASE + gsi), false, sid))
+            return fail(Status::BAD_CPU, "MSI: no remapping entry for this GSI and CPU");
         a.f.rsi = Iommu::MSI_REMAPPED;
         a.f.rdx = u64{Iommu::MSI_REMAPPED} << 32 | gsi;
         return PASS;

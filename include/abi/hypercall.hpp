@@ -6,6 +6,7 @@
 #pragma once
 
 #include "../types.hpp"
+#include "constants.hpp"
 
 enum class Hypercall : u8 {
     CALL = 0x0,
@@ -95,6 +96,9 @@ struct Kstat_census
     u64 dying_pds;                        // PDs whose last capability went and that still exist
     u64 dead_ecs;                         // ECs killed or retired that still exist
     u64 retired_scs;                      // SCs whose last capability went that still exist
+    // Where device interrupts arrive (tests of assign_gsi's routing, docs/iommu.md): per GSI the
+    // number of the CPU that took its last interrupt, ~0 if none came yet.
+    u32 gsi_cpu[Abi::NUM_GSI];
 };
 
 // Sub-operations of pd_ctrl and ec_ctrl live in flags bits 1:0.

@@ -325,31 +325,41 @@ SCENARIOS = [
     # pages beyond 64; a cross-CPU call to a local EC and a global EC with an SC on every CPU, each
     # calling back to the boot CPU. 100 and 255 CPUs (2 and 4 HIP pages; 2 s and 8 s) exercise the
     # extension under QEMU 7.2 (xAPIC); 300 need x2APIC, which QEMU emulates under TCG from version
-    # 10 on (SKIP with older QEMU).
+    # 10 on (SKIP with older QEMU). Then the PIT's pin (and on 300 CPUs an edu MSI, through VT-d
+    # interrupt remapping with x2APIC destinations) routed to the last CPU; `kstat`'s census names
+    # the CPU that took each interrupt.
     Scenario('allcpus-smp4', 'every CPU takes ECs, SCs and cross-CPU calls (HIP of one page)', smp=4,
-             module='user/allcpus/allcpus',
+             cmdline='serial kstat', module='user/allcpus/allcpus',
              expect=[BANNER, r'allcpus: HIP at 0x7fffffffe000, 64 CPU descriptors, 4 online',
-                     r'allcpus: 4 of 4 CPUs used', r'^7 passed, 0 failed$'],
+                     r'allcpus: 4 of 4 CPUs used', r"PASS: the PIT's pin .* routed to CPU 3 .* census names that CPU",
+                     r'^9 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'smp']),
     Scenario('allcpus-smp100', '100 CPUs: HIP of two pages, ECs, SCs and cross-CPU calls on each',
-             smp=100, mem='512M', module='user/allcpus/allcpus',
+             smp=100, mem='512M', cmdline='serial kstat', module='user/allcpus/allcpus',
              expect=[BANNER, r'HIP: 100 CPUs online', r'allcpus: HIP at 0x7fffffffd000, 100 CPU descriptors, 100 online',
-                     r'allcpus: 100 of 100 CPUs used', r'^7 passed, 0 failed$'],
+                     r'allcpus: 100 of 100 CPUs used', r"PASS: the PIT's pin .* routed to CPU 99 .* census names that CPU",
+                     r'^9 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], figures=[BOOT_TIME, ('run', r'CPUs used in (\d+ ms)')],
              timeout=300, tags=['smp']),
     Scenario('allcpus-smp255', '255 CPUs (the most with xAPIC): HIP of four pages, ECs, SCs, calls on each',
-             smp=255, mem='512M', module='user/allcpus/allcpus',
+             smp=255, mem='512M', cmdline='serial kstat', module='user/allcpus/allcpus',
              expect=[BANNER, r'HIP: 255 CPUs online', r'allcpus: HIP at 0x7fffffffb000, 255 CPU descriptors, 255 online',
-                     r'allcpus: 255 of 255 CPUs used', r'^7 passed, 0 failed$'],
+                     r'allcpus: 255 of 255 CPUs used', r"PASS: the PIT's pin .* routed to CPU 254 .* census names that CPU",
+                     r'^9 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], figures=[BOOT_TIME, ('run', r'CPUs used in (\d+ ms)')],
              timeout=240, tags=['smp']),
-    Scenario('allcpus-smp300-x2apic', '300 CPUs with x2APIC (QEMU 10 or later): all of them used',
+    Scenario('allcpus-smp300-x2apic', '300 CPUs with x2APIC (QEMU 10 or later): all used, remapped interrupts to APIC ID 299',
              smp=300, mem='1G', machine='q35', cpu='Westmere,x2apic=on', module='user/allcpus/allcpus',
-             extra=['-machine', 'kernel-irqchip=split', '-device', 'intel-iommu,intremap=on,eim=on'],
+             cmdline='serial iommu kstat',
+             extra=['-machine', 'kernel-irqchip=split', '-device', 'intel-iommu,intremap=on,eim=on', '-device', 'edu'],
              prepare=['python3', 'test/qemu/need_qemu.py', '10'],
              expect=[BANNER, r'SMP: 300 of 300 CPUs online', r'HIP: 300 CPUs online',
+                     r'IOMMU: interrupt remapping on: 256 entries, x2APIC destinations \(EIM\)',
                      r'allcpus: HIP at 0x7fffffffb000, 300 CPU descriptors, 300 online',
-                     r'allcpus: 300 of 300 CPUs used', r'^7 passed, 0 failed$'],
+                     r'allcpus: 300 of 300 CPUs used',
+                     r"PASS: the PIT's pin \(GSI 2, assign_gsi SUCCESS\) routed to CPU 299 \(APIC ID 299\) .* census names that CPU",
+                     r"PASS: the edu's MSI \(GSI 64, assign_gsi SUCCESS, remapped\) routed to CPU 299 \(APIC ID 299\) .* census names that CPU",
+                     r'^10 passed, 0 failed$'],
              count={CORE: 300}, steps=[('exit', EXIT_PASS)],
              figures=[BOOT_TIME, ('run', r'CPUs used in (\d+ ms)')], timeout=900, tags=['smp']),
 
@@ -467,20 +477,30 @@ SCENARIOS = [
           ('small', 'too little guest RAM for the kernel is refused', 48,
            ['{guest}/vmlinuz', '{guest}/initramfs.cpio'], r'too little RAM for the kernel'))],
 
-    # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2).
-    Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores', smp=2, machine='q35',
-             extra=['-device', 'edu'], module='user/msitest/msitest',
-             expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore', r'^23 passed, 0 failed$'],
+    # MSI from QEMU's edu device through a GSI semaphore (ABI 7.15, 11.2). Then the MSI and the INTx
+    # pin routed to each CPU in turn, raised and awaited by a handler EC there; `kstat`'s census
+    # names the CPU that took each interrupt, which must be the one assign_gsi named.
+    Scenario('msi-edu', 'edu raises an MSI and an INTx that release their GSI semaphores, on each CPU', smp=2,
+             machine='q35', cmdline='serial kstat', extra=['-device', 'edu'], module='user/msitest/msitest',
+             expect=[BANNER, r'PASS: the device.s MSI releases the GSI semaphore',
+                     r'PASS: the MSI routed to each of the 2 CPUs in turn reaches its handler EC there \(the kernel',
+                     r'PASS: the INTx pin routed to each of the 2 CPUs', r'^26 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['sdk', 'irq']),
     # The same through VT-d interrupt remapping (docs/iommu.md): remappable MSIs, I/O APIC pins in
     # the remappable format, a second edu sending the first one's message is dropped. The INTx part's
-    # DMA from an unassigned edu is blocked (one fault line), its interrupt still comes.
-    Scenario('msi-edu-iommu', 'edu MSI and INTx through VT-d interrupt remapping, source-ID check', smp=2,
-             machine='q35', cmdline='serial iommu', extra=['-device', 'intel-iommu', '-device', 'edu', '-device', 'edu'],
-             module='user/msitest/msitest',
-             expect=[BANNER, r'IOMMU: interrupt remapping on', r'PASS: the second edu sending that message: dropped',
-                     r'^28 passed, 0 failed$'],
-             steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu']),
+    # DMA from an unassigned edu is blocked (one fault line), its interrupt still comes. On four CPUs
+    # the remapping entries' destinations are what moves the interrupts from CPU to CPU.
+    *[Scenario(f'msi-edu-iommu{suffix}', f'edu MSI and INTx through VT-d interrupt remapping, source-ID check, '
+               f'each of {smp} CPUs', smp=smp,
+               machine='q35', cmdline='serial iommu kstat',
+               extra=['-device', f'intel-iommu{opts}', '-device', 'edu', '-device', 'edu'],
+               module='user/msitest/msitest',
+               expect=[BANNER, r'IOMMU: interrupt remapping on: 256 entries, xAPIC destinations',
+                       r'PASS: the second edu sending that message: dropped',
+                       rf'PASS: the MSI routed to each of the {smp} CPUs in turn reaches its handler EC there \(the kernel',
+                       rf'PASS: the INTx pin routed to each of the {smp} CPUs', r'^31 passed, 0 failed$'],
+               steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu'])
+      for suffix, smp, opts in (('', 2, ''), ('-smp4', 4, ',intremap=on'))],
 
     # DMA remapping with VT-d (docs/iommu.md): two edu devices in child PDs, their DMA confined to
     # what was delegated with the D bit (user/iommutest). Every blocked write prints a DMAR fault line

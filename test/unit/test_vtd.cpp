@@ -211,12 +211,13 @@ namespace {
 TEST(Vtd, InterruptRemappingEntriesAndFormats)
 {
     EXPECT_EQ(Irte::ENTRIES, 256u);
-    EXPECT_EQ(Irte::irta(0x5000), 0x5007u);
+    EXPECT_EQ(Irte::irta(0x5000, false), 0x5007u);
+    EXPECT_EQ(Irte::irta(0x5000, true), 0x5807u);  // EIME (bit 11): 32-bit x2APIC destinations
     // GSI 20, vector 52, APIC ID 3, level-triggered: present, TM, vector in 23:16, destination 47:40.
-    EXPECT_EQ(Irte::lo(52, 3, true), 0x0000'0300'0034'0011u);
-    EXPECT_EQ(Irte::lo(52, 3, false), 0x0000'0300'0034'0001u);
-    EXPECT_EQ(Irte::lo(33, 0x1ff, false) >> 40, 0xffu);  // xAPIC destinations only: 8 bits
-    EXPECT_EQ(Irte::hi(-1), 0u);                         // no source check
+    EXPECT_EQ(Irte::lo(52, 3, true, false), 0x0000'0300'0034'0011u);
+    EXPECT_EQ(Irte::lo(52, 3, false, false), 0x0000'0300'0034'0001u);
+    EXPECT_EQ(Irte::lo(33, 0x1ff, false, false) >> 40, 0xffu);  // xAPIC destinations: 8 bits
+    EXPECT_EQ(Irte::hi(-1), 0u);                                // no source check
     EXPECT_EQ(Irte::hi(0x18), 0x4'0018u);                // SVT 1, SQ 0: all 16 bits compared
     EXPECT_EQ(Irte::rte_hi(20), 20u << 17 | 1u << 16);
     EXPECT_EQ(Irte::MSI_ADDR & 0xfff00000, 0xfee00000u);
@@ -224,6 +225,32 @@ TEST(Vtd, InterruptRemappingEntriesAndFormats)
     EXPECT_EQ(Inv::iec_global().lo, 4u);
     EXPECT_EQ(Inv::iec_index(20).lo, 0x14'0000'0014u);
     EXPECT_STREQ(fault_reason(0x26), "interrupt source-ID check failed");
+}
+
+TEST(Vtd, ExtendedInterruptModeDestinations)
+{
+    // With EIM the whole x2APIC ID is in bits 63:32; the low half is the same as without.
+    EXPECT_EQ(Irte::lo(52, 3, true, true), 0x0000'0003'0034'0011u);
+    EXPECT_EQ(Irte::lo(52, 299, false, true), u64{299} << 32 | 0x34'0001u);  // the 300th CPU
+    EXPECT_EQ(Irte::lo(52, 0xffff'fffe, false, true) >> 32, 0xffff'fffeu);
+    EXPECT_EQ(Irte::lo(52, 299, false, true) & 0xffff'ffffu, Irte::lo(52, 299, false, false) & 0xffff'ffffu);
+    // Without EIM a CPU above 255 cannot be named: reachable() says so, and set_irte refuses it.
+    EXPECT_TRUE(Irte::reachable(255, false));
+    EXPECT_FALSE(Irte::reachable(256, false));
+    EXPECT_TRUE(Irte::reachable(256, true));
+    EXPECT_TRUE(Irte::reachable(0xffff'ffff, true));
+    // EIM needs every unit's ECAP.EIM and x2APIC mode, and the DMAR table not opting out.
+    EXPECT_TRUE(Irte::use_eim(true, true, false));
+    EXPECT_FALSE(Irte::use_eim(false, true, false));
+    EXPECT_FALSE(Irte::use_eim(true, false, false));
+    EXPECT_FALSE(Irte::use_eim(true, true, true));
+    // X2APIC_OPT_OUT: xAPIC mode only where the firmware left it and no APIC ID needs more bits.
+    EXPECT_TRUE(Irte::stay_xapic(true, false, 255));
+    EXPECT_FALSE(Irte::stay_xapic(true, false, 256));
+    EXPECT_FALSE(Irte::stay_xapic(true, true, 0));
+    EXPECT_FALSE(Irte::stay_xapic(false, false, 0));
+    EXPECT_TRUE(Ecap{0x10}.eim());
+    EXPECT_FALSE(Ecap{0xf00f4a}.eim());  // QEMU 7.2's unit without eim=on
 }
 
 }  // namespace

@@ -3,10 +3,14 @@
  * also beyond the reference's 64, and each of them takes a local EC with a
  * portal that the boot CPU calls across CPUs and a global EC with an SC that
  * calls back to the boot CPU; its idle SC comes from the kernel. One CPU
- * after the other, so that the handler ECs can share one stack. Ends with "N passed, M failed" and
- * isa-debug-exit.
+ * after the other, so that the handler ECs can share one stack. Then device interrupts routed to
+ * the last CPU (on 300 CPUs its APIC ID is above 255: interrupt remapping with x2APIC
+ * destinations): the PIT's pin and, where an edu device is found, its MSI, raised and awaited by
+ * that CPU's local EC; with `kstat` the kernel's census names the CPU that took them. Ends with
+ * "N passed, M failed" and isa-debug-exit.
  */
 #include "nova/nova.hpp"
+#include "nova/pci.hpp"
 
 using namespace nova;
 
@@ -17,6 +21,10 @@ namespace {
 using test::check;
 
 constexpr u64 STARTUP = u64{1} << 32;  // portal id bit: the startup portal of CPU (id & 0xffffffff)
+constexpr u64 IRQ = u64{1} << 33;      // portal id bit: raise irq.edu's interrupt or the PIT's, await it
+constexpr unsigned PIT_GSI = 2;        // ISA IRQ 0 through the usual override
+constexpr unsigned MSI_GSI = 64;       // above the I/O APIC's pins
+constexpr u64 MSI_REMAPPED = 0xfee00018;
 constexpr size_t GSTACK = 256;         // a global EC's stack: global_main needs little
 
 // The APIC ID of the CPU this runs on: CPUID 0xb (x2APIC ID) where it exists, else CPUID 1.
@@ -46,12 +54,41 @@ u64 home_pt, done_sm, block_sm;
 unsigned home_cpu;
 u32 home_seen = 0;
 
+struct
+{
+    volatile u32 *edu;  // the edu's registers, nullptr: the PIT
+    u64 sm;             // the GSI semaphore to wait on
+    u64 timeout;        // TSC ticks
+    Status down;
+    u32 apic;  // where the handler ran
+} irq;
+
+// Channel 0 of the PIT, mode 0 (interrupt on terminal count), about 10 ms.
+void pit_one_shot()
+{
+    outb(0x43, 0x30);
+    outb(0x40, 11932 & 0xff);
+    outb(0x40, 11932 >> 8);
+}
+
 // Handler of every CPU's local EC (they take turns on one stack).
 void remote_handler(u64 id, Utcb &u)
 {
     if (id & STARTUP) {
         u.rip = reinterpret_cast<u64>(&global_main_entry);
         u.mtd = Mtd::RIP_LEN;
+        return;
+    }
+    if (id & IRQ) {
+        irq.apic = my_apic_id();
+        if (irq.edu)
+            irq.edu[Edu::IRQ_RAISE / 4] = 0x1;
+        else
+            pit_one_shot();
+        irq.down = sm_down(irq.sm, __builtin_ia32_rdtsc() + irq.timeout).status;
+        if (irq.edu)
+            irq.edu[Edu::IRQ_ACK / 4] = 0x1;
+        u.mtd = 0;
         return;
     }
     called_on[id] = my_apic_id();
@@ -63,6 +100,35 @@ void home_handler(u64, Utcb &u)
     home_seen |= my_apic_id() != hip_apic_id(*hip()->cpu(home_cpu));
     home_calls = home_calls + 1;
     u.mtd = 0;
+}
+
+/*
+ * The GSI semaphore of `gsi` (dev: the MSI's configuration page, nullptr: an I/O APIC pin) routed
+ * to CPU c, whose local EC answers portal pt: the interrupt must release the semaphore there and,
+ * with `kstat`, the census must name CPU c as the one that took it.
+ */
+void interrupt_to(const Hip *h, unsigned c, u64 pt, unsigned gsi, volatile u8 *dev, const char *what)
+{
+    u64 sm = alloc_sel();
+    Status r = request_kernel_cap(ksel_gsi_sm(gsi), sm);
+    Gsi_result g = r == Status::SUCCESS ? assign_gsi(sm, reinterpret_cast<u64>(dev), c) : Gsi_result{r, 0, 0};
+    if (dev && g.status == Status::SUCCESS)
+        Pci::program_msi(dev, g);
+    irq.sm = sm;
+    irq.down = Status::BAD_PAR;
+    irq.apic = NONE;
+    Status call_s = g.status == Status::SUCCESS ? call(pt) : g.status;
+    Status k;
+    u32 at = gsi_last_cpu(gsi, k);
+    u32 apic = hip_apic_id(*h->cpu(c));
+    check(call_s == Status::SUCCESS && irq.down == Status::SUCCESS && irq.apic == apic &&
+              (k != Status::SUCCESS || at == c),
+          "%s (GSI %u, assign_gsi %s%s) routed to CPU %u (APIC ID %u) reaches its handler EC there (%s)", what,
+          gsi, status_name(g.status), g.msi_addr == MSI_REMAPPED ? ", remapped" : "", c, apic,
+          k == Status::SUCCESS ? "the kernel's census names that CPU" : "no kstat: only the down is checked");
+    if (call_s != Status::SUCCESS || (k == Status::SUCCESS && at != c))
+        printf("INFO: %s: call %s, down %s, handler on APIC %#x, taken on CPU %d\n", what, status_name(call_s),
+               status_name(irq.down), irq.apic, static_cast<int>(at));
 }
 
 }  // namespace
@@ -120,7 +186,10 @@ int main(const Hip *h, unsigned cpu)
     *tls = Ec_tls{nullptr, remote_handler, nullptr, 0};
 
     u64 t0 = __builtin_ia32_rdtsc(), timeout = u64{h->freq_tsc} * 10000;  // 10 s per CPU
-    unsigned calls_ok = 0, globals_ok = 0, idle_ok = 0, tried = 0;
+    unsigned calls_ok = 0, globals_ok = 0, idle_ok = 0, tried = 0, last = cpu;
+    u64 irq_pt = alloc_sel();  // to the last CPU's local EC with IRQ
+    for (unsigned c = 0; c < n; c++)
+        last = h->cpu(c)->online() ? c : last;
     for (unsigned c = 0; c < n; c++) {  // stops at the first failure: the handler stack may be busy
         const Hip_cpu &d = *h->cpu(c);
         if (!d.online())
@@ -148,6 +217,8 @@ int main(const Hip *h, unsigned cpu)
         Status a = create_ec_local(lec, self_pd(), c, lutcb, reinterpret_cast<u64>(tls), 0);
         Status b = a == Status::SUCCESS ? create_portal(pt, lec, 0, c) : a;
         Status r = b == Status::SUCCESS ? call(pt) : b;
+        if (c == last && r == Status::SUCCESS)
+            r = create_portal(irq_pt, lec, 0, IRQ | c);
         if (r == Status::SUCCESS && called_on[c] == hip_apic_id(d))
             calls_ok++;
         else {
@@ -184,5 +255,16 @@ int main(const Hip *h, unsigned cpu)
           online);
     printf("allcpus: %u of %u CPUs used in %lu ms, heap %lu bytes left\n", globals_ok, online, ms,
            heap_free());
+
+    // Device interrupts to the last CPU: the PIT's pin, and the MSI of an edu device if there is one.
+    irq.timeout = timeout;
+    check(request_ports(0x40, 2) == Status::SUCCESS, "PIT ports");
+    interrupt_to(h, last, irq_pt, PIT_GSI, nullptr, "the PIT's pin");
+    volatile u8 *edu = Pci::find(Pci::map_bus0(h), Edu::VENDOR, Edu::DEVICE);
+    irq.edu = edu ? Edu::map_regs(edu) : nullptr;
+    if (irq.edu)
+        interrupt_to(h, last, irq_pt, MSI_GSI, edu, "the edu's MSI");
+    else
+        printf("allcpus: no edu device: no MSI\n");
     return static_cast<int>(test::finish());
 }

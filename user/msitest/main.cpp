@@ -19,10 +19,15 @@
  *   - after the acknowledge at the device (line low) a down times out;
  *   - a down blocked on the semaphore is released by the device's interrupt
  *     (the edu DMA engine raises it 100 ms after a transfer is started).
+ *
+ * Every CPU: the MSI and the INTx pin routed to each online CPU in turn, raised and awaited by a
+ * handler EC on that CPU; with `kstat` the kernel's census names the CPU that took each interrupt.
  */
 #include <nova/nova.hpp>
+#include <nova/pci.hpp>
 
 using namespace nova;
+using namespace nova::Pci;
 
 namespace {
 
@@ -32,16 +37,8 @@ constexpr u64 MSI_GSI = 64;        // above the I/O APIC's 24 pins: an MSI GSI
 constexpr unsigned PIRQ_GSI = 16;  // q35: PIRQ A..H = GSIs 16..23
 constexpr unsigned NUM_PIRQ = 8;
 
-// edu registers (the edu.rst specification in QEMU's source tree), 32-bit accesses below 0x80.
-constexpr unsigned EDU_IRQ_STATUS = 0x24, EDU_IRQ_RAISE = 0x60, EDU_IRQ_ACK = 0x64;
-constexpr unsigned EDU_DMA_SRC = 0x80, EDU_DMA_DST = 0x88, EDU_DMA_CNT = 0x90, EDU_DMA_CMD = 0x98;
-constexpr u32 EDU_DMA_IRQ = 0x100;  // the status value a DMA completion raises
+constexpr u64 CPU_MSI_GSI = MSI_GSI + 2;  // the per-CPU part's MSI (no interrupt before it)
 
-// PCI configuration space.
-constexpr unsigned PCI_COMMAND = 0x04, PCI_STATUS = 0x06, PCI_INT_LINE = 0x3c, PCI_INT_PIN = 0x3d;
-constexpr u16 CMD_INTX_DISABLE = 1u << 10, STATUS_INTX = 1u << 3;
-
-volatile u16 &cfg16(volatile u8 *dev, unsigned off) { return *reinterpret_cast<volatile u16 *>(dev + off); }
 
 u64 ticks_ms(u64 ms) { return u64{hip()->freq_tsc} * ms; }
 u64 after_ms(u64 ms) { return __builtin_ia32_rdtsc() + ticks_ms(ms); }
@@ -56,15 +53,6 @@ void spin_ms(u64 ms)
 bool remapped(const Hip *hip, const Gsi_result &g)
 {
     return (hip->api_flg & Hip::FEAT_IOMMU) && g.msi_addr == 0xfee00018;
-}
-
-// The offset of the MSI capability (id 5) in the capability list, 0 if there is none.
-unsigned msi_cap(volatile u8 *dev)
-{
-    unsigned cap = dev[0x34];
-    for (unsigned n = 0; cap && n < 48 && dev[cap] != 5; n++)
-        cap = dev[cap + 1];
-    return cap && dev[cap] == 5 ? cap : 0;
 }
 
 // Downs with a deadline `ms` ahead until one times out (at most 1000): the ups the semaphore had.
@@ -101,34 +89,13 @@ void test_msi(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u32 *mmio
               "assign_gsi returns the MSI address and data (I.132)");
 
     // Program the capability: address, data, enable; and let the device master the bus.
-    u16 ctrl = cfg16(dev, cap + 2);
-    bool is64 = ctrl & (1u << 7);
-    *reinterpret_cast<volatile u32 *>(dev + cap + 4) = static_cast<u32>(g.msi_addr);
-    if (is64)
-        *reinterpret_cast<volatile u32 *>(dev + cap + 8) = 0;
-    cfg16(dev, cap + (is64 ? 12 : 8)) = static_cast<u16>(g.msi_data);
-    cfg16(dev, cap + 2) = static_cast<u16>(ctrl | 1);
-    cfg16(dev, PCI_COMMAND) = static_cast<u16>(cfg16(dev, PCI_COMMAND) | 0x6);
+    program_msi(dev, g);
 
-    mmio[EDU_IRQ_RAISE / 4] = 0x1;
+    mmio[Edu::IRQ_RAISE / 4] = 0x1;
     auto d = sm_down(gsm, after_ms(2000));
     check(d.status == Status::SUCCESS, "the device's MSI releases the GSI semaphore (I.133)");
-    check(mmio[EDU_IRQ_STATUS / 4] == 0x1, "interrupt status as raised");
-    mmio[EDU_IRQ_ACK / 4] = 0x1;
-}
-
-// Program dev's MSI capability with g's address and data, enable it and bus mastering.
-void program_msi(volatile u8 *dev, const Gsi_result &g)
-{
-    unsigned cap = msi_cap(dev);
-    u16 ctrl = cfg16(dev, cap + 2);
-    bool is64 = ctrl & (1u << 7);
-    *reinterpret_cast<volatile u32 *>(dev + cap + 4) = static_cast<u32>(g.msi_addr);
-    if (is64)
-        *reinterpret_cast<volatile u32 *>(dev + cap + 8) = 0;
-    cfg16(dev, cap + (is64 ? 12 : 8)) = static_cast<u16>(g.msi_data);
-    cfg16(dev, cap + 2) = static_cast<u16>(ctrl | 1);
-    cfg16(dev, PCI_COMMAND) = static_cast<u16>(cfg16(dev, PCI_COMMAND) | 0x6);
+    check(mmio[Edu::IRQ_STATUS / 4] == 0x1, "interrupt status as raised");
+    mmio[Edu::IRQ_ACK / 4] = 0x1;
 }
 
 /*
@@ -144,25 +111,24 @@ void test_msi_source(const Hip *hip, unsigned cpu, volatile u8 *dev, volatile u8
     auto g = assign_gsi(gsm, reinterpret_cast<u64>(dev), cpu);
     check(g.status == Status::SUCCESS && remapped(hip, g), "assign_gsi with the first edu's page: remapped");
     program_msi(other, g);
-    mmio[EDU_IRQ_RAISE / 4] = 0x1;
+    mmio[Edu::IRQ_RAISE / 4] = 0x1;
     auto d = sm_down(gsm, after_ms(500));
     check(d.status == Status::COM_TIM, "the second edu sending that message: dropped (source-ID check)");
-    mmio[EDU_IRQ_ACK / 4] = 0x1;
+    mmio[Edu::IRQ_ACK / 4] = 0x1;
     g = assign_gsi(gsm, reinterpret_cast<u64>(other), cpu);
     program_msi(other, g);
-    mmio[EDU_IRQ_RAISE / 4] = 0x1;
+    mmio[Edu::IRQ_RAISE / 4] = 0x1;
     d = sm_down(gsm, after_ms(2000));
     check(g.status == Status::SUCCESS && d.status == Status::SUCCESS,
           "assign_gsi with its own page: the second edu's MSI arrives");
-    mmio[EDU_IRQ_ACK / 4] = 0x1;
-    unsigned cap = msi_cap(other);
-    cfg16(other, cap + 2) = static_cast<u16>(cfg16(other, cap + 2) & ~1u);
+    mmio[Edu::IRQ_ACK / 4] = 0x1;
+    disable_msi(other);
 }
 
-// The INTx part: legacy interrupt through the I/O APIC.
-void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio)
+// The INTx part: legacy interrupt through the I/O APIC. Returns the device's GSI.
+unsigned test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio)
 {
-    unsigned pin = dev[PCI_INT_PIN], line = dev[PCI_INT_LINE];
+    unsigned pin = dev[INT_PIN], line = dev[INT_LINE];
     printf("INFO: edu at 00:%02x.0, Interrupt Pin %u (INT%c#), Interrupt Line %u (set by the firmware)\n",
            slot, pin, pin >= 1 && pin <= 4 ? static_cast<char>('A' + pin - 1) : '?', line);
     check(pin >= 1 && pin <= 4, "Interrupt Pin register is INTA..INTD");
@@ -170,9 +136,9 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
     // MSI off (capability control bit 0), INTx on (command bit 10 clear).
     unsigned cap = msi_cap(dev);
     cfg16(dev, cap + 2) = static_cast<u16>(cfg16(dev, cap + 2) & ~1u);
-    cfg16(dev, PCI_COMMAND) = static_cast<u16>(cfg16(dev, PCI_COMMAND) & ~CMD_INTX_DISABLE);
-    check(!(cfg16(dev, cap + 2) & 1) && !(cfg16(dev, PCI_COMMAND) & CMD_INTX_DISABLE) &&
-              !(cfg16(dev, PCI_STATUS) & STATUS_INTX) && mmio[EDU_IRQ_STATUS / 4] == 0,
+    cfg16(dev, COMMAND) = static_cast<u16>(cfg16(dev, COMMAND) & ~CMD_INTX_DISABLE);
+    check(!(cfg16(dev, cap + 2) & 1) && !(cfg16(dev, COMMAND) & CMD_INTX_DISABLE) &&
+              !(cfg16(dev, STATUS) & STATUS_INTX) && mmio[Edu::IRQ_STATUS / 4] == 0,
           "MSI disabled, INTx enabled, INTx not asserted");
 
     // All eight PIRQ GSIs to our CPU (this unmasks their pins, 7.15).
@@ -204,12 +170,12 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
     check(quiet == NUM_PIRQ, "no GSI of 16..23 fires while the device's INTx is idle");
 
     // Raise, leave the line high for 20 ms without any down, then acknowledge.
-    mmio[EDU_IRQ_RAISE / 4] = 0x1;
+    mmio[Edu::IRQ_RAISE / 4] = 0x1;
     spin_ms(20);
-    check(mmio[EDU_IRQ_STATUS / 4] == 0x1 && (cfg16(dev, PCI_STATUS) & STATUS_INTX),
+    check(mmio[Edu::IRQ_STATUS / 4] == 0x1 && (cfg16(dev, STATUS) & STATUS_INTX),
           "edu asserts INTx: interrupt status 1, PCI status bit 3 set");
-    mmio[EDU_IRQ_ACK / 4] = 0x1;
-    check(mmio[EDU_IRQ_STATUS / 4] == 0 && !(cfg16(dev, PCI_STATUS) & STATUS_INTX),
+    mmio[Edu::IRQ_ACK / 4] = 0x1;
+    check(mmio[Edu::IRQ_STATUS / 4] == 0 && !(cfg16(dev, STATUS) & STATUS_INTX),
           "acknowledged at the device: interrupt status 0, PCI status bit 3 clear");
 
     // Which semaphore got ups, and how many? The downs unmask the pins, but the line is low.
@@ -234,12 +200,12 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
 
     // Raise again: the pin is unmasked (by the last down), the interrupt comes and masks it.
     // The down below unmasks it while the line is still high, so the interrupt comes once more.
-    mmio[EDU_IRQ_RAISE / 4] = 0x1;
+    mmio[Edu::IRQ_RAISE / 4] = 0x1;
     spin_ms(20);
     auto d = sm_down(sm, after_ms(2000));
     check(d.status == Status::SUCCESS, "raised again: the down succeeds");
     spin_ms(20);
-    mmio[EDU_IRQ_ACK / 4] = 0x1;
+    mmio[Edu::IRQ_ACK / 4] = 0x1;
     ups = count_ups(sm, 20);
     if (ups != 1)
         printf("INFO: %u ups after the down with the line high\n", ups);
@@ -251,19 +217,19 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
     // status 0x100. The semaphore's count is 0 here, so only that interrupt can release the down
     // with the status already 0x100. (The time is printed only: the TSC frequency the kernel
     // calibrates under TCG is off when the host is busy.)
-    mmio[EDU_DMA_SRC / 4] = 0;
-    mmio[EDU_DMA_DST / 4] = 0x40000;
-    mmio[EDU_DMA_CNT / 4] = 8;
+    mmio[Edu::DMA_SRC / 4] = 0;
+    mmio[Edu::DMA_DST / 4] = 0x40000;
+    mmio[Edu::DMA_CNT / 4] = 8;
     u64 t0 = __builtin_ia32_rdtsc();
-    mmio[EDU_DMA_CMD / 4] = 0x1 | 0x4;  // start, RAM to device, interrupt
+    mmio[Edu::DMA_CMD / 4] = 0x1 | 0x4;  // start, RAM to device, interrupt
     d = sm_down(sm, after_ms(2000));
     u64 ms = (__builtin_ia32_rdtsc() - t0) / ticks_ms(1);
-    u32 st = mmio[EDU_IRQ_STATUS / 4];
+    u32 st = mmio[Edu::IRQ_STATUS / 4];
     printf("INFO: blocked down: %s after %lu ms, interrupt status %#x\n", status_name(d.status), ms, st);
-    check(d.status == Status::SUCCESS && st == EDU_DMA_IRQ,
+    check(d.status == Status::SUCCESS && st == Edu::DMA_IRQ,
           "a down blocked on the GSI semaphore is released by the device's INTx (DMA done)");
     spin_ms(20);
-    mmio[EDU_IRQ_ACK / 4] = EDU_DMA_IRQ;
+    mmio[Edu::IRQ_ACK / 4] = Edu::DMA_IRQ;
     ups = count_ups(sm, 20);
     if (ups)
         printf("INFO: %u more ups after the release\n", ups);
@@ -275,6 +241,74 @@ void test_intx(unsigned cpu, volatile u8 *dev, unsigned slot, volatile u32 *mmio
         if (PIRQ_GSI + i != gsi && !count_ups(sms + i, 1))
             others++;
     check(others == NUM_PIRQ - 1, "no up on the other seven GSIs");
+    return gsi;
+}
+
+// The per-CPU part's handler EC (one per CPU, called from the boot CPU): raise the device's
+// interrupt, wait for it on the GSI semaphore, acknowledge it at the device.
+volatile u32 *cpu_mmio;
+u64 cpu_sm;
+Status cpu_down;
+
+void raise_and_wait(u64, Utcb &u)
+{
+    cpu_mmio[Edu::IRQ_RAISE / 4] = 0x1;
+    cpu_down = sm_down(cpu_sm, after_ms(2000)).status;
+    cpu_mmio[Edu::IRQ_ACK / 4] = 0x1;
+    u.mtd = 0;
+}
+
+// Route GSI semaphore sm (dev: the MSI's configuration page, 0: a pin) to CPU c, let c's handler
+// raise and await the interrupt; true if it came, and (census) on CPU c.
+bool on_cpu(u64 pt, unsigned c, u64 sm, unsigned gsi, volatile u8 *dev, bool census, const char *what)
+{
+    auto g = assign_gsi(sm, reinterpret_cast<u64>(dev), c);
+    if (dev)
+        program_msi(dev, g);
+    cpu_sm = sm;
+    cpu_down = Status::BAD_PAR;
+    Status r = g.status == Status::SUCCESS ? call(pt) : g.status;
+    Status k;
+    u32 at = gsi_last_cpu(gsi, k);
+    count_ups(sm, 5);  // a level pin unmasked while the line was still high fired once more
+    if (r == Status::SUCCESS && cpu_down == Status::SUCCESS && (!census || at == c))
+        return true;
+    printf("INFO: %s (GSI %u) to CPU %u: assign_gsi %s, call %s, down %s, taken on CPU %d\n", what, gsi, c,
+           status_name(g.status), status_name(r), status_name(cpu_down), static_cast<int>(at));
+    return false;
+}
+
+void test_cpus(const Hip *hip, volatile u8 *dev, volatile u32 *mmio, unsigned intx_gsi)
+{
+    u64 msi_sm = alloc_sel(), intx_sm = alloc_sel();
+    check(request_kernel_cap(Abi::ksel_gsi_sm(CPU_MSI_GSI), msi_sm) == Status::SUCCESS &&
+              request_kernel_cap(Abi::ksel_gsi_sm(intx_gsi), intx_sm) == Status::SUCCESS,
+          "GSI semaphores %lu and %u for the per-CPU part", CPU_MSI_GSI, intx_gsi);
+    Status k;
+    gsi_last_cpu(CPU_MSI_GSI, k);
+    bool census = k == Status::SUCCESS;
+    const char *how = census ? "the kernel's census names that CPU" : "no kstat: only the down is checked";
+    cpu_mmio = mmio;
+    unsigned online = 0, msi_ok = 0, intx_ok = 0;
+    for (unsigned c = 0; c < hip->num_cpu_desc(); c++) {
+        if (!hip->cpu(c)->online())
+            continue;
+        online++;
+        Handler_ec h;
+        u64 pt = alloc_sel();
+        if (create_handler_ec(h, alloc_sel(), self_pd(), c, raise_and_wait) != Status::SUCCESS ||
+            create_portal(pt, h.sel) != Status::SUCCESS) {
+            printf("INFO: no handler EC on CPU %u\n", c);
+            continue;
+        }
+        msi_ok += on_cpu(pt, c, msi_sm, CPU_MSI_GSI, dev, census, "MSI");
+        disable_msi(dev);  // INTx again
+        intx_ok += on_cpu(pt, c, intx_sm, intx_gsi, nullptr, census, "INTx");
+    }
+    check(online > 1 && msi_ok == online,
+          "the MSI routed to each of the %u CPUs in turn reaches its handler EC there (%s)", online, how);
+    check(online > 1 && intx_ok == online,
+          "the INTx pin routed to each of the %u CPUs in turn reaches its handler EC there (%s)", online, how);
 }
 
 }  // namespace
@@ -286,42 +320,29 @@ int main(const Hip *hip, unsigned cpu)
         check(false, "MMCONFIG present (run on q35)");
         test::exit();
     }
-    // Bus 0 configuration space: 32 devices x 8 functions x 4 KiB.
-    auto cfg = static_cast<volatile u8 *>(map_phys(hip->mcfg_base, 1u << 20));
+    volatile u8 *cfg = map_bus0(hip);
     check(cfg != nullptr, "map bus 0 configuration space");
     if (!cfg)
         test::exit();
-    volatile u8 *dev = nullptr, *dev2 = nullptr;
     unsigned slot = 0;
-    for (unsigned d = 0; d < 32 && !dev2; d++) {
-        auto f = cfg + (d << 15);
-        if (cfg16(f, 0) != 0x1234 || cfg16(f, 2) != 0x11e8)
-            continue;
-        if (dev) {
-            dev2 = f;
-            continue;
-        }
-        dev = f;
-        slot = d;
-    }
+    volatile u8 *dev = find(cfg, Edu::VENDOR, Edu::DEVICE, 0, &slot), *dev2 = find(cfg, Edu::VENDOR, Edu::DEVICE, 1);
     check(dev != nullptr, "edu device found on bus 0");
     if (!dev)
         test::exit();
 
-    u64 bar0 = *reinterpret_cast<volatile u32 *>(dev + 0x10) & ~0xfull;
-    auto mmio = static_cast<volatile u32 *>(map_phys(bar0, 1u << 20));
+    volatile u32 *mmio = Edu::map_regs(dev);
     check(mmio != nullptr, "map the edu registers");
     if (!mmio)
         test::exit();
 
     test_msi(hip, cpu, dev, mmio);
     if (dev2 && (hip->api_flg & Hip::FEAT_IOMMU)) {
-        u64 bar = *reinterpret_cast<volatile u32 *>(dev2 + 0x10) & ~0xfull;
-        auto mmio2 = static_cast<volatile u32 *>(map_phys(bar, 1u << 20));
+        volatile u32 *mmio2 = Edu::map_regs(dev2);
         check(mmio2 != nullptr, "map the second edu's registers");
         if (mmio2)
             test_msi_source(hip, cpu, dev, dev2, mmio2);
     }
-    test_intx(cpu, dev, slot, mmio);
+    unsigned intx_gsi = test_intx(cpu, dev, slot, mmio);
+    test_cpus(hip, dev, mmio, intx_gsi);
     test::exit();
 }
