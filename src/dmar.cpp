@@ -71,8 +71,8 @@ volatile u8 *bus_cfg[256];   // MMCONFIG of each bus, mapped on first use
 u64 *rmrr_table;             // identity maps of the RMRR regions (domain RMRR_DID)
 u64 did_used[0x10000 / 64];  // domain IDs in use
 u64 *irt;                    // interrupt remapping table (index = GSI), shared by all units
-bool ir_on, eim;  // interrupt remapping; with 32-bit x2APIC destinations
-Spinlock lock;  // tables, queues, domain IDs, configuration mappings
+bool ir_on, eim;             // interrupt remapping; with 32-bit x2APIC destinations
+Spinlock lock;               // tables, queues, domain IDs, configuration mappings
 
 u32 rd32(const Unit &u, unsigned off) { return *reinterpret_cast<volatile const u32 *>(u.regs + off); }
 u64 rd64(const Unit &u, unsigned off) { return *reinterpret_cast<volatile const u64 *>(u.regs + off); }
@@ -425,7 +425,7 @@ void enable_ir(const Dmar_info &d)
             panic("IOMMU: unit at %#lx failed while enabling interrupt remapping", u.phys);
     }
     ir_on = true;
-    const char *xapic_why = !Lapic::x2apic()      ? "the local APICs run in xAPIC mode"
+    const char *xapic_why = !Lapic::x2apic()     ? "the local APICs run in xAPIC mode"
                             : d.x2apic_opt_out() ? "the DMAR table opts out of x2APIC"
                             : !units_eim         ? "a unit lacks EIM"
                                                  : "";

@@ -72,7 +72,10 @@ void Gsi::interrupt(unsigned gsi)
         sm->up();
 }
 
-u32 Gsi::last_cpu(unsigned gsi) { return gsi < COUNT ? __atomic_load_n(&taken_on[gsi], __ATOMIC_RELAXED) - 1 : ~0u; }
+u32 Gsi::last_cpu(unsigned gsi)
+{
+    return gsi < COUNT ? __atomic_load_n(&taken_on[gsi], __ATOMIC_RELAXED) - 1 : ~0u;
+}
 
 void Gsi::unmask(unsigned gsi)
 {

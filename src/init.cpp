@@ -298,8 +298,9 @@ bool use_x2apic(const Cpu &boot)
         max_id = Cpu::table[i]->apic_id > max_id ? Cpu::table[i]->apic_id : max_id;
     bool stay = Vtd::Irte::stay_xapic(opt_out, firmware_x2, max_id);
     trace("IOMMU: the DMAR table opts out of x2APIC: %s", stay ? "xAPIC mode"
-                                                        : firmware_x2 ? "x2APIC kept (enabled by the firmware)"
-                                                                      : "x2APIC kept (APIC IDs above 255)");
+                                                          : firmware_x2
+                                                              ? "x2APIC kept (enabled by the firmware)"
+                                                              : "x2APIC kept (APIC IDs above 255)");
     return !stay;
 }
 
@@ -370,7 +371,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 mbi)
 
     Mapping::init();
     Smp::setup_cpus(Boot::phys, Boot::acpi);
-    Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000, use_x2apic(boot));
+    Lapic::setup(Boot::acpi.madt.lapic_address ? Boot::acpi.madt.lapic_address : 0xfee00000,
+                 use_x2apic(boot));
     Pic::disable();
     Smp::init_this_cpu();
     report_features(boot_cpu_features());

@@ -296,8 +296,9 @@ Verdict assign_gsi(Kernel_env e, Sys_assign_gsi a)
         Irq_mode mode =
             Boot::acpi.valid ? Boot::acpi.gsi_mode(gsi) : Irq_mode{Irq_mode::EDGE, Irq_mode::HIGH};
         if (!Ioapic::route(gsi, target.apic_id, mode, false))
-            return fail(Status::BAD_CPU, "the CPU cannot be addressed without interrupt remapping with x2APIC "
-                                         "destinations");
+            return fail(Status::BAD_CPU,
+                        "the CPU cannot be addressed without interrupt remapping with x2APIC "
+                        "destinations");
         a.f.rsi = 0;
         a.f.rdx = 0;
         return PASS;

@@ -218,7 +218,7 @@ TEST(Vtd, InterruptRemappingEntriesAndFormats)
     EXPECT_EQ(Irte::lo(52, 3, false, false), 0x0000'0300'0034'0001u);
     EXPECT_EQ(Irte::lo(33, 0x1ff, false, false) >> 40, 0xffu);  // xAPIC destinations: 8 bits
     EXPECT_EQ(Irte::hi(-1), 0u);                                // no source check
-    EXPECT_EQ(Irte::hi(0x18), 0x4'0018u);                // SVT 1, SQ 0: all 16 bits compared
+    EXPECT_EQ(Irte::hi(0x18), 0x4'0018u);                       // SVT 1, SQ 0: all 16 bits compared
     EXPECT_EQ(Irte::rte_hi(20), 20u << 17 | 1u << 16);
     EXPECT_EQ(Irte::MSI_ADDR & 0xfff00000, 0xfee00000u);
     EXPECT_EQ(Irte::MSI_ADDR & 0x18, 0x18u);  // remappable format and SHV: handle 0 + data

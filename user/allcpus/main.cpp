@@ -25,7 +25,7 @@ constexpr u64 IRQ = u64{1} << 33;      // portal id bit: raise irq.edu's interru
 constexpr unsigned PIT_GSI = 2;        // ISA IRQ 0 through the usual override
 constexpr unsigned MSI_GSI = 64;       // above the I/O APIC's pins
 constexpr u64 MSI_REMAPPED = 0xfee00018;
-constexpr size_t GSTACK = 256;         // a global EC's stack: global_main needs little
+constexpr size_t GSTACK = 256;  // a global EC's stack: global_main needs little
 
 // The APIC ID of the CPU this runs on: CPUID 0xb (x2APIC ID) where it exists, else CPUID 1.
 u32 my_apic_id()
@@ -123,12 +123,12 @@ void interrupt_to(const Hip *h, unsigned c, u64 pt, unsigned gsi, volatile u8 *d
     u32 apic = hip_apic_id(*h->cpu(c));
     check(call_s == Status::SUCCESS && irq.down == Status::SUCCESS && irq.apic == apic &&
               (k != Status::SUCCESS || at == c),
-          "%s (GSI %u, assign_gsi %s%s) routed to CPU %u (APIC ID %u) reaches its handler EC there (%s)", what,
-          gsi, status_name(g.status), g.msi_addr == MSI_REMAPPED ? ", remapped" : "", c, apic,
+          "%s (GSI %u, assign_gsi %s%s) routed to CPU %u (APIC ID %u) reaches its handler EC there (%s)",
+          what, gsi, status_name(g.status), g.msi_addr == MSI_REMAPPED ? ", remapped" : "", c, apic,
           k == Status::SUCCESS ? "the kernel's census names that CPU" : "no kstat: only the down is checked");
     if (call_s != Status::SUCCESS || (k == Status::SUCCESS && at != c))
-        printf("INFO: %s: call %s, down %s, handler on APIC %#x, taken on CPU %d\n", what, status_name(call_s),
-               status_name(irq.down), irq.apic, static_cast<int>(at));
+        printf("INFO: %s: call %s, down %s, handler on APIC %#x, taken on CPU %d\n", what,
+               status_name(call_s), status_name(irq.down), irq.apic, static_cast<int>(at));
 }
 
 }  // namespace

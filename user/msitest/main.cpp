@@ -39,7 +39,6 @@ constexpr unsigned NUM_PIRQ = 8;
 
 constexpr u64 CPU_MSI_GSI = MSI_GSI + 2;  // the per-CPU part's MSI (no interrupt before it)
 
-
 u64 ticks_ms(u64 ms) { return u64{hip()->freq_tsc} * ms; }
 u64 after_ms(u64 ms) { return __builtin_ia32_rdtsc() + ticks_ms(ms); }
 
@@ -308,7 +307,8 @@ void test_cpus(const Hip *hip, volatile u8 *dev, volatile u32 *mmio, unsigned in
     check(online > 1 && msi_ok == online,
           "the MSI routed to each of the %u CPUs in turn reaches its handler EC there (%s)", online, how);
     check(online > 1 && intx_ok == online,
-          "the INTx pin routed to each of the %u CPUs in turn reaches its handler EC there (%s)", online, how);
+          "the INTx pin routed to each of the %u CPUs in turn reaches its handler EC there (%s)", online,
+          how);
 }
 
 }  // namespace
@@ -325,7 +325,8 @@ int main(const Hip *hip, unsigned cpu)
     if (!cfg)
         test::exit();
     unsigned slot = 0;
-    volatile u8 *dev = find(cfg, Edu::VENDOR, Edu::DEVICE, 0, &slot), *dev2 = find(cfg, Edu::VENDOR, Edu::DEVICE, 1);
+    volatile u8 *dev = find(cfg, Edu::VENDOR, Edu::DEVICE, 0, &slot),
+                *dev2 = find(cfg, Edu::VENDOR, Edu::DEVICE, 1);
     check(dev != nullptr, "edu device found on bus 0");
     if (!dev)
         test::exit();

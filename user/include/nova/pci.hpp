@@ -1,7 +1,8 @@
 /*
  * PCI configuration space through MMCONFIG (HIP mcfg_base), MSI programming, and QEMU's `edu`
- * test device (docs/edu.rst in QEMU's source tree), for the tests that route device interrupts
- * (user/msitest, user/allcpus). Also the CPU a GSI's last interrupt reached, from kstat's census.
+ * test device (registers as in QEMU's description of the device), for the tests that route device
+ * interrupts (user/msitest, user/allcpus). Also the CPU a GSI's last interrupt reached, from
+ * kstat's census.
  */
 #pragma once
 
@@ -16,8 +17,14 @@ namespace Pci {
 constexpr unsigned COMMAND = 0x04, STATUS = 0x06, INT_LINE = 0x3c, INT_PIN = 0x3d;
 constexpr u16 CMD_INTX_DISABLE = 1u << 10, STATUS_INTX = 1u << 3;
 
-inline volatile u16 &cfg16(volatile u8 *dev, unsigned off) { return *reinterpret_cast<volatile u16 *>(dev + off); }
-inline volatile u32 &cfg32(volatile u8 *dev, unsigned off) { return *reinterpret_cast<volatile u32 *>(dev + off); }
+inline volatile u16 &cfg16(volatile u8 *dev, unsigned off)
+{
+    return *reinterpret_cast<volatile u16 *>(dev + off);
+}
+inline volatile u32 &cfg32(volatile u8 *dev, unsigned off)
+{
+    return *reinterpret_cast<volatile u32 *>(dev + off);
+}
 
 // Bus 0's configuration space (32 devices x 8 functions x 4 KiB) mapped, nullptr without MMCONFIG.
 inline volatile u8 *map_bus0(const Hip *hip)
@@ -27,7 +34,8 @@ inline volatile u8 *map_bus0(const Hip *hip)
 
 // Function 0 of the `nth` device on bus 0 with this vendor and device ID, nullptr if none; *slot
 // gets its device number.
-inline volatile u8 *find(volatile u8 *bus0, u16 vendor, u16 device, unsigned nth = 0, unsigned *slot = nullptr)
+inline volatile u8 *find(volatile u8 *bus0, u16 vendor, u16 device, unsigned nth = 0,
+                         unsigned *slot = nullptr)
 {
     for (unsigned d = 0; bus0 && d < 32; d++) {
         volatile u8 *f = bus0 + (d << 15);
