@@ -327,7 +327,8 @@ class Run:
                 if ',' in str(module):
                     raise Failure(f'module path must not contain a comma: {module}')
                 # QEMU separates modules with commas; a comma inside a module's words is doubled.
-                more = [m.replace('{guest}', str(self.guest_dir())).replace(',', ',,') for m in sc.modules]
+                more = [m.replace('{guest}', str(self.guest_dir())).replace('{build}', str(self.build))
+                        .replace(',', ',,') for m in sc.modules]
                 args += ['-initrd', ','.join([str(module)] + more)]
         elif sc.boot.startswith('iso-'):
             if sc.boot == 'iso-uefi':
