@@ -522,6 +522,8 @@ class Run:
             return True
         if kind == 'expect':
             return any(re.search(arg, line) for line in self.lines)
+        if kind == 'prompt':                # the unfinished last line: a shell's prompt
+            return re.search(arg, clean(self.partial)) is not None
         if kind in ('vga', 'no-vga'):
             found = re.search(arg, self.vga_text(), re.M) is not None
             if kind == 'no-vga':

@@ -147,11 +147,12 @@ class Scenario:
 
 
 
-def vmm_scenario(name, desc, vmm='mem=128', modules=(), **kw):
-    """A VMM scenario: the root task user/vmmroot starts the VMM (user/vmm, its words `vmm`) in a
-    PD of its own; `modules` (the guest's kernel and initrd) follow the VMM's module."""
-    return Scenario(name, desc, module='user/vmmroot/vmmroot', modules=[f'{{build}}/user/vmm/vmm {vmm}', *modules],
-                    **kw)
+def vmm_scenario(name, desc, vmm='mem=128', modules=(), root='', **kw):
+    """A VMM scenario: the root task user/vmmroot (its words `root`) starts the VMM (user/vmm, its
+    words `vmm`) in a PD of its own; `modules` (the guest's kernel and initrd, further VMs) follow
+    the VMM's module."""
+    return Scenario(name, desc, module=f'user/vmmroot/vmmroot {root}'.strip(),
+                    modules=[f'{{build}}/user/vmm/vmm {vmm}', *modules], **kw)
 
 def boots(name, desc, smp=2, expect=(), **kw):
     """A scenario that boots to a running root task on all CPUs."""
@@ -457,6 +458,52 @@ SCENARIOS = [
                             ('rom', 'writes to its ROM (0xf0000)',
                              r'guest write to its ROM at 0xf0000 \(.*; a 4-byte write of 0x12345678, instruction'),
                             ('reboot', 'triple-faults (reboot=t)', r"the guest's triple fault"))],
+    # Two VMs at once on four host CPUs: user/vmmroot starts two VMMs, each in a PD of its own with
+    # its own guest RAM and host CPUs; their output comes line by line with a prefix per VM. Three
+    # busy vCPUs on a loaded two-core TCG host: `sleep 2` may take up to 3 s by both clocks.
+    vmm_scenario('vmm-linux-two', 'VMM: two VMs at once (two VMM PDs, 1 + 2 vCPUs on host CPUs 0 and 1-2) to '
+                 'their final lines', smp=4, cpu='max', mem='768M', vmm='mem=128',
+                 prepare=['tools/debian-guest', '{guest}'],
+                 modules=['{guest}/vmlinuz console=ttyS0', '{guest}/initramfs.cpio',
+                          '{build}/user/vmm/vmm mem=128 cpus=2 hostcpu=1',
+                          '{guest}/vmlinuz console=ttyS0 vmcpus=2', '{guest}/initramfs.cpio'],
+                 expect=[BANNER, r'^vmmroot: 2 VMs, each with a VMM of its own; host serial input goes to vm0$',
+                         r'^vmmroot: vm0: a VMM in a PD of its own on host CPU 0, 128 MiB',
+                         r'^vmmroot: vm1: a VMM in a PD of its own on host CPUs 1 2, 128 MiB',
+                         r'^vm0\| vmm: the VMM starts on CPU 0 .*\(vm0\)$', r'^vm1\| vmm: the VMM starts on CPU 1 .*\(vm1\)$',
+                         r'^vm0\| init: CPUs online: 1$', r'^vm1\| init: CPUs online: 2$',
+                         r'^vm1\| init: CPU count: 2 as expected$',
+                         r'^vm0\| init: timer: sleep 2 took 2(\.\d+)? s by the guest.s clock, [23] s by the RTC$',
+                         r'^vm1\| init: timer: sleep 2 took 2(\.\d+)? s by the guest.s clock, [23] s by the RTC$',
+                         r'^vm0\| init: all checks done, powering off$', r'^vm1\| init: all checks done, powering off$',
+                         r'^vm0\| vmm: VM ended: halted \(power-off\)$', r'^vm1\| vmm: VM ended: halted \(power-off\)$',
+                         r'^vmmroot: every VM has ended \(all powered off\)$'],
+                 forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic', r'FAILED', r'not delivered'],
+                 steps=[('exit', EXIT_PASS)], timeout=300, tags=['vm', 'vmm']),
+    # One VM misbehaves (its guest reads beyond its RAM) while the other runs a shell: the VMM of the
+    # first reports it and ends that VM; then the second VM, which gets the host's serial input
+    # (vmmroot input=1), runs a typed command and powers off: it and the host were unaffected.
+    vmm_scenario('vmm-guest-npf-two', 'VMM: one VM misbehaves while another runs: reported, the other VM and the '
+                 'host unaffected', smp=4, cpu='max', mem='768M', vmm='mem=128', root='input=1',
+                 prepare=['tools/debian-guest', '{guest}'],
+                 modules=['{guest}/vmlinuz console=ttyS0 vmtest=npf', '{guest}/initramfs.cpio',
+                          '{build}/user/vmm/vmm mem=128', '{guest}/vmlinuz console=ttyS0 vmshell',
+                          '{guest}/initramfs.cpio'], serial_input=True,
+                 expect=[BANNER, r'^vmmroot: 2 VMs, each with a VMM of its own; host serial input goes to vm1$',
+                         r'^vm0\| init: vmtest: ',
+                         r'^vm0\| vmm: guest access to 0x40000000 outside its RAM \(nested page fault',
+                         r'^vm0\| vmm: VM ended: failure$',
+                         r'^vm1\| init: timer: sleep 2 took 2(\.\d+)? s by the guest.s clock, [23] s by the RTC$',
+                         r'^vm1\| init: vmshell: a shell on the console'],
+                 forbid=[r'^vm0\| init: all checks done', r'unchecked MSR access', r'Call Trace', r'Kernel panic'],
+                 steps=[('expect', r'^vmmroot: vm0 ended: failure; 1 VM still running$'),
+                        ('prompt', r'^vm1\| / # '),
+                        ('type', 'echo typed-$((6*7)) $(uname -m)\r'), ('expect', r'^vm1\| typed-42 x86_64'),
+                        ('type', 'exit\r'), ('expect', r'^vm1\| init: all checks done, powering off$'),
+                        ('expect', r'^vm1\| vmm: VM ended: halted \(power-off\)$'),
+                        ('expect', r'^vmmroot: vm1 ended: halted \(power-off\); 0 VMs still running$'),
+                        ('expect', r'^vmmroot: every VM has ended \(not all powered off\)$'),
+                        ('exit', EXIT_FAIL)], timeout=300, tags=['vm', 'vmm']),
     # A reboot the default way (no ACPI: the keyboard controller's reset line) ends the VM as a reset.
     vmm_scenario('vmm-guest-reset', 'VMM: the guest reboots through the keyboard controller: the VM ends as a reset',
              smp=1, cpu='max', mem='512M', vmm='mem=128', prepare=['tools/debian-guest', '{guest}'],

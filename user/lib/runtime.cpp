@@ -99,6 +99,15 @@ void park()
         reply();
 }
 
+void stop()
+{
+    u64 sm = alloc_sel();
+    if (sm && create_sm(sm, self_pd(), 0) == Status::SUCCESS)
+        for (;;)
+            sm_down(sm);
+    park();
+}
+
 void exit(u32 code)
 {
     if (launched) {  // our launcher decides what happens next (nova/launch.hpp)
@@ -106,7 +115,7 @@ void exit(u32 code)
         __atomic_store_n(&ring->code, code, __ATOMIC_RELAXED);
         __atomic_store_n(&ring->ended, 1, __ATOMIC_RELEASE);
         sm_up(LAUNCH_SEL_NOTIFY);
-        park();
+        stop();  // a handler EC too: its caller (a vCPU) must not be answered
     }
     exit_qemu(code);
     park();

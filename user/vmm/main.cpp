@@ -715,7 +715,7 @@ void exit_handler(u64 id, Utcb &u)
     unsigned idx = static_cast<unsigned>(id >> 8);
     u.set_items(0, 0);
     if (vm.ended)
-        park();
+        stop();  // no reply: the vCPU waits for good
     u.mtd = 0;
     if (n == EV_STARTUP && idx) {
         on_startup_ap(idx, u);

@@ -46,7 +46,7 @@ struct Vm
     bool ended;
     u32 code;
     // The VM's output line being assembled; `on_wire` once its prefix went out.
-    char line[200];
+    char line[480];
     u32 len;
     u64 since;  // TSC of the line's first byte
     bool on_wire;
@@ -129,8 +129,10 @@ template <typename... A> void say(const char *fmt, A... a)
     printf(fmt, a...);
 }
 
-// An unfinished line waits this long for its end when another VM may print (so lines do not mix).
-u64 partial_wait() { return nvms > 1 ? ms(50) : 0; }
+// An unfinished line waits this long for its end when another VM may print (so lines do not mix;
+// a guest prints a byte per exit, a long line can take a while under TCG); it is never held back
+// when there is one VM (a shell's prompt, the echo of typed keys).
+u64 partial_wait() { return nvms > 1 ? ms(500) : 0; }
 
 void drain(unsigned k)
 {
