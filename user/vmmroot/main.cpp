@@ -123,10 +123,13 @@ void flush_line(unsigned k, bool done)
     }
 }
 
-template <typename... A> void say(const char *fmt, A... a)
+__attribute__((format(printf, 1, 2))) void say(const char *fmt, ...)
 {
     wire_break();
-    printf(fmt, a...);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
 }
 
 // An unfinished line waits this long for its end when another VM may print (so lines do not mix;
@@ -201,9 +204,13 @@ const char *end_name(u32 code)
 
 // ---- set-up ---------------------------------------------------------------------------------------
 
-template <typename... A> [[noreturn]] void fail(const char *fmt, A... a)
+[[noreturn]] __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...)
 {
-    say(fmt, a...);
+    wire_break();
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
     exit(END_FAIL);
 }
 
