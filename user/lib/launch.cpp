@@ -48,7 +48,7 @@ u8 *fresh(const Program &p, u64 virt, u64 size, unsigned rights)
 bool load_segments(Program &p, const u8 *elf, u64 size, const char *&error)
 {
     auto *eh = reinterpret_cast<const Elf_ehdr *>(elf);
-    if (size < sizeof(Elf_ehdr) || memcmp(eh->ident, "\177ELF", 4) || eh->ident[4] != 2 || eh->machine != 62 ||
+    if (size < sizeof(Elf_ehdr) || memcmp(eh->ident, "\177ELF", 4) != 0 || eh->ident[4] != 2 || eh->machine != 62 ||
         eh->phentsize != sizeof(Elf_phdr) || eh->phoff > size ||
         u64{eh->phnum} * sizeof(Elf_phdr) > size - eh->phoff) {
         error = "not an ELF64 x86-64 program";
