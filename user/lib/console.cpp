@@ -14,7 +14,7 @@ namespace nova {
 
 namespace {
 
-u16 uart;         // 0: no port yet, print nothing
+u16 uart;           // 0: no port yet, print nothing
 Launch_ring *ring;  // a launched program prints into its ring instead (nova/launch.hpp)
 constexpr u16 THR = 0, LSR = 5;
 constexpr u8 LSR_THRE = 0x20;
@@ -42,8 +42,8 @@ void ring_write(const char *s, size_t n)
     bool tell = false;
     for (size_t k = 0; k < n; k++) {
         u32 head = ring->out_head;
-        for (unsigned i = 0; head - __atomic_load_n(&ring->out_tail, __ATOMIC_ACQUIRE) >= Launch_ring::OUT_SIZE;
-             i++) {
+        for (unsigned i = 0;
+             head - __atomic_load_n(&ring->out_tail, __ATOMIC_ACQUIRE) >= Launch_ring::OUT_SIZE; i++) {
             if (i == 0)
                 sm_up(LAUNCH_SEL_NOTIFY);
             if (i == 10000000) {

@@ -48,8 +48,8 @@ u8 *fresh(const Program &p, u64 virt, u64 size, unsigned rights)
 bool load_segments(Program &p, const u8 *elf, u64 size, const char *&error)
 {
     auto *eh = reinterpret_cast<const Elf_ehdr *>(elf);
-    if (size < sizeof(Elf_ehdr) || memcmp(eh->ident, "\177ELF", 4) != 0 || eh->ident[4] != 2 || eh->machine != 62 ||
-        eh->phentsize != sizeof(Elf_phdr) || eh->phoff > size ||
+    if (size < sizeof(Elf_ehdr) || memcmp(eh->ident, "\177ELF", 4) != 0 || eh->ident[4] != 2 ||
+        eh->machine != 62 || eh->phentsize != sizeof(Elf_phdr) || eh->phoff > size ||
         u64{eh->phnum} * sizeof(Elf_phdr) > size - eh->phoff) {
         error = "not an ELF64 x86-64 program";
         return false;
@@ -151,8 +151,8 @@ bool load_program(Program &p, unsigned index, const u8 *elf, u64 size, const cha
         pd_delegate(self_pd(), p.pd, Crd::obj(p.pd), Item_meta(Item_meta::DELEGATE, SEL_ROOT_PD),
                     Crd::obj(SEL_ROOT_PD))
             .crd.is_null() ||
-        pd_delegate(self_pd(), p.pd, Crd::obj(notify, 0, Perm_sm::UP), Item_meta(Item_meta::DELEGATE, LAUNCH_SEL_NOTIFY),
-                    Crd::obj(LAUNCH_SEL_NOTIFY))
+        pd_delegate(self_pd(), p.pd, Crd::obj(notify, 0, Perm_sm::UP),
+                    Item_meta(Item_meta::DELEGATE, LAUNCH_SEL_NOTIFY), Crd::obj(LAUNCH_SEL_NOTIFY))
             .crd.is_null()) {
         error = "cannot create the program's PD or give it its capabilities";
         return false;
@@ -205,7 +205,8 @@ bool start_program(Program &p, unsigned prio)
     return create_handler_ec(h, hsel, self_pd(), cpu, startup) == Status::SUCCESS &&
            create_portal(pt, hsel, Mtd::RIP_LEN | Mtd::RSP | Mtd::GPR_ACDB | Mtd::GPR_BSD, p.index) ==
                Status::SUCCESS &&
-           !pd_delegate(self_pd(), p.pd, Crd::obj(pt), Item_meta(Item_meta::DELEGATE, LAUNCH_SEL_EVT + Evt::STARTUP),
+           !pd_delegate(self_pd(), p.pd, Crd::obj(pt),
+                        Item_meta(Item_meta::DELEGATE, LAUNCH_SEL_EVT + Evt::STARTUP),
                         Crd::obj(LAUNCH_SEL_EVT + Evt::STARTUP))
                 .crd.is_null() &&
            create_ec_global(ec, p.pd, cpu, p.hip - PAGE_SIZE, 0, LAUNCH_SEL_EVT) == Status::SUCCESS &&

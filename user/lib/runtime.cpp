@@ -218,7 +218,8 @@ extern "C" [[noreturn]] void nova_start(unsigned cpu, const Hip *hip)
     tls->utcb = reinterpret_cast<Utcb *>(reinterpret_cast<u64>(hip) - PAGE_SIZE);
     tls->handler = nullptr;
     const nova::Start_regs &r = nova::start_regs();
-    if (r.rdx == nova::LAUNCH_MAGIC && r.rsi && reinterpret_cast<const nova::Launch_info *>(r.rsi)->magic == r.rdx)
+    if (r.rdx == nova::LAUNCH_MAGIC && r.rsi &&
+        reinterpret_cast<const nova::Launch_info *>(r.rsi)->magic == r.rdx)
         nova::launched = reinterpret_cast<const nova::Launch_info *>(r.rsi);
     nova::exit(static_cast<u32>(main(hip, cpu)));
 }

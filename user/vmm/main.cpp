@@ -887,8 +887,8 @@ int main(const Hip *hip, unsigned cpu)
 
     // The guest's command line, with the TSC frequency from the HIP (docs/vmm.md, "Time").
     static char cmdline[vmm::CMDLINE_MAX];
-    const char *args = w[vmm::W_KERNEL_ARGS_LEN] ? reinterpret_cast<const char *>(w[vmm::W_KERNEL_ARGS])
-                                                 : "console=ttyS0";
+    const char *args =
+        w[vmm::W_KERNEL_ARGS_LEN] ? reinterpret_cast<const char *>(w[vmm::W_KERNEL_ARGS]) : "console=ttyS0";
     size_t args_len = w[vmm::W_KERNEL_ARGS_LEN] ? w[vmm::W_KERNEL_ARGS_LEN] : strlen(args);
     if (args_len > sizeof cmdline - 64)
         fail("the guest's command line is too long");
@@ -924,7 +924,8 @@ int main(const Hip *hip, unsigned cpu)
         create_sm(vm.tick_sm, self_pd(), 0) != Status::SUCCESS)
         fail("cannot create the VM's PD or the ticker's semaphore");
     // Host CPUs for the vCPUs: those the root task gave us, our start CPU first.
-    unsigned nonline = info->ncpus >= 1 && info->ncpus <= Launch_info::MAX_CPUS ? static_cast<unsigned>(info->ncpus) : 1;
+    unsigned nonline =
+        info->ncpus >= 1 && info->ncpus <= Launch_info::MAX_CPUS ? static_cast<unsigned>(info->ncpus) : 1;
     for (unsigned i = 0; i < vm.ncpus; i++) {
         Vcpu &c = vm.v[i];
         c.cpu = info->cpus[i % nonline];

@@ -18,7 +18,7 @@ constexpr u64 PIT_HZ = 1193182;
 // What the root task (user/vmmroot) tells a VMM: the words of its Launch_info (nova/launch.hpp),
 // addresses in the VMM's PD.
 enum Launch_word : unsigned {
-    W_KERNEL,       // the bzImage module (read-only) and its size
+    W_KERNEL,  // the bzImage module (read-only) and its size
     W_KERNEL_SIZE,
     W_KERNEL_ARGS,  // the bzImage module's words after its file name: the guest's command line
     W_KERNEL_ARGS_LEN,

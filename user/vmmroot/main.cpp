@@ -68,7 +68,11 @@ bool module(unsigned index, Module &m)
         const Hip_mem *d = h->mem(i);
         if (d->type != Hip_mem::MODULE || seen++ != index)
             continue;
-        m = Module{d->addr, d->size, static_cast<const u8 *>(map_phys(d->addr, d->size, Perm_mem::R)), 0, "", 0};
+        m = Module{};
+        m.phys = d->addr;
+        m.size = d->size;
+        m.data = static_cast<const u8 *>(map_phys(d->addr, d->size, Perm_mem::R));
+        m.words = "";
         if (d->aux) {
             u64 max = PAGE_SIZE - (d->aux & (PAGE_SIZE - 1));
             auto s = static_cast<const char *>(map_phys(d->aux, max, Perm_mem::R));
@@ -245,8 +249,9 @@ void start_vm(unsigned k, unsigned &next_cpu)
     if (mem < 32 || mem > 3072)
         fail("vmmroot: vm%u: mem= must be between 32 and 3072 MiB\n", k);
     unsigned cpus[Launch_info::MAX_CPUS];
-    unsigned n = pick_cpus(static_cast<unsigned>(first),
-                           vcpus >= 1 && vcpus <= Launch_info::MAX_CPUS ? static_cast<unsigned>(vcpus) : 1, cpus);
+    unsigned n =
+        pick_cpus(static_cast<unsigned>(first),
+                  vcpus >= 1 && vcpus <= Launch_info::MAX_CPUS ? static_cast<unsigned>(vcpus) : 1, cpus);
     if (!n)
         fail("vmmroot: vm%u: hostcpu=%lu is not an online CPU\n", k, first);
     next_cpu = cpus[n - 1] + 1;
@@ -265,7 +270,8 @@ void start_vm(unsigned k, unsigned &next_cpu)
         words[vmm::W_KERNEL] = give_program(v.p, v.kernel.phys, v.kernel.size, Perm_mem::R);
         words[vmm::W_KERNEL_SIZE] = v.kernel.size;
         if (v.kernel.words_len) {
-            words[vmm::W_KERNEL_ARGS] = give_program(v.p, v.kernel.words_phys, v.kernel.words_len, Perm_mem::R);
+            words[vmm::W_KERNEL_ARGS] =
+                give_program(v.p, v.kernel.words_phys, v.kernel.words_len, Perm_mem::R);
             words[vmm::W_KERNEL_ARGS_LEN] = v.kernel.words_len;
         }
     }
@@ -313,7 +319,8 @@ int main(const Hip *, unsigned cpu)
         fail("vmmroot: no VMM module (user/vmm/vmm) after the root task\n");
     input_vm = input < nvms ? static_cast<unsigned>(input) : 0;
     if (nvms > 1)
-        printf("vmmroot: %u VMs, each with a VMM of its own; host serial input goes to vm%u\n", nvms, input_vm);
+        printf("vmmroot: %u VMs, each with a VMM of its own; host serial input goes to vm%u\n", nvms,
+               input_vm);
 
     notify = alloc_sel();
     if (create_sm(notify, self_pd(), 0) != Status::SUCCESS)

@@ -43,13 +43,13 @@ static_assert(sizeof(Launch_ring) <= PAGE_SIZE);
 struct Launch_info
 {
     static constexpr unsigned MAX_CPUS = 8, MAX_WORDS = 16;
-    u64 magic;                 // LAUNCH_MAGIC
-    u64 index;                 // the program's number at its launcher (vm0, vm1, ...)
-    u64 ring;                  // address of the Launch_ring in the program
-    u64 ncpus;                 // the host CPUs the program may use, the first one its start CPU
+    u64 magic;  // LAUNCH_MAGIC
+    u64 index;  // the program's number at its launcher (vm0, vm1, ...)
+    u64 ring;   // address of the Launch_ring in the program
+    u64 ncpus;  // the host CPUs the program may use, the first one its start CPU
     u32 cpus[MAX_CPUS];
-    u64 words[MAX_WORDS];      // for the program (user/vmm: its modules and RAM, vmm.hpp)
-    u64 cmdline_len;           // the program's command line: its module's words after the file name
+    u64 words[MAX_WORDS];  // for the program (user/vmm: its modules and RAM, vmm.hpp)
+    u64 cmdline_len;       // the program's command line: its module's words after the file name
     char cmdline[PAGE_SIZE - 200];
 };
 static_assert(sizeof(Launch_info) == PAGE_SIZE);
