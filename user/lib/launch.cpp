@@ -215,9 +215,13 @@ bool start_program(Program &p, unsigned prio)
 
 u32 program_output(Program &p, u8 *buf, u32 n)
 {
+    // The program writes the head (and could write the tail): never more than a ringful.
     Launch_ring *r = p.ring;
-    u32 got = 0, tail = r->out_tail;
-    for (; got < n && tail != __atomic_load_n(&r->out_head, __ATOMIC_ACQUIRE); got++, tail++)
+    u32 head = __atomic_load_n(&r->out_head, __ATOMIC_ACQUIRE), tail = r->out_tail;
+    if (head - tail > Launch_ring::OUT_SIZE)
+        tail = head - Launch_ring::OUT_SIZE;
+    u32 got = 0;
+    for (; got < n && tail != head; got++, tail++)
         buf[got] = r->out[tail % Launch_ring::OUT_SIZE];
     __atomic_store_n(&r->out_tail, tail, __ATOMIC_RELEASE);
     return got;

@@ -145,7 +145,9 @@ void drain(unsigned k)
 {
     Vm &v = vms[k];
     u8 buf[256];
-    for (u32 n; (n = program_output(v.p, buf, sizeof buf));)
+    // At most two ringfuls a round: a VMM that never stops printing does not keep the others out.
+    for (u32 n, round = 0; round < 2 * Launch_ring::OUT_SIZE && (n = program_output(v.p, buf, sizeof buf));
+         round += n)
         for (u32 i = 0; i < n; i++) {
             if (buf[i] == '\n') {
                 flush_line(k, true);
