@@ -19,6 +19,7 @@
 #include <nova/nova.hpp>
 
 #include "../vmm/vmm.hpp"
+#include "mux.hpp"
 #include "string.hpp"
 
 using namespace nova;
@@ -45,17 +46,12 @@ struct Vm
     unsigned extra;  // modules after the VMM's: kernel, initrd
     bool ended;
     u32 code;
-    // The VM's output line being assembled; `on_wire` once its prefix went out.
-    char line[480];
-    u32 len;
-    u64 since;  // TSC of the line's first byte
-    bool on_wire;
 };
 
 Vm vms[MAX_VMS];
 unsigned nvms, input_vm;
-int owner = -1;  // the VM whose unfinished line is on the serial line
 u64 notify;
+vmm::Line_mux mux;  // the VMs' output onto the serial line
 
 u64 ms(u64 n) { return n * hip()->freq_tsc; }
 u64 rdtsc() { return __builtin_ia32_rdtsc(); }
@@ -96,71 +92,23 @@ bool module(unsigned index, Module &m)
 
 // ---- the console: the VMs' output line by line, the host's input to one VM -------------------
 
-void wire_break()
-{
-    if (owner >= 0) {
-        Console::putc('\n');
-        vms[owner].on_wire = false;
-        owner = -1;
-    }
-}
-
-// Out with VM k's line so far; `done` at its end.
-void flush_line(unsigned k, bool done)
-{
-    Vm &v = vms[k];
-    if (owner != static_cast<int>(k))
-        wire_break();
-    if (!v.on_wire && nvms > 1)
-        printf("vm%u| ", k);
-    v.on_wire = true;
-    u32 n = v.len;
-    if (done && n && v.line[n - 1] == '\r')
-        n--;
-    Console::write(v.line, n);
-    v.len = 0;
-    owner = static_cast<int>(k);
-    if (done) {
-        Console::putc('\n');
-        v.on_wire = false;
-        owner = -1;
-    }
-}
-
 __attribute__((format(printf, 1, 2))) void say(const char *fmt, ...)
 {
-    wire_break();
+    mux.wire_break();
     va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
 }
 
-// An unfinished line waits this long for its end when another VM may print (so lines do not mix;
-// a guest prints a byte per exit, a long line can take a while under TCG); it is never held back
-// when there is one VM (a shell's prompt, the echo of typed keys).
-u64 partial_wait() { return nvms > 1 ? ms(500) : 0; }
-
 void drain(unsigned k)
 {
-    Vm &v = vms[k];
     u8 buf[256];
     // At most two ringfuls a round: a VMM that never stops printing does not keep the others out.
-    for (u32 n, round = 0; round < 2 * Launch_ring::OUT_SIZE && (n = program_output(v.p, buf, sizeof buf));
-         round += n)
-        for (u32 i = 0; i < n; i++) {
-            if (buf[i] == '\n') {
-                flush_line(k, true);
-                continue;
-            }
-            if (!v.len)
-                v.since = rdtsc();
-            v.line[v.len++] = static_cast<char>(buf[i]);
-            if (v.len == sizeof v.line)
-                flush_line(k, false);
-        }
-    if (v.len && (owner == static_cast<int>(k) || rdtsc() - v.since >= partial_wait()))
-        flush_line(k, false);
+    for (u32 n, round = 0;
+         round < 2 * Launch_ring::OUT_SIZE && (n = program_output(vms[k].p, buf, sizeof buf)); round += n)
+        mux.put(k, buf, n, rdtsc());
+    mux.poll(k, rdtsc());
 }
 
 const char *end_name(u32 code)
@@ -183,8 +131,7 @@ const char *end_name(u32 code)
             bool ended = __atomic_load_n(&v.p.ring->ended, __ATOMIC_ACQUIRE);
             drain(k);
             if (ended && !v.ended) {
-                if (v.len)
-                    flush_line(k, true);
+                mux.end(k);
                 v.ended = true;
                 v.code = v.p.ring->code;
                 unsigned running = 0;
@@ -212,7 +159,7 @@ const char *end_name(u32 code)
 
 [[noreturn]] __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...)
 {
-    wire_break();
+    mux.wire_break();
     va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);
@@ -323,6 +270,11 @@ int main(const Hip *, unsigned cpu)
     if (nvms > 1)
         printf("vmmroot: %u VMs, each with a VMM of its own; host serial input goes to vm%u\n", nvms,
                input_vm);
+    // An unfinished line waits 0.5 s for its end when another VM may print, so lines do not mix (a
+    // guest prints a byte per exit: a long line can take a while under TCG).
+    mux.sink = [](const char *s, size_t n) { Console::write(s, n); };
+    mux.nvms = nvms;
+    mux.wait = ms(500);
 
     notify = alloc_sel();
     if (create_sm(notify, self_pd(), 0) != Status::SUCCESS)
