@@ -327,7 +327,8 @@ class Run:
                 if ',' in str(module):
                     raise Failure(f'module path must not contain a comma: {module}')
                 # QEMU separates modules with commas; a comma inside a module's words is doubled.
-                more = [m.replace('{guest}', str(self.guest_dir())).replace(',', ',,') for m in sc.modules]
+                more = [m.replace('{guest}', str(self.guest_dir())).replace('{build}', str(self.build))
+                        .replace(',', ',,') for m in sc.modules]
                 args += ['-initrd', ','.join([str(module)] + more)]
         elif sc.boot.startswith('iso-'):
             if sc.boot == 'iso-uefi':
@@ -521,6 +522,8 @@ class Run:
             return True
         if kind == 'expect':
             return any(re.search(arg, line) for line in self.lines)
+        if kind == 'prompt':                # the unfinished last line: a shell's prompt
+            return re.search(arg, clean(self.partial)) is not None
         if kind in ('vga', 'no-vga'):
             found = re.search(arg, self.vga_text(), re.M) is not None
             if kind == 'no-vga':

@@ -146,6 +146,14 @@ class Scenario:
     serial_input: bool = False  # the serial port is a socket: steps ('type', text) write to it
 
 
+
+def vmm_scenario(name, desc, vmm='mem=128', modules=(), root='', **kw):
+    """A VMM scenario: the root task user/vmmroot (its words `root`) starts the VMM (user/vmm, its
+    words `vmm`) in a PD of its own; `modules` (the guest's kernel and initrd, further VMs) follow
+    the VMM's module."""
+    return Scenario(name, desc, module=f'user/vmmroot/vmmroot {root}'.strip(),
+                    modules=[f'{{build}}/user/vmm/vmm {vmm}', *modules], **kw)
+
 def boots(name, desc, smp=2, expect=(), **kw):
     """A scenario that boots to a running root task on all CPUs."""
     online = min(smp, NUM_CPU)
@@ -386,9 +394,9 @@ SCENARIOS = [
     # The VMM (user/vmm, docs/vmm.md) boots Debian's own kernel with a busybox initramfs, both
     # fetched with apt-get download by tools/debian-guest (SKIP where that is impossible), on one
     # vCPU to the final line of its /init, which powers off; the VMM then ends QEMU.
-    *[Scenario(f'{b}vmm-linux-smp1{suffix}', f'{b and "debug build: "}VMM: Debian 12 kernel + busybox initramfs to the '
+    *[vmm_scenario(f'{b}vmm-linux-smp1{suffix}', f'{b and "debug build: "}VMM: Debian 12 kernel + busybox initramfs to the '
                f'final line on 1 vCPU ({n} host CPU{"s" * (n > 1)})', smp=n, build=b and 'debug',
-               cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+               cpu='max', mem='512M', vmm='mem=128', prepare=['tools/debian-guest', '{guest}'],
                modules=['{guest}/vmlinuz console=ttyS0 earlyprintk=serial', '{guest}/initramfs.cpio'],
                expect=[BANNER, r'vmm: Linux boot protocol 2\.\d+, kernel at', r'Linux version 6\.\d+\.\d+-\d+-amd64',
                        r'tsc: Detected \d+\.\d+ MHz processor', r'serial8250: ttyS0 at I/O 0x3f8 \(irq = 4',
@@ -406,8 +414,8 @@ SCENARIOS = [
     # Two vCPUs (VMM word cpus=2) on two host CPUs: Linux finds the MP table (two processors, the
     # I/O APIC), starts the AP by INIT-SIPI-SIPI, routes the PIT and the UART through the I/O APIC,
     # and /init checks that it sees two CPUs (vmcpus=2).
-    Scenario('vmm-linux-smp2', 'VMM: the guest on 2 vCPUs (MP table, local and I/O APICs, SIPI) to the final line',
-             smp=2, cpu='max', mem='512M', module='user/vmm/vmm mem=128 cpus=2',
+    vmm_scenario('vmm-linux-smp2', 'VMM: the guest on 2 vCPUs (MP table, local and I/O APICs, SIPI) to the final line',
+             smp=2, cpu='max', mem='512M', vmm='mem=128 cpus=2',
              prepare=['tools/debian-guest', '{guest}'],
              modules=['{guest}/vmlinuz console=ttyS0 vmcpus=2', '{guest}/initramfs.cpio'],
              expect=[BANNER, r'vmm: vCPU 1 on host CPU 1 waits for its SIPI', r'found SMP MP-table at',
@@ -425,8 +433,8 @@ SCENARIOS = [
 
     # The VMM's local APIC (VMM word `lapic`): Linux finds it (CPUID, the APIC base MSR), sets it up
     # in virtual-wire mode through MMIO that the VMM decodes from nested page faults, and boots on.
-    Scenario('vmm-linux-lapic', 'VMM: the guest with a local APIC (MMIO decoded from nested page faults)', smp=1,
-             cpu='max', mem='512M', module='user/vmm/vmm mem=128 lapic', prepare=['tools/debian-guest', '{guest}'],
+    vmm_scenario('vmm-linux-lapic', 'VMM: the guest with a local APIC (MMIO decoded from nested page faults)', smp=1,
+             cpu='max', mem='512M', vmm='mem=128 lapic', prepare=['tools/debian-guest', '{guest}'],
              modules=['{guest}/vmlinuz console=ttyS0 apic=verbose', '{guest}/initramfs.cpio'],
              expect=[BANNER, r'APIC: Switch to virtual wire mode setup with no configuration',
                      r'\.\.\. APIC VERSION: 00050014', r'^init: CPUs online: 1$',
@@ -437,8 +445,8 @@ SCENARIOS = [
              steps=[('exit', EXIT_PASS)], timeout=240, tags=['vm', 'vmm']),
 
     # Serial input from the host: commands typed into busybox's shell in the guest (vmshell) run.
-    Scenario('vmm-linux-shell', 'VMM: commands typed on the host serial line run in the guest shell', smp=1,
-             cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+    vmm_scenario('vmm-linux-shell', 'VMM: commands typed on the host serial line run in the guest shell', smp=1,
+             cpu='max', mem='512M', vmm='mem=128', prepare=['tools/debian-guest', '{guest}'],
              modules=['{guest}/vmlinuz console=ttyS0 vmshell', '{guest}/initramfs.cpio'], serial_input=True,
              expect=[BANNER, r'^init: vmshell: a shell on the console'],
              steps=[('sleep', 1), ('type', 'echo typed-$((6*7)) $(uname -m)\r'), ('expect', r'^typed-42 x86_64'),
@@ -448,8 +456,8 @@ SCENARIOS = [
 
     # Misbehaving guests: /init reads where there is no RAM, writes to the ROM, or reboots with
     # reboot=t (a triple fault); the VMM reports it and ends the VM with a failure, the host goes on.
-    *[Scenario(f'vmm-guest-{t}', f'VMM: the guest {what}: reported, the VM stopped', smp=1, cpu='max', mem='512M',
-               module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+    *[vmm_scenario(f'vmm-guest-{t}', f'VMM: the guest {what}: reported, the VM stopped', smp=1, cpu='max', mem='512M',
+               vmm='mem=128', prepare=['tools/debian-guest', '{guest}'],
                modules=[f'{{guest}}/vmlinuz console=ttyS0 vmtest={t} reboot=t', '{guest}/initramfs.cpio'],
                expect=[BANNER, rf'^init: vmtest: ', rf'^vmm: {line}.* \(guest RIP 0x[0-9a-f]+',
                        r'vmm: VM ended: failure'],
@@ -460,15 +468,61 @@ SCENARIOS = [
                             ('rom', 'writes to its ROM (0xf0000)',
                              r'guest write to its ROM at 0xf0000 \(.*; a 4-byte write of 0x12345678, instruction'),
                             ('reboot', 'triple-faults (reboot=t)', r"the guest's triple fault"))],
+    # Two VMs at once on four host CPUs: user/vmmroot starts two VMMs, each in a PD of its own with
+    # its own guest RAM and host CPUs; their output comes line by line with a prefix per VM. Three
+    # busy vCPUs on a loaded two-core TCG host: `sleep 2` may take up to 3 s by both clocks.
+    vmm_scenario('vmm-linux-two', 'VMM: two VMs at once (two VMM PDs, 1 + 2 vCPUs on host CPUs 0 and 1-2) to '
+                 'their final lines', smp=4, cpu='max', mem='768M', vmm='mem=128',
+                 prepare=['tools/debian-guest', '{guest}'],
+                 modules=['{guest}/vmlinuz console=ttyS0', '{guest}/initramfs.cpio',
+                          '{build}/user/vmm/vmm mem=128 cpus=2 hostcpu=1',
+                          '{guest}/vmlinuz console=ttyS0 vmcpus=2', '{guest}/initramfs.cpio'],
+                 expect=[BANNER, r'^vmmroot: 2 VMs, each with a VMM of its own; host serial input goes to vm0$',
+                         r'^vmmroot: vm0: a VMM in a PD of its own on host CPU 0, 128 MiB',
+                         r'^vmmroot: vm1: a VMM in a PD of its own on host CPUs 1 2, 128 MiB',
+                         r'^vm0\| vmm: the VMM starts on CPU 0 .*\(vm0\)$', r'^vm1\| vmm: the VMM starts on CPU 1 .*\(vm1\)$',
+                         r'^vm0\| init: CPUs online: 1$', r'^vm1\| init: CPUs online: 2$',
+                         r'^vm1\| init: CPU count: 2 as expected$',
+                         r'^vm0\| init: timer: sleep 2 took 2(\.\d+)? s by the guest.s clock, [23] s by the RTC$',
+                         r'^vm1\| init: timer: sleep 2 took 2(\.\d+)? s by the guest.s clock, [23] s by the RTC$',
+                         r'^vm0\| init: all checks done, powering off$', r'^vm1\| init: all checks done, powering off$',
+                         r'^vm0\| vmm: VM ended: halted \(power-off\)$', r'^vm1\| vmm: VM ended: halted \(power-off\)$',
+                         r'^vmmroot: every VM has ended \(all powered off\)$'],
+                 forbid=[r'unchecked MSR access', r'Call Trace', r'Kernel panic', r'FAILED', r'not delivered'],
+                 steps=[('exit', EXIT_PASS)], timeout=300, tags=['vm', 'vmm']),
+    # One VM misbehaves (its guest reads beyond its RAM) while the other runs a shell: the VMM of the
+    # first reports it and ends that VM; then the second VM, which gets the host's serial input
+    # (vmmroot input=1), runs a typed command and powers off: it and the host were unaffected.
+    vmm_scenario('vmm-guest-npf-two', 'VMM: one VM misbehaves while another runs: reported, the other VM and the '
+                 'host unaffected', smp=4, cpu='max', mem='768M', vmm='mem=128', root='input=1',
+                 prepare=['tools/debian-guest', '{guest}'],
+                 modules=['{guest}/vmlinuz console=ttyS0 vmtest=npf', '{guest}/initramfs.cpio',
+                          '{build}/user/vmm/vmm mem=128', '{guest}/vmlinuz console=ttyS0 vmshell',
+                          '{guest}/initramfs.cpio'], serial_input=True,
+                 expect=[BANNER, r'^vmmroot: 2 VMs, each with a VMM of its own; host serial input goes to vm1$',
+                         r'^vm0\| init: vmtest: ',
+                         r'^vm0\| vmm: guest access to 0x40000000 outside its RAM \(nested page fault',
+                         r'^vm0\| vmm: VM ended: failure$',
+                         r'^vm1\| init: timer: sleep 2 took 2(\.\d+)? s by the guest.s clock, [23] s by the RTC$',
+                         r'^vm1\| init: vmshell: a shell on the console'],
+                 forbid=[r'^vm0\| init: all checks done', r'unchecked MSR access', r'Call Trace', r'Kernel panic'],
+                 steps=[('expect', r'^vmmroot: vm0 ended: failure; 1 VM still running$'),
+                        ('prompt', r'^vm1\| / # '),
+                        ('type', 'echo typed-$((6*7)) $(uname -m)\r'), ('expect', r'^vm1\| typed-42 x86_64'),
+                        ('type', 'exit\r'), ('expect', r'^vm1\| init: all checks done, powering off$'),
+                        ('expect', r'^vm1\| vmm: VM ended: halted \(power-off\)$'),
+                        ('expect', r'^vmmroot: vm1 ended: halted \(power-off\); 0 VMs still running$'),
+                        ('expect', r'^vmmroot: every VM has ended \(not all powered off\)$'),
+                        ('exit', EXIT_FAIL)], timeout=300, tags=['vm', 'vmm']),
     # A reboot the default way (no ACPI: the keyboard controller's reset line) ends the VM as a reset.
-    Scenario('vmm-guest-reset', 'VMM: the guest reboots through the keyboard controller: the VM ends as a reset',
-             smp=1, cpu='max', mem='512M', module='user/vmm/vmm mem=128', prepare=['tools/debian-guest', '{guest}'],
+    vmm_scenario('vmm-guest-reset', 'VMM: the guest reboots through the keyboard controller: the VM ends as a reset',
+             smp=1, cpu='max', mem='512M', vmm='mem=128', prepare=['tools/debian-guest', '{guest}'],
              modules=['{guest}/vmlinuz console=ttyS0 vmtest=reboot', '{guest}/initramfs.cpio'],
              expect=[BANNER, r'^init: vmtest: rebooting', r'^vmm: reset through the keyboard controller',
                      r'vmm: VM ended: reset'],
              forbid=[r'init: all checks done'], steps=[('exit', 0x12 * 2 + 1)], timeout=240, tags=['vm', 'vmm']),
     # The loader's errors (boot protocol checks) end the VMM with a clear line before any guest runs.
-    *[Scenario(f'vmm-load-{t}', f'VMM: {what}', smp=1, cpu='max', mem='512M', module=f'user/vmm/vmm mem={mem}',
+    *[vmm_scenario(f'vmm-load-{t}', f'VMM: {what}', smp=1, cpu='max', mem='512M', vmm=f'mem={mem}',
                prepare=['tools/debian-guest', '{guest}'], modules=mods, expect=[BANNER, rf'^vmm: {line}'],
                forbid=[r'vmm: the vCPU starts'], steps=[('exit', EXIT_FAIL)], timeout=60, tags=['vm', 'vmm'])
       for t, what, mem, mods, line in (

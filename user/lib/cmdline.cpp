@@ -2,6 +2,7 @@
  * The root task's command line (nova/cmdline.hpp).
  */
 #include "nova/cmdline.hpp"
+#include "nova/launch.hpp"
 #include "nova/runtime.hpp"
 #include "string.hpp"
 
@@ -15,11 +16,9 @@ bool looked;
 
 bool blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// Calls f(word, length) for each word until f returns true; returns whether one did.
-template <typename F> bool each_word(F f)
+// Calls f(word, length) for each word of s[0, n) until f returns true; returns whether one did.
+template <typename F> bool each_word(const char *s, size_t n, F f)
 {
-    size_t n = 0;
-    const char *s = module_cmdline(&n);
     if (!s)
         return false;
     for (size_t p = 0; p < n;) {
@@ -39,6 +38,11 @@ template <typename F> bool each_word(F f)
 
 const char *module_cmdline(size_t *len)
 {
+    if (!looked && launch_info()) {  // a launched program: its launcher's copy (nova/launch.hpp)
+        looked = true;
+        line = launch_info()->cmdline;
+        line_len = launch_info()->cmdline_len;
+    }
     if (!looked) {
         looked = true;
         const Hip *h = hip();
@@ -65,17 +69,17 @@ const char *module_cmdline(size_t *len)
     return line;
 }
 
-bool cmdline_flag(const char *name)
+bool words_flag(const char *s, size_t len, const char *name)
 {
     size_t n = strlen(name);
-    return each_word([&](const char *w, size_t l) { return l == n && !memcmp(w, name, n); });
+    return each_word(s, len, [&](const char *w, size_t l) { return l == n && !memcmp(w, name, n); });
 }
 
-const char *cmdline_value(const char *name, size_t &len)
+const char *words_value(const char *s, size_t slen, const char *name, size_t &len)
 {
     size_t n = strlen(name);
     const char *found = nullptr;
-    each_word([&](const char *w, size_t l) {
+    each_word(s, slen, [&](const char *w, size_t l) {
         if (l <= n || w[n] != '=' || memcmp(w, name, n) != 0)
             return false;
         found = w + n + 1;
@@ -85,10 +89,10 @@ const char *cmdline_value(const char *name, size_t &len)
     return found;
 }
 
-bool cmdline_u64(const char *name, u64 &out)
+bool words_u64(const char *s, size_t slen, const char *name, u64 &out)
 {
     size_t len = 0;
-    const char *v = cmdline_value(name, len);
+    const char *v = words_value(s, slen, name, len);
     if (!v || !len)
         return false;
     u64 base = 10, r = 0;
@@ -109,6 +113,27 @@ bool cmdline_u64(const char *name, u64 &out)
     }
     out = r;
     return true;
+}
+
+const char *cmdline_value(const char *name, size_t &len)
+{
+    size_t n = 0;
+    const char *s = module_cmdline(&n);
+    return words_value(s, n, name, len);
+}
+
+bool cmdline_flag(const char *name)
+{
+    size_t n = 0;
+    const char *s = module_cmdline(&n);
+    return words_flag(s, n, name);
+}
+
+bool cmdline_u64(const char *name, u64 &out)
+{
+    size_t n = 0;
+    const char *s = module_cmdline(&n);
+    return words_u64(s, n, name, out);
 }
 
 }  // namespace nova

@@ -4,6 +4,7 @@
 #include "nova/runtime.hpp"
 #include "nova/console.hpp"
 #include "nova/io.hpp"
+#include "nova/launch.hpp"
 #include "nova/regs.h"
 
 namespace nova {
@@ -12,6 +13,7 @@ namespace {
 
 const Hip *start_hip;
 unsigned start_cpu;
+const Launch_info *launched;  // set when a launcher started us (nova/launch.hpp)
 
 alignas(PAGE_SIZE) u8 arena[HEAP_SIZE];
 u64 heap_used;
@@ -52,10 +54,10 @@ unsigned chunk_order(u64 a, u64 b, u64 pages)
     return o < Crd::MAX_ORDER ? o : Crd::MAX_ORDER;
 }
 
-Status from_kernel(Crd send, Crd window)
+Status from_kernel(Crd send, Crd window, u64 pd = SEL_ROOT_PD)
 {
     Item_meta meta(Item_meta::DELEGATE, 0, Item_meta::H);
-    Delegate_result r = pd_delegate(self_pd(), self_pd(), send, meta, window);
+    Delegate_result r = pd_delegate(self_pd(), pd, send, meta, window);
     if (r.status != Status::SUCCESS)
         return r.status;
     return r.crd.is_null() ? Status::BAD_PAR : Status::SUCCESS;
@@ -69,6 +71,7 @@ static_assert(sizeof(Start_regs) == REGS_SIZE && offsetof(Start_regs, rflags) ==
 const Start_regs &start_regs() { return nova_start_regs; }
 
 const Hip *hip() { return start_hip; }
+const Launch_info *launch_info() { return launched; }
 unsigned boot_cpu() { return start_cpu; }
 u64 self_pd() { return SEL_ROOT_PD; }
 
@@ -96,8 +99,24 @@ void park()
         reply();
 }
 
+void stop()
+{
+    u64 sm = alloc_sel();
+    if (sm && create_sm(sm, self_pd(), 0) == Status::SUCCESS)
+        for (;;)
+            sm_down(sm);
+    park();
+}
+
 void exit(u32 code)
 {
+    if (launched) {  // our launcher decides what happens next (nova/launch.hpp)
+        auto *ring = reinterpret_cast<Launch_ring *>(launched->ring);
+        __atomic_store_n(&ring->code, code, __ATOMIC_RELAXED);
+        __atomic_store_n(&ring->ended, 1, __ATOMIC_RELEASE);
+        sm_up(LAUNCH_SEL_NOTIFY);
+        stop();  // a handler EC too: its caller (a vCPU) must not be answered
+    }
     exit_qemu(code);
     park();
 }
@@ -136,6 +155,11 @@ Status request_ports(u16 base, unsigned order)
 
 Status map_phys_at(u64 phys, u64 virt, u64 size, unsigned rights)
 {
+    return map_phys_into(self_pd(), phys, virt, size, rights);
+}
+
+Status map_phys_into(u64 pd, u64 phys, u64 virt, u64 size, unsigned rights)
+{
     if (size == 0)
         return Status::SUCCESS;
     u64 end = phys + size;
@@ -149,7 +173,7 @@ Status map_phys_at(u64 phys, u64 virt, u64 size, unsigned rights)
     while (pages) {
         unsigned o = chunk_order(ppage, vpage, pages);
         unsigned r = rights & Perm_mem::RWX;
-        Status s = from_kernel(Crd::mem(ppage, o, r), Crd::mem(vpage, o, r));
+        Status s = from_kernel(Crd::mem(ppage, o, r), Crd::mem(vpage, o, r), pd);
         if (s != Status::SUCCESS)
             return s;
         ppage += u64{1} << o;
@@ -193,6 +217,10 @@ extern "C" [[noreturn]] void nova_start(unsigned cpu, const Hip *hip)
     // Right below the HIP: Abi::ROOT_UTCB_ADDR, lower beyond 64 CPUs (docs/boot.md "HIP layout").
     tls->utcb = reinterpret_cast<Utcb *>(reinterpret_cast<u64>(hip) - PAGE_SIZE);
     tls->handler = nullptr;
+    const nova::Start_regs &r = nova::start_regs();
+    if (r.rdx == nova::LAUNCH_MAGIC && r.rsi &&
+        reinterpret_cast<const nova::Launch_info *>(r.rsi)->magic == r.rdx)
+        nova::launched = reinterpret_cast<const nova::Launch_info *>(r.rsi);
     nova::exit(static_cast<u32>(main(hip, cpu)));
 }
 

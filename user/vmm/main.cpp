@@ -1,17 +1,18 @@
 /*
  * The VMM (docs/vmm.md): boots a Linux bzImage with an initramfs in a VM of its own.
  *
- * Modules (multiboot, in this order): this program (its command line: `mem=MiB`), the bzImage
- * (its module command line after the file name is the guest's kernel command line), the
- * initramfs. The VMM builds the VM's PD, gives it RAM with G-bit delegations, creates a vCPU and
- * a handler EC with 256 exit portals, loads Linux by the 64-bit boot protocol and emulates the
- * PC devices Linux needs (devices.cpp). A second EC, the ticker, waits for the PIT's next
- * deadline and for host serial input and recalls the vCPU (or wakes it from HLT) so the handler
- * can inject the interrupt. The VM ends when the guest halts for good (Linux's power-off without
- * ACPI), resets, or misbehaves; the VMM then ends QEMU with a status for each (docs/vmm.md).
- *
- * For this session the VMM is the root task itself (docs/vmm.md, "Limits").
+ * An ordinary PD started by the root task user/vmmroot, one per VM (nova/launch.hpp): the root
+ * gives it the guest's RAM (host memory), the bzImage (its module words are the guest's kernel
+ * command line) and the initrd read-only, the host CPUs it may use and a console ring; its own
+ * words: cpus=N, lapic (mem= is the root's). The VMM builds the VM's PD, gives it the RAM with
+ * G-bit delegations, creates the vCPUs and a handler EC with 256 exit portals each, loads Linux
+ * by the 64-bit boot protocol and emulates the PC devices Linux needs (devices.cpp). A second EC,
+ * the ticker, waits for the PIT's next deadline and for host serial input and recalls the vCPU
+ * (or wakes it from HLT) so the handler can inject the interrupt. The VM ends when the guest
+ * halts for good (Linux's power-off without ACPI), resets, or misbehaves; the VMM then tells the
+ * root, with a status for each (docs/vmm.md).
  */
+#include <nova/launch.hpp>
 #include <nova/nova.hpp>
 
 #include "decode.hpp"
@@ -35,7 +36,8 @@ constexpr u64 EX_VINTR = 0x64, EX_CPUID = 0x72, EX_HLT = 0x78, EX_IOIO = 0x7b, E
 constexpr u32 I_CPUID = 1u << 18;
 constexpr u64 RFLAGS_IF = 0x200;
 
-// Exit codes towards QEMU (isa-debug-exit; tools/vm maps them).
+// The VM's end, for the root task (which ends QEMU with it when this is the only VM; tools/vm
+// maps QEMU's status).
 constexpr u32 END_POWEROFF = 0x10, END_FAIL = 0x11, END_RESET = 0x12;
 
 constexpr u64 MTD_IN = Mtd::GPR_ACDB | Mtd::GPR_BSD | Mtd::GPR_R8_R15 | Mtd::RSP | Mtd::RIP_LEN |
@@ -131,18 +133,11 @@ void unlock_and_kick(unsigned self)
 
 // ---- output -------------------------------------------------------------------------------------
 
-void host_putc(u8 c)
-{
-    for (unsigned i = 0; i < 100000 && !(inb(0x3fd) & 0x20); i++) {
-    }
-    outb(0x3f8, c);
-}
-
 void guest_out(u8 c)
 {
     if (!vm.guest_bytes++)
         vm.first_out_tsc = rdtsc();
-    host_putc(c);
+    Console::putc(static_cast<char>(c));  // through the root task (nova/launch.hpp)
     vm.line_start = c == '\n';
 }
 
@@ -167,7 +162,7 @@ void print_stats()
         vm.exits[EV_RECALL], vm.exits[EV_NPF]);
 }
 
-// The VM is over: report, end QEMU (one VM per QEMU here), never return to the guest.
+// The VM is over: report, tell the root task, never return to the guest.
 [[noreturn]] void end(u32 code, const char *why, const Utcb &u)
 {
     vm.ended = true;
@@ -720,7 +715,7 @@ void exit_handler(u64 id, Utcb &u)
     unsigned idx = static_cast<unsigned>(id >> 8);
     u.set_items(0, 0);
     if (vm.ended)
-        park();
+        stop();  // no reply: the vCPU waits for good
     u.mtd = 0;
     if (n == EV_STARTUP && idx) {
         on_startup_ap(idx, u);
@@ -794,11 +789,11 @@ void exit_handler(u64 id, Utcb &u)
         sm_down(vm.tick_sm, deadline);
         if (vm.ended)
             park();
-        bool input = false;
-        while (inb(0x3fd) & 1) {
-            vm.uart.push(inb(0x3f8));
-            input = true;
-        }
+        u8 in[64];
+        u32 got = Console::input(in, sizeof in);  // host serial input, if the root gives it to us
+        for (u32 i = 0; i < got; i++)
+            vm.uart.push(in[i]);
+        bool input = got != 0;
         for (unsigned i = 0; i < vm.ncpus; i++) {
             u64 next = next_event(i);
             bool due = next != ~u64{0} && next != vm.v[i].kicked && rdtsc() >= next;
@@ -811,70 +806,6 @@ void exit_handler(u64 id, Utcb &u)
 }
 
 // ---- set-up ---------------------------------------------------------------------------------------
-
-struct Module
-{
-    const u8 *data;
-    u64 size;
-    const char *args;  // the module's command line after its file name
-    u64 args_len;
-};
-
-bool module(unsigned index, Module &m)
-{
-    const Hip *h = hip();
-    unsigned seen = 0;
-    for (unsigned i = 0; i < h->num_mem_desc(); i++) {
-        const Hip_mem *d = h->mem(i);
-        if (d->type != Hip_mem::MODULE || seen++ != index)
-            continue;
-        m.data = static_cast<const u8 *>(map_phys(d->addr, d->size, Perm_mem::R));
-        m.size = d->size;
-        m.args = "";
-        m.args_len = 0;
-        if (d->aux) {
-            u64 max = PAGE_SIZE - (d->aux & (PAGE_SIZE - 1));
-            auto s = static_cast<const char *>(map_phys(d->aux, max, Perm_mem::R));
-            u64 n = 0;
-            while (s && n < max && s[n])
-                n++;
-            u64 p = 0;
-            while (p < n && s[p] != ' ')  // the file name
-                p++;
-            while (p < n && s[p] == ' ')
-                p++;
-            m.args = s ? s + p : "";
-            m.args_len = s ? n - p : 0;
-        }
-        return m.data != nullptr;
-    }
-    return false;
-}
-
-// Host-physical RAM for the guest: `size` bytes, 2 MiB aligned, that no descriptor but AVAILABLE
-// covers (not the kernel, not a module, not firmware).
-u64 find_ram(u64 size)
-{
-    const Hip *h = hip();
-    for (unsigned i = 0; i < h->num_mem_desc(); i++) {
-        const Hip_mem *d = h->mem(i);
-        if (d->type != Hip_mem::AVAILABLE)
-            continue;
-        u64 s = (d->addr + LARGE - 1) & ~(LARGE - 1), end = d->addr + d->size;
-        while (s + size <= end) {
-            u64 clash = 0;
-            for (unsigned j = 0; j < h->num_mem_desc(); j++) {
-                const Hip_mem *o = h->mem(j);
-                if (o->type != Hip_mem::AVAILABLE && o->addr < s + size && s < o->addr + o->size)
-                    clash = o->addr + o->size > clash ? o->addr + o->size : clash;
-            }
-            if (!clash)
-                return s;
-            s = (clash + LARGE - 1) & ~(LARGE - 1);
-        }
-    }
-    return 0;
-}
 
 // vCPU idx's exit portals: a handler EC on the vCPU's host CPU (portals are per CPU), 256 portals
 // with the exit number and the vCPU's index as id, delegated to the VM's PD at idx * 256 (the
@@ -927,38 +858,38 @@ int main(const Hip *hip, unsigned cpu)
     vm.start_tsc = rdtsc();
     vm.cpu = cpu;
     vmm::time_init(hip->freq_tsc);
-    printf("vmm: the VMM starts on CPU %u (TSC %u kHz)\n", cpu, hip->freq_tsc);
+    const Launch_info *info = launch_info();
+    if (!info)  // the root task would own the console and QEMU's exit: not our business
+        fail("the VMM runs in a PD of its own, started by user/vmmroot (docs/vmm.md)");
+    printf("vmm: the VMM starts on CPU %u (TSC %u kHz), a PD of its own (vm%lu)\n", cpu, hip->freq_tsc,
+           info->index);
     if (!hip->has(Hip::FEAT_SVM))
         fail("no vCPUs: the HIP does not announce SVM with nested paging (QEMU -cpu max or an AMD CPU)");
 
-    u64 mem_mib = 256;
-    cmdline_u64("mem", mem_mib);
-    if (mem_mib < 32 || mem_mib > 3072)
-        fail("mem= must be between 32 and 3072 MiB");
-    vm.ram_size = mem_mib * MIB;
+    const u64 *w = info->words;
+    vm.ram = reinterpret_cast<u8 *>(w[vmm::W_RAM]);
+    vm.ram_size = w[vmm::W_RAM_SIZE];
+    u64 mem_mib = vm.ram_size / MIB;
+    if (!vm.ram || vm.ram_size < 32 * MIB || vm.ram_size % LARGE)
+        fail("no guest RAM from the root task");
     u64 ncpus = 1;
     cmdline_u64("cpus", ncpus);
     if (ncpus < 1 || ncpus > MAX_VCPUS)
         fail("cpus= must be between 1 and 4");
     vm.ncpus = static_cast<unsigned>(ncpus);
 
-    Module kernel{}, initrd{};
-    if (!module(1, kernel))
-        fail("no kernel: the second multiboot module must be a bzImage");
-    bool has_initrd = module(2, initrd);
-
-    u64 phys = find_ram(vm.ram_size);
-    if (!phys)
-        fail("too little host RAM for the guest (mem=)");
-    vm.ram = static_cast<u8 *>(map_phys(phys, vm.ram_size, Perm_mem::RW));
-    if (!vm.ram)
-        fail("cannot map the guest's RAM");
+    if (!w[vmm::W_KERNEL])
+        fail("no kernel: the module after the VMM must be a bzImage");
+    auto kernel = reinterpret_cast<const u8 *>(w[vmm::W_KERNEL]);
+    auto initrd = reinterpret_cast<const u8 *>(w[vmm::W_INITRD]);
+    u64 kernel_size = w[vmm::W_KERNEL_SIZE], initrd_size = initrd ? w[vmm::W_INITRD_SIZE] : 0;
     memset(vm.ram, 0, vm.ram_size);
 
     // The guest's command line, with the TSC frequency from the HIP (docs/vmm.md, "Time").
     static char cmdline[vmm::CMDLINE_MAX];
-    const char *args = kernel.args_len ? kernel.args : "console=ttyS0";
-    size_t args_len = kernel.args_len ? kernel.args_len : strlen(args);
+    const char *args =
+        w[vmm::W_KERNEL_ARGS_LEN] ? reinterpret_cast<const char *>(w[vmm::W_KERNEL_ARGS]) : "console=ttyS0";
+    size_t args_len = w[vmm::W_KERNEL_ARGS_LEN] ? w[vmm::W_KERNEL_ARGS_LEN] : strlen(args);
     if (args_len > sizeof cmdline - 64)
         fail("the guest's command line is too long");
     for (size_t i = 0; i < args_len; i++)  // not NUL-terminated in the module's string
@@ -967,15 +898,14 @@ int main(const Hip *hip, unsigned cpu)
     cmdline_u64("cpus", ncpus_arg);
     size_t len = args_len + format(cmdline + args_len, sizeof cmdline - args_len, " tsc_early_khz=%u%s",
                                    hip->freq_tsc, ncpus_arg > 1 ? " no_timer_check tsc=reliable" : "");
-    vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel.data, kernel.size,
-                              has_initrd ? initrd.data : nullptr, has_initrd ? initrd.size : 0, cmdline, len);
+    vm.boot = vmm::load_linux(vm.ram, vm.ram_size, kernel, kernel_size, initrd, initrd_size, cmdline, len);
     if (vm.boot.error)
         fail(vm.boot.error);
     printf(
         "vmm: Linux boot protocol %u.%02u, kernel at %#lx-%#lx, entry %#lx, initrd %lu KiB at %#lx, %lu MiB "
         "RAM\n",
         vm.boot.version >> 8, vm.boot.version & 0xff, vm.boot.kernel_at, vm.boot.kernel_end, vm.boot.entry,
-        initrd.size >> 10, vm.boot.initrd_at, mem_mib);
+        initrd_size >> 10, vm.boot.initrd_at, mem_mib);
     printf("vmm: command line: %s\n", cmdline);
 
     vm.pit.next_irq = ~u64{0};
@@ -993,14 +923,12 @@ int main(const Hip *hip, unsigned cpu)
     if (create_pd(vm.pd, self_pd()) != Status::SUCCESS ||
         create_sm(vm.tick_sm, self_pd(), 0) != Status::SUCCESS)
         fail("cannot create the VM's PD or the ticker's semaphore");
-    unsigned online[MAX_VCPUS], nonline = 0;  // host CPUs for the vCPUs: the boot CPU first
-    online[nonline++] = cpu;
-    for (unsigned i = 0; i < hip->num_cpu_desc() && nonline < vm.ncpus; i++)
-        if (i != cpu && hip->cpu(i)->online())
-            online[nonline++] = i;
+    // Host CPUs for the vCPUs: those the root task gave us, our start CPU first.
+    unsigned nonline =
+        info->ncpus >= 1 && info->ncpus <= Launch_info::MAX_CPUS ? static_cast<unsigned>(info->ncpus) : 1;
     for (unsigned i = 0; i < vm.ncpus; i++) {
         Vcpu &c = vm.v[i];
-        c.cpu = online[i % nonline];
+        c.cpu = info->cpus[i % nonline];
         c.kicked = ~u64{0};
         c.ec = alloc_sel();
         c.wake_sm = alloc_sel();

@@ -15,6 +15,19 @@ using u64 = ::u64;
 
 constexpr u64 PIT_HZ = 1193182;
 
+// What the root task (user/vmmroot) tells a VMM: the words of its Launch_info (nova/launch.hpp),
+// addresses in the VMM's PD.
+enum Launch_word : unsigned {
+    W_KERNEL,  // the bzImage module (read-only) and its size
+    W_KERNEL_SIZE,
+    W_KERNEL_ARGS,  // the bzImage module's words after its file name: the guest's command line
+    W_KERNEL_ARGS_LEN,
+    W_INITRD,  // the initrd module (read-only) and its size; 0 when there is none
+    W_INITRD_SIZE,
+    W_RAM,  // the guest's RAM (2 MiB aligned host memory, read-write) and its size
+    W_RAM_SIZE,
+};
+
 // Host TSC <-> PIT ticks, set up from the HIP's TSC frequency.
 void time_init(u64 tsc_khz);
 u64 now_pit();              // PIT ticks since time_init

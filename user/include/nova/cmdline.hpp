@@ -7,8 +7,9 @@
  * blanks; the first word is usually the module's file name, which the
  * helpers below simply never match (they compare whole words).
  *
- * Root PD only (the string is mapped with an H-bit delegation from the
- * kernel); the string is read up to the end of the page it starts in.
+ * Root PD (the string is mapped with an H-bit delegation from the kernel; it is
+ * read up to the end of the page it starts in) or a program started by a launcher
+ * (nova/launch.hpp: the launcher's copy of the program's module words).
  */
 #pragma once
 
@@ -30,5 +31,10 @@ const char *cmdline_value(const char *name, size_t &len);
 // `name=<number>` (decimal, or hexadecimal with 0x) into `out`; false (out unchanged) when the
 // word is missing or its value is not a number that fits into 64 bits.
 bool cmdline_u64(const char *name, u64 &out);
+
+// The same for any string s[0, n) of words (a module's command line).
+bool words_flag(const char *s, size_t n, const char *name);
+const char *words_value(const char *s, size_t n, const char *name, size_t &len);
+bool words_u64(const char *s, size_t n, const char *name, u64 &out);
 
 }  // namespace nova

@@ -3,6 +3,8 @@
  * task must own the ports first: Console::init() obtains them from the
  * kernel with an H-bit delegation. Until that succeeded every output
  * function does nothing, so a program without its port cannot fault on it.
+ * A program started by a launcher (nova/launch.hpp) prints into the ring it
+ * shares with its launcher instead, and reads its input from there.
  */
 #pragma once
 
@@ -25,6 +27,9 @@ class Console
     static void putc(char c);  // '\n' goes out as "\r\n"
     static void write(const char *s, size_t n);
     static void puts(const char *s);  // no newline added
+    // A launched program's host input (what its launcher put into its ring): up to n bytes into
+    // buf, their number; always 0 in a root task (read the UART yourself).
+    static u32 input(u8 *buf, u32 n);
 };
 
 /*

@@ -80,11 +80,15 @@ inline Utcb &utcb() { return *ec_tls()->utcb; }
 // calls do not write.
 Status exit_qemu(u32 code);
 
-// exit_qemu(code), and if that returns, park().
+// exit_qemu(code), and if that returns, park(). In a launched program (nova/launch.hpp): the code
+// goes to the launcher, then stop().
 [[noreturn]] void exit(u32 code);
 
 // Block the calling global EC for good (reply without a caller, ABI 7.2).
 [[noreturn]] void park();
+// Block the calling EC for good, a handler EC too (whose caller then waits for ever: a reply
+// would let it run on), on a semaphore of its own; park() when there is none.
+[[noreturn]] void stop();
 
 // ---- allocators -----------------------------------------------------------
 
