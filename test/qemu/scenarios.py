@@ -573,8 +573,9 @@ SCENARIOS = [
                       1 + IOMMU_STORM},
                steps=[('exit', EXIT_PASS)], tags=['iommu'])
       for build, suffix, desc, opts, levels in (
-          (None, '', '', '', r'3-level'), ('debug', '', ' (debug build)', '', r'3-level'),
-          (None, '-cm', ' in caching mode', ',caching-mode=on', r'3-level.*caching mode'),
+          # aw-bits=39 named: QEMU 7.2 defaults to it, QEMU 10 to 48 (4-level tables).
+          (None, '', '', ',aw-bits=39', r'3-level'), ('debug', '', ' (debug build)', ',aw-bits=39', r'3-level'),
+          (None, '-cm', ' in caching mode', ',caching-mode=on,aw-bits=39', r'3-level.*caching mode'),
           (None, '-aw48', ' with 48-bit device addresses', ',aw-bits=48', r'4-level'))],
     # AMD-Vi under QEMU's amd-iommu: the IVRS table is parsed and the unit reported, remapping stays
     # off (not supported yet) and assign_pci answers BAD_DEV; the unit's registers and its PCI
