@@ -150,6 +150,23 @@ constexpr const char *event_name(u8 code)
     }
 }
 
+/*
+ * Interrupt remapping: a table of 32-bit entries per requester (IntTabLen 8: 256 entries, 1 KiB,
+ * 64-byte aligned), indexed by bits 10:0 of the MSI data (an I/O APIC's: the RTE's vector). The
+ * third quadword of a device table entry: IV, IntTabLen, the table, IntCtl 2 (fixed and arbitrated
+ * interrupts remapped); without a table IV alone (IntCtl 0: every such interrupt aborted).
+ */
+namespace Intr {
+constexpr unsigned LEN = 8, ENTRIES = 1u << LEN;
+constexpr u64 IV = 1, INTCTL_REMAP = u64{2} << 60;
+constexpr u64 dte_q2(u64 table_phys)
+{
+    return table_phys ? IV | u64{LEN} << 1 | (table_phys & 0x000fffffffffffc0ull) | INTCTL_REMAP : IV;
+}
+/* RemapEn, fixed delivery, physical destination `apic_id`, `vector`. */
+constexpr u32 irte(u8 vector, u8 apic_id) { return 1 | u32{apic_id} << 8 | u32{vector} << 16; }
+}  // namespace Intr
+
 /* The unit's MSI capability (PCI capability ID 5): message control bits. */
 namespace Msi {
 constexpr u8 CAP_ID = 5;

@@ -45,6 +45,7 @@ void interrupt();
  * Interrupt remapping (on with DMA remapping where every unit and the DMAR table allow it;
  * xAPIC destinations only: no EIM yet). Remapping entry `index` = GSI; set_irte() programs it
  * and invalidates it in every unit. sid: the requester ID the unit must see, -1: not checked.
+ * AMD-Vi: the entry is in sid's own table (-1: the IVRS HPET's), at the vector for an I/O APIC.
  */
 bool remaps_interrupts();
 bool set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid);
@@ -75,5 +76,8 @@ bool known(u16 rid);
 bool assign(Pd *pd, u16 rid);
 void release(Pd *pd);
 void interrupt();
+bool remaps_interrupts();
+bool set_irte(u32 index, u32 apic_id, u8 vector, int sid);
+int ioapic_sid(u32 id);
 }  // namespace Amd
 }  // namespace Iommu

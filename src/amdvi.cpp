@@ -15,6 +15,11 @@
  * caches); a device table entry changed is invalidated (INVALIDATE_DEVTAB_ENTRY) with the old and
  * new domains. Units that cache non-present entries (NpCache) get new entries invalidated too.
  *
+ * Interrupt remapping (where every I/O APIC has an IVRS entry): a table of 32-bit entries per
+ * requester, indexed by the MSI data (the GSI; an I/O APIC's: the RTE vector), invalidated
+ * (INVALIDATE_INTERRUPT_TABLE, COMPLETION_WAIT) after every change; devices without a table have
+ * their interrupts aborted.
+ *
  * Events (the unit's own MSI, Vec::IOMMU on CPU 0): each entry of the event log is printed
  * (rate-limited with the console's other lines user mode can provoke) and cleared; after an
  * overflow the log is restarted, so logging goes on after any storm. (QEMU 7.2 logs no events
@@ -67,6 +72,16 @@ Dte *dev_table;
 u64 *empty_table;  // the root of blocked entries: nothing is ever mapped in it
 u64 *unity_table;  // IVMD identity maps (domain UNITY_DID)
 u64 did_used[0x10000 / 64];
+bool ir_on;
+/* Interrupt remapping tables, one per requester that has an entry (a page each). */
+constexpr unsigned MAX_INTR_TABLES = 64;
+struct Intr_table
+{
+    u16 devid;
+    u32 *entries;
+};
+Intr_table intr_tables[MAX_INTR_TABLES];
+unsigned num_intr_tables;
 Spinlock lock;  // the device table, the command buffers, the event logs, domain IDs
 
 u64 rd64(const Unit &u, unsigned off) { return *reinterpret_cast<volatile const u64 *>(u.regs + off); }
@@ -178,6 +193,63 @@ void setup_unity(const Ivrs_info &v)
         for (u32 rid = first; rid <= last; rid++)
             set_dte(static_cast<u16>(rid), unity_table, UNITY_DID);
     }
+}
+
+/* The IVRS special entry of `variety` (I/O APIC, HPET) with `handle` (any: -1): its device ID, or -1. */
+int special(u8 variety, int handle)
+{
+    for (unsigned u = 0; u < num_units; u++)
+        for (unsigned i = 0; i < ivhds[u]->num_special && i < Ivrs_ivhd::MAX_SPECIAL; i++) {
+            const Ivrs_special &sp = ivhds[u]->special[i];
+            if (sp.variety == variety && (handle < 0 || sp.handle == handle))
+                return sp.devid;
+        }
+    return -1;
+}
+
+/* Interrupt remapping where every I/O APIC of the MADT has its IVRS entry (a pin of one without
+   could not be remapped): every device's interrupts blocked until it gets a table (lock held). */
+void enable_ir()
+{
+    const Madt_info &m = Boot::acpi.madt;
+    for (unsigned i = 0; i < m.num_ioapic && i < Madt_info::MAX_IOAPIC; i++)
+        if (special(Ivrs_special::IOAPIC, m.ioapic[i].id) < 0) {
+            trace("IOMMU: interrupt remapping off: I/O APIC %u has no IVRS entry (MSIs in the compatibility format)",
+                  m.ioapic[i].id);
+            return;
+        }
+    for (unsigned i = 0; i < DEVICES; i++)
+        dev_table[i].q[2] = Intr::dte_q2(0);
+    Cmd c = inv_all();  // every unit has it or was invalidated entry by entry at boot
+    for (unsigned i = 0; i < num_units; i++)
+        if (units[i].efr.ia())
+            submit(units[i], &c, 1);
+        else
+            for (u32 id = 0; id < DEVICES; id++) {
+                Cmd d[2] = {inv_devtab_entry(static_cast<u16>(id)), inv_interrupt_table(static_cast<u16>(id))};
+                submit(units[i], d, 2);
+            }
+    ir_on = true;
+    trace("IOMMU: interrupt remapping on: AMD-Vi tables of %u entries per device, xAPIC destinations", Intr::ENTRIES);
+}
+
+/* devid's interrupt table, made (and its device table entry pointed at it) on first use (lock held). */
+u32 *intr_table(u16 devid)
+{
+    for (unsigned i = 0; i < num_intr_tables; i++)
+        if (intr_tables[i].devid == devid)
+            return intr_tables[i].entries;
+    auto *t = num_intr_tables < MAX_INTR_TABLES ? static_cast<u32 *>(Kmem::alloc_page()) : nullptr;
+    if (!t) {
+        trace("IOMMU: no interrupt remapping table for %02x:%02x.%x (out of memory or tables)", devid >> 8,
+              (devid >> 3) & 0x1f, devid & 7);
+        return nullptr;
+    }
+    intr_tables[num_intr_tables++] = {devid, t};
+    __atomic_store_n(&dev_table[devid].q[2], Intr::dte_q2(virt_to_phys(t)), __ATOMIC_RELEASE);
+    Cmd c[2] = {inv_devtab_entry(devid), inv_interrupt_table(devid)};
+    submit_all(c, 2);
+    return t;
 }
 
 /* Print and clear the unit's events, then rewind the log (lock held). */
@@ -372,10 +444,10 @@ void Iommu::Amd::init()
     did_used[0] = 3;  // 0 (blocked entries) and UNITY_DID
     on = true;
     setup_unity(v);
+    enable_ir();
     trace("IOMMU: DMA remapping on: %u AMD-Vi unit%s, %u-level tables (48-bit device addresses), large pages 2M "
           "1G%s",
           num_units, num_units == 1 ? "" : "s", LEVELS, np_cache ? ", non-present entries cached" : "");
-    trace("IOMMU: AMD-Vi interrupt remapping not supported yet (MSIs in the compatibility format)");
 }
 
 bool Iommu::Amd::make_table(Pd *pd)
@@ -465,4 +537,36 @@ void Iommu::Amd::interrupt()
     Lock_guard g(lock);
     for (unsigned i = 0; i < num_units; i++)
         events(units[i]);
+}
+
+bool Iommu::Amd::remaps_interrupts() { return ir_on; }
+
+int Iommu::Amd::ioapic_sid(u32 id) { return on ? special(Ivrs_special::IOAPIC, static_cast<int>(id)) : -1; }
+
+/*
+ * Entry `index` (a GSI) for the requester sid: an MSI's data is the index (ABI 7.15's outputs);
+ * an I/O APIC's is its RTE's vector, so its table is indexed by the vector. No requester ID (the
+ * HPET's MSIs): the IVRS HPET entry's. Each device's table is its own: a device sending another's
+ * message finds no entry there and the unit aborts the interrupt.
+ */
+bool Iommu::Amd::set_irte(u32 index, u32 apic_id, u8 vector, int sid)
+{
+    if (!ir_on || apic_id > 0xff)
+        return false;
+    Lock_guard g(lock);
+    int devid = sid >= 0 ? sid : special(Ivrs_special::HPET, -1);
+    if (devid < 0)
+        return false;
+    bool ioapic = false;
+    for (unsigned u = 0; u < num_units; u++)
+        for (unsigned i = 0; i < ivhds[u]->num_special && i < Ivrs_ivhd::MAX_SPECIAL; i++)
+            ioapic |= ivhds[u]->special[i].variety == Ivrs_special::IOAPIC && ivhds[u]->special[i].devid == devid;
+    u32 entry = ioapic ? vector : index;
+    u32 *t = entry < Intr::ENTRIES ? intr_table(static_cast<u16>(devid)) : nullptr;
+    if (!t)
+        return false;
+    __atomic_store_n(&t[entry], Intr::irte(vector, static_cast<u8>(apic_id)), __ATOMIC_RELEASE);
+    Cmd c = inv_interrupt_table(static_cast<u16>(devid));
+    submit_all(&c, 1);
+    return true;
 }

@@ -427,14 +427,16 @@ void enable_ir(const Dmar_info &d)
 
 bool Iommu::active() { return on || Amd::active(); }
 
-bool Iommu::remaps_interrupts() { return ir_on; }
+bool Iommu::remaps_interrupts() { return ir_on || Amd::remaps_interrupts(); }
 
-u32 Iommu::rte_hi(u32 index) { return Irte::rte_hi(static_cast<u16>(index)); }
+u32 Iommu::rte_hi(u32 index) { return Amd::active() ? 0 : Irte::rte_hi(static_cast<u16>(index)); }  // AMD-Vi: compatibility RTEs
 
 static_assert(Iommu::MSI_REMAPPED == Irte::MSI_ADDR);
 
 bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
 {
+    if (Amd::active())
+        return Amd::set_irte(index, apic_id, vector, sid);
     if (!ir_on || index >= Irte::ENTRIES || apic_id > 0xff)
         return false;
     Lock_guard g(lock);
@@ -454,6 +456,8 @@ bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
 
 int Iommu::ioapic_sid(u32 id)
 {
+    if (Amd::active())
+        return Amd::ioapic_sid(id);
     const Dmar_info &d = Boot::acpi.dmar;
     Lock_guard g(lock);
     for (unsigned u = 0; on && u < d.num_drhd && u < Dmar_info::MAX_DRHD; u++)

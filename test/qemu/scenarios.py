@@ -481,6 +481,14 @@ SCENARIOS = [
              expect=[BANNER, r'IOMMU: interrupt remapping on', r'PASS: the second edu sending that message: dropped',
                      r'^28 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu']),
+    # The same through AMD-Vi interrupt remapping: per-device tables, so the second edu sending the
+    # first one's message finds no entry in its own table and is aborted.
+    Scenario('msi-edu-amd', 'edu MSI and INTx through AMD-Vi interrupt remapping, per-device tables', smp=2,
+             machine='q35', cmdline='serial iommu', extra=['-device', 'amd-iommu', '-device', 'edu', '-device', 'edu'],
+             module='user/msitest/msitest',
+             expect=[BANNER, r'IOMMU: interrupt remapping on: AMD-Vi', r'PASS: the second edu sending that message: dropped',
+                     r'^28 passed, 0 failed$'],
+             steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu']),
 
     # DMA remapping with VT-d (docs/iommu.md): two edu devices in child PDs, their DMA confined to
     # what was delegated with the D bit (user/iommutest). Every blocked write prints a DMAR fault line

@@ -142,6 +142,21 @@ TEST(Amdvi, TheLogIsReadUpToTheFirstEmptyEntryAndCleared)
     EXPECT_EQ(head, 1u);
 }
 
+TEST(Amdvi, InterruptRemappingEntries)
+{
+    // Remapped: IV, IntTabLen 8 (256 entries), the table (bits 51:6), IntCtl 2.
+    EXPECT_EQ(Intr::dte_q2(0xff30000), 0x200000000ff30011ull);
+    // No table: IV alone, IntCtl 0: the unit aborts the device's fixed interrupts.
+    EXPECT_EQ(Intr::dte_q2(0), 1u);
+    // Nothing in the bits QEMU 7.2 checks as reserved in the third quadword.
+    EXPECT_EQ(Intr::dte_q2(0xff30000) & 0x08f0000000000000ull, 0u);
+    // 32-bit entry: RemapEn, fixed, physical, destination 15:8, vector 23:16.
+    EXPECT_EQ(Intr::irte(0x34, 1), 0x340101u);
+    EXPECT_EQ(Intr::irte(0x20, 0xff) & 0xff, 1u);
+    EXPECT_EQ(Intr::ENTRIES * sizeof(u32), 1024u);
+    EXPECT_EQ(inv_interrupt_table(0x20).hi, 0u);
+}
+
 TEST(Amdvi, MsiCapabilityLayout)
 {
     EXPECT_EQ(Msi::data_offset(0), 8u);

@@ -295,7 +295,9 @@ int main(const Hip *hip, unsigned cpu)
     unsigned slot = 0;
     for (unsigned d = 0; d < 32 && !dev2; d++) {
         auto f = cfg + (d << 15);
-        if (cfg16(f, 0) != 0x1234 || cfg16(f, 2) != 0x11e8)
+        // A hole (the kernel keeps the AMD IOMMU's own configuration page: docs/iommu.md) is skipped.
+        if (pd_lookup(Crd::mem(reinterpret_cast<u64>(f) >> 12)).crd.is_null() || cfg16(f, 0) != 0x1234 ||
+            cfg16(f, 2) != 0x11e8)
             continue;
         if (dev) {
             dev2 = f;
