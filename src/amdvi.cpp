@@ -155,14 +155,15 @@ void set_dte(u16 rid, const u64 *root, u16 domain)
     submit_all(c, 2);
 }
 
-u16 alloc_did()
+/* pd's domain ID, allocated with its first device (lock held); 0: none is left. */
+u16 domain_of(Pd *pd)
 {
-    for (u32 d = UNITY_DID + 1; d < 0x10000; d++)
+    for (u32 d = UNITY_DID + 1; !pd->did && d < 0x10000; d++)
         if (!(did_used[d / 64] & (u64{1} << (d % 64)))) {
             did_used[d / 64] |= u64{1} << (d % 64);
-            return static_cast<u16>(d);
+            __atomic_store_n(&pd->did, static_cast<u16>(d), __ATOMIC_SEQ_CST);
         }
-    return 0;
+    return pd->did;
 }
 
 constexpr u64 DMA_LIMIT = u64{1} << 36;  // pages below 2^48
@@ -367,7 +368,7 @@ bool enable(Unit &u)
         constexpr unsigned BATCH = 64;
         Cmd c[BATCH];
         for (u32 id = 0; id < DEVICES; id += BATCH / 2) {
-            for (unsigned i = 0; i < BATCH / 2; i++) {
+            for (size_t i = 0; i < BATCH / 2; i++) {
                 c[2 * i] = inv_devtab_entry(static_cast<u16>(id + i));
                 c[2 * i + 1] = inv_domain(static_cast<u16>(id + i));
             }
@@ -494,13 +495,9 @@ bool Iommu::Amd::assign(Pd *pd, u16 rid)
     if (!on || !make_table(pd))
         return false;
     Lock_guard g(lock);
-    if (!pd->did) {
-        u16 did = alloc_did();
-        if (!did) {
-            trace("IOMMU: out of AMD-Vi domain IDs");
-            return false;
-        }
-        __atomic_store_n(&pd->did, did, __ATOMIC_SEQ_CST);
+    if (!domain_of(pd)) {
+        trace("IOMMU: out of AMD-Vi domain IDs");
+        return false;
     }
     set_dte(rid, pd->dpt, pd->did);
     u16 alias = requester(rid);

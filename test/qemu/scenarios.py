@@ -475,20 +475,17 @@ SCENARIOS = [
     # The same through VT-d interrupt remapping (docs/iommu.md): remappable MSIs, I/O APIC pins in
     # the remappable format, a second edu sending the first one's message is dropped. The INTx part's
     # DMA from an unassigned edu is blocked (one fault line), its interrupt still comes.
-    Scenario('msi-edu-iommu', 'edu MSI and INTx through VT-d interrupt remapping, source-ID check', smp=2,
-             machine='q35', cmdline='serial iommu', extra=['-device', 'intel-iommu', '-device', 'edu', '-device', 'edu'],
-             module='user/msitest/msitest',
-             expect=[BANNER, r'IOMMU: interrupt remapping on', r'PASS: the second edu sending that message: dropped',
-                     r'^28 passed, 0 failed$'],
-             steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu']),
-    # The same through AMD-Vi interrupt remapping: per-device tables, so the second edu sending the
-    # first one's message finds no entry in its own table and is aborted.
-    Scenario('msi-edu-amd', 'edu MSI and INTx through AMD-Vi interrupt remapping, per-device tables', smp=2,
-             machine='q35', cmdline='serial iommu', extra=['-device', 'amd-iommu', '-device', 'edu', '-device', 'edu'],
-             module='user/msitest/msitest',
-             expect=[BANNER, r'IOMMU: interrupt remapping on: AMD-Vi', r'PASS: the second edu sending that message: dropped',
-                     r'^28 passed, 0 failed$'],
-             steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu']),
+    # The same through AMD-Vi interrupt remapping (msi-edu-amd): per-device tables, so the second edu
+    # sending the first one's message finds no entry in its own table and is aborted.
+    *[Scenario(f'msi-edu-{suffix}', f'edu MSI and INTx through {unit} interrupt remapping, {how}', smp=2,
+               machine='q35', cmdline='serial iommu', extra=['-device', device, '-device', 'edu', '-device', 'edu'],
+               module='user/msitest/msitest',
+               expect=[BANNER, r'IOMMU: interrupt remapping on' + on, r'PASS: the second edu sending that message: dropped',
+                       r'^28 passed, 0 failed$'],
+               steps=[('exit', EXIT_PASS)], tags=['irq', 'iommu'])
+      for suffix, unit, how, device, on in (
+          ('iommu', 'VT-d', 'source-ID check', 'intel-iommu', ''),
+          ('amd', 'AMD-Vi', 'per-device tables', 'amd-iommu', ': AMD-Vi'))],
 
     # DMA remapping with VT-d (docs/iommu.md): two edu devices in child PDs, their DMA confined to
     # what was delegated with the D bit (user/iommutest). Every blocked write prints a DMAR fault line
