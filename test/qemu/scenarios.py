@@ -565,12 +565,15 @@ SCENARIOS = [
              forbid=[HYPTRACE], timeout=120, tags=['conformance']),
     # With `iommu` on q35 with intel-iommu: DMA and interrupt remapping on (the PIT and every other
     # I/O APIC pin through remapping entries); I.135 skips itself (the module says `iommu`).
-    Scenario('conformance-iommu-smp4', 'ABI conformance suite with VT-d DMA and interrupt remapping, four CPUs',
-             smp=4, machine='q35', cmdline='serial iommu', extra=['-device', 'intel-iommu'],
-             module='user/conformance/conformance iommu',
-             expect=[BANNER, LIVELOCK_KILL, r'IOMMU: interrupt remapping on', rf'^{CONFORMANCE_SMP4 - 1} passed, 0 failed$'],
-             steps=[('exit', EXIT_PASS)], allow=['Killed EC'], forbid=[HYPTRACE], timeout=120,
-             tags=['conformance', 'iommu']),
+    # conformance-amd-smp4: the same with amd-iommu (AMD-Vi; the PIT's pin through the I/O APIC's
+    # interrupt remapping table).
+    *[Scenario(f'conformance-{suffix}-smp4', f'ABI conformance suite with {unit} DMA and interrupt remapping, four CPUs',
+               smp=4, machine='q35', cmdline='serial iommu', extra=['-device', device],
+               module=f'user/conformance/conformance iommu{extra_arg}',
+               expect=[BANNER, LIVELOCK_KILL, r'IOMMU: interrupt remapping on', rf'^{CONFORMANCE_SMP4 - 1} passed, 0 failed$'],
+               steps=[('exit', EXIT_PASS)], allow=['Killed EC'], forbid=[HYPTRACE], timeout=120,
+               tags=['conformance', 'iommu'])
+      for suffix, unit, device, extra_arg in (('iommu', 'VT-d', 'intel-iommu', ''), ('amd', 'AMD-Vi', 'amd-iommu', ' amd'))],
     # With `hyptrace` every failed check the suite provokes is logged with its reason, and the
     # suite's verdict is the same.
     Scenario('conformance-hyptrace-smp1', 'hyptrace: failed hypercall checks of the conformance suite logged',
