@@ -13,13 +13,15 @@ namespace Amdvi {
 namespace Reg {
 constexpr unsigned DEV_TABLE = 0x00, CMD_BASE = 0x08, EVT_BASE = 0x10, CONTROL = 0x18, EXCL_BASE = 0x20,
                    EXCL_LIMIT = 0x28, EFR = 0x30;
-constexpr unsigned CMD_HEAD = 0x2000, CMD_TAIL = 0x2008, EVT_HEAD = 0x2010, EVT_TAIL = 0x2018, STATUS = 0x2020;
+constexpr unsigned CMD_HEAD = 0x2000, CMD_TAIL = 0x2008, EVT_HEAD = 0x2010, EVT_TAIL = 0x2018,
+                   STATUS = 0x2020;
 constexpr unsigned SIZE = 0x4000;  // the register block (16 KiB)
 }  // namespace Reg
 
 /* Control register. */
 namespace Ctl {
-constexpr u64 IOMMU_EN = 1, EVT_LOG_EN = 1u << 2, EVT_INT_EN = 1u << 3, COHERENT = 1u << 10, CMD_BUF_EN = 1u << 12;
+constexpr u64 IOMMU_EN = 1, EVT_LOG_EN = 1u << 2, EVT_INT_EN = 1u << 3, COHERENT = 1u << 10,
+              CMD_BUF_EN = 1u << 12;
 }  // namespace Ctl
 
 /* Status register: EVT_OVF, EVT_INT and COMWAIT_INT are write-1-to-clear. */
@@ -70,7 +72,10 @@ constexpr u64 dte_q0(u64 root, unsigned levels, bool rw)
 }
 constexpr u64 dte_q1(u16 domain) { return domain; }
 constexpr u16 dte_domain(const Dte &d) { return static_cast<u16>(d.q[1]); }
-constexpr bool dte_translates(const Dte &d) { return (d.q[0] & (Dte_bits::V | Dte_bits::IR)) == (Dte_bits::V | Dte_bits::IR); }
+constexpr bool dte_translates(const Dte &d)
+{
+    return (d.q[0] & (Dte_bits::V | Dte_bits::IR)) == (Dte_bits::V | Dte_bits::IR);
+}
 
 /* Commands (16 bytes; the opcode in bits 63:60 of the first quadword). */
 struct Cmd

@@ -3,8 +3,9 @@
  * AMD-Vi (src/amdvi.cpp, where there is an IVRS table and no DMAR table), only with the
  * command-line option `iommu`. Each PD has a DMA page table (Pd::dpt; the host table's format
  * for VT-d, Paging::Amd for AMD-Vi), filled by src/mapping.cpp from D-bit memory nodes;
- * assign_pci points a device's context entry (device table entry) at it. Devices not assigned are blocked. Every change that takes
- * rights away is out of every unit's caches before sync() returns.
+ * assign_pci points a device's context entry (device table entry) at it. Devices not assigned
+ * are blocked. Every change that takes rights away is out of every unit's caches before sync()
+ * returns.
  */
 #pragma once
 

@@ -25,8 +25,8 @@
  * overflow the log is restarted, so logging goes on after any storm. (QEMU 7.2 logs no events
  * at all: its status check always finds the overflow bit set; docs/iommu.md.)
  */
-#include "acpi.hpp"
 #include "amdvi.hpp"
+#include "acpi.hpp"
 #include "boot.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
@@ -44,9 +44,9 @@ namespace {
 
 using namespace Amdvi;
 
-constexpr u64 WAIT_MS = 1000;              // a unit that does not answer within this: give up
-constexpr unsigned LEVELS = 4;            // every unit walks at least four levels (EFR.HATS)
-constexpr u16 UNITY_DID = 1;              // 0: blocked entries
+constexpr u64 WAIT_MS = 1000;   // a unit that does not answer within this: give up
+constexpr unsigned LEVELS = 4;  // every unit walks at least four levels (EFR.HATS)
+constexpr u16 UNITY_DID = 1;    // 0: blocked entries
 constexpr unsigned CMD_ENTRIES = 1u << CMD_LEN, EVT_ENTRIES = 1u << EVT_LEN;
 
 struct Unit
@@ -103,9 +103,10 @@ bool submit(Unit &u, const Cmd *c, unsigned n)
             return true;
         pause();
     }
-    trace("IOMMU: AMD-Vi unit at %#lx did not complete its commands within %lu ms (head %#lx tail %#lx status "
-          "%#lx): its caches may hold stale translations",
-          u.phys, WAIT_MS, rd64(u, Reg::CMD_HEAD), rd64(u, Reg::CMD_TAIL), rd64(u, Reg::STATUS));
+    trace(
+        "IOMMU: AMD-Vi unit at %#lx did not complete its commands within %lu ms (head %#lx tail %#lx status "
+        "%#lx): its caches may hold stale translations",
+        u.phys, WAIT_MS, rd64(u, Reg::CMD_HEAD), rd64(u, Reg::CMD_TAIL), rd64(u, Reg::STATUS));
     return false;
 }
 
@@ -215,7 +216,8 @@ void enable_ir()
     const Madt_info &m = Boot::acpi.madt;
     for (unsigned i = 0; i < m.num_ioapic && i < Madt_info::MAX_IOAPIC; i++)
         if (special(Ivrs_special::IOAPIC, m.ioapic[i].id) < 0) {
-            trace("IOMMU: interrupt remapping off: I/O APIC %u has no IVRS entry (MSIs in the compatibility format)",
+            trace("IOMMU: interrupt remapping off: I/O APIC %u has no IVRS entry (MSIs in the compatibility "
+                  "format)",
                   m.ioapic[i].id);
             return;
         }
@@ -227,11 +229,13 @@ void enable_ir()
             submit(units[i], &c, 1);
         else
             for (u32 id = 0; id < DEVICES; id++) {
-                Cmd d[2] = {inv_devtab_entry(static_cast<u16>(id)), inv_interrupt_table(static_cast<u16>(id))};
+                Cmd d[2] = {inv_devtab_entry(static_cast<u16>(id)),
+                            inv_interrupt_table(static_cast<u16>(id))};
                 submit(units[i], d, 2);
             }
     ir_on = true;
-    trace("IOMMU: interrupt remapping on: AMD-Vi tables of %u entries per device, xAPIC destinations", Intr::ENTRIES);
+    trace("IOMMU: interrupt remapping on: AMD-Vi tables of %u entries per device, xAPIC destinations",
+          Intr::ENTRIES);
 }
 
 /* devid's interrupt table, made (and its device table entry pointed at it) on first use (lock held). */
@@ -271,7 +275,8 @@ void events(Unit &u)
     trace_user("IOMMU: AMD-Vi unit at %#lx: the event log overflowed, events were lost", u.phys);
     u64 ctl = rd64(u, Reg::CONTROL);
     wr64(u, Reg::CONTROL, ctl & ~Ctl::EVT_LOG_EN);
-    for (u64 end = rdtsc() + Time::ms_to_tsc(WAIT_MS); (rd64(u, Reg::STATUS) & Sts::EVT_RUN) && rdtsc() < end;)
+    for (u64 end = rdtsc() + Time::ms_to_tsc(WAIT_MS);
+         (rd64(u, Reg::STATUS) & Sts::EVT_RUN) && rdtsc() < end;)
         pause();
     wr64(u, Reg::EVT_HEAD, 0);
     wr64(u, Reg::EVT_TAIL, 0);
@@ -317,15 +322,16 @@ bool probe(const Ivrs_ivhd &h, Unit &u, u64 *done)
     u.regs = static_cast<volatile u8 *>(Mmio::map(h.base, Reg::SIZE));
     volatile u8 *c = Iommu::pci_config(h.devid);
     if (!u.regs || !c) {
-        trace("IOMMU: AMD-Vi unit at %#lx: registers or configuration space %02x:%02x.%x not reachable", h.base,
-              h.devid >> 8, (h.devid >> 3) & 0x1f, h.devid & 7);
+        trace("IOMMU: AMD-Vi unit at %#lx: registers or configuration space %02x:%02x.%x not reachable",
+              h.base, h.devid >> 8, (h.devid >> 3) & 0x1f, h.devid & 7);
         return false;
     }
     u32 hdr = *reinterpret_cast<volatile u32 *>(c + h.cap_offset);
     u.efr = Efr{(hdr & Cap_hdr::EFR_SUP) ? rd64(u, Reg::EFR) : 0};
     u.np_cache = hdr & Cap_hdr::NP_CACHE;
     u.done = done;
-    trace("IOMMU: AMD-Vi unit at %#lx (IVHD type %#x, device %02x:%02x.%x, %u device ranges, %u special devices) "
+    trace("IOMMU: AMD-Vi unit at %#lx (IVHD type %#x, device %02x:%02x.%x, %u device ranges, %u special "
+          "devices) "
           "capability %#x EFR %#lx",
           h.base, h.type, h.devid >> 8, (h.devid >> 3) & 0x1f, h.devid & 7, h.num_ranges, h.num_special, hdr,
           u.efr.v);
@@ -357,7 +363,8 @@ bool enable(Unit &u)
               u.phys);
     // Translation on with the rest: every entry blocks already, and QEMU 7.2 runs neither the
     // command buffer nor the event log while IOMMUEn is clear.
-    wr64(u, Reg::CONTROL, Ctl::IOMMU_EN | Ctl::CMD_BUF_EN | Ctl::EVT_LOG_EN | Ctl::EVT_INT_EN | Ctl::COHERENT);
+    wr64(u, Reg::CONTROL,
+         Ctl::IOMMU_EN | Ctl::CMD_BUF_EN | Ctl::EVT_LOG_EN | Ctl::EVT_INT_EN | Ctl::COHERENT);
     // Whatever firmware left in the caches goes: everything at once where the unit can, else every
     // device table entry and every domain.
     if (u.efr.ia()) {
@@ -446,7 +453,8 @@ void Iommu::Amd::init()
     on = true;
     setup_unity(v);
     enable_ir();
-    trace("IOMMU: DMA remapping on: %u AMD-Vi unit%s, %u-level tables (48-bit device addresses), large pages 2M "
+    trace("IOMMU: DMA remapping on: %u AMD-Vi unit%s, %u-level tables (48-bit device addresses), large pages "
+          "2M "
           "1G%s",
           num_units, num_units == 1 ? "" : "s", LEVELS, np_cache ? ", non-present entries cached" : "");
 }
@@ -557,7 +565,8 @@ bool Iommu::Amd::set_irte(u32 index, u32 apic_id, u8 vector, int sid)
     bool ioapic = false;
     for (unsigned u = 0; u < num_units; u++)
         for (unsigned i = 0; i < ivhds[u]->num_special && i < Ivrs_ivhd::MAX_SPECIAL; i++)
-            ioapic |= ivhds[u]->special[i].variety == Ivrs_special::IOAPIC && ivhds[u]->special[i].devid == devid;
+            ioapic |=
+                ivhds[u]->special[i].variety == Ivrs_special::IOAPIC && ivhds[u]->special[i].devid == devid;
     u32 entry = ioapic ? vector : index;
     u32 *t = entry < Intr::ENTRIES ? intr_table(static_cast<u16>(devid)) : nullptr;
     if (!t)

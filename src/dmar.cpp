@@ -429,7 +429,8 @@ bool Iommu::active() { return on || Amd::active(); }
 
 bool Iommu::remaps_interrupts() { return ir_on || Amd::remaps_interrupts(); }
 
-u32 Iommu::rte_hi(u32 index) { return Amd::active() ? 0 : Irte::rte_hi(static_cast<u16>(index)); }  // AMD-Vi: compatibility RTEs
+// AMD-Vi: RTEs stay in the compatibility format (the entry holds the destination).
+u32 Iommu::rte_hi(u32 index) { return Amd::active() ? 0 : Irte::rte_hi(static_cast<u16>(index)); }
 
 static_assert(Iommu::MSI_REMAPPED == Irte::MSI_ADDR);
 

@@ -155,10 +155,11 @@ bool map_dma(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     Lock_guard g(pd->lock);
     unsigned level = level_of(Iommu::large_pages());
     // AMD-Vi tables (Paging::Amd): IR for any right, IW for W; the walker adds present.
-    bool ok = Iommu::Amd::active()
-                  ? map_pages<Paging::Amd>(pd->dpt, page, phys_page, pages,
-                                           Paging::Amd::IR | ((rights & 2) ? Paging::Amd::IW : 0), level, pd->quota)
-                  : map_pages(pd->dpt, page, phys_page, pages, pte_flags(rights), level, pd->quota);
+    bool ok =
+        Iommu::Amd::active()
+            ? map_pages<Paging::Amd>(pd->dpt, page, phys_page, pages,
+                                     Paging::Amd::IR | ((rights & 2) ? Paging::Amd::IW : 0), level, pd->quota)
+            : map_pages(pd->dpt, page, phys_page, pages, pte_flags(rights), level, pd->quota);
     Iommu::sync(pd, page << 12, pages << 12, false);
     return ok;
 }

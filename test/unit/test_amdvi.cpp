@@ -62,10 +62,10 @@ TEST(Amdvi, Commands)
 {
     Cmd w = completion_wait(0xff20008, 7);
     EXPECT_EQ(w.lo >> 60, Op::COMPLETION_WAIT);
-    EXPECT_EQ(w.lo & 1, 1u);                             // S: store
-    EXPECT_EQ(w.lo & 6, 0u);                             // no interrupt, no flush
+    EXPECT_EQ(w.lo & 1, 1u);                              // S: store
+    EXPECT_EQ(w.lo & 6, 0u);                              // no interrupt, no flush
     EXPECT_EQ(w.lo & 0x000ffffffffffff8ull, 0xff20008u);  // store address bits 51:3
-    EXPECT_EQ((w.lo >> 52) & 0xff, 0u);                  // reserved
+    EXPECT_EQ((w.lo >> 52) & 0xff, 0u);                   // reserved
     EXPECT_EQ(w.hi, 7u);
     EXPECT_EQ(completion_wait(0xff20007, 1).lo & 0x000ffffffffffff8ull, 0xff20000u);  // 8-byte aligned
 
@@ -86,7 +86,8 @@ TEST(Amdvi, Commands)
 TEST(Amdvi, EventsDecode)
 {
     // IO_PAGE_FAULT from 00:04.0 in domain 2, a write (RW) to a present entry without permission.
-    u64 lo = u64{Ev::IO_PAGE_FAULT} << 60 | u64{Ev::WRITE | Ev::PRESENT | Ev::PERMISSION} << 48 | u64{2} << 16 | 0x20;
+    u64 lo = u64{Ev::IO_PAGE_FAULT} << 60 | u64{Ev::WRITE | Ev::PRESENT | Ev::PERMISSION} << 48 |
+             u64{2} << 16 | 0x20;
     Event e = event(lo, 0x1250000);
     EXPECT_EQ(e.code, Ev::IO_PAGE_FAULT);
     EXPECT_EQ(e.devid, 0x20);

@@ -278,7 +278,8 @@ int main(const Hip *h, unsigned)
                 holes++;
                 at = d;
             }
-        check(holes == 1, "one configuration page on bus 0 is not delegable: the AMD IOMMU's own (00:%02x.0)", at);
+        check(holes == 1, "one configuration page on bus 0 is not delegable: the AMD IOMMU's own (00:%02x.0)",
+              at);
     }
     if (!remap) {
         without_iommu(h);
