@@ -1,9 +1,11 @@
 /*
- * The IOMMU (ABI 7.14, 11.4; docs/iommu.md): DMA remapping with Intel VT-d (src/dmar.cpp),
- * only with the command-line option `iommu`. Each PD has a DMA page table (Pd::dpt, the host
- * table's format), filled by src/mapping.cpp from D-bit memory nodes; assign_pci points a
- * device's context entry at it. Devices not assigned are blocked. Every change that takes
- * rights away is out of every unit's caches before sync() returns.
+ * The IOMMU (ABI 7.14, 11.4; docs/iommu.md): DMA remapping with Intel VT-d (src/dmar.cpp) or
+ * AMD-Vi (src/amdvi.cpp, where there is an IVRS table and no DMAR table), only with the
+ * command-line option `iommu`. Each PD has a DMA page table (Pd::dpt; the host table's format
+ * for VT-d, Paging::Amd for AMD-Vi), filled by src/mapping.cpp from D-bit memory nodes;
+ * assign_pci points a device's context entry (device table entry) at it. Devices not assigned
+ * are blocked. Every change that takes rights away is out of every unit's caches before sync()
+ * returns.
  */
 #pragma once
 
@@ -44,7 +46,8 @@ void interrupt();
  * Interrupt remapping (on with DMA remapping where every unit and the DMAR table allow it;
  * x2APIC destinations with EIM, docs/iommu.md). Remapping entry `index` = GSI; set_irte() programs
  * it and invalidates it in every unit (false: no remapping, or a CPU it cannot name). sid: the
- * requester ID the unit must see, -1: not checked.
+ * requester ID the unit must see, -1: not checked. AMD-Vi (xAPIC destinations only): the entry is in
+ * sid's own table (-1: the IVRS HPET's), at the vector for an I/O APIC.
  */
 bool remaps_interrupts();
 /* A device interrupt can be sent to the CPU with this APIC ID: with remapping and EIM any, else
@@ -57,4 +60,29 @@ int ioapic_sid(u32 id);
    MSI data is the index: ABI 7.15's 0xfee00018 and GSI). */
 u32 rte_hi(u32 index);
 constexpr u32 MSI_REMAPPED = 0xfee00018;
+
+/* PCI configuration space of rid through segment 0's MMCONFIG (mapped on first use), nullptr if
+   outside it; whether a function answers there. For both backends. */
+volatile u8 *pci_config(u16 rid);
+bool pci_present(u16 rid);
+
+/*
+ * The AMD-Vi backend (src/amdvi.cpp). The functions above dispatch to it when it is active; its
+ * DMA tables have the Paging::Amd format.
+ */
+namespace Amd {
+void init();
+bool active();
+u64 dma_pages();
+unsigned large_pages();
+bool make_table(Pd *pd);
+void sync(Pd *pd, bool lost);
+bool known(u16 rid);
+bool assign(Pd *pd, u16 rid);
+void release(Pd *pd);
+void interrupt();
+bool remaps_interrupts();
+bool set_irte(u32 index, u32 apic_id, u8 vector, int sid);
+int ioapic_sid(u32 id);
+}  // namespace Amd
 }  // namespace Iommu

@@ -436,11 +436,12 @@ void enable_ir(const Dmar_info &d)
 
 }  // namespace
 
-bool Iommu::active() { return on; }
+bool Iommu::active() { return on || Amd::active(); }
 
-bool Iommu::remaps_interrupts() { return ir_on; }
+bool Iommu::remaps_interrupts() { return ir_on || Amd::remaps_interrupts(); }
 
-u32 Iommu::rte_hi(u32 index) { return Irte::rte_hi(static_cast<u16>(index)); }
+// AMD-Vi: RTEs stay in the compatibility format (the entry holds the destination).
+u32 Iommu::rte_hi(u32 index) { return Amd::active() ? 0 : Irte::rte_hi(static_cast<u16>(index)); }
 
 static_assert(Iommu::MSI_REMAPPED == Irte::MSI_ADDR);
 
@@ -448,6 +449,8 @@ bool Iommu::reaches(u32 apic_id) { return ir_on ? Irte::reachable(apic_id, eim) 
 
 bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
 {
+    if (Amd::active())
+        return Amd::set_irte(index, apic_id, vector, sid);
     if (!ir_on || index >= Irte::ENTRIES || !Irte::reachable(apic_id, eim))
         return false;
     Lock_guard g(lock);
@@ -467,6 +470,8 @@ bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
 
 int Iommu::ioapic_sid(u32 id)
 {
+    if (Amd::active())
+        return Amd::ioapic_sid(id);
     const Dmar_info &d = Boot::acpi.dmar;
     Lock_guard g(lock);
     for (unsigned u = 0; on && u < d.num_drhd && u < Dmar_info::MAX_DRHD; u++)
@@ -480,9 +485,21 @@ int Iommu::ioapic_sid(u32 id)
     return -1;
 }
 
-u64 Iommu::dma_pages() { return on ? dma_limit() : 0; }
+volatile u8 *Iommu::pci_config(u16 rid)
+{
+    Lock_guard g(lock);
+    return config(rid);
+}
 
-unsigned Iommu::large_pages() { return large; }
+bool Iommu::pci_present(u16 rid)
+{
+    Lock_guard g(lock);
+    return present(rid);
+}
+
+u64 Iommu::dma_pages() { return on ? dma_limit() : Amd::dma_pages(); }
+
+unsigned Iommu::large_pages() { return on ? large : Amd::large_pages(); }
 
 void Iommu::init()
 {
@@ -490,15 +507,7 @@ void Iommu::init()
     if (!Boot::cmdline.iommu)
         return;
     if (!d.present) {
-        const Ivrs_info &v = Boot::acpi.ivrs;
-        for (unsigned i = 0; i < v.num_ivhd; i++)
-            trace("IOMMU: AMD-Vi unit at %#lx (IVHD type %#x, device %02x:%02x.%x, %u device ranges, %u "
-                  "special "
-                  "devices)",
-                  v.ivhd[i].base, v.ivhd[i].type, v.ivhd[i].devid >> 8, (v.ivhd[i].devid >> 3) & 0x1f,
-                  v.ivhd[i].devid & 7, v.ivhd[i].num_ranges, v.ivhd[i].num_special);
-        trace("IOMMU: 'iommu' given but no DMAR table%s: DMA remapping off",
-              v.present ? " (AMD-Vi is not supported yet)" : "");
+        Amd::init();  // AMD-Vi where there is an IVRS table (src/amdvi.cpp)
         return;
     }
     if (d.incomplete || !d.num_drhd) {
@@ -568,6 +577,8 @@ void Iommu::init()
 
 bool Iommu::make_table(Pd *pd)
 {
+    if (Amd::active())
+        return Amd::make_table(pd);
     if (__atomic_load_n(&pd->dpt, __ATOMIC_ACQUIRE))
         return true;
     Lock_guard g(pd->lock);
@@ -582,8 +593,10 @@ bool Iommu::make_table(Pd *pd)
 
 void Iommu::sync(Pd *pd, u64 va, u64 size, bool lost)
 {
-    if (!on)
+    if (!on) {
+        Amd::sync(pd, lost);
         return;
+    }
     write_back_range(pd->dpt, va, size);
     u16 did = __atomic_load_n(&pd->did, __ATOMIC_SEQ_CST);
     if (!did || !(lost || caching_mode)) {
@@ -600,13 +613,15 @@ void Iommu::sync(Pd *pd, u64 va, u64 size, bool lost)
 bool Iommu::known(u16 rid)
 {
     if (!on)
-        return false;
+        return Amd::known(rid);
     Lock_guard g(lock);
     return present(rid) && Dmar_scope_map::unit_for(Boot::acpi.dmar, rid, bridge_buses, nullptr) >= 0;
 }
 
 bool Iommu::assign(Pd *pd, u16 rid)
 {
+    if (Amd::active())
+        return Amd::assign(pd, rid);
     if (!on || !make_table(pd))
         return false;
     Lock_guard g(lock);
@@ -624,7 +639,11 @@ bool Iommu::assign(Pd *pd, u16 rid)
 void Iommu::release(Pd *pd)
 {
     u16 did = pd->did;
-    if (!on || !did)
+    if (!on) {
+        Amd::release(pd);
+        return;
+    }
+    if (!did)
         return;
     Lock_guard g(lock);
     for (unsigned bus = 0; bus < 256; bus++) {
@@ -659,6 +678,7 @@ void Iommu::for_each_register_range(void (*fn)(u64 first, u64 pages, void *ctx),
 
 void Iommu::interrupt()
 {
+    Amd::interrupt();
     Lock_guard g(lock);
     for (unsigned i = 0; i < num_units; i++)
         faults(units[i], i);

@@ -133,6 +133,12 @@ void Ioapic::mask(u32 gsi, bool masked)
     // route, e.g. a boot CPU beyond xAPIC IDs, stays masked rather than deliver vector 0).
     if (!masked && (lo & 0xff) != Vec::GSI_BASE + gsi)
         return;
+    // AMD-Vi interrupt remapping: QEMU 7.2 delivers remapped interrupts edge-triggered (an IRTE has
+    // no trigger mode and it drops the message's), so no EOI broadcast reaches a level pin. A
+    // directed EOI (I/O APIC version 0x20 and later) clears its Remote IRR before it is unmasked;
+    // where the broadcast did come, it finds nothing to clear.
+    if (!masked && (lo & (1u << 15)) && Iommu::Amd::remaps_interrupts() && (u->version & 0xff) >= 0x20)
+        u->regs[0x40 / 4] = lo & 0xff;
     write(*u, 0x10 + 2 * pin, masked ? lo | 1u << 16 : lo & ~(1u << 16));
 }
 

@@ -67,6 +67,7 @@ unsigned guest_max_level() { return Vmx::usable ? Vmx::ept_max_level() : host_ma
  * bits 0 and 1 as read and write) with leaf `flags` and the largest pages (up to max_level) alignment and
  * emptiness allow. pd->lock held.
  */
+template <class F = Paging::Host>
 bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, u64 flags, unsigned max_level, Quota *q)
 {
     u64 va = page << 12, pa = phys_page << 12;
@@ -83,7 +84,7 @@ bool map_pages(u64 *table, u64 page, u64 phys_page, u64 pages, u64 flags, unsign
                 break;
             }
         }
-        if (!Paging::map(table, va, pa, step << 12, flags, step > 1, q))
+        if (!Paging::map<F>(table, va, pa, step << 12, flags, step > 1, q))
             return false;
         va += step << 12;
         pa += step << 12;
@@ -152,8 +153,13 @@ bool map_dma(Pd *pd, u64 page, u64 phys_page, u64 pages, unsigned rights)
     if (!Iommu::make_table(pd))
         return false;
     Lock_guard g(pd->lock);
-    bool ok = map_pages(pd->dpt, page, phys_page, pages, pte_flags(rights), level_of(Iommu::large_pages()),
-                        pd->quota);
+    unsigned level = level_of(Iommu::large_pages());
+    // AMD-Vi tables (Paging::Amd): IR for any right, IW for W; the walker adds present.
+    bool ok =
+        Iommu::Amd::active()
+            ? map_pages<Paging::Amd>(pd->dpt, page, phys_page, pages,
+                                     Paging::Amd::IR | ((rights & 2) ? Paging::Amd::IW : 0), level, pd->quota)
+            : map_pages(pd->dpt, page, phys_page, pages, pte_flags(rights), level, pd->quota);
     Iommu::sync(pd, page << 12, pages << 12, false);
     return ok;
 }
@@ -164,7 +170,12 @@ void unmap_dma(Pd *pd, u64 page, u64 pages, bool remove)
     if (!dma_part(page, pages) || !__atomic_load_n(&pd->dpt, __ATOMIC_ACQUIRE))
         return;
     Lock_guard g(pd->lock);
-    if (remove)
+    if (Iommu::Amd::active()) {
+        if (remove)
+            Paging::unmap<Paging::Amd>(pd->dpt, page << 12, pages << 12, pd->dkeep);
+        else
+            Paging::protect<Paging::Amd>(pd->dpt, page << 12, pages << 12, false);
+    } else if (remove)
         Paging::unmap(pd->dpt, page << 12, pages << 12, pd->dkeep);
     else
         Paging::protect(pd->dpt, page << 12, pages << 12, false);

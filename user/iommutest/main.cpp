@@ -2,8 +2,9 @@
  * IOMMU test (ABI 7.14, 8.2, 9.6, 11.4; docs/iommu.md) with two of QEMU's `edu` devices, whose
  * DMA engine copies between its 4 KiB buffer (device address 0x40000) and a device address
  * (below 2^28, its DMA mask). Needs `-machine q35 -device intel-iommu -device edu -device edu`
- * and the kernel options `iommu kstat`; without `iommu` (module argument `noiommu`) it checks
- * that nothing is remapped and assign_pci answers BAD_DEV.
+ * (or `-device amd-iommu` and the module argument `amd`) and the kernel options `iommu kstat`;
+ * without `iommu` (module argument `noiommu`) it checks that nothing is remapped and assign_pci
+ * answers BAD_DEV.
  *
  * The root task takes RAM pages from the kernel (H bit) at physical addresses it picks from the
  * HIP's available memory, maps them itself, and delegates them with the D bit to child PDs at
@@ -157,12 +158,20 @@ bool find_ram()
     return false;
 }
 
+/* Something is mapped at p in our own space (the kernel keeps holes: ABI 9.6). */
+bool mapped(const volatile void *p)
+{
+    return p && !pd_lookup(Crd::mem(reinterpret_cast<u64>(p) >> 12)).crd.is_null();
+}
+
+volatile u8 *bus0;
+
 void find_edus(const Hip *h)
 {
-    auto bus0 = static_cast<volatile u8 *>(map_phys(h->mcfg_base, 1u << 20));
+    bus0 = static_cast<volatile u8 *>(map_phys(h->mcfg_base, 1u << 20));
     for (unsigned d = 0; bus0 && d < 32 && num_edu < 2; d++) {
         volatile u8 *f = bus0 + (d << 15);
-        if (*reinterpret_cast<volatile u32 *>(f) != 0x11e81234)
+        if (!mapped(f) || *reinterpret_cast<volatile u32 *>(f) != 0x11e81234)
             continue;
         Edu &e = edu[num_edu++];
         e.cfg = f;
@@ -254,10 +263,24 @@ int main(const Hip *h, unsigned)
     if (num_edu < 2)
         test::exit();
     // ABI 3.2: the result names the window even where nothing was delegated; the lookup tells.
-    u64 unit = drhd_base(h);
+    // AMD-Vi (QEMU's amd-iommu): the HIP names no DMAR table; the unit's registers are at QEMU's
+    // fixed address and the unit is a PCI function on bus 0 whose configuration page is a hole
+    // (our extension of 9.6).
+    bool amd = cmdline_flag("amd");
+    u64 unit = amd ? 0xfed80000 : drhd_base(h);
     auto *regs = unit ? map_phys(unit, PAGE_SIZE) : nullptr;
-    check(unit && (!regs || pd_lookup(Crd::mem(reinterpret_cast<u64>(regs) >> 12)).crd.is_null()),
-          "the IOMMU unit's register page (%#lx) is not delegable (9.6)", unit);
+    check(unit && !mapped(regs), "the IOMMU unit's register page (%#lx) is not delegable (9.6)", unit);
+    if (amd) {
+        check(!h->dmar_table, "HIP: no DMAR table named under AMD-Vi");
+        unsigned holes = 0, at = 0;
+        for (unsigned d = 0; bus0 && d < 32; d++)
+            if (!mapped(bus0 + (d << 15))) {
+                holes++;
+                at = d;
+            }
+        check(holes == 1, "one configuration page on bus 0 is not delegable: the AMD IOMMU's own (00:%02x.0)",
+              at);
+    }
     if (!remap) {
         without_iommu(h);
         test::exit();

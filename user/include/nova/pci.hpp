@@ -33,12 +33,15 @@ inline volatile u8 *map_bus0(const Hip *hip)
 }
 
 // Function 0 of the `nth` device on bus 0 with this vendor and device ID, nullptr if none; *slot
-// gets its device number.
+// gets its device number. Holes in the mapping are skipped (the kernel keeps the AMD IOMMU's own
+// configuration page: docs/iommu.md).
 inline volatile u8 *find(volatile u8 *bus0, u16 vendor, u16 device, unsigned nth = 0,
                          unsigned *slot = nullptr)
 {
     for (unsigned d = 0; bus0 && d < 32; d++) {
         volatile u8 *f = bus0 + (d << 15);
+        if (pd_lookup(Crd::mem(reinterpret_cast<u64>(f) >> 12)).crd.is_null())
+            continue;
         if (cfg16(f, 0) != vendor || cfg16(f, 2) != device || nth--)
             continue;
         if (slot)
