@@ -18,10 +18,13 @@ constexpr unsigned CMD_HEAD = 0x2000, CMD_TAIL = 0x2008, EVT_HEAD = 0x2010, EVT_
 constexpr unsigned SIZE = 0x4000;  // the register block (16 KiB)
 }  // namespace Reg
 
-/* Control register. */
+/* Control register. GA_EN: interrupt remapping entries have the 128-bit format (guest virtual
+   APIC mode stays off: GAMEn 0, GuestMode 0 in every entry); XT_EN: their destinations are 32-bit
+   x2APIC IDs. INTCAP_XT_EN (the unit's own interrupts through its XT interrupt registers instead of
+   the MSI capability) stays clear: its MSI goes to CPU 0 (APIC ID 0) in the xAPIC format. */
 namespace Ctl {
 constexpr u64 IOMMU_EN = 1, EVT_LOG_EN = 1u << 2, EVT_INT_EN = 1u << 3, COHERENT = 1u << 10,
-              CMD_BUF_EN = 1u << 12;
+              CMD_BUF_EN = 1u << 12, GA_EN = 1u << 17, XT_EN = u64{1} << 50, INTCAP_XT_EN = u64{1} << 51;
 }  // namespace Ctl
 
 /* Status register: EVT_OVF, EVT_INT and COMWAIT_INT are write-1-to-clear. */
@@ -39,7 +42,9 @@ constexpr u32 NP_CACHE = 1u << 26, EFR_SUP = 1u << 27;
 struct Efr
 {
     u64 v;
+    constexpr bool xt() const { return v & (1u << 2); }  // XTSup: x2APIC destinations (XTEn)
     constexpr bool ia() const { return v & (1u << 6); }  // INVALIDATE_IOMMU_ALL
+    constexpr bool ga() const { return v & (1u << 7); }  // GASup: the 128-bit entries (GAEn)
     /* Host address translation size: the most levels the unit walks (4 + HATS; 3 is reserved). */
     constexpr unsigned max_levels() const { return 4 + static_cast<unsigned>((v >> 10) & 3); }
 };
@@ -156,10 +161,14 @@ constexpr const char *event_name(u8 code)
 }
 
 /*
- * Interrupt remapping: a table of 32-bit entries per requester (IntTabLen 8: 256 entries, 1 KiB,
- * 64-byte aligned), indexed by bits 10:0 of the MSI data (an I/O APIC's: the RTE's vector). The
- * third quadword of a device table entry: IV, IntTabLen, the table, IntCtl 2 (fixed and arbitrated
+ * Interrupt remapping: a table of entries per requester (IntTabLen 8: 256 entries, 64-byte
+ * aligned), indexed by bits 10:0 of the MSI data (an I/O APIC's: the RTE's vector). The third
+ * quadword of a device table entry: IV, IntTabLen, the table, IntCtl 2 (fixed and arbitrated
  * interrupts remapped); without a table IV alone (IntCtl 0: every such interrupt aborted).
+ *
+ * Entries are 32 bits (xAPIC destinations, 8 bits) or, with GAEn, 128 bits; with XTEn as well
+ * their destination is a 32-bit x2APIC ID (bits 31:8 of the first quadword: destination 23:0;
+ * bits 63:56 of the second: destination 31:24; the vector in bits 7:0 of the second).
  */
 namespace Intr {
 constexpr unsigned LEN = 8, ENTRIES = 1u << LEN;
@@ -170,6 +179,20 @@ constexpr u64 dte_q2(u64 table_phys)
 }
 /* RemapEn, fixed delivery, physical destination `apic_id`, `vector`. */
 constexpr u32 irte(u8 vector, u8 apic_id) { return 1 | u32{apic_id} << 8 | u32{vector} << 16; }
+/* The same as a 128-bit entry (GuestMode 0) with a 32-bit destination: {first, second quadword}. */
+struct Irte128
+{
+    u64 lo, hi;
+};
+constexpr Irte128 irte128(u8 vector, u32 apic_id)
+{
+    return {1 | u64{apic_id & 0xffffff} << 8, vector | u64{apic_id >> 24} << 56};
+}
+/* x2APIC destinations (GAEn and XTEn) where every unit has XTSup and GASup and the local APICs
+   run in x2APIC mode (the destinations are x2APIC IDs); else 32-bit entries, xAPIC IDs. */
+constexpr bool use_x2apic(bool units_xt_ga, bool x2apic) { return units_xt_ga && x2apic; }
+/* An entry can name the CPU with this APIC ID: any with x2APIC destinations, else 0-255. */
+constexpr bool reachable(u32 apic_id, bool x2) { return x2 || apic_id <= 0xff; }
 }  // namespace Intr
 
 /* The unit's MSI capability (PCI capability ID 5): message control bits. */

@@ -46,12 +46,12 @@ void interrupt();
  * Interrupt remapping (on with DMA remapping where every unit and the DMAR table allow it;
  * x2APIC destinations with EIM, docs/iommu.md). Remapping entry `index` = GSI; set_irte() programs
  * it and invalidates it in every unit (false: no remapping, or a CPU it cannot name). sid: the
- * requester ID the unit must see, -1: not checked. AMD-Vi (xAPIC destinations only): the entry is in
- * sid's own table (-1: the IVRS HPET's), at the vector for an I/O APIC.
+ * requester ID the unit must see, -1: not checked. AMD-Vi (x2APIC destinations with GAEn and XTEn):
+ * the entry is in sid's own table (-1: the IVRS HPET's), at the vector for an I/O APIC.
  */
 bool remaps_interrupts();
-/* A device interrupt can be sent to the CPU with this APIC ID: with remapping and EIM any, else
-   xAPIC IDs 0-255 only. */
+/* A device interrupt can be sent to the CPU with this APIC ID: with remapping and EIM (AMD-Vi: XTEn)
+   any, else xAPIC IDs 0-255 only. */
 bool reaches(u32 apic_id);
 bool set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid);
 /* The requester ID of I/O APIC `id` from the DMAR scopes, -1 if none lists it. */
@@ -82,6 +82,7 @@ bool assign(Pd *pd, u16 rid);
 void release(Pd *pd);
 void interrupt();
 bool remaps_interrupts();
+bool reaches(u32 apic_id);
 bool set_irte(u32 index, u32 apic_id, u8 vector, int sid);
 int ioapic_sid(u32 id);
 }  // namespace Amd

@@ -15,10 +15,11 @@
  * caches); a device table entry changed is invalidated (INVALIDATE_DEVTAB_ENTRY) with the old and
  * new domains. Units that cache non-present entries (NpCache) get new entries invalidated too.
  *
- * Interrupt remapping (where every I/O APIC has an IVRS entry): a table of 32-bit entries per
- * requester, indexed by the MSI data (the GSI; an I/O APIC's: the RTE vector), invalidated
+ * Interrupt remapping (where every I/O APIC has an IVRS entry): a table of entries per requester,
+ * indexed by the MSI data (the GSI; an I/O APIC's: the RTE vector), invalidated
  * (INVALIDATE_INTERRUPT_TABLE, COMPLETION_WAIT) after every change; devices without a table have
- * their interrupts aborted.
+ * their interrupts aborted. Entries are 128-bit with x2APIC destinations (GAEn, XTEn) where every
+ * unit has GASup and XTSup and the machine runs x2APIC, else 32-bit with xAPIC destinations.
  *
  * Events (the unit's own MSI, Vec::IOMMU on CPU 0): each entry of the event log is printed
  * (rate-limited with the console's other lines user mode can provoke) and cleared; after an
@@ -33,6 +34,7 @@
 #include "idt.hpp"
 #include "iommu.hpp"
 #include "kmem.hpp"
+#include "lapic.hpp"
 #include "memory.hpp"
 #include "objects.hpp"
 #include "paging.hpp"
@@ -72,13 +74,14 @@ Dte *dev_table;
 u64 *empty_table;  // the root of blocked entries: nothing is ever mapped in it
 u64 *unity_table;  // IVMD identity maps (domain UNITY_DID)
 u64 did_used[0x10000 / 64];
-bool ir_on;
-/* Interrupt remapping tables, one per requester that has an entry (a page each). */
+bool ir_on, x2;  // interrupt remapping; with 128-bit entries and x2APIC destinations
+/* Interrupt remapping tables, one per requester that has an entry (a page each: 256 entries of
+   4 bytes, or with x2 of 16 bytes). */
 constexpr unsigned MAX_INTR_TABLES = 64;
 struct Intr_table
 {
     u16 devid;
-    u32 *entries;
+    u64 *entries;
 };
 Intr_table intr_tables[MAX_INTR_TABLES];
 unsigned num_intr_tables;
@@ -221,6 +224,13 @@ void enable_ir()
                   m.ioapic[i].id);
             return;
         }
+    bool units_xt_ga = true;
+    for (unsigned i = 0; i < num_units; i++)
+        units_xt_ga &= units[i].efr.xt() && units[i].efr.ga();
+    x2 = Intr::use_x2apic(units_xt_ga, Lapic::x2apic());
+    // The entry format before any table exists: no interrupt is remapped yet (IV is still 0).
+    for (unsigned i = 0; x2 && i < num_units; i++)
+        wr64(units[i], Reg::CONTROL, rd64(units[i], Reg::CONTROL) | Ctl::GA_EN | Ctl::XT_EN);
     for (unsigned i = 0; i < DEVICES; i++)
         dev_table[i].q[2] = Intr::dte_q2(0);
     Cmd c = inv_all();  // every unit has it or was invalidated entry by entry at boot
@@ -234,17 +244,20 @@ void enable_ir()
                 submit(units[i], d, 2);
             }
     ir_on = true;
-    trace("IOMMU: interrupt remapping on: AMD-Vi tables of %u entries per device, xAPIC destinations",
-          Intr::ENTRIES);
+    trace("IOMMU: interrupt remapping on: AMD-Vi tables of %u entries per device, %s%s", Intr::ENTRIES,
+          x2                 ? "x2APIC destinations (128-bit entries, GAEn, XTEn)"
+          : !Lapic::x2apic() ? "xAPIC destinations: the local APICs run in xAPIC mode"
+                             : "xAPIC destinations: a unit lacks XTSup or GASup",
+          x2 ? "" : ", no CPU above APIC ID 255");
 }
 
 /* devid's interrupt table, made (and its device table entry pointed at it) on first use (lock held). */
-u32 *intr_table(u16 devid)
+u64 *intr_table(u16 devid)
 {
     for (unsigned i = 0; i < num_intr_tables; i++)
         if (intr_tables[i].devid == devid)
             return intr_tables[i].entries;
-    auto *t = num_intr_tables < MAX_INTR_TABLES ? static_cast<u32 *>(Kmem::alloc_page()) : nullptr;
+    auto *t = num_intr_tables < MAX_INTR_TABLES ? static_cast<u64 *>(Kmem::alloc_page()) : nullptr;
     if (!t) {
         trace("IOMMU: no interrupt remapping table for %02x:%02x.%x (out of memory or tables)", devid >> 8,
               (devid >> 3) & 0x1f, devid & 7);
@@ -546,6 +559,8 @@ void Iommu::Amd::interrupt()
 
 bool Iommu::Amd::remaps_interrupts() { return ir_on; }
 
+bool Iommu::Amd::reaches(u32 apic_id) { return Intr::reachable(apic_id, ir_on && x2); }
+
 int Iommu::Amd::ioapic_sid(u32 id) { return on ? special(Ivrs_special::IOAPIC, static_cast<int>(id)) : -1; }
 
 /*
@@ -556,7 +571,7 @@ int Iommu::Amd::ioapic_sid(u32 id) { return on ? special(Ivrs_special::IOAPIC, s
  */
 bool Iommu::Amd::set_irte(u32 index, u32 apic_id, u8 vector, int sid)
 {
-    if (!ir_on || apic_id > 0xff)
+    if (!ir_on || !Intr::reachable(apic_id, x2))
         return false;
     Lock_guard g(lock);
     int devid = sid >= 0 ? sid : special(Ivrs_special::HPET, -1);
@@ -568,10 +583,23 @@ bool Iommu::Amd::set_irte(u32 index, u32 apic_id, u8 vector, int sid)
             ioapic |=
                 ivhds[u]->special[i].variety == Ivrs_special::IOAPIC && ivhds[u]->special[i].devid == devid;
     u32 entry = ioapic ? vector : index;
-    u32 *t = entry < Intr::ENTRIES ? intr_table(static_cast<u16>(devid)) : nullptr;
+    u64 *t = entry < Intr::ENTRIES ? intr_table(static_cast<u16>(devid)) : nullptr;
     if (!t)
         return false;
-    __atomic_store_n(&t[entry], Intr::irte(vector, static_cast<u8>(apic_id)), __ATOMIC_RELEASE);
+    if (x2) {
+        // RemapEn clear while the second quadword (vector, destination 31:24) changes: only for a
+        // new entry (its vector is fixed by the index) or a CPU above APIC ID 2^24 - 1, else one store.
+        Intr::Irte128 e = Intr::irte128(vector, apic_id);
+        u64 *p = &t[size_t{2} * entry];
+        if (p[1] != e.hi) {
+            __atomic_store_n(&p[0], u64{0}, __ATOMIC_RELEASE);
+            __atomic_store_n(&p[1], e.hi, __ATOMIC_RELEASE);
+        }
+        __atomic_store_n(&p[0], e.lo, __ATOMIC_RELEASE);
+    } else {
+        __atomic_store_n(&reinterpret_cast<u32 *>(t)[entry], Intr::irte(vector, static_cast<u8>(apic_id)),
+                         __ATOMIC_RELEASE);
+    }
     Cmd c = inv_interrupt_table(static_cast<u16>(devid));
     submit_all(&c, 1);
     return true;

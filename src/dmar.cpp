@@ -445,7 +445,12 @@ u32 Iommu::rte_hi(u32 index) { return Amd::active() ? 0 : Irte::rte_hi(static_ca
 
 static_assert(Iommu::MSI_REMAPPED == Irte::MSI_ADDR);
 
-bool Iommu::reaches(u32 apic_id) { return ir_on ? Irte::reachable(apic_id, eim) : apic_id <= 0xff; }
+bool Iommu::reaches(u32 apic_id)
+{
+    if (Amd::active())
+        return Amd::reaches(apic_id);
+    return ir_on ? Irte::reachable(apic_id, eim) : apic_id <= 0xff;
+}
 
 bool Iommu::set_irte(u32 index, u32 apic_id, u8 vector, bool level, int sid)
 {

@@ -333,9 +333,9 @@ SCENARIOS = [
     # pages beyond 64; a cross-CPU call to a local EC and a global EC with an SC on every CPU, each
     # calling back to the boot CPU. 100 and 255 CPUs (2 and 4 HIP pages; 2 s and 8 s) exercise the
     # extension under QEMU 7.2 (xAPIC); 300 need x2APIC, which QEMU emulates under TCG from version
-    # 10 on (SKIP with older QEMU). Then the PIT's pin (and on 300 CPUs an edu MSI, through VT-d
-    # interrupt remapping with x2APIC destinations) routed to the last CPU; `kstat`'s census names
-    # the CPU that took each interrupt.
+    # 10 on (SKIP with older QEMU). Then the PIT's pin (and on 300 CPUs an edu MSI, through VT-d or
+    # AMD-Vi interrupt remapping with x2APIC destinations) routed to the last CPU; `kstat`'s census
+    # names the CPU that took each interrupt.
     Scenario('allcpus-smp4', 'every CPU takes ECs, SCs and cross-CPU calls (HIP of one page)', smp=4,
              cmdline='serial kstat', module='user/allcpus/allcpus',
              expect=[BANNER, r'allcpus: HIP at 0x7fffffffe000, 64 CPU descriptors, 4 online',
@@ -356,20 +356,27 @@ SCENARIOS = [
                      r'^9 passed, 0 failed$'],
              steps=[('exit', EXIT_PASS)], figures=[BOOT_TIME, ('run', r'CPUs used in (\d+ ms)')],
              timeout=240, tags=['smp']),
-    Scenario('allcpus-smp300-x2apic', '300 CPUs with x2APIC (QEMU 10 or later): all used, remapped interrupts to APIC ID 299',
-             smp=300, mem='1G', machine='q35', cpu='Westmere,x2apic=on', module='user/allcpus/allcpus',
-             cmdline='serial iommu kstat',
-             extra=['-machine', 'kernel-irqchip=split', '-device', 'intel-iommu,intremap=on,eim=on', '-device', 'edu'],
-             prepare=['python3', 'test/qemu/need_qemu.py', '10'],
-             expect=[BANNER, r'SMP: 300 of 300 CPUs online', r'HIP: 300 CPUs online',
-                     r'IOMMU: interrupt remapping on: 256 entries, x2APIC destinations \(EIM\)',
-                     r'allcpus: HIP at 0x7fffffffb000, 300 CPU descriptors, 300 online',
-                     r'allcpus: 300 of 300 CPUs used',
-                     r"PASS: the PIT's pin \(GSI 2, assign_gsi SUCCESS\) routed to CPU 299 \(APIC ID 299\) .* census names that CPU",
-                     r"PASS: the edu's MSI \(GSI 64, assign_gsi SUCCESS, remapped\) routed to CPU 299 \(APIC ID 299\) .* census names that CPU",
-                     r'^10 passed, 0 failed$'],
-             count={CORE: 300}, steps=[('exit', EXIT_PASS)],
-             figures=[BOOT_TIME, ('run', r'CPUs used in (\d+ ms)')], timeout=900, tags=['smp']),
+    # The same through AMD-Vi (allcpus-smp300-x2apic-amd): 128-bit remapping entries with x2APIC
+    # destinations (GAEn, XTEn; amd-iommu's xtsup=on).
+    *[Scenario(f'allcpus-smp300-x2apic{suffix}',
+               f'300 CPUs with x2APIC (QEMU 10 or later): all used, remapped interrupts ({unit}) to APIC ID 299',
+               smp=300, mem='1G', machine='q35', cpu='Westmere,x2apic=on', module='user/allcpus/allcpus',
+               cmdline='serial iommu kstat',
+               extra=['-machine', 'kernel-irqchip=split', '-device', device, '-device', 'edu'],
+               prepare=['python3', 'test/qemu/need_qemu.py', '10'],
+               expect=[BANNER, r'SMP: 300 of 300 CPUs online', r'HIP: 300 CPUs online',
+                       r'IOMMU: interrupt remapping on: ' + on,
+                       r'allcpus: HIP at 0x7fffffffb000, 300 CPU descriptors, 300 online',
+                       r'allcpus: 300 of 300 CPUs used',
+                       r"PASS: the PIT's pin \(GSI 2, assign_gsi SUCCESS\) routed to CPU 299 \(APIC ID 299\) .* census names that CPU",
+                       r"PASS: the edu's MSI \(GSI 64, assign_gsi SUCCESS, remapped\) routed to CPU 299 \(APIC ID 299\) .* census names that CPU",
+                       r'^10 passed, 0 failed$'],
+               count={CORE: 300}, steps=[('exit', EXIT_PASS)],
+               figures=[BOOT_TIME, ('run', r'CPUs used in (\d+ ms)')], timeout=900, tags=['smp'])
+      for suffix, unit, device, on in (
+          ('', 'VT-d', 'intel-iommu,intremap=on,eim=on', r'256 entries, x2APIC destinations \(EIM\)'),
+          ('-amd', 'AMD-Vi', 'amd-iommu,intremap=on,xtsup=on',
+           r'AMD-Vi tables of 256 entries per device, x2APIC destinations \(128-bit entries, GAEn, XTEn\)'))],
 
     # IPC smoke test: call/reply, an exception handled through its portal, a semaphore timeout.
     Scenario('ipc-smoke-smp1', 'portal call/reply, #UD handler, semaphore timeout', smp=1,

@@ -158,6 +158,46 @@ TEST(Amdvi, InterruptRemappingEntries)
     EXPECT_EQ(inv_interrupt_table(0x20).hi, 0u);
 }
 
+TEST(Amdvi, X2apicEntriesAndControlBits)
+{
+    // EFR: XTSup is bit 2, GASup bit 7. QEMU 7.2 has GASup but no XTSup; QEMU 10 with xtsup=on
+    // adds bit 2.
+    EXPECT_FALSE(QEMU_EFR.xt());
+    EXPECT_TRUE(QEMU_EFR.ga());
+    EXPECT_TRUE(Efr{QEMU_EFR.v | 4}.xt());
+    EXPECT_FALSE(Efr{0x80}.xt());
+    EXPECT_FALSE(Efr{4}.ga());
+    // Control: GAEn bit 17, XTEn bit 50, IntCapXTEn bit 51.
+    EXPECT_EQ(Ctl::GA_EN, 0x20000ull);
+    EXPECT_EQ(Ctl::XT_EN, 0x4000000000000ull);
+    EXPECT_EQ(Ctl::INTCAP_XT_EN, 0x8000000000000ull);
+    // 128-bit entry: RemapEn, fixed, physical, GuestMode 0; destination 23:0 in bits 31:8 of the
+    // first quadword, 31:24 in bits 63:56 of the second; the vector in bits 7:0 of the second.
+    Intr::Irte128 e = Intr::irte128(0x22, 299);
+    EXPECT_EQ(e.lo, 0x12b01ull);
+    EXPECT_EQ(e.hi, 0x22ull);
+    e = Intr::irte128(0x40, 0x12345678);
+    EXPECT_EQ(e.lo, 0x34567801ull);
+    EXPECT_EQ(e.hi, 0x1200000000000040ull);
+    EXPECT_EQ(Intr::irte128(0xff, 0xffffffff).lo, 0xffffff01ull);  // bits 63:32 reserved
+    EXPECT_EQ(Intr::irte128(0xff, 0xffffffff).hi, 0xff000000000000ffull);
+    EXPECT_EQ(Intr::irte128(0x20, 0).lo & 0xfe, 0u);  // fixed, physical, GuestMode 0
+    // A CPU below 256 gets the same destination and vector in both formats.
+    EXPECT_EQ(Intr::irte128(0x34, 1).lo & 0xffff, Intr::irte(0x34, 1) & 0xffff);
+    EXPECT_EQ(Intr::irte128(0x34, 1).hi, (Intr::irte(0x34, 1) >> 16) & 0xff);
+    // 256 entries of 16 bytes: one page per table, like the 32-bit ones.
+    EXPECT_EQ(Intr::ENTRIES * sizeof(Intr::Irte128), 4096u);
+    // The decision: every unit has XTSup and GASup, and the local APICs run x2APIC.
+    EXPECT_TRUE(Intr::use_x2apic(true, true));
+    EXPECT_FALSE(Intr::use_x2apic(false, true));
+    EXPECT_FALSE(Intr::use_x2apic(true, false));
+    // Without it a CPU above 255 cannot be named: reaches() says BAD_CPU, set_irte refuses.
+    EXPECT_TRUE(Intr::reachable(255, false));
+    EXPECT_FALSE(Intr::reachable(256, false));
+    EXPECT_TRUE(Intr::reachable(299, true));
+    EXPECT_TRUE(Intr::reachable(0xffffffff, true));
+}
+
 TEST(Amdvi, MsiCapabilityLayout)
 {
     EXPECT_EQ(Msi::data_offset(0), 8u);
