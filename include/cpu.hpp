@@ -108,6 +108,7 @@ struct Cpu
 
     /* Virtualization (src/svm.cpp, src/vmx.cpp). */
     u64 svm_host;       // physical address of the host's VMSAVE area
+    u64 svm_hsave;      // physical address of the host save area (VM_HSAVE_PA)
     Virt::Tags tags;    // ASIDs / VPIDs (include/vcpu.hpp)
     bool vm_window;     // taking the interrupt that ended a guest: it counts as one from user mode
     u64 vmxon_phys;     // VMX: this CPU's VMXON region (0: VMX off)

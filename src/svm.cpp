@@ -12,6 +12,7 @@
 #include "svm.hpp"
 #include "abi/constants.hpp"
 #include "abi/mtd.hpp"
+#include "assert.hpp"
 #include "console.hpp"
 #include "cpu.hpp"
 #include "fpu.hpp"
@@ -28,6 +29,7 @@
 using namespace Svm_bits;
 
 extern "C" void svm_vmrun(Exc_frame *gprs, u64 vmcb_phys, u64 host_phys);
+extern "C" char svm_vmrun_next[];  // the instruction after VMRUN in svm_vmrun (src/vmrun.S)
 
 bool Svm::usable;
 
@@ -49,6 +51,40 @@ u64 xgetbv()
     u32 lo, hi;
     asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return u64{hi} << 32 | lo;
+}
+
+/* The CPU whose host save area or host VMSAVE area is at phys, -1 if none. */
+int host_area_cpu(u64 phys)
+{
+    for (unsigned i = 0; i < Cpu::count; i++)
+        if (Cpu::table[i] && (Cpu::table[i]->svm_hsave == phys || Cpu::table[i]->svm_host == phys))
+            return static_cast<int>(i);
+    return -1;
+}
+
+/*
+ * The guest state after an exit is the host's: RIP is the kernel's instruction after VMRUN and CR3
+ * this CPU's, i.e. what VMRUN stores into the host save area. Under QEMU 7.2 TCG with two VMs the
+ * guest sometimes starts in exactly that state (docs/vmm.md, Limits): the VMCB held the guest's
+ * state right before VMRUN, no VMCB is a host save area, VM_HSAVE_PA stays what we wrote. One line
+ * per boot, with what tells the causes apart; a guest can fake the pair and gets only the line.
+ */
+void host_state_check(const Cpu &c, const Ec *ec, const Vmcb &m)
+{
+    if (m.rip != reinterpret_cast<u64>(svm_vmrun_next) || m.cr3 != get_cr3()) [[likely]]
+        return;
+    static bool reported;
+    if (__atomic_exchange_n(&reported, true, __ATOMIC_RELAXED))
+        return;
+    using ull = unsigned long long;
+    u64 vmcb = virt_to_phys(&m);
+    trace("SVM: vCPU %p on CPU %u: the guest state after exit %#llx (info %#llx %#llx) is the host's "
+          "(RIP %#llx after VMRUN, CR3 %#llx); VMCB %#llx (host area of CPU %d), "
+          "VM_HSAVE_PA %#llx (set to %#llx)",
+          static_cast<const void *>(ec), c.id, static_cast<ull>(m.exitcode), static_cast<ull>(m.exitinfo1),
+          static_cast<ull>(m.exitinfo2), static_cast<ull>(m.rip), static_cast<ull>(m.cr3),
+          static_cast<ull>(vmcb), host_area_cpu(vmcb), static_cast<ull>(rdmsr(MSR_VM_HSAVE_PA)),
+          static_cast<ull>(c.svm_hsave));
 }
 
 }  // namespace
@@ -84,7 +120,8 @@ bool Svm::init_cpu(Cpu &c)
               nrip_save ? "yes" : "no", flush_by_asid ? "yes" : "no");
     }
     wrmsr(Msr::EFER, rdmsr(Msr::EFER) | Efer::SVME);
-    wrmsr(MSR_VM_HSAVE_PA, virt_to_phys(hsave));
+    c.svm_hsave = virt_to_phys(hsave);
+    wrmsr(MSR_VM_HSAVE_PA, c.svm_hsave);
     c.svm_host = virt_to_phys(host);
     asm volatile("vmsave %%rax" : : "a"(c.svm_host) : "memory");
     c.tags = Virt::Tags{1, f.svm_asids > 1 ? f.svm_asids - 1 : 1, 1};
@@ -96,6 +133,9 @@ bool Svm::create(Ec &ec)
     auto *m = static_cast<Vmcb *>(Kmem::alloc_page(ec.payer));  // paid for with the vCPU (docs/quota.md)
     if (!m)
         return false;
+    // VMRUN stores the host state into the host save area before it loads the guest's from the
+    // VMCB: a VMCB there would start the guest in the host's state.
+    assert(host_area_cpu(virt_to_phys(m)) < 0);
     Svm_state::init(*m, iopm_phys, msrpm_phys);
     ec.vcpu.vmcb = m;
     ec.vcpu.xcr0 = 1;
@@ -152,6 +192,7 @@ void Svm::run(Ec *ec)
     v.exit_tsc = rdtsc();
     __atomic_add_fetch(&c.qs, 1, __ATOMIC_RELAXED);  // left guest mode: quiescent (rcu.hpp), progress
 
+    host_state_check(c, ec, m);
     Svm_state::after_exit(m);
     u64 code = m.exitcode;
     if (code == EXIT_INTR) {

@@ -33,6 +33,8 @@ svm_vmrun:
     sti
     vmload %rax
     vmrun %rax
+.global svm_vmrun_next
+svm_vmrun_next:                     /* the host RIP VMRUN saves (src/svm.cpp: host_state_check) */
     vmsave %rax
 
     push %rdi                       /* the guest's rdi */
