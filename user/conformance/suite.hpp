@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "nova/elf.hpp"
 #include "nova/nova.hpp"
 
 using namespace nova;
@@ -333,23 +334,7 @@ extern Ec_tls *root_tls;
 
 // ---- ELF (ABI 9.2) ------------------------------------------------------------------------
 
-struct Elf_ehdr
-{
-    u8 ident[16];
-    u16 type, machine;
-    u32 version;
-    u64 entry, phoff, shoff;
-    u32 flags;
-    u16 ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-
-struct Elf_phdr
-{
-    u32 type, flags;
-    u64 offset, vaddr, paddr, filesz, memsz, align;
-};
-
-static_assert(sizeof(Elf_ehdr) == 64 && sizeof(Elf_phdr) == 56);
+// Elf_ehdr, Elf_phdr: nova/elf.hpp
 
 // The root module's ELF header and program header i, checked to lie inside the image (else nullptr).
 const Elf_ehdr *module_ehdr();

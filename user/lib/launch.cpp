@@ -4,6 +4,7 @@
  */
 #include "nova/launch.hpp"
 #include "nova/console.hpp"
+#include "nova/elf.hpp"
 #include "string.hpp"
 
 namespace nova {
@@ -15,23 +16,6 @@ u64 phys_floor = 16 * MIB;  // below: firmware, the loader's structures; never h
 
 constexpr unsigned MAX_PROGRAMS = 16;
 Program *started[MAX_PROGRAMS];  // by index, for the startup portals
-
-// ELF64 (System V gABI), the parts the loader reads.
-struct Elf_ehdr
-{
-    u8 ident[16];
-    u16 type, machine;
-    u32 version;
-    u64 entry, phoff, shoff;
-    u32 flags;
-    u16 ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-struct Elf_phdr
-{
-    u32 type, flags;
-    u64 offset, vaddr, paddr, filesz, memsz, align;
-};
-constexpr u32 PT_LOAD = 1, PF_X = 1, PF_W = 2, PF_R = 4;
 
 // Fresh memory for the program at [virt, virt + size) (page aligned), also mapped in our PD at
 // the returned address (zeroed); nullptr when memory or a delegation fails.
